@@ -1,0 +1,176 @@
+//! Exactly-once ingestion (DESIGN.md §10).
+//!
+//! An event with a client id (`uuid`, `messageId`, `$insert_id`) is a duplicate when that id was
+//! stored before, forever. An event without one (Trodo's `/api/events`, OpenPanel's `track`) is a
+//! duplicate when an identical event (same distinct id, name, properties and client timestamp)
+//! was stored within the retry window: those clients retry within seconds, and two genuinely
+//! separate identical events inside the window are indistinguishable from a retry anyway.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::event::TrackEvent;
+
+/// How an event is recognised again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventIdentity {
+    /// Hash of the client's id; persisted with the event.
+    Client(u64),
+    /// Hash of the event's content; remembered for the retry window only.
+    Content(u64),
+}
+
+impl EventIdentity {
+    pub fn of(event: &TrackEvent) -> Self {
+        match &event.id {
+            Some(id) => EventIdentity::Client(xxh3_64(id.as_bytes())),
+            None => {
+                let mut buf = Vec::with_capacity(256);
+                for part in [event.distinct_id.as_bytes(), event.event.as_bytes()] {
+                    buf.extend_from_slice(part);
+                    buf.push(0);
+                }
+                buf.extend_from_slice(&serde_json::to_vec(&event.properties).unwrap_or_default());
+                buf.push(0);
+                if let Some(ts) = event.timestamp {
+                    buf.extend_from_slice(&ts.timestamp_micros().to_le_bytes());
+                }
+                for (group_type, ids) in &event.groups {
+                    buf.extend_from_slice(group_type.as_bytes());
+                    for id in ids {
+                        buf.push(0);
+                        buf.extend_from_slice(id.as_bytes());
+                    }
+                }
+                for id in &event.untyped_groups {
+                    buf.push(1);
+                    buf.extend_from_slice(id.as_bytes());
+                }
+                EventIdentity::Content(xxh3_64(&buf))
+            }
+        }
+    }
+
+    /// The key persisted with the event, when there is one.
+    pub fn persisted_key(self) -> Option<u64> {
+        match self {
+            EventIdentity::Client(key) => Some(key),
+            EventIdentity::Content(_) => None,
+        }
+    }
+}
+
+/// The dedupe memory of one project.
+#[derive(Debug, Clone)]
+pub struct Deduper {
+    seen_client_ids: HashSet<u64>,
+    recent_content: HashMap<u64, DateTime<Utc>>,
+    recent_order: VecDeque<(DateTime<Utc>, u64)>,
+    window: Duration,
+}
+
+impl Deduper {
+    pub fn new(window: Duration) -> Self {
+        Deduper {
+            seen_client_ids: HashSet::new(),
+            recent_content: HashMap::new(),
+            recent_order: VecDeque::new(),
+            window,
+        }
+    }
+
+    /// Remember client ids stored before this process started.
+    pub fn load(&mut self, keys: impl IntoIterator<Item = u64>) {
+        self.seen_client_ids.extend(keys);
+    }
+
+    pub fn is_duplicate(&self, identity: EventIdentity, now: DateTime<Utc>) -> bool {
+        match identity {
+            EventIdentity::Client(key) => self.seen_client_ids.contains(&key),
+            EventIdentity::Content(key) => self
+                .recent_content
+                .get(&key)
+                .is_some_and(|seen| now - *seen <= self.window),
+        }
+    }
+
+    /// Record a stored event. Content hashes older than the window are forgotten.
+    pub fn record(&mut self, identity: EventIdentity, now: DateTime<Utc>) {
+        match identity {
+            EventIdentity::Client(key) => {
+                self.seen_client_ids.insert(key);
+            }
+            EventIdentity::Content(key) => {
+                self.recent_content.insert(key, now);
+                self.recent_order.push_back((now, key));
+            }
+        }
+        while let Some((at, key)) = self.recent_order.front().copied() {
+            if now - at <= self.window {
+                break;
+            }
+            self.recent_order.pop_front();
+            if self.recent_content.get(&key) == Some(&at) {
+                self.recent_content.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn event(id: Option<&str>) -> TrackEvent {
+        TrackEvent {
+            event: "Signed In".into(),
+            distinct_id: "u1".into(),
+            id: id.map(String::from),
+            ..TrackEvent::default()
+        }
+    }
+
+    #[test]
+    fn a_client_id_is_a_duplicate_forever() {
+        let mut d = Deduper::new(Duration::seconds(30));
+        let id = EventIdentity::of(&event(Some("e-1")));
+        assert!(!d.is_duplicate(id, now()));
+        d.record(id, now());
+        assert!(d.is_duplicate(id, now() + Duration::days(400)));
+        assert!(!d.is_duplicate(EventIdentity::of(&event(Some("e-2"))), now()));
+    }
+
+    #[test]
+    fn identical_id_less_events_are_duplicates_only_within_the_window() {
+        let mut d = Deduper::new(Duration::seconds(30));
+        let id = EventIdentity::of(&event(None));
+        d.record(id, now());
+        assert!(d.is_duplicate(id, now() + Duration::seconds(3)));
+        assert!(!d.is_duplicate(id, now() + Duration::seconds(31)));
+        d.record(
+            EventIdentity::of(&event(Some("x"))),
+            now() + Duration::seconds(31),
+        );
+        assert!(d.recent_content.is_empty(), "old content hashes are pruned");
+    }
+
+    #[test]
+    fn content_identity_depends_on_properties_and_groups() {
+        let a = event(None);
+        let mut b = event(None);
+        b.properties.insert("k".into(), serde_json::json!(1));
+        assert_ne!(EventIdentity::of(&a), EventIdentity::of(&b));
+        let mut c = event(None);
+        c.groups.push(("company".into(), vec!["acme".into()]));
+        assert_ne!(EventIdentity::of(&a), EventIdentity::of(&c));
+    }
+}

@@ -1,0 +1,31 @@
+//! troupe's canonical model and its rules (DESIGN.md "Semantics"), pure and without I/O.
+//!
+//! Wire adapters translate client requests into [`Command`]s; a store backend applies them to a
+//! [`ProjectState`] on one writer and persists the [`Changes`] it reports.
+
+pub mod command;
+pub mod dedupe;
+pub mod error;
+pub mod event;
+pub mod group_types;
+pub mod limits;
+pub mod membership;
+pub mod model;
+pub mod profile;
+pub mod state;
+
+/// Properties of an event or a profile, in the order they were first written.
+pub type Properties = serde_json::Map<String, serde_json::Value>;
+
+pub use command::{Command, Outcome};
+pub use error::CoreError;
+pub use event::{StoredEvent, TrackEvent};
+pub use group_types::{GroupType, Slot};
+pub use limits::Limits;
+pub use membership::MembershipOp;
+pub use model::{Charge, Group, Person, PersonId, ProjectId};
+pub use profile::ProfileOp;
+pub use state::{Changes, ChargeChange, ProjectState};
+
+#[cfg(test)]
+mod state_tests;

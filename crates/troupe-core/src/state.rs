@@ -1,0 +1,628 @@
+//! The live state of one project and the application of commands to it.
+//!
+//! A backend keeps one `ProjectState` per project, applies commands to it in arrival order on a
+//! single writer, and persists what `take_changes` reports in the same transaction as the events.
+//! Applying a command either succeeds completely or changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::command::{Command, Outcome};
+use crate::dedupe::{Deduper, EventIdentity};
+use crate::error::CoreError;
+use crate::event::{resolve_timestamp, StoredEvent, TrackEvent};
+use crate::group_types::{GroupType, GroupTypes, Slot};
+use crate::limits::Limits;
+use crate::membership::{self, MembershipOp};
+use crate::model::{Charge, Group, Person, PersonId, ProjectId};
+use crate::profile::{self, ProfileOp};
+use crate::Properties;
+
+/// A change to charges, kept in order because `clear` and `add` do not commute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChargeChange {
+    Add(Charge),
+    Clear(PersonId),
+    /// A merge moved `from`'s charges to `to`.
+    Move {
+        from: PersonId,
+        to: PersonId,
+    },
+}
+
+/// What applying commands changed since the last `take_changes`. Entity sets name what to
+/// write: the backend reads each one's final state (present → upsert, absent → delete).
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub events: Vec<StoredEvent>,
+    pub persons: BTreeSet<PersonId>,
+    pub distinct_ids: BTreeSet<String>,
+    pub groups: BTreeSet<(Slot, String)>,
+    pub group_types: BTreeSet<Slot>,
+    pub charges: Vec<ChargeChange>,
+    /// Slots whose type was deleted: clear that column on events stored before this batch.
+    pub cleared_slots: Vec<Slot>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.persons.is_empty()
+            && self.distinct_ids.is_empty()
+            && self.groups.is_empty()
+            && self.group_types.is_empty()
+            && self.charges.is_empty()
+            && self.cleared_slots.is_empty()
+    }
+}
+
+pub struct ProjectState {
+    pub project_id: ProjectId,
+    pub limits: Limits,
+    group_types: GroupTypes,
+    persons: HashMap<PersonId, Person>,
+    distinct_ids: HashMap<String, PersonId>,
+    groups: HashMap<(Slot, String), Group>,
+    dedupe: Deduper,
+    changes: Changes,
+}
+
+impl ProjectState {
+    pub fn new(project_id: ProjectId, limits: Limits, dedupe_window: Duration) -> Self {
+        ProjectState {
+            project_id,
+            limits,
+            group_types: GroupTypes::default(),
+            persons: HashMap::new(),
+            distinct_ids: HashMap::new(),
+            groups: HashMap::new(),
+            dedupe: Deduper::new(dedupe_window),
+            changes: Changes::default(),
+        }
+    }
+
+    // ---- loading persisted state (no changes recorded) ----
+
+    pub fn restore_group_types(&mut self, types: Vec<GroupType>) {
+        self.group_types = GroupTypes::from_types(types);
+    }
+
+    pub fn restore_person(&mut self, person: Person) {
+        for id in &person.distinct_ids {
+            self.distinct_ids.insert(id.clone(), person.id);
+        }
+        self.persons.insert(person.id, person);
+    }
+
+    pub fn restore_group(&mut self, group: Group) {
+        self.groups.insert((group.slot, group.key.clone()), group);
+    }
+
+    pub fn restore_dedup_keys(&mut self, keys: impl IntoIterator<Item = u64>) {
+        self.dedupe.load(keys);
+    }
+
+    // ---- reads ----
+
+    pub fn group_types(&self) -> &GroupTypes {
+        &self.group_types
+    }
+
+    pub fn person(&self, id: PersonId) -> Option<&Person> {
+        self.persons.get(&id)
+    }
+
+    pub fn person_by_distinct_id(&self, distinct_id: &str) -> Option<&Person> {
+        self.distinct_ids
+            .get(distinct_id)
+            .and_then(|id| self.persons.get(id))
+    }
+
+    pub fn group(&self, slot: Slot, key: &str) -> Option<&Group> {
+        self.groups.get(&(slot, key.to_string()))
+    }
+
+    /// A person's memberships keyed by group type name.
+    pub fn memberships_by_type(&self, person: &Person) -> BTreeMap<String, Vec<String>> {
+        person
+            .memberships
+            .iter()
+            .filter_map(|(slot, ids)| {
+                let t = self.group_types.by_slot(*slot)?;
+                Some((t.name.clone(), ids.clone()))
+            })
+            .collect()
+    }
+
+    /// Hand the accumulated changes to the backend.
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
+    }
+
+    // ---- writes ----
+
+    /// Apply one command at server time `now`.
+    pub fn apply(&mut self, command: Command, now: DateTime<Utc>) -> Result<Outcome, CoreError> {
+        match command {
+            Command::Track(event) => self.track(event, now),
+            Command::Identify {
+                anon_distinct_id,
+                distinct_id,
+            } => {
+                self.check_id("distinct_id", &distinct_id)?;
+                self.check_id("anon_distinct_id", &anon_distinct_id)?;
+                Ok(self.link(&distinct_id, &anon_distinct_id, true, now))
+            }
+            Command::Alias { distinct_id, alias } => {
+                self.check_id("distinct_id", &distinct_id)?;
+                self.check_id("alias", &alias)?;
+                self.link(&distinct_id, &alias, false, now);
+                Ok(Outcome::Applied)
+            }
+            Command::PersonProfile { distinct_id, op } => {
+                self.person_profile(&distinct_id, &op, now)
+            }
+            Command::TrackCharge {
+                distinct_id,
+                amount,
+                properties,
+                time,
+            } => {
+                self.check_id("distinct_id", &distinct_id)?;
+                self.limits.check_properties("properties", &properties)?;
+                if !amount.is_finite() {
+                    return Err(CoreError::invalid("amount", "must be a finite number"));
+                }
+                let person_id = self.ensure_person(&distinct_id, now, now);
+                let time = time.unwrap_or(now);
+                self.changes.charges.push(ChargeChange::Add(Charge {
+                    person_id,
+                    amount,
+                    properties,
+                    time,
+                }));
+                Ok(Outcome::Applied)
+            }
+            Command::ClearCharges { distinct_id } => {
+                if let Some(person_id) = self.distinct_ids.get(&distinct_id).copied() {
+                    self.changes.charges.push(ChargeChange::Clear(person_id));
+                }
+                Ok(Outcome::Applied)
+            }
+            Command::Membership {
+                distinct_id,
+                group_type,
+                op,
+            } => self.membership(&distinct_id, &group_type, &op, now),
+            Command::GroupProfile {
+                group_type,
+                group_key,
+                name,
+                op,
+            } => self.group_profile(&group_type, &group_key, name, &op, now),
+            Command::RenameGroupType { from, to } => {
+                self.check_id("name", &to)?;
+                let slot = self.group_types.rename(&from, &to)?;
+                self.changes.group_types.insert(slot);
+                Ok(Outcome::Applied)
+            }
+            Command::SetGroupTypeDisplayName {
+                group_type,
+                display_name,
+            } => {
+                self.check_id("display_name", &display_name)?;
+                let slot = self
+                    .group_types
+                    .set_display_name(&group_type, &display_name)?;
+                self.changes.group_types.insert(slot);
+                Ok(Outcome::Applied)
+            }
+            Command::DeleteGroupType { group_type } => self.delete_group_type(&group_type),
+        }
+    }
+
+    fn check_id(&self, field: &str, id: &str) -> Result<(), CoreError> {
+        self.limits.check_id(field, id)
+    }
+
+    fn track(&mut self, event: TrackEvent, now: DateTime<Utc>) -> Result<Outcome, CoreError> {
+        self.limits.check_event_name("event", &event.event)?;
+        self.check_id("distinct_id", &event.distinct_id)?;
+        if let Some(id) = &event.id {
+            self.check_id("uuid", id)?;
+        }
+        self.limits
+            .check_properties("properties", &event.properties)?;
+        let identity = EventIdentity::of(&event);
+        if self.dedupe.is_duplicate(identity, now) {
+            return Ok(Outcome::Duplicate);
+        }
+
+        // Resolve explicit group types on a copy so a limit error leaves no new type behind.
+        let mut types = self.group_types.clone();
+        let mut explicit: BTreeMap<Slot, Vec<String>> = BTreeMap::new();
+        for (group_type, ids) in &event.groups {
+            self.check_id("group_type", group_type)?;
+            for id in ids {
+                self.check_id("group_key", id)?;
+            }
+            let (slot, _) =
+                types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
+            let entry = explicit.entry(slot).or_default();
+            membership::apply(
+                entry,
+                &MembershipOp::Set([entry.clone(), ids.clone()].concat()),
+            );
+        }
+        for id in &event.untyped_groups {
+            self.check_id("groups", id)?;
+        }
+        self.commit_group_types(types);
+
+        let timestamp = resolve_timestamp(event.timestamp, event.sent_at, now);
+        let person_id = self.ensure_person(&event.distinct_id, timestamp, now);
+        let mut groups = self
+            .persons
+            .get(&person_id)
+            .map(|p| p.memberships.clone())
+            .unwrap_or_default();
+        for (slot, ids) in explicit {
+            for id in &ids {
+                self.ensure_group(slot, id, now);
+            }
+            groups.insert(slot, ids);
+        }
+        groups.retain(|_, ids| !ids.is_empty());
+
+        let uuid = event
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        self.dedupe.record(identity, now);
+        self.changes.events.push(StoredEvent {
+            uuid: uuid.clone(),
+            dedup_key: identity.persisted_key(),
+            event: event.event,
+            distinct_id: event.distinct_id,
+            timestamp,
+            received_at: now,
+            properties: event.properties,
+            groups,
+            untyped_groups: event.untyped_groups,
+        });
+        Ok(Outcome::Stored { uuid })
+    }
+
+    fn person_profile(
+        &mut self,
+        distinct_id: &str,
+        op: &ProfileOp,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, CoreError> {
+        self.check_id("distinct_id", distinct_id)?;
+        if *op == ProfileOp::Delete {
+            self.delete_person(distinct_id);
+            return Ok(Outcome::Applied);
+        }
+        self.limits.check_json_size("properties", &op.payload())?;
+        // Compute on a copy first: a failing op must not even create the person.
+        let mut props = self
+            .person_by_distinct_id(distinct_id)
+            .map(|p| p.properties.clone())
+            .unwrap_or_default();
+        let changed = profile::apply(&mut props, op)?;
+        let person_id = self.ensure_person(distinct_id, now, now);
+        if changed {
+            if let Some(person) = self.persons.get_mut(&person_id) {
+                person.properties = props;
+                person.updated_at = now;
+            }
+            self.changes.persons.insert(person_id);
+        }
+        Ok(Outcome::Applied)
+    }
+
+    fn delete_person(&mut self, distinct_id: &str) {
+        let Some(person_id) = self.distinct_ids.get(distinct_id).copied() else {
+            return;
+        };
+        if let Some(person) = self.persons.remove(&person_id) {
+            for id in person.distinct_ids {
+                self.distinct_ids.remove(&id);
+                self.changes.distinct_ids.insert(id);
+            }
+        }
+        self.changes.persons.insert(person_id);
+        self.changes.charges.push(ChargeChange::Clear(person_id));
+    }
+
+    fn membership(
+        &mut self,
+        distinct_id: &str,
+        group_type: &str,
+        op: &MembershipOp,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, CoreError> {
+        self.check_id("distinct_id", distinct_id)?;
+        self.check_id("group_type", group_type)?;
+        for id in op.joined_ids() {
+            self.check_id("group_key", id)?;
+        }
+        if let MembershipOp::Remove(id) = op {
+            self.check_id("group_key", id)?;
+        }
+        let mut types = self.group_types.clone();
+        let (slot, _) =
+            types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
+        self.commit_group_types(types);
+
+        let person_id = self.ensure_person(distinct_id, now, now);
+        for id in op.joined_ids() {
+            self.ensure_group(slot, id, now);
+        }
+        if let Some(person) = self.persons.get_mut(&person_id) {
+            let ids = person.memberships.entry(slot).or_default();
+            let changed = membership::apply(ids, op);
+            if ids.is_empty() {
+                person.memberships.remove(&slot);
+            }
+            if changed {
+                person.updated_at = now;
+                self.changes.persons.insert(person_id);
+            }
+        }
+        Ok(Outcome::Applied)
+    }
+
+    fn group_profile(
+        &mut self,
+        group_type: &str,
+        group_key: &str,
+        name: Option<String>,
+        op: &ProfileOp,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, CoreError> {
+        self.check_id("group_type", group_type)?;
+        self.check_id("group_key", group_key)?;
+        if *op == ProfileOp::Delete {
+            if let Some(slot) = self.group_types.slot_of(group_type) {
+                self.delete_group(slot, group_key);
+            }
+            return Ok(Outcome::Applied);
+        }
+        self.limits.check_json_size("properties", &op.payload())?;
+        if let Some(name) = &name {
+            self.check_id("name", name)?;
+        }
+        let existing = self
+            .group_types
+            .slot_of(group_type)
+            .and_then(|slot| self.group(slot, group_key));
+        let mut props = existing.map(|g| g.properties.clone()).unwrap_or_default();
+        let changed = profile::apply(&mut props, op)?;
+
+        let mut types = self.group_types.clone();
+        let (slot, _) =
+            types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
+        self.commit_group_types(types);
+        self.ensure_group(slot, group_key, now);
+        let key = (slot, group_key.to_string());
+        if let Some(group) = self.groups.get_mut(&key) {
+            let name_from_props = props.get("name").and_then(|v| v.as_str()).map(String::from);
+            let new_name = name.or(name_from_props).or_else(|| group.name.clone());
+            if changed || new_name != group.name {
+                group.properties = props;
+                group.name = new_name;
+                group.updated_at = now;
+                self.changes.groups.insert(key);
+            }
+        }
+        Ok(Outcome::Applied)
+    }
+
+    /// Remove a group's profile and every membership in it; events keep their stamped ids.
+    fn delete_group(&mut self, slot: Slot, key: &str) {
+        let map_key = (slot, key.to_string());
+        if self.groups.remove(&map_key).is_some() {
+            self.changes.groups.insert(map_key);
+        }
+        for person in self.persons.values_mut() {
+            if let Some(ids) = person.memberships.get_mut(&slot) {
+                if membership::apply(ids, &MembershipOp::Remove(key.to_string())) {
+                    if ids.is_empty() {
+                        person.memberships.remove(&slot);
+                    }
+                    self.changes.persons.insert(person.id);
+                }
+            }
+        }
+    }
+
+    fn delete_group_type(&mut self, group_type: &str) -> Result<Outcome, CoreError> {
+        let Some(removed) = self.group_types.remove(group_type) else {
+            return Err(CoreError::invalid(
+                "group_type",
+                format!("no group type '{group_type}'"),
+            ));
+        };
+        let slot = removed.slot;
+        let keys: Vec<String> = self
+            .groups
+            .keys()
+            .filter(|(s, _)| *s == slot)
+            .map(|(_, k)| k.clone())
+            .collect();
+        for key in keys {
+            self.delete_group(slot, &key);
+        }
+        for person in self.persons.values_mut() {
+            if person.memberships.remove(&slot).is_some() {
+                self.changes.persons.insert(person.id);
+            }
+        }
+        // Events still pending in this batch lose the slot too, so a type created later in the
+        // same slot never inherits them.
+        for event in &mut self.changes.events {
+            event.groups.remove(&slot);
+        }
+        self.changes.cleared_slots.push(slot);
+        self.changes.group_types.insert(slot);
+        Ok(Outcome::Applied)
+    }
+
+    /// Link two distinct ids as one person (identify when `identify` is set, else alias).
+    /// `primary` is the id that survives as the person's main id.
+    fn link(&mut self, primary: &str, other: &str, identify: bool, now: DateTime<Utc>) -> Outcome {
+        let primary_person = self.distinct_ids.get(primary).copied();
+        let other_person = self.distinct_ids.get(other).copied();
+        let other_identified = other_person
+            .and_then(|id| self.persons.get(&id))
+            .is_some_and(|p| p.identified);
+        let (person_id, merged) = match (primary_person, other_person) {
+            (None, None) => {
+                let id = self.ensure_person(primary, now, now);
+                self.attach(id, other);
+                (id, true)
+            }
+            (Some(p), None) => {
+                self.attach(p, other);
+                (p, true)
+            }
+            // The other id's person is someone already identified: the primary id is a
+            // different user (a second account on the same device) and gets its own person.
+            (None, Some(_)) if identify && other_identified && primary != other => {
+                (self.ensure_person(primary, now, now), false)
+            }
+            (None, Some(o)) => {
+                self.attach(o, primary);
+                (o, true)
+            }
+            (Some(p), Some(o)) if p == o => (p, true),
+            (Some(p), Some(_)) if other_identified => (p, false),
+            (Some(p), Some(o)) => {
+                self.merge(o, p, now);
+                (p, true)
+            }
+        };
+        if identify {
+            if let Some(person) = self.persons.get_mut(&person_id) {
+                if !person.identified {
+                    person.identified = true;
+                    self.changes.persons.insert(person_id);
+                }
+            }
+        }
+        let group_memberships = self
+            .persons
+            .get(&person_id)
+            .map(|p| self.memberships_by_type(p))
+            .unwrap_or_default();
+        Outcome::Identified {
+            distinct_id: primary.to_string(),
+            person_id,
+            merged,
+            group_memberships,
+        }
+    }
+
+    fn attach(&mut self, person_id: PersonId, distinct_id: &str) {
+        if let Some(person) = self.persons.get_mut(&person_id) {
+            if !person.distinct_ids.iter().any(|d| d == distinct_id) {
+                person.distinct_ids.push(distinct_id.to_string());
+            }
+        }
+        self.distinct_ids.insert(distinct_id.to_string(), person_id);
+        self.changes.distinct_ids.insert(distinct_id.to_string());
+        self.changes.persons.insert(person_id);
+    }
+
+    /// Merge person `from` into `into`: ids move, `into`'s properties and memberships win,
+    /// `from` fills what `into` lacks, charges follow.
+    fn merge(&mut self, from: PersonId, into: PersonId, now: DateTime<Utc>) {
+        let Some(source) = self.persons.remove(&from) else {
+            return;
+        };
+        self.changes.persons.insert(from);
+        for id in &source.distinct_ids {
+            self.distinct_ids.insert(id.clone(), into);
+            self.changes.distinct_ids.insert(id.clone());
+        }
+        if let Some(target) = self.persons.get_mut(&into) {
+            for id in source.distinct_ids {
+                if !target.distinct_ids.contains(&id) {
+                    target.distinct_ids.push(id);
+                }
+            }
+            for (key, value) in source.properties {
+                target.properties.entry(key).or_insert(value);
+            }
+            for (slot, ids) in source.memberships {
+                target.memberships.entry(slot).or_insert(ids);
+            }
+            target.identified |= source.identified;
+            target.created_at = target.created_at.min(source.created_at);
+            target.updated_at = now;
+        }
+        self.changes.persons.insert(into);
+        self.changes
+            .charges
+            .push(ChargeChange::Move { from, to: into });
+    }
+
+    /// The person of `distinct_id`, created when unknown (first seen at `seen_at`).
+    fn ensure_person(
+        &mut self,
+        distinct_id: &str,
+        seen_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> PersonId {
+        if let Some(id) = self.distinct_ids.get(distinct_id) {
+            let id = *id;
+            // A historical event earlier than the person's creation moves "first seen" back.
+            if let Some(person) = self.persons.get_mut(&id) {
+                if seen_at < person.created_at {
+                    person.created_at = seen_at;
+                    self.changes.persons.insert(id);
+                }
+            }
+            return id;
+        }
+        let id = PersonId::new();
+        let mut person = Person::new(id, seen_at.min(now));
+        person.updated_at = now;
+        person.distinct_ids.push(distinct_id.to_string());
+        self.persons.insert(id, person);
+        self.distinct_ids.insert(distinct_id.to_string(), id);
+        self.changes.persons.insert(id);
+        self.changes.distinct_ids.insert(distinct_id.to_string());
+        id
+    }
+
+    fn ensure_group(&mut self, slot: Slot, key: &str, now: DateTime<Utc>) {
+        let map_key = (slot, key.to_string());
+        if !self.groups.contains_key(&map_key) {
+            self.groups.insert(
+                map_key.clone(),
+                Group {
+                    slot,
+                    key: key.to_string(),
+                    name: None,
+                    properties: Properties::new(),
+                    created_at: now,
+                    updated_at: now,
+                },
+            );
+            self.changes.groups.insert(map_key);
+        }
+    }
+
+    fn commit_group_types(&mut self, types: GroupTypes) {
+        for t in types.all() {
+            if self.group_types.by_slot(t.slot) != Some(t) {
+                self.changes.group_types.insert(t.slot);
+            }
+        }
+        self.group_types = types;
+    }
+}
