@@ -1,1 +1,271 @@
-pub use duckdb;
+//! The embedded store, troupe's default: one data directory with a DuckDB database inside, no
+//! server to install.
+//!
+//! Writes go to one writer thread ([`writer`]) that applies the core rules and commits in
+//! groups; reads run on a small pool of reader connections on the blocking thread pool.
+
+mod load;
+mod persist;
+mod read;
+mod schema;
+mod values;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use duckdb::Connection;
+use tokio::sync::{mpsc, oneshot};
+use troupe_core::{Command, Limits, ProjectId};
+use troupe_store::{
+    CommandResult, EventQuery, EventRow, GroupProfile, GroupQuery, GroupRow, GroupTypeInfo,
+    NewProject, Page, PersonProfile, PersonQuery, PersonRow, Project, Store, StoreError,
+};
+
+pub use schema::SCHEMA_VERSION;
+use writer::{Job, JobSender, Writer};
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "troupe.duckdb";
+
+/// Jobs that may wait for the writer before senders are slowed down.
+const WRITER_QUEUE: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// The data directory; `None` keeps everything in memory (tests).
+    pub data_dir: Option<PathBuf>,
+    pub limits: Limits,
+    /// How long an id-less event is remembered to drop client retries.
+    pub dedupe_window: Duration,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        EmbeddedConfig {
+            data_dir: None,
+            limits: Limits::default(),
+            dedupe_window: Duration::seconds(30),
+        }
+    }
+}
+
+pub struct DuckStore {
+    jobs: JobSender,
+    readers: Arc<Readers>,
+    group_slots: usize,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl DuckStore {
+    /// Open (creating when needed) the store, migrate it, and start the writer.
+    pub fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
+        let conn = match &config.data_dir {
+            Some(dir) => open_file(dir)?,
+            None => Connection::open_in_memory().map_err(backend)?,
+        };
+        let group_slots = config.limits.max_group_types;
+        schema::migrate(&conn).map_err(backend)?;
+        schema::ensure_group_columns(&conn, group_slots).map_err(backend)?;
+        let writer_conn = conn.try_clone().map_err(backend)?;
+        let writer = Writer::open(
+            writer_conn,
+            config.limits.clone(),
+            config.dedupe_window,
+            group_slots,
+        )
+        .map_err(backend)?;
+        let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("troupe-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(DuckStore {
+            jobs,
+            readers: Arc::new(Readers {
+                base: Mutex::new(conn),
+                idle: Mutex::new(Vec::new()),
+            }),
+            group_slots,
+            writer_thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The schema version of the database in `data_dir`, without starting a writer.
+    pub fn schema_version(data_dir: &Path) -> Result<i32, StoreError> {
+        let conn = open_file(data_dir)?;
+        schema::schema_version(&conn).map_err(backend)
+    }
+
+    async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(job(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, usize) -> duckdb::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = Arc::clone(&self.readers);
+        let slots = self.group_slots;
+        tokio::task::spawn_blocking(move || readers.with(|conn| f(conn, slots)))
+            .await
+            .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
+    }
+}
+
+impl Drop for DuckStore {
+    /// Closing the channel stops the writer after it commits what it has; wait for it so the
+    /// database is checkpointed and unlocked when the store is gone.
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(thread) = self.writer_thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn open_file(dir: &Path) -> Result<Connection, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        StoreError::Backend(format!(
+            "cannot create data directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let file = dir.join(DB_FILE);
+    Connection::open(&file).map_err(|e| {
+        let message = e.to_string();
+        if message.contains("lock") {
+            StoreError::Backend(format!(
+                "the data directory {} is in use by another troupe process (stop it, or use another --data-dir)",
+                dir.display()
+            ))
+        } else {
+            StoreError::Backend(format!("cannot open {}: {message}", file.display()))
+        }
+    })
+}
+
+fn backend(e: duckdb::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Reader connections share the writer's database instance and see every committed write.
+struct Readers {
+    base: Mutex<Connection>,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> duckdb::Result<T>) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().map_err(|_| poisoned())?.pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => self
+                .base
+                .lock()
+                .map_err(|_| poisoned())?
+                .try_clone()
+                .map_err(backend)?,
+        };
+        let result = f(&conn).map_err(backend);
+        self.idle.lock().map_err(|_| poisoned())?.push(conn);
+        result
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Backend("a reader connection lock was poisoned".into())
+}
+
+#[async_trait]
+impl Store for DuckStore {
+    async fn create_project(&self, new: NewProject) -> Result<Project, StoreError> {
+        self.send(|reply| Job::CreateProject { new, reply }).await?
+    }
+
+    async fn projects(&self) -> Result<Vec<Project>, StoreError> {
+        self.read(|conn, _| load::projects(conn)).await
+    }
+
+    async fn apply(
+        &self,
+        project: ProjectId,
+        commands: Vec<Command>,
+    ) -> Result<Vec<CommandResult>, StoreError> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.send(|reply| Job::Apply {
+            project,
+            commands,
+            reply,
+        })
+        .await?
+    }
+
+    async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError> {
+        self.read(move |conn, _| read::group_types(conn, project))
+            .await
+    }
+
+    async fn groups(
+        &self,
+        project: ProjectId,
+        query: GroupQuery,
+    ) -> Result<Page<GroupRow>, StoreError> {
+        self.read(move |conn, _| read::groups(conn, project, &query))
+            .await
+    }
+
+    async fn group(
+        &self,
+        project: ProjectId,
+        group_type: &str,
+        group_key: &str,
+        recent_events: usize,
+    ) -> Result<Option<GroupProfile>, StoreError> {
+        let (group_type, group_key) = (group_type.to_string(), group_key.to_string());
+        self.read(move |conn, slots| {
+            read::group(conn, project, &group_type, &group_key, recent_events, slots)
+        })
+        .await
+    }
+
+    async fn persons(
+        &self,
+        project: ProjectId,
+        query: PersonQuery,
+    ) -> Result<Page<PersonRow>, StoreError> {
+        self.read(move |conn, _| read::persons(conn, project, &query))
+            .await
+    }
+
+    async fn person(
+        &self,
+        project: ProjectId,
+        id: &str,
+        recent_events: usize,
+    ) -> Result<Option<PersonProfile>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn, slots| read::person(conn, project, &id, recent_events, slots))
+            .await
+    }
+
+    async fn events(
+        &self,
+        project: ProjectId,
+        query: EventQuery,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        self.read(move |conn, slots| read::events(conn, project, &query, slots))
+            .await
+    }
+}

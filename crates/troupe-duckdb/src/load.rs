@@ -1,0 +1,123 @@
+//! Loading persisted state into the writer at start.
+
+use std::collections::HashMap;
+
+use chrono::Duration;
+use duckdb::types::Value;
+use duckdb::Connection;
+use troupe_core::{Group, GroupType, Limits, Person, PersonId, ProjectId, ProjectState};
+use troupe_store::Project;
+
+use crate::values::{from_micros, list_of_text, parse_json};
+
+pub fn projects(conn: &Connection) -> duckdb::Result<Vec<Project>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, name, ingestion_key, secret_key_hash, epoch_us(created_at) FROM projects ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Project {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            ingestion_key: r.get(2)?,
+            secret_key_hash: r.get(3)?,
+            created_at: from_micros(r.get(4)?),
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn project_state(
+    conn: &Connection,
+    project: ProjectId,
+    limits: Limits,
+    dedupe_window: Duration,
+) -> duckdb::Result<ProjectState> {
+    let mut state = ProjectState::new(project, limits, dedupe_window);
+
+    let mut stmt =
+        conn.prepare("SELECT slot, name, display_name FROM group_types WHERE project_id = ?")?;
+    let types = stmt
+        .query_map([project], |r| {
+            Ok(GroupType {
+                slot: r.get(0)?,
+                name: r.get(1)?,
+                display_name: r.get(2)?,
+            })
+        })?
+        .collect::<duckdb::Result<Vec<_>>>()?;
+    state.restore_group_types(types);
+
+    let mut memberships: HashMap<String, Vec<(u8, Vec<String>)>> = HashMap::new();
+    let mut stmt =
+        conn.prepare("SELECT person_id, slot, group_keys FROM memberships WHERE project_id = ?")?;
+    let rows = stmt.query_map([project], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u8>(1)?,
+            list_of_text(r.get::<_, Value>(2)?),
+        ))
+    })?;
+    for row in rows {
+        let (person, slot, keys) = row?;
+        memberships.entry(person).or_default().push((slot, keys));
+    }
+
+    let mut stmt = conn.prepare(
+        "SELECT id, distinct_ids, properties, identified, epoch_us(created_at), epoch_us(updated_at)
+         FROM persons WHERE project_id = ?",
+    )?;
+    let rows = stmt.query_map([project], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            list_of_text(r.get::<_, Value>(1)?),
+            r.get::<_, String>(2)?,
+            r.get::<_, bool>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, distinct_ids, properties, identified, created, updated) = row?;
+        let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+            tracing::warn!(person = %id, "skipping a person row with an invalid id");
+            continue;
+        };
+        let mut person = Person::new(PersonId(uuid), from_micros(created));
+        person.distinct_ids = distinct_ids;
+        person.properties = parse_json(&properties);
+        person.identified = identified;
+        person.updated_at = from_micros(updated);
+        person.memberships = memberships
+            .remove(&id)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        state.restore_person(person);
+    }
+
+    let mut stmt = conn.prepare(
+        "SELECT slot, group_key, name, properties, epoch_us(created_at), epoch_us(updated_at)
+         FROM group_profiles WHERE project_id = ?",
+    )?;
+    let rows = stmt.query_map([project], |r| {
+        Ok(Group {
+            slot: r.get(0)?,
+            key: r.get(1)?,
+            name: r.get(2)?,
+            properties: parse_json(&r.get::<_, String>(3)?),
+            created_at: from_micros(r.get(4)?),
+            updated_at: from_micros(r.get(5)?),
+        })
+    })?;
+    for group in rows {
+        state.restore_group(group?);
+    }
+
+    let mut stmt = conn
+        .prepare("SELECT dedup_key FROM events WHERE project_id = ? AND dedup_key IS NOT NULL")?;
+    let keys = stmt
+        .query_map([project], |r| r.get::<_, u64>(0))?
+        .collect::<duckdb::Result<Vec<_>>>()?;
+    state.restore_dedup_keys(keys);
+    Ok(state)
+}

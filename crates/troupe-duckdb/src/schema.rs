@@ -1,0 +1,55 @@
+//! Numbered migrations, applied in order inside one transaction each.
+
+use duckdb::Connection;
+
+/// (version, SQL). Append only: a released migration never changes.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/V1__initial.sql"))];
+
+/// The version this build expects.
+pub const SCHEMA_VERSION: i32 = 1;
+
+pub fn migrate(conn: &Connection) -> duckdb::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)",
+    )?;
+    let current: i32 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let applied = conn.execute_batch(sql).and_then(|_| {
+            conn.execute(
+                "INSERT INTO schema_migrations (version) VALUES (?)",
+                [version],
+            )
+        });
+        match applied {
+            Ok(_) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK")?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Make sure `events` has one group column per slot.
+pub fn ensure_group_columns(conn: &Connection, slots: usize) -> duckdb::Result<()> {
+    for slot in 0..slots {
+        conn.execute_batch(&format!(
+            "ALTER TABLE events ADD COLUMN IF NOT EXISTS group_{slot} VARCHAR[]"
+        ))?;
+    }
+    Ok(())
+}
+
+pub fn schema_version(conn: &Connection) -> duckdb::Result<i32> {
+    conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )
+}

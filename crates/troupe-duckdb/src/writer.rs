@@ -1,0 +1,231 @@
+//! The single writer. Every write goes through one thread that owns the write connection and the
+//! live state of every project, so commands apply in arrival order and no update is lost.
+//!
+//! Group commit: the thread takes every job waiting in the channel, applies them all, persists
+//! the resulting changes in one transaction and only then answers each job. DuckDB syncs its
+//! WAL on commit, so an answer means the data survives `kill -9`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Duration, Utc};
+use duckdb::Connection;
+use tokio::sync::{mpsc, oneshot};
+use troupe_core::{Command, Limits, ProjectId, ProjectState};
+use troupe_store::{CommandResult, NewProject, Project, StoreError};
+
+use crate::{load, persist, values};
+
+/// Jobs taken into one transaction at most; bounds the latency of the first job in a burst.
+const MAX_JOBS_PER_COMMIT: usize = 256;
+
+pub enum Job {
+    Apply {
+        project: ProjectId,
+        commands: Vec<Command>,
+        reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>>,
+    },
+    CreateProject {
+        new: NewProject,
+        reply: oneshot::Sender<Result<Project, StoreError>>,
+    },
+}
+
+pub type JobSender = mpsc::Sender<Job>;
+
+pub struct Writer {
+    conn: Connection,
+    limits: Limits,
+    dedupe_window: Duration,
+    group_slots: usize,
+    projects: Vec<Project>,
+    states: HashMap<ProjectId, ProjectState>,
+}
+
+/// A job's answer, held until its transaction commits.
+enum Pending {
+    Apply(
+        oneshot::Sender<Result<Vec<CommandResult>, StoreError>>,
+        Vec<CommandResult>,
+    ),
+    Project(
+        oneshot::Sender<Result<Project, StoreError>>,
+        Result<Project, StoreError>,
+    ),
+}
+
+impl Writer {
+    pub fn open(
+        conn: Connection,
+        limits: Limits,
+        dedupe_window: Duration,
+        group_slots: usize,
+    ) -> duckdb::Result<Self> {
+        let projects = load::projects(&conn)?;
+        let mut writer = Writer {
+            conn,
+            limits,
+            dedupe_window,
+            group_slots,
+            projects,
+            states: HashMap::new(),
+        };
+        writer.reload()?;
+        Ok(writer)
+    }
+
+    /// Rebuild every project's state from the database (at start and after a failed commit).
+    fn reload(&mut self) -> duckdb::Result<()> {
+        self.states.clear();
+        for project in &self.projects {
+            let state = load::project_state(
+                &self.conn,
+                project.id,
+                self.limits.clone(),
+                self.dedupe_window,
+            )?;
+            self.states.insert(project.id, state);
+        }
+        Ok(())
+    }
+
+    pub fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_JOBS_PER_COMMIT {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch);
+        }
+        if let Err(e) = self.conn.execute_batch("CHECKPOINT") {
+            tracing::warn!(error = %e, "checkpoint at shutdown failed");
+        }
+    }
+
+    fn process(&mut self, batch: Vec<Job>) {
+        let mut pending = Vec::with_capacity(batch.len());
+        let committed = self.conn.execute_batch("BEGIN TRANSACTION").and_then(|_| {
+            for job in batch {
+                pending.push(self.run_job(job)?);
+            }
+            for state in self.states.values_mut() {
+                let changes = state.take_changes();
+                if !changes.is_empty() {
+                    persist::changes(&self.conn, state, &changes, self.group_slots)?;
+                }
+            }
+            self.conn.execute_batch("COMMIT")
+        });
+        match committed {
+            Ok(()) => {
+                for p in pending {
+                    match p {
+                        Pending::Apply(reply, results) => {
+                            let _ = reply.send(Ok(results));
+                        }
+                        Pending::Project(reply, result) => {
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "write transaction failed; reloading state");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.projects = load::projects(&self.conn).unwrap_or_default();
+                if let Err(reload) = self.reload() {
+                    tracing::error!(error = %reload, "reloading state failed");
+                }
+                for p in pending {
+                    let error =
+                        || StoreError::Backend(format!("write failed, nothing was stored: {e}"));
+                    match p {
+                        Pending::Apply(reply, _) => {
+                            let _ = reply.send(Err(error()));
+                        }
+                        Pending::Project(reply, _) => {
+                            let _ = reply.send(Err(error()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_job(&mut self, job: Job) -> duckdb::Result<Pending> {
+        match job {
+            Job::Apply {
+                project,
+                commands,
+                reply,
+            } => {
+                let now = Utc::now();
+                let Some(state) = self.states.get_mut(&project) else {
+                    let missing = commands
+                        .iter()
+                        .map(|_| {
+                            Err(troupe_core::CoreError::invalid(
+                                "project",
+                                format!("no project {project}"),
+                            ))
+                        })
+                        .collect();
+                    return Ok(Pending::Apply(reply, missing));
+                };
+                let results = commands.into_iter().map(|c| state.apply(c, now)).collect();
+                Ok(Pending::Apply(reply, results))
+            }
+            Job::CreateProject { new, reply } => {
+                let result = self.create_project(new)?;
+                Ok(Pending::Project(reply, result))
+            }
+        }
+    }
+
+    fn create_project(&mut self, new: NewProject) -> duckdb::Result<Result<Project, StoreError>> {
+        if self.projects.iter().any(|p| p.name == new.name) {
+            return Ok(Err(StoreError::Conflict(format!(
+                "a project named '{}' already exists",
+                new.name
+            ))));
+        }
+        if self
+            .projects
+            .iter()
+            .any(|p| p.ingestion_key == new.ingestion_key)
+        {
+            return Ok(Err(StoreError::Conflict(
+                "that ingestion key is already in use".into(),
+            )));
+        }
+        let id = self.projects.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+        let project = Project {
+            id,
+            name: new.name,
+            ingestion_key: new.ingestion_key,
+            secret_key_hash: new.secret_key_hash,
+            created_at: Utc::now(),
+        };
+        self.conn.execute(
+            "INSERT INTO projects VALUES (?, ?, ?, ?, ?)",
+            duckdb::params![
+                project.id,
+                project.name,
+                project.ingestion_key,
+                project.secret_key_hash,
+                values::ts(project.created_at)
+            ],
+        )?;
+        self.projects.push(project.clone());
+        self.states.insert(
+            id,
+            ProjectState::new(id, self.limits.clone(), self.dedupe_window),
+        );
+        Ok(Ok(project))
+    }
+}
+
+/// Group type names by slot, for turning slot columns into named attribution.
+pub type SlotNames = BTreeMap<u8, String>;

@@ -1,0 +1,632 @@
+//! Cases every backend must pass with identical answers. A backend instantiates them all with
+//! [`crate::store_conformance_suite!`], giving an async constructor of a fresh, empty store.
+
+use chrono::{Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+use troupe_core::{Command, MembershipOp, Outcome, ProfileOp, ProjectId, Properties, TrackEvent};
+
+use crate::{EventQuery, GroupQuery, GroupSort, NewProject, PersonQuery, Store};
+
+/// Instantiate every conformance case as a `#[tokio::test]`. `$make` is an async fn (or closure)
+/// returning `(store, guard)`; the guard (e.g. a temp dir) lives until the case ends.
+#[macro_export]
+macro_rules! store_conformance_suite {
+    ($make:expr) => {
+        $crate::store_conformance_suite!(@cases $make;
+            memberships_stamp_events_and_show_on_profiles,
+            attribution_is_historical,
+            explicit_and_several_groups_per_type,
+            profile_ops_persist,
+            identity_merge_counts_the_person_once,
+            retried_events_are_stored_once,
+            batches_keep_valid_items,
+            group_list_search_sort_and_pages,
+            deleting_a_group_removes_memberships,
+            group_type_rename_and_delete,
+            projects_are_isolated);
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (store, _guard) = ($make)().await;
+                $crate::conformance::$case(&store).await;
+            }
+        )*
+    };
+}
+
+async fn project(store: &dyn Store, name: &str) -> ProjectId {
+    store
+        .create_project(NewProject {
+            name: name.into(),
+            ingestion_key: format!("ingest-{name}"),
+            secret_key_hash: format!("hash-{name}"),
+        })
+        .await
+        .expect("project is created")
+        .id
+}
+
+fn props(v: Value) -> Properties {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn event(who: &str, name: &str, minutes: i64) -> TrackEvent {
+    let base = Utc
+        .with_ymd_and_hms(2026, 11, 2, 9, 0, 0)
+        .single()
+        .unwrap_or_default();
+    TrackEvent {
+        event: name.into(),
+        distinct_id: who.into(),
+        timestamp: Some(base + Duration::minutes(minutes)),
+        ..TrackEvent::default()
+    }
+}
+
+fn membership(who: &str, group_type: &str, op: MembershipOp) -> Command {
+    Command::Membership {
+        distinct_id: who.into(),
+        group_type: group_type.into(),
+        op,
+    }
+}
+
+async fn apply_ok(store: &dyn Store, project: ProjectId, commands: Vec<Command>) -> Vec<Outcome> {
+    store
+        .apply(project, commands)
+        .await
+        .expect("store applies the batch")
+        .into_iter()
+        .map(|r| r.expect("every command is valid"))
+        .collect()
+}
+
+async fn recent(store: &dyn Store, project: ProjectId) -> Vec<crate::EventRow> {
+    store
+        .events(
+            project,
+            EventQuery {
+                limit: 100,
+                ..EventQuery::default()
+            },
+        )
+        .await
+        .expect("events")
+}
+
+pub async fn memberships_stamp_events_and_show_on_profiles(store: &dyn Store) {
+    let p = project(store, "p").await;
+    apply_ok(
+        store,
+        p,
+        vec![
+            membership("u1", "team", MembershipOp::Add("t1".into())),
+            membership("u1", "active_team", MembershipOp::Set(ids(&["t1"]))),
+            Command::Track(event("u1", "Project Created", 1)),
+            Command::GroupProfile {
+                group_type: "team".into(),
+                group_key: "t1".into(),
+                name: None,
+                op: ProfileOp::Set(props(json!({"name": "Core", "size": 4}))),
+            },
+        ],
+    )
+    .await;
+    let types: Vec<_> = store
+        .group_types(p)
+        .await
+        .expect("types")
+        .into_iter()
+        .map(|t| (t.group_type, t.group_count))
+        .collect();
+    assert_eq!(
+        types,
+        vec![("team".to_string(), 1), ("active_team".to_string(), 1)]
+    );
+
+    let events = recent(store, p).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].groups["team"], ids(&["t1"]));
+    assert_eq!(events[0].groups["active_team"], ids(&["t1"]));
+
+    let group = store
+        .group(p, "team", "t1", 10)
+        .await
+        .expect("read")
+        .expect("group exists");
+    assert_eq!(group.group.name.as_deref(), Some("Core"));
+    assert_eq!(
+        group.group.properties,
+        props(json!({"name": "Core", "size": 4}))
+    );
+    assert_eq!(
+        group
+            .members
+            .iter()
+            .map(|m| m.distinct_ids.clone())
+            .collect::<Vec<_>>(),
+        vec![ids(&["u1"])]
+    );
+    assert_eq!(group.recent_events.len(), 1);
+
+    let person = store
+        .person(p, "u1", 10)
+        .await
+        .expect("read")
+        .expect("person exists");
+    assert_eq!(person.person.group_memberships["team"], ids(&["t1"]));
+    assert_eq!(person.recent_events.len(), 1);
+}
+
+pub async fn attribution_is_historical(store: &dyn Store) {
+    let p = project(store, "p").await;
+    apply_ok(
+        store,
+        p,
+        vec![
+            membership("u1", "company", MembershipOp::Set(ids(&["acme"]))),
+            Command::Track(event("u1", "A", 1)),
+            membership("u1", "company", MembershipOp::Set(ids(&["globex"]))),
+            Command::Track(event("u1", "B", 2)),
+        ],
+    )
+    .await;
+    let events = recent(store, p).await;
+    let by_name: Vec<_> = events
+        .iter()
+        .map(|e| (e.event.as_str(), e.groups["company"].clone()))
+        .collect();
+    assert_eq!(
+        by_name,
+        vec![("B", ids(&["globex"])), ("A", ids(&["acme"]))]
+    );
+    let acme = store
+        .group(p, "company", "acme", 10)
+        .await
+        .expect("read")
+        .expect("acme");
+    assert!(acme.members.is_empty(), "u1 left acme");
+    assert_eq!(
+        acme.recent_events.len(),
+        1,
+        "acme keeps the event stamped while u1 was a member"
+    );
+}
+
+pub async fn explicit_and_several_groups_per_type(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let mut explicit = event("u1", "Invoice Sent", 2);
+    explicit.groups.push(("company".into(), ids(&["initech"])));
+    let mut untyped = event("u1", "Opened", 3);
+    untyped.untyped_groups = ids(&["org_x"]);
+    apply_ok(
+        store,
+        p,
+        vec![
+            membership("u1", "company", MembershipOp::Add("acme".into())),
+            membership("u1", "company", MembershipOp::Add("globex".into())),
+            Command::Track(event("u1", "Seat Added", 1)),
+            Command::Track(explicit),
+            Command::Track(untyped),
+        ],
+    )
+    .await;
+    let events = recent(store, p).await;
+    assert_eq!(events[2].groups["company"], ids(&["acme", "globex"]));
+    assert_eq!(events[1].groups["company"], ids(&["initech"]));
+    assert_eq!(events[0].untyped_groups, ids(&["org_x"]));
+    for key in ["acme", "globex"] {
+        let g = store
+            .group(p, "company", key, 10)
+            .await
+            .expect("read")
+            .expect("group");
+        assert_eq!(
+            g.recent_events
+                .iter()
+                .map(|e| e.event.as_str())
+                .collect::<Vec<_>>(),
+            vec!["Opened", "Seat Added"]
+        );
+    }
+}
+
+pub async fn profile_ops_persist(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let group = |op| Command::GroupProfile {
+        group_type: "company".into(),
+        group_key: "acme".into(),
+        name: None,
+        op,
+    };
+    let person = |op| Command::PersonProfile {
+        distinct_id: "u1".into(),
+        op,
+    };
+    let results = store
+        .apply(
+            p,
+            vec![
+                group(ProfileOp::Set(props(
+                    json!({"plan": "enterprise", "seats": 5, "tags": ["a"]}),
+                ))),
+                group(ProfileOp::SetOnce(props(
+                    json!({"plan": "free", "created": "2020-05-01"}),
+                ))),
+                group(
+                    ProfileOp::increment_from("value", [("seats".into(), json!(5))])
+                        .expect("number"),
+                ),
+                group(ProfileOp::Union(vec![(
+                    "features".into(),
+                    vec![json!("sso"), json!("audit"), json!("sso")],
+                )])),
+                group(ProfileOp::Append(vec![("tags".into(), vec![json!("a")])])),
+                group(ProfileOp::Remove(vec![(
+                    "features".into(),
+                    vec![json!("audit")],
+                )])),
+                group(ProfileOp::Unset(vec!["created".into()])),
+                group(
+                    ProfileOp::increment_from("value", [("plan".into(), json!(1))])
+                        .expect("number"),
+                ),
+                person(ProfileOp::Set(props(json!({"email": "ada@example.com"})))),
+                Command::TrackCharge {
+                    distinct_id: "u1".into(),
+                    amount: 30.5,
+                    properties: props(json!({"sku": "x"})),
+                    time: None,
+                },
+                Command::TrackCharge {
+                    distinct_id: "u1".into(),
+                    amount: 1.0,
+                    properties: Properties::new(),
+                    time: None,
+                },
+                Command::ClearCharges {
+                    distinct_id: "u1".into(),
+                },
+                Command::TrackCharge {
+                    distinct_id: "u1".into(),
+                    amount: 12.0,
+                    properties: Properties::new(),
+                    time: None,
+                },
+            ],
+        )
+        .await
+        .expect("applied");
+    assert_eq!(
+        results[7].as_ref().map_err(|e| e.code()),
+        Err("not_a_number")
+    );
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    let g = store
+        .group(p, "company", "acme", 0)
+        .await
+        .expect("read")
+        .expect("group");
+    assert_eq!(
+        Value::Object(g.group.properties),
+        json!({"plan": "enterprise", "seats": 10, "tags": ["a", "a"], "features": ["sso"]})
+    );
+    let u = store
+        .person(p, "u1", 0)
+        .await
+        .expect("read")
+        .expect("person");
+    assert_eq!(u.person.properties["email"], json!("ada@example.com"));
+    assert_eq!(
+        u.charges.iter().map(|c| c.amount).collect::<Vec<_>>(),
+        vec![12.0]
+    );
+    apply_ok(
+        store,
+        p,
+        vec![person(ProfileOp::Delete), group(ProfileOp::Delete)],
+    )
+    .await;
+    assert!(store.person(p, "u1", 0).await.expect("read").is_none());
+    assert!(store
+        .group(p, "company", "acme", 0)
+        .await
+        .expect("read")
+        .is_none());
+}
+
+pub async fn identity_merge_counts_the_person_once(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let outcomes = apply_ok(
+        store,
+        p,
+        vec![
+            Command::Track(event("anon-1", "Landing Viewed", 1)),
+            membership("user-9", "company", MembershipOp::Set(ids(&["acme"]))),
+            Command::Identify {
+                anon_distinct_id: "anon-1".into(),
+                distinct_id: "user-9".into(),
+            },
+            Command::Track(event("user-9", "Signed In", 2)),
+        ],
+    )
+    .await;
+    let Outcome::Identified {
+        group_memberships, ..
+    } = &outcomes[2]
+    else {
+        panic!("identify answers memberships")
+    };
+    assert_eq!(group_memberships["company"], ids(&["acme"]));
+    let by_anon = store
+        .person(p, "anon-1", 10)
+        .await
+        .expect("read")
+        .expect("person");
+    let by_user = store
+        .person(p, "user-9", 10)
+        .await
+        .expect("read")
+        .expect("person");
+    assert_eq!(by_anon.person.id, by_user.person.id);
+    assert_eq!(by_user.person.distinct_ids, ids(&["user-9", "anon-1"]));
+    assert_eq!(
+        by_user.recent_events.len(),
+        2,
+        "the anonymous event belongs to the person"
+    );
+    let persons = store
+        .persons(
+            p,
+            PersonQuery {
+                limit: 10,
+                ..PersonQuery::default()
+            },
+        )
+        .await
+        .expect("persons");
+    assert_eq!(persons.total, 1);
+}
+
+pub async fn retried_events_are_stored_once(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let mut e = event("u1", "Paid", 1);
+    e.id = Some("evt-1".into());
+    let first = apply_ok(
+        store,
+        p,
+        vec![Command::Track(e.clone()), Command::Track(e.clone())],
+    )
+    .await;
+    let again = apply_ok(store, p, vec![Command::Track(e)]).await;
+    assert!(matches!(first[0], Outcome::Stored { ref uuid } if uuid == "evt-1"));
+    assert_eq!(
+        (first[1].clone(), again[0].clone()),
+        (Outcome::Duplicate, Outcome::Duplicate)
+    );
+    assert_eq!(recent(store, p).await.len(), 1);
+}
+
+pub async fn batches_keep_valid_items(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let results = store
+        .apply(
+            p,
+            vec![
+                Command::Track(event("u1", "ok", 1)),
+                Command::Track(event("", "bad", 2)),
+                Command::Track(event("u2", "ok", 3)),
+            ],
+        )
+        .await
+        .expect("applied");
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert_eq!(
+        results[1].as_ref().map_err(|e| e.field().to_string()),
+        Err("distinct_id".to_string())
+    );
+    assert_eq!(recent(store, p).await.len(), 2);
+}
+
+pub async fn group_list_search_sort_and_pages(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let mut commands = Vec::new();
+    for (key, name) in [
+        ("acme", "Acme Inc"),
+        ("globex", "Globex"),
+        ("initech", "Initech"),
+        ("umbrella", "Umbrella Corp"),
+    ] {
+        commands.push(Command::GroupProfile {
+            group_type: "company".into(),
+            group_key: key.into(),
+            name: None,
+            op: ProfileOp::Set(props(
+                json!({"name": name, "plan": if key == "globex" { "enterprise" } else { "free" }}),
+            )),
+        });
+    }
+    apply_ok(store, p, commands).await;
+    let q = |search: Option<&str>, sort, descending, limit, offset| GroupQuery {
+        group_type: "company".into(),
+        search: search.map(String::from),
+        sort,
+        descending,
+        limit,
+        offset,
+    };
+    let page = store
+        .groups(p, q(None, GroupSort::Key, false, 2, 0))
+        .await
+        .expect("page");
+    assert_eq!(page.total, 4);
+    assert_eq!(
+        page.results
+            .iter()
+            .map(|g| g.key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["acme", "globex"]
+    );
+    let page = store
+        .groups(p, q(None, GroupSort::Name, true, 2, 2))
+        .await
+        .expect("page");
+    assert_eq!(
+        page.results
+            .iter()
+            .map(|g| g.key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["globex", "acme"]
+    );
+    let found = store
+        .groups(p, q(Some("CORP"), GroupSort::Key, false, 10, 0))
+        .await
+        .expect("page");
+    assert_eq!(
+        found
+            .results
+            .iter()
+            .map(|g| g.key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["umbrella"]
+    );
+    let found = store
+        .groups(p, q(Some("enterprise"), GroupSort::Key, false, 10, 0))
+        .await
+        .expect("page");
+    assert_eq!((found.total, found.results[0].key.as_str()), (1, "globex"));
+    let none = store
+        .groups(p, q(None, GroupSort::Key, false, 10, 0))
+        .await
+        .expect("page");
+    assert_eq!(none.results[0].group_type, "company");
+    let other = store
+        .groups(
+            p,
+            GroupQuery {
+                group_type: "team".into(),
+                limit: 10,
+                ..GroupQuery::default()
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(other.total, 0);
+}
+
+pub async fn deleting_a_group_removes_memberships(store: &dyn Store) {
+    let p = project(store, "p").await;
+    apply_ok(
+        store,
+        p,
+        vec![
+            membership("u1", "company", MembershipOp::Set(ids(&["acme", "globex"]))),
+            Command::GroupProfile {
+                group_type: "company".into(),
+                group_key: "acme".into(),
+                name: None,
+                op: ProfileOp::Delete,
+            },
+        ],
+    )
+    .await;
+    let person = store
+        .person(p, "u1", 0)
+        .await
+        .expect("read")
+        .expect("person");
+    assert_eq!(person.person.group_memberships["company"], ids(&["globex"]));
+    assert!(store
+        .group(p, "company", "acme", 0)
+        .await
+        .expect("read")
+        .is_none());
+}
+
+pub async fn group_type_rename_and_delete(store: &dyn Store) {
+    let p = project(store, "p").await;
+    apply_ok(
+        store,
+        p,
+        vec![
+            membership("u1", "org", MembershipOp::Set(ids(&["acme"]))),
+            Command::Track(event("u1", "A", 1)),
+            Command::RenameGroupType {
+                from: "org".into(),
+                to: "company".into(),
+            },
+        ],
+    )
+    .await;
+    assert_eq!(
+        recent(store, p).await[0].groups["company"],
+        ids(&["acme"]),
+        "renaming keeps attribution"
+    );
+    apply_ok(
+        store,
+        p,
+        vec![Command::DeleteGroupType {
+            group_type: "company".into(),
+        }],
+    )
+    .await;
+    apply_ok(
+        store,
+        p,
+        vec![membership("u1", "team", MembershipOp::Set(ids(&["t1"])))],
+    )
+    .await;
+    let types = store.group_types(p).await.expect("types");
+    assert_eq!(
+        types
+            .iter()
+            .map(|t| (t.index, t.group_type.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(0, "team")]
+    );
+    let events = recent(store, p).await;
+    assert!(
+        events[0].groups.is_empty(),
+        "the new type in the freed slot does not inherit old events"
+    );
+}
+
+pub async fn projects_are_isolated(store: &dyn Store) {
+    let a = project(store, "a").await;
+    let b = project(store, "b").await;
+    apply_ok(
+        store,
+        a,
+        vec![
+            membership("u1", "company", MembershipOp::Set(ids(&["acme"]))),
+            Command::Track(event("u1", "A", 1)),
+        ],
+    )
+    .await;
+    assert!(recent(store, b).await.is_empty());
+    assert!(store.person(b, "u1", 0).await.expect("read").is_none());
+    assert!(store.group_types(b).await.expect("types").is_empty());
+    let dup = store
+        .create_project(NewProject {
+            name: "a".into(),
+            ingestion_key: "other".into(),
+            secret_key_hash: "h".into(),
+        })
+        .await;
+    assert!(dup.is_err(), "project names are unique");
+    let names: Vec<_> = store
+        .projects()
+        .await
+        .expect("projects")
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+}

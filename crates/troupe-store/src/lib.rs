@@ -1,0 +1,75 @@
+//! The storage boundary. A backend implements [`Store`]: it applies canonical commands with the
+//! core rules on a single writer per project, makes them durable before answering, and serves the
+//! read models below. [`conformance`] holds the cases every backend must pass.
+
+pub mod conformance;
+mod error;
+mod read;
+
+use async_trait::async_trait;
+use troupe_core::{Command, CoreError, Outcome, ProjectId};
+
+pub use error::StoreError;
+pub use read::*;
+
+/// The result of one command of a batch: applied, or refused by a rule (nothing of it applied).
+pub type CommandResult = Result<Outcome, CoreError>;
+
+/// A storage backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Create a project. Names and keys are unique.
+    async fn create_project(&self, new: NewProject) -> Result<Project, StoreError>;
+
+    /// Every project, with its keys' hashes, for authentication.
+    async fn projects(&self) -> Result<Vec<Project>, StoreError>;
+
+    /// Apply commands in order. When this returns `Ok`, every applied command is durable.
+    /// A command refused by a rule does not stop the others.
+    async fn apply(
+        &self,
+        project: ProjectId,
+        commands: Vec<Command>,
+    ) -> Result<Vec<CommandResult>, StoreError>;
+
+    /// The project's group types with how many groups each has.
+    async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError>;
+
+    /// Groups of one type: searched, sorted, paginated.
+    async fn groups(
+        &self,
+        project: ProjectId,
+        query: GroupQuery,
+    ) -> Result<Page<GroupRow>, StoreError>;
+
+    /// One group with its current members and the recent events attributed to it.
+    async fn group(
+        &self,
+        project: ProjectId,
+        group_type: &str,
+        group_key: &str,
+        recent_events: usize,
+    ) -> Result<Option<GroupProfile>, StoreError>;
+
+    /// Persons: searched by distinct id or property value, paginated.
+    async fn persons(
+        &self,
+        project: ProjectId,
+        query: PersonQuery,
+    ) -> Result<Page<PersonRow>, StoreError>;
+
+    /// One person, found by any of its distinct ids or its person id.
+    async fn person(
+        &self,
+        project: ProjectId,
+        id: &str,
+        recent_events: usize,
+    ) -> Result<Option<PersonProfile>, StoreError>;
+
+    /// Recent events with their attribution, newest first.
+    async fn events(
+        &self,
+        project: ProjectId,
+        query: EventQuery,
+    ) -> Result<Vec<EventRow>, StoreError>;
+}
