@@ -89,10 +89,7 @@ impl Deduper {
     pub fn is_duplicate(&self, identity: EventIdentity, now: DateTime<Utc>) -> bool {
         match identity {
             EventIdentity::Client(key) => self.seen_client_ids.contains(&key),
-            EventIdentity::Content(key) => self
-                .recent_content
-                .get(&key)
-                .is_some_and(|seen| now - *seen <= self.window),
+            EventIdentity::Content(key) => self.recent_content.get(&key).is_some_and(|seen| now - *seen <= self.window),
         }
     }
 
@@ -125,9 +122,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
-            .single()
-            .unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).single().unwrap_or_default()
     }
 
     fn event(id: Option<&str>) -> TrackEvent {
@@ -156,10 +151,7 @@ mod tests {
         d.record(id, now());
         assert!(d.is_duplicate(id, now() + Duration::seconds(3)));
         assert!(!d.is_duplicate(id, now() + Duration::seconds(31)));
-        d.record(
-            EventIdentity::of(&event(Some("x"))),
-            now() + Duration::seconds(31),
-        );
+        d.record(EventIdentity::of(&event(Some("x"))), now() + Duration::seconds(31));
         assert!(d.recent_content.is_empty(), "old content hashes are pruned");
     }
 

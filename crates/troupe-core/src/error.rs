@@ -10,18 +10,10 @@ pub enum CoreError {
     Missing { field: String },
 
     #[error("{field} is too long: {len} characters, the limit is {max}")]
-    TooLong {
-        field: String,
-        len: usize,
-        max: usize,
-    },
+    TooLong { field: String, len: usize, max: usize },
 
     #[error("{field} is too large: {bytes} bytes of JSON, the limit is {max}")]
-    TooLarge {
-        field: String,
-        bytes: usize,
-        max: usize,
-    },
+    TooLarge { field: String, bytes: usize, max: usize },
 
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
@@ -30,24 +22,13 @@ pub enum CoreError {
         "{field}: group type limit reached: the project already has {limit} group types, \
          so '{group_type}' cannot be created (delete a group type or raise the limit)"
     )]
-    GroupTypeLimit {
-        field: String,
-        group_type: String,
-        limit: usize,
-    },
+    GroupTypeLimit { field: String, group_type: String, limit: usize },
 
     #[error("property '{property}' is {found}, not a number: increment needs a number")]
-    NotANumber {
-        property: String,
-        found: &'static str,
-    },
+    NotANumber { property: String, found: &'static str },
 
     #[error("property '{property}' is {found}, not a list: {op} needs a list")]
-    NotAList {
-        property: String,
-        found: &'static str,
-        op: &'static str,
-    },
+    NotAList { property: String, found: &'static str, op: &'static str },
 }
 
 impl CoreError {
@@ -72,23 +53,16 @@ impl CoreError {
             | CoreError::TooLarge { field, .. }
             | CoreError::Invalid { field, .. }
             | CoreError::GroupTypeLimit { field, .. } => field,
-            CoreError::NotANumber { property, .. } | CoreError::NotAList { property, .. } => {
-                property
-            }
+            CoreError::NotANumber { property, .. } | CoreError::NotAList { property, .. } => property,
         }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        CoreError::Invalid {
-            field: field.into(),
-            message: message.into(),
-        }
+        CoreError::Invalid { field: field.into(), message: message.into() }
     }
 
     pub fn missing(field: impl Into<String>) -> Self {
-        CoreError::Missing {
-            field: field.into(),
-        }
+        CoreError::Missing { field: field.into() }
     }
 }
 

@@ -73,17 +73,12 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, h, m, s)
-            .single()
-            .unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 11, 23, h, m, s).single().unwrap_or_default()
     }
 
     #[test]
     fn client_timestamps_are_honoured_for_historical_import() {
-        let then = Utc
-            .with_ymd_and_hms(2024, 1, 2, 3, 4, 5)
-            .single()
-            .unwrap_or_default();
+        let then = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).single().unwrap_or_default();
         assert_eq!(resolve_timestamp(Some(then), None, at(12, 0, 0)), then);
     }
 
@@ -99,9 +94,6 @@ mod tests {
     fn no_timestamp_means_now_and_far_future_timestamps_are_clamped() {
         assert_eq!(resolve_timestamp(None, None, at(12, 0, 0)), at(12, 0, 0));
         let future = at(12, 0, 0) + Duration::days(2);
-        assert_eq!(
-            resolve_timestamp(Some(future), None, at(12, 0, 0)),
-            at(12, 0, 0)
-        );
+        assert_eq!(resolve_timestamp(Some(future), None, at(12, 0, 0)), at(12, 0, 0));
     }
 }

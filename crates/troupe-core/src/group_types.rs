@@ -46,31 +46,16 @@ impl GroupTypes {
 
     /// The slot of `name`, creating the type in the lowest free slot on first use.
     /// Returns the slot and whether the type was created.
-    pub fn resolve_or_create(
-        &mut self,
-        field: &str,
-        name: &str,
-        limit: usize,
-    ) -> Result<(Slot, bool), CoreError> {
+    pub fn resolve_or_create(&mut self, field: &str, name: &str, limit: usize) -> Result<(Slot, bool), CoreError> {
         if let Some(slot) = self.slot_of(name) {
             return Ok((slot, false));
         }
         let capacity = limit.min(usize::from(Slot::MAX) + 1);
-        let free = (0..capacity)
-            .filter_map(|i| Slot::try_from(i).ok())
-            .find(|slot| self.by_slot(*slot).is_none());
+        let free = (0..capacity).filter_map(|i| Slot::try_from(i).ok()).find(|slot| self.by_slot(*slot).is_none());
         let Some(slot) = free else {
-            return Err(CoreError::GroupTypeLimit {
-                field: field.to_string(),
-                group_type: name.to_string(),
-                limit,
-            });
+            return Err(CoreError::GroupTypeLimit { field: field.to_string(), group_type: name.to_string(), limit });
         };
-        self.types.push(GroupType {
-            slot,
-            name: name.to_string(),
-            display_name: name.to_string(),
-        });
+        self.types.push(GroupType { slot, name: name.to_string(), display_name: name.to_string() });
         self.types.sort_by_key(|t| t.slot);
         Ok((slot, true))
     }
@@ -84,10 +69,7 @@ impl GroupTypes {
     /// Change a type's key, keeping its slot (and so the attribution already stamped).
     pub fn rename(&mut self, from: &str, to: &str) -> Result<Slot, CoreError> {
         if self.slot_of(to).is_some() {
-            return Err(CoreError::invalid(
-                "name",
-                format!("group type '{to}' already exists"),
-            ));
+            return Err(CoreError::invalid("name", format!("group type '{to}' already exists")));
         }
         let t = self
             .types
@@ -119,18 +101,9 @@ mod tests {
     #[test]
     fn types_are_created_on_first_use_in_the_lowest_free_slot() {
         let mut reg = GroupTypes::default();
-        assert_eq!(
-            reg.resolve_or_create("groupKey", "company", 10).unwrap(),
-            (0, true)
-        );
-        assert_eq!(
-            reg.resolve_or_create("groupKey", "team", 10).unwrap(),
-            (1, true)
-        );
-        assert_eq!(
-            reg.resolve_or_create("groupKey", "company", 10).unwrap(),
-            (0, false)
-        );
+        assert_eq!(reg.resolve_or_create("groupKey", "company", 10).unwrap(), (0, true));
+        assert_eq!(reg.resolve_or_create("groupKey", "team", 10).unwrap(), (1, true));
+        assert_eq!(reg.resolve_or_create("groupKey", "company", 10).unwrap(), (0, false));
     }
 
     #[test]
@@ -153,10 +126,7 @@ mod tests {
         reg.resolve_or_create("k", "team", 10).unwrap();
         assert_eq!(reg.rename("org", "company").unwrap(), 0);
         assert_eq!(reg.slot_of("company"), Some(0));
-        assert_eq!(
-            reg.by_slot(0).map(|t| t.display_name.as_str()),
-            Some("company")
-        );
+        assert_eq!(reg.by_slot(0).map(|t| t.display_name.as_str()), Some("company"));
         assert!(reg.rename("company", "team").is_err());
     }
 }

@@ -19,12 +19,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_properties_bytes: 32 * 1024,
-            max_event_name_chars: 200,
-            max_id_chars: 200,
-            max_group_types: 10,
-        }
+        Limits { max_properties_bytes: 32 * 1024, max_event_name_chars: 200, max_id_chars: 200, max_group_types: 10 }
     }
 }
 
@@ -46,15 +41,9 @@ impl Limits {
 
     /// Any JSON payload (a list of values for `union`, …) within `max_properties_bytes`.
     pub fn check_json_size(&self, field: &str, value: &serde_json::Value) -> Result<(), CoreError> {
-        let bytes = serde_json::to_vec(value)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let bytes = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
         if bytes > self.max_properties_bytes {
-            return Err(CoreError::TooLarge {
-                field: field.to_string(),
-                bytes,
-                max: self.max_properties_bytes,
-            });
+            return Err(CoreError::TooLarge { field: field.to_string(), bytes, max: self.max_properties_bytes });
         }
         Ok(())
     }
@@ -66,11 +55,7 @@ fn check_text(field: &str, text: &str, max: usize) -> Result<(), CoreError> {
     }
     let len = text.chars().count();
     if len > max {
-        return Err(CoreError::TooLong {
-            field: field.to_string(),
-            len,
-            max,
-        });
+        return Err(CoreError::TooLong { field: field.to_string(), len, max });
     }
     Ok(())
 }
@@ -85,25 +70,13 @@ mod tests {
         let limits = Limits::default();
         assert!(limits.check_id("userId", &"a".repeat(200)).is_ok());
         let err = limits.check_id("userId", &"a".repeat(201)).unwrap_err();
-        assert_eq!(
-            err,
-            CoreError::TooLong {
-                field: "userId".into(),
-                len: 201,
-                max: 200
-            }
-        );
-        assert_eq!(
-            limits.check_id("userId", " ").unwrap_err(),
-            CoreError::missing("userId")
-        );
+        assert_eq!(err, CoreError::TooLong { field: "userId".into(), len: 201, max: 200 });
+        assert_eq!(limits.check_id("userId", " ").unwrap_err(), CoreError::missing("userId"));
     }
 
     #[test]
     fn ids_are_counted_in_characters_not_bytes() {
-        assert!(Limits::default()
-            .check_id("groupId", &"é".repeat(200))
-            .is_ok());
+        assert!(Limits::default().check_id("groupId", &"é".repeat(200)).is_ok());
     }
 
     #[test]
@@ -111,9 +84,7 @@ mod tests {
         let limits = Limits::default();
         let mut props = Properties::new();
         props.insert("blob".into(), json!("x".repeat(32 * 1024)));
-        let err = limits
-            .check_properties("custom_properties", &props)
-            .unwrap_err();
+        let err = limits.check_properties("custom_properties", &props).unwrap_err();
         assert_eq!(err.field(), "custom_properties");
         assert_eq!(err.code(), "too_large");
         props.insert("blob".into(), json!("x".repeat(32 * 1024 - 20)));

@@ -48,21 +48,14 @@ impl ProfileOp {
     /// A JSON image of the write, for the size limit.
     pub fn payload(&self) -> Value {
         let pairs = |pairs: &Vec<(String, Vec<Value>)>| {
-            Value::Object(
-                pairs
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::Array(v.clone())))
-                    .collect(),
-            )
+            Value::Object(pairs.iter().map(|(k, v)| (k.clone(), Value::Array(v.clone()))).collect())
         };
         match self {
             ProfileOp::Set(p) | ProfileOp::SetOnce(p) => Value::Object(p.clone()),
             ProfileOp::Unset(keys) => keys.iter().map(|k| Value::String(k.clone())).collect(),
-            ProfileOp::Increment(p) => Value::Object(
-                p.iter()
-                    .map(|(k, n)| (k.clone(), Value::Number(n.clone())))
-                    .collect(),
-            ),
+            ProfileOp::Increment(p) => {
+                Value::Object(p.iter().map(|(k, n)| (k.clone(), Value::Number(n.clone()))).collect())
+            }
             ProfileOp::Append(p) | ProfileOp::Union(p) | ProfileOp::Remove(p) => pairs(p),
             ProfileOp::Delete => Value::Null,
         }
@@ -80,10 +73,7 @@ impl ProfileOp {
                 other => {
                     return Err(CoreError::invalid(
                         field,
-                        format!(
-                            "increment of '{key}' needs a number, got {}",
-                            json_kind(&other)
-                        ),
+                        format!("increment of '{key}' needs a number, got {}", json_kind(&other)),
                     ))
                 }
             }
@@ -116,12 +106,7 @@ pub fn apply(props: &mut Properties, op: &ProfileOp) -> Result<bool, CoreError> 
                 let sum = match next.get(k) {
                     None | Some(Value::Null) => by.clone(),
                     Some(Value::Number(current)) => add_numbers(k, current, by)?,
-                    Some(other) => {
-                        return Err(CoreError::NotANumber {
-                            property: k.clone(),
-                            found: json_kind(other),
-                        })
-                    }
+                    Some(other) => return Err(CoreError::NotANumber { property: k.clone(), found: json_kind(other) }),
                 };
                 next.insert(k.clone(), Value::Number(sum));
             }
@@ -147,11 +132,7 @@ pub fn apply(props: &mut Properties, op: &ProfileOp) -> Result<bool, CoreError> 
                     None | Some(Value::Null) => {}
                     Some(Value::Array(list)) => list.retain(|item| !values.contains(item)),
                     Some(other) => {
-                        return Err(CoreError::NotAList {
-                            property: k.clone(),
-                            found: json_kind(other),
-                            op: "remove",
-                        })
+                        return Err(CoreError::NotAList { property: k.clone(), found: json_kind(other), op: "remove" })
                     }
                 }
             }
@@ -164,22 +145,14 @@ pub fn apply(props: &mut Properties, op: &ProfileOp) -> Result<bool, CoreError> 
 }
 
 /// The list at `key`, created empty when absent; an error when it holds something else.
-fn list_mut<'a>(
-    props: &'a mut Properties,
-    key: &str,
-    op: &'static str,
-) -> Result<&'a mut Vec<Value>, CoreError> {
+fn list_mut<'a>(props: &'a mut Properties, key: &str, op: &'static str) -> Result<&'a mut Vec<Value>, CoreError> {
     let slot = props.entry(key.to_string()).or_insert(Value::Null);
     if slot.is_null() {
         *slot = Value::Array(Vec::new());
     }
     match slot {
         Value::Array(list) => Ok(list),
-        other => Err(CoreError::NotAList {
-            property: key.to_string(),
-            found: json_kind(other),
-            op,
-        }),
+        other => Err(CoreError::NotAList { property: key.to_string(), found: json_kind(other), op }),
     }
 }
 
@@ -191,12 +164,8 @@ fn add_numbers(key: &str, a: &Number, b: &Number) -> Result<Number, CoreError> {
         }
     }
     let sum = a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0);
-    Number::from_f64(sum).ok_or_else(|| {
-        CoreError::invalid(
-            key,
-            "increment overflowed to a value that is not a finite number",
-        )
-    })
+    Number::from_f64(sum)
+        .ok_or_else(|| CoreError::invalid(key, "increment overflowed to a value that is not a finite number"))
 }
 
 #[cfg(test)]
@@ -211,41 +180,22 @@ mod tests {
     #[test]
     fn set_overwrites_and_set_once_keeps_the_first_value() {
         let mut p = props(json!({"plan": "free"}));
-        apply(
-            &mut p,
-            &ProfileOp::Set(props(json!({"plan": "pro", "seats": 3}))),
-        )
-        .unwrap();
-        apply(
-            &mut p,
-            &ProfileOp::SetOnce(props(json!({"plan": "x", "created": "2020"}))),
-        )
-        .unwrap();
-        assert_eq!(
-            Value::Object(p),
-            json!({"plan": "pro", "seats": 3, "created": "2020"})
-        );
+        apply(&mut p, &ProfileOp::Set(props(json!({"plan": "pro", "seats": 3})))).unwrap();
+        apply(&mut p, &ProfileOp::SetOnce(props(json!({"plan": "x", "created": "2020"})))).unwrap();
+        assert_eq!(Value::Object(p), json!({"plan": "pro", "seats": 3, "created": "2020"}));
     }
 
     #[test]
     fn unset_removes_keys_and_keeps_the_order_of_the_rest() {
         let mut p = props(json!({"a": 1, "b": 2, "c": 3}));
-        apply(
-            &mut p,
-            &ProfileOp::Unset(vec!["b".into(), "missing".into()]),
-        )
-        .unwrap();
+        apply(&mut p, &ProfileOp::Unset(vec!["b".into(), "missing".into()])).unwrap();
         assert_eq!(p.keys().collect::<Vec<_>>(), vec!["a", "c"]);
     }
 
     #[test]
     fn increment_adds_integers_as_integers_and_starts_absent_keys_at_zero() {
         let mut p = props(json!({"seats": 5}));
-        let op = ProfileOp::increment_from(
-            "f",
-            [("seats".into(), json!(5)), ("logins".into(), json!(1))],
-        )
-        .unwrap();
+        let op = ProfileOp::increment_from("f", [("seats".into(), json!(5)), ("logins".into(), json!(1))]).unwrap();
         apply(&mut p, &op).unwrap();
         assert_eq!(Value::Object(p.clone()), json!({"seats": 10, "logins": 1}));
         let op = ProfileOp::increment_from("f", [("seats".into(), json!(0.5))]).unwrap();
@@ -256,17 +206,9 @@ mod tests {
     #[test]
     fn increment_of_a_non_number_property_is_an_error_and_changes_nothing() {
         let mut p = props(json!({"plan": "pro", "seats": 1}));
-        let op =
-            ProfileOp::increment_from("f", [("seats".into(), json!(1)), ("plan".into(), json!(1))])
-                .unwrap();
+        let op = ProfileOp::increment_from("f", [("seats".into(), json!(1)), ("plan".into(), json!(1))]).unwrap();
         let err = apply(&mut p, &op).unwrap_err();
-        assert_eq!(
-            err,
-            CoreError::NotANumber {
-                property: "plan".into(),
-                found: "a string"
-            }
-        );
+        assert_eq!(err, CoreError::NotANumber { property: "plan".into(), found: "a string" });
         assert_eq!(p["seats"], json!(1), "the op is all-or-nothing");
     }
 
@@ -279,21 +221,9 @@ mod tests {
     #[test]
     fn append_keeps_duplicates_and_union_does_not() {
         let mut p = Properties::new();
-        apply(
-            &mut p,
-            &ProfileOp::Append(vec![("tags".into(), vec![json!("a"), json!("a")])]),
-        )
-        .unwrap();
-        apply(
-            &mut p,
-            &ProfileOp::Union(vec![("tags".into(), vec![json!("a"), json!("b")])]),
-        )
-        .unwrap();
-        apply(
-            &mut p,
-            &ProfileOp::Union(vec![("f".into(), vec![json!("sso"), json!("sso")])]),
-        )
-        .unwrap();
+        apply(&mut p, &ProfileOp::Append(vec![("tags".into(), vec![json!("a"), json!("a")])])).unwrap();
+        apply(&mut p, &ProfileOp::Union(vec![("tags".into(), vec![json!("a"), json!("b")])])).unwrap();
+        apply(&mut p, &ProfileOp::Union(vec![("f".into(), vec![json!("sso"), json!("sso")])])).unwrap();
         assert_eq!(p["tags"], json!(["a", "a", "b"]));
         assert_eq!(p["f"], json!(["sso"]));
     }
@@ -301,17 +231,9 @@ mod tests {
     #[test]
     fn remove_deletes_every_occurrence_from_a_list() {
         let mut p = props(json!({"tags": ["a", "b", "a", 1]}));
-        apply(
-            &mut p,
-            &ProfileOp::Remove(vec![("tags".into(), vec![json!("a"), json!(1)])]),
-        )
-        .unwrap();
+        apply(&mut p, &ProfileOp::Remove(vec![("tags".into(), vec![json!("a"), json!(1)])])).unwrap();
         assert_eq!(p["tags"], json!(["b"]));
-        assert!(!apply(
-            &mut p,
-            &ProfileOp::Remove(vec![("nope".into(), vec![json!(1)])])
-        )
-        .unwrap());
+        assert!(!apply(&mut p, &ProfileOp::Remove(vec![("nope".into(), vec![json!(1)])])).unwrap());
     }
 
     #[test]

@@ -114,9 +114,7 @@ impl ProjectState {
     }
 
     pub fn person_by_distinct_id(&self, distinct_id: &str) -> Option<&Person> {
-        self.distinct_ids
-            .get(distinct_id)
-            .and_then(|id| self.persons.get(id))
+        self.distinct_ids.get(distinct_id).and_then(|id| self.persons.get(id))
     }
 
     pub fn group(&self, slot: Slot, key: &str) -> Option<&Group> {
@@ -146,10 +144,7 @@ impl ProjectState {
     pub fn apply(&mut self, command: Command, now: DateTime<Utc>) -> Result<Outcome, CoreError> {
         match command {
             Command::Track(event) => self.track(event, now),
-            Command::Identify {
-                anon_distinct_id,
-                distinct_id,
-            } => {
+            Command::Identify { anon_distinct_id, distinct_id } => {
                 self.check_id("distinct_id", &distinct_id)?;
                 self.check_id("anon_distinct_id", &anon_distinct_id)?;
                 Ok(self.link(&distinct_id, &anon_distinct_id, true, now))
@@ -160,15 +155,8 @@ impl ProjectState {
                 self.link(&distinct_id, &alias, false, now);
                 Ok(Outcome::Applied)
             }
-            Command::PersonProfile { distinct_id, op } => {
-                self.person_profile(&distinct_id, &op, now)
-            }
-            Command::TrackCharge {
-                distinct_id,
-                amount,
-                properties,
-                time,
-            } => {
+            Command::PersonProfile { distinct_id, op } => self.person_profile(&distinct_id, &op, now),
+            Command::TrackCharge { distinct_id, amount, properties, time } => {
                 self.check_id("distinct_id", &distinct_id)?;
                 self.limits.check_properties("properties", &properties)?;
                 if !amount.is_finite() {
@@ -176,12 +164,7 @@ impl ProjectState {
                 }
                 let person_id = self.ensure_person(&distinct_id, now, now);
                 let time = time.unwrap_or(now);
-                self.changes.charges.push(ChargeChange::Add(Charge {
-                    person_id,
-                    amount,
-                    properties,
-                    time,
-                }));
+                self.changes.charges.push(ChargeChange::Add(Charge { person_id, amount, properties, time }));
                 Ok(Outcome::Applied)
             }
             Command::ClearCharges { distinct_id } => {
@@ -190,31 +173,19 @@ impl ProjectState {
                 }
                 Ok(Outcome::Applied)
             }
-            Command::Membership {
-                distinct_id,
-                group_type,
-                op,
-            } => self.membership(&distinct_id, &group_type, &op, now),
-            Command::GroupProfile {
-                group_type,
-                group_key,
-                name,
-                op,
-            } => self.group_profile(&group_type, &group_key, name, &op, now),
+            Command::Membership { distinct_id, group_type, op } => self.membership(&distinct_id, &group_type, &op, now),
+            Command::GroupProfile { group_type, group_key, name, op } => {
+                self.group_profile(&group_type, &group_key, name, &op, now)
+            }
             Command::RenameGroupType { from, to } => {
                 self.check_id("name", &to)?;
                 let slot = self.group_types.rename(&from, &to)?;
                 self.changes.group_types.insert(slot);
                 Ok(Outcome::Applied)
             }
-            Command::SetGroupTypeDisplayName {
-                group_type,
-                display_name,
-            } => {
+            Command::SetGroupTypeDisplayName { group_type, display_name } => {
                 self.check_id("display_name", &display_name)?;
-                let slot = self
-                    .group_types
-                    .set_display_name(&group_type, &display_name)?;
+                let slot = self.group_types.set_display_name(&group_type, &display_name)?;
                 self.changes.group_types.insert(slot);
                 Ok(Outcome::Applied)
             }
@@ -232,8 +203,7 @@ impl ProjectState {
         if let Some(id) = &event.id {
             self.check_id("uuid", id)?;
         }
-        self.limits
-            .check_properties("properties", &event.properties)?;
+        self.limits.check_properties("properties", &event.properties)?;
         let identity = EventIdentity::of(&event);
         if self.dedupe.is_duplicate(identity, now) {
             return Ok(Outcome::Duplicate);
@@ -247,13 +217,9 @@ impl ProjectState {
             for id in ids {
                 self.check_id("group_key", id)?;
             }
-            let (slot, _) =
-                types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
+            let (slot, _) = types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
             let entry = explicit.entry(slot).or_default();
-            membership::apply(
-                entry,
-                &MembershipOp::Set([entry.clone(), ids.clone()].concat()),
-            );
+            membership::apply(entry, &MembershipOp::Set([entry.clone(), ids.clone()].concat()));
         }
         for id in &event.untyped_groups {
             self.check_id("groups", id)?;
@@ -262,11 +228,7 @@ impl ProjectState {
 
         let timestamp = resolve_timestamp(event.timestamp, event.sent_at, now);
         let person_id = self.ensure_person(&event.distinct_id, timestamp, now);
-        let mut groups = self
-            .persons
-            .get(&person_id)
-            .map(|p| p.memberships.clone())
-            .unwrap_or_default();
+        let mut groups = self.persons.get(&person_id).map(|p| p.memberships.clone()).unwrap_or_default();
         for (slot, ids) in explicit {
             for id in &ids {
                 self.ensure_group(slot, id, now);
@@ -275,10 +237,7 @@ impl ProjectState {
         }
         groups.retain(|_, ids| !ids.is_empty());
 
-        let uuid = event
-            .id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let uuid = event.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         self.dedupe.record(identity, now);
         self.changes.events.push(StoredEvent {
             uuid: uuid.clone(),
@@ -294,12 +253,7 @@ impl ProjectState {
         Ok(Outcome::Stored { uuid })
     }
 
-    fn person_profile(
-        &mut self,
-        distinct_id: &str,
-        op: &ProfileOp,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, CoreError> {
+    fn person_profile(&mut self, distinct_id: &str, op: &ProfileOp, now: DateTime<Utc>) -> Result<Outcome, CoreError> {
         self.check_id("distinct_id", distinct_id)?;
         if *op == ProfileOp::Delete {
             self.delete_person(distinct_id);
@@ -307,10 +261,7 @@ impl ProjectState {
         }
         self.limits.check_json_size("properties", &op.payload())?;
         // Compute on a copy first: a failing op must not even create the person.
-        let mut props = self
-            .person_by_distinct_id(distinct_id)
-            .map(|p| p.properties.clone())
-            .unwrap_or_default();
+        let mut props = self.person_by_distinct_id(distinct_id).map(|p| p.properties.clone()).unwrap_or_default();
         let changed = profile::apply(&mut props, op)?;
         let person_id = self.ensure_person(distinct_id, now, now);
         if changed {
@@ -353,8 +304,7 @@ impl ProjectState {
             self.check_id("group_key", id)?;
         }
         let mut types = self.group_types.clone();
-        let (slot, _) =
-            types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
+        let (slot, _) = types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
         self.commit_group_types(types);
 
         let person_id = self.ensure_person(distinct_id, now, now);
@@ -395,16 +345,12 @@ impl ProjectState {
         if let Some(name) = &name {
             self.check_id("name", name)?;
         }
-        let existing = self
-            .group_types
-            .slot_of(group_type)
-            .and_then(|slot| self.group(slot, group_key));
+        let existing = self.group_types.slot_of(group_type).and_then(|slot| self.group(slot, group_key));
         let mut props = existing.map(|g| g.properties.clone()).unwrap_or_default();
         let changed = profile::apply(&mut props, op)?;
 
         let mut types = self.group_types.clone();
-        let (slot, _) =
-            types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
+        let (slot, _) = types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
         self.commit_group_types(types);
         self.ensure_group(slot, group_key, now);
         let key = (slot, group_key.to_string());
@@ -441,18 +387,10 @@ impl ProjectState {
 
     fn delete_group_type(&mut self, group_type: &str) -> Result<Outcome, CoreError> {
         let Some(removed) = self.group_types.remove(group_type) else {
-            return Err(CoreError::invalid(
-                "group_type",
-                format!("no group type '{group_type}'"),
-            ));
+            return Err(CoreError::invalid("group_type", format!("no group type '{group_type}'")));
         };
         let slot = removed.slot;
-        let keys: Vec<String> = self
-            .groups
-            .keys()
-            .filter(|(s, _)| *s == slot)
-            .map(|(_, k)| k.clone())
-            .collect();
+        let keys: Vec<String> = self.groups.keys().filter(|(s, _)| *s == slot).map(|(_, k)| k.clone()).collect();
         for key in keys {
             self.delete_group(slot, &key);
         }
@@ -476,9 +414,7 @@ impl ProjectState {
     fn link(&mut self, primary: &str, other: &str, identify: bool, now: DateTime<Utc>) -> Outcome {
         let primary_person = self.distinct_ids.get(primary).copied();
         let other_person = self.distinct_ids.get(other).copied();
-        let other_identified = other_person
-            .and_then(|id| self.persons.get(&id))
-            .is_some_and(|p| p.identified);
+        let other_identified = other_person.and_then(|id| self.persons.get(&id)).is_some_and(|p| p.identified);
         let (person_id, merged) = match (primary_person, other_person) {
             (None, None) => {
                 let id = self.ensure_person(primary, now, now);
@@ -513,17 +449,8 @@ impl ProjectState {
                 }
             }
         }
-        let group_memberships = self
-            .persons
-            .get(&person_id)
-            .map(|p| self.memberships_by_type(p))
-            .unwrap_or_default();
-        Outcome::Identified {
-            distinct_id: primary.to_string(),
-            person_id,
-            merged,
-            group_memberships,
-        }
+        let group_memberships = self.persons.get(&person_id).map(|p| self.memberships_by_type(p)).unwrap_or_default();
+        Outcome::Identified { distinct_id: primary.to_string(), person_id, merged, group_memberships }
     }
 
     fn attach(&mut self, person_id: PersonId, distinct_id: &str) {
@@ -565,18 +492,11 @@ impl ProjectState {
             target.updated_at = now;
         }
         self.changes.persons.insert(into);
-        self.changes
-            .charges
-            .push(ChargeChange::Move { from, to: into });
+        self.changes.charges.push(ChargeChange::Move { from, to: into });
     }
 
     /// The person of `distinct_id`, created when unknown (first seen at `seen_at`).
-    fn ensure_person(
-        &mut self,
-        distinct_id: &str,
-        seen_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> PersonId {
+    fn ensure_person(&mut self, distinct_id: &str, seen_at: DateTime<Utc>, now: DateTime<Utc>) -> PersonId {
         if let Some(id) = self.distinct_ids.get(distinct_id) {
             let id = *id;
             // A historical event earlier than the person's creation moves "first seen" back.

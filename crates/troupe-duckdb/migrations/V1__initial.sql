@@ -3,7 +3,7 @@
 -- cheaper in DuckDB than per-row upserts through an index.
 
 CREATE TABLE projects (
-    id              INTEGER   NOT NULL,
+    id              UINTEGER  NOT NULL,
     name            VARCHAR   NOT NULL,
     ingestion_key   VARCHAR   NOT NULL,
     secret_key_hash VARCHAR   NOT NULL,
@@ -11,14 +11,14 @@ CREATE TABLE projects (
 );
 
 CREATE TABLE group_types (
-    project_id   INTEGER  NOT NULL,
+    project_id   UINTEGER NOT NULL,
     slot         UTINYINT NOT NULL,
     name         VARCHAR  NOT NULL,
     display_name VARCHAR  NOT NULL
 );
 
 CREATE TABLE persons (
-    project_id   INTEGER   NOT NULL,
+    project_id   UINTEGER  NOT NULL,
     id           VARCHAR   NOT NULL,
     distinct_ids VARCHAR[] NOT NULL,
     properties   VARCHAR   NOT NULL,
@@ -30,20 +30,20 @@ CREATE TABLE persons (
 -- Lookup of a person by any of its ids; queries resolve event distinct ids through it, so a
 -- merge makes earlier anonymous events count for the merged person.
 CREATE TABLE person_distinct_ids (
-    project_id  INTEGER NOT NULL,
+    project_id  UINTEGER NOT NULL,
     distinct_id VARCHAR NOT NULL,
     person_id   VARCHAR NOT NULL
 );
 
 CREATE TABLE memberships (
-    project_id INTEGER   NOT NULL,
+    project_id UINTEGER  NOT NULL,
     person_id  VARCHAR   NOT NULL,
     slot       UTINYINT  NOT NULL,
     group_keys VARCHAR[] NOT NULL
 );
 
 CREATE TABLE group_profiles (
-    project_id INTEGER   NOT NULL,
+    project_id UINTEGER  NOT NULL,
     slot       UTINYINT  NOT NULL,
     group_key  VARCHAR   NOT NULL,
     name       VARCHAR,
@@ -53,7 +53,7 @@ CREATE TABLE group_profiles (
 );
 
 CREATE TABLE charges (
-    project_id INTEGER   NOT NULL,
+    project_id UINTEGER  NOT NULL,
     person_id  VARCHAR   NOT NULL,
     amount     DOUBLE    NOT NULL,
     properties VARCHAR   NOT NULL,
@@ -63,7 +63,7 @@ CREATE TABLE charges (
 -- One column per group type slot (group_0, group_1, …) is added at open, as many as the
 -- configured group type limit: counting by a group type is a column switch.
 CREATE TABLE events (
-    project_id     INTEGER   NOT NULL,
+    project_id     UINTEGER  NOT NULL,
     uuid           VARCHAR   NOT NULL,
     dedup_key      UBIGINT,
     event          VARCHAR   NOT NULL,

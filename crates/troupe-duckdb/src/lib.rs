@@ -21,8 +21,8 @@ use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot};
 use troupe_core::{Command, Limits, ProjectId};
 use troupe_store::{
-    CommandResult, EventQuery, EventRow, GroupProfile, GroupQuery, GroupRow, GroupTypeInfo,
-    NewProject, Page, PersonProfile, PersonQuery, PersonRow, Project, Store, StoreError,
+    CommandResult, EventQuery, EventRow, GroupProfile, GroupQuery, GroupRow, GroupTypeInfo, NewProject, Page,
+    PersonProfile, PersonQuery, PersonRow, Project, Store, StoreError,
 };
 
 pub use schema::SCHEMA_VERSION;
@@ -45,11 +45,7 @@ pub struct EmbeddedConfig {
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
-        EmbeddedConfig {
-            data_dir: None,
-            limits: Limits::default(),
-            dedupe_window: Duration::seconds(30),
-        }
+        EmbeddedConfig { data_dir: None, limits: Limits::default(), dedupe_window: Duration::seconds(30) }
     }
 }
 
@@ -67,17 +63,13 @@ impl DuckStore {
             Some(dir) => open_file(dir)?,
             None => Connection::open_in_memory().map_err(backend)?,
         };
-        let group_slots = config.limits.max_group_types;
         schema::migrate(&conn).map_err(backend)?;
+        // A lowered limit never hides types that already exist: their columns stay.
+        let group_slots = config.limits.max_group_types.max(schema::used_slots(&conn).map_err(backend)?);
         schema::ensure_group_columns(&conn, group_slots).map_err(backend)?;
         let writer_conn = conn.try_clone().map_err(backend)?;
-        let writer = Writer::open(
-            writer_conn,
-            config.limits.clone(),
-            config.dedupe_window,
-            group_slots,
-        )
-        .map_err(backend)?;
+        let writer =
+            Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, group_slots).map_err(backend)?;
         let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("troupe-writer".into())
@@ -85,10 +77,7 @@ impl DuckStore {
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(DuckStore {
             jobs,
-            readers: Arc::new(Readers {
-                base: Mutex::new(conn),
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers: Arc::new(Readers { base: Mutex::new(conn), idle: Mutex::new(Vec::new()) }),
             group_slots,
             writer_thread: Mutex::new(Some(thread)),
         })
@@ -102,10 +91,7 @@ impl DuckStore {
 
     async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(job(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.jobs.send(job(reply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)
     }
 
@@ -134,12 +120,8 @@ impl Drop for DuckStore {
 }
 
 fn open_file(dir: &Path) -> Result<Connection, StoreError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        StoreError::Backend(format!(
-            "cannot create data directory {}: {e}",
-            dir.display()
-        ))
-    })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StoreError::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
     let file = dir.join(DB_FILE);
     Connection::open(&file).map_err(|e| {
         let message = e.to_string();
@@ -169,12 +151,7 @@ impl Readers {
         let pooled = self.idle.lock().map_err(|_| poisoned())?.pop();
         let conn = match pooled {
             Some(conn) => conn,
-            None => self
-                .base
-                .lock()
-                .map_err(|_| poisoned())?
-                .try_clone()
-                .map_err(backend)?,
+            None => self.base.lock().map_err(|_| poisoned())?.try_clone().map_err(backend)?,
         };
         let result = f(&conn).map_err(backend);
         self.idle.lock().map_err(|_| poisoned())?.push(conn);
@@ -196,34 +173,19 @@ impl Store for DuckStore {
         self.read(|conn, _| load::projects(conn)).await
     }
 
-    async fn apply(
-        &self,
-        project: ProjectId,
-        commands: Vec<Command>,
-    ) -> Result<Vec<CommandResult>, StoreError> {
+    async fn apply(&self, project: ProjectId, commands: Vec<Command>) -> Result<Vec<CommandResult>, StoreError> {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
-        self.send(|reply| Job::Apply {
-            project,
-            commands,
-            reply,
-        })
-        .await?
+        self.send(|reply| Job::Apply { project, commands, reply }).await?
     }
 
     async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError> {
-        self.read(move |conn, _| read::group_types(conn, project))
-            .await
+        self.read(move |conn, _| read::group_types(conn, project)).await
     }
 
-    async fn groups(
-        &self,
-        project: ProjectId,
-        query: GroupQuery,
-    ) -> Result<Page<GroupRow>, StoreError> {
-        self.read(move |conn, _| read::groups(conn, project, &query))
-            .await
+    async fn groups(&self, project: ProjectId, query: GroupQuery) -> Result<Page<GroupRow>, StoreError> {
+        self.read(move |conn, _| read::groups(conn, project, &query)).await
     }
 
     async fn group(
@@ -234,19 +196,11 @@ impl Store for DuckStore {
         recent_events: usize,
     ) -> Result<Option<GroupProfile>, StoreError> {
         let (group_type, group_key) = (group_type.to_string(), group_key.to_string());
-        self.read(move |conn, slots| {
-            read::group(conn, project, &group_type, &group_key, recent_events, slots)
-        })
-        .await
+        self.read(move |conn, slots| read::group(conn, project, &group_type, &group_key, recent_events, slots)).await
     }
 
-    async fn persons(
-        &self,
-        project: ProjectId,
-        query: PersonQuery,
-    ) -> Result<Page<PersonRow>, StoreError> {
-        self.read(move |conn, _| read::persons(conn, project, &query))
-            .await
+    async fn persons(&self, project: ProjectId, query: PersonQuery) -> Result<Page<PersonRow>, StoreError> {
+        self.read(move |conn, _| read::persons(conn, project, &query)).await
     }
 
     async fn person(
@@ -256,16 +210,10 @@ impl Store for DuckStore {
         recent_events: usize,
     ) -> Result<Option<PersonProfile>, StoreError> {
         let id = id.to_string();
-        self.read(move |conn, slots| read::person(conn, project, &id, recent_events, slots))
-            .await
+        self.read(move |conn, slots| read::person(conn, project, &id, recent_events, slots)).await
     }
 
-    async fn events(
-        &self,
-        project: ProjectId,
-        query: EventQuery,
-    ) -> Result<Vec<EventRow>, StoreError> {
-        self.read(move |conn, slots| read::events(conn, project, &query, slots))
-            .await
+    async fn events(&self, project: ProjectId, query: EventQuery) -> Result<Vec<EventRow>, StoreError> {
+        self.read(move |conn, slots| read::events(conn, project, &query, slots)).await
     }
 }

@@ -11,9 +11,8 @@ use troupe_store::Project;
 use crate::values::{from_micros, list_of_text, parse_json};
 
 pub fn projects(conn: &Connection) -> duckdb::Result<Vec<Project>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, name, ingestion_key, secret_key_hash, epoch_us(created_at) FROM projects ORDER BY id",
-    )?;
+    let mut stmt = conn
+        .prepare("SELECT id, name, ingestion_key, secret_key_hash, epoch_us(created_at) FROM projects ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(Project {
             id: r.get(0)?,
@@ -34,28 +33,16 @@ pub fn project_state(
 ) -> duckdb::Result<ProjectState> {
     let mut state = ProjectState::new(project, limits, dedupe_window);
 
-    let mut stmt =
-        conn.prepare("SELECT slot, name, display_name FROM group_types WHERE project_id = ?")?;
+    let mut stmt = conn.prepare("SELECT slot, name, display_name FROM group_types WHERE project_id = ?")?;
     let types = stmt
-        .query_map([project], |r| {
-            Ok(GroupType {
-                slot: r.get(0)?,
-                name: r.get(1)?,
-                display_name: r.get(2)?,
-            })
-        })?
+        .query_map([project], |r| Ok(GroupType { slot: r.get(0)?, name: r.get(1)?, display_name: r.get(2)? }))?
         .collect::<duckdb::Result<Vec<_>>>()?;
     state.restore_group_types(types);
 
     let mut memberships: HashMap<String, Vec<(u8, Vec<String>)>> = HashMap::new();
-    let mut stmt =
-        conn.prepare("SELECT person_id, slot, group_keys FROM memberships WHERE project_id = ?")?;
+    let mut stmt = conn.prepare("SELECT person_id, slot, group_keys FROM memberships WHERE project_id = ?")?;
     let rows = stmt.query_map([project], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, u8>(1)?,
-            list_of_text(r.get::<_, Value>(2)?),
-        ))
+        Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?, list_of_text(r.get::<_, Value>(2)?)))
     })?;
     for row in rows {
         let (person, slot, keys) = row?;
@@ -87,11 +74,7 @@ pub fn project_state(
         person.properties = parse_json(&properties);
         person.identified = identified;
         person.updated_at = from_micros(updated);
-        person.memberships = memberships
-            .remove(&id)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        person.memberships = memberships.remove(&id).unwrap_or_default().into_iter().collect();
         state.restore_person(person);
     }
 
@@ -113,11 +96,8 @@ pub fn project_state(
         state.restore_group(group?);
     }
 
-    let mut stmt = conn
-        .prepare("SELECT dedup_key FROM events WHERE project_id = ? AND dedup_key IS NOT NULL")?;
-    let keys = stmt
-        .query_map([project], |r| r.get::<_, u64>(0))?
-        .collect::<duckdb::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare("SELECT dedup_key FROM events WHERE project_id = ? AND dedup_key IS NOT NULL")?;
+    let keys = stmt.query_map([project], |r| r.get::<_, u64>(0))?.collect::<duckdb::Result<Vec<_>>>()?;
     state.restore_dedup_keys(keys);
     Ok(state)
 }

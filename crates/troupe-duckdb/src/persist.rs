@@ -12,20 +12,12 @@ use troupe_core::{Changes, ChargeChange, ProjectState};
 
 use crate::values::{json, text_list, text_list_or_null, ts};
 
-pub fn changes(
-    conn: &Connection,
-    state: &ProjectState,
-    changes: &Changes,
-    group_slots: usize,
-) -> duckdb::Result<()> {
+pub fn changes(conn: &Connection, state: &ProjectState, changes: &Changes, group_slots: usize) -> duckdb::Result<()> {
     let project = state.project_id;
     // Clearing comes first: it concerns events committed before; this batch's events already
     // had the slot removed by the state.
     for slot in &changes.cleared_slots {
-        conn.execute(
-            &format!("UPDATE events SET group_{slot} = NULL WHERE project_id = ?"),
-            [project],
-        )?;
+        conn.execute(&format!("UPDATE events SET group_{slot} = NULL WHERE project_id = ?"), [project])?;
     }
     events(conn, project, changes, group_slots)?;
     persons(conn, state, changes)?;
@@ -35,12 +27,7 @@ pub fn changes(
     charges(conn, project, &changes.charges)
 }
 
-fn events(
-    conn: &Connection,
-    project: u32,
-    changes: &Changes,
-    group_slots: usize,
-) -> duckdb::Result<()> {
+fn events(conn: &Connection, project: u32, changes: &Changes, group_slots: usize) -> duckdb::Result<()> {
     if changes.events.is_empty() {
         return Ok(());
     }
@@ -67,19 +54,11 @@ fn events(
 }
 
 /// DELETE the rows whose `column` is in `keys` (one statement, a hash semi-join).
-fn delete_keys(
-    conn: &Connection,
-    table: &str,
-    column: &str,
-    project: u32,
-    keys: Vec<String>,
-) -> duckdb::Result<()> {
+fn delete_keys(conn: &Connection, table: &str, column: &str, project: u32, keys: Vec<String>) -> duckdb::Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "DELETE FROM {table} WHERE project_id = ? AND {column} IN (SELECT unnest(?::VARCHAR[]))"
-    );
+    let sql = format!("DELETE FROM {table} WHERE project_id = ? AND {column} IN (SELECT unnest(?::VARCHAR[]))");
     conn.execute(&sql, params![project, text_list(&keys)])?;
     Ok(())
 }
@@ -118,13 +97,7 @@ fn distinct_ids(conn: &Connection, state: &ProjectState, changes: &Changes) -> d
         return Ok(());
     }
     let project = state.project_id;
-    delete_keys(
-        conn,
-        "person_distinct_ids",
-        "distinct_id",
-        project,
-        changes.distinct_ids.iter().cloned().collect(),
-    )?;
+    delete_keys(conn, "person_distinct_ids", "distinct_id", project, changes.distinct_ids.iter().cloned().collect())?;
     let mut appender = conn.appender("person_distinct_ids")?;
     for distinct_id in &changes.distinct_ids {
         if let Some(person) = state.person_by_distinct_id(distinct_id) {
@@ -169,10 +142,7 @@ fn groups(conn: &Connection, state: &ProjectState, changes: &Changes) -> duckdb:
 fn group_types(conn: &Connection, state: &ProjectState, changes: &Changes) -> duckdb::Result<()> {
     let project = state.project_id;
     for slot in &changes.group_types {
-        conn.execute(
-            "DELETE FROM group_types WHERE project_id = ? AND slot = ?",
-            params![project, slot],
-        )?;
+        conn.execute("DELETE FROM group_types WHERE project_id = ? AND slot = ?", params![project, slot])?;
         if let Some(t) = state.group_types().by_slot(*slot) {
             conn.execute(
                 "INSERT INTO group_types VALUES (?, ?, ?, ?)",
@@ -188,13 +158,7 @@ fn charges(conn: &Connection, project: u32, changes: &[ChargeChange]) -> duckdb:
         match change {
             ChargeChange::Add(c) => conn.execute(
                 "INSERT INTO charges VALUES (?, ?, ?, ?, ?)",
-                params![
-                    project,
-                    c.person_id.to_string(),
-                    c.amount,
-                    json(&c.properties),
-                    ts(c.time)
-                ],
+                params![project, c.person_id.to_string(), c.amount, json(&c.properties), ts(c.time)],
             )?,
             ChargeChange::Clear(person) => conn.execute(
                 "DELETE FROM charges WHERE project_id = ? AND person_id = ?",

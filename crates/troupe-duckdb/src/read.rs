@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use duckdb::types::Value;
 use duckdb::{params, params_from_iter, Connection};
 use troupe_store::{
-    ChargeRow, EventQuery, EventRow, GroupProfile, GroupQuery, GroupRow, GroupSort, GroupTypeInfo,
-    Page, PersonProfile, PersonQuery, PersonRow,
+    ChargeRow, EventQuery, EventRow, GroupProfile, GroupQuery, GroupRow, GroupSort, GroupTypeInfo, Page, PersonProfile,
+    PersonQuery, PersonRow,
 };
 
 use crate::values::{from_micros, list_of_text, parse_json, text_list};
@@ -16,19 +16,13 @@ use crate::writer::SlotNames;
 type Result<T> = duckdb::Result<T>;
 
 pub fn slot_names(conn: &Connection, project: u32) -> Result<SlotNames> {
-    let mut stmt =
-        conn.prepare_cached("SELECT slot, name FROM group_types WHERE project_id = ?")?;
-    let rows = stmt.query_map([project], |r| {
-        Ok((r.get::<_, u8>(0)?, r.get::<_, String>(1)?))
-    })?;
+    let mut stmt = conn.prepare_cached("SELECT slot, name FROM group_types WHERE project_id = ?")?;
+    let rows = stmt.query_map([project], |r| Ok((r.get::<_, u8>(0)?, r.get::<_, String>(1)?)))?;
     rows.collect()
 }
 
 fn slot_of(names: &SlotNames, group_type: &str) -> Option<u8> {
-    names
-        .iter()
-        .find(|(_, n)| n.as_str() == group_type)
-        .map(|(s, _)| *s)
+    names.iter().find(|(_, n)| n.as_str() == group_type).map(|(s, _)| *s)
 }
 
 pub fn group_types(conn: &Connection, project: u32) -> Result<Vec<GroupTypeInfo>> {
@@ -48,8 +42,7 @@ pub fn group_types(conn: &Connection, project: u32) -> Result<Vec<GroupTypeInfo>
     rows.collect()
 }
 
-const GROUP_COLUMNS: &str =
-    "group_key, name, properties, epoch_us(created_at), epoch_us(updated_at)";
+const GROUP_COLUMNS: &str = "group_key, name, properties, epoch_us(created_at), epoch_us(updated_at)";
 
 fn group_row(group_type: &str, r: &duckdb::Row<'_>) -> Result<GroupRow> {
     Ok(GroupRow {
@@ -64,12 +57,7 @@ fn group_row(group_type: &str, r: &duckdb::Row<'_>) -> Result<GroupRow> {
 
 pub fn groups(conn: &Connection, project: u32, q: &GroupQuery) -> Result<Page<GroupRow>> {
     let names = slot_names(conn, project)?;
-    let empty = Page {
-        results: Vec::new(),
-        total: 0,
-        limit: q.limit,
-        offset: q.offset,
-    };
+    let empty = Page { results: Vec::new(), total: 0, limit: q.limit, offset: q.offset };
     let Some(slot) = slot_of(&names, &q.group_type) else {
         return Ok(empty);
     };
@@ -80,10 +68,7 @@ pub fn groups(conn: &Connection, project: u32, q: &GroupQuery) -> Result<Page<Gr
             " AND (contains(lower(group_key), lower(?)) OR contains(lower(coalesce(name, '')), lower(?))
                    OR contains(lower(properties), lower(?)))",
         );
-        args.extend(std::iter::repeat_n(
-            Value::Text(search.trim().to_string()),
-            3,
-        ));
+        args.extend(std::iter::repeat_n(Value::Text(search.trim().to_string()), 3));
     }
     let total: i64 = conn.query_row(
         &format!("SELECT count(*) FROM group_profiles WHERE {filter}"),
@@ -103,17 +88,9 @@ pub fn groups(conn: &Connection, project: u32, q: &GroupQuery) -> Result<Page<Gr
         q.limit, q.offset
     );
     let mut stmt = conn.prepare(&sql)?;
-    let results = stmt
-        .query_map(params_from_iter(args.iter()), |r| {
-            group_row(&q.group_type, r)
-        })?
-        .collect::<Result<_>>()?;
-    Ok(Page {
-        results,
-        total: total.max(0) as u64,
-        limit: q.limit,
-        offset: q.offset,
-    })
+    let results =
+        stmt.query_map(params_from_iter(args.iter()), |r| group_row(&q.group_type, r))?.collect::<Result<_>>()?;
+    Ok(Page { results, total: total.max(0) as u64, limit: q.limit, offset: q.offset })
 }
 
 pub fn group(
@@ -138,25 +115,16 @@ pub fn group(
     let mut stmt = conn.prepare_cached(
         "SELECT person_id FROM memberships WHERE project_id = ? AND slot = ? AND list_contains(group_keys, ?)",
     )?;
-    let member_ids = stmt
-        .query_map(params![project, slot, key], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>>>()?;
+    let member_ids =
+        stmt.query_map(params![project, slot, key], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>>>()?;
     let members = person_rows(conn, project, &member_ids, &names)?;
-    let query = EventQuery {
-        limit: recent,
-        group: Some((group_type.to_string(), key.to_string())),
-        ..EventQuery::default()
-    };
+    let query =
+        EventQuery { limit: recent, group: Some((group_type.to_string(), key.to_string())), ..EventQuery::default() };
     let recent_events = events(conn, project, &query, slots)?;
-    Ok(Some(GroupProfile {
-        group,
-        members,
-        recent_events,
-    }))
+    Ok(Some(GroupProfile { group, members, recent_events }))
 }
 
-const PERSON_COLUMNS: &str =
-    "id, distinct_ids, properties, identified, epoch_us(created_at), epoch_us(updated_at)";
+const PERSON_COLUMNS: &str = "id, distinct_ids, properties, identified, epoch_us(created_at), epoch_us(updated_at)";
 
 fn person_row(r: &duckdb::Row<'_>) -> Result<PersonRow> {
     Ok(PersonRow {
@@ -187,19 +155,12 @@ fn with_memberships(
     )?;
     let mut by_person: HashMap<String, BTreeMap<String, Vec<String>>> = HashMap::new();
     let rows = stmt.query_map(params![project, text_list(&ids)], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, u8>(1)?,
-            list_of_text(r.get::<_, Value>(2)?),
-        ))
+        Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?, list_of_text(r.get::<_, Value>(2)?)))
     })?;
     for row in rows {
         let (person, slot, keys) = row?;
         if let Some(name) = names.get(&slot) {
-            by_person
-                .entry(person)
-                .or_default()
-                .insert(name.clone(), keys);
+            by_person.entry(person).or_default().insert(name.clone(), keys);
         }
     }
     for p in &mut persons {
@@ -208,12 +169,7 @@ fn with_memberships(
     Ok(persons)
 }
 
-fn person_rows(
-    conn: &Connection,
-    project: u32,
-    ids: &[String],
-    names: &SlotNames,
-) -> Result<Vec<PersonRow>> {
+fn person_rows(conn: &Connection, project: u32, ids: &[String], names: &SlotNames) -> Result<Vec<PersonRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -221,9 +177,7 @@ fn person_rows(
         "SELECT {PERSON_COLUMNS} FROM persons WHERE project_id = ? AND id IN (SELECT unnest(?::VARCHAR[]))
          ORDER BY created_at, id"
     ))?;
-    let rows = stmt
-        .query_map(params![project, text_list(ids)], person_row)?
-        .collect::<Result<Vec<_>>>()?;
+    let rows = stmt.query_map(params![project, text_list(ids)], person_row)?.collect::<Result<Vec<_>>>()?;
     with_memberships(conn, project, rows, names)
 }
 
@@ -235,31 +189,20 @@ pub fn persons(conn: &Connection, project: u32, q: &PersonQuery) -> Result<Page<
         filter.push_str(
             " AND (contains(lower(array_to_string(distinct_ids, ' ')), lower(?)) OR contains(lower(properties), lower(?)))",
         );
-        args.extend(std::iter::repeat_n(
-            Value::Text(search.trim().to_string()),
-            2,
-        ));
+        args.extend(std::iter::repeat_n(Value::Text(search.trim().to_string()), 2));
     }
-    let total: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM persons WHERE {filter}"),
-        params_from_iter(args.iter()),
-        |r| r.get(0),
-    )?;
+    let total: i64 =
+        conn.query_row(&format!("SELECT count(*) FROM persons WHERE {filter}"), params_from_iter(args.iter()), |r| {
+            r.get(0)
+        })?;
     let sql = format!(
         "SELECT {PERSON_COLUMNS} FROM persons WHERE {filter} ORDER BY updated_at DESC, id LIMIT {} OFFSET {}",
         q.limit, q.offset
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map(params_from_iter(args.iter()), person_row)?
-        .collect::<Result<Vec<_>>>()?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), person_row)?.collect::<Result<Vec<_>>>()?;
     let results = with_memberships(conn, project, rows, &names)?;
-    Ok(Page {
-        results,
-        total: total.max(0) as u64,
-        limit: q.limit,
-        offset: q.offset,
-    })
+    Ok(Page { results, total: total.max(0) as u64, limit: q.limit, offset: q.offset })
 }
 
 /// The person id of `id`, which may be a distinct id or a person id.
@@ -272,19 +215,12 @@ fn resolve_person(conn: &Connection, project: u32, id: &str) -> Result<Option<St
     rows.next().transpose()
 }
 
-pub fn person(
-    conn: &Connection,
-    project: u32,
-    id: &str,
-    recent: usize,
-    slots: usize,
-) -> Result<Option<PersonProfile>> {
+pub fn person(conn: &Connection, project: u32, id: &str, recent: usize, slots: usize) -> Result<Option<PersonProfile>> {
     let names = slot_names(conn, project)?;
     let Some(person_id) = resolve_person(conn, project, id)? else {
         return Ok(None);
     };
-    let Some(person) = person_rows(conn, project, std::slice::from_ref(&person_id), &names)?.pop()
-    else {
+    let Some(person) = person_rows(conn, project, std::slice::from_ref(&person_id), &names)?.pop() else {
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached(
@@ -299,25 +235,12 @@ pub fn person(
             })
         })?
         .collect::<Result<Vec<_>>>()?;
-    let query = EventQuery {
-        limit: recent,
-        person: Some(person_id),
-        ..EventQuery::default()
-    };
+    let query = EventQuery { limit: recent, person: Some(person_id), ..EventQuery::default() };
     let recent_events = events(conn, project, &query, slots)?;
-    Ok(Some(PersonProfile {
-        person,
-        charges,
-        recent_events,
-    }))
+    Ok(Some(PersonProfile { person, charges, recent_events }))
 }
 
-pub fn events(
-    conn: &Connection,
-    project: u32,
-    q: &EventQuery,
-    slots: usize,
-) -> Result<Vec<EventRow>> {
+pub fn events(conn: &Connection, project: u32, q: &EventQuery, slots: usize) -> Result<Vec<EventRow>> {
     if q.limit == 0 {
         return Ok(Vec::new());
     }
@@ -332,16 +255,16 @@ pub fn events(
         let Some(person_id) = resolve_person(conn, project, person)? else {
             return Ok(Vec::new());
         };
-        filter.push_str(" AND distinct_id IN (SELECT distinct_id FROM person_distinct_ids WHERE project_id = ? AND person_id = ?)");
+        filter.push_str(
+            " AND distinct_id IN (SELECT distinct_id FROM person_distinct_ids WHERE project_id = ? AND person_id = ?)",
+        );
         args.extend([Value::UInt(project), Value::Text(person_id)]);
     }
     if let Some((group_type, key)) = &q.group {
         let Some(slot) = slot_of(&names, group_type) else {
             return Ok(Vec::new());
         };
-        filter.push_str(&format!(
-            " AND (list_contains(group_{slot}, ?) OR list_contains(groups_untyped, ?))"
-        ));
+        filter.push_str(&format!(" AND (list_contains(group_{slot}, ?) OR list_contains(groups_untyped, ?))"));
         args.extend([Value::Text(key.clone()), Value::Text(key.clone())]);
     }
     if let Some(before) = q.before {

@@ -12,19 +12,12 @@ pub fn migrate(conn: &Connection) -> duckdb::Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)",
     )?;
-    let current: i32 = conn.query_row(
-        "SELECT coalesce(max(version), 0) FROM schema_migrations",
-        [],
-        |r| r.get(0),
-    )?;
+    let current: i32 = conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         conn.execute_batch("BEGIN TRANSACTION")?;
-        let applied = conn.execute_batch(sql).and_then(|_| {
-            conn.execute(
-                "INSERT INTO schema_migrations (version) VALUES (?)",
-                [version],
-            )
-        });
+        let applied = conn
+            .execute_batch(sql)
+            .and_then(|_| conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version]));
         match applied {
             Ok(_) => conn.execute_batch("COMMIT")?,
             Err(e) => {
@@ -39,17 +32,17 @@ pub fn migrate(conn: &Connection) -> duckdb::Result<()> {
 /// Make sure `events` has one group column per slot.
 pub fn ensure_group_columns(conn: &Connection, slots: usize) -> duckdb::Result<()> {
     for slot in 0..slots {
-        conn.execute_batch(&format!(
-            "ALTER TABLE events ADD COLUMN IF NOT EXISTS group_{slot} VARCHAR[]"
-        ))?;
+        conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN IF NOT EXISTS group_{slot} VARCHAR[]"))?;
     }
     Ok(())
 }
 
 pub fn schema_version(conn: &Connection) -> duckdb::Result<i32> {
-    conn.query_row(
-        "SELECT coalesce(max(version), 0) FROM schema_migrations",
-        [],
-        |r| r.get(0),
-    )
+    conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+}
+
+/// One more than the highest group type slot in use, in any project.
+pub fn used_slots(conn: &Connection) -> duckdb::Result<usize> {
+    let used: i64 = conn.query_row("SELECT coalesce(max(slot) + 1, 0) FROM group_types", [], |r| r.get(0))?;
+    Ok(usize::try_from(used).unwrap_or(0))
 }

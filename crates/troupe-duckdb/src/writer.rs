@@ -19,15 +19,8 @@ use crate::{load, persist, values};
 const MAX_JOBS_PER_COMMIT: usize = 256;
 
 pub enum Job {
-    Apply {
-        project: ProjectId,
-        commands: Vec<Command>,
-        reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>>,
-    },
-    CreateProject {
-        new: NewProject,
-        reply: oneshot::Sender<Result<Project, StoreError>>,
-    },
+    Apply { project: ProjectId, commands: Vec<Command>, reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>> },
+    CreateProject { new: NewProject, reply: oneshot::Sender<Result<Project, StoreError>> },
 }
 
 pub type JobSender = mpsc::Sender<Job>;
@@ -43,32 +36,14 @@ pub struct Writer {
 
 /// A job's answer, held until its transaction commits.
 enum Pending {
-    Apply(
-        oneshot::Sender<Result<Vec<CommandResult>, StoreError>>,
-        Vec<CommandResult>,
-    ),
-    Project(
-        oneshot::Sender<Result<Project, StoreError>>,
-        Result<Project, StoreError>,
-    ),
+    Apply(oneshot::Sender<Result<Vec<CommandResult>, StoreError>>, Vec<CommandResult>),
+    Project(oneshot::Sender<Result<Project, StoreError>>, Result<Project, StoreError>),
 }
 
 impl Writer {
-    pub fn open(
-        conn: Connection,
-        limits: Limits,
-        dedupe_window: Duration,
-        group_slots: usize,
-    ) -> duckdb::Result<Self> {
+    pub fn open(conn: Connection, limits: Limits, dedupe_window: Duration, group_slots: usize) -> duckdb::Result<Self> {
         let projects = load::projects(&conn)?;
-        let mut writer = Writer {
-            conn,
-            limits,
-            dedupe_window,
-            group_slots,
-            projects,
-            states: HashMap::new(),
-        };
+        let mut writer = Writer { conn, limits, dedupe_window, group_slots, projects, states: HashMap::new() };
         writer.reload()?;
         Ok(writer)
     }
@@ -77,12 +52,7 @@ impl Writer {
     fn reload(&mut self) -> duckdb::Result<()> {
         self.states.clear();
         for project in &self.projects {
-            let state = load::project_state(
-                &self.conn,
-                project.id,
-                self.limits.clone(),
-                self.dedupe_window,
-            )?;
+            let state = load::project_state(&self.conn, project.id, self.limits.clone(), self.dedupe_window)?;
             self.states.insert(project.id, state);
         }
         Ok(())
@@ -139,8 +109,7 @@ impl Writer {
                     tracing::error!(error = %reload, "reloading state failed");
                 }
                 for p in pending {
-                    let error =
-                        || StoreError::Backend(format!("write failed, nothing was stored: {e}"));
+                    let error = || StoreError::Backend(format!("write failed, nothing was stored: {e}"));
                     match p {
                         Pending::Apply(reply, _) => {
                             let _ = reply.send(Err(error()));
@@ -156,21 +125,12 @@ impl Writer {
 
     fn run_job(&mut self, job: Job) -> duckdb::Result<Pending> {
         match job {
-            Job::Apply {
-                project,
-                commands,
-                reply,
-            } => {
+            Job::Apply { project, commands, reply } => {
                 let now = Utc::now();
                 let Some(state) = self.states.get_mut(&project) else {
                     let missing = commands
                         .iter()
-                        .map(|_| {
-                            Err(troupe_core::CoreError::invalid(
-                                "project",
-                                format!("no project {project}"),
-                            ))
-                        })
+                        .map(|_| Err(troupe_core::CoreError::invalid("project", format!("no project {project}"))))
                         .collect();
                     return Ok(Pending::Apply(reply, missing));
                 };
@@ -186,19 +146,10 @@ impl Writer {
 
     fn create_project(&mut self, new: NewProject) -> duckdb::Result<Result<Project, StoreError>> {
         if self.projects.iter().any(|p| p.name == new.name) {
-            return Ok(Err(StoreError::Conflict(format!(
-                "a project named '{}' already exists",
-                new.name
-            ))));
+            return Ok(Err(StoreError::Conflict(format!("a project named '{}' already exists", new.name))));
         }
-        if self
-            .projects
-            .iter()
-            .any(|p| p.ingestion_key == new.ingestion_key)
-        {
-            return Ok(Err(StoreError::Conflict(
-                "that ingestion key is already in use".into(),
-            )));
+        if self.projects.iter().any(|p| p.ingestion_key == new.ingestion_key) {
+            return Ok(Err(StoreError::Conflict("that ingestion key is already in use".into())));
         }
         let id = self.projects.iter().map(|p| p.id).max().unwrap_or(0) + 1;
         let project = Project {
@@ -219,10 +170,7 @@ impl Writer {
             ],
         )?;
         self.projects.push(project.clone());
-        self.states.insert(
-            id,
-            ProjectState::new(id, self.limits.clone(), self.dedupe_window),
-        );
+        self.states.insert(id, ProjectState::new(id, self.limits.clone(), self.dedupe_window));
         Ok(Ok(project))
     }
 }

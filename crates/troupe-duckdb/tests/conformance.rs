@@ -3,10 +3,7 @@
 use troupe_duckdb::{DuckStore, EmbeddedConfig};
 
 async fn in_memory() -> (DuckStore, ()) {
-    (
-        DuckStore::open(EmbeddedConfig::default()).expect("opens"),
-        (),
-    )
+    (DuckStore::open(EmbeddedConfig::default()).expect("opens"), ())
 }
 
 troupe_store::store_conformance_suite!(in_memory);
@@ -16,10 +13,7 @@ mod on_disk {
 
     async fn on_disk() -> (DuckStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = EmbeddedConfig {
-            data_dir: Some(dir.path().to_path_buf()),
-            ..EmbeddedConfig::default()
-        };
+        let config = EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), ..EmbeddedConfig::default() };
         (DuckStore::open(config).expect("opens"), dir)
     }
 

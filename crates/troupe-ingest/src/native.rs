@@ -41,21 +41,40 @@ pub fn translate(kind: &str, body: &Value, limits: &Limits) -> Result<Vec<Comman
             if let Some(op) = kind.strip_prefix("groups/") {
                 return membership(op, b, limits).map(|c| vec![c]);
             }
-            Err(CoreError::invalid(
-                "type",
-                format!("unknown write type '{kind}'"),
-            ))
+            Err(CoreError::invalid("type", format!("unknown write type '{kind}'")))
+        }
+    }
+}
+
+/// Whether `kind` names a native write route (`people/set`, `groups/profile/union`, …).
+pub fn is_write_kind(kind: &str) -> bool {
+    const PEOPLE: &[&str] = &[
+        "set",
+        "set_once",
+        "unset",
+        "increment",
+        "append",
+        "union",
+        "remove",
+        "track_charge",
+        "clear_charges",
+        "delete_user",
+        "delete",
+    ];
+    const GROUP_PROFILE: &[&str] = &["set", "set_once", "unset", "increment", "append", "union", "remove", "delete"];
+    match kind {
+        "events" | "identify" | "track" | "reset" | "users/upsert" => true,
+        "groups/set_group" | "groups/add_group" | "groups/remove_group" => true,
+        _ => {
+            kind.strip_prefix("people/").is_some_and(|op| PEOPLE.contains(&op))
+                || kind.strip_prefix("groups/profile/").is_some_and(|op| GROUP_PROFILE.contains(&op))
         }
     }
 }
 
 /// The items of `/api/events/bulk` (`events`) or `/api/sdk/batch` (`items`), each translated on
 /// its own so one bad item does not reject the others.
-pub fn batch_items(
-    body: &Value,
-    field: &str,
-    limits: &Limits,
-) -> Result<Vec<crate::ItemResult>, CoreError> {
+pub fn batch_items(body: &Value, field: &str, limits: &Limits) -> Result<Vec<crate::ItemResult>, CoreError> {
     let b = wire::object(body, "body")?;
     let items = match b.get(field) {
         Some(Value::Array(items)) => items,
@@ -89,21 +108,14 @@ fn event(b: &Body, limits: &Limits) -> Result<Command, CoreError> {
     if let Some(session) = wire::opt_id(b, "session_id")? {
         properties.insert("$session_id".into(), Value::String(session));
     }
-    for (field, key) in [
-        ("event_category", "$event_category"),
-        ("event_type", "$event_type"),
-    ] {
+    for (field, key) in [("event_category", "$event_category"), ("event_type", "$event_type")] {
         if let Some(Value::String(v)) = b.get(field) {
             if v != "custom" {
                 properties.insert(key.into(), Value::String(v.clone()));
             }
         }
     }
-    for (field, key) in [
-        ("page_data", "$page"),
-        ("auto_event_data", "$auto_event"),
-        ("element_data", "$element"),
-    ] {
+    for (field, key) in [("page_data", "$page"), ("auto_event_data", "$auto_event"), ("element_data", "$element")] {
         if let Some(v @ Value::Object(_)) = b.get(field) {
             properties.insert(key.into(), v.clone());
         }
@@ -134,10 +146,7 @@ fn explicit_groups(b: &Body, limits: &Limits) -> Result<Vec<(String, Vec<String>
     let mut out = Vec::new();
     for group_type in groups.keys() {
         limits.check_id("groups", group_type)?;
-        out.push((
-            group_type.clone(),
-            wire::id_list(groups, group_type, limits)?,
-        ));
+        out.push((group_type.clone(), wire::id_list(groups, group_type, limits)?));
     }
     Ok(out)
 }
@@ -145,10 +154,7 @@ fn explicit_groups(b: &Body, limits: &Limits) -> Result<Vec<(String, Vec<String>
 fn identify(b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> {
     let current = wire::id_of(b, &["userId", "distinctId"], limits)?;
     let identified = wire::id(b, "identifyId", limits)?;
-    Ok(vec![Command::Identify {
-        anon_distinct_id: current,
-        distinct_id: identified,
-    }])
+    Ok(vec![Command::Identify { anon_distinct_id: current, distinct_id: identified }])
 }
 
 fn users_upsert(b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> {
@@ -156,15 +162,9 @@ fn users_upsert(b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> {
     let mut set = wire::properties(b, "properties", limits)?;
     set.extend(wire::properties(b, "fixedProperties", limits)?);
     let set_once = wire::properties(b, "setOnce", limits)?;
-    let mut commands = vec![Command::PersonProfile {
-        distinct_id: distinct_id.clone(),
-        op: ProfileOp::Set(set),
-    }];
+    let mut commands = vec![Command::PersonProfile { distinct_id: distinct_id.clone(), op: ProfileOp::Set(set) }];
     if !set_once.is_empty() {
-        commands.push(Command::PersonProfile {
-            distinct_id,
-            op: ProfileOp::SetOnce(set_once),
-        });
+        commands.push(Command::PersonProfile { distinct_id, op: ProfileOp::SetOnce(set_once) });
     }
     Ok(commands)
 }
@@ -180,18 +180,9 @@ fn people(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
             let amount = b.get("amount").cloned().unwrap_or(Value::from(1));
             ProfileOp::increment_from("amount", [(key, amount)])?
         }
-        "append" => ProfileOp::Append(vec![(
-            wire::id(b, "key", limits)?,
-            wire::values(b, "values")?,
-        )]),
-        "union" => ProfileOp::Union(vec![(
-            wire::id(b, "key", limits)?,
-            wire::values(b, "values")?,
-        )]),
-        "remove" => ProfileOp::Remove(vec![(
-            wire::id(b, "key", limits)?,
-            wire::values(b, "values")?,
-        )]),
+        "append" => ProfileOp::Append(vec![(wire::id(b, "key", limits)?, wire::values(b, "values")?)]),
+        "union" => ProfileOp::Union(vec![(wire::id(b, "key", limits)?, wire::values(b, "values")?)]),
+        "remove" => ProfileOp::Remove(vec![(wire::id(b, "key", limits)?, wire::values(b, "values")?)]),
         "delete_user" | "delete" => ProfileOp::Delete,
         "track_charge" => {
             let amount = wire::number(b, "amount")?.as_f64().unwrap_or(f64::NAN);
@@ -203,18 +194,10 @@ fn people(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
             });
         }
         "clear_charges" => return Ok(Command::ClearCharges { distinct_id }),
-        other => {
-            return Err(CoreError::invalid(
-                "path",
-                format!("unknown people operation '{other}'"),
-            ))
-        }
+        other => return Err(CoreError::invalid("path", format!("unknown people operation '{other}'"))),
     };
     limits.check_json_size("body", &profile_op.payload())?;
-    Ok(Command::PersonProfile {
-        distinct_id,
-        op: profile_op,
-    })
+    Ok(Command::PersonProfile { distinct_id, op: profile_op })
 }
 
 fn keys(b: &Body, field: &str) -> Result<Vec<String>, CoreError> {
@@ -222,10 +205,7 @@ fn keys(b: &Body, field: &str) -> Result<Vec<String>, CoreError> {
         .into_iter()
         .map(|v| match v {
             Value::String(s) => Ok(s),
-            _ => Err(CoreError::invalid(
-                field,
-                "must be a list of property names",
-            )),
+            _ => Err(CoreError::invalid(field, "must be a list of property names")),
         })
         .collect()
 }
@@ -237,18 +217,9 @@ fn membership(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreError>
         "set_group" => MembershipOp::Set(wire::id_list(b, "groupId", limits)?),
         "add_group" => MembershipOp::Add(wire::id(b, "groupId", limits)?),
         "remove_group" => MembershipOp::Remove(wire::id(b, "groupId", limits)?),
-        other => {
-            return Err(CoreError::invalid(
-                "path",
-                format!("unknown group operation '{other}'"),
-            ))
-        }
+        other => return Err(CoreError::invalid("path", format!("unknown group operation '{other}'"))),
     };
-    Ok(Command::Membership {
-        distinct_id,
-        group_type,
-        op,
-    })
+    Ok(Command::Membership { distinct_id, group_type, op })
 }
 
 fn group_profile(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
@@ -268,24 +239,14 @@ fn group_profile(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreErr
         "union" => ProfileOp::Union(vec![(list_name()?, wire::values(b, "values")?)]),
         "remove" => ProfileOp::Remove(vec![(list_name()?, vec![wire::value(b, "value")?])]),
         "delete" => ProfileOp::Delete,
-        other => {
-            return Err(CoreError::invalid(
-                "path",
-                format!("unknown group profile operation '{other}'"),
-            ))
-        }
+        other => return Err(CoreError::invalid("path", format!("unknown group profile operation '{other}'"))),
     };
     limits.check_json_size("body", &profile_op.payload())?;
     let name = match b.get("name") {
         Some(Value::String(n)) if !n.is_empty() => Some(n.clone()),
         _ => None,
     };
-    Ok(Command::GroupProfile {
-        group_type,
-        group_key,
-        name,
-        op: profile_op,
-    })
+    Ok(Command::GroupProfile { group_type, group_key, name, op: profile_op })
 }
 
 #[cfg(test)]

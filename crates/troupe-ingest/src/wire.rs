@@ -9,9 +9,7 @@ pub type Body = Map<String, Value>;
 
 /// The body as a JSON object.
 pub fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Body, CoreError> {
-    value
-        .as_object()
-        .ok_or_else(|| CoreError::invalid(what, "must be a JSON object"))
+    value.as_object().ok_or_else(|| CoreError::invalid(what, "must be a JSON object"))
 }
 
 /// An id field: a non-empty string (numbers are accepted and written as text, as clients send
@@ -92,12 +90,7 @@ pub fn id_list(body: &Body, field: &str, limits: &Limits) -> Result<Vec<String>,
         let id = match item {
             Value::String(s) if !s.trim().is_empty() => s,
             Value::Number(n) => n.to_string(),
-            _ => {
-                return Err(CoreError::invalid(
-                    field,
-                    "must be a non-empty string or a list of them",
-                ))
-            }
+            _ => return Err(CoreError::invalid(field, "must be a non-empty string or a list of them")),
         };
         limits.check_id(field, &id)?;
         ids.push(id);
@@ -117,21 +110,14 @@ pub fn number(body: &Body, field: &str) -> Result<serde_json::Number, CoreError>
 /// A timestamp in any of the formats clients send: RFC 3339 text (`Z` or an offset), epoch
 /// milliseconds (Trodo, JavaScript) or epoch seconds (Mixpanel's float), told apart by size.
 pub fn timestamp(body: &Body, field: &str) -> Result<Option<DateTime<Utc>>, CoreError> {
-    let bad = || {
-        CoreError::invalid(
-            field,
-            "must be an ISO 8601 time or epoch seconds/milliseconds",
-        )
-    };
+    let bad = || CoreError::invalid(field, "must be an ISO 8601 time or epoch seconds/milliseconds");
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
             if let Ok(n) = s.parse::<f64>() {
                 return epoch(n).map(Some).ok_or_else(bad);
             }
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| Some(t.with_timezone(&Utc)))
-                .map_err(|_| bad())
+            DateTime::parse_from_rfc3339(s).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| bad())
         }
         Some(Value::Number(n)) => n.as_f64().and_then(epoch).map(Some).ok_or_else(bad),
         Some(_) => Err(bad()),
@@ -158,9 +144,7 @@ mod tests {
 
     #[test]
     fn timestamps_in_every_client_format_agree() {
-        let expected = DateTime::parse_from_rfc3339("2026-11-23T08:16:02.985Z")
-            .map(|t| t.with_timezone(&Utc))
-            .ok();
+        let expected = DateTime::parse_from_rfc3339("2026-11-23T08:16:02.985Z").map(|t| t.with_timezone(&Utc)).ok();
         for v in [
             json!("2026-11-23T08:16:02.985Z"),
             json!("2026-11-23T08:16:02.985+00:00"),
@@ -168,59 +152,26 @@ mod tests {
             json!(1795421762.985),
         ] {
             let got = timestamp(&body(json!({"t": v.clone()})), "t").expect("parses");
-            let diff = (got.unwrap_or_default() - expected.unwrap_or_default())
-                .num_milliseconds()
-                .abs();
+            let diff = (got.unwrap_or_default() - expected.unwrap_or_default()).num_milliseconds().abs();
             assert!(diff <= 1, "{v} parsed as {got:?}");
         }
-        assert_eq!(
-            timestamp(&body(json!({"t": "yesterday"})), "t")
-                .unwrap_err()
-                .field(),
-            "t"
-        );
+        assert_eq!(timestamp(&body(json!({"t": "yesterday"})), "t").unwrap_err().field(), "t");
     }
 
     #[test]
     fn ids_accept_numbers_and_refuse_other_types_naming_the_field() {
         let limits = Limits::default();
-        assert_eq!(
-            id(&body(json!({"userId": 42})), "userId", &limits)
-                .ok()
-                .as_deref(),
-            Some("42")
-        );
-        assert_eq!(
-            id(&body(json!({"userId": {"a": 1}})), "userId", &limits)
-                .unwrap_err()
-                .field(),
-            "userId"
-        );
-        assert_eq!(
-            id(&body(json!({})), "userId", &limits).unwrap_err().code(),
-            "missing_field"
-        );
-        assert_eq!(
-            id(&body(json!({"userId": "x".repeat(201)})), "userId", &limits)
-                .unwrap_err()
-                .code(),
-            "too_long"
-        );
+        assert_eq!(id(&body(json!({"userId": 42})), "userId", &limits).ok().as_deref(), Some("42"));
+        assert_eq!(id(&body(json!({"userId": {"a": 1}})), "userId", &limits).unwrap_err().field(), "userId");
+        assert_eq!(id(&body(json!({})), "userId", &limits).unwrap_err().code(), "missing_field");
+        assert_eq!(id(&body(json!({"userId": "x".repeat(201)})), "userId", &limits).unwrap_err().code(), "too_long");
     }
 
     #[test]
     fn id_lists_take_one_id_or_many() {
         let limits = Limits::default();
-        assert_eq!(
-            id_list(&body(json!({"g": "a"})), "g", &limits).ok(),
-            Some(vec!["a".to_string()])
-        );
-        assert_eq!(
-            id_list(&body(json!({"g": ["a", "b"]})), "g", &limits)
-                .ok()
-                .map(|v| v.len()),
-            Some(2)
-        );
+        assert_eq!(id_list(&body(json!({"g": "a"})), "g", &limits).ok(), Some(vec!["a".to_string()]));
+        assert_eq!(id_list(&body(json!({"g": ["a", "b"]})), "g", &limits).ok().map(|v| v.len()), Some(2));
         assert!(id_list(&body(json!({"g": [""]})), "g", &limits).is_err());
     }
 }

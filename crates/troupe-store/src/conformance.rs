@@ -57,10 +57,7 @@ fn ids(v: &[&str]) -> Vec<String> {
 }
 
 fn event(who: &str, name: &str, minutes: i64) -> TrackEvent {
-    let base = Utc
-        .with_ymd_and_hms(2026, 11, 2, 9, 0, 0)
-        .single()
-        .unwrap_or_default();
+    let base = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().unwrap_or_default();
     TrackEvent {
         event: name.into(),
         distinct_id: who.into(),
@@ -70,11 +67,7 @@ fn event(who: &str, name: &str, minutes: i64) -> TrackEvent {
 }
 
 fn membership(who: &str, group_type: &str, op: MembershipOp) -> Command {
-    Command::Membership {
-        distinct_id: who.into(),
-        group_type: group_type.into(),
-        op,
-    }
+    Command::Membership { distinct_id: who.into(), group_type: group_type.into(), op }
 }
 
 async fn apply_ok(store: &dyn Store, project: ProjectId, commands: Vec<Command>) -> Vec<Outcome> {
@@ -88,16 +81,7 @@ async fn apply_ok(store: &dyn Store, project: ProjectId, commands: Vec<Command>)
 }
 
 async fn recent(store: &dyn Store, project: ProjectId) -> Vec<crate::EventRow> {
-    store
-        .events(
-            project,
-            EventQuery {
-                limit: 100,
-                ..EventQuery::default()
-            },
-        )
-        .await
-        .expect("events")
+    store.events(project, EventQuery { limit: 100, ..EventQuery::default() }).await.expect("events")
 }
 
 pub async fn memberships_stamp_events_and_show_on_profiles(store: &dyn Store) {
@@ -118,48 +102,22 @@ pub async fn memberships_stamp_events_and_show_on_profiles(store: &dyn Store) {
         ],
     )
     .await;
-    let types: Vec<_> = store
-        .group_types(p)
-        .await
-        .expect("types")
-        .into_iter()
-        .map(|t| (t.group_type, t.group_count))
-        .collect();
-    assert_eq!(
-        types,
-        vec![("team".to_string(), 1), ("active_team".to_string(), 1)]
-    );
+    let types: Vec<_> =
+        store.group_types(p).await.expect("types").into_iter().map(|t| (t.group_type, t.group_count)).collect();
+    assert_eq!(types, vec![("team".to_string(), 1), ("active_team".to_string(), 1)]);
 
     let events = recent(store, p).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].groups["team"], ids(&["t1"]));
     assert_eq!(events[0].groups["active_team"], ids(&["t1"]));
 
-    let group = store
-        .group(p, "team", "t1", 10)
-        .await
-        .expect("read")
-        .expect("group exists");
+    let group = store.group(p, "team", "t1", 10).await.expect("read").expect("group exists");
     assert_eq!(group.group.name.as_deref(), Some("Core"));
-    assert_eq!(
-        group.group.properties,
-        props(json!({"name": "Core", "size": 4}))
-    );
-    assert_eq!(
-        group
-            .members
-            .iter()
-            .map(|m| m.distinct_ids.clone())
-            .collect::<Vec<_>>(),
-        vec![ids(&["u1"])]
-    );
+    assert_eq!(group.group.properties, props(json!({"name": "Core", "size": 4})));
+    assert_eq!(group.members.iter().map(|m| m.distinct_ids.clone()).collect::<Vec<_>>(), vec![ids(&["u1"])]);
     assert_eq!(group.recent_events.len(), 1);
 
-    let person = store
-        .person(p, "u1", 10)
-        .await
-        .expect("read")
-        .expect("person exists");
+    let person = store.person(p, "u1", 10).await.expect("read").expect("person exists");
     assert_eq!(person.person.group_memberships["team"], ids(&["t1"]));
     assert_eq!(person.recent_events.len(), 1);
 }
@@ -178,25 +136,11 @@ pub async fn attribution_is_historical(store: &dyn Store) {
     )
     .await;
     let events = recent(store, p).await;
-    let by_name: Vec<_> = events
-        .iter()
-        .map(|e| (e.event.as_str(), e.groups["company"].clone()))
-        .collect();
-    assert_eq!(
-        by_name,
-        vec![("B", ids(&["globex"])), ("A", ids(&["acme"]))]
-    );
-    let acme = store
-        .group(p, "company", "acme", 10)
-        .await
-        .expect("read")
-        .expect("acme");
+    let by_name: Vec<_> = events.iter().map(|e| (e.event.as_str(), e.groups["company"].clone())).collect();
+    assert_eq!(by_name, vec![("B", ids(&["globex"])), ("A", ids(&["acme"]))]);
+    let acme = store.group(p, "company", "acme", 10).await.expect("read").expect("acme");
     assert!(acme.members.is_empty(), "u1 left acme");
-    assert_eq!(
-        acme.recent_events.len(),
-        1,
-        "acme keeps the event stamped while u1 was a member"
-    );
+    assert_eq!(acme.recent_events.len(), 1, "acme keeps the event stamped while u1 was a member");
 }
 
 pub async fn explicit_and_several_groups_per_type(store: &dyn Store) {
@@ -222,61 +166,27 @@ pub async fn explicit_and_several_groups_per_type(store: &dyn Store) {
     assert_eq!(events[1].groups["company"], ids(&["initech"]));
     assert_eq!(events[0].untyped_groups, ids(&["org_x"]));
     for key in ["acme", "globex"] {
-        let g = store
-            .group(p, "company", key, 10)
-            .await
-            .expect("read")
-            .expect("group");
-        assert_eq!(
-            g.recent_events
-                .iter()
-                .map(|e| e.event.as_str())
-                .collect::<Vec<_>>(),
-            vec!["Opened", "Seat Added"]
-        );
+        let g = store.group(p, "company", key, 10).await.expect("read").expect("group");
+        assert_eq!(g.recent_events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), vec!["Opened", "Seat Added"]);
     }
 }
 
 pub async fn profile_ops_persist(store: &dyn Store) {
     let p = project(store, "p").await;
-    let group = |op| Command::GroupProfile {
-        group_type: "company".into(),
-        group_key: "acme".into(),
-        name: None,
-        op,
-    };
-    let person = |op| Command::PersonProfile {
-        distinct_id: "u1".into(),
-        op,
-    };
+    let group = |op| Command::GroupProfile { group_type: "company".into(), group_key: "acme".into(), name: None, op };
+    let person = |op| Command::PersonProfile { distinct_id: "u1".into(), op };
     let results = store
         .apply(
             p,
             vec![
-                group(ProfileOp::Set(props(
-                    json!({"plan": "enterprise", "seats": 5, "tags": ["a"]}),
-                ))),
-                group(ProfileOp::SetOnce(props(
-                    json!({"plan": "free", "created": "2020-05-01"}),
-                ))),
-                group(
-                    ProfileOp::increment_from("value", [("seats".into(), json!(5))])
-                        .expect("number"),
-                ),
-                group(ProfileOp::Union(vec![(
-                    "features".into(),
-                    vec![json!("sso"), json!("audit"), json!("sso")],
-                )])),
+                group(ProfileOp::Set(props(json!({"plan": "enterprise", "seats": 5, "tags": ["a"]})))),
+                group(ProfileOp::SetOnce(props(json!({"plan": "free", "created": "2020-05-01"})))),
+                group(ProfileOp::increment_from("value", [("seats".into(), json!(5))]).expect("number")),
+                group(ProfileOp::Union(vec![("features".into(), vec![json!("sso"), json!("audit"), json!("sso")])])),
                 group(ProfileOp::Append(vec![("tags".into(), vec![json!("a")])])),
-                group(ProfileOp::Remove(vec![(
-                    "features".into(),
-                    vec![json!("audit")],
-                )])),
+                group(ProfileOp::Remove(vec![("features".into(), vec![json!("audit")])])),
                 group(ProfileOp::Unset(vec!["created".into()])),
-                group(
-                    ProfileOp::increment_from("value", [("plan".into(), json!(1))])
-                        .expect("number"),
-                ),
+                group(ProfileOp::increment_from("value", [("plan".into(), json!(1))]).expect("number")),
                 person(ProfileOp::Set(props(json!({"email": "ada@example.com"})))),
                 Command::TrackCharge {
                     distinct_id: "u1".into(),
@@ -290,9 +200,7 @@ pub async fn profile_ops_persist(store: &dyn Store) {
                     properties: Properties::new(),
                     time: None,
                 },
-                Command::ClearCharges {
-                    distinct_id: "u1".into(),
-                },
+                Command::ClearCharges { distinct_id: "u1".into() },
                 Command::TrackCharge {
                     distinct_id: "u1".into(),
                     amount: 12.0,
@@ -303,42 +211,19 @@ pub async fn profile_ops_persist(store: &dyn Store) {
         )
         .await
         .expect("applied");
-    assert_eq!(
-        results[7].as_ref().map_err(|e| e.code()),
-        Err("not_a_number")
-    );
+    assert_eq!(results[7].as_ref().map_err(|e| e.code()), Err("not_a_number"));
     assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
-    let g = store
-        .group(p, "company", "acme", 0)
-        .await
-        .expect("read")
-        .expect("group");
+    let g = store.group(p, "company", "acme", 0).await.expect("read").expect("group");
     assert_eq!(
         Value::Object(g.group.properties),
         json!({"plan": "enterprise", "seats": 10, "tags": ["a", "a"], "features": ["sso"]})
     );
-    let u = store
-        .person(p, "u1", 0)
-        .await
-        .expect("read")
-        .expect("person");
+    let u = store.person(p, "u1", 0).await.expect("read").expect("person");
     assert_eq!(u.person.properties["email"], json!("ada@example.com"));
-    assert_eq!(
-        u.charges.iter().map(|c| c.amount).collect::<Vec<_>>(),
-        vec![12.0]
-    );
-    apply_ok(
-        store,
-        p,
-        vec![person(ProfileOp::Delete), group(ProfileOp::Delete)],
-    )
-    .await;
+    assert_eq!(u.charges.iter().map(|c| c.amount).collect::<Vec<_>>(), vec![12.0]);
+    apply_ok(store, p, vec![person(ProfileOp::Delete), group(ProfileOp::Delete)]).await;
     assert!(store.person(p, "u1", 0).await.expect("read").is_none());
-    assert!(store
-        .group(p, "company", "acme", 0)
-        .await
-        .expect("read")
-        .is_none());
+    assert!(store.group(p, "company", "acme", 0).await.expect("read").is_none());
 }
 
 pub async fn identity_merge_counts_the_person_once(store: &dyn Store) {
@@ -349,48 +234,19 @@ pub async fn identity_merge_counts_the_person_once(store: &dyn Store) {
         vec![
             Command::Track(event("anon-1", "Landing Viewed", 1)),
             membership("user-9", "company", MembershipOp::Set(ids(&["acme"]))),
-            Command::Identify {
-                anon_distinct_id: "anon-1".into(),
-                distinct_id: "user-9".into(),
-            },
+            Command::Identify { anon_distinct_id: "anon-1".into(), distinct_id: "user-9".into() },
             Command::Track(event("user-9", "Signed In", 2)),
         ],
     )
     .await;
-    let Outcome::Identified {
-        group_memberships, ..
-    } = &outcomes[2]
-    else {
-        panic!("identify answers memberships")
-    };
+    let Outcome::Identified { group_memberships, .. } = &outcomes[2] else { panic!("identify answers memberships") };
     assert_eq!(group_memberships["company"], ids(&["acme"]));
-    let by_anon = store
-        .person(p, "anon-1", 10)
-        .await
-        .expect("read")
-        .expect("person");
-    let by_user = store
-        .person(p, "user-9", 10)
-        .await
-        .expect("read")
-        .expect("person");
+    let by_anon = store.person(p, "anon-1", 10).await.expect("read").expect("person");
+    let by_user = store.person(p, "user-9", 10).await.expect("read").expect("person");
     assert_eq!(by_anon.person.id, by_user.person.id);
     assert_eq!(by_user.person.distinct_ids, ids(&["user-9", "anon-1"]));
-    assert_eq!(
-        by_user.recent_events.len(),
-        2,
-        "the anonymous event belongs to the person"
-    );
-    let persons = store
-        .persons(
-            p,
-            PersonQuery {
-                limit: 10,
-                ..PersonQuery::default()
-            },
-        )
-        .await
-        .expect("persons");
+    assert_eq!(by_user.recent_events.len(), 2, "the anonymous event belongs to the person");
+    let persons = store.persons(p, PersonQuery { limit: 10, ..PersonQuery::default() }).await.expect("persons");
     assert_eq!(persons.total, 1);
 }
 
@@ -398,18 +254,10 @@ pub async fn retried_events_are_stored_once(store: &dyn Store) {
     let p = project(store, "p").await;
     let mut e = event("u1", "Paid", 1);
     e.id = Some("evt-1".into());
-    let first = apply_ok(
-        store,
-        p,
-        vec![Command::Track(e.clone()), Command::Track(e.clone())],
-    )
-    .await;
+    let first = apply_ok(store, p, vec![Command::Track(e.clone()), Command::Track(e.clone())]).await;
     let again = apply_ok(store, p, vec![Command::Track(e)]).await;
     assert!(matches!(first[0], Outcome::Stored { ref uuid } if uuid == "evt-1"));
-    assert_eq!(
-        (first[1].clone(), again[0].clone()),
-        (Outcome::Duplicate, Outcome::Duplicate)
-    );
+    assert_eq!((first[1].clone(), again[0].clone()), (Outcome::Duplicate, Outcome::Duplicate));
     assert_eq!(recent(store, p).await.len(), 1);
 }
 
@@ -427,22 +275,16 @@ pub async fn batches_keep_valid_items(store: &dyn Store) {
         .await
         .expect("applied");
     assert!(results[0].is_ok() && results[2].is_ok());
-    assert_eq!(
-        results[1].as_ref().map_err(|e| e.field().to_string()),
-        Err("distinct_id".to_string())
-    );
+    assert_eq!(results[1].as_ref().map_err(|e| e.field().to_string()), Err("distinct_id".to_string()));
     assert_eq!(recent(store, p).await.len(), 2);
 }
 
 pub async fn group_list_search_sort_and_pages(store: &dyn Store) {
     let p = project(store, "p").await;
     let mut commands = Vec::new();
-    for (key, name) in [
-        ("acme", "Acme Inc"),
-        ("globex", "Globex"),
-        ("initech", "Initech"),
-        ("umbrella", "Umbrella Corp"),
-    ] {
+    for (key, name) in
+        [("acme", "Acme Inc"), ("globex", "Globex"), ("initech", "Initech"), ("umbrella", "Umbrella Corp")]
+    {
         commands.push(Command::GroupProfile {
             group_type: "company".into(),
             group_key: key.into(),
@@ -461,60 +303,19 @@ pub async fn group_list_search_sort_and_pages(store: &dyn Store) {
         limit,
         offset,
     };
-    let page = store
-        .groups(p, q(None, GroupSort::Key, false, 2, 0))
-        .await
-        .expect("page");
+    let page = store.groups(p, q(None, GroupSort::Key, false, 2, 0)).await.expect("page");
     assert_eq!(page.total, 4);
-    assert_eq!(
-        page.results
-            .iter()
-            .map(|g| g.key.as_str())
-            .collect::<Vec<_>>(),
-        vec!["acme", "globex"]
-    );
-    let page = store
-        .groups(p, q(None, GroupSort::Name, true, 2, 2))
-        .await
-        .expect("page");
-    assert_eq!(
-        page.results
-            .iter()
-            .map(|g| g.key.as_str())
-            .collect::<Vec<_>>(),
-        vec!["globex", "acme"]
-    );
-    let found = store
-        .groups(p, q(Some("CORP"), GroupSort::Key, false, 10, 0))
-        .await
-        .expect("page");
-    assert_eq!(
-        found
-            .results
-            .iter()
-            .map(|g| g.key.as_str())
-            .collect::<Vec<_>>(),
-        vec!["umbrella"]
-    );
-    let found = store
-        .groups(p, q(Some("enterprise"), GroupSort::Key, false, 10, 0))
-        .await
-        .expect("page");
+    assert_eq!(page.results.iter().map(|g| g.key.as_str()).collect::<Vec<_>>(), vec!["acme", "globex"]);
+    let page = store.groups(p, q(None, GroupSort::Name, true, 2, 2)).await.expect("page");
+    assert_eq!(page.results.iter().map(|g| g.key.as_str()).collect::<Vec<_>>(), vec!["globex", "acme"]);
+    let found = store.groups(p, q(Some("CORP"), GroupSort::Key, false, 10, 0)).await.expect("page");
+    assert_eq!(found.results.iter().map(|g| g.key.as_str()).collect::<Vec<_>>(), vec!["umbrella"]);
+    let found = store.groups(p, q(Some("enterprise"), GroupSort::Key, false, 10, 0)).await.expect("page");
     assert_eq!((found.total, found.results[0].key.as_str()), (1, "globex"));
-    let none = store
-        .groups(p, q(None, GroupSort::Key, false, 10, 0))
-        .await
-        .expect("page");
+    let none = store.groups(p, q(None, GroupSort::Key, false, 10, 0)).await.expect("page");
     assert_eq!(none.results[0].group_type, "company");
     let other = store
-        .groups(
-            p,
-            GroupQuery {
-                group_type: "team".into(),
-                limit: 10,
-                ..GroupQuery::default()
-            },
-        )
+        .groups(p, GroupQuery { group_type: "team".into(), limit: 10, ..GroupQuery::default() })
         .await
         .expect("page");
     assert_eq!(other.total, 0);
@@ -536,17 +337,9 @@ pub async fn deleting_a_group_removes_memberships(store: &dyn Store) {
         ],
     )
     .await;
-    let person = store
-        .person(p, "u1", 0)
-        .await
-        .expect("read")
-        .expect("person");
+    let person = store.person(p, "u1", 0).await.expect("read").expect("person");
     assert_eq!(person.person.group_memberships["company"], ids(&["globex"]));
-    assert!(store
-        .group(p, "company", "acme", 0)
-        .await
-        .expect("read")
-        .is_none());
+    assert!(store.group(p, "company", "acme", 0).await.expect("read").is_none());
 }
 
 pub async fn group_type_rename_and_delete(store: &dyn Store) {
@@ -557,45 +350,17 @@ pub async fn group_type_rename_and_delete(store: &dyn Store) {
         vec![
             membership("u1", "org", MembershipOp::Set(ids(&["acme"]))),
             Command::Track(event("u1", "A", 1)),
-            Command::RenameGroupType {
-                from: "org".into(),
-                to: "company".into(),
-            },
+            Command::RenameGroupType { from: "org".into(), to: "company".into() },
         ],
     )
     .await;
-    assert_eq!(
-        recent(store, p).await[0].groups["company"],
-        ids(&["acme"]),
-        "renaming keeps attribution"
-    );
-    apply_ok(
-        store,
-        p,
-        vec![Command::DeleteGroupType {
-            group_type: "company".into(),
-        }],
-    )
-    .await;
-    apply_ok(
-        store,
-        p,
-        vec![membership("u1", "team", MembershipOp::Set(ids(&["t1"])))],
-    )
-    .await;
+    assert_eq!(recent(store, p).await[0].groups["company"], ids(&["acme"]), "renaming keeps attribution");
+    apply_ok(store, p, vec![Command::DeleteGroupType { group_type: "company".into() }]).await;
+    apply_ok(store, p, vec![membership("u1", "team", MembershipOp::Set(ids(&["t1"])))]).await;
     let types = store.group_types(p).await.expect("types");
-    assert_eq!(
-        types
-            .iter()
-            .map(|t| (t.index, t.group_type.as_str()))
-            .collect::<Vec<_>>(),
-        vec![(0, "team")]
-    );
+    assert_eq!(types.iter().map(|t| (t.index, t.group_type.as_str())).collect::<Vec<_>>(), vec![(0, "team")]);
     let events = recent(store, p).await;
-    assert!(
-        events[0].groups.is_empty(),
-        "the new type in the freed slot does not inherit old events"
-    );
+    assert!(events[0].groups.is_empty(), "the new type in the freed slot does not inherit old events");
 }
 
 pub async fn projects_are_isolated(store: &dyn Store) {
@@ -604,29 +369,16 @@ pub async fn projects_are_isolated(store: &dyn Store) {
     apply_ok(
         store,
         a,
-        vec![
-            membership("u1", "company", MembershipOp::Set(ids(&["acme"]))),
-            Command::Track(event("u1", "A", 1)),
-        ],
+        vec![membership("u1", "company", MembershipOp::Set(ids(&["acme"]))), Command::Track(event("u1", "A", 1))],
     )
     .await;
     assert!(recent(store, b).await.is_empty());
     assert!(store.person(b, "u1", 0).await.expect("read").is_none());
     assert!(store.group_types(b).await.expect("types").is_empty());
     let dup = store
-        .create_project(NewProject {
-            name: "a".into(),
-            ingestion_key: "other".into(),
-            secret_key_hash: "h".into(),
-        })
+        .create_project(NewProject { name: "a".into(), ingestion_key: "other".into(), secret_key_hash: "h".into() })
         .await;
     assert!(dup.is_err(), "project names are unique");
-    let names: Vec<_> = store
-        .projects()
-        .await
-        .expect("projects")
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
+    let names: Vec<_> = store.projects().await.expect("projects").into_iter().map(|p| p.name).collect();
     assert_eq!(names, vec!["a", "b"]);
 }

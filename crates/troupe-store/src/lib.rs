@@ -26,21 +26,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Apply commands in order. When this returns `Ok`, every applied command is durable.
     /// A command refused by a rule does not stop the others.
-    async fn apply(
-        &self,
-        project: ProjectId,
-        commands: Vec<Command>,
-    ) -> Result<Vec<CommandResult>, StoreError>;
+    async fn apply(&self, project: ProjectId, commands: Vec<Command>) -> Result<Vec<CommandResult>, StoreError>;
 
     /// The project's group types with how many groups each has.
     async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError>;
 
     /// Groups of one type: searched, sorted, paginated.
-    async fn groups(
-        &self,
-        project: ProjectId,
-        query: GroupQuery,
-    ) -> Result<Page<GroupRow>, StoreError>;
+    async fn groups(&self, project: ProjectId, query: GroupQuery) -> Result<Page<GroupRow>, StoreError>;
 
     /// One group with its current members and the recent events attributed to it.
     async fn group(
@@ -52,11 +44,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<GroupProfile>, StoreError>;
 
     /// Persons: searched by distinct id or property value, paginated.
-    async fn persons(
-        &self,
-        project: ProjectId,
-        query: PersonQuery,
-    ) -> Result<Page<PersonRow>, StoreError>;
+    async fn persons(&self, project: ProjectId, query: PersonQuery) -> Result<Page<PersonRow>, StoreError>;
 
     /// One person, found by any of its distinct ids or its person id.
     async fn person(
@@ -67,9 +55,5 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<PersonProfile>, StoreError>;
 
     /// Recent events with their attribution, newest first.
-    async fn events(
-        &self,
-        project: ProjectId,
-        query: EventQuery,
-    ) -> Result<Vec<EventRow>, StoreError>;
+    async fn events(&self, project: ProjectId, query: EventQuery) -> Result<Vec<EventRow>, StoreError>;
 }

@@ -13,10 +13,7 @@ fn captured() -> Vec<(String, Value)> {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .map(|req| {
             let path = req["path"].as_str().unwrap_or_default();
-            let kind = path
-                .trim_start_matches("/api/")
-                .trim_start_matches("sdk/")
-                .to_string();
+            let kind = path.trim_start_matches("/api/").trim_start_matches("sdk/").to_string();
             (kind, req["body"].clone())
         })
         .collect()
@@ -46,17 +43,9 @@ fn every_captured_request_translates_without_error() {
 
 #[test]
 fn a_captured_event_becomes_a_track_of_the_user_with_its_properties() {
-    let (_, body) = captured()
-        .into_iter()
-        .find(|(k, _)| k == "events")
-        .expect("an event");
-    let Command::Track(e) = one("events", body) else {
-        panic!("a track")
-    };
-    assert_eq!(
-        (e.event.as_str(), e.distinct_id.as_str()),
-        ("Signed In", "user_42")
-    );
+    let (_, body) = captured().into_iter().find(|(k, _)| k == "events").expect("an event");
+    let Command::Track(e) = one("events", body) else { panic!("a track") };
+    assert_eq!((e.event.as_str(), e.distinct_id.as_str()), ("Signed In", "user_42"));
     assert_eq!(e.properties["method"], json!("password"));
     assert_eq!(e.properties["$session_id"], json!("server:user_42"));
     assert!(e.id.is_none() && e.timestamp.is_none() && e.groups.is_empty());
@@ -64,10 +53,7 @@ fn a_captured_event_becomes_a_track_of_the_user_with_its_properties() {
 
 #[test]
 fn group_routes_become_memberships_and_group_profile_ops() {
-    let c = one(
-        "groups/set_group",
-        json!({"userId": "u", "groupKey": "team", "groupId": ["t1", "t2"]}),
-    );
+    let c = one("groups/set_group", json!({"userId": "u", "groupKey": "team", "groupId": ["t1", "t2"]}));
     assert_eq!(
         c,
         Command::Membership {
@@ -76,10 +62,7 @@ fn group_routes_become_memberships_and_group_profile_ops() {
             op: MembershipOp::Set(vec!["t1".into(), "t2".into()])
         }
     );
-    let c = one(
-        "groups/add_group",
-        json!({"userId": "u", "groupKey": "team", "groupId": "t3"}),
-    );
+    let c = one("groups/add_group", json!({"userId": "u", "groupKey": "team", "groupId": "t3"}));
     assert!(matches!(c, Command::Membership { op: MembershipOp::Add(ref id), .. } if id == "t3"));
     let c = one(
         "groups/profile/union",
@@ -98,13 +81,7 @@ fn group_routes_become_memberships_and_group_profile_ops() {
         "groups/profile/remove",
         json!({"groupKey": "company", "groupId": "acme", "listName": "features", "value": "sso"}),
     );
-    assert!(matches!(
-        c,
-        Command::GroupProfile {
-            op: ProfileOp::Remove(_),
-            ..
-        }
-    ));
+    assert!(matches!(c, Command::GroupProfile { op: ProfileOp::Remove(_), .. }));
 }
 
 #[test]
@@ -120,65 +97,35 @@ fn people_routes_cover_every_operation() {
         ("set", json!({"properties": {"a": 1}}), "set"),
         ("set_once", json!({"properties": {"a": 1}}), "set_once"),
         ("unset", json!({"keys": ["a"]}), "unset"),
-        (
-            "increment",
-            json!({"key": "logins", "amount": 2}),
-            "increment",
-        ),
+        ("increment", json!({"key": "logins", "amount": 2}), "increment"),
         ("append", json!({"key": "l", "values": [1, 1]}), "append"),
         ("union", json!({"key": "l", "values": [1]}), "union"),
         ("remove", json!({"key": "l", "values": [1]}), "remove"),
         ("delete_user", json!({}), "delete"),
     ];
     for (route, extra, op_name) in ops {
-        let Command::PersonProfile { distinct_id, op } =
-            one(&format!("people/{route}"), base(extra))
-        else {
+        let Command::PersonProfile { distinct_id, op } = one(&format!("people/{route}"), base(extra)) else {
             panic!("{route}")
         };
         assert_eq!((distinct_id.as_str(), op.name()), ("u", op_name));
     }
-    let charge = one(
-        "people/track_charge",
-        base(json!({"amount": 9.99, "properties": {"sku": "x"}})),
-    );
+    let charge = one("people/track_charge", base(json!({"amount": 9.99, "properties": {"sku": "x"}})));
     assert!(matches!(charge, Command::TrackCharge { amount, .. } if amount == 9.99));
-    assert!(matches!(
-        one("people/clear_charges", base(json!({}))),
-        Command::ClearCharges { .. }
-    ));
+    assert!(matches!(one("people/clear_charges", base(json!({}))), Command::ClearCharges { .. }));
 }
 
 #[test]
 fn identify_merges_the_current_id_into_the_identified_one() {
-    let c = one(
-        "identify",
-        json!({"siteId": "s", "userId": "anon-1", "distinctId": "anon-1", "identifyId": "user_42"}),
-    );
-    assert_eq!(
-        c,
-        Command::Identify {
-            anon_distinct_id: "anon-1".into(),
-            distinct_id: "user_42".into()
-        }
-    );
+    let c =
+        one("identify", json!({"siteId": "s", "userId": "anon-1", "distinctId": "anon-1", "identifyId": "user_42"}));
+    assert_eq!(c, Command::Identify { anon_distinct_id: "anon-1".into(), distinct_id: "user_42".into() });
 }
 
 #[test]
 fn users_upsert_sets_and_sets_once() {
     let body = json!({"distinctId": "u", "properties": {"plan": "pro"}, "setOnce": {"first": 1}});
-    assert_eq!(
-        translate("users/upsert", &body, &Limits::default())
-            .expect("ok")
-            .len(),
-        2
-    );
-    let only = translate(
-        "users/upsert",
-        &json!({"distinctId": "u"}),
-        &Limits::default(),
-    )
-    .expect("ok");
+    assert_eq!(translate("users/upsert", &body, &Limits::default()).expect("ok").len(), 2);
+    let only = translate("users/upsert", &json!({"distinctId": "u"}), &Limits::default()).expect("ok");
     assert!(
         matches!(&only[..], [Command::PersonProfile { op: ProfileOp::Set(p), .. }] if p.is_empty()),
         "ensures the user exists"
@@ -190,24 +137,9 @@ fn errors_name_the_wire_field() {
     let limits = Limits::default();
     let big = "x".repeat(33_000);
     let cases = [
-        (
-            "events",
-            json!({"user_id": "u"}),
-            "event_name",
-            "missing_field",
-        ),
-        (
-            "events",
-            json!({"event_name": "x"}),
-            "user_id",
-            "missing_field",
-        ),
-        (
-            "events",
-            json!({"event_name": "x", "user_id": "u".repeat(201)}),
-            "user_id",
-            "too_long",
-        ),
+        ("events", json!({"user_id": "u"}), "event_name", "missing_field"),
+        ("events", json!({"event_name": "x"}), "user_id", "missing_field"),
+        ("events", json!({"event_name": "x", "user_id": "u".repeat(201)}), "user_id", "too_long"),
         (
             "events",
             json!({"event_name": "x", "user_id": "u", "custom_properties": {"b": big}}),
@@ -220,36 +152,21 @@ fn errors_name_the_wire_field() {
             "custom_properties",
             "invalid_field",
         ),
-        (
-            "groups/set_group",
-            json!({"userId": "u", "groupKey": "company"}),
-            "groupId",
-            "missing_field",
-        ),
+        ("groups/set_group", json!({"userId": "u", "groupKey": "company"}), "groupId", "missing_field"),
         (
             "groups/profile/increment",
             json!({"groupKey": "c", "groupId": "a", "property": "seats", "value": "5"}),
             "value",
             "invalid_field",
         ),
-        (
-            "people/increment",
-            json!({"userId": "u", "key": "n", "amount": "x"}),
-            "amount",
-            "invalid_field",
-        ),
+        ("people/increment", json!({"userId": "u", "key": "n", "amount": "x"}), "amount", "invalid_field"),
         ("nope", json!({}), "type", "invalid_field"),
     ];
     for (kind, body, field, code) in cases {
         let err = translate(kind, &body, &limits).expect_err(kind);
         assert_eq!((err.field(), err.code()), (field, code), "{kind}: {err}");
     }
-    assert_eq!(
-        translate("events", &json!([1]), &limits)
-            .unwrap_err()
-            .field(),
-        "body"
-    );
+    assert_eq!(translate("events", &json!([1]), &limits).unwrap_err().field(), "body");
 }
 
 #[test]
@@ -258,17 +175,12 @@ fn explicit_groups_and_event_ids_are_accepted_as_extensions() {
         "event_name": "x", "user_id": "u", "event_id": "e-1", "timestamp": 1795421762985_i64,
         "groups": {"company": "acme", "team": ["t1", "t2"]}
     });
-    let Command::Track(e) = one("events", body) else {
-        panic!("a track")
-    };
+    let Command::Track(e) = one("events", body) else { panic!("a track") };
     assert_eq!(e.id.as_deref(), Some("e-1"));
     assert!(e.timestamp.is_some());
     assert_eq!(
         e.groups,
-        vec![
-            ("company".into(), vec!["acme".into()]),
-            ("team".into(), vec!["t1".into(), "t2".into()])
-        ]
+        vec![("company".into(), vec!["acme".into()]), ("team".into(), vec!["t1".into(), "t2".into()])]
     );
 }
 

@@ -1,0 +1,56 @@
+//! troupe's HTTP server: ingestion routes (one module per wire protocol), the read API and
+//! authentication, over any [`troupe_store::Store`].
+
+pub mod auth;
+mod error;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::trace::TraceLayer;
+use troupe_core::Limits;
+use troupe_store::{Store, StoreError};
+
+pub use auth::Projects;
+pub use error::ApiError;
+
+/// Largest request body after decompression. Batches of a few thousand events fit.
+pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub limits: Limits,
+    pub projects: Projects,
+}
+
+impl AppState {
+    pub async fn new(store: Arc<dyn Store>, limits: Limits) -> Result<Arc<Self>, StoreError> {
+        let projects = Projects::load(store.as_ref()).await?;
+        Ok(Arc::new(AppState { store, limits, projects }))
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .merge(routes::native::routes())
+        .merge(routes::read::routes())
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestDecompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn not_found(uri: Uri) -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, Json(json!({"error": format!("no route {}", uri.path()), "code": "not_found"})))
+}

@@ -1,0 +1,52 @@
+//! HTTP routes: one module per wire protocol, plus the read API.
+
+pub mod native;
+pub mod read;
+
+use troupe_core::{CoreError, Outcome, ProjectId};
+use troupe_ingest::ItemResult;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// What happened to the items of a batch.
+pub struct BatchReport {
+    /// Items whose every command applied (events stored or found to be duplicates).
+    pub accepted: usize,
+    /// Items that were events already stored before.
+    pub duplicates: usize,
+    /// (item index, why) for every rejected item.
+    pub rejected: Vec<(usize, CoreError)>,
+}
+
+/// Apply the valid items of a batch in one store call and map results back to item indexes.
+pub async fn apply_items(app: &AppState, project: ProjectId, items: Vec<ItemResult>) -> Result<BatchReport, ApiError> {
+    let mut owners = Vec::new();
+    let mut commands = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match item {
+            Ok(item_commands) => {
+                owners.extend(std::iter::repeat_n(index, item_commands.len()));
+                commands.extend(item_commands);
+            }
+            Err(e) => rejected.push((index, e)),
+        }
+    }
+    let valid_items: std::collections::BTreeSet<usize> = owners.iter().copied().collect();
+    let mut failed = std::collections::BTreeSet::new();
+    let mut duplicates = 0;
+    for (index, result) in owners.into_iter().zip(app.store.apply(project, commands).await?) {
+        match result {
+            Ok(Outcome::Duplicate) => duplicates += 1,
+            Ok(_) => {}
+            Err(e) => {
+                if failed.insert(index) {
+                    rejected.push((index, e));
+                }
+            }
+        }
+    }
+    rejected.sort_by_key(|(i, _)| *i);
+    Ok(BatchReport { accepted: valid_items.len() - failed.len(), duplicates, rejected })
+}

@@ -1,0 +1,174 @@
+//! The read API (JSON, secret key): group types, groups, group profiles, persons, events.
+//! The dashboard reads exactly these, so everything it shows is scriptable.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use troupe_core::CoreError;
+use troupe_store::{EventQuery, GroupQuery, GroupSort, PersonQuery};
+
+use crate::error::{ApiError, ApiQuery};
+use crate::AppState;
+
+/// Page sizes are capped so one request cannot ask for the whole table.
+const MAX_LIMIT: usize = 1000;
+const DEFAULT_RECENT_EVENTS: usize = 20;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/projects", get(projects))
+        .route("/api/projects/{project}/group-types", get(group_types))
+        .route("/api/projects/{project}/groups", get(groups))
+        .route("/api/projects/{project}/groups/{group_type}/{group_key}", get(group))
+        .route("/api/projects/{project}/persons", get(persons))
+        .route("/api/projects/{project}/persons/{id}", get(person))
+        .route("/api/projects/{project}/events", get(events))
+}
+
+fn limit(requested: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    match requested {
+        None => Ok(default),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(CoreError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")).into()),
+    }
+}
+
+async fn projects(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let projects = app.projects.readable_with(&headers).await?;
+    Ok(Json(json!({"results": projects})))
+}
+
+async fn group_types(
+    State(app): State<Arc<AppState>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.projects.authorize_read(&headers, &project).await?;
+    let types = app.store.group_types(project.id).await?;
+    Ok(Json(json!({"results": types, "limit": app.limits.max_group_types})))
+}
+
+#[derive(Deserialize)]
+struct GroupsParams {
+    #[serde(rename = "type")]
+    group_type: Option<String>,
+    search: Option<String>,
+    sort: Option<GroupSort>,
+    order: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: usize,
+}
+
+async fn groups(
+    State(app): State<Arc<AppState>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<GroupsParams>,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.projects.authorize_read(&headers, &project).await?;
+    let group_type = params.group_type.filter(|t| !t.is_empty()).ok_or_else(|| CoreError::missing("type"))?;
+    let descending = match params.order.as_deref() {
+        None => params.sort.is_none(),
+        Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(CoreError::invalid("order", "must be 'asc' or 'desc'").into()),
+    };
+    let query = GroupQuery {
+        group_type,
+        search: params.search,
+        sort: params.sort.unwrap_or_default(),
+        descending,
+        limit: limit(params.limit, 50)?,
+        offset: params.offset,
+    };
+    Ok(Json(json!(app.store.groups(project.id, query).await?)))
+}
+
+#[derive(Deserialize)]
+struct ProfileParams {
+    events: Option<usize>,
+}
+
+async fn group(
+    State(app): State<Arc<AppState>>,
+    Path((project, group_type, group_key)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<ProfileParams>,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.projects.authorize_read(&headers, &project).await?;
+    let recent = params.events.unwrap_or(DEFAULT_RECENT_EVENTS).min(MAX_LIMIT);
+    let group = app.store.group(project.id, &group_type, &group_key, recent).await?;
+    let group = group.ok_or_else(|| ApiError::NotFound(format!("no group '{group_key}' of type '{group_type}'")))?;
+    Ok(Json(json!(group)))
+}
+
+#[derive(Deserialize)]
+struct PersonsParams {
+    search: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: usize,
+}
+
+async fn persons(
+    State(app): State<Arc<AppState>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<PersonsParams>,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.projects.authorize_read(&headers, &project).await?;
+    let query = PersonQuery { search: params.search, limit: limit(params.limit, 50)?, offset: params.offset };
+    Ok(Json(json!(app.store.persons(project.id, query).await?)))
+}
+
+async fn person(
+    State(app): State<Arc<AppState>>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<ProfileParams>,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.projects.authorize_read(&headers, &project).await?;
+    let recent = params.events.unwrap_or(DEFAULT_RECENT_EVENTS).min(MAX_LIMIT);
+    let person = app.store.person(project.id, &id, recent).await?;
+    Ok(Json(json!(person.ok_or_else(|| ApiError::NotFound(format!("no person '{id}'")))?)))
+}
+
+#[derive(Deserialize)]
+struct EventsParams {
+    limit: Option<usize>,
+    event: Option<String>,
+    person: Option<String>,
+    group_type: Option<String>,
+    group_key: Option<String>,
+    before: Option<DateTime<Utc>>,
+}
+
+async fn events(
+    State(app): State<Arc<AppState>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<EventsParams>,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.projects.authorize_read(&headers, &project).await?;
+    let group = match (params.group_type, params.group_key) {
+        (Some(t), Some(k)) => Some((t, k)),
+        (None, None) => None,
+        (Some(_), None) => return Err(CoreError::missing("group_key").into()),
+        (None, Some(_)) => return Err(CoreError::missing("group_type").into()),
+    };
+    let query = EventQuery {
+        limit: limit(params.limit, 100)?,
+        event: params.event,
+        person: params.person,
+        group,
+        before: params.before,
+    };
+    Ok(Json(json!({"results": app.store.events(project.id, query).await?})))
+}

@@ -1,0 +1,96 @@
+//! The read API over HTTP: authentication, group lists, profiles, persons, events.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{app, SECRET};
+use serde_json::json;
+
+#[tokio::test]
+async fn reads_need_the_projects_secret_key() {
+    let app = app().await;
+    assert_eq!(app.get_as("/api/projects/default/group-types", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get_as("/api/projects/default/group-types", Some("trs_wrong")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_as("/api/projects/default/group-types", Some("trs_other")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.get_as("/api/projects/default/group-types", Some(SECRET)).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/projects/nope/group-types").await.status, StatusCode::NOT_FOUND);
+    let projects = app.get("/api/projects").await;
+    assert_eq!(projects.body["results"].as_array().map(Vec::len), Some(1));
+    assert_eq!(projects.body["results"][0]["name"], json!("default"));
+    assert!(projects.body["results"][0].get("secret_key_hash").is_none(), "hashes are never served");
+}
+
+#[tokio::test]
+async fn groups_are_listed_by_type_searched_sorted_and_paginated() {
+    let app = app().await;
+    for (key, name) in [("acme", "Acme Inc"), ("globex", "Globex"), ("initech", "Initech")] {
+        app.post(
+            "/api/sdk/groups/profile/set",
+            json!({"groupKey": "company", "groupId": key, "properties": {"name": name, "tier": key.len()}}),
+        )
+        .await;
+    }
+    let page = app.get("/api/projects/default/groups?type=company&sort=key&limit=2").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body["total"], json!(3));
+    let keys: Vec<_> = page.body["results"].as_array().into_iter().flatten().map(|g| g["key"].clone()).collect();
+    assert_eq!(keys, vec![json!("acme"), json!("globex")]);
+    assert_eq!(page.body["results"][0]["name"], json!("Acme Inc"));
+    assert!(page.body["results"][0]["updated_at"].is_string());
+    let found = app.get("/api/projects/default/groups?type=company&search=glob").await;
+    assert_eq!(found.body["results"][0]["key"], json!("globex"));
+    let r = app.get("/api/projects/default/groups").await;
+    assert_eq!((r.status, r.body["field"].clone()), (StatusCode::BAD_REQUEST, json!("type")));
+    let r = app.get("/api/projects/default/groups?type=company&limit=5000").await;
+    assert_eq!((r.status, r.body["field"].clone()), (StatusCode::BAD_REQUEST, json!("limit")));
+    let types = app.get("/api/projects/default/group-types").await;
+    assert_eq!(
+        types.body["results"][0],
+        json!({"index": 0, "group_type": "company", "display_name": "company", "group_count": 3})
+    );
+}
+
+#[tokio::test]
+async fn a_group_profile_shows_members_and_recent_events() {
+    let app = app().await;
+    for user in ["ada", "bob"] {
+        app.post("/api/sdk/groups/set_group", json!({"userId": user, "groupKey": "company", "groupId": "acme"})).await;
+        app.post("/api/events", json!({"event_name": "Signed In", "user_id": user})).await;
+    }
+    let g = app.get("/api/projects/default/groups/company/acme?events=10").await;
+    assert_eq!(g.status, StatusCode::OK);
+    let members: Vec<_> =
+        g.body["members"].as_array().into_iter().flatten().map(|m| m["distinct_ids"][0].clone()).collect();
+    assert_eq!(members, vec![json!("ada"), json!("bob")]);
+    assert_eq!(g.body["recent_events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(app.get("/api/projects/default/groups/company/nope").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn persons_and_events_can_be_filtered() {
+    let app = app().await;
+    app.post("/api/sdk/people/set", json!({"userId": "ada", "properties": {"email": "ada@acme.io"}})).await;
+    app.post("/api/sdk/groups/set_group", json!({"userId": "ada", "groupKey": "company", "groupId": "acme"})).await;
+    app.post("/api/events", json!({"event_name": "A", "user_id": "ada"})).await;
+    app.post("/api/events", json!({"event_name": "B", "user_id": "bob"})).await;
+    let persons = app.get("/api/projects/default/persons?search=ACME.IO").await;
+    assert_eq!(persons.body["total"], json!(1));
+    assert_eq!(persons.body["results"][0]["group_memberships"], json!({"company": ["acme"]}));
+    let person = app.get("/api/projects/default/persons/ada").await;
+    assert_eq!(person.body["properties"]["email"], json!("ada@acme.io"));
+    assert_eq!(person.body["recent_events"][0]["event"], json!("A"));
+    let by_name = app.get("/api/projects/default/events?event=B").await;
+    assert_eq!(by_name.body["results"].as_array().map(Vec::len), Some(1));
+    let by_group = app.get("/api/projects/default/events?group_type=company&group_key=acme").await;
+    assert_eq!(by_group.body["results"][0]["event"], json!("A"));
+    let r = app.get("/api/projects/default/events?group_type=company").await;
+    assert_eq!((r.status, r.body["field"].clone()), (StatusCode::BAD_REQUEST, json!("group_key")));
+    let r = app.get("/api/projects/default/events?before=yesterday").await;
+    assert_eq!((r.status, r.body["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_query")));
+}

@@ -1,0 +1,109 @@
+//! The command line: every setting as a flag with a `TROUPE_*` environment variable, defaults
+//! shown in `--help`. This is the one place configuration is defined.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use troupe_core::Limits;
+use troupe_duckdb::EmbeddedConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "troupe", version, about = "Self-hostable product analytics built around groups")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: ingestion for every supported client, the read API.
+    Serve(ServeArgs),
+    /// Fill a project with realistic B2B sample data (companies, teams, users, weeks of events).
+    Demo(DemoArgs),
+    /// Create and list projects (run while the server is stopped).
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Directory of the embedded store; created when missing.
+    #[arg(long, env = "TROUPE_DATA_DIR", default_value = "./troupe-data")]
+    pub data_dir: PathBuf,
+    /// Group types one project may have.
+    #[arg(long, env = "TROUPE_MAX_GROUP_TYPES", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_group_types: u16,
+    /// Seconds within which an identical event without an id is taken as a client retry.
+    #[arg(long, env = "TROUPE_DEDUPE_WINDOW_SECS", default_value_t = 30)]
+    pub dedupe_window_secs: u32,
+}
+
+impl StoreArgs {
+    pub fn embedded(&self) -> EmbeddedConfig {
+        EmbeddedConfig {
+            data_dir: Some(self.data_dir.clone()),
+            limits: Limits { max_group_types: usize::from(self.max_group_types), ..Limits::default() },
+            dedupe_window: chrono::Duration::seconds(i64::from(self.dedupe_window_secs)),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "TROUPE_ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, env = "TROUPE_LOG", default_value = "info")]
+    pub log_level: String,
+    /// Ingestion key of the `default` project when it is created (for scripts and tests).
+    #[arg(long = "project-key", env = "TROUPE_DEFAULT_PROJECT_KEY")]
+    pub project_key: Option<String>,
+    /// Secret key of the `default` project when it is created (for scripts and tests).
+    #[arg(long = "secret-key", env = "TROUPE_DEFAULT_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Fill the `default` project with sample data when it has none.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Project to fill (created when missing).
+    #[arg(long, default_value = "default")]
+    pub project: String,
+    /// Seed of the generator: the same seed gives the same data.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Number of companies.
+    #[arg(long, default_value_t = 24)]
+    pub companies: usize,
+    /// Days of activity, ending now.
+    #[arg(long, default_value_t = 28)]
+    pub days: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project and print its keys.
+    Create {
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Use this ingestion key instead of a random one.
+        #[arg(long)]
+        ingestion_key: Option<String>,
+    },
+    /// List projects with their ingestion keys.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}

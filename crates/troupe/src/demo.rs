@@ -1,0 +1,352 @@
+//! `troupe demo`: realistic B2B sample data, deterministic from a seed, written through the same
+//! commands as real clients.
+//!
+//! Companies of skewed sizes, teams inside them, users who arrive anonymously and identify,
+//! join their company and teams, sometimes switch their active team (so attribution visibly stays
+//! where it was stamped), and a few weeks of product events.
+
+use std::fmt;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use troupe_core::{Command, MembershipOp, ProfileOp, ProjectId, Properties, TrackEvent};
+use troupe_duckdb::DuckStore;
+use troupe_store::Store;
+
+use crate::config::DemoArgs;
+
+const COMPANIES: &[&str] = &[
+    "Acme Inc",
+    "Globex",
+    "Initech",
+    "Umbrella Corp",
+    "Hooli",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Wonka",
+    "Cyberdyne",
+    "Soylent",
+    "Tyrell",
+    "Aperture Science",
+    "Black Mesa",
+    "Vandelay Industries",
+    "Pied Piper",
+    "Massive Dynamic",
+    "Oscorp",
+    "Nakatomi",
+    "Virtucon",
+    "Dunder Mifflin",
+    "Prestige Worldwide",
+    "Bluth Company",
+    "Sterling Cooper",
+    "Monsters Inc",
+    "Gekko & Co",
+    "Wernham Hogg",
+    "Los Pollos",
+    "Krusty Krab",
+];
+const TEAMS: &[&str] = &["Engineering", "Design", "Sales", "Support", "Marketing", "Data"];
+const FIRST: &[&str] =
+    &["Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Radia", "Edsger", "Frances", "Hedy"];
+const LAST: &[&str] =
+    &["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Perlman", "Lamarr"];
+const PLANS: &[&str] = &["free", "pro", "pro", "enterprise"];
+const INDUSTRIES: &[&str] = &["SaaS", "Fintech", "Retail", "Healthcare", "Media", "Logistics"];
+const COUNTRIES: &[&str] = &["US", "DE", "FR", "GB", "IN", "BR", "JP"];
+
+/// Everyday events with their relative frequency.
+const DAILY: &[(&str, u32)] = &[
+    ("Signed In", 10),
+    ("Viewed Dashboard", 14),
+    ("Chart Created", 5),
+    ("AI Chart Generated", 3),
+    ("Report Exported", 3),
+    ("Comment Added", 4),
+    ("Project Created", 2),
+    ("Invited Teammate", 1),
+    ("Integration Connected", 1),
+    ("Billing Viewed", 1),
+];
+
+#[derive(Debug, Clone)]
+pub struct DemoSpec {
+    pub seed: u64,
+    pub companies: usize,
+    pub days: u32,
+}
+
+impl Default for DemoSpec {
+    fn default() -> Self {
+        DemoSpec { seed: 7, companies: 24, days: 28 }
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Summary {
+    pub companies: usize,
+    pub teams: usize,
+    pub users: usize,
+    pub events: usize,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} companies, {} teams, {} users, {} events", self.companies, self.teams, self.users, self.events)
+    }
+}
+
+pub async fn run(args: DemoArgs) -> Result<()> {
+    let store = DuckStore::open(args.store.embedded())?;
+    let project = match store.projects().await?.into_iter().find(|p| p.name == args.project) {
+        Some(p) => p,
+        None => {
+            let created = crate::project::create_with_keys(&store, &args.project, None, None).await?;
+            crate::project::print_keys(&created);
+            created.project
+        }
+    };
+    let spec = DemoSpec { seed: args.seed, companies: args.companies, days: args.days };
+    let summary = fill(&store, project.id, &spec).await?;
+    println!("filled project '{}': {summary}", project.name);
+    Ok(())
+}
+
+/// Generate the data and apply it in time order, in batches.
+pub async fn fill(store: &dyn Store, project: ProjectId, spec: &DemoSpec) -> Result<Summary> {
+    let (timeline, summary) = generate(spec, Utc::now());
+    for chunk in timeline.chunks(2000) {
+        let commands: Vec<Command> = chunk.iter().map(|(_, c)| c.clone()).collect();
+        for result in store.apply(project, commands).await? {
+            if let Err(e) = result {
+                anyhow::bail!("demo data was refused: {e}");
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Collects the data set as (time, command).
+struct Timeline {
+    rng: StdRng,
+    seed: u64,
+    items: Vec<(DateTime<Utc>, Command)>,
+    event_seq: u64,
+    summary: Summary,
+}
+
+impl Timeline {
+    fn at(&mut self, t: DateTime<Utc>, command: Command) {
+        self.items.push((t, command));
+    }
+
+    fn track(&mut self, t: DateTime<Utc>, who: &str, name: &str, props: Value) {
+        self.event_seq += 1;
+        self.summary.events += 1;
+        let event = TrackEvent {
+            event: name.into(),
+            distinct_id: who.into(),
+            // Deterministic ids: running the demo twice does not duplicate events.
+            id: Some(format!("demo-{}-{}", self.seed, self.event_seq)),
+            timestamp: Some(t),
+            properties: as_props(props),
+            ..TrackEvent::default()
+        };
+        self.at(t, Command::Track(event));
+    }
+}
+
+/// The whole data set, sorted by time so memberships apply before the events that follow them.
+fn generate(spec: &DemoSpec, now: DateTime<Utc>) -> (Vec<(DateTime<Utc>, Command)>, Summary) {
+    let mut tl = Timeline {
+        rng: StdRng::seed_from_u64(spec.seed),
+        seed: spec.seed,
+        items: Vec::new(),
+        event_seq: 0,
+        summary: Summary::default(),
+    };
+    let start = now - Duration::days(i64::from(spec.days));
+    for index in 0..spec.companies {
+        company(&mut tl, index, start, now, spec.days);
+    }
+    tl.items.sort_by_key(|(t, _)| *t);
+    (tl.items, tl.summary)
+}
+
+fn company(tl: &mut Timeline, index: usize, start: DateTime<Utc>, now: DateTime<Utc>, days: u32) {
+    let base = COMPANIES[index % COMPANIES.len()];
+    let name = match index / COMPANIES.len() {
+        0 => base.to_string(),
+        n => format!("{base} {}", n + 1),
+    };
+    let key = slug(&name);
+    let mut team_names: Vec<&str> = TEAMS.to_vec();
+    team_names.shuffle(&mut tl.rng);
+    team_names.truncate(tl.rng.gen_range(1..=4));
+    let teams: Vec<String> = team_names.iter().map(|t| format!("{key}-{}", slug(t))).collect();
+    let engagement = tl.rng.gen_range(0.25..0.9);
+    let created = start + Duration::hours(tl.rng.gen_range(0..48));
+    let props = json!({
+        "name": name,
+        "plan": PLANS[tl.rng.gen_range(0..PLANS.len())],
+        "industry": INDUSTRIES[tl.rng.gen_range(0..INDUSTRIES.len())],
+        "employees": tl.rng.gen_range(5..2000),
+        "country": COUNTRIES[tl.rng.gen_range(0..COUNTRIES.len())],
+    });
+    tl.at(created, group_op("company", &key, ProfileOp::Set(as_props(props))));
+    for (team_key, team_name) in teams.iter().zip(&team_names) {
+        let props = json!({"name": format!("{name} · {team_name}"), "company": key});
+        tl.at(created, group_op("team", team_key, ProfileOp::Set(as_props(props))));
+    }
+    tl.summary.companies += 1;
+    tl.summary.teams += teams.len();
+
+    // Zipf-like company sizes: a few large accounts, many small ones.
+    let users = (40.0 / (index as f64 + 1.0).powf(0.8)).ceil() as usize + tl.rng.gen_range(1..4);
+    for u in 0..users {
+        user(tl, &key, &teams, u, created, now, days, engagement);
+    }
+    let seats = json!({"seats": users});
+    tl.at(now - Duration::hours(1), group_op("company", &key, ProfileOp::Set(as_props(seats))));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn user(
+    tl: &mut Timeline,
+    company: &str,
+    teams: &[String],
+    u: usize,
+    created: DateTime<Utc>,
+    now: DateTime<Utc>,
+    days: u32,
+    engagement: f64,
+) {
+    let user_id = format!("{company}-user-{u}");
+    let first = FIRST[tl.rng.gen_range(0..FIRST.len())];
+    let last = LAST[tl.rng.gen_range(0..LAST.len())];
+    let joined = created + Duration::hours(tl.rng.gen_range(0..i64::from(days.max(2)) * 12));
+    let anon = format!("anon-{:016x}", tl.rng.gen::<u64>());
+    let source = ["google", "newsletter", "direct"][u % 3];
+    tl.track(joined - Duration::minutes(5), &anon, "Landing Page Viewed", json!({"utm_source": source}));
+    tl.at(joined, Command::Identify { anon_distinct_id: anon, distinct_id: user_id.clone() });
+    let profile = json!({
+        "name": format!("{first} {last}"),
+        "email": format!("{}.{}@{company}.example", first.to_lowercase(), slug(last)),
+        "role": pick(&mut tl.rng, &["admin", "member", "member", "viewer"]),
+    });
+    tl.at(joined, Command::PersonProfile { distinct_id: user_id.clone(), op: ProfileOp::Set(as_props(profile)) });
+    tl.at(joined, membership(&user_id, "company", MembershipOp::Set(vec![company.to_string()])));
+    let mut my_teams = teams.to_vec();
+    my_teams.shuffle(&mut tl.rng);
+    my_teams.truncate(tl.rng.gen_range(1..=teams.len().min(2)));
+    for team in &my_teams {
+        tl.at(joined, membership(&user_id, "team", MembershipOp::Add(team.clone())));
+    }
+    tl.at(joined, membership(&user_id, "active_team", MembershipOp::Set(vec![my_teams[0].clone()])));
+    // Some users switch their active team halfway: later events follow the new team.
+    if my_teams.len() > 1 && tl.rng.gen_bool(0.5) {
+        let switch = joined + (now - joined) / 2;
+        tl.at(switch, membership(&user_id, "active_team", MembershipOp::Set(vec![my_teams[1].clone()])));
+    }
+    tl.summary.users += 1;
+
+    let mut day = joined;
+    while day < now {
+        if tl.rng.gen_bool(engagement) {
+            for _ in 0..tl.rng.gen_range(1..8) {
+                let t = day + Duration::minutes(tl.rng.gen_range(0..600));
+                if t < now {
+                    let name = pick_weighted(&mut tl.rng, DAILY);
+                    let props = event_properties(&mut tl.rng, name);
+                    tl.track(t, &user_id, name, props);
+                }
+            }
+        }
+        day += Duration::days(1);
+    }
+}
+
+fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
+    items[rng.gen_range(0..items.len())]
+}
+
+fn pick_weighted<'a>(rng: &mut StdRng, items: &[(&'a str, u32)]) -> &'a str {
+    let total: u32 = items.iter().map(|(_, w)| w).sum();
+    let mut roll = rng.gen_range(0..total);
+    for (name, weight) in items {
+        if roll < *weight {
+            return name;
+        }
+        roll -= weight;
+    }
+    items[0].0
+}
+
+fn event_properties(rng: &mut StdRng, name: &str) -> Value {
+    match name {
+        "Chart Created" | "AI Chart Generated" => {
+            json!({"chart_type": pick(rng, &["line", "bar", "funnel", "retention"])})
+        }
+        "Report Exported" => json!({"format": pick(rng, &["csv", "pdf", "png"])}),
+        "Viewed Dashboard" => {
+            json!({"dashboard": pick(rng, &["overview", "growth", "revenue"]), "widgets": rng.gen_range(2..12)})
+        }
+        "Integration Connected" => {
+            json!({"integration": pick(rng, &["slack", "github", "salesforce", "hubspot"])})
+        }
+        "Signed In" => json!({"method": pick(rng, &["password", "google", "sso"])}),
+        _ => json!({}),
+    }
+}
+
+fn group_op(group_type: &str, key: &str, op: ProfileOp) -> Command {
+    Command::GroupProfile { group_type: group_type.into(), group_key: key.into(), name: None, op }
+}
+
+fn membership(who: &str, group_type: &str, op: MembershipOp) -> Command {
+    Command::Membership { distinct_id: who.into(), group_type: group_type.into(), op }
+}
+
+fn as_props(v: Value) -> Properties {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn slug(s: &str) -> String {
+    let dashed: String = s.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    dashed.split('-').filter(|part| !part.is_empty()).collect::<Vec<_>>().join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_data() {
+        let now = Utc::now();
+        let spec = DemoSpec { seed: 3, companies: 4, days: 7 };
+        let (a, summary_a) = generate(&spec, now);
+        let (b, summary_b) = generate(&spec, now);
+        assert_eq!(a, b);
+        assert_eq!(summary_a, summary_b);
+        assert_eq!(summary_a.companies, 4);
+        assert!(summary_a.users >= 8 && summary_a.events > summary_a.users);
+    }
+
+    #[test]
+    fn memberships_come_before_the_users_events() {
+        let (timeline, _) = generate(&DemoSpec { seed: 1, companies: 2, days: 5 }, Utc::now());
+        let first_join = timeline.iter().position(|(_, c)| matches!(c, Command::Membership { .. }));
+        let first_user_event =
+            timeline.iter().position(|(_, c)| matches!(c, Command::Track(e) if !e.distinct_id.starts_with("anon-")));
+        assert!(first_join < first_user_event);
+    }
+
+    #[test]
+    fn slugs_are_url_safe() {
+        assert_eq!(slug("Gekko & Co"), "gekko-co");
+        assert_eq!(slug("Acme Inc"), "acme-inc");
+    }
+}

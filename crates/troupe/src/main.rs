@@ -1,0 +1,38 @@
+//! The `troupe` binary. Errors end here as readable messages (anyhow), never panics.
+
+mod config;
+mod demo;
+mod project;
+mod serve;
+
+use clap::Parser;
+
+use config::{Cli, Command, ProjectCommand};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("troupe: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Project { command: ProjectCommand::Create { name, store, ingestion_key } } => {
+                project::create(&store, &name, ingestion_key).await
+            }
+            Command::Project { command: ProjectCommand::List { store } } => project::list(&store).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("troupe: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

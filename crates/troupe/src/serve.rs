@@ -1,0 +1,80 @@
+//! `troupe serve`: open the store, make sure the `default` project exists, optionally fill it
+//! with demo data, and serve HTTP until SIGINT/SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tracing_subscriber::EnvFilter;
+use troupe_duckdb::DuckStore;
+use troupe_store::{EventQuery, Project, Store};
+
+use crate::config::ServeArgs;
+use crate::{demo, project};
+
+pub const DEFAULT_PROJECT: &str = "default";
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let filter = EnvFilter::try_new(&args.log_level)
+        .with_context(|| format!("--log-level '{}' is not a valid log filter", args.log_level))?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let config = args.store.embedded();
+    let limits = config.limits.clone();
+    let store = Arc::new(DuckStore::open(config)?);
+    let default = default_project(store.as_ref(), &args).await?;
+
+    if args.demo {
+        let empty = store.events(default.id, EventQuery { limit: 1, ..EventQuery::default() }).await?.is_empty();
+        if empty {
+            let summary = demo::fill(store.as_ref(), default.id, &demo::DemoSpec::default()).await?;
+            println!("demo data: {summary}");
+        }
+    }
+
+    let state = troupe_server::AppState::new(store.clone(), limits).await?;
+    let listener =
+        tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    println!("troupe listening on http://{addr} (data in {})", args.store.data_dir.display());
+    println!("project '{}': ingestion key {}", default.name, default.ingestion_key);
+    axum::serve(listener, troupe_server::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    println!("troupe stopped");
+    Ok(())
+}
+
+/// The `default` project, created on first start (printing its keys).
+async fn default_project(store: &dyn Store, args: &ServeArgs) -> Result<Project> {
+    if let Some(existing) = store.projects().await?.into_iter().find(|p| p.name == DEFAULT_PROJECT) {
+        if args.project_key.as_ref().is_some_and(|k| *k != existing.ingestion_key) {
+            tracing::warn!(
+                "TROUPE_DEFAULT_PROJECT_KEY differs from the existing default project's key; keeping the existing key"
+            );
+        }
+        return Ok(existing);
+    }
+    let created =
+        project::create_with_keys(store, DEFAULT_PROJECT, args.project_key.clone(), args.secret_key.clone()).await?;
+    project::print_keys(&created);
+    Ok(created.project)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,77 @@
+//! The command line as a user meets it: help, the first start, the demo, projects, errors.
+
+mod common;
+
+use common::{get, troupe, Server};
+use serde_json::json;
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = troupe().args(args).output().expect("troupe runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["demo", "--help"],
+        &["project", "--help"],
+        &["project", "create", "--help"],
+    ] {
+        let (ok, stdout, _) = run(args);
+        assert!(ok && stdout.contains("Usage: troupe"), "{args:?}");
+    }
+    let (_, stdout, _) = run(&["serve", "--help"]);
+    for flag in ["--addr", "--data-dir", "--log-level", "--demo", "TROUPE_DATA_DIR", "[default: 127.0.0.1:8000]"] {
+        assert!(stdout.contains(flag), "serve --help mentions {flag}");
+    }
+}
+
+#[test]
+fn bad_arguments_get_a_readable_error() {
+    let (ok, _, stderr) = run(&["serve", "--addr", "not-an-address"]);
+    assert!(!ok && stderr.contains("--addr"), "{stderr}");
+    let (ok, _, stderr) = run(&["serve", "--log-level", "[[[", "--data-dir", "/tmp/troupe-never-created"]);
+    assert!(!ok && stderr.contains("log filter"), "{stderr}");
+}
+
+#[test]
+fn projects_are_created_and_listed_and_names_are_unique() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().unwrap_or_default();
+    let (ok, stdout, stderr) = run(&["project", "create", "mobile", "--data-dir", data]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("ingestion key: tri_") && stdout.contains("secret key:    trs_"), "{stdout}");
+    let (ok, _, stderr) = run(&["project", "create", "mobile", "--data-dir", data]);
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+    let (ok, stdout, _) = run(&["project", "list", "--data-dir", data]);
+    assert!(ok && stdout.contains("mobile"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_starts_with_sample_data_and_prints_its_keys() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &["--demo"]);
+    let banner = server.banner.join("\n");
+    assert!(banner.contains("created project 'default'") && banner.contains("secret key:"), "{banner}");
+    assert!(banner.contains("demo data: 24 companies"), "{banner}");
+    let types = get(&server, "/api/projects/default/group-types").await;
+    let names: Vec<_> = types["results"].as_array().into_iter().flatten().map(|t| t["group_type"].clone()).collect();
+    assert_eq!(names, vec![json!("company"), json!("team"), json!("active_team")]);
+    let companies = get(&server, "/api/projects/default/groups?type=company&limit=100").await;
+    assert_eq!(companies["total"], json!(24));
+    let acme = get(&server, "/api/projects/default/groups/company/acme-inc").await;
+    assert_eq!(acme["name"], json!("Acme Inc"));
+    assert!(acme["members"].as_array().is_some_and(|m| m.len() > 10), "the largest account has many members");
+    assert!(acme["recent_events"].as_array().is_some_and(|e| !e.is_empty()));
+
+    // A second start does not add the demo twice, and the data dir is locked while in use.
+    let events_before = get(&server, "/api/projects/default/events?limit=1").await;
+    let (ok, _, stderr) = run(&["project", "list", "--data-dir", dir.path().to_str().unwrap_or_default()]);
+    assert!(!ok && stderr.contains("in use by another troupe process"), "{stderr}");
+    assert!(server.stop().success());
+    let server = Server::start(dir.path(), &["--demo"]);
+    assert!(!server.banner.join("\n").contains("demo data:"));
+    assert_eq!(get(&server, "/api/projects/default/events?limit=1").await, events_before);
+}

@@ -1,0 +1,107 @@
+//! Running the real `troupe` binary: started on a free loopback port, stopped when dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const SITE: &str = "site_acceptance";
+pub const SECRET: &str = "trs_acceptance_secret";
+
+/// How long a server may take to print that it listens (a demo fill included).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn troupe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_troupe"))
+}
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    /// Everything the server printed to stdout before it listened.
+    pub banner: Vec<String>,
+}
+
+impl Server {
+    /// `troupe serve` on 127.0.0.1 with an OS-chosen port, the default project's keys fixed.
+    pub fn start(data_dir: &Path, extra_args: &[&str]) -> Server {
+        let mut child = troupe()
+            .args(["serve", "--addr", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .env("TROUPE_DEFAULT_PROJECT_KEY", SITE)
+            .env("TROUPE_DEFAULT_SECRET_KEY", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("troupe starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep draining after the test stops listening: a closed pipe would make the
+            // server's later prints fail.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut banner = Vec::new();
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("troupe did not report listening within {START_TIMEOUT:?}; printed {banner:?}");
+                }
+            };
+            if let Some(rest) = line.strip_prefix("troupe listening on ") {
+                let base = rest.split_whitespace().next().unwrap_or_default().to_string();
+                banner.push(line);
+                return Server { child, base, banner };
+            }
+            banner.push(line);
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL: no shutdown, no checkpoint.
+    pub fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("troupe exits")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub async fn get(server: &Server, path: &str) -> serde_json::Value {
+    let response =
+        reqwest::Client::new().get(server.url(path)).bearer_auth(SECRET).send().await.expect("troupe answers");
+    assert!(response.status().is_success(), "GET {path}: {}", response.status());
+    response.json().await.expect("JSON")
+}
+
+pub async fn status_of(server: &Server, path: &str) -> u16 {
+    reqwest::Client::new().get(server.url(path)).bearer_auth(SECRET).send().await.expect("answers").status().as_u16()
+}

@@ -1,0 +1,144 @@
+//! Acceptance: the real, unmodified `trodo-python` (from PyPI, installed by scripts/test) drives
+//! a SaaS login flow against a running `troupe serve`; the read API must show exactly what
+//! DESIGN.md says results.
+
+mod common;
+
+use std::process::Command;
+
+use common::{get, status_of, Server, SITE};
+use serde_json::{json, Value};
+
+fn python() -> String {
+    std::env::var("TROUPE_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("TROUPE_TEST_PYTHON is not set: run ./scripts/test, which installs trodo-python into a venv and sets it")
+    })
+}
+
+/// The `RESULT <name> <json>` lines the flow printed.
+fn results(stdout: &str) -> std::collections::HashMap<String, Value> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, json)| (name.to_string(), serde_json::from_str(json).unwrap_or(Value::Null)))
+        .collect()
+}
+
+fn groups_of(events: &Value, name: &str) -> Value {
+    let list = events.as_array().cloned().unwrap_or_default();
+    let event = list.iter().find(|e| e["event"] == json!(name)).unwrap_or_else(|| panic!("no event {name}"));
+    event["groups"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trodo_python_session_lands_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/acceptance/trodo_flow.py");
+    let output = Command::new(python()).arg(script).arg(&server.base).arg(SITE).output().expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the flow failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("DONE"));
+    let replies = results(&stdout);
+
+    // identify answers the identified id (the SDK switches to it) and the memberships.
+    assert_eq!(replies["identify_first"]["distinctId"], json!("ada@acme.io"));
+    assert_eq!(replies["identify_first"]["group_memberships"], json!({}));
+    assert_eq!(
+        replies["identify_again"]["group_memberships"],
+        json!({"company": ["acme"], "team": ["acme-eng"], "active_team": ["acme-data"]})
+    );
+
+    // Ada: one person with both ids, her profile after every people op.
+    let ada = get(&server, "/api/projects/default/persons/ada@acme.io?events=50").await;
+    assert_eq!(ada["distinct_ids"], json!(["anon-7f3a", "ada@acme.io"]));
+    assert_eq!(
+        ada["properties"],
+        json!({"name": "Ada Lovelace", "plan": "pro", "signup_date": "2026-11-01", "logins": 2,
+               "roles": ["admin", "owner"], "visits": ["home", "home"]})
+    );
+    assert_eq!(
+        ada["group_memberships"],
+        json!({"company": ["acme"], "team": ["acme-eng"], "active_team": ["acme-data"]})
+    );
+    let charges: Vec<_> = ada["charges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| (c["amount"].clone(), c["properties"].clone()))
+        .collect();
+    assert_eq!(charges, vec![(json!(49.0), json!({"sku": "pro"}))]);
+
+    // Attribution per event, stamped when each event arrived.
+    let events = &ada["recent_events"];
+    let names: Vec<_> = events.as_array().into_iter().flatten().map(|e| e["event"].clone()).collect();
+    assert_eq!(
+        names,
+        vec![json!("Report Exported"), json!("Chart Created"), json!("Signed In"), json!("Landing Page Viewed")]
+    );
+    assert_eq!(groups_of(events, "Landing Page Viewed"), json!({}));
+    assert_eq!(
+        groups_of(events, "Signed In"),
+        json!({"company": ["acme"], "team": ["acme-eng", "acme-data"], "active_team": ["acme-eng"]})
+    );
+    assert_eq!(
+        groups_of(events, "Chart Created"),
+        json!({"company": ["acme"], "team": ["acme-eng", "acme-data"], "active_team": ["acme-data"]})
+    );
+    assert_eq!(
+        groups_of(events, "Report Exported"),
+        json!({"company": ["acme"], "team": ["acme-eng"], "active_team": ["acme-data"]})
+    );
+    let report = events
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["event"] == json!("Report Exported")).cloned())
+        .unwrap_or_default();
+    assert_eq!(report["properties"]["format"], json!("csv"));
+
+    // The company: profile after every group op, its members, the events attributed to it.
+    let acme = get(&server, "/api/projects/default/groups/company/acme?events=50").await;
+    assert_eq!(acme["name"], json!("Acme Inc"));
+    assert_eq!(
+        acme["properties"],
+        json!({"name": "Acme Inc", "plan": "enterprise", "employees": 250, "created": "2020-05-01", "seats": 8,
+               "features": ["sso", "api"], "milestones": ["pilot", "pilot"]})
+    );
+    let members: Vec<_> = acme["members"].as_array().into_iter().flatten().map(|m| m["distinct_ids"].clone()).collect();
+    assert_eq!(members, vec![json!(["anon-7f3a", "ada@acme.io"]), json!(["bob@acme.io"])]);
+    let acme_events: Vec<_> =
+        acme["recent_events"].as_array().into_iter().flatten().map(|e| e["event"].clone()).collect();
+    assert_eq!(
+        acme_events,
+        vec![json!("Signed In"), json!("Report Exported"), json!("Chart Created"), json!("Signed In")]
+    );
+
+    // Teams: removal keeps earlier attribution but ends membership.
+    let data_team = get(&server, "/api/projects/default/groups/team/acme-data").await;
+    assert_eq!(data_team["members"], json!([]));
+    assert_eq!(data_team["recent_events"].as_array().map(Vec::len), Some(2));
+    let eng = get(&server, "/api/projects/default/groups/team/acme-eng").await;
+    assert_eq!(eng["properties"], json!({"name": "Acme Engineering"}));
+
+    let types = get(&server, "/api/projects/default/group-types").await;
+    let types: Vec<_> = types["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| (t["group_type"].clone(), t["group_count"].clone()))
+        .collect();
+    assert_eq!(types, vec![(json!("team"), json!(2)), (json!("company"), json!(2)), (json!("active_team"), json!(2))]);
+
+    // The deleted user is gone; the batched client's events arrived through /api/events/bulk.
+    assert_eq!(status_of(&server, "/api/projects/default/persons/temp@acme.io").await, 404);
+    let carol = get(&server, "/api/projects/default/persons/carol@globex.io?events=10").await;
+    assert_eq!(carol["recent_events"].as_array().map(Vec::len), Some(3));
+    assert!(carol["recent_events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|e| e["groups"] == json!({"company": ["globex"]})));
+    let persons = get(&server, "/api/projects/default/persons").await;
+    assert_eq!(persons["total"], json!(3), "ada (merged with her anonymous id), bob, carol");
+    server.stop();
+}
