@@ -199,7 +199,9 @@ fn company(tl: &mut Timeline, index: usize, start: DateTime<Utc>, now: DateTime<
     tl.at(created, group_op("company", &key, ProfileOp::Set(as_props(props))));
     for (team_key, team_name) in teams.iter().zip(&team_names) {
         let props = json!({"name": format!("{name} · {team_name}"), "company": key});
-        tl.at(created, group_op("team", team_key, ProfileOp::Set(as_props(props))));
+        tl.at(created, group_op("team", team_key, ProfileOp::Set(as_props(props.clone()))));
+        // `active_team` names the team a user works in right now: same ids, same names.
+        tl.at(created, group_op("active_team", team_key, ProfileOp::Set(as_props(props))));
     }
     tl.summary.companies += 1;
     tl.summary.teams += teams.len();
