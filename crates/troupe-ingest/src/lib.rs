@@ -3,6 +3,7 @@
 //! [`troupe_core::CoreError`]s naming the field as the client spelled it.
 
 pub mod native;
+pub mod posthog;
 pub mod wire;
 
 /// One item of a batch: its commands, or why it was rejected.

@@ -43,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(routes::native::routes())
+        .merge(routes::posthog::routes())
         .merge(routes::read::routes())
         .fallback(not_found)
         .with_state(state)

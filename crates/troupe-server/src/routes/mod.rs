@@ -1,6 +1,7 @@
 //! HTTP routes: one module per wire protocol, plus the read API.
 
 pub mod native;
+pub mod posthog;
 pub mod read;
 
 use troupe_core::{CoreError, Outcome, ProjectId};

@@ -1,0 +1,171 @@
+//! The PostHog capture protocol: `posthog` (PyPI) 7.91.1 and `posthog-node` in their default
+//! (v0) mode, and posthog-js's JSON capture.
+//!
+//! | body | where |
+//! |---|---|
+//! | `{api_key, batch: [event…], sent_at, historical_migration}` | `/batch/` (python, node) |
+//! | `{api_key \| token, event, distinct_id, properties, …}` | `/capture/`, `/e/`, `/i/v0/e/` (one event) |
+//! | `[event…]` with `properties.token` | `/e/`, `/i/v0/e/` (posthog-js) |
+//!
+//! An event is `{event, distinct_id, properties, timestamp, uuid, $set?, $set_once?}`. Special
+//! events become commands and are not stored: `$groupidentify` (group `set` of `$group_set`,
+//! never a person, whatever distinct id the client invented), `$identify` (merge of
+//! `$anon_distinct_id`), `$create_alias` / `$merge_dangerously` (alias), `$set` / `$set_once`
+//! (person ops). `$set`/`$set_once` on any event (top level or in properties) update the person.
+//! `properties.$groups = {type: key}` attributes the event to those groups explicitly.
+
+use serde_json::Value;
+use troupe_core::{Command, CoreError, Limits, ProfileOp, Properties, TrackEvent};
+
+use crate::wire::{self, Body};
+use crate::ItemResult;
+
+/// A decoded capture request: the project key it names (if any) and its items.
+pub struct Capture {
+    pub api_key: Option<String>,
+    pub items: Vec<ItemResult>,
+}
+
+pub fn translate(body: &Value, limits: &Limits) -> Result<Capture, CoreError> {
+    let (events, envelope): (Vec<&Value>, Option<&Body>) = match body {
+        Value::Array(events) => (events.iter().collect(), None),
+        Value::Object(b) => match b.get("batch") {
+            Some(Value::Array(events)) => (events.iter().collect(), Some(b)),
+            Some(_) => return Err(CoreError::invalid("batch", "must be a list of events")),
+            None => (vec![body], Some(b)),
+        },
+        _ => return Err(CoreError::invalid("body", "must be a JSON object or a list of events")),
+    };
+    let sent_at = match envelope {
+        Some(b) => wire::timestamp(b, "sent_at")?,
+        None => None,
+    };
+    let api_key = envelope.and_then(key_of).or_else(|| events.iter().find_map(|e| e.as_object().and_then(key_of)));
+    let items = events.into_iter().map(|e| event(e, sent_at, limits)).collect();
+    Ok(Capture { api_key, items })
+}
+
+/// The project key of a body or an event: `api_key`, `token`, or `properties.token`.
+fn key_of(b: &Body) -> Option<String> {
+    let direct = ["api_key", "token"].iter().find_map(|k| b.get(*k).and_then(Value::as_str));
+    let nested = b.get("properties").and_then(|p| p.get("token")).and_then(Value::as_str);
+    direct.or(nested).filter(|k| !k.is_empty()).map(str::to_string)
+}
+
+fn event(value: &Value, sent_at: Option<chrono::DateTime<chrono::Utc>>, limits: &Limits) -> ItemResult {
+    let e = wire::object(value, "event")?;
+    let name = wire::text(e, "event")?;
+    limits.check_event_name("event", &name)?;
+    let mut properties = wire::properties(e, "properties", limits)?;
+    if name == "$groupidentify" {
+        return group_identify(&properties, limits);
+    }
+    let distinct_id = distinct_id(e, &properties, limits)?;
+    let mut commands = person_ops(e, &mut properties, &distinct_id, limits)?;
+    match name.as_str() {
+        "$set" | "$set_once" => {
+            if commands.is_empty() {
+                // A bare `$set` still makes sure the person exists.
+                commands.push(Command::PersonProfile { distinct_id, op: ProfileOp::Set(Properties::new()) });
+            }
+            return Ok(commands);
+        }
+        "$identify" => {
+            let anon = wire::opt_id(&properties, "$anon_distinct_id")?;
+            let anon = anon.unwrap_or_else(|| distinct_id.clone());
+            limits.check_id("$anon_distinct_id", &anon)?;
+            commands.insert(0, Command::Identify { anon_distinct_id: anon, distinct_id });
+            return Ok(commands);
+        }
+        "$create_alias" | "$merge_dangerously" => {
+            let alias = wire::id(&properties, "alias", limits)?;
+            commands.insert(0, Command::Alias { distinct_id, alias });
+            return Ok(commands);
+        }
+        _ => {}
+    }
+    let groups = explicit_groups(&properties, limits)?;
+    let id = wire::opt_id(e, "uuid")?;
+    if let Some(id) = &id {
+        limits.check_id("uuid", id)?;
+    }
+    let track = TrackEvent {
+        event: name,
+        distinct_id,
+        id,
+        timestamp: wire::timestamp(e, "timestamp")?,
+        sent_at,
+        properties,
+        groups,
+        untyped_groups: Vec::new(),
+    };
+    commands.insert(0, Command::Track(track));
+    Ok(commands)
+}
+
+/// `distinct_id` at the top level, else in properties (posthog-js).
+fn distinct_id(e: &Body, properties: &Properties, limits: &Limits) -> Result<String, CoreError> {
+    let id = match wire::opt_id(e, "distinct_id")? {
+        Some(id) => id,
+        None => wire::opt_id(properties, "distinct_id")?.ok_or_else(|| CoreError::missing("distinct_id"))?,
+    };
+    limits.check_id("distinct_id", &id)?;
+    Ok(id)
+}
+
+/// `$set` / `$set_once` of the event (top level wins over properties), removed from the stored
+/// properties since they are person writes.
+fn person_ops(
+    e: &Body,
+    properties: &mut Properties,
+    distinct_id: &str,
+    limits: &Limits,
+) -> Result<Vec<Command>, CoreError> {
+    let mut commands = Vec::new();
+    for (field, set_once) in [("$set", false), ("$set_once", true)] {
+        let nested = properties.shift_remove(field);
+        let value = e.get(field).cloned().or(nested).filter(|v| !v.is_null());
+        let Some(value) = value else { continue };
+        let Value::Object(props) = value else {
+            return Err(CoreError::invalid(field, "must be a JSON object"));
+        };
+        limits.check_properties(field, &props)?;
+        let op = if set_once { ProfileOp::SetOnce(props) } else { ProfileOp::Set(props) };
+        commands.push(Command::PersonProfile { distinct_id: distinct_id.to_string(), op });
+    }
+    Ok(commands)
+}
+
+fn group_identify(properties: &Properties, limits: &Limits) -> ItemResult {
+    let group_type = wire::id(properties, "$group_type", limits)?;
+    let group_key = wire::id(properties, "$group_key", limits)?;
+    let mut commands = Vec::new();
+    for (field, set_once) in [("$group_set", false), ("$group_set_once", true)] {
+        let props = wire::properties(properties, field, limits)?;
+        if !props.is_empty() || (!set_once && commands.is_empty()) {
+            let op = if set_once { ProfileOp::SetOnce(props) } else { ProfileOp::Set(props) };
+            commands.push(Command::GroupProfile {
+                group_type: group_type.clone(),
+                group_key: group_key.clone(),
+                name: None,
+                op,
+            });
+        }
+    }
+    Ok(commands)
+}
+
+/// `properties.$groups = {type: key}` (a key may also be a list of keys).
+fn explicit_groups(properties: &Properties, limits: &Limits) -> Result<Vec<(String, Vec<String>)>, CoreError> {
+    let Some(groups) = properties.get("$groups").filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
+    let groups = wire::object(groups, "$groups")?;
+    let mut out = Vec::new();
+    for group_type in groups.keys() {
+        limits.check_id("$groups", group_type)?;
+        out.push((group_type.clone(), wire::id_list(groups, group_type, limits)?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,124 @@
+//! HTTP routes of the PostHog capture protocol. Translation is in `troupe_ingest::posthog`.
+//!
+//! posthog-python counts only an exact 200 as success (anything else is resent), so success is
+//! always `200 {"status": 1}`. Errors take PostHog's shape: `{type, code, detail, attr}`.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use troupe_core::CoreError;
+use troupe_ingest::posthog;
+
+use crate::error::{item_error, ApiError, ApiQuery};
+use crate::routes::apply_items;
+use crate::AppState;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    let mut router = Router::new();
+    for path in ["/batch", "/capture", "/e", "/i/v0/e"] {
+        router = router.route(path, post(capture)).route(&format!("{path}/"), post(capture));
+    }
+    router
+}
+
+#[derive(Deserialize, Default)]
+struct CaptureParams {
+    compression: Option<String>,
+}
+
+/// An error in PostHog's shape.
+struct PostHogError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for PostHogError {
+    fn from(e: E) -> Self {
+        PostHogError(e.into())
+    }
+}
+
+impl IntoResponse for PostHogError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let kind = match status {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            s if s.is_server_error() => "server_error",
+            _ => "validation_error",
+        };
+        let attr = match &self.0 {
+            ApiError::Invalid(e) => json!(e.field()),
+            _ => Value::Null,
+        };
+        let body = json!({"type": kind, "code": self.0.code(), "detail": self.0.to_string(), "attr": attr});
+        let mut response = (status, Json(body)).into_response();
+        if status.is_server_error() {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+async fn capture(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<CaptureParams>,
+    body: Bytes,
+) -> Result<Response, PostHogError> {
+    let raw = decompress_js(&body, params.compression.as_deref())?;
+    let body: Value = serde_json::from_slice(&raw).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    let capture = posthog::translate(&body, &app.limits)?;
+    let key = capture.api_key.or_else(|| bearer(&headers)).ok_or_else(|| {
+        ApiError::Unauthorized("missing project API key: send api_key in the body (or token in properties)".into())
+    })?;
+    let project = app
+        .projects
+        .by_ingestion_key(app.store.as_ref(), &key)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized(format!("project API key '{key}' is not valid")))?;
+    let total = capture.items.len();
+    let report = apply_items(&app, project.id, capture.items).await?;
+    if report.rejected.is_empty() {
+        return Ok((StatusCode::OK, Json(json!({"status": 1}))).into_response());
+    }
+    // Valid events are stored; the client hears about the others (and does not resend a 400).
+    let detail = format!(
+        "{} of {total} events were rejected; the other {} were stored. First: {}",
+        report.rejected.len(),
+        report.accepted,
+        report.rejected[0].1
+    );
+    let rejected: Vec<Value> = report.rejected.iter().map(|(i, e)| item_error(*i, e)).collect();
+    let body = json!({
+        "type": "validation_error", "code": "invalid_events", "detail": detail,
+        "attr": report.rejected[0].1.field(), "rejected": rejected,
+    });
+    Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
+}
+
+/// posthog-js sends gzip without `Content-Encoding` (`?compression=gzip-js`).
+fn decompress_js(body: &Bytes, compression: Option<&str>) -> Result<Vec<u8>, ApiError> {
+    let gzipped = compression == Some("gzip-js") || body.starts_with(&[0x1f, 0x8b]);
+    if !gzipped {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .take(crate::MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| CoreError::invalid("body", format!("is not valid gzip: {e}")))?;
+    if out.len() > crate::MAX_BODY_BYTES {
+        return Err(CoreError::invalid("body", "is larger than 20 MiB decompressed").into());
+    }
+    Ok(out)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
+}
