@@ -274,7 +274,7 @@ pub fn events(conn: &Connection, project: u32, q: &EventQuery, slots: usize) -> 
     let group_columns: String = (0..slots).map(|s| format!(", group_{s}")).collect();
     let sql = format!(
         "SELECT uuid, event, distinct_id, epoch_us(ts), epoch_us(received_at), properties, groups_untyped{group_columns}
-         FROM events WHERE {filter} ORDER BY ts DESC, received_at DESC LIMIT {}",
+         FROM events WHERE {filter} ORDER BY ts DESC, received_at DESC, rowid DESC LIMIT {}",
         q.limit
     );
     let mut stmt = conn.prepare(&sql)?;

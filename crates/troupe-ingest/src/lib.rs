@@ -4,6 +4,7 @@
 
 pub mod native;
 pub mod posthog;
+pub mod segment;
 pub mod wire;
 
 /// One item of a batch: its commands, or why it was rejected.

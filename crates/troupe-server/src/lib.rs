@@ -24,17 +24,32 @@ pub use error::ApiError;
 /// Largest request body after decompression. Batches of a few thousand events fit.
 pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 
+/// Settings of the HTTP layer (the binary's `config.rs` fills them from flags and environment).
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub limits: Limits,
+    /// The group type Segment's `group` calls and `context.groupId` use (Segment has one kind).
+    pub segment_group_type: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings { limits: Limits::default(), segment_group_type: "company".into() }
+    }
+}
+
 /// What every handler shares.
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
+    pub settings: ServerSettings,
     pub projects: Projects,
 }
 
 impl AppState {
-    pub async fn new(store: Arc<dyn Store>, limits: Limits) -> Result<Arc<Self>, StoreError> {
+    pub async fn new(store: Arc<dyn Store>, settings: ServerSettings) -> Result<Arc<Self>, StoreError> {
         let projects = Projects::load(store.as_ref()).await?;
-        Ok(Arc::new(AppState { store, limits, projects }))
+        Ok(Arc::new(AppState { store, limits: settings.limits.clone(), settings, projects }))
     }
 }
 
@@ -44,6 +59,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(routes::native::routes())
         .merge(routes::posthog::routes())
+        .merge(routes::segment::routes())
         .merge(routes::read::routes())
         .fallback(not_found)
         .with_state(state)

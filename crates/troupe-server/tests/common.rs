@@ -35,7 +35,8 @@ pub async fn app() -> App {
             .await
             .expect("project");
     }
-    let state = troupe_server::AppState::new(store.clone(), troupe_core::Limits::default()).await.expect("state");
+    let state =
+        troupe_server::AppState::new(store.clone(), troupe_server::ServerSettings::default()).await.expect("state");
     App { router: troupe_server::router(state), store }
 }
 

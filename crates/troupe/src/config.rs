@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// Fill the `default` project with sample data when it has none.
     #[arg(long)]
     pub demo: bool,
+    /// Group type of Segment's `group` calls and `context.groupId` (Segment has one kind of group).
+    #[arg(long, env = "TROUPE_SEGMENT_GROUP_TYPE", default_value = "company")]
+    pub segment_group_type: String,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 pub mod native;
 pub mod posthog;
 pub mod read;
+pub mod segment;
 
 use troupe_core::{CoreError, Outcome, ProjectId};
 use troupe_ingest::ItemResult;

@@ -1,0 +1,158 @@
+//! The Segment protocol: `segment-analytics-python` 2.4.0, `@segment/analytics-node`, and
+//! Segment-spec payloads from any collector.
+//!
+//! `POST /v1/batch` takes `{batch: [message…], sentAt, writeKey}`; `/v1/{identify,track,page,
+//! screen,group,alias}` take one message whose type is the route. The write key comes as Basic
+//! auth (`writeKey:`) or in the body.
+//!
+//! | message | commands |
+//! |---|---|
+//! | `identify` (userId, anonymousId?, traits) | `Identify` (anonymousId → userId) + person `set` of traits |
+//! | `track` (event, properties, context.groupId?) | `Track`; `context.groupId` is explicit attribution |
+//! | `page` / `screen` (name, category, properties) | `Track` of `$pageview` / `$screen` |
+//! | `group` (groupId, traits) | the user joins the group (`add_group`) + group `set` of traits |
+//! | `alias` (previousId, userId) | `Alias` |
+//!
+//! Segment has one kind of group; its type is configurable (default `company`).
+
+use serde_json::Value;
+use troupe_core::{Command, CoreError, Limits, MembershipOp, ProfileOp, TrackEvent};
+
+use crate::wire::{self, Body};
+use crate::ItemResult;
+
+/// A decoded request: the write key found in the body (if any) and its messages.
+pub struct SegmentRequest {
+    pub write_key: Option<String>,
+    pub items: Vec<ItemResult>,
+}
+
+/// Translate `/v1/batch` (`route_type = None`) or a single-message route (`Some("track")`, …).
+pub fn translate(
+    body: &Value,
+    route_type: Option<&str>,
+    group_type: &str,
+    limits: &Limits,
+) -> Result<SegmentRequest, CoreError> {
+    let b = wire::object(body, "body")?;
+    let write_key = b.get("writeKey").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string);
+    let sent_at = wire::timestamp(b, "sentAt")?;
+    let messages: Vec<&Value> = match route_type {
+        Some(_) => vec![body],
+        None => match b.get("batch") {
+            Some(Value::Array(messages)) => messages.iter().collect(),
+            None | Some(Value::Null) => return Err(CoreError::missing("batch")),
+            Some(_) => return Err(CoreError::invalid("batch", "must be a list of messages")),
+        },
+    };
+    let items = messages.into_iter().map(|m| message(m, route_type, sent_at, group_type, limits)).collect();
+    Ok(SegmentRequest { write_key, items })
+}
+
+fn message(
+    value: &Value,
+    route_type: Option<&str>,
+    sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    group_type: &str,
+    limits: &Limits,
+) -> ItemResult {
+    let m = wire::object(value, "message")?;
+    let kind = match route_type {
+        Some(kind) => kind.to_string(),
+        None => wire::text(m, "type")?,
+    };
+    let user_id = wire::opt_id(m, "userId")?;
+    let anonymous_id = wire::opt_id(m, "anonymousId")?;
+    for (field, id) in [("userId", &user_id), ("anonymousId", &anonymous_id)] {
+        if let Some(id) = id {
+            limits.check_id(field, id)?;
+        }
+    }
+    let who = user_id.clone().or(anonymous_id.clone());
+    match kind.as_str() {
+        "identify" => {
+            let who = who.ok_or_else(|| CoreError::missing("userId"))?;
+            let traits = wire::properties(m, "traits", limits)?;
+            let mut commands = Vec::new();
+            if let (Some(user), Some(anon)) = (&user_id, &anonymous_id) {
+                if user != anon {
+                    commands.push(Command::Identify { anon_distinct_id: anon.clone(), distinct_id: user.clone() });
+                }
+            }
+            commands.push(Command::PersonProfile { distinct_id: who, op: ProfileOp::Set(traits) });
+            Ok(commands)
+        }
+        "track" | "page" | "screen" => {
+            let who = who.ok_or_else(|| CoreError::missing("userId"))?;
+            Ok(vec![Command::Track(track(m, &kind, who, sent_at, group_type, limits)?)])
+        }
+        "group" => {
+            let group_key = wire::id(m, "groupId", limits)?;
+            let traits = wire::properties(m, "traits", limits)?;
+            let mut commands = Vec::new();
+            if let Some(who) = who {
+                let op = MembershipOp::Add(group_key.clone());
+                commands.push(Command::Membership { distinct_id: who, group_type: group_type.to_string(), op });
+            }
+            let op = ProfileOp::Set(traits);
+            commands.push(Command::GroupProfile { group_type: group_type.to_string(), group_key, name: None, op });
+            Ok(commands)
+        }
+        "alias" => {
+            let user = user_id.ok_or_else(|| CoreError::missing("userId"))?;
+            let previous = wire::id(m, "previousId", limits)?;
+            Ok(vec![Command::Alias { distinct_id: user, alias: previous }])
+        }
+        other => Err(CoreError::invalid("type", format!("unknown message type '{other}'"))),
+    }
+}
+
+fn track(
+    m: &Body,
+    kind: &str,
+    distinct_id: String,
+    sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    group_type: &str,
+    limits: &Limits,
+) -> Result<TrackEvent, CoreError> {
+    let mut properties = wire::properties(m, "properties", limits)?;
+    let event = match kind {
+        "track" => {
+            let name = wire::text(m, "event")?;
+            limits.check_event_name("event", &name)?;
+            name
+        }
+        page_or_screen => {
+            for field in ["name", "category"] {
+                if let Some(v @ Value::String(_)) = m.get(field) {
+                    properties.insert(field.to_string(), v.clone());
+                }
+            }
+            if page_or_screen == "page" { "$pageview" } else { "$screen" }.to_string()
+        }
+    };
+    let mut groups = Vec::new();
+    if let Some(context) = m.get("context").and_then(Value::as_object) {
+        if let Some(group_key) = wire::opt_id(context, "groupId")? {
+            limits.check_id("context.groupId", &group_key)?;
+            groups.push((group_type.to_string(), vec![group_key]));
+        }
+    }
+    let id = wire::opt_id(m, "messageId")?;
+    if let Some(id) = &id {
+        limits.check_id("messageId", id)?;
+    }
+    Ok(TrackEvent {
+        event,
+        distinct_id,
+        id,
+        timestamp: wire::timestamp(m, "timestamp")?,
+        sent_at: wire::timestamp(m, "sentAt")?.or(sent_at),
+        properties,
+        groups,
+        untyped_groups: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

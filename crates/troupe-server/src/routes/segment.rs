@@ -1,0 +1,111 @@
+//! HTTP routes of the Segment protocol. Translation is in `troupe_ingest::segment`.
+//!
+//! Success is `200 {"success": true}` (both Segment clients take any 2xx). The write key comes
+//! as Basic auth (`writeKey:`) or in the body. Errors: `{"success": false, "message", "code",
+//! "field"}`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::{json, Value};
+use troupe_ingest::segment;
+
+use crate::error::{item_error, ApiError};
+use crate::routes::apply_items;
+use crate::AppState;
+
+const MESSAGE_ROUTES: &[&str] = &["identify", "track", "page", "screen", "group", "alias"];
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/v1/batch", post(batch)).route("/v1/import", post(batch)).route("/v1/{kind}", post(single))
+}
+
+/// An error in Segment's shape.
+struct SegmentError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for SegmentError {
+    fn from(e: E) -> Self {
+        SegmentError(e.into())
+    }
+}
+
+impl IntoResponse for SegmentError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let mut body = json!({"success": false, "message": self.0.to_string(), "code": self.0.code()});
+        if let ApiError::Invalid(e) = &self.0 {
+            body["field"] = json!(e.field());
+        }
+        let mut response = (status, Json(body)).into_response();
+        if status.is_server_error() {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+async fn batch(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, SegmentError> {
+    handle(&app, &headers, None, &body).await
+}
+
+async fn single(
+    State(app): State<Arc<AppState>>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SegmentError> {
+    if !MESSAGE_ROUTES.contains(&kind.as_str()) {
+        return Err(ApiError::NotFound(format!("no route /v1/{kind}")).into());
+    }
+    handle(&app, &headers, Some(&kind), &body).await
+}
+
+async fn handle(
+    app: &AppState,
+    headers: &HeaderMap,
+    kind: Option<&str>,
+    body: &Bytes,
+) -> Result<Response, SegmentError> {
+    let body: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    let request = segment::translate(&body, kind, &app.settings.segment_group_type, &app.limits)?;
+    let key = basic_user(headers).or(request.write_key).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "missing write key: send it as Basic auth ('<writeKey>:') or as writeKey in the body".into(),
+        )
+    })?;
+    let project = app
+        .projects
+        .by_ingestion_key(app.store.as_ref(), &key)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized(format!("write key '{key}' is not valid")))?;
+    let total = request.items.len();
+    let report = apply_items(app, project.id, request.items).await?;
+    if report.rejected.is_empty() {
+        return Ok((StatusCode::OK, Json(json!({"success": true}))).into_response());
+    }
+    let message = format!(
+        "{} of {total} messages were rejected; the other {} were stored. First: {}",
+        report.rejected.len(),
+        report.accepted,
+        report.rejected[0].1
+    );
+    let rejected: Vec<Value> = report.rejected.iter().map(|(i, e)| item_error(*i, e)).collect();
+    let body = json!({"success": false, "message": message, "code": "invalid_messages", "rejected": rejected});
+    Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
+}
+
+/// The user part of `Authorization: Basic base64(user:password)`.
+fn basic_user(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?.trim();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let user = text.split(':').next()?.to_string();
+    (!user.is_empty()).then_some(user)
+}

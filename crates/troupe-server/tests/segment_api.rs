@@ -1,0 +1,86 @@
+//! The Segment routes over HTTP, with the batches the real clients sent.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine;
+use common::{app, SITE};
+use serde_json::{json, Value};
+
+fn captured(file: &str) -> Value {
+    let text = match file {
+        "python" => include_str!("../../troupe-ingest/fixtures/segment-python-2.4.0.jsonl"),
+        _ => include_str!("../../troupe-ingest/fixtures/segment-node-3.1.0.jsonl"),
+    };
+    let mut body: Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|r| r["body"].clone())
+        .next()
+        .unwrap_or_default();
+    if body.get("writeKey").is_some() {
+        body["writeKey"] = json!(SITE);
+    }
+    body
+}
+
+async fn post(app: &common::App, path: &str, body: &Value, basic_user: Option<&str>) -> common::Reply {
+    let mut request = Request::post(path).header("content-type", "application/json");
+    if let Some(user) = basic_user {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:"));
+        request = request.header("authorization", format!("Basic {token}"));
+    }
+    app.send(request.body(Body::from(body.to_string())).expect("request")).await
+}
+
+#[tokio::test]
+async fn both_clients_batches_land_the_same_way() {
+    for (file, auth) in [("python", None), ("node", Some(SITE))] {
+        let app = app().await;
+        let r = post(&app, "/v1/batch", &captured(file), auth).await;
+        assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({"success": true})), "{file}");
+        let person = app.get("/api/projects/default/persons/user_42").await;
+        assert_eq!(person.body["group_memberships"], json!({"company": ["acme_inc"]}), "{file}");
+        let group = app.get("/api/projects/default/groups/company/acme_inc").await;
+        assert_eq!(group.body["name"], json!("Acme Inc"), "{file}");
+        let events = app.get("/api/projects/default/events").await;
+        let grouped = events.body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["groups"] == json!({"company": ["acme_inc"]}))
+            .count();
+        assert_eq!(grouped, 1, "{file}: only the event after the group call carries the group");
+    }
+}
+
+#[tokio::test]
+async fn single_routes_and_a_resent_batch() {
+    let app = app().await;
+    let r =
+        post(&app, "/v1/track", &json!({"userId": "u", "event": "A", "messageId": "m1", "writeKey": SITE}), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = post(&app, "/v1/track", &json!({"userId": "u", "event": "A", "messageId": "m1"}), Some(SITE)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(app.get("/api/projects/default/events").await.body["results"].as_array().map(Vec::len), Some(1));
+    assert_eq!(post(&app, "/v1/nope", &json!({}), Some(SITE)).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn errors_come_in_segments_shape_and_keep_valid_messages() {
+    let app = app().await;
+    let r = post(&app, "/v1/batch", &json!({"batch": []}), Some("wrong")).await;
+    assert_eq!((r.status, r.body["success"].clone()), (StatusCode::UNAUTHORIZED, json!(false)));
+    let r = post(&app, "/v1/batch", &json!({"batch": []}), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "no write key at all");
+    let mixed =
+        json!({"batch": [{"type": "track", "userId": "u", "event": "kept"}, {"type": "track", "event": "no user"}]});
+    let r = post(&app, "/v1/batch", &mixed, Some(SITE)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        (r.body["rejected"][0]["index"].clone(), r.body["rejected"][0]["field"].clone()),
+        (json!(1), json!("userId"))
+    );
+    assert_eq!(app.get("/api/projects/default/events").await.body["results"][0]["event"], json!("kept"));
+}
