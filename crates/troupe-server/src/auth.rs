@@ -109,3 +109,15 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
 }
+
+/// The user part of `Authorization: Basic base64(user:password)` (Segment's write key, Mixpanel's
+/// API secret).
+pub fn basic_user(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?.trim();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let user = text.split(':').next()?.to_string();
+    (!user.is_empty()).then_some(user)
+}

@@ -30,11 +30,18 @@ pub struct ServerSettings {
     pub limits: Limits,
     /// The group type Segment's `group` calls and `context.groupId` use (Segment has one kind).
     pub segment_group_type: String,
+    /// Mixpanel group keys: person and event properties with these names are memberships and
+    /// attribution (Mixpanel declares them in project settings).
+    pub mixpanel_group_keys: Vec<String>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { limits: Limits::default(), segment_group_type: "company".into() }
+        ServerSettings {
+            limits: Limits::default(),
+            segment_group_type: "company".into(),
+            mixpanel_group_keys: vec!["company".into()],
+        }
     }
 }
 
@@ -60,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::native::routes())
         .merge(routes::posthog::routes())
         .merge(routes::segment::routes())
+        .merge(routes::mixpanel::routes())
         .merge(routes::read::routes())
         .fallback(not_found)
         .with_state(state)

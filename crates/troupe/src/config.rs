@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Group type of Segment's `group` calls and `context.groupId` (Segment has one kind of group).
     #[arg(long, env = "TROUPE_SEGMENT_GROUP_TYPE", default_value = "company")]
     pub segment_group_type: String,
+    /// Mixpanel group keys, comma-separated: person and event properties with these names are
+    /// group memberships and attribution.
+    #[arg(long, env = "TROUPE_MIXPANEL_GROUP_KEYS", default_value = "company", value_delimiter = ',')]
+    pub mixpanel_group_keys: Vec<String>,
 }
 
 #[derive(Debug, Args)]

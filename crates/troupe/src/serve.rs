@@ -31,7 +31,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
     }
 
-    let settings = troupe_server::ServerSettings { limits, segment_group_type: args.segment_group_type.clone() };
+    let settings = troupe_server::ServerSettings {
+        limits,
+        segment_group_type: args.segment_group_type.clone(),
+        mixpanel_group_keys: args.mixpanel_group_keys.clone(),
+    };
     let state = troupe_server::AppState::new(store.clone(), settings).await?;
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;

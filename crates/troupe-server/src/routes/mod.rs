@@ -1,5 +1,6 @@
 //! HTTP routes: one module per wire protocol, plus the read API.
 
+pub mod mixpanel;
 pub mod native;
 pub mod posthog;
 pub mod read;

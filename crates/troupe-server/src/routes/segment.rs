@@ -12,7 +12,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::Engine;
 use serde_json::{json, Value};
 use troupe_ingest::segment;
 
@@ -74,7 +73,7 @@ async fn handle(
 ) -> Result<Response, SegmentError> {
     let body: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
     let request = segment::translate(&body, kind, &app.settings.segment_group_type, &app.limits)?;
-    let key = basic_user(headers).or(request.write_key).ok_or_else(|| {
+    let key = crate::auth::basic_user(headers).or(request.write_key).ok_or_else(|| {
         ApiError::Unauthorized(
             "missing write key: send it as Basic auth ('<writeKey>:') or as writeKey in the body".into(),
         )
@@ -98,14 +97,4 @@ async fn handle(
     let rejected: Vec<Value> = report.rejected.iter().map(|(i, e)| item_error(*i, e)).collect();
     let body = json!({"success": false, "message": message, "code": "invalid_messages", "rejected": rejected});
     Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
-}
-
-/// The user part of `Authorization: Basic base64(user:password)`.
-fn basic_user(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ")?.trim();
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let user = text.split(':').next()?.to_string();
-    (!user.is_empty()).then_some(user)
 }

@@ -1,0 +1,59 @@
+//! Acceptance: the real, unmodified `mixpanel` 5.4.1 from PyPI against a running troupe.
+
+mod common;
+
+use std::process::Command;
+
+use common::{get, Server, SECRET, SITE};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixpanel_python_session_lands_exactly() {
+    let python = std::env::var("TROUPE_TEST_PYTHON")
+        .unwrap_or_else(|_| panic!("TROUPE_TEST_PYTHON is not set: run ./scripts/test, which installs the clients"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/acceptance/mixpanel_flow.py");
+    let output =
+        Command::new(python).arg(script).arg(&server.base).arg(SITE).arg(SECRET).output().expect("python runs");
+    assert!(
+        output.status.success(),
+        "the flow failed (mixpanel-python raises on any error reply):\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let margaret = get(&server, "/api/projects/default/persons/margaret@hooli.io?events=20").await;
+    assert_eq!(margaret["distinct_ids"], json!(["anon-m1", "margaret@hooli.io"]));
+    assert_eq!(
+        margaret["properties"],
+        json!({"$name": "Margaret", "plan": "pro", "company": ["hooli", "endframe"], "logins": 2})
+    );
+    assert_eq!(margaret["group_memberships"], json!({"company": ["hooli", "endframe"]}));
+    let events: Vec<_> = margaret["recent_events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["event"].as_str().unwrap_or_default().to_string(), e["groups"].clone()))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("Report Exported".to_string(), json!({"company": ["hooli", "endframe"]})),
+            ("Chart Created".to_string(), json!({"company": ["hooli"]})),
+            ("Signed In".to_string(), json!({"company": ["hooli"]})),
+            ("Landing Page Viewed".to_string(), json!({})),
+            ("Old Login".to_string(), json!({"company": ["hooli", "endframe"]})),
+        ]
+    );
+    let old = margaret["recent_events"].as_array().and_then(|l| l.last().cloned()).unwrap_or_default();
+    assert_eq!(old["timestamp"], json!("2023-11-14T22:13:20Z"), "the imported event keeps its own time");
+    let hooli = get(&server, "/api/projects/default/groups/company/hooli").await;
+    assert_eq!(
+        hooli["properties"],
+        json!({"name": "Hooli", "plan": "enterprise", "employees": 500, "features": ["sso"]})
+    );
+    assert_eq!(hooli["members"][0]["distinct_ids"], json!(["anon-m1", "margaret@hooli.io"]));
+    assert_eq!(get(&server, "/api/projects/default/persons").await["total"], json!(1));
+    server.stop();
+}
