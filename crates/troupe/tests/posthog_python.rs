@@ -2,27 +2,33 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{get, Server, SITE};
+use common::proxy::FaultProxy;
+use common::{get, run_flow, Server, SITE};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_posthog_python_session_lands_exactly() {
-    let python = std::env::var("TROUPE_TEST_PYTHON")
-        .unwrap_or_else(|_| panic!("TROUPE_TEST_PYTHON is not set: run ./scripts/test, which installs the clients"));
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(dir.path(), &[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/acceptance/posthog_flow.py");
-    let output = Command::new(python).arg(script).arg(&server.base).arg(SITE).output().expect("python runs");
-    assert!(
-        output.status.success(),
-        "the flow failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_flow("posthog_flow.py", &[&server.base, SITE]).await;
+    assert_session(&server).await;
+    server.stop();
+}
 
-    let grace = get(&server, "/api/projects/default/persons/grace@globex.io?events=20").await;
+/// posthog-python resends a whole batch on anything but a 200: every event still counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posthog_python_session_lands_exactly_once_through_a_failing_proxy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    let proxy = FaultProxy::start(&server.base).await;
+    run_flow("posthog_flow.py", &[&proxy.base, SITE]).await;
+    assert!(proxy.failed() >= 1, "the proxy failed at least one stored request");
+    assert_session(&server).await;
+    server.stop();
+}
+
+async fn assert_session(server: &Server) {
+    let grace = get(server, "/api/projects/default/persons/grace@globex.io?events=20").await;
     assert_eq!(grace["distinct_ids"], json!(["anon-9c1d", "grace@globex.io"]));
     assert_eq!(grace["properties"], json!({"name": "Grace Hopper", "plan": "pro", "signup": "2026-11-01"}));
     let events: Vec<_> = grace["recent_events"]
@@ -40,14 +46,13 @@ async fn a_posthog_python_session_lands_exactly() {
             ("Landing Page Viewed".to_string(), json!({})),
         ]
     );
-    let globex = get(&server, "/api/projects/default/groups/company/globex").await;
+    let globex = get(server, "/api/projects/default/groups/company/globex").await;
     assert_eq!(globex["name"], json!("Globex"));
     assert_eq!(
         globex["properties"],
         json!({"name": "Globex", "plan": "enterprise", "employees": 130, "industry": "energy"})
     );
     assert_eq!(globex["recent_events"].as_array().map(Vec::len), Some(2));
-    let persons = get(&server, "/api/projects/default/persons").await;
+    let persons = get(server, "/api/projects/default/persons").await;
     assert_eq!(persons["total"], json!(1), "group_identify's random distinct id created no person");
-    server.stop();
 }

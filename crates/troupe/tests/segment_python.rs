@@ -2,27 +2,33 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{get, Server, SITE};
+use common::proxy::FaultProxy;
+use common::{get, run_flow, Server, SITE};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_python_session_lands_exactly() {
-    let python = std::env::var("TROUPE_TEST_PYTHON")
-        .unwrap_or_else(|_| panic!("TROUPE_TEST_PYTHON is not set: run ./scripts/test, which installs the clients"));
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(dir.path(), &[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/acceptance/segment_flow.py");
-    let output = Command::new(python).arg(script).arg(&server.base).arg(SITE).output().expect("python runs");
-    assert!(
-        output.status.success(),
-        "the flow failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_flow("segment_flow.py", &[&server.base, SITE]).await;
+    assert_session(&server).await;
+    server.stop();
+}
 
-    let linus = get(&server, "/api/projects/default/persons/linus@initech.io?events=20").await;
+/// analytics-python retries 5xx (the first retry at once): every message still counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_python_session_lands_exactly_once_through_a_failing_proxy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    let proxy = FaultProxy::start(&server.base).await;
+    run_flow("segment_flow.py", &[&proxy.base, SITE]).await;
+    assert!(proxy.failed() >= 1, "the proxy failed at least one stored request");
+    assert_session(&server).await;
+    server.stop();
+}
+
+async fn assert_session(server: &Server) {
+    let linus = get(server, "/api/projects/default/persons/linus@initech.io?events=20").await;
     assert_eq!(linus["distinct_ids"], json!(["anon-5e", "linus@initech.io"]));
     assert_eq!(linus["properties"], json!({"name": "Linus", "plan": "team"}));
     assert_eq!(linus["group_memberships"], json!({"company": ["initech"]}));
@@ -41,11 +47,10 @@ async fn a_segment_python_session_lands_exactly() {
             ("$pageview".to_string(), json!({})),
         ]
     );
-    let initech = get(&server, "/api/projects/default/groups/company/initech").await;
+    let initech = get(server, "/api/projects/default/groups/company/initech").await;
     assert_eq!(initech["properties"], json!({"name": "Initech", "plan": "enterprise", "employees": 95}));
     assert_eq!(initech["members"][0]["distinct_ids"], json!(["anon-5e", "linus@initech.io"]));
-    let initrode = get(&server, "/api/projects/default/groups/company/initrode").await;
+    let initrode = get(server, "/api/projects/default/groups/company/initrode").await;
     assert_eq!(initrode["members"], json!([]));
-    assert_eq!(get(&server, "/api/projects/default/persons").await["total"], json!(1));
-    server.stop();
+    assert_eq!(get(server, "/api/projects/default/persons").await["total"], json!(1));
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -104,4 +106,16 @@ pub async fn get(server: &Server, path: &str) -> serde_json::Value {
 
 pub async fn status_of(server: &Server, path: &str) -> u16 {
     reqwest::Client::new().get(server.url(path)).bearer_auth(SECRET).send().await.expect("answers").status().as_u16()
+}
+
+/// Run `tests/acceptance/<script>` with the test venv's Python; panics with its output on failure.
+pub async fn run_flow(script: &str, args: &[&str]) -> String {
+    let python = std::env::var("TROUPE_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("TROUPE_TEST_PYTHON is not set: run ./scripts/test, which installs the real clients into a venv")
+    });
+    let path = format!("{}/tests/acceptance/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::process::Command::new(python).arg(path).args(args).output().await.expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
 }

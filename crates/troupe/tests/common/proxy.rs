@@ -1,0 +1,89 @@
+//! A fault-injecting proxy for exactly-once tests: it forwards every request to troupe and
+//! answers every other one (the 1st, 3rd, …) with 503 after troupe handled it. The clients under
+//! test send one request at a time, so each failed attempt is followed by the client's own retry
+//! of something troupe already stored. (Requests are not matched by body: clients such as
+//! posthog-python change `sent_at` on every attempt.)
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+struct ProxyState {
+    upstream: String,
+    client: reqwest::Client,
+    requests: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+pub struct FaultProxy {
+    pub base: String,
+    state: Arc<ProxyState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let state = Arc::new(ProxyState {
+            upstream: upstream.to_string(),
+            client: reqwest::Client::new(),
+            requests: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let app = axum::Router::new().fallback(forward).with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FaultProxy { base, state, task }
+    }
+
+    /// How many answers were replaced by a 503.
+    pub fn failed(&self) -> usize {
+        self.state.failed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let path = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let mut upstream =
+        state.client.request(parts.method.clone(), format!("{}{path}", state.upstream)).body(bytes.to_vec());
+    for (name, value) in &parts.headers {
+        if name != header::HOST && name != header::CONTENT_LENGTH {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let Ok(answer) = upstream.send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let fail = state.requests.fetch_add(1, Ordering::SeqCst) % 2 == 0;
+    if fail {
+        state.failed.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::SERVICE_UNAVAILABLE, "injected failure after troupe stored the request").into_response();
+    }
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let body = answer.bytes().await.unwrap_or_default();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    for (name, value) in &headers {
+        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
