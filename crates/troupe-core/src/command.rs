@@ -49,6 +49,13 @@ pub enum Command {
         group_type: String,
         op: MembershipOp,
     },
+    /// Join groups named without a type (OpenPanel `setGroup`): the person joins every existing
+    /// group with that key, whatever its type. A key with no group yet joins nothing; events
+    /// carrying it still count for it through untyped attribution.
+    JoinUntypedGroups {
+        distinct_id: String,
+        group_keys: Vec<String>,
+    },
     /// A write to a group's profile; never creates a person. `Delete` deletes the group.
     GroupProfile {
         group_type: String,

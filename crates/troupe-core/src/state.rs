@@ -174,6 +174,7 @@ impl ProjectState {
                 Ok(Outcome::Applied)
             }
             Command::Membership { distinct_id, group_type, op } => self.membership(&distinct_id, &group_type, &op, now),
+            Command::JoinUntypedGroups { distinct_id, group_keys } => self.join_untyped(&distinct_id, &group_keys, now),
             Command::GroupProfile { group_type, group_key, name, op } => {
                 self.group_profile(&group_type, &group_key, name, &op, now)
             }
@@ -320,6 +321,33 @@ impl ProjectState {
             if changed {
                 person.updated_at = now;
                 self.changes.persons.insert(person_id);
+            }
+        }
+        Ok(Outcome::Applied)
+    }
+
+    fn join_untyped(&mut self, distinct_id: &str, keys: &[String], now: DateTime<Utc>) -> Result<Outcome, CoreError> {
+        self.check_id("distinct_id", distinct_id)?;
+        for key in keys {
+            self.check_id("group_key", key)?;
+        }
+        let person_id = self.ensure_person(distinct_id, now, now);
+        let targets: Vec<(Slot, String)> = keys
+            .iter()
+            .flat_map(|key| {
+                let slots: Vec<Slot> = self.group_types.all().iter().map(|t| t.slot).collect();
+                slots
+                    .into_iter()
+                    .filter(|slot| self.groups.contains_key(&(*slot, key.clone())))
+                    .map(|slot| (slot, key.clone()))
+            })
+            .collect();
+        if let Some(person) = self.persons.get_mut(&person_id) {
+            for (slot, key) in targets {
+                if membership::apply(person.memberships.entry(slot).or_default(), &MembershipOp::Add(key)) {
+                    person.updated_at = now;
+                    self.changes.persons.insert(person_id);
+                }
             }
         }
         Ok(Outcome::Applied)

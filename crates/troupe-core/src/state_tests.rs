@@ -355,3 +355,29 @@ fn invalid_events_are_rejected_naming_the_field() {
     assert_eq!((err.code(), err.field()), ("missing_field", "distinct_id"));
     assert!(s.take_changes().is_empty());
 }
+
+#[test]
+fn untyped_group_ids_join_the_groups_with_that_key_of_any_type() {
+    let mut s = state();
+    for (group_type, key) in [("company", "acme"), ("workspace", "acme"), ("team", "t1")] {
+        s.apply(
+            Command::GroupProfile {
+                group_type: group_type.into(),
+                group_key: key.into(),
+                name: None,
+                op: ProfileOp::Set(Properties::new()),
+            },
+            t0(),
+        )
+        .expect("group");
+    }
+    s.apply(Command::JoinUntypedGroups { distinct_id: "u1".into(), group_keys: ids(&["acme", "unknown"]) }, t0())
+        .expect("joins");
+    let person = s.person_by_distinct_id("u1").expect("the person exists").clone();
+    assert_eq!(
+        s.memberships_by_type(&person).into_iter().collect::<Vec<_>>(),
+        vec![("company".to_string(), ids(&["acme"])), ("workspace".to_string(), ids(&["acme"]))]
+    );
+    let e = stored(&mut s, track("u1", "A"));
+    assert_eq!(e.groups.len(), 2, "later events are attributed through the memberships");
+}

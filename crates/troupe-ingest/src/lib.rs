@@ -4,6 +4,7 @@
 
 pub mod mixpanel;
 pub mod native;
+pub mod openpanel;
 pub mod posthog;
 pub mod segment;
 pub mod wire;

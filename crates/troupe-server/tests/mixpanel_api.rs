@@ -86,16 +86,3 @@ async fn import_needs_the_projects_secret() {
     let events = app.get("/api/projects/default/events").await;
     assert_eq!(events.body["results"][0]["timestamp"], json!("2023-11-14T22:13:20Z"));
 }
-
-#[tokio::test]
-async fn an_openpanel_request_to_track_is_not_read_as_mixpanel() {
-    let app = app().await;
-    let request = Request::post("/track")
-        .header("content-type", "application/json")
-        .header("openpanel-client-id", SITE)
-        .body(Body::from(json!({"type": "track", "payload": {"name": "A"}}).to_string()))
-        .expect("request");
-    let r = app.send(request).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(r.body["error"].as_str().is_some_and(|e| e.contains("OpenPanel")));
-}

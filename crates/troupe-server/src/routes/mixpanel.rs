@@ -2,12 +2,14 @@
 //!
 //! mixpanel-python reads only the body: success must be JSON `{"status": 1, "error": null}` and
 //! an error `{"status": 0, "error": "…"}` (a bare `1` or `{}` makes it raise).
-//! `/track` is shared with OpenPanel; requests carrying OpenPanel's headers are not Mixpanel's.
+//! `/track` is shared with OpenPanel (see `track`).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -57,14 +59,20 @@ impl IntoResponse for MixpanelError {
     }
 }
 
-async fn track(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, MixpanelError> {
-    if headers.contains_key("openpanel-client-id") {
-        return Err(ApiError::NotFound(
-            "this is an OpenPanel request: troupe does not speak the OpenPanel protocol yet".into(),
-        )
-        .into());
+/// `/track` is Mixpanel's and OpenPanel's: OpenPanel's header or `{type, payload}` body decides.
+async fn track(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    // The peer address is there when the server runs with connect info (`troupe serve`).
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().cloned();
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let Ok(body) = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await else {
+        return MixpanelError(ApiError::BadJson("the body could not be read (larger than 20 MiB?)".into()))
+            .into_response();
+    };
+    if super::openpanel::is_openpanel(&headers, &body) {
+        return super::openpanel::handle(&app, &headers, peer, &body).await.unwrap_or_else(IntoResponse::into_response);
     }
-    handle(&app, &headers, Endpoint::Track, &body).await
+    handle(&app, &headers, Endpoint::Track, &body).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn import(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, MixpanelError> {

@@ -2,6 +2,7 @@
 
 pub mod mixpanel;
 pub mod native;
+pub mod openpanel;
 pub mod posthog;
 pub mod read;
 pub mod segment;

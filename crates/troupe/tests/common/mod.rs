@@ -119,3 +119,21 @@ pub async fn run_flow(script: &str, args: &[&str]) -> String {
     assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     stdout
 }
+
+/// Run `tests/acceptance/<script>` with node, the real npm clients from the test cache on NODE_PATH.
+pub async fn run_node_flow(script: &str, args: &[&str]) -> String {
+    let modules = std::env::var("TROUPE_TEST_NODE_MODULES").unwrap_or_else(|_| {
+        panic!("TROUPE_TEST_NODE_MODULES is not set: run ./scripts/test, which installs the real npm clients")
+    });
+    let path = format!("{}/tests/acceptance/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::process::Command::new("node")
+        .arg(path)
+        .args(args)
+        .env("NODE_PATH", modules)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}

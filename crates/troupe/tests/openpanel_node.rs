@@ -1,0 +1,42 @@
+//! Acceptance: the real, unmodified `@openpanel/sdk` 1.3.1 from npm (node) against troupe.
+
+mod common;
+
+use common::{get, run_node_flow, Server, SITE};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openpanel_session_lands_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    run_node_flow("openpanel_flow.cjs", &[&server.base, SITE]).await;
+
+    let hedy = get(&server, "/api/projects/default/persons/hedy@wonka.io?events=20").await;
+    assert_eq!(
+        hedy["properties"],
+        json!({"plan": "pro", "firstName": "Hedy", "lastName": "Lamarr", "email": "hedy@wonka.io", "logins": 2})
+    );
+    assert_eq!(hedy["group_memberships"], json!({"company": ["wonka"]}));
+    let events: Vec<_> = hedy["recent_events"].as_array().cloned().unwrap_or_default();
+    let names: Vec<_> = events.iter().map(|e| e["event"].clone()).collect();
+    assert_eq!(names, vec![json!("Report Exported"), json!("Signed In")]);
+    assert_eq!(events[1]["groups"], json!({"company": ["wonka"]}));
+    assert_eq!(events[1]["untyped_groups"], json!(["wonka"]));
+    assert_eq!(events[0]["groups"], json!({"company": ["wonka"]}));
+    let mut untyped: Vec<_> = events[0]["untyped_groups"].as_array().cloned().unwrap_or_default();
+    untyped.sort_by_key(|v| v.to_string());
+    assert_eq!(untyped, vec![json!("lab-7"), json!("wonka")], "the SDK merges its persistent groups with the call's");
+
+    let wonka = get(&server, "/api/projects/default/groups/company/wonka").await;
+    assert_eq!(wonka["name"], json!("Wonka"));
+    assert_eq!(wonka["properties"], json!({"plan": "enterprise", "employees": 45}));
+    assert_eq!(wonka["members"][0]["distinct_ids"], json!(["hedy@wonka.io"]));
+    assert_eq!(wonka["recent_events"].as_array().map(Vec::len), Some(2));
+
+    // The anonymous visit before identify belongs to a server-derived device id.
+    let persons = get(&server, "/api/projects/default/persons").await;
+    assert_eq!(persons["total"], json!(2));
+    let all = get(&server, "/api/projects/default/events?event=Landing%20Page%20Viewed").await;
+    assert!(all["results"][0]["distinct_id"].as_str().is_some_and(|d| d.starts_with("device-")));
+    server.stop();
+}
