@@ -1,9 +1,10 @@
-//! Acceptance: the real, unmodified `posthog` 7.91.1 from PyPI against a running troupe.
+//! Acceptance: the real, unmodified PostHog clients (`posthog` 7.91.1 from PyPI, `posthog-node`
+//! 5.70.0 from npm) against a running troupe, with one set of assertions for both.
 
 mod common;
 
 use common::proxy::FaultProxy;
-use common::{get, run_flow, Server, SITE};
+use common::{get, run_flow, run_node_flow, Server, SITE};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,6 +24,16 @@ async fn a_posthog_python_session_lands_exactly_once_through_a_failing_proxy() {
     let proxy = FaultProxy::start(&server.base).await;
     run_flow("posthog_flow.py", &[&proxy.base, SITE]).await;
     assert!(proxy.failed() >= 1, "the proxy failed at least one stored request");
+    assert_session(&server).await;
+    server.stop();
+}
+
+/// posthog-node 5.70.0 (gzip by default): the same session gives the same answers as posthog-python.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posthog_node_session_lands_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    run_node_flow("posthog_node_flow.cjs", &[&server.base, SITE]).await;
     assert_session(&server).await;
     server.stop();
 }
