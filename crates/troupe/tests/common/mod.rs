@@ -108,12 +108,19 @@ pub async fn status_of(server: &Server, path: &str) -> u16 {
     reqwest::Client::new().get(server.url(path)).bearer_auth(SECRET).send().await.expect("answers").status().as_u16()
 }
 
+/// `tests/acceptance/<script>`. Read at run time (cargo sets `CARGO_MANIFEST_DIR` for tests): a
+/// test binary built from another checkout sharing the target dir must not point at its files.
+fn acceptance_script(script: &str) -> String {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    format!("{dir}/tests/acceptance/{script}")
+}
+
 /// Run `tests/acceptance/<script>` with the test venv's Python; panics with its output on failure.
 pub async fn run_flow(script: &str, args: &[&str]) -> String {
     let python = std::env::var("TROUPE_TEST_PYTHON").unwrap_or_else(|_| {
         panic!("TROUPE_TEST_PYTHON is not set: run ./scripts/test, which installs the real clients into a venv")
     });
-    let path = format!("{}/tests/acceptance/{script}", env!("CARGO_MANIFEST_DIR"));
+    let path = acceptance_script(script);
     let output = tokio::process::Command::new(python).arg(path).args(args).output().await.expect("python runs");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
@@ -125,7 +132,7 @@ pub async fn run_node_flow(script: &str, args: &[&str]) -> String {
     let modules = std::env::var("TROUPE_TEST_NODE_MODULES").unwrap_or_else(|_| {
         panic!("TROUPE_TEST_NODE_MODULES is not set: run ./scripts/test, which installs the real npm clients")
     });
-    let path = format!("{}/tests/acceptance/{script}", env!("CARGO_MANIFEST_DIR"));
+    let path = acceptance_script(script);
     let output = tokio::process::Command::new("node")
         .arg(path)
         .args(args)
