@@ -86,3 +86,36 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestP
             .map_err(|e| ApiError::BadQuery(e.body_text()))
     }
 }
+
+/// How one protocol spells an error body. Status codes and `Retry-After` are the same for all.
+pub trait ErrorShape {
+    fn body(error: &ApiError) -> serde_json::Value;
+}
+
+/// An [`ApiError`] answered in a protocol's own error shape.
+pub struct ProtocolError<S: ErrorShape>(pub ApiError, std::marker::PhantomData<S>);
+
+impl<S: ErrorShape, E: Into<ApiError>> From<E> for ProtocolError<S> {
+    fn from(e: E) -> Self {
+        ProtocolError(e.into(), std::marker::PhantomData)
+    }
+}
+
+impl<S: ErrorShape> IntoResponse for ProtocolError<S> {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let mut response = (status, Json(S::body(&self.0))).into_response();
+        if status.is_server_error() {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// The field an error is about, if it is about one.
+pub fn error_field(error: &ApiError) -> Option<&str> {
+    match error {
+        ApiError::Invalid(e) => Some(e.field()),
+        _ => None,
+    }
+}

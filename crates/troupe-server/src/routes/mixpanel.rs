@@ -19,7 +19,7 @@ use troupe_core::CoreError;
 use troupe_ingest::mixpanel::{self, Endpoint};
 
 use crate::auth::{basic_user, hash_secret};
-use crate::error::{item_error, ApiError};
+use crate::error::{error_field, ApiError, ErrorShape, ProtocolError};
 use crate::routes::apply_items;
 use crate::AppState;
 
@@ -35,29 +35,20 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/groups/", post(groups))
 }
 
-/// An error in Mixpanel's shape.
-struct MixpanelError(ApiError);
+/// Mixpanel's error shape: `{status: 0, error, code, field?}` (the client reads only the body).
+struct MixpanelShape;
 
-impl<E: Into<ApiError>> From<E> for MixpanelError {
-    fn from(e: E) -> Self {
-        MixpanelError(e.into())
+impl ErrorShape for MixpanelShape {
+    fn body(error: &ApiError) -> Value {
+        let mut body = json!({"status": 0, "error": error.to_string(), "code": error.code()});
+        if let Some(field) = error_field(error) {
+            body["field"] = json!(field);
+        }
+        body
     }
 }
 
-impl IntoResponse for MixpanelError {
-    fn into_response(self) -> Response {
-        let status = self.0.status();
-        let mut body = json!({"status": 0, "error": self.0.to_string(), "code": self.0.code()});
-        if let ApiError::Invalid(e) = &self.0 {
-            body["field"] = json!(e.field());
-        }
-        let mut response = (status, Json(body)).into_response();
-        if status.is_server_error() {
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        }
-        response
-    }
-}
+type MixpanelError = ProtocolError<MixpanelShape>;
 
 /// `/track` is Mixpanel's and OpenPanel's: OpenPanel's header or `{type, payload}` body decides.
 async fn track(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -66,7 +57,7 @@ async fn track(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
     let Ok(body) = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await else {
-        return MixpanelError(ApiError::BadJson("the body could not be read (larger than 20 MiB?)".into()))
+        return MixpanelError::from(ApiError::BadJson("the body could not be read (larger than 20 MiB?)".into()))
             .into_response();
     };
     if super::openpanel::is_openpanel(&headers, &body) {
@@ -130,12 +121,6 @@ async fn handle(
     if report.rejected.is_empty() {
         return Ok((StatusCode::OK, Json(json!({"status": 1, "error": null}))).into_response());
     }
-    let error = format!(
-        "{} of {total} messages were rejected; the other {} were stored. First: {}",
-        report.rejected.len(),
-        report.accepted,
-        report.rejected[0].1
-    );
-    let rejected: Vec<Value> = report.rejected.iter().map(|(i, e)| item_error(*i, e)).collect();
-    Ok((StatusCode::BAD_REQUEST, Json(json!({"status": 0, "error": error, "rejected": rejected}))).into_response())
+    let body = json!({"status": 0, "error": report.summary(total, "messages"), "rejected": report.rejected_json()});
+    Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
 }

@@ -23,6 +23,23 @@ pub struct BatchReport {
     pub rejected: Vec<(usize, CoreError)>,
 }
 
+impl BatchReport {
+    /// "2 of 5 events were rejected; the other 3 were stored. First: …"
+    pub fn summary(&self, total: usize, noun: &str) -> String {
+        let first = self.rejected.first().map(|(_, e)| e.to_string()).unwrap_or_default();
+        format!(
+            "{} of {total} {noun} were rejected; the other {} were stored. First: {first}",
+            self.rejected.len(),
+            self.accepted
+        )
+    }
+
+    /// The rejected items as `[{index, error, code, field}]`.
+    pub fn rejected_json(&self) -> Vec<serde_json::Value> {
+        self.rejected.iter().map(|(i, e)| crate::error::item_error(*i, e)).collect()
+    }
+}
+
 /// Apply the valid items of a batch in one store call and map results back to item indexes.
 pub async fn apply_items(app: &AppState, project: ProjectId, items: Vec<ItemResult>) -> Result<BatchReport, ApiError> {
     let mut owners = Vec::new();

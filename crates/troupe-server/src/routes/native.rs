@@ -14,7 +14,7 @@ use troupe_core::Outcome;
 use troupe_ingest::native;
 use troupe_store::Project;
 
-use crate::error::{item_error, ApiError};
+use crate::error::ApiError;
 use crate::routes::apply_items;
 use crate::AppState;
 
@@ -113,11 +113,10 @@ async fn write_batch(app: &AppState, headers: &HeaderMap, field: &str, body: Byt
     let project = project(app, headers, &body).await?;
     let items = native::batch_items(&body, field, &app.limits)?;
     let report = apply_items(app, project.id, items).await?;
-    let rejected: Vec<Value> = report.rejected.iter().map(|(i, e)| item_error(*i, e)).collect();
     Ok(Json(json!({
         "success": true,
         "accepted": report.accepted,
         "duplicates": report.duplicates,
-        "rejected": rejected,
+        "rejected": report.rejected_json(),
     })))
 }

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use troupe_core::CoreError;
 use troupe_ingest::posthog;
 
-use crate::error::{item_error, ApiError, ApiQuery};
+use crate::error::{error_field, ApiError, ApiQuery, ErrorShape, ProtocolError};
 use crate::routes::apply_items;
 use crate::AppState;
 
@@ -34,35 +34,21 @@ struct CaptureParams {
     compression: Option<String>,
 }
 
-/// An error in PostHog's shape.
-struct PostHogError(ApiError);
+/// PostHog's error shape: `{type, code, detail, attr}`.
+struct PostHogShape;
 
-impl<E: Into<ApiError>> From<E> for PostHogError {
-    fn from(e: E) -> Self {
-        PostHogError(e.into())
-    }
-}
-
-impl IntoResponse for PostHogError {
-    fn into_response(self) -> Response {
-        let status = self.0.status();
-        let kind = match status {
+impl ErrorShape for PostHogShape {
+    fn body(error: &ApiError) -> Value {
+        let kind = match error.status() {
             StatusCode::UNAUTHORIZED => "authentication_error",
             s if s.is_server_error() => "server_error",
             _ => "validation_error",
         };
-        let attr = match &self.0 {
-            ApiError::Invalid(e) => json!(e.field()),
-            _ => Value::Null,
-        };
-        let body = json!({"type": kind, "code": self.0.code(), "detail": self.0.to_string(), "attr": attr});
-        let mut response = (status, Json(body)).into_response();
-        if status.is_server_error() {
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        }
-        response
+        json!({"type": kind, "code": error.code(), "detail": error.to_string(), "attr": error_field(error)})
     }
 }
+
+type PostHogError = ProtocolError<PostHogShape>;
 
 async fn capture(
     State(app): State<Arc<AppState>>,
@@ -83,20 +69,13 @@ async fn capture(
         .ok_or_else(|| ApiError::Unauthorized(format!("project API key '{key}' is not valid")))?;
     let total = capture.items.len();
     let report = apply_items(&app, project.id, capture.items).await?;
-    if report.rejected.is_empty() {
+    let Some((_, first)) = report.rejected.first() else {
         return Ok((StatusCode::OK, Json(json!({"status": 1}))).into_response());
-    }
+    };
     // Valid events are stored; the client hears about the others (and does not resend a 400).
-    let detail = format!(
-        "{} of {total} events were rejected; the other {} were stored. First: {}",
-        report.rejected.len(),
-        report.accepted,
-        report.rejected[0].1
-    );
-    let rejected: Vec<Value> = report.rejected.iter().map(|(i, e)| item_error(*i, e)).collect();
     let body = json!({
-        "type": "validation_error", "code": "invalid_events", "detail": detail,
-        "attr": report.rejected[0].1.field(), "rejected": rejected,
+        "type": "validation_error", "code": "invalid_events", "detail": report.summary(total, "events"),
+        "attr": first.field(), "rejected": report.rejected_json(),
     });
     Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
 }

@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use troupe_ingest::segment;
 
-use crate::error::{item_error, ApiError};
+use crate::error::{error_field, ApiError, ErrorShape, ProtocolError};
 use crate::routes::apply_items;
 use crate::AppState;
 
@@ -25,29 +25,20 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/v1/batch", post(batch)).route("/v1/import", post(batch)).route("/v1/{kind}", post(single))
 }
 
-/// An error in Segment's shape.
-struct SegmentError(ApiError);
+/// Segment's error shape: `{success: false, message, code, field?}`.
+struct SegmentShape;
 
-impl<E: Into<ApiError>> From<E> for SegmentError {
-    fn from(e: E) -> Self {
-        SegmentError(e.into())
+impl ErrorShape for SegmentShape {
+    fn body(error: &ApiError) -> Value {
+        let mut body = json!({"success": false, "message": error.to_string(), "code": error.code()});
+        if let Some(field) = error_field(error) {
+            body["field"] = json!(field);
+        }
+        body
     }
 }
 
-impl IntoResponse for SegmentError {
-    fn into_response(self) -> Response {
-        let status = self.0.status();
-        let mut body = json!({"success": false, "message": self.0.to_string(), "code": self.0.code()});
-        if let ApiError::Invalid(e) = &self.0 {
-            body["field"] = json!(e.field());
-        }
-        let mut response = (status, Json(body)).into_response();
-        if status.is_server_error() {
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        }
-        response
-    }
-}
+type SegmentError = ProtocolError<SegmentShape>;
 
 async fn batch(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, SegmentError> {
     handle(&app, &headers, None, &body).await
@@ -88,13 +79,8 @@ async fn handle(
     if report.rejected.is_empty() {
         return Ok((StatusCode::OK, Json(json!({"success": true}))).into_response());
     }
-    let message = format!(
-        "{} of {total} messages were rejected; the other {} were stored. First: {}",
-        report.rejected.len(),
-        report.accepted,
-        report.rejected[0].1
-    );
-    let rejected: Vec<Value> = report.rejected.iter().map(|(i, e)| item_error(*i, e)).collect();
-    let body = json!({"success": false, "message": message, "code": "invalid_messages", "rejected": rejected});
+    let message = report.summary(total, "messages");
+    let body =
+        json!({"success": false, "message": message, "code": "invalid_messages", "rejected": report.rejected_json()});
     Ok((StatusCode::BAD_REQUEST, Json(body)).into_response())
 }
