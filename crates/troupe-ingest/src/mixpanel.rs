@@ -75,7 +75,8 @@ fn token_of(m: &Value) -> Option<String> {
     direct.or(nested).filter(|t| !t.is_empty()).map(str::to_string)
 }
 
-fn event(value: &Value, group_keys: &[String], limits: &Limits) -> ItemResult {
+/// One Mixpanel event (also one line of a Mixpanel export).
+pub fn event(value: &Value, group_keys: &[String], limits: &Limits) -> ItemResult {
     let m = wire::object(value, "data")?;
     let name = wire::text(m, "event")?;
     limits.check_event_name("event", &name)?;

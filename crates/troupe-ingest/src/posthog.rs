@@ -52,7 +52,8 @@ fn key_of(b: &Body) -> Option<String> {
     direct.or(nested).filter(|k| !k.is_empty()).map(str::to_string)
 }
 
-fn event(value: &Value, sent_at: Option<chrono::DateTime<chrono::Utc>>, limits: &Limits) -> ItemResult {
+/// One event of any PostHog body (also one line of a PostHog export).
+pub fn event(value: &Value, sent_at: Option<chrono::DateTime<chrono::Utc>>, limits: &Limits) -> ItemResult {
     let e = wire::object(value, "event")?;
     let name = wire::text(e, "event")?;
     limits.check_event_name("event", &name)?;

@@ -49,7 +49,9 @@ pub fn translate(
     Ok(SegmentRequest { write_key, items })
 }
 
-fn message(
+/// One Segment message (also one line of a Segment export); `route_type` names the type when the
+/// route does.
+pub fn message(
     value: &Value,
     route_type: Option<&str>,
     sent_at: Option<chrono::DateTime<chrono::Utc>>,

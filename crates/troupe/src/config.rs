@@ -21,6 +21,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Fill a project with realistic B2B sample data (companies, teams, users, weeks of events).
     Demo(DemoArgs),
+    /// Load event exports from PostHog, Mixpanel or Segment (NDJSON or CSV); re-runs skip what is
+    /// already loaded (run while the server is stopped).
+    Import(ImportArgs),
     /// Create and list projects (run while the server is stopped).
     Project {
         #[command(subcommand)]
@@ -95,6 +98,36 @@ pub struct DemoArgs {
     /// Days of activity, ending now.
     #[arg(long, default_value_t = 28)]
     pub days: u32,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportSource {
+    Posthog,
+    Mixpanel,
+    Segment,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Which tool the export comes from: one event (message) per NDJSON line or CSV row, in that
+    /// tool's own shape.
+    #[arg(long = "from", value_enum)]
+    pub source: ExportSource,
+    /// Project to load into.
+    #[arg(long, default_value = "default")]
+    pub project: String,
+    /// Group type of Segment `group` messages and `context.groupId`.
+    #[arg(long, default_value = "company")]
+    pub segment_group_type: String,
+    /// Mixpanel group keys, comma-separated.
+    #[arg(long, default_value = "company", value_delimiter = ',')]
+    pub mixpanel_group_keys: Vec<String>,
+    /// Export files: `.csv` is read as CSV (a header row; `properties.x` columns nest), anything
+    /// else as NDJSON.
+    #[arg(required = true)]
+    pub files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

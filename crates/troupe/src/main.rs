@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod import;
 mod project;
 mod serve;
 
@@ -22,6 +23,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Import(args) => import::run(args).await,
             Command::Project { command: ProjectCommand::Create { name, store, ingestion_key } } => {
                 project::create(&store, &name, ingestion_key).await
             }

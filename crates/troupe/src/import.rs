@@ -1,0 +1,244 @@
+//! `troupe import`: load event exports people bring from PostHog, Mixpanel or Segment.
+//!
+//! Each NDJSON line or CSV row is one event (or message) in the source tool's own shape and goes
+//! through that protocol's adapter, so an import means exactly what live ingestion means:
+//! timestamps honoured, groups taken from the event's own group fields, `$groupidentify` /
+//! `group` rows applied to group profiles. Ids deduplicate, and a row without one gets an id
+//! derived from its content, so running the same import again loads nothing twice.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Map, Value};
+use troupe_core::{Command, Limits, Outcome, ProjectId};
+use troupe_duckdb::DuckStore;
+use troupe_ingest::{mixpanel, posthog, segment, ItemResult};
+use troupe_store::Store;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::config::{ExportSource, ImportArgs};
+
+/// Rows applied per store call.
+const BATCH_ROWS: usize = 5000;
+/// Rejected rows listed in the summary.
+const SHOWN_ERRORS: usize = 5;
+
+/// One row of an export: its line number, and its JSON with the raw bytes (for derived ids) or
+/// why it could not be read.
+type Row = (usize, Result<(Value, Vec<u8>), String>);
+
+/// What one file did.
+#[derive(Debug, Default)]
+struct Tally {
+    rows: usize,
+    new_events: usize,
+    known_events: usize,
+    profile_rows: usize,
+    rejected: Vec<(usize, String)>,
+}
+
+pub async fn run(args: ImportArgs) -> Result<()> {
+    let store = DuckStore::open(args.store.embedded())?;
+    let Some(project) = store.projects().await?.into_iter().find(|p| p.name == args.project) else {
+        bail!("no project '{}' (create it with `troupe project create {}`)", args.project, args.project);
+    };
+    let limits = args.store.embedded().limits;
+    for file in &args.files {
+        let tally = import_file(&store, project.id, &args, &limits, file).await?;
+        print_summary(file, &tally);
+    }
+    Ok(())
+}
+
+fn print_summary(file: &Path, t: &Tally) {
+    println!(
+        "{}: {} rows → {} new events, {} already loaded, {} profile/identity rows, {} rejected",
+        file.display(),
+        t.rows,
+        t.new_events,
+        t.known_events,
+        t.profile_rows,
+        t.rejected.len()
+    );
+    for (line, error) in t.rejected.iter().take(SHOWN_ERRORS) {
+        println!("  line {line}: {error}");
+    }
+    if t.rejected.len() > SHOWN_ERRORS {
+        println!("  … and {} more rejected rows", t.rejected.len() - SHOWN_ERRORS);
+    }
+}
+
+async fn import_file(
+    store: &DuckStore,
+    project: ProjectId,
+    args: &ImportArgs,
+    limits: &Limits,
+    path: &Path,
+) -> Result<Tally> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::new(size).with_message(path.display().to_string());
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:32}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let reader = BufReader::new(bar.wrap_read(file));
+    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let rows: Box<dyn Iterator<Item = Row>> =
+        if is_csv { Box::new(csv_rows(reader, args.source)) } else { Box::new(ndjson_rows(reader)) };
+
+    let mut tally = Tally::default();
+    let mut batch: Vec<(usize, ItemResult)> = Vec::with_capacity(BATCH_ROWS);
+    for (line, row) in rows {
+        tally.rows += 1;
+        let item = row.and_then(|(value, raw)| translate(args, limits, &value, &raw).map_err(|e| e.to_string()));
+        match item {
+            Ok(commands) => batch.push((line, Ok(commands))),
+            Err(e) => tally.rejected.push((line, e)),
+        }
+        if batch.len() >= BATCH_ROWS {
+            apply(store, project, std::mem::take(&mut batch), &mut tally).await?;
+        }
+    }
+    apply(store, project, batch, &mut tally).await?;
+    bar.finish_and_clear();
+    tally.rejected.sort_by_key(|(line, _)| *line);
+    Ok(tally)
+}
+
+/// One row through its protocol's adapter; events without an id get one from the row's bytes.
+fn translate(
+    args: &ImportArgs,
+    limits: &Limits,
+    value: &Value,
+    raw: &[u8],
+) -> Result<Vec<Command>, troupe_core::CoreError> {
+    let mut commands = match args.source {
+        ExportSource::Posthog => posthog::event(value, None, limits)?,
+        ExportSource::Segment => segment::message(value, None, None, &args.segment_group_type, limits)?,
+        ExportSource::Mixpanel => mixpanel::event(value, &args.mixpanel_group_keys, limits)?,
+    };
+    for command in &mut commands {
+        if let Command::Track(event) = command {
+            event.id.get_or_insert_with(|| format!("import-{:016x}", xxh3_64(raw)));
+        }
+    }
+    Ok(commands)
+}
+
+async fn apply(
+    store: &DuckStore,
+    project: ProjectId,
+    batch: Vec<(usize, ItemResult)>,
+    tally: &mut Tally,
+) -> Result<()> {
+    let mut owners = Vec::new();
+    let mut commands = Vec::new();
+    for (line, item) in batch {
+        if let Ok(item_commands) = item {
+            owners.extend(std::iter::repeat_n(line, item_commands.len()));
+            commands.extend(item_commands);
+        }
+    }
+    let results =
+        store.apply(project, commands).await.context("the store refused the batch; nothing of it was loaded")?;
+    let mut failed_lines = std::collections::BTreeSet::new();
+    let mut counted_lines = std::collections::BTreeSet::new();
+    for (line, result) in owners.into_iter().zip(results) {
+        match result {
+            Ok(Outcome::Stored { .. }) => tally.new_events += 1,
+            Ok(Outcome::Duplicate) => tally.known_events += 1,
+            Ok(_) => {
+                if counted_lines.insert(line) {
+                    tally.profile_rows += 1;
+                }
+            }
+            Err(e) => {
+                if failed_lines.insert(line) {
+                    tally.rejected.push((line, e.to_string()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// NDJSON: (line number, the parsed line and its bytes). Blank lines are skipped.
+fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
+    reader.split(b'\n').enumerate().filter_map(|(i, line)| {
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => return Some((i + 1, Err(format!("cannot read: {e}")))),
+        };
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() {
+            return None;
+        }
+        let parsed = serde_json::from_slice(trimmed).map_err(|e| format!("not valid JSON: {e}"));
+        Some((i + 1, parsed.map(|v| (v, trimmed.to_vec()))))
+    })
+}
+
+/// CSV with a header row: each row becomes the JSON object of its non-empty cells. A cell that
+/// holds a JSON object or list is parsed; `properties.plan` columns nest. For Mixpanel (whose
+/// events keep everything in `properties`), every column but `event` goes into `properties`.
+fn csv_rows(reader: impl Read, source: ExportSource) -> impl Iterator<Item = Row> {
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let headers = csv.headers().map(|h| h.iter().map(str::to_string).collect::<Vec<_>>()).map_err(|e| e.to_string());
+    let mut records = csv.into_records().enumerate();
+    let mut header_error_reported = false;
+    std::iter::from_fn(move || {
+        let headers = match &headers {
+            Ok(h) => h,
+            Err(e) if !header_error_reported => {
+                header_error_reported = true;
+                return Some((1, Err(format!("cannot read the CSV header: {e}"))));
+            }
+            Err(_) => return None,
+        };
+        let (i, record) = records.next()?;
+        let line = i + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => return Some((line, Err(format!("not valid CSV: {e}")))),
+        };
+        let mut row = Map::new();
+        for (name, cell) in headers.iter().zip(record.iter()) {
+            if cell.is_empty() {
+                continue;
+            }
+            let value = if cell.starts_with('{') || cell.starts_with('[') {
+                serde_json::from_str(cell).unwrap_or_else(|_| Value::String(cell.to_string()))
+            } else {
+                Value::String(cell.to_string())
+            };
+            let key = match source {
+                ExportSource::Mixpanel if name != "event" && !name.starts_with("properties.") => {
+                    format!("properties.{name}")
+                }
+                _ => name.clone(),
+            };
+            insert_dotted(&mut row, &key, value);
+        }
+        let raw = record.as_slice().as_bytes().to_vec();
+        Some((line, Ok((Value::Object(row), raw))))
+    })
+}
+
+/// `properties.plan = x` → `{"properties": {"plan": x}}`.
+fn insert_dotted(row: &mut Map<String, Value>, key: &str, value: Value) {
+    match key.split_once('.') {
+        Some((head, rest)) if head == "properties" || head == "context" || head == "traits" => {
+            let entry = row.entry(head.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(inner) = entry {
+                inner.insert(rest.to_string(), value);
+            }
+        }
+        _ => {
+            row.insert(key.to_string(), value);
+        }
+    }
+}
