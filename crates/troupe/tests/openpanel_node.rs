@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::proxy::FaultProxy;
+use common::proxy::{Fault, FaultProxy};
 use common::{get, run_node_flow, Server, SITE};
 use serde_json::json;
 
@@ -25,6 +25,18 @@ async fn an_openpanel_session_lands_exactly_once_through_a_failing_proxy() {
     run_node_flow("openpanel_flow.cjs", &[&proxy.base, SITE]).await;
     assert!(proxy.failed() >= 4, "half the calls failed once, got {}", proxy.failed());
     // increment/decrement carry no id: a retried one applies twice, so `logins` is not checked.
+    assert_session(&server, false).await;
+    server.stop();
+}
+
+/// Connections cut after troupe stored the call: fetch fails, the SDK retries, events count once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openpanel_session_lands_exactly_once_when_connections_drop() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    let proxy = FaultProxy::with_fault(&server.base, Fault::DropConnection).await;
+    run_node_flow("openpanel_flow.cjs", &[&proxy.base, SITE]).await;
+    assert!(proxy.failed() >= 4, "half the calls dropped once, got {}", proxy.failed());
     assert_session(&server, false).await;
     server.stop();
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::proxy::FaultProxy;
+use common::proxy::{Fault, FaultProxy};
 use common::{get, run_flow, run_node_flow, Server, SITE};
 use serde_json::json;
 
@@ -34,6 +34,30 @@ async fn a_posthog_node_session_lands_exactly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(dir.path(), &[]);
     run_node_flow("posthog_node_flow.cjs", &[&server.base, SITE]).await;
+    assert_session(&server).await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posthog_node_session_lands_exactly_once_through_a_failing_proxy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    let proxy = FaultProxy::start(&server.base).await;
+    run_node_flow("posthog_node_flow.cjs", &[&proxy.base, SITE]).await;
+    assert!(proxy.failed() >= 1, "the proxy failed at least one stored request");
+    assert_session(&server).await;
+    server.stop();
+}
+
+/// The connection drops after troupe stored the request: the client sees a network error and
+/// retries, and every event still counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posthog_python_session_lands_exactly_once_when_connections_drop() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    let proxy = FaultProxy::with_fault(&server.base, Fault::DropConnection).await;
+    run_flow("posthog_flow.py", &[&proxy.base, SITE]).await;
+    assert!(proxy.failed() >= 1, "the proxy dropped at least one connection");
     assert_session(&server).await;
     server.stop();
 }

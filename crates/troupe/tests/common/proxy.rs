@@ -1,8 +1,9 @@
-//! A fault-injecting proxy for exactly-once tests: it forwards every request to troupe and
-//! answers every other one (the 1st, 3rd, …) with 503 after troupe handled it. The clients under
-//! test send one request at a time, so each failed attempt is followed by the client's own retry
-//! of something troupe already stored. (Requests are not matched by body: clients such as
-//! posthog-python change `sent_at` on every attempt.)
+//! A fault-injecting proxy for exactly-once tests: it forwards every request to troupe and, for
+//! every other one (the 1st, 3rd, …), throws troupe's answer away after troupe handled it: it
+//! answers 503, or cuts the connection in the middle of the reply. The clients under test send one
+//! request at a time, so each failed attempt is followed by the client's own retry of something
+//! troupe already stored. (Requests are not matched by body: clients such as posthog-python
+//! change `sent_at` on every attempt.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,7 +13,17 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+/// How a failed attempt fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer 503.
+    Status503,
+    /// Start a 200 reply, then drop the connection before its body.
+    DropConnection,
+}
+
 struct ProxyState {
+    fault: Fault,
     upstream: String,
     client: reqwest::Client,
     requests: AtomicUsize,
@@ -27,7 +38,12 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: &str) -> FaultProxy {
+        Self::with_fault(upstream, Fault::Status503).await
+    }
+
+    pub async fn with_fault(upstream: &str, fault: Fault) -> FaultProxy {
         let state = Arc::new(ProxyState {
+            fault,
             upstream: upstream.to_string(),
             client: reqwest::Client::new(),
             requests: AtomicUsize::new(0),
@@ -73,7 +89,18 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     let fail = state.requests.fetch_add(1, Ordering::SeqCst) % 2 == 0;
     if fail {
         state.failed.fetch_add(1, Ordering::SeqCst);
-        return (StatusCode::SERVICE_UNAVAILABLE, "injected failure after troupe stored the request").into_response();
+        return match state.fault {
+            Fault::Status503 => {
+                (StatusCode::SERVICE_UNAVAILABLE, "injected failure after troupe stored the request").into_response()
+            }
+            Fault::DropConnection => {
+                // A body that fails makes the server abort the connection mid-reply.
+                let broken = futures_util::stream::once(async {
+                    Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("injected connection drop"))
+                });
+                Response::new(Body::from_stream(broken))
+            }
+        };
     }
     let status = answer.status();
     let headers = answer.headers().clone();
