@@ -11,9 +11,11 @@ use troupe_store::{
 };
 
 use crate::values::{from_micros, list_of_text, parse_json, text_list};
-use crate::writer::SlotNames;
 
 type Result<T> = duckdb::Result<T>;
+
+/// Group type names by slot, for turning slot columns into named attribution.
+type SlotNames = BTreeMap<u8, String>;
 
 pub fn slot_names(conn: &Connection, project: u32) -> Result<SlotNames> {
     let mut stmt = conn.prepare_cached("SELECT slot, name FROM group_types WHERE project_id = ?")?;

@@ -5,7 +5,7 @@
 //! the resulting changes in one transaction and only then answers each job. DuckDB syncs its
 //! WAL on commit, so an answer means the data survives `kill -9`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
 use duckdb::Connection;
@@ -174,6 +174,3 @@ impl Writer {
         Ok(Ok(project))
     }
 }
-
-/// Group type names by slot, for turning slot columns into named attribution.
-pub type SlotNames = BTreeMap<u8, String>;
