@@ -70,10 +70,7 @@ impl Projects {
 
     /// The project named by `reference` (its id or name) if `headers` carry its secret key.
     pub async fn authorize_read(&self, headers: &HeaderMap, reference: &str) -> Result<Project, ApiError> {
-        let secret = bearer(headers).ok_or_else(|| {
-            ApiError::Unauthorized("missing secret key: send 'Authorization: Bearer <secret key>'".into())
-        })?;
-        let hash = hash_secret(secret);
+        let hash = secret_hash(headers)?;
         let project = self
             .all()
             .await
@@ -88,10 +85,7 @@ impl Projects {
 
     /// Every project a secret key opens.
     pub async fn readable_with(&self, headers: &HeaderMap) -> Result<Vec<Project>, ApiError> {
-        let secret = bearer(headers).ok_or_else(|| {
-            ApiError::Unauthorized("missing secret key: send 'Authorization: Bearer <secret key>'".into())
-        })?;
-        let hash = hash_secret(secret);
+        let hash = secret_hash(headers)?;
         let projects: Vec<_> = self.all().await.into_iter().filter(|p| p.secret_key_hash == hash).collect();
         if projects.is_empty() {
             return Err(ApiError::Unauthorized("that secret key is not valid for any project".into()));
@@ -100,7 +94,16 @@ impl Projects {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The hash of the secret key in `Authorization: Bearer …`, or why there is none.
+fn secret_hash(headers: &HeaderMap) -> Result<String, ApiError> {
+    let secret = bearer(headers).ok_or_else(|| {
+        ApiError::Unauthorized("missing secret key: send 'Authorization: Bearer <secret key>'".into())
+    })?;
+    Ok(hash_secret(secret))
+}
+
+/// The token of `Authorization: Bearer <token>`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()

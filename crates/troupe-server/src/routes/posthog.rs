@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -59,7 +59,7 @@ async fn capture(
     let raw = decompress_js(&body, params.compression.as_deref())?;
     let body: Value = serde_json::from_slice(&raw).map_err(|e| ApiError::BadJson(e.to_string()))?;
     let capture = posthog::translate(&body, &app.limits)?;
-    let key = capture.api_key.or_else(|| bearer(&headers)).ok_or_else(|| {
+    let key = capture.api_key.or_else(|| crate::auth::bearer(&headers).map(str::to_string)).ok_or_else(|| {
         ApiError::Unauthorized("missing project API key: send api_key in the body (or token in properties)".into())
     })?;
     let project = app
@@ -95,9 +95,4 @@ fn decompress_js(body: &Bytes, compression: Option<&str>) -> Result<Vec<u8>, Api
         return Err(CoreError::invalid("body", "is larger than 20 MiB decompressed").into());
     }
     Ok(out)
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ").map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
 }
