@@ -2,30 +2,24 @@
 
 mod common;
 
-use common::{get, run_flow, Server, SECRET, SITE};
+use common::{get, names_and_groups, session, Route, SECRET};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixpanel_python_session_lands_exactly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
     // mixpanel-python raises on any error reply, so a clean run means every request was accepted.
     // (It does not retry over plain http, so there is no failing-proxy variant.)
-    run_flow("mixpanel_flow.py", &[&server.base, SITE, SECRET]).await;
+    let session = session("mixpanel_flow.py", Route::Direct, &[SECRET]).await;
+    let server = &session.server;
 
-    let margaret = get(&server, "/api/projects/default/persons/margaret@hooli.io?events=20").await;
+    let margaret = get(server, "/api/projects/default/persons/margaret@hooli.io?events=20").await;
     assert_eq!(margaret["distinct_ids"], json!(["anon-m1", "margaret@hooli.io"]));
     assert_eq!(
         margaret["properties"],
         json!({"$name": "Margaret", "plan": "pro", "company": ["hooli", "endframe"], "logins": 2})
     );
     assert_eq!(margaret["group_memberships"], json!({"company": ["hooli", "endframe"]}));
-    let events: Vec<_> = margaret["recent_events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| (e["event"].as_str().unwrap_or_default().to_string(), e["groups"].clone()))
-        .collect();
+    let events = names_and_groups(&margaret["recent_events"]);
     assert_eq!(
         events,
         vec![
@@ -38,12 +32,12 @@ async fn a_mixpanel_python_session_lands_exactly() {
     );
     let old = margaret["recent_events"].as_array().and_then(|l| l.last().cloned()).unwrap_or_default();
     assert_eq!(old["timestamp"], json!("2023-11-14T22:13:20Z"), "the imported event keeps its own time");
-    let hooli = get(&server, "/api/projects/default/groups/company/hooli").await;
+    let hooli = get(server, "/api/projects/default/groups/company/hooli").await;
     assert_eq!(
         hooli["properties"],
         json!({"name": "Hooli", "plan": "enterprise", "employees": 500, "features": ["sso"]})
     );
     assert_eq!(hooli["members"][0]["distinct_ids"], json!(["anon-m1", "margaret@hooli.io"]));
-    assert_eq!(get(&server, "/api/projects/default/persons").await["total"], json!(1));
-    server.stop();
+    assert_eq!(get(server, "/api/projects/default/persons").await["total"], json!(1));
+    session.stop();
 }

@@ -2,43 +2,36 @@
 
 mod common;
 
-use common::proxy::{Fault, FaultProxy};
-use common::{get, run_node_flow, Server, SITE};
+use common::proxy::Fault;
+use common::{get, session, Route, Server};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_openpanel_session_lands_exactly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    run_node_flow("openpanel_flow.cjs", &[&server.base, SITE]).await;
-    assert_session(&server, true).await;
-    server.stop();
+    let session = session("openpanel_flow.cjs", Route::Direct, &[]).await;
+    let server = &session.server;
+    assert_session(server, true).await;
+    session.stop();
 }
 
 /// The SDK retries every failed call (0.5, 1, 2 s); its events carry no id, so the retry window
 /// must drop the resends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_openpanel_session_lands_exactly_once_through_a_failing_proxy() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    let proxy = FaultProxy::start(&server.base).await;
-    run_node_flow("openpanel_flow.cjs", &[&proxy.base, SITE]).await;
-    assert!(proxy.failed() >= 4, "half the calls failed once, got {}", proxy.failed());
+    let session = session("openpanel_flow.cjs", Route::Through(Fault::Status503, 4), &[]).await;
+    let server = &session.server;
     // increment/decrement carry no id: a retried one applies twice, so `logins` is not checked.
-    assert_session(&server, false).await;
-    server.stop();
+    assert_session(server, false).await;
+    session.stop();
 }
 
 /// Connections cut after troupe stored the call: fetch fails, the SDK retries, events count once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_openpanel_session_lands_exactly_once_when_connections_drop() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    let proxy = FaultProxy::with_fault(&server.base, Fault::DropConnection).await;
-    run_node_flow("openpanel_flow.cjs", &[&proxy.base, SITE]).await;
-    assert!(proxy.failed() >= 4, "half the calls dropped once, got {}", proxy.failed());
-    assert_session(&server, false).await;
-    server.stop();
+    let session = session("openpanel_flow.cjs", Route::Through(Fault::DropConnection, 4), &[]).await;
+    let server = &session.server;
+    assert_session(server, false).await;
+    session.stop();
 }
 
 async fn assert_session(server: &Server, exact_profiles: bool) {

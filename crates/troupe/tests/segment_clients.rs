@@ -3,63 +3,52 @@
 
 mod common;
 
-use common::proxy::{Fault, FaultProxy};
-use common::{get, run_flow, run_node_flow, Server, SITE};
+use common::proxy::Fault;
+use common::{get, names_and_groups, session, Route, Server};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_python_session_lands_exactly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    run_flow("segment_flow.py", &[&server.base, SITE]).await;
-    assert_session(&server).await;
-    server.stop();
+    let session = session("segment_flow.py", Route::Direct, &[]).await;
+    let server = &session.server;
+    assert_session(server).await;
+    session.stop();
 }
 
 /// analytics-python retries 5xx (the first retry at once): every message still counts once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_python_session_lands_exactly_once_through_a_failing_proxy() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    let proxy = FaultProxy::start(&server.base).await;
-    run_flow("segment_flow.py", &[&proxy.base, SITE]).await;
-    assert!(proxy.failed() >= 1, "the proxy failed at least one stored request");
-    assert_session(&server).await;
-    server.stop();
+    let session = session("segment_flow.py", Route::Through(Fault::Status503, 1), &[]).await;
+    let server = &session.server;
+    assert_session(server).await;
+    session.stop();
 }
 
 /// @segment/analytics-node 3.1.0: the same session gives the same answers as analytics-python.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_node_session_lands_exactly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    run_node_flow("segment_node_flow.cjs", &[&server.base, SITE]).await;
-    assert_session(&server).await;
-    server.stop();
+    let session = session("segment_node_flow.cjs", Route::Direct, &[]).await;
+    let server = &session.server;
+    assert_session(server).await;
+    session.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_node_session_lands_exactly_once_through_a_failing_proxy() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    let proxy = FaultProxy::start(&server.base).await;
-    run_node_flow("segment_node_flow.cjs", &[&proxy.base, SITE]).await;
-    assert!(proxy.failed() >= 1, "the proxy failed at least one stored request");
-    assert_session(&server).await;
-    server.stop();
+    let session = session("segment_node_flow.cjs", Route::Through(Fault::Status503, 1), &[]).await;
+    let server = &session.server;
+    assert_session(server).await;
+    session.stop();
 }
 
 /// The connection drops after troupe stored the request: the client sees a network error and
 /// retries, and every event still counts once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_python_session_lands_exactly_once_when_connections_drop() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    let proxy = FaultProxy::with_fault(&server.base, Fault::DropConnection).await;
-    run_flow("segment_flow.py", &[&proxy.base, SITE]).await;
-    assert!(proxy.failed() >= 1, "the proxy dropped at least one connection");
-    assert_session(&server).await;
-    server.stop();
+    let session = session("segment_flow.py", Route::Through(Fault::DropConnection, 1), &[]).await;
+    let server = &session.server;
+    assert_session(server).await;
+    session.stop();
 }
 
 async fn assert_session(server: &Server) {
@@ -67,12 +56,7 @@ async fn assert_session(server: &Server) {
     assert_eq!(linus["distinct_ids"], json!(["anon-5e", "linus@initech.io"]));
     assert_eq!(linus["properties"], json!({"name": "Linus", "plan": "team"}));
     assert_eq!(linus["group_memberships"], json!({"company": ["initech"]}));
-    let events: Vec<_> = linus["recent_events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| (e["event"].as_str().unwrap_or_default().to_string(), e["groups"].clone()))
-        .collect();
+    let events = names_and_groups(&linus["recent_events"]);
     assert_eq!(
         events,
         vec![

@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::proxy::FaultProxy;
-use common::{get, run_flow, status_of, Server, SITE};
+use common::proxy::Fault;
+use common::{get, session, status_of, Route, Server};
 use serde_json::{json, Value};
 
 /// The `RESULT <name> <json>` lines the flow printed.
@@ -27,24 +27,22 @@ fn groups_of(events: &Value, name: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trodo_python_session_lands_exactly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    let stdout = run_flow("trodo_flow.py", &[&server.base, SITE]).await;
-    assert_session(&server, &stdout, true).await;
-    server.stop();
+    let session = session("trodo_flow.py", Route::Direct, &[]).await;
+    let server = &session.server;
+    let stdout = &session.stdout;
+    assert_session(server, stdout, true).await;
+    session.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trodo_python_session_lands_exactly_once_through_a_failing_proxy() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &[]);
-    let proxy = FaultProxy::start(&server.base).await;
-    let stdout = run_flow("trodo_flow.py", &[&proxy.base, SITE]).await;
-    assert!(proxy.failed() >= 20, "half the requests of the flow failed, got {}", proxy.failed());
+    let session = session("trodo_flow.py", Route::Through(Fault::Status503, 20), &[]).await;
+    let server = &session.server;
+    let stdout = &session.stdout;
     // Trodo's increments, appends and charges carry no request id, so a retried one applies
     // twice; everything else (events above all) must be exactly as without faults.
-    assert_session(&server, &stdout, false).await;
-    server.stop();
+    assert_session(server, stdout, false).await;
+    session.stop();
 }
 
 async fn assert_session(server: &Server, stdout: &str, exact_profiles: bool) {

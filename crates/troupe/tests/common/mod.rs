@@ -144,3 +144,56 @@ pub async fn run_node_flow(script: &str, args: &[&str]) -> String {
     assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     stdout
 }
+
+/// How a flow's requests reach troupe.
+#[derive(Debug, Clone, Copy)]
+pub enum Route {
+    Direct,
+    /// Through a [`proxy::FaultProxy`] that must fail at least this many stored requests.
+    Through(proxy::Fault, usize),
+}
+
+/// A troupe server in a temp data dir after one acceptance flow ran against it.
+pub struct Session {
+    pub server: Server,
+    /// What the flow printed.
+    pub stdout: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Session {
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.server.stop()
+    }
+}
+
+/// Start troupe, run `tests/acceptance/<script>` (`.py` with Python, else node) against it with
+/// the default project's key and `extra_args`, directly or through a fault proxy.
+pub async fn session(script: &str, route: Route, extra_args: &[&str]) -> Session {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]);
+    let proxy = match route {
+        Route::Direct => None,
+        Route::Through(fault, _) => Some(proxy::FaultProxy::with_fault(&server.base, fault).await),
+    };
+    let base = proxy.as_ref().map_or(server.base.clone(), |p| p.base.clone());
+    let mut args = vec![base.as_str(), SITE];
+    args.extend_from_slice(extra_args);
+    let stdout =
+        if script.ends_with(".py") { run_flow(script, &args).await } else { run_node_flow(script, &args).await };
+    if let (Some(proxy), Route::Through(_, at_least)) = (&proxy, route) {
+        let failed = proxy.failed();
+        assert!(failed >= at_least, "the proxy failed {failed} stored requests, expected at least {at_least}");
+    }
+    Session { server, stdout, _dir: dir }
+}
+
+/// (event name, attribution) of each event in a profile's `recent_events`, newest first.
+pub fn names_and_groups(events: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["event"].as_str().unwrap_or_default().to_string(), e["groups"].clone()))
+        .collect()
+}
