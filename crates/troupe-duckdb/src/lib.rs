@@ -4,9 +4,11 @@
 //! Writes go to one writer thread ([`writer`]) that applies the core rules and commits in
 //! groups; reads run on a small pool of reader connections on the blocking thread pool.
 
+mod documents;
 mod load;
 mod persist;
 mod read;
+mod scan;
 mod schema;
 mod values;
 mod writer;
@@ -21,8 +23,8 @@ use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot};
 use troupe_core::{Command, Limits, ProjectId};
 use troupe_store::{
-    CommandResult, EventQuery, EventRow, GroupProfile, GroupQuery, GroupRow, GroupTypeInfo, NewProject, Page,
-    PersonProfile, PersonQuery, PersonRow, Project, Store, StoreError,
+    CommandResult, Document, EventQuery, EventRow, EventScan, GroupProfile, GroupQuery, GroupRow, GroupTypeInfo,
+    NewProject, Page, PersonProfile, PersonQuery, PersonRow, Project, ScanRequest, Store, StoreError,
 };
 
 pub use schema::SCHEMA_VERSION;
@@ -215,5 +217,23 @@ impl Store for DuckStore {
 
     async fn events(&self, project: ProjectId, query: EventQuery) -> Result<Vec<EventRow>, StoreError> {
         self.read(move |conn, slots| read::events(conn, project, &query, slots)).await
+    }
+
+    async fn scan(&self, project: ProjectId, request: ScanRequest) -> Result<EventScan, StoreError> {
+        self.read(move |conn, _| scan::scan(conn, project, &request)).await
+    }
+
+    async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError> {
+        self.read(move |conn, _| documents::put(conn, project, &document)).await
+    }
+
+    async fn documents(&self, project: ProjectId, kind: &str) -> Result<Vec<Document>, StoreError> {
+        let kind = kind.to_string();
+        self.read(move |conn, _| documents::list(conn, project, &kind)).await
+    }
+
+    async fn delete_document(&self, project: ProjectId, kind: &str, id: &str) -> Result<bool, StoreError> {
+        let (kind, id) = (kind.to_string(), id.to_string());
+        self.read(move |conn, _| documents::delete(conn, project, &kind, &id)).await
     }
 }

@@ -5,12 +5,14 @@
 pub mod conformance;
 mod error;
 mod read;
+mod scan;
 
 use async_trait::async_trait;
 use troupe_core::{Command, CoreError, Outcome, ProjectId};
 
 pub use error::StoreError;
 pub use read::*;
+pub use scan::*;
 
 /// The result of one command of a batch: applied, or refused by a rule (nothing of it applied).
 pub type CommandResult = Result<Outcome, CoreError>;
@@ -56,4 +58,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Recent events with their attribution, newest first.
     async fn events(&self, project: ProjectId, query: EventQuery) -> Result<Vec<EventRow>, StoreError>;
+
+    /// Events for an insight, columnar, with persons and groups resolved as they are now.
+    async fn scan(&self, project: ProjectId, request: ScanRequest) -> Result<EventScan, StoreError>;
+
+    /// Create or replace a saved document (cohort, insight, dashboard).
+    async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError>;
+
+    /// Saved documents of one kind, oldest first.
+    async fn documents(&self, project: ProjectId, kind: &str) -> Result<Vec<Document>, StoreError>;
+
+    /// Delete a document; `false` when there was none.
+    async fn delete_document(&self, project: ProjectId, kind: &str, id: &str) -> Result<bool, StoreError>;
 }

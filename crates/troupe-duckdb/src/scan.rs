@@ -1,0 +1,178 @@
+//! The insight scan: events of a time range with their person resolved through
+//! `person_distinct_ids` (so merges count the merged person) and their group ids per requested
+//! type, dictionary-encoded for the query layer.
+
+use std::collections::HashMap;
+
+use duckdb::types::Value;
+use duckdb::{params_from_iter, Connection};
+use troupe_store::{Actor, EventScan, GroupColumn, ScanRequest};
+
+use crate::read::slot_names;
+use crate::values::{from_micros, list_of_text, parse_json, ts};
+
+type Result<T> = duckdb::Result<T>;
+
+/// Strings to dense indexes, in first-seen order.
+#[derive(Default)]
+struct Dictionary {
+    index: HashMap<String, u32>,
+    keys: Vec<String>,
+}
+
+impl Dictionary {
+    fn intern(&mut self, key: String) -> u32 {
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.keys.len() as u32;
+        self.index.insert(key.clone(), i);
+        self.keys.push(key);
+        i
+    }
+}
+
+/// One requested group type while scanning: its slot and its groups so far.
+struct GroupBuilder {
+    slot: Option<u8>,
+    dictionary: Dictionary,
+    /// Keys that have a profile: untyped ids count for the type only when they name one.
+    actors: Vec<Actor>,
+    column: GroupColumn,
+}
+
+pub fn scan(conn: &Connection, project: u32, req: &ScanRequest) -> Result<EventScan> {
+    let slots = slot_names(conn, project)?;
+    let mut builders = Vec::new();
+    for group_type in &req.group_types {
+        let slot = slots.iter().find(|(_, name)| *name == group_type).map(|(s, _)| *s);
+        builders.push(group_builder(conn, project, group_type, slot)?);
+    }
+    let mut out = EventScan::default();
+    if req.events.as_ref().is_some_and(|e| e.is_empty()) {
+        for b in builders {
+            out.groups.push(finish_group(b));
+        }
+        return Ok(out);
+    }
+
+    let mut filter = String::from("e.project_id = ?");
+    let mut args = vec![Value::UInt(project)];
+    if let Some(from) = req.from {
+        filter.push_str(" AND e.ts >= ?");
+        args.push(ts(from));
+    }
+    if let Some(to) = req.to {
+        filter.push_str(" AND e.ts < ?");
+        args.push(ts(to));
+    }
+    if let Some(events) = &req.events {
+        filter.push_str(&format!(" AND e.event IN ({})", vec!["?"; events.len()].join(", ")));
+        args.extend(events.iter().map(|e| Value::Text(e.clone())));
+    }
+    let properties = if req.event_properties { "e.properties" } else { "NULL" };
+    let group_columns: String =
+        builders.iter().map(|b| b.slot.map_or(", NULL".to_string(), |s| format!(", e.group_{s}"))).collect();
+    let sql = format!(
+        "SELECT epoch_us(e.ts), e.event, coalesce(p.person_id, e.distinct_id), {properties}, e.groups_untyped{group_columns}
+         FROM events e LEFT JOIN person_distinct_ids p ON p.project_id = e.project_id AND p.distinct_id = e.distinct_id
+         WHERE {filter} ORDER BY e.ts, e.received_at, e.rowid"
+    );
+    let mut names = Dictionary::default();
+    let mut persons = Dictionary::default();
+    for b in &mut builders {
+        b.column.offsets.push(0);
+    }
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    while let Some(r) = rows.next()? {
+        out.ts.push(r.get(0)?);
+        out.name.push(names.intern(r.get(1)?));
+        out.person.push(persons.intern(r.get(2)?));
+        if req.event_properties {
+            out.properties.push(parse_json(&r.get::<_, Option<String>>(3)?.unwrap_or_default()));
+        }
+        let untyped = list_of_text(r.get::<_, Value>(4)?);
+        for (i, b) in builders.iter_mut().enumerate() {
+            let start = b.column.ids.len();
+            for key in list_of_text(r.get::<_, Value>(5 + i)?) {
+                let id = b.dictionary.intern(key);
+                push_unique(&mut b.column.ids, start, id);
+            }
+            for key in &untyped {
+                if let Some(&id) = b.dictionary.index.get(key).filter(|&&id| (id as usize) < b.actors.len()) {
+                    push_unique(&mut b.column.ids, start, id);
+                }
+            }
+            b.column.offsets.push(b.column.ids.len() as u32);
+        }
+    }
+    out.names = names.keys;
+    out.persons = person_actors(conn, project, persons.keys, req.person_details)?;
+    out.groups = builders.into_iter().map(finish_group).collect();
+    Ok(out)
+}
+
+fn push_unique(ids: &mut Vec<u32>, start: usize, id: u32) {
+    if !ids[start..].contains(&id) {
+        ids.push(id);
+    }
+}
+
+/// Every group of the type with its profile; ids seen only on events are added while scanning.
+fn group_builder(conn: &Connection, project: u32, group_type: &str, slot: Option<u8>) -> Result<GroupBuilder> {
+    let mut dictionary = Dictionary::default();
+    let mut actors = Vec::new();
+    if let Some(slot) = slot {
+        let mut stmt = conn.prepare_cached(
+            "SELECT group_key, name, properties, epoch_us(created_at) FROM group_profiles
+             WHERE project_id = ? AND slot = ? ORDER BY group_key",
+        )?;
+        let mut rows = stmt.query(duckdb::params![project, slot])?;
+        while let Some(r) = rows.next()? {
+            let key: String = r.get(0)?;
+            dictionary.intern(key.clone());
+            actors.push(Actor {
+                key,
+                distinct_ids: Vec::new(),
+                name: r.get(1)?,
+                properties: parse_json(&r.get::<_, String>(2)?),
+                created_at: Some(from_micros(r.get(3)?)),
+            });
+        }
+    }
+    let column = GroupColumn { group_type: group_type.to_string(), ..GroupColumn::default() };
+    Ok(GroupBuilder { slot, dictionary, actors, column })
+}
+
+fn finish_group(mut b: GroupBuilder) -> GroupColumn {
+    let known = b.actors.len();
+    b.actors.extend(b.dictionary.keys.into_iter().skip(known).map(|key| Actor { key, ..Actor::default() }));
+    if b.column.offsets.is_empty() {
+        b.column.offsets.push(0);
+    }
+    b.column.actors = b.actors;
+    b.column
+}
+
+fn person_actors(conn: &Connection, project: u32, keys: Vec<String>, details: bool) -> Result<Vec<Actor>> {
+    let mut actors: Vec<Actor> = keys.into_iter().map(|key| Actor { key, ..Actor::default() }).collect();
+    if !details || actors.is_empty() {
+        return Ok(actors);
+    }
+    let position: HashMap<String, usize> = actors.iter().enumerate().map(|(i, a)| (a.key.clone(), i)).collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, distinct_ids, properties, epoch_us(created_at) FROM persons WHERE project_id = ?",
+    )?;
+    let mut rows = stmt.query([project])?;
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        if let Some(&i) = position.get(&id) {
+            let actor = &mut actors[i];
+            actor.distinct_ids = list_of_text(r.get::<_, Value>(1)?);
+            actor.properties = parse_json(&r.get::<_, String>(2)?);
+            actor.created_at = Some(from_micros(r.get(3)?));
+        }
+    }
+    Ok(actors)
+}

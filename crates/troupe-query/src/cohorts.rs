@@ -1,0 +1,183 @@
+//! Cohorts: sets of users or of groups of one type, static (uploaded ids) or dynamic (criteria
+//! evaluated when the insight runs), used as filters.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::Duration;
+use troupe_store::Actor;
+
+use crate::error::QueryError;
+use crate::frame::{Frame, Needs, ValueTest};
+use crate::spec::{CohortDefinition, CohortRef, CohortRule, CountBy, Criterion, EventSelector, Filter, Match};
+use crate::Ctx;
+
+/// Saved cohorts are documents of this kind.
+pub const COHORT_KIND: &str = "cohort";
+
+/// Cohorts may name cohorts; deeper than this is taken for a cycle.
+const MAX_DEPTH: usize = 5;
+
+#[derive(Debug)]
+pub struct ResolvedCohort {
+    pub count_by: CountBy,
+    members: Members,
+}
+
+#[derive(Debug)]
+enum Members {
+    /// Person ids or distinct ids (users), keys (groups).
+    Ids(HashSet<String>),
+    Property {
+        key: String,
+        test: ValueTest,
+    },
+    All(Vec<Members>),
+    Any(Vec<Members>),
+}
+
+impl ResolvedCohort {
+    pub fn contains(&self, actor: &Actor) -> bool {
+        self.members.contains(actor)
+    }
+}
+
+impl Members {
+    fn contains(&self, actor: &Actor) -> bool {
+        match self {
+            Members::Ids(ids) => ids.contains(&actor.key) || actor.distinct_ids.iter().any(|d| ids.contains(d)),
+            Members::Property { key, test } => test.test(actor.properties.get(key)),
+            Members::All(items) => items.iter().all(|m| m.contains(actor)),
+            Members::Any(items) => items.iter().any(|m| m.contains(actor)),
+        }
+    }
+}
+
+/// How a cohort reference is looked up once resolved.
+pub fn cohort_key(r: &CohortRef) -> String {
+    match r {
+        CohortRef::Saved(id) => format!("saved:{id}"),
+        CohortRef::Inline(d) => format!("inline:{}", serde_json::to_string(d).unwrap_or_default()),
+    }
+}
+
+/// The cohort references inside some filters.
+pub fn cohort_refs<'a>(filters: impl IntoIterator<Item = &'a Filter>) -> Vec<&'a CohortRef> {
+    fn walk<'a>(f: &'a Filter, out: &mut Vec<&'a CohortRef>) {
+        match f {
+            Filter::And { and: items } | Filter::Or { or: items } => items.iter().for_each(|f| walk(f, out)),
+            Filter::Not { not } => walk(not, out),
+            Filter::Property(_) => {}
+            Filter::Cohort { cohort } => out.push(cohort),
+        }
+    }
+    let mut out = Vec::new();
+    for f in filters {
+        walk(f, &mut out);
+    }
+    out
+}
+
+/// Resolve every cohort the filters name.
+pub async fn resolve_all<'a>(
+    ctx: &Ctx<'_>,
+    filters: impl IntoIterator<Item = &'a Filter>,
+) -> Result<HashMap<String, Arc<ResolvedCohort>>, QueryError> {
+    resolve_refs(ctx, cohort_refs(filters), 0).await
+}
+
+async fn resolve_refs(
+    ctx: &Ctx<'_>,
+    refs: Vec<&CohortRef>,
+    depth: usize,
+) -> Result<HashMap<String, Arc<ResolvedCohort>>, QueryError> {
+    let mut out = HashMap::new();
+    for r in refs {
+        let key = cohort_key(r);
+        if out.contains_key(&key) {
+            continue;
+        }
+        let definition = match r {
+            CohortRef::Saved(id) => load(ctx, id).await?,
+            CohortRef::Inline(d) => (**d).clone(),
+        };
+        let resolved = resolve(ctx, definition, depth).await?;
+        out.insert(key, Arc::new(resolved));
+    }
+    Ok(out)
+}
+
+async fn load(ctx: &Ctx<'_>, id: &str) -> Result<CohortDefinition, QueryError> {
+    let docs = ctx.store.documents(ctx.project, COHORT_KIND).await?;
+    let doc = docs.into_iter().find(|d| d.id == id).ok_or_else(|| QueryError::UnknownCohort(id.to_string()))?;
+    serde_json::from_value(doc.body).map_err(|e| QueryError::invalid(format!("saved cohort {id:?} is unreadable: {e}")))
+}
+
+fn resolve<'a>(
+    ctx: &'a Ctx<'a>,
+    definition: CohortDefinition,
+    depth: usize,
+) -> Pin<Box<dyn Future<Output = Result<ResolvedCohort, QueryError>> + Send + 'a>> {
+    Box::pin(async move {
+        if depth >= MAX_DEPTH {
+            return Err(QueryError::invalid("cohorts refer to each other too deeply (a cycle?)"));
+        }
+        let members = match &definition.rule {
+            CohortRule::Static { ids } => Members::Ids(ids.iter().cloned().collect()),
+            CohortRule::Dynamic { match_mode, criteria } => {
+                if criteria.is_empty() {
+                    return Err(QueryError::invalid("a dynamic cohort needs at least one criterion"));
+                }
+                let mut items = Vec::new();
+                for c in criteria {
+                    items.push(criterion(ctx, &definition.count_by, c, depth).await?);
+                }
+                match match_mode {
+                    Match::All => Members::All(items),
+                    Match::Any => Members::Any(items),
+                }
+            }
+        };
+        Ok(ResolvedCohort { count_by: definition.count_by, members })
+    })
+}
+
+async fn criterion(ctx: &Ctx<'_>, by: &CountBy, c: &Criterion, depth: usize) -> Result<Members, QueryError> {
+    match c {
+        Criterion::Property { key, operator, value } => {
+            Ok(Members::Property { key: key.clone(), test: ValueTest::new(*operator, value)? })
+        }
+        Criterion::PerformedEvent { event, filters, at_least, days } => {
+            let selector = EventSelector { event: event.clone(), filters: filters.clone() };
+            let nested = Box::pin(resolve_refs(ctx, cohort_refs(filters.iter()), depth + 1)).await?;
+            let mut needs = Needs::new();
+            needs.count_by(by);
+            needs.selector(&selector, &nested);
+            let from = ctx.now - Duration::days(i64::from(*days));
+            let to = ctx.now + Duration::microseconds(1);
+            let scan = ctx
+                .store
+                .scan(ctx.project, needs.request(Some(from.timestamp_micros()), Some(to.timestamp_micros())))
+                .await?;
+            let frame = Frame::new(scan);
+            let matcher = frame.matcher(&selector, None, &nested)?;
+            let column = frame.column(by);
+            let mut counts: HashMap<u32, u64> = HashMap::new();
+            for i in 0..frame.len() {
+                if matcher.matches(&frame, i) {
+                    for &a in frame.actors(i, column) {
+                        *counts.entry(a).or_default() += 1;
+                    }
+                }
+            }
+            let keys = counts
+                .into_iter()
+                .filter(|(_, n)| n >= at_least)
+                .filter_map(|(a, _)| frame.actor(column, a).map(|a| a.key.clone()))
+                .collect();
+            Ok(Members::Ids(keys))
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! A scan ready for the insight kinds: who each event counts for, which events pass a filter,
+//! and which breakdown values an event has.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use regex::Regex;
+use serde_json::Value;
+use troupe_store::{Actor, EventScan, ScanRequest};
+
+use crate::cohorts::{cohort_key, ResolvedCohort};
+use crate::error::QueryError;
+use crate::spec::{Breakdown, CountBy, EventSelector, Filter, Operator, PropertySource};
+
+/// What a scan must return for a query's filters, breakdowns and counting.
+#[derive(Debug, Default)]
+pub struct Needs {
+    /// `None`: every event.
+    pub events: Option<BTreeSet<String>>,
+    pub group_types: BTreeSet<String>,
+    pub event_properties: bool,
+    pub person_details: bool,
+}
+
+impl Needs {
+    pub fn new() -> Self {
+        Needs { events: Some(BTreeSet::new()), ..Needs::default() }
+    }
+
+    pub fn all_events(&mut self) {
+        self.events = None;
+    }
+
+    pub fn count_by(&mut self, by: &CountBy) {
+        if let CountBy::Group { group_type } = by {
+            self.group_types.insert(group_type.clone());
+        }
+    }
+
+    pub fn selector(&mut self, s: &EventSelector, cohorts: &HashMap<String, Arc<ResolvedCohort>>) {
+        match (&mut self.events, &s.event) {
+            (Some(names), Some(name)) => {
+                names.insert(name.clone());
+            }
+            (Some(_), None) => self.events = None,
+            (None, _) => {}
+        }
+        if let Some(f) = &s.filters {
+            self.filter(f, cohorts);
+        }
+    }
+
+    pub fn filter(&mut self, f: &Filter, cohorts: &HashMap<String, Arc<ResolvedCohort>>) {
+        match f {
+            Filter::And { and: items } | Filter::Or { or: items } => items.iter().for_each(|f| self.filter(f, cohorts)),
+            Filter::Not { not } => self.filter(not, cohorts),
+            Filter::Property(c) => self.source(&c.source),
+            Filter::Cohort { cohort } => {
+                if let Some(resolved) = cohorts.get(&cohort_key(cohort)) {
+                    self.count_by(&resolved.count_by);
+                    self.person_details |= resolved.count_by == CountBy::Users;
+                }
+            }
+        }
+    }
+
+    pub fn breakdown(&mut self, b: &Breakdown) {
+        self.source(&b.source);
+    }
+
+    fn source(&mut self, source: &PropertySource) {
+        match source {
+            PropertySource::Event => self.event_properties = true,
+            PropertySource::Person => self.person_details = true,
+            PropertySource::Group { group_type } => {
+                self.group_types.insert(group_type.clone());
+            }
+        }
+    }
+
+    pub fn request(&self, from: Option<i64>, to: Option<i64>) -> ScanRequest {
+        ScanRequest {
+            from: from.map(crate::time::from_micros),
+            to: to.map(crate::time::from_micros),
+            events: self.events.as_ref().map(|e| e.iter().cloned().collect()),
+            group_types: self.group_types.iter().cloned().collect(),
+            event_properties: self.event_properties,
+            person_details: self.person_details,
+        }
+    }
+}
+
+/// Whose events: persons, or the groups in one column of the scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorColumn {
+    Persons,
+    Group(usize),
+}
+
+pub struct Frame {
+    pub scan: EventScan,
+    group_index: HashMap<String, usize>,
+}
+
+impl Frame {
+    pub fn new(scan: EventScan) -> Self {
+        let group_index = scan.groups.iter().enumerate().map(|(i, g)| (g.group_type.clone(), i)).collect();
+        Frame { scan, group_index }
+    }
+
+    pub fn len(&self) -> usize {
+        self.scan.len()
+    }
+
+    pub fn column(&self, by: &CountBy) -> ActorColumn {
+        match by {
+            CountBy::Users => ActorColumn::Persons,
+            CountBy::Group { group_type } => self.group_column(group_type),
+        }
+    }
+
+    fn group_column(&self, group_type: &str) -> ActorColumn {
+        // Every requested type has a column (empty when the type does not exist).
+        ActorColumn::Group(self.group_index.get(group_type).copied().unwrap_or(usize::MAX))
+    }
+
+    /// The actors event `i` counts for.
+    pub fn actors(&self, i: usize, column: ActorColumn) -> &[u32] {
+        match column {
+            ActorColumn::Persons => self.scan.person.get(i).map(std::slice::from_ref).unwrap_or(&[]),
+            ActorColumn::Group(g) => self.scan.groups.get(g).map_or(&[], |c| c.of(i)),
+        }
+    }
+
+    pub fn actor(&self, column: ActorColumn, id: u32) -> Option<&Actor> {
+        match column {
+            ActorColumn::Persons => self.scan.persons.get(id as usize),
+            ActorColumn::Group(g) => self.scan.groups.get(g).and_then(|c| c.actors.get(id as usize)),
+        }
+    }
+
+    pub fn actor_count(&self, column: ActorColumn) -> usize {
+        match column {
+            ActorColumn::Persons => self.scan.persons.len(),
+            ActorColumn::Group(g) => self.scan.groups.get(g).map_or(0, |c| c.actors.len()),
+        }
+    }
+
+    pub fn name_index(&self, name: &str) -> Option<u32> {
+        self.scan.names.iter().position(|n| n == name).map(|i| i as u32)
+    }
+
+    /// A selector's test for this frame.
+    pub fn matcher(
+        &self,
+        selector: &EventSelector,
+        global: Option<&Filter>,
+        cohorts: &HashMap<String, Arc<ResolvedCohort>>,
+    ) -> Result<Matcher, QueryError> {
+        let name = match &selector.event {
+            None => NameTest::Any,
+            Some(name) => self.name_index(name).map_or(NameTest::Never, NameTest::Is),
+        };
+        let mut filters = Vec::new();
+        for f in selector.filters.iter().chain(global) {
+            filters.push(self.compile(f, cohorts)?);
+        }
+        Ok(Matcher { name, filter: Compiled::And(filters) })
+    }
+
+    pub fn compile(&self, f: &Filter, cohorts: &HashMap<String, Arc<ResolvedCohort>>) -> Result<Compiled, QueryError> {
+        Ok(match f {
+            Filter::And { and } => {
+                Compiled::And(and.iter().map(|f| self.compile(f, cohorts)).collect::<Result<_, _>>()?)
+            }
+            Filter::Or { or } => Compiled::Or(or.iter().map(|f| self.compile(f, cohorts)).collect::<Result<_, _>>()?),
+            Filter::Not { not } => Compiled::Not(Box::new(self.compile(not, cohorts)?)),
+            Filter::Property(c) => Compiled::Property {
+                source: self.source(&c.source),
+                key: c.key.clone(),
+                test: ValueTest::new(c.operator, &c.value)?,
+            },
+            Filter::Cohort { cohort } => {
+                let key = cohort_key(cohort);
+                let resolved =
+                    cohorts.get(&key).ok_or_else(|| QueryError::invalid(format!("cohort {key} was not resolved")))?;
+                let column = self.column(&resolved.count_by);
+                let members = (0..self.actor_count(column))
+                    .map(|id| self.actor(column, id as u32).is_some_and(|a| resolved.contains(a)))
+                    .collect();
+                Compiled::Cohort { column, members }
+            }
+        })
+    }
+
+    fn source(&self, source: &PropertySource) -> Source {
+        match source {
+            PropertySource::Event => Source::Event,
+            PropertySource::Person => Source::Person,
+            PropertySource::Group { group_type } => match self.group_column(group_type) {
+                ActorColumn::Group(g) => Source::Group(g),
+                ActorColumn::Persons => Source::Person,
+            },
+        }
+    }
+
+    /// The distinct breakdown values of event `i` (`None`: the property is not set).
+    pub fn breakdown_values(&self, b: &Breakdown, i: usize) -> Vec<Option<String>> {
+        match self.source(&b.source) {
+            Source::Event => vec![self.scan.properties.get(i).and_then(|p| label(p.get(&b.key)))],
+            Source::Person => vec![self.person(i).and_then(|p| label(p.properties.get(&b.key)))],
+            Source::Group(g) => {
+                let column = ActorColumn::Group(g);
+                let mut values: Vec<Option<String>> = self
+                    .actors(i, column)
+                    .iter()
+                    .map(|&id| self.actor(column, id).and_then(|a| label(a.properties.get(&b.key))))
+                    .collect();
+                values.sort();
+                values.dedup();
+                if values.is_empty() {
+                    values.push(None);
+                }
+                values
+            }
+        }
+    }
+
+    fn person(&self, i: usize) -> Option<&Actor> {
+        self.scan.person.get(i).and_then(|&p| self.scan.persons.get(p as usize))
+    }
+}
+
+/// A property value as a breakdown label.
+pub fn label(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum NameTest {
+    Any,
+    Is(u32),
+    /// The event does not occur in the scan at all.
+    Never,
+}
+
+/// An event selector compiled against a frame.
+pub struct Matcher {
+    name: NameTest,
+    filter: Compiled,
+}
+
+impl Matcher {
+    pub fn matches(&self, frame: &Frame, i: usize) -> bool {
+        let name_ok = match self.name {
+            NameTest::Any => true,
+            NameTest::Is(n) => frame.scan.name.get(i) == Some(&n),
+            NameTest::Never => false,
+        };
+        name_ok && self.filter.test(frame, i)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    Event,
+    Person,
+    Group(usize),
+}
+
+pub enum Compiled {
+    And(Vec<Compiled>),
+    Or(Vec<Compiled>),
+    Not(Box<Compiled>),
+    Property {
+        source: Source,
+        key: String,
+        test: ValueTest,
+    },
+    /// Membership per actor index of the column.
+    Cohort {
+        column: ActorColumn,
+        members: Vec<bool>,
+    },
+}
+
+impl Compiled {
+    pub fn test(&self, frame: &Frame, i: usize) -> bool {
+        match self {
+            Compiled::And(items) => items.iter().all(|c| c.test(frame, i)),
+            Compiled::Or(items) => items.iter().any(|c| c.test(frame, i)),
+            Compiled::Not(inner) => !inner.test(frame, i),
+            Compiled::Property { source, key, test } => match source {
+                Source::Event => test.test(frame.scan.properties.get(i).and_then(|p| p.get(key))),
+                Source::Person => test.test(frame.person(i).and_then(|p| p.properties.get(key))),
+                Source::Group(g) => {
+                    let column = ActorColumn::Group(*g);
+                    let ids = frame.actors(i, column);
+                    if ids.is_empty() {
+                        // No group of the type: the property reads as not set.
+                        return test.test(None);
+                    }
+                    ids.iter().any(|&id| test.test(frame.actor(column, id).and_then(|a| a.properties.get(key))))
+                }
+            },
+            Compiled::Cohort { column, members } => {
+                frame.actors(i, *column).iter().any(|&id| members.get(id as usize).copied().unwrap_or(false))
+            }
+        }
+    }
+}
+
+/// One operator and its value, prepared once.
+#[derive(Debug, Clone)]
+pub struct ValueTest {
+    operator: Operator,
+    /// The comparison values (a list for equals/in).
+    values: Vec<Value>,
+    lowered: String,
+    number: Option<f64>,
+    regex: Option<Regex>,
+}
+
+impl ValueTest {
+    pub fn new(operator: Operator, value: &Value) -> Result<Self, QueryError> {
+        let values = match value {
+            Value::Array(items) => items.clone(),
+            Value::Null => Vec::new(),
+            v => vec![v.clone()],
+        };
+        let text = values.first().map(text_of).unwrap_or_default();
+        let number = values.first().and_then(number_of);
+        let needs_value = !matches!(operator, Operator::IsSet | Operator::IsNotSet);
+        if needs_value && values.is_empty() {
+            return Err(QueryError::invalid(format!("operator {operator:?} needs a value")));
+        }
+        if matches!(operator, Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte) && number.is_none() {
+            return Err(QueryError::invalid(format!("operator {operator:?} needs a number, got {value}")));
+        }
+        let regex = match operator {
+            Operator::Regex | Operator::NotRegex => Some(
+                Regex::new(&text).map_err(|e| QueryError::invalid(format!("regex {text:?} does not compile: {e}")))?,
+            ),
+            _ => None,
+        };
+        Ok(ValueTest { operator, values, lowered: text.to_lowercase(), number, regex })
+    }
+
+    /// Whether a property value (`None`: not set) passes.
+    pub fn test(&self, v: Option<&Value>) -> bool {
+        let v = v.filter(|v| !v.is_null());
+        match self.operator {
+            Operator::IsSet => v.is_some(),
+            Operator::IsNotSet => v.is_none(),
+            Operator::Equals | Operator::In => v.is_some_and(|v| self.values.iter().any(|x| equal(v, x))),
+            Operator::NotEquals | Operator::NotIn => !v.is_some_and(|v| self.values.iter().any(|x| equal(v, x))),
+            Operator::Contains => v.is_some_and(|v| text_of(v).to_lowercase().contains(&self.lowered)),
+            Operator::NotContains => !v.is_some_and(|v| text_of(v).to_lowercase().contains(&self.lowered)),
+            Operator::Regex => v.is_some_and(|v| self.regex.as_ref().is_some_and(|r| r.is_match(&text_of(v)))),
+            Operator::NotRegex => !v.is_some_and(|v| self.regex.as_ref().is_some_and(|r| r.is_match(&text_of(v)))),
+            Operator::Gt => self.compare(v, |a, b| a > b),
+            Operator::Gte => self.compare(v, |a, b| a >= b),
+            Operator::Lt => self.compare(v, |a, b| a < b),
+            Operator::Lte => self.compare(v, |a, b| a <= b),
+        }
+    }
+
+    fn compare(&self, v: Option<&Value>, op: fn(f64, f64) -> bool) -> bool {
+        match (v.and_then(number_of), self.number) {
+            (Some(a), Some(b)) => op(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// Numbers compare as numbers (`1` equals `1.0` and `"1"`), everything else by its text.
+fn equal(a: &Value, b: &Value) -> bool {
+    match (number_of(a), number_of(b)) {
+        (Some(x), Some(y)) if a.is_number() || b.is_number() => x == y,
+        _ => text_of(a) == text_of(b),
+    }
+}
+
+pub fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn number_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The top `limit` values by weight; the rest map to [`OTHER`].
+pub fn top_values(weights: HashMap<Option<String>, u64>, limit: usize) -> HashSet<Option<String>> {
+    let mut ranked: Vec<_> = weights.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked.into_iter().take(limit).map(|(v, _)| v).collect()
+}
+
+/// The label of the values beyond a breakdown's limit.
+pub const OTHER: &str = "$other";
+
+pub fn breakdown_limit(b: &Breakdown) -> usize {
+    b.limit.unwrap_or(10).max(1)
+}
+
+/// Maps an event's raw breakdown values to the kept ones (or [`OTHER`]).
+pub fn keep(kept: &HashSet<Option<String>>, v: Option<String>) -> Option<String> {
+    if kept.contains(&v) {
+        v
+    } else {
+        Some(OTHER.to_string())
+    }
+}

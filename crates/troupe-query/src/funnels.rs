@@ -1,0 +1,336 @@
+//! Funnels: how many actors go through steps in order within a conversion window.
+//!
+//! Each actor's events (a group's: every event attributed to it, from any member) are walked
+//! once in time order. At one timestamp, events are taken in step order, so steps sharing a
+//! timestamp count as in order; an event serves one step of a path. The window is measured from
+//! the first step and is inclusive. Of the paths reaching the furthest step, the first to get
+//! there is reported (its times to convert and its entry's breakdown value).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::cohorts::resolve_all;
+use crate::error::QueryError;
+use crate::frame::{breakdown_limit, keep, top_values, Frame, Matcher, Needs};
+use crate::result::{FunnelBreakdown, FunnelResult, FunnelStep};
+use crate::spec::{ActorStatus, FunnelOrder, FunnelQuery, Window, WindowUnit};
+use crate::time::window_end;
+use crate::trends::percentile;
+use crate::{scan, Ctx, Setup};
+
+pub const MAX_STEPS: usize = 20;
+const DEFAULT_WINDOW: Window = Window { value: 14, unit: WindowUnit::Day };
+
+pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryError> {
+    validate(q)?;
+    let setup = Setup::new(&q.common, ctx.now)?;
+    let filters = q
+        .common
+        .filters
+        .iter()
+        .chain(q.steps.iter().filter_map(|s| s.filters.as_ref()))
+        .chain(q.exclusions.iter().filter_map(|e| e.selector.filters.as_ref()));
+    let cohorts = resolve_all(ctx, filters).await?;
+    let mut needs = Needs::new();
+    needs.count_by(&q.common.count_by);
+    for s in q.steps.iter().chain(q.exclusions.iter().map(|e| &e.selector)) {
+        needs.selector(s, &cohorts);
+    }
+    if let Some(f) = &q.common.filters {
+        needs.filter(f, &cohorts);
+    }
+    if let Some(b) = &q.common.breakdown {
+        needs.breakdown(b);
+    }
+    if q.order == FunnelOrder::Strict {
+        // Any other event of the actor breaks a strict funnel, so all of them are read.
+        needs.all_events();
+    }
+    needs.person_details |= q.actors.is_some();
+    let frame =
+        scan(ctx, &needs, Some(setup.range.from.timestamp_micros()), Some(setup.range.to.timestamp_micros())).await?;
+    let column = frame.column(&q.common.count_by);
+    let steps: Vec<Matcher> =
+        q.steps.iter().map(|s| frame.matcher(s, q.common.filters.as_ref(), &cohorts)).collect::<Result<_, _>>()?;
+    let exclusions: Vec<Matcher> = q
+        .exclusions
+        .iter()
+        .map(|e| frame.matcher(&e.selector, q.common.filters.as_ref(), &cohorts))
+        .collect::<Result<_, _>>()?;
+
+    let streams = streams(&frame, column, &steps, &exclusions, q.order == FunnelOrder::Strict);
+    let window = q.window.filter(|w| w.value > 0).unwrap_or(DEFAULT_WINDOW);
+    let n = q.steps.len();
+    let mut outcomes: Vec<(u32, Path)> = Vec::new();
+    for (actor, stream) in streams {
+        let path = match q.order {
+            FunnelOrder::Ordered => ordered(&stream, n, window, false),
+            FunnelOrder::Strict => ordered(&stream, n, window, true),
+            FunnelOrder::Unordered => unordered(&stream, n, window),
+        };
+        if let Some(path) = path {
+            if !excluded(q, &stream, &path, window) {
+                outcomes.push((actor, path));
+            }
+        }
+    }
+
+    let names: Vec<String> = q
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.event.clone().unwrap_or_else(|| format!("Any event ({i})")))
+        .collect();
+    let mut result = FunnelResult {
+        steps: step_stats(&names, outcomes.iter().map(|(_, p)| p)),
+        breakdowns: Vec::new(),
+        actors: None,
+    };
+    let mut values: HashMap<u32, Option<String>> = HashMap::new();
+    if let Some(b) = &q.common.breakdown {
+        // First touch: the value on the event that entered the funnel.
+        let raw: Vec<(u32, Option<String>)> = outcomes
+            .iter()
+            .map(|(a, p)| (*a, frame.breakdown_values(b, p.entry_event).into_iter().flatten().next()))
+            .collect();
+        let mut weights = HashMap::new();
+        for (_, v) in &raw {
+            *weights.entry(v.clone()).or_insert(0u64) += 1;
+        }
+        let kept: HashSet<Option<String>> = top_values(weights, breakdown_limit(b));
+        values = raw.into_iter().map(|(a, v)| (a, keep(&kept, v))).collect();
+        let mut distinct: Vec<Option<String>> = values.values().cloned().collect::<HashSet<_>>().into_iter().collect();
+        distinct.sort();
+        for value in distinct {
+            let paths = outcomes.iter().filter(|(a, _)| values.get(a) == Some(&value)).map(|(_, p)| p);
+            result
+                .breakdowns
+                .push(FunnelBreakdown { breakdown_value: value.clone(), steps: step_stats(&names, paths) });
+        }
+        result.breakdowns.sort_by(|a, b| {
+            b.steps[0].count.cmp(&a.steps[0].count).then_with(|| a.breakdown_value.cmp(&b.breakdown_value))
+        });
+    }
+    if let Some(request) = &q.actors {
+        if request.step >= n {
+            return Err(QueryError::invalid(format!("actors.step {} is past the last step ({})", request.step, n - 1)));
+        }
+        let mut actors: Vec<_> = outcomes
+            .iter()
+            .filter(|(_, p)| match request.status {
+                ActorStatus::Converted => p.times.len() > request.step,
+                ActorStatus::Dropped => request.step > 0 && p.times.len() == request.step,
+            })
+            .filter(|(a, _)| {
+                request.breakdown_value.is_none() || values.get(a).cloned().flatten() == request.breakdown_value
+            })
+            .filter_map(|(a, _)| frame.actor(column, *a).cloned())
+            .collect();
+        actors.sort_by(|a, b| a.key.cmp(&b.key));
+        actors.truncate(request.limit.unwrap_or(100));
+        result.actors = Some(actors);
+    }
+    Ok(result)
+}
+
+fn validate(q: &FunnelQuery) -> Result<(), QueryError> {
+    let n = q.steps.len();
+    if !(2..=MAX_STEPS).contains(&n) {
+        return Err(QueryError::invalid(format!("a funnel has 2 to {MAX_STEPS} steps, got {n}")));
+    }
+    for (i, e) in q.exclusions.iter().enumerate() {
+        if e.from_step >= e.to_step || e.to_step >= n {
+            return Err(QueryError::invalid(format!(
+                "exclusion {i}: from_step must be before to_step, both between 0 and {}",
+                n - 1
+            )));
+        }
+    }
+    if q.order == FunnelOrder::Unordered && !q.exclusions.is_empty() {
+        return Err(QueryError::invalid("exclusions need an ordered or strict funnel"));
+    }
+    Ok(())
+}
+
+/// One event of an actor's stream.
+#[derive(Debug, Clone, Copy)]
+struct StreamEvent {
+    ts: i64,
+    /// Bit k: the event matches step k.
+    steps: u32,
+    /// Bit k: the event matches exclusion k.
+    exclusions: u32,
+    event: usize,
+}
+
+fn streams(
+    frame: &Frame,
+    column: crate::frame::ActorColumn,
+    steps: &[Matcher],
+    exclusions: &[Matcher],
+    all_events: bool,
+) -> HashMap<u32, Vec<StreamEvent>> {
+    let mut out: HashMap<u32, Vec<StreamEvent>> = HashMap::new();
+    for i in 0..frame.len() {
+        let mask = |ms: &[Matcher]| {
+            ms.iter().enumerate().fold(0u32, |m, (k, s)| if s.matches(frame, i) { m | 1 << k } else { m })
+        };
+        let (step_mask, exclusion_mask) = (mask(steps), mask(exclusions));
+        if step_mask == 0 && exclusion_mask == 0 && !all_events {
+            continue;
+        }
+        for &actor in frame.actors(i, column) {
+            let e = StreamEvent { ts: frame.scan.ts[i], steps: step_mask, exclusions: exclusion_mask, event: i };
+            out.entry(actor).or_default().push(e);
+        }
+    }
+    for stream in out.values_mut() {
+        // Scan order is time order; at one timestamp, earlier steps first, other events last.
+        stream.sort_by_key(|e| (e.ts, e.steps.trailing_zeros()));
+    }
+    out
+}
+
+/// How far one actor got: the time of each step reached, and the event that entered.
+#[derive(Debug, Clone)]
+struct Path {
+    times: Vec<i64>,
+    entry_event: usize,
+}
+
+impl Path {
+    fn entry(&self) -> i64 {
+        self.times[0]
+    }
+}
+
+/// Ordered and strict funnels in one pass. `state[k]`: the latest-entered path that has reached
+/// step k, which dominates every other such path (more window left, and later events can only
+/// follow it).
+fn ordered(stream: &[StreamEvent], n: usize, window: Window, strict: bool) -> Option<Path> {
+    let mut state: Vec<Option<Path>> = vec![None; n];
+    let mut best: Option<Path> = None;
+    for e in stream {
+        // Strict: only the paths extended by this very event survive it.
+        let before = if strict { std::mem::replace(&mut state, vec![None; n]) } else { Vec::new() };
+        for k in (1..n).rev() {
+            if e.steps & (1 << k) == 0 {
+                continue;
+            }
+            let extended = {
+                let previous = if strict { &before[k - 1] } else { &state[k - 1] };
+                match previous.as_ref().filter(|p| e.ts <= window_end(window, p.entry())) {
+                    Some(p) if state[k].as_ref().is_none_or(|q| p.entry() > q.entry()) => {
+                        let mut extended = p.clone();
+                        extended.times.push(e.ts);
+                        Some(extended)
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(extended) = extended {
+                consider(&mut best, &extended);
+                state[k] = Some(extended);
+            }
+        }
+        if e.steps & 1 != 0 {
+            let entered = Path { times: vec![e.ts], entry_event: e.event };
+            consider(&mut best, &entered);
+            state[0] = Some(entered);
+        }
+    }
+    best
+}
+
+/// Keep the first path to reach further than any before it.
+fn consider(best: &mut Option<Path>, p: &Path) {
+    if best.as_ref().is_none_or(|b| p.times.len() > b.times.len()) {
+        *best = Some(p.clone());
+    }
+}
+
+/// Unordered: from each step event, the distinct steps done within the window (an event
+/// matching several steps counts for each); the anchor reaching most steps wins, the latest on
+/// ties. Times are those at which the 1st, 2nd, … distinct step was first done.
+fn unordered(stream: &[StreamEvent], n: usize, window: Window) -> Option<Path> {
+    let events: Vec<&StreamEvent> = stream.iter().filter(|e| e.steps != 0).collect();
+    let mut counts = vec![0u32; n];
+    let mut end = 0;
+    let mut best: Option<(usize, usize)> = None;
+    for (start, anchor) in events.iter().enumerate() {
+        let limit = window_end(window, anchor.ts);
+        while end < events.len() && events[end].ts <= limit {
+            add_steps(&mut counts, events[end].steps, 1);
+            end += 1;
+        }
+        let done = counts.iter().filter(|&&c| c > 0).count();
+        if best.is_none_or(|(d, _)| done >= d) {
+            best = Some((done, start));
+        }
+        add_steps(&mut counts, anchor.steps, -1);
+    }
+    let (_, start) = best?;
+    let anchor = events[start];
+    let limit = window_end(window, anchor.ts);
+    let mut seen = 0u32;
+    let mut times = Vec::new();
+    for e in events[start..].iter().take_while(|e| e.ts <= limit) {
+        let new = e.steps & !seen;
+        for _ in 0..new.count_ones() {
+            times.push(e.ts);
+        }
+        seen |= e.steps;
+    }
+    Some(Path { times, entry_event: anchor.event })
+}
+
+fn add_steps(counts: &mut [u32], mask: u32, delta: i32) {
+    for (k, c) in counts.iter_mut().enumerate() {
+        if mask & (1 << k) != 0 {
+            *c = c.saturating_add_signed(delta);
+        }
+    }
+}
+
+/// Whether an exclusion event happened strictly between the path's `from_step` and `to_step`
+/// (or, when the path stops before `to_step`, after `from_step` and within the window).
+fn excluded(q: &FunnelQuery, stream: &[StreamEvent], path: &Path, window: Window) -> bool {
+    q.exclusions.iter().enumerate().any(|(x, e)| {
+        let Some(&from) = path.times.get(e.from_step) else { return false };
+        let (to, inclusive) = match path.times.get(e.to_step) {
+            Some(&to) => (to, false),
+            None => (window_end(window, path.entry()), true),
+        };
+        stream.iter().any(|s| s.exclusions & (1 << x) != 0 && s.ts > from && (s.ts < to || (inclusive && s.ts == to)))
+    })
+}
+
+fn step_stats<'a>(names: &[String], paths: impl Iterator<Item = &'a Path>) -> Vec<FunnelStep> {
+    let n = names.len();
+    let mut counts = vec![0u64; n];
+    let mut durations: Vec<Vec<f64>> = vec![Vec::new(); n];
+    for p in paths {
+        for k in 0..p.times.len().min(n) {
+            counts[k] += 1;
+            if k > 0 {
+                durations[k].push((p.times[k] - p.times[k - 1]) as f64 / 1e6);
+            }
+        }
+    }
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    (0..n)
+        .map(|k| {
+            let previous = if k == 0 { counts[0] } else { counts[k - 1] };
+            let d = &mut durations[k];
+            FunnelStep {
+                index: k,
+                name: names[k].clone(),
+                count: counts[k],
+                conversion_from_first: ratio(counts[k], counts[0]),
+                conversion_from_previous: ratio(counts[k], previous),
+                dropped: previous - counts[k],
+                average_seconds: (!d.is_empty()).then(|| d.iter().sum::<f64>() / d.len() as f64),
+                median_seconds: (!d.is_empty()).then(|| percentile(d, 0.5)),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,91 @@
+//! Insights over the store: Trends, Funnels, Retention, Stickiness, Lifecycle, with Cohorts as
+//! filters, each counted by users (persons after identity merges) or by groups of one type.
+//!
+//! Every kind reads one columnar [`troupe_store::EventScan`] and computes in Rust; the
+//! semantics (boundaries, ties, DST) are written down in docs/insights.md and pinned by the
+//! [`conformance`] suite, which every backend runs.
+
+mod cohorts;
+pub mod conformance;
+mod error;
+mod frame;
+mod funnels;
+mod lifecycle;
+pub mod result;
+mod retention;
+pub mod spec;
+mod stickiness;
+pub mod time;
+mod trends;
+
+use chrono::{DateTime, Utc};
+use troupe_core::ProjectId;
+use troupe_store::Store;
+
+pub use cohorts::COHORT_KIND;
+pub use error::QueryError;
+pub use result::InsightResult;
+pub use spec::Insight;
+
+use frame::{Frame, Needs};
+use time::{Buckets, Calendar, Range};
+
+/// What a query runs against.
+pub struct Ctx<'a> {
+    pub store: &'a dyn Store,
+    pub project: ProjectId,
+    /// "Now" for relative ranges and cohorts' "last N days".
+    pub now: DateTime<Utc>,
+}
+
+/// Answer one insight question.
+pub async fn run(
+    store: &dyn Store,
+    project: ProjectId,
+    insight: &Insight,
+    now: DateTime<Utc>,
+) -> Result<InsightResult, QueryError> {
+    let ctx = Ctx { store, project, now };
+    Ok(match insight {
+        Insight::Trends(q) => InsightResult::Trends(trends::run(&ctx, q).await?),
+        Insight::Funnel(q) => InsightResult::Funnel(funnels::run(&ctx, q).await?),
+        Insight::Retention(q) => InsightResult::Retention(retention::run(&ctx, q).await?),
+        Insight::Stickiness(q) => InsightResult::Stickiness(stickiness::run(&ctx, q).await?),
+        Insight::Lifecycle(q) => InsightResult::Lifecycle(lifecycle::run(&ctx, q).await?),
+    })
+}
+
+/// The calendar, range and buckets of a query.
+struct Setup {
+    calendar: Calendar,
+    range: Range,
+    buckets: Buckets,
+}
+
+impl Setup {
+    fn new(common: &spec::Common, now: DateTime<Utc>) -> Result<Self, QueryError> {
+        let calendar = Calendar::new(common.timezone.as_deref(), common.interval, common.week_start)?;
+        let range = time::resolve(&common.date_range, &calendar, now)?;
+        let buckets = calendar.buckets(range.from, range.to);
+        Ok(Setup { calendar, range, buckets })
+    }
+
+    fn in_range(&self, ts: i64) -> bool {
+        ts >= self.range.from.timestamp_micros() && ts < self.range.to.timestamp_micros()
+    }
+}
+
+/// Scan what `needs` asks for, after checking the group types it names exist.
+async fn scan(ctx: &Ctx<'_>, needs: &Needs, from: Option<i64>, to: Option<i64>) -> Result<Frame, QueryError> {
+    if !needs.group_types.is_empty() {
+        let known: Vec<String> = ctx.store.group_types(ctx.project).await?.into_iter().map(|t| t.group_type).collect();
+        if let Some(unknown) = needs.group_types.iter().find(|t| !known.contains(t)) {
+            return Err(QueryError::invalid(format!(
+                "unknown group type {unknown:?} (this project has: {})",
+                if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
+            )));
+        }
+    }
+    let scan = ctx.store.scan(ctx.project, needs.request(from, to)).await?;
+    Ok(Frame::new(scan))
+}

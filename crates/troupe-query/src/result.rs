@@ -1,0 +1,121 @@
+//! Insight answers, as the API returns them. Bucket labels are the local start of each period in
+//! RFC 3339 with its offset; a breakdown value is the property's text, `null` when the property
+//! is not set, and `"$other"` for the values beyond the breakdown's limit.
+
+use serde::Serialize;
+use troupe_store::Actor;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InsightResult {
+    Trends(TrendsResult),
+    Funnel(FunnelResult),
+    Retention(RetentionResult),
+    Stickiness(StickinessResult),
+    Lifecycle(LifecycleResult),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendsResult {
+    pub buckets: Vec<String>,
+    pub series: Vec<TrendLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendLine {
+    pub label: String,
+    /// Index of the query's series; `None` for the formula.
+    pub series: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub formula: Option<String>,
+    pub breakdown_value: Option<String>,
+    /// `current` or `previous` when the query compares periods.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare: Option<String>,
+    /// The previous period's own bucket labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<Vec<String>>,
+    pub data: Vec<f64>,
+    /// Over the whole range (distinct actors over the range for `unique`, not a sum of buckets).
+    pub aggregated_value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelResult {
+    pub steps: Vec<FunnelStep>,
+    /// Per breakdown value, when the query has a breakdown.
+    pub breakdowns: Vec<FunnelBreakdown>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actors: Option<Vec<Actor>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelBreakdown {
+    pub breakdown_value: Option<String>,
+    pub steps: Vec<FunnelStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelStep {
+    pub index: usize,
+    pub name: String,
+    pub count: u64,
+    /// Ratios in 0..=1.
+    pub conversion_from_first: f64,
+    pub conversion_from_previous: f64,
+    /// Reached the previous step but not this one.
+    pub dropped: u64,
+    /// From the previous step, over the actors who reached this one.
+    pub median_seconds: Option<f64>,
+    pub average_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionResult {
+    pub buckets: Vec<String>,
+    pub rows: Vec<RetentionRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionRow {
+    pub cohort: String,
+    pub breakdown_value: Option<String>,
+    pub size: u64,
+    /// Period 0 is the cohort itself; period k counts the cohort's actors who did the return
+    /// event k intervals later.
+    pub values: Vec<RetentionCell>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionCell {
+    pub period: usize,
+    pub count: u64,
+    /// 0..=100.
+    pub percentage: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StickinessResult {
+    /// 1..=the number of intervals in the range.
+    pub intervals: Vec<usize>,
+    pub series: Vec<StickinessLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StickinessLine {
+    pub label: String,
+    pub series: usize,
+    pub breakdown_value: Option<String>,
+    /// `data[n - 1]`: actors active on exactly n intervals (n or more when cumulative).
+    pub data: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecycleResult {
+    pub buckets: Vec<String>,
+    pub new: Vec<u64>,
+    pub returning: Vec<u64>,
+    pub resurrecting: Vec<u64>,
+    /// Negative, as charts draw them below the axis.
+    pub dormant: Vec<i64>,
+}

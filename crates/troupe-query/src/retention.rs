@@ -1,0 +1,127 @@
+//! Retention: cohorts by the interval of a start event, and how many of each cohort did the
+//! return event 1, 2, … intervals later (the classic triangle).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::cohorts::resolve_all;
+use crate::error::QueryError;
+use crate::frame::{breakdown_limit, keep, top_values, Needs};
+use crate::result::{RetentionCell, RetentionResult, RetentionRow};
+use crate::spec::{Cohorting, RetentionQuery};
+use crate::{scan, Ctx, Setup};
+
+/// One actor's part: the cohorts it entered (bucket → entering event) and where it returned.
+#[derive(Default)]
+struct Activity {
+    first_start: Option<(i64, usize)>,
+    cohorts: BTreeMap<usize, usize>,
+    returned: HashSet<usize>,
+}
+
+pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, QueryError> {
+    let setup = Setup::new(&q.common, ctx.now)?;
+    let filters = q.common.filters.iter().chain(q.start.filters.as_ref()).chain(q.return_event.filters.as_ref());
+    let cohorts = resolve_all(ctx, filters).await?;
+    let mut needs = Needs::new();
+    needs.count_by(&q.common.count_by);
+    needs.selector(&q.start, &cohorts);
+    needs.selector(&q.return_event, &cohorts);
+    if let Some(f) = &q.common.filters {
+        needs.filter(f, &cohorts);
+    }
+    if let Some(b) = &q.common.breakdown {
+        needs.breakdown(b);
+    }
+    // First-time cohorts need each actor's first start event ever, before the range too.
+    let from = match q.cohorting {
+        Cohorting::FirstTime => None,
+        Cohorting::Recurring => Some(setup.range.from.timestamp_micros()),
+    };
+    let frame = scan(ctx, &needs, from, Some(setup.range.to.timestamp_micros())).await?;
+    let column = frame.column(&q.common.count_by);
+    let start = frame.matcher(&q.start, q.common.filters.as_ref(), &cohorts)?;
+    let back = frame.matcher(&q.return_event, q.common.filters.as_ref(), &cohorts)?;
+    let buckets = &setup.buckets;
+
+    let mut actors: HashMap<u32, Activity> = HashMap::new();
+    for i in 0..frame.len() {
+        let ts = frame.scan.ts[i];
+        let bucket = if setup.in_range(ts) { buckets.index(ts) } else { None };
+        let (is_start, is_return) = (start.matches(&frame, i), bucket.is_some() && back.matches(&frame, i));
+        if !is_start && !is_return {
+            continue;
+        }
+        for &a in frame.actors(i, column) {
+            let activity = actors.entry(a).or_default();
+            if is_start {
+                activity.first_start.get_or_insert((ts, i));
+                if let (Cohorting::Recurring, Some(b)) = (q.cohorting, bucket) {
+                    activity.cohorts.entry(b).or_insert(i);
+                }
+            }
+            if let (true, Some(b)) = (is_return, bucket) {
+                activity.returned.insert(b);
+            }
+        }
+    }
+    if q.cohorting == Cohorting::FirstTime {
+        for activity in actors.values_mut() {
+            if let Some((ts, event)) = activity.first_start.filter(|(ts, _)| setup.in_range(*ts)) {
+                if let Some(b) = buckets.index(ts) {
+                    activity.cohorts.insert(b, event);
+                }
+            }
+        }
+    }
+
+    // (breakdown value, cohort bucket) → actors.
+    let mut entries: Vec<(Option<String>, usize, u32)> = Vec::new();
+    for (&a, activity) in &actors {
+        for (&b, &event) in &activity.cohorts {
+            let value = q
+                .common
+                .breakdown
+                .as_ref()
+                .and_then(|bd| frame.breakdown_values(bd, event).into_iter().flatten().next());
+            entries.push((value, b, a));
+        }
+    }
+    if let Some(bd) = &q.common.breakdown {
+        let mut weights = HashMap::new();
+        for (v, _, _) in &entries {
+            *weights.entry(v.clone()).or_insert(0u64) += 1;
+        }
+        let kept = top_values(weights, breakdown_limit(bd));
+        for e in &mut entries {
+            e.0 = keep(&kept, e.0.take());
+        }
+    }
+    let mut grid: BTreeMap<Option<String>, Vec<Vec<u32>>> = BTreeMap::new();
+    if q.common.breakdown.is_none() {
+        grid.insert(None, vec![Vec::new(); buckets.len()]);
+    }
+    for (v, b, a) in entries {
+        grid.entry(v).or_insert_with(|| vec![Vec::new(); buckets.len()])[b].push(a);
+    }
+    let n = buckets.len();
+    let mut rows = Vec::new();
+    for (value, cohorts) in grid {
+        for (c, members) in cohorts.iter().enumerate() {
+            let size = members.len() as u64;
+            let values = (0..n - c)
+                .map(|p| {
+                    let count = if p == 0 {
+                        size
+                    } else {
+                        members.iter().filter(|a| actors.get(a).is_some_and(|x| x.returned.contains(&(c + p)))).count()
+                            as u64
+                    };
+                    let percentage = if size == 0 { 0.0 } else { count as f64 * 100.0 / size as f64 };
+                    RetentionCell { period: p, count, percentage }
+                })
+                .collect();
+            rows.push(RetentionRow { cohort: buckets.labels[c].clone(), breakdown_value: value.clone(), size, values });
+        }
+    }
+    Ok(RetentionResult { buckets: buckets.labels.clone(), rows })
+}

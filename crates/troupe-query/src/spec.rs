@@ -1,0 +1,469 @@
+//! The insight query language, as JSON: what the API, the CLI and the dashboard send.
+//! docs/insights.md describes every field with examples.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// One insight question.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Insight {
+    Trends(TrendsQuery),
+    Funnel(FunnelQuery),
+    Retention(RetentionQuery),
+    Stickiness(StickinessQuery),
+    Lifecycle(LifecycleQuery),
+}
+
+impl Insight {
+    pub fn common(&self) -> &Common {
+        match self {
+            Insight::Trends(q) => &q.common,
+            Insight::Funnel(q) => &q.common,
+            Insight::Retention(q) => &q.common,
+            Insight::Stickiness(q) => &q.common,
+            Insight::Lifecycle(q) => &q.common,
+        }
+    }
+}
+
+/// Settings every kind takes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Common {
+    #[serde(default)]
+    pub count_by: CountBy,
+    #[serde(default)]
+    pub date_range: DateRange,
+    #[serde(default)]
+    pub interval: Interval,
+    /// IANA name, e.g. `Europe/Paris`; UTC when absent.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub week_start: WeekStart,
+    /// Applied to every event the insight reads.
+    #[serde(default)]
+    pub filters: Option<Filter>,
+    #[serde(default)]
+    pub breakdown: Option<Breakdown>,
+}
+
+/// Whom an insight counts: distinct persons, or distinct groups of one type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum CountBy {
+    #[default]
+    Users,
+    Group {
+        group_type: String,
+    },
+}
+
+impl Serialize for CountBy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CountBy::Users => s.serialize_str("users"),
+            CountBy::Group { group_type } => serde_json::json!({ "group_type": group_type }).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CountBy {
+    /// `"users"` or `{"group_type": "company"}`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) if s == "users" => Ok(CountBy::Users),
+            Value::Object(o) => match o.get("group_type") {
+                Some(Value::String(t)) if !t.is_empty() => Ok(CountBy::Group { group_type: t.clone() }),
+                _ => Err(serde::de::Error::custom("count_by object needs a \"group_type\" string")),
+            },
+            other => Err(serde::de::Error::custom(format!(
+                "count_by must be \"users\" or {{\"group_type\": \"…\"}}, got {other}"
+            ))),
+        }
+    }
+}
+
+/// `from`/`to`: a date (`2026-03-01`, the whole day in the timezone), a date-time (RFC 3339),
+/// relative (`-7d`, `-24h`, `-4w`, `-3m`, `-1y`), `today`, `yesterday`; `to` also `now`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DateRange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Hour,
+    #[default]
+    Day,
+    Week,
+    Month,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeekStart {
+    #[default]
+    Sunday,
+    Monday,
+}
+
+/// An event (or every event, when `event` is absent) with its own filters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EventSelector {
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub filters: Option<Filter>,
+}
+
+/// Filters: conditions combined with `and`, `or` and `not`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Filter {
+    And { and: Vec<Filter> },
+    Or { or: Vec<Filter> },
+    Not { not: Box<Filter> },
+    Property(PropertyCondition),
+    Cohort { cohort: CohortRef },
+}
+
+/// Where a property is read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PropertySource {
+    Event,
+    Person,
+    /// The current properties of the event's group(s) of this type.
+    Group {
+        group_type: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertyCondition {
+    #[serde(flatten)]
+    pub source: PropertySource,
+    pub key: String,
+    #[serde(default)]
+    pub operator: Operator,
+    #[serde(default)]
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    /// Equal to the value, or to any value of a list.
+    #[default]
+    Equals,
+    NotEquals,
+    /// Case-insensitive substring.
+    Contains,
+    NotContains,
+    Regex,
+    NotRegex,
+    IsSet,
+    IsNotSet,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    In,
+    NotIn,
+}
+
+/// A saved cohort by id, or one written inline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CohortRef {
+    Saved(String),
+    Inline(Box<CohortDefinition>),
+}
+
+impl<'de> Deserialize<'de> for Filter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Filter::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Filter {
+    /// Parsed by hand so a mistake gets a message that names it.
+    fn from_value(value: Value) -> Result<Filter, String> {
+        let Value::Object(mut o) = value else {
+            return Err(format!("a filter must be an object, got {value}"));
+        };
+        if let Some(items) = o.remove("and") {
+            return Ok(Filter::And { and: filter_list("and", items)? });
+        }
+        if let Some(items) = o.remove("or") {
+            return Ok(Filter::Or { or: filter_list("or", items)? });
+        }
+        if let Some(inner) = o.remove("not") {
+            return Ok(Filter::Not { not: Box::new(Filter::from_value(inner)?) });
+        }
+        if let Some(cohort) = o.remove("cohort") {
+            let cohort = serde_json::from_value(cohort).map_err(|e| format!("cohort filter: {e}"))?;
+            return Ok(Filter::Cohort { cohort });
+        }
+        if o.contains_key("key") {
+            let condition = serde_json::from_value(Value::Object(o))
+                .map_err(|e| format!("property filter: {e} (type is event, person or group)"))?;
+            return Ok(Filter::Property(condition));
+        }
+        Err("a filter is {\"and\": […]}, {\"or\": […]}, {\"not\": …}, {\"cohort\": …} \
+             or {\"type\": \"event|person|group\", \"key\": …, \"operator\": …, \"value\": …}"
+            .to_string())
+    }
+}
+
+fn filter_list(name: &str, items: Value) -> Result<Vec<Filter>, String> {
+    match items {
+        Value::Array(items) => items.into_iter().map(Filter::from_value).collect(),
+        other => Err(format!("\"{name}\" takes a list of filters, got {other}")),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breakdown {
+    #[serde(flatten)]
+    pub source: PropertySource,
+    pub key: String,
+    /// The top values kept (by events); the rest are summed as "other". Default 10.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+// ---- Trends ----
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrendsQuery {
+    #[serde(flatten)]
+    pub common: Common,
+    pub series: Vec<TrendSeries>,
+    /// Arithmetic over the series named A, B, C… in order, e.g. `A / B`.
+    #[serde(default)]
+    pub formula: Option<String>,
+    /// Also answer for the period just before the range.
+    #[serde(default)]
+    pub compare: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrendSeries {
+    #[serde(flatten)]
+    pub selector: EventSelector,
+    #[serde(default)]
+    pub math: Math,
+    /// The numeric event property for sum/avg/min/max/median/p90.
+    #[serde(default)]
+    pub property: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Math {
+    /// Events.
+    #[default]
+    Total,
+    /// Distinct actors (users, or groups of the count-by type).
+    Unique,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Median,
+    P90,
+    /// Events per actor, averaged over the actors active in the bucket (and so on).
+    AvgPerActor,
+    MinPerActor,
+    MaxPerActor,
+    MedianPerActor,
+    P90PerActor,
+}
+
+// ---- Funnels ----
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunnelQuery {
+    #[serde(flatten)]
+    pub common: Common,
+    pub steps: Vec<EventSelector>,
+    #[serde(default)]
+    pub order: FunnelOrder,
+    /// From the first step's time, inclusive. Default 14 days (PostHog's).
+    #[serde(default)]
+    pub window: Option<Window>,
+    #[serde(default)]
+    pub exclusions: Vec<Exclusion>,
+    /// Also list the actors who converted to, or dropped at, a step.
+    #[serde(default)]
+    pub actors: Option<FunnelActors>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunnelOrder {
+    #[default]
+    Ordered,
+    Strict,
+    Unordered,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub value: u32,
+    pub unit: WindowUnit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+/// Actors who do this event between two steps of their path are taken out of the funnel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Exclusion {
+    #[serde(flatten)]
+    pub selector: EventSelector,
+    /// 0-based step indexes.
+    pub from_step: usize,
+    pub to_step: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunnelActors {
+    /// 0-based step index.
+    pub step: usize,
+    /// Converted: reached this step. Dropped: reached the step before, not this one.
+    #[serde(default)]
+    pub status: ActorStatus,
+    /// Only actors of this breakdown value.
+    #[serde(default)]
+    pub breakdown_value: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorStatus {
+    #[default]
+    Converted,
+    Dropped,
+}
+
+// ---- Retention ----
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetentionQuery {
+    #[serde(flatten)]
+    pub common: Common,
+    /// The event that puts an actor in a cohort.
+    pub start: EventSelector,
+    /// The event that counts as coming back.
+    #[serde(rename = "return")]
+    pub return_event: EventSelector,
+    #[serde(default)]
+    pub cohorting: Cohorting,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cohorting {
+    /// The cohort is the interval of the actor's first-ever start event.
+    #[default]
+    FirstTime,
+    /// The actor is in every interval's cohort in which it did the start event.
+    Recurring,
+}
+
+// ---- Stickiness and lifecycle ----
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StickinessQuery {
+    #[serde(flatten)]
+    pub common: Common,
+    pub series: Vec<EventSelector>,
+    /// Count actors active on N *or more* intervals instead of exactly N.
+    #[serde(default)]
+    pub cumulative: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LifecycleQuery {
+    #[serde(flatten)]
+    pub common: Common,
+    pub event: EventSelector,
+}
+
+// ---- Cohorts ----
+
+/// A set of users or of groups of one type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CohortDefinition {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Users, or groups of a type.
+    #[serde(default)]
+    pub count_by: CountBy,
+    #[serde(flatten)]
+    pub rule: CohortRule,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CohortRule {
+    /// Uploaded ids: distinct ids or person ids for users, keys for groups.
+    Static { ids: Vec<String> },
+    /// Actors meeting all (or any) of the criteria, evaluated when the insight runs.
+    Dynamic {
+        #[serde(default, rename = "match")]
+        match_mode: Match,
+        criteria: Vec<Criterion>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Match {
+    #[default]
+    All,
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Criterion {
+    /// Did the event at least `at_least` times in the last `days` days (up to now).
+    PerformedEvent {
+        event: Option<String>,
+        #[serde(default)]
+        filters: Option<Filter>,
+        #[serde(default = "one")]
+        at_least: u64,
+        days: u32,
+    },
+    /// A current property of the person (or of the group, for group cohorts).
+    Property {
+        key: String,
+        #[serde(default)]
+        operator: Operator,
+        #[serde(default)]
+        value: Value,
+    },
+}
+
+fn one() -> u64 {
+    1
+}

@@ -1,0 +1,322 @@
+//! Trends: per interval, a number per series (events, distinct actors, a property's statistic
+//! or events per actor), with breakdowns, a formula across series and the previous period.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Node};
+
+use crate::cohorts::resolve_all;
+use crate::error::QueryError;
+use crate::frame::{breakdown_limit, keep, number_of, top_values, ActorColumn, Frame, Matcher, Needs, OTHER};
+use crate::result::{TrendLine, TrendsResult};
+use crate::spec::{Breakdown, Math, TrendSeries, TrendsQuery};
+use crate::time::Buckets;
+use crate::{scan, Ctx, Setup};
+
+pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryError> {
+    if q.series.is_empty() {
+        return Err(QueryError::invalid("trends need at least one series"));
+    }
+    for (i, s) in q.series.iter().enumerate() {
+        if needs_property(s.math) && s.property.as_deref().is_none_or(str::is_empty) {
+            return Err(QueryError::invalid(format!("series {i}: math {:?} needs a \"property\"", s.math)));
+        }
+    }
+    let formula = q.formula.as_deref().map(parse_formula).transpose()?;
+    let setup = Setup::new(&q.common, ctx.now)?;
+    let filters = q.common.filters.iter().chain(q.series.iter().filter_map(|s| s.selector.filters.as_ref()));
+    let cohorts = resolve_all(ctx, filters).await?;
+
+    let mut needs = Needs::new();
+    needs.count_by(&q.common.count_by);
+    for s in &q.series {
+        needs.selector(&s.selector, &cohorts);
+        needs.event_properties |= s.property.is_some();
+    }
+    if let Some(f) = &q.common.filters {
+        needs.filter(f, &cohorts);
+    }
+    if let Some(b) = &q.common.breakdown {
+        needs.breakdown(b);
+    }
+    let current = Period {
+        buckets: setup.buckets.clone(),
+        from: setup.range.from.timestamp_micros(),
+        to: setup.range.to.timestamp_micros(),
+    };
+    let previous = q.compare.then(|| {
+        let buckets = setup.calendar.buckets_before(&setup.buckets, setup.buckets.len());
+        Period { from: buckets.start(), to: buckets.end(), buckets }
+    });
+    let scan_from = previous.as_ref().map_or(current.from, |p| p.from);
+    let frame = scan(ctx, &needs, Some(scan_from), Some(current.to)).await?;
+    let column = frame.column(&q.common.count_by);
+    let matchers: Vec<Matcher> = q
+        .series
+        .iter()
+        .map(|s| frame.matcher(&s.selector, q.common.filters.as_ref(), &cohorts))
+        .collect::<Result<_, _>>()?;
+    let kept = q.common.breakdown.as_ref().map(|b| kept_values(&frame, b, &matchers, &current));
+    let split = Split { breakdown: q.common.breakdown.as_ref(), kept: kept.as_ref() };
+
+    let mut lines = Vec::new();
+    for (period, name) in [(Some(&current), "current"), (previous.as_ref(), "previous")] {
+        let Some(period) = period else { continue };
+        let compare = q.compare.then(|| name.to_string());
+        let mut period_lines = Vec::new();
+        for (index, (s, m)) in q.series.iter().zip(&matchers).enumerate() {
+            for (value, data, aggregated) in series_values(&frame, s, m, column, period, &split) {
+                period_lines.push(TrendLine {
+                    label: series_label(s, index),
+                    series: Some(index),
+                    formula: None,
+                    breakdown_value: value,
+                    compare: compare.clone(),
+                    buckets: (name == "previous").then(|| period.buckets.labels.clone()),
+                    data,
+                    aggregated_value: aggregated,
+                });
+            }
+        }
+        if let (Some(node), Some(text)) = (&formula, &q.formula) {
+            let formula_lines = apply_formula(node, text, &period_lines, q.series.len())?;
+            period_lines.extend(formula_lines);
+        }
+        lines.extend(period_lines);
+    }
+    Ok(TrendsResult { buckets: setup.buckets.labels, series: lines })
+}
+
+struct Period {
+    buckets: Buckets,
+    from: i64,
+    to: i64,
+}
+
+struct Split<'a> {
+    breakdown: Option<&'a Breakdown>,
+    kept: Option<&'a HashSet<Option<String>>>,
+}
+
+impl Split<'_> {
+    /// The lines event `i` belongs to.
+    fn values(&self, frame: &Frame, i: usize) -> Vec<Option<String>> {
+        match (self.breakdown, self.kept) {
+            (Some(b), Some(kept)) => {
+                let mut values: Vec<_> = frame.breakdown_values(b, i).into_iter().map(|v| keep(kept, v)).collect();
+                values.dedup();
+                values
+            }
+            _ => vec![None],
+        }
+    }
+}
+
+fn series_label(s: &TrendSeries, index: usize) -> String {
+    s.label.clone().unwrap_or_else(|| s.selector.event.clone().unwrap_or_else(|| format!("All events ({index})")))
+}
+
+fn needs_property(math: Math) -> bool {
+    matches!(math, Math::Sum | Math::Avg | Math::Min | Math::Max | Math::Median | Math::P90)
+}
+
+/// The breakdown values kept: the top ones by matching events in the current period.
+fn kept_values(frame: &Frame, b: &Breakdown, matchers: &[Matcher], period: &Period) -> HashSet<Option<String>> {
+    let mut weights: HashMap<Option<String>, u64> = HashMap::new();
+    for i in 0..frame.len() {
+        let ts = frame.scan.ts[i];
+        if ts < period.from || ts >= period.to || !matchers.iter().any(|m| m.matches(frame, i)) {
+            continue;
+        }
+        for v in frame.breakdown_values(b, i) {
+            *weights.entry(v).or_default() += 1;
+        }
+    }
+    top_values(weights, breakdown_limit(b))
+}
+
+/// One accumulator per (line, bucket) and per line over the range.
+enum Acc {
+    Count(u64),
+    Actors(HashSet<u32>),
+    Values(Vec<f64>),
+    PerActor(HashMap<u32, u64>),
+}
+
+impl Acc {
+    fn new(math: Math) -> Acc {
+        match math {
+            Math::Total => Acc::Count(0),
+            Math::Unique => Acc::Actors(HashSet::new()),
+            Math::Sum | Math::Avg | Math::Min | Math::Max | Math::Median | Math::P90 => Acc::Values(Vec::new()),
+            _ => Acc::PerActor(HashMap::new()),
+        }
+    }
+
+    fn add(&mut self, actors: &[u32], value: Option<f64>) {
+        match self {
+            Acc::Count(n) => *n += 1,
+            Acc::Actors(set) => set.extend(actors.iter().copied()),
+            Acc::Values(values) => values.extend(value),
+            Acc::PerActor(counts) => {
+                for &a in actors {
+                    *counts.entry(a).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    fn value(self, math: Math) -> f64 {
+        match self {
+            Acc::Count(n) => n as f64,
+            Acc::Actors(set) => set.len() as f64,
+            Acc::Values(values) => statistic(math, values),
+            Acc::PerActor(counts) => statistic(math, counts.into_values().map(|n| n as f64).collect()),
+        }
+    }
+}
+
+/// A statistic of some values; 0 when there are none. Percentiles interpolate linearly
+/// between the two nearest ranks (the median of 1, 2, 3, 4 is 2.5).
+fn statistic(math: Math, mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let n = values.len() as f64;
+    match math {
+        Math::Sum => values.iter().sum(),
+        Math::Avg | Math::AvgPerActor => values.iter().sum::<f64>() / n,
+        Math::Min | Math::MinPerActor => values.iter().copied().fold(f64::INFINITY, f64::min),
+        Math::Max | Math::MaxPerActor => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Math::Median | Math::MedianPerActor => percentile(&mut values, 0.5),
+        Math::P90 | Math::P90PerActor => percentile(&mut values, 0.9),
+        Math::Total | Math::Unique => n,
+    }
+}
+
+pub fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let rank = p * (values.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    values[lo] + (values[hi] - values[lo]) * (rank - lo as f64)
+}
+
+/// Every line of one series in one period: (breakdown value, per bucket, over the range).
+fn series_values(
+    frame: &Frame,
+    s: &TrendSeries,
+    m: &Matcher,
+    column: ActorColumn,
+    period: &Period,
+    split: &Split<'_>,
+) -> Vec<(Option<String>, Vec<f64>, f64)> {
+    let n = period.buckets.len();
+    let mut lines: BTreeMap<Option<String>, (Vec<Acc>, Acc)> = BTreeMap::new();
+    if split.breakdown.is_none() {
+        lines.insert(None, ((0..n).map(|_| Acc::new(s.math)).collect(), Acc::new(s.math)));
+    }
+    for i in 0..frame.len() {
+        let ts = frame.scan.ts[i];
+        if ts < period.from || ts >= period.to {
+            continue;
+        }
+        let Some(bucket) = period.buckets.index(ts) else { continue };
+        if !m.matches(frame, i) {
+            continue;
+        }
+        let actors = frame.actors(i, column);
+        let value = s
+            .property
+            .as_ref()
+            .and_then(|p| frame.scan.properties.get(i).and_then(|props| props.get(p)).and_then(number_of));
+        for v in split.values(frame, i) {
+            let (cells, total) =
+                lines.entry(v).or_insert_with(|| ((0..n).map(|_| Acc::new(s.math)).collect(), Acc::new(s.math)));
+            cells[bucket].add(actors, value);
+            total.add(actors, value);
+        }
+    }
+    let mut out: Vec<_> = lines
+        .into_iter()
+        .map(|(v, (cells, total))| (v, cells.into_iter().map(|c| c.value(s.math)).collect(), total.value(s.math)))
+        .collect();
+    // Biggest first; on ties "not set" after values; "other" last.
+    out.sort_by(|a, b| {
+        let other = |v: &Option<String>| v.as_deref() == Some(OTHER);
+        other(&a.0)
+            .cmp(&other(&b.0))
+            .then(b.2.total_cmp(&a.2))
+            .then(a.0.is_none().cmp(&b.0.is_none()))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    out
+}
+
+fn parse_formula(text: &str) -> Result<Node<DefaultNumericTypes>, QueryError> {
+    evalexpr::build_operator_tree::<DefaultNumericTypes>(text)
+        .map_err(|e| QueryError::invalid(format!("formula {text:?} does not parse: {e}")))
+}
+
+/// The formula per breakdown value, series named A, B, C… in order. A division by zero is 0.
+fn apply_formula(
+    node: &Node<DefaultNumericTypes>,
+    text: &str,
+    lines: &[TrendLine],
+    series: usize,
+) -> Result<Vec<TrendLine>, QueryError> {
+    let mut values: Vec<Option<String>> = lines.iter().map(|l| l.breakdown_value.clone()).collect();
+    values.sort();
+    values.dedup();
+    let Some(first) = lines.first() else { return Ok(Vec::new()) };
+    let n = first.data.len();
+    let mut out = Vec::new();
+    for value in values {
+        let line_of = |index: usize| lines.iter().find(|l| l.series == Some(index) && l.breakdown_value == value);
+        let eval = |pick: &dyn Fn(&TrendLine) -> f64| -> Result<f64, QueryError> {
+            let mut context = HashMapContext::<DefaultNumericTypes>::new();
+            for index in 0..series {
+                let x = line_of(index).map_or(0.0, pick);
+                context
+                    .set_value(series_name(index), evalexpr::Value::Float(x))
+                    .map_err(|e| QueryError::invalid(format!("formula {text:?}: {e}")))?;
+            }
+            let result = node
+                .eval_number_with_context(&context)
+                .map_err(|e| QueryError::invalid(format!("formula {text:?}: {e}")))?;
+            Ok(if result.is_finite() { result } else { 0.0 })
+        };
+        let mut data = Vec::with_capacity(n);
+        for b in 0..n {
+            data.push(eval(&|l: &TrendLine| l.data.get(b).copied().unwrap_or(0.0))?);
+        }
+        let aggregated_value = eval(&|l: &TrendLine| l.aggregated_value)?;
+        out.push(TrendLine {
+            label: text.to_string(),
+            series: None,
+            formula: Some(text.to_string()),
+            breakdown_value: value,
+            compare: first.compare.clone(),
+            buckets: first.buckets.clone(),
+            data,
+            aggregated_value,
+        });
+    }
+    Ok(out)
+}
+
+fn series_name(index: usize) -> String {
+    let letters = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    letters.get(index).map_or_else(|| format!("S{index}"), |c| (*c as char).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate() {
+        assert_eq!(percentile(&mut [4.0, 1.0, 3.0, 2.0], 0.5), 2.5);
+        assert_eq!(percentile(&mut [5.0], 0.9), 5.0);
+        assert!((percentile(&mut (1..=10).map(f64::from).collect::<Vec<_>>(), 0.9) - 9.1).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,99 @@
+//! The event scan insights are computed from, and saved documents (cohorts, insights,
+//! dashboards).
+//!
+//! A scan is columnar: one vector per field, indexed by event, with persons and groups
+//! dictionary-encoded, so the query layer works on integers and never on JSON text.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use troupe_core::Properties;
+
+/// What to read. Times are UTC; `from` is inclusive and `to` exclusive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanRequest {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Event names to read; `None` reads every event.
+    pub events: Option<Vec<String>>,
+    /// Group types whose ids to return per event (typed ids plus untyped ids that name a group of
+    /// the type).
+    pub group_types: Vec<String>,
+    /// Return each event's properties.
+    pub event_properties: bool,
+    /// Return persons' properties, distinct ids and creation times (else only their ids).
+    pub person_details: bool,
+}
+
+/// Events in (timestamp, arrival) order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventScan {
+    /// Event names, indexed by `name`.
+    pub names: Vec<String>,
+    pub name: Vec<u32>,
+    /// Microseconds since the epoch, UTC.
+    pub ts: Vec<i64>,
+    /// Index into `persons`: the person the event's distinct id resolves to now (after merges).
+    pub person: Vec<u32>,
+    pub persons: Vec<Actor>,
+    /// One per requested group type, in request order.
+    pub groups: Vec<GroupColumn>,
+    /// Per event, when requested; empty otherwise.
+    pub properties: Vec<Properties>,
+}
+
+impl EventScan {
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+}
+
+/// The ids of one group type on each event, as offsets into `ids` (CSR layout: the event `i` has
+/// `ids[offsets[i]..offsets[i + 1]]`), each an index into `actors`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupColumn {
+    pub group_type: String,
+    pub offsets: Vec<u32>,
+    pub ids: Vec<u32>,
+    /// Every group of the type that exists, plus ids seen on events without a profile.
+    pub actors: Vec<Actor>,
+}
+
+impl GroupColumn {
+    pub fn of(&self, event: usize) -> &[u32] {
+        match (self.offsets.get(event), self.offsets.get(event + 1)) {
+            (Some(&a), Some(&b)) => self.ids.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+/// A person or a group as an insight sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Actor {
+    /// Person id, or group key.
+    pub key: String,
+    /// Persons: every distinct id. Groups: empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub distinct_ids: Vec<String>,
+    /// Group name, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Current properties (empty when not requested or when the actor has no profile).
+    pub properties: Properties,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// A saved object of the query layer and the dashboard, stored as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// `cohort`, `insight`, `dashboard`.
+    pub kind: String,
+    pub id: String,
+    pub body: Value,
+    pub updated_at: DateTime<Utc>,
+}
