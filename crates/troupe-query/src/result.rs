@@ -2,10 +2,10 @@
 //! RFC 3339 with its offset; a breakdown value is the property's text, `null` when the property
 //! is not set, and `"$other"` for the values beyond the breakdown's limit.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use troupe_store::Actor;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InsightResult {
     Trends(TrendsResult),
@@ -15,13 +15,13 @@ pub enum InsightResult {
     Lifecycle(LifecycleResult),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrendsResult {
     pub buckets: Vec<String>,
     pub series: Vec<TrendLine>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrendLine {
     pub label: String,
     /// Index of the query's series; `None` for the formula.
@@ -40,7 +40,7 @@ pub struct TrendLine {
     pub aggregated_value: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunnelResult {
     pub steps: Vec<FunnelStep>,
     /// Per breakdown value, when the query has a breakdown.
@@ -49,13 +49,13 @@ pub struct FunnelResult {
     pub actors: Option<Vec<Actor>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunnelBreakdown {
     pub breakdown_value: Option<String>,
     pub steps: Vec<FunnelStep>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunnelStep {
     pub index: usize,
     pub name: String,
@@ -70,13 +70,13 @@ pub struct FunnelStep {
     pub average_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetentionResult {
     pub buckets: Vec<String>,
     pub rows: Vec<RetentionRow>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetentionRow {
     pub cohort: String,
     pub breakdown_value: Option<String>,
@@ -86,7 +86,7 @@ pub struct RetentionRow {
     pub values: Vec<RetentionCell>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetentionCell {
     pub period: usize,
     pub count: u64,
@@ -94,14 +94,14 @@ pub struct RetentionCell {
     pub percentage: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StickinessResult {
     /// 1..=the number of intervals in the range.
     pub intervals: Vec<usize>,
     pub series: Vec<StickinessLine>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StickinessLine {
     pub label: String,
     pub series: usize,
@@ -110,7 +110,7 @@ pub struct StickinessLine {
     pub data: Vec<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleResult {
     pub buckets: Vec<String>,
     pub new: Vec<u64>,

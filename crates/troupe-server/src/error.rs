@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use thiserror::Error;
+use troupe_query::QueryError;
 use troupe_core::CoreError;
 use troupe_store::StoreError;
 
@@ -23,6 +24,15 @@ pub enum ApiError {
     NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Store(e) => ApiError::Store(e),
+            other => ApiError::BadQuery(other.to_string()),
+        }
+    }
 }
 
 impl ApiError {

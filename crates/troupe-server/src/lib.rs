@@ -69,6 +69,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::segment::routes())
         .merge(routes::mixpanel::routes())
         .merge(routes::read::routes())
+        .merge(routes::insights::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

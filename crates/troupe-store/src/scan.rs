@@ -73,15 +73,15 @@ impl GroupColumn {
 }
 
 /// A person or a group as an insight sees it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Actor {
     /// Person id, or group key.
     pub key: String,
     /// Persons: every distinct id. Groups: empty.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub distinct_ids: Vec<String>,
     /// Group name, when set.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Current properties (empty when not requested or when the actor has no profile).
     pub properties: Properties,

@@ -24,6 +24,9 @@ pub enum Command {
     /// Load event exports from PostHog, Mixpanel or Segment (NDJSON or CSV); re-runs skip what is
     /// already loaded (run while the server is stopped).
     Import(ImportArgs),
+    /// Answer an insight question (trends, funnel, retention, stickiness, lifecycle) given as
+    /// JSON (docs/insights.md), from the data directory or from a running server (--server).
+    Query(QueryArgs),
     /// Create and list projects (run while the server is stopped).
     Project {
         #[command(subcommand)]
@@ -146,4 +149,32 @@ pub enum ProjectCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum QueryFormat {
+    Json,
+    Table,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The insight as JSON: inline (`'{"kind": "trends", …}'`), a file, or `-` for standard input.
+    pub query: String,
+    #[arg(long, default_value = "default")]
+    pub project: String,
+    /// Answer as of this instant (RFC 3339) instead of now: relative ranges and cohorts'
+    /// "last N days" count from it.
+    #[arg(long)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: QueryFormat,
+    /// Ask a running troupe (e.g. http://127.0.0.1:8000) instead of opening the data directory.
+    #[arg(long, env = "TROUPE_SERVER")]
+    pub server: Option<String>,
+    /// The project's secret key, for --server.
+    #[arg(long, env = "TROUPE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
 }

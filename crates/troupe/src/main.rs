@@ -4,6 +4,7 @@ mod config;
 mod demo;
 mod import;
 mod project;
+mod query;
 mod serve;
 
 use clap::Parser;
@@ -24,6 +25,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Import(args) => import::run(args).await,
+            Command::Query(args) => query::run(args).await,
             Command::Project { command: ProjectCommand::Create { name, store, ingestion_key } } => {
                 project::create(&store, &name, ingestion_key).await
             }

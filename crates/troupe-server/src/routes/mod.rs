@@ -1,5 +1,6 @@
-//! HTTP routes: one module per wire protocol, plus the read API.
+//! HTTP routes: one module per wire protocol, plus the read and query APIs.
 
+pub mod insights;
 pub mod mixpanel;
 pub mod native;
 pub mod openpanel;

@@ -1,0 +1,220 @@
+//! `troupe query`: answer an insight question from the command line, against the data directory
+//! (server stopped) or a running server (`--server`), as JSON or as a table.
+
+use std::io::Read;
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::Utc;
+use serde_json::Value;
+use troupe_duckdb::DuckStore;
+use troupe_query::result::{FunnelResult, LifecycleResult, RetentionResult, StickinessResult, TrendsResult};
+use troupe_query::{Insight, InsightResult};
+use troupe_store::Store;
+
+use crate::config::{QueryArgs, QueryFormat};
+
+pub async fn run(args: QueryArgs) -> Result<()> {
+    let text = read_query(&args.query)?;
+    let insight: Insight = serde_json::from_str(&text).context("the query is not a valid insight")?;
+    let result = match &args.server {
+        Some(server) => ask_server(server, &args, &insight).await?,
+        None => ask_store(&args, &insight).await?,
+    };
+    match args.format {
+        QueryFormat::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        QueryFormat::Table => print!("{}", table(&result)),
+    }
+    Ok(())
+}
+
+/// The argument is inline JSON, `-` for standard input, or a file.
+fn read_query(arg: &str) -> Result<String> {
+    if arg.trim_start().starts_with('{') {
+        return Ok(arg.to_string());
+    }
+    if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read the query from standard input")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(arg).with_context(|| format!("cannot read the query file {arg}"))
+}
+
+async fn ask_store(args: &QueryArgs, insight: &Insight) -> Result<InsightResult> {
+    let store = DuckStore::open(args.store.embedded())
+        .map_err(|e| anyhow!("{e}\n(to ask a running server instead: --server http://127.0.0.1:8000 --secret-key …)"))?;
+    let project = store
+        .projects()
+        .await?
+        .into_iter()
+        .find(|p| p.name == args.project)
+        .ok_or_else(|| anyhow!("no project named {:?} in {}", args.project, args.store.data_dir.display()))?;
+    let now = args.now.unwrap_or_else(Utc::now);
+    Ok(troupe_query::run(&store, project.id, insight, now).await?)
+}
+
+async fn ask_server(server: &str, args: &QueryArgs, insight: &Insight) -> Result<InsightResult> {
+    let key = args.secret_key.as_deref().ok_or_else(|| anyhow!("--server needs --secret-key (or TROUPE_SECRET_KEY)"))?;
+    let mut url = format!("{}/api/projects/{}/query", server.trim_end_matches('/'), args.project);
+    if let Some(now) = args.now {
+        url.push_str(&format!("?now={}", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    }
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(key)
+        .json(insight)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {server}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.context("the server's answer is not JSON")?;
+    if !status.is_success() {
+        bail!("{status}: {}", body.get("error").and_then(Value::as_str).unwrap_or("(no message)"));
+    }
+    serde_json::from_value(body).map_err(|e| anyhow!("unexpected answer from the server: {e}"))
+}
+
+fn table(result: &InsightResult) -> String {
+    match result {
+        InsightResult::Trends(r) => trends_table(r),
+        InsightResult::Funnel(r) => funnel_table(r),
+        InsightResult::Retention(r) => retention_table(r),
+        InsightResult::Stickiness(r) => stickiness_table(r),
+        InsightResult::Lifecycle(r) => lifecycle_table(r),
+    }
+}
+
+fn render(header: Vec<String>, rows: Vec<Vec<String>>) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r.get(c).map_or(0, String::len)).chain([header[c].len()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: &[String]| {
+        let cells: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
+        format!("{}\n", cells.join("  ").trim_end())
+    };
+    let mut out = line(&header);
+    for r in &rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn line_name(label: &str, breakdown: &Option<String>, compare: Option<&str>) -> String {
+    let mut name = label.to_string();
+    if let Some(b) = breakdown {
+        name.push_str(&format!(" [{b}]"));
+    }
+    if let Some(c) = compare {
+        name.push_str(&format!(" ({c})"));
+    }
+    name
+}
+
+fn trends_table(r: &TrendsResult) -> String {
+    let mut header = vec!["bucket".to_string()];
+    header.extend(r.series.iter().map(|l| line_name(&l.label, &l.breakdown_value, l.compare.as_deref())));
+    let mut rows: Vec<Vec<String>> = r
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut row = vec![b.clone()];
+            row.extend(r.series.iter().map(|l| l.data.get(i).map_or(String::new(), |x| number(*x))));
+            row
+        })
+        .collect();
+    let mut total = vec!["whole range".to_string()];
+    total.extend(r.series.iter().map(|l| number(l.aggregated_value)));
+    rows.push(total);
+    render(header, rows)
+}
+
+fn funnel_table(r: &FunnelResult) -> String {
+    let header = ["breakdown", "step", "event", "count", "from first", "from previous", "dropped", "median time"];
+    let mut rows = Vec::new();
+    let mut add = |breakdown: &str, steps: &[troupe_query::result::FunnelStep]| {
+        for s in steps {
+            rows.push(vec![
+                breakdown.to_string(),
+                (s.index + 1).to_string(),
+                s.name.clone(),
+                s.count.to_string(),
+                format!("{:.1}%", s.conversion_from_first * 100.0),
+                format!("{:.1}%", s.conversion_from_previous * 100.0),
+                s.dropped.to_string(),
+                s.median_seconds.map_or(String::new(), |m| format!("{m:.0}s")),
+            ]);
+        }
+    };
+    add("all", &r.steps);
+    for b in &r.breakdowns {
+        add(b.breakdown_value.as_deref().unwrap_or("(not set)"), &b.steps);
+    }
+    let mut out = render(header.iter().map(|h| h.to_string()).collect(), rows);
+    if let Some(actors) = &r.actors {
+        out.push_str(&format!("\nactors ({}):\n", actors.len()));
+        for a in actors {
+            out.push_str(&format!("  {} {}\n", a.key, a.name.as_deref().unwrap_or(&a.distinct_ids.join(", "))));
+        }
+    }
+    out
+}
+
+fn retention_table(r: &RetentionResult) -> String {
+    let periods = r.buckets.len();
+    let mut header = vec!["cohort".to_string(), "breakdown".to_string(), "size".to_string()];
+    header.extend((0..periods).map(|p| format!("+{p}")));
+    let rows = r
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.cohort.clone(), row.breakdown_value.clone().unwrap_or_default(), row.size.to_string()];
+            cells.extend(row.values.iter().map(|c| format!("{:.0}%", c.percentage)));
+            cells
+        })
+        .collect();
+    render(header, rows)
+}
+
+fn stickiness_table(r: &StickinessResult) -> String {
+    let mut header = vec!["intervals".to_string()];
+    header.extend(r.series.iter().map(|l| line_name(&l.label, &l.breakdown_value, None)));
+    let rows = r
+        .intervals
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let mut row = vec![n.to_string()];
+            row.extend(r.series.iter().map(|l| l.data.get(i).map_or(String::new(), u64::to_string)));
+            row
+        })
+        .collect();
+    render(header, rows)
+}
+
+fn lifecycle_table(r: &LifecycleResult) -> String {
+    let header = ["bucket", "new", "returning", "resurrecting", "dormant"].map(String::from).to_vec();
+    let rows = r
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            vec![
+                b.clone(),
+                r.new[i].to_string(),
+                r.returning[i].to_string(),
+                r.resurrecting[i].to_string(),
+                r.dormant[i].to_string(),
+            ]
+        })
+        .collect();
+    render(header, rows)
+}
