@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use thiserror::Error;
-use troupe_query::QueryError;
 use troupe_core::CoreError;
+use troupe_query::QueryError;
 use troupe_store::StoreError;
 
 #[derive(Debug, Error)]

@@ -41,8 +41,9 @@ fn read_query(arg: &str) -> Result<String> {
 }
 
 async fn ask_store(args: &QueryArgs, insight: &Insight) -> Result<InsightResult> {
-    let store = DuckStore::open(args.store.embedded())
-        .map_err(|e| anyhow!("{e}\n(to ask a running server instead: --server http://127.0.0.1:8000 --secret-key …)"))?;
+    let store = DuckStore::open(args.store.embedded()).map_err(|e| {
+        anyhow!("{e}\n(to ask a running server instead: --server http://127.0.0.1:8000 --secret-key …)")
+    })?;
     let project = store
         .projects()
         .await?
@@ -54,7 +55,8 @@ async fn ask_store(args: &QueryArgs, insight: &Insight) -> Result<InsightResult>
 }
 
 async fn ask_server(server: &str, args: &QueryArgs, insight: &Insight) -> Result<InsightResult> {
-    let key = args.secret_key.as_deref().ok_or_else(|| anyhow!("--server needs --secret-key (or TROUPE_SECRET_KEY)"))?;
+    let key =
+        args.secret_key.as_deref().ok_or_else(|| anyhow!("--server needs --secret-key (or TROUPE_SECRET_KEY)"))?;
     let mut url = format!("{}/api/projects/{}/query", server.trim_end_matches('/'), args.project);
     if let Some(now) = args.now {
         url.push_str(&format!("?now={}", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
@@ -176,7 +178,8 @@ fn retention_table(r: &RetentionResult) -> String {
         .rows
         .iter()
         .map(|row| {
-            let mut cells = vec![row.cohort.clone(), row.breakdown_value.clone().unwrap_or_default(), row.size.to_string()];
+            let mut cells =
+                vec![row.cohort.clone(), row.breakdown_value.clone().unwrap_or_default(), row.size.to_string()];
             cells.extend(row.values.iter().map(|c| format!("{:.0}%", c.percentage)));
             cells
         })

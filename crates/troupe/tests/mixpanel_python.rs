@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{get, names_and_groups, session, Route, SECRET};
+use common::{companies_signed_in, get, names_and_groups, session, sign_in_to_export, Route, SECRET};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,6 +32,8 @@ async fn a_mixpanel_python_session_lands_exactly() {
     );
     let old = margaret["recent_events"].as_array().and_then(|l| l.last().cloned()).unwrap_or_default();
     assert_eq!(old["timestamp"], json!("2023-11-14T22:13:20Z"), "the imported event keeps its own time");
+    assert_eq!(companies_signed_in(server).await, 1.0, "the shared insight: one company signed in");
+    assert_eq!(sign_in_to_export(server).await, vec![1, 1]);
     let hooli = get(server, "/api/projects/default/groups/company/hooli").await;
     assert_eq!(
         hooli["properties"],

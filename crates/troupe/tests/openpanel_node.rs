@@ -3,7 +3,7 @@
 mod common;
 
 use common::proxy::Fault;
-use common::{get, session, Route, Server};
+use common::{companies_signed_in, get, session, sign_in_to_export, Route, Server};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,6 +35,8 @@ async fn an_openpanel_session_lands_exactly_once_when_connections_drop() {
 }
 
 async fn assert_session(server: &Server, exact_profiles: bool) {
+    assert_eq!(companies_signed_in(server).await, 1.0, "the shared insight: one company signed in");
+    assert_eq!(sign_in_to_export(server).await, vec![1, 1]);
     let hedy = get(server, "/api/projects/default/persons/hedy@wonka.io?events=20").await;
     if exact_profiles {
         assert_eq!(

@@ -4,7 +4,7 @@
 mod common;
 
 use common::proxy::Fault;
-use common::{get, names_and_groups, session, Route, Server};
+use common::{companies_signed_in, get, names_and_groups, session, sign_in_to_export, Route, Server};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,6 +52,8 @@ async fn a_posthog_python_session_lands_exactly_once_when_connections_drop() {
 }
 
 async fn assert_session(server: &Server) {
+    assert_eq!(companies_signed_in(server).await, 1.0, "the shared insight: one company signed in");
+    assert_eq!(sign_in_to_export(server).await, vec![1, 1]);
     let grace = get(server, "/api/projects/default/persons/grace@globex.io?events=20").await;
     assert_eq!(grace["distinct_ids"], json!(["anon-9c1d", "grace@globex.io"]));
     assert_eq!(grace["properties"], json!({"name": "Grace Hopper", "plan": "pro", "signup": "2026-11-01"}));

@@ -6,7 +6,7 @@
 mod common;
 
 use common::proxy::Fault;
-use common::{get, session, status_of, Route, Server};
+use common::{companies_signed_in, get, session, sign_in_to_export, status_of, Route, Server};
 use serde_json::{json, Value};
 
 /// The `RESULT <name> <json>` lines the flow printed.
@@ -46,6 +46,8 @@ async fn a_trodo_python_session_lands_exactly_once_through_a_failing_proxy() {
 }
 
 async fn assert_session(server: &Server, stdout: &str, exact_profiles: bool) {
+    assert_eq!(companies_signed_in(server).await, 1.0, "the shared insight: one company signed in");
+    assert_eq!(sign_in_to_export(server).await, vec![2, 1], "ada exported, bob did not");
     let replies = results(stdout);
     // identify answers the identified id (the SDK switches to it) and the memberships.
     assert_eq!(replies["identify_first"]["distinctId"], json!("ada@acme.io"));

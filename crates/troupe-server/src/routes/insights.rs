@@ -83,7 +83,9 @@ async fn create_cohort(
     let mut body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
     let id = match body.as_object_mut().and_then(|o| o.remove("id")) {
         Some(Value::String(id)) if valid_id(&id) => id,
-        Some(other) => return Err(ApiError::BadQuery(format!("cohort id must be 1-100 letters, digits, - or _, got {other}"))),
+        Some(other) => {
+            return Err(ApiError::BadQuery(format!("cohort id must be 1-100 letters, digits, - or _, got {other}")))
+        }
         None => uuid_like(),
     };
     let doc = save(&app, project.id, id, body).await?;

@@ -197,3 +197,37 @@ pub fn names_and_groups(events: &serde_json::Value) -> Vec<(String, serde_json::
         .map(|e| (e["event"].as_str().unwrap_or_default().to_string(), e["groups"].clone()))
         .collect()
 }
+
+pub async fn post_query(server: &Server, query: serde_json::Value) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/projects/default/query"))
+        .bearer_auth(SECRET)
+        .json(&query)
+        .send()
+        .await
+        .expect("troupe answers");
+    assert!(response.status().is_success(), "query {query}: {}", response.status());
+    response.json().await.expect("JSON")
+}
+
+/// The insight every protocol's session answers alike, whichever client sent it: one company
+/// signed in (distinct companies over yesterday and today, so a session across midnight counts
+/// the same).
+pub async fn companies_signed_in(server: &Server) -> f64 {
+    let query = serde_json::json!({
+        "kind": "trends", "count_by": {"group_type": "company"}, "date_range": {"from": "-1d"},
+        "series": [{"event": "Signed In", "math": "unique"}]
+    });
+    let answer = post_query(server, query).await;
+    answer["series"][0]["aggregated_value"].as_f64().unwrap_or(-1.0)
+}
+
+/// Users going from "Signed In" to "Report Exported", counted through identity merges.
+pub async fn sign_in_to_export(server: &Server) -> Vec<u64> {
+    let query = serde_json::json!({
+        "kind": "funnel", "date_range": {"from": "-1d"},
+        "steps": [{"event": "Signed In"}, {"event": "Report Exported"}]
+    });
+    let answer = post_query(server, query).await;
+    answer["steps"].as_array().into_iter().flatten().map(|s| s["count"].as_u64().unwrap_or(0)).collect()
+}
