@@ -85,6 +85,27 @@ impl DuckStore {
         })
     }
 
+    /// Run one read-only SQL statement and return its rows, every column cast to a number by the
+    /// statement's author. For the benchmark's plain-SQL references; not part of the `Store`
+    /// trait, being backend-specific by nature.
+    pub async fn sql_numbers(&self, sql: String) -> Result<Vec<Vec<f64>>, StoreError> {
+        self.read(move |conn, _| {
+            let mut stmt = conn.prepare(&sql)?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let columns = r.as_ref().column_count();
+                out.push(
+                    (0..columns)
+                        .map(|i| r.get::<_, Option<f64>>(i).map(|v| v.unwrap_or(f64::NAN)))
+                        .collect::<duckdb::Result<_>>()?,
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// The schema version of the database in `data_dir`, without starting a writer.
     pub fn schema_version(data_dir: &Path) -> Result<i32, StoreError> {
         let conn = open_file(data_dir)?;

@@ -27,6 +27,9 @@ pub enum Command {
     /// Answer an insight question (trends, funnel, retention, stickiness, lifecycle) given as
     /// JSON (docs/insights.md), from the data directory or from a running server (--server).
     Query(QueryArgs),
+    /// Benchmark: generate a B2B data set, load it, and time the insights beside plain SQL on
+    /// the same engine (docs/benchmarks.md).
+    Bench(BenchArgs),
     /// Create and list projects (run while the server is stopped).
     Project {
         #[command(subcommand)]
@@ -177,4 +180,23 @@ pub struct QueryArgs {
     /// The project's secret key, for --server.
     #[arg(long, env = "TROUPE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Events to generate (the standard sizes are 1000000 and 10000000); users = events / 100,
+    /// companies = events / 2000.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where generated data sets are kept (one subdirectory per size and seed, reused by later runs).
+    #[arg(long, env = "TROUPE_BENCH_DIR", default_value = "./troupe-bench-data")]
+    pub data_dir: PathBuf,
+    /// Warm runs per question (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// The JSON report.
+    #[arg(long, default_value = "bench-report.json")]
+    pub out: PathBuf,
 }

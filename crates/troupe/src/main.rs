@@ -1,5 +1,6 @@
 //! The `troupe` binary. Errors end here as readable messages (anyhow), never panics.
 
+mod bench;
 mod config;
 mod demo;
 mod import;
@@ -26,6 +27,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Import(args) => import::run(args).await,
             Command::Query(args) => query::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
             Command::Project { command: ProjectCommand::Create { name, store, ingestion_key } } => {
                 project::create(&store, &name, ingestion_key).await
             }

@@ -1,0 +1,197 @@
+//! `troupe bench`: generate a B2B data set (deterministic from a seed), load it into an embedded
+//! store, and time the insights the benchmark names, each beside a plain-SQL formulation of the
+//! same question on the same engine (DuckDB), whose answer must match. Prints a table and writes
+//! JSON so runs can be compared. docs/benchmarks.md says how to read it.
+
+mod generate;
+mod questions;
+
+use std::time::{Duration as StdDuration, Instant};
+
+use anyhow::{bail, Context, Result};
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+use troupe_duckdb::{DuckStore, EmbeddedConfig};
+use troupe_store::{Document, NewProject, Store};
+
+use crate::config::BenchArgs;
+use generate::{Generator, Shape};
+use questions::Question;
+
+const BATCH: usize = 10_000;
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let shape = Shape {
+        events: args.events,
+        seed: args.seed,
+        days: 90,
+        end: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().context("bench end date")?,
+    };
+    let dir = args.data_dir.join(format!("events-{}-seed-{}", shape.events, shape.seed));
+    let store = DuckStore::open(EmbeddedConfig { data_dir: Some(dir.clone()), ..EmbeddedConfig::default() })?;
+    let (project, load_report) = load(&store, shape).await?;
+    let company_slot = company_slot(&store, project).await?;
+
+    let machine = machine();
+    println!(
+        "troupe bench: {} events, {} users, {} companies, seed {}, {} cores, {} MiB memory (data in {})",
+        shape.events,
+        shape.users(),
+        shape.companies(),
+        shape.seed,
+        machine["cores"],
+        machine["memory_mib"],
+        dir.display()
+    );
+    if let Some(r) = &load_report {
+        println!("loaded through the store's writer: {:.1} s, {:.0} events/s", r.0, shape.events as f64 / r.0);
+    }
+    println!("{:<34} {:>10} {:>10} {:>12} {:>8}  answer", "question", "cold ms", "warm ms", "plain SQL ms", "ratio");
+    let mut results = Vec::new();
+    for q in questions::all(shape, project, company_slot)? {
+        let r = measure(&store, project, &q, args.runs, shape).await?;
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>12.1} {:>8.2}  {}",
+            q.name,
+            ms(r.cold),
+            ms(r.warm),
+            ms(r.reference),
+            r.warm.as_secs_f64() / r.reference.as_secs_f64().max(1e-9),
+            if r.matches {
+                format!("{} (same as SQL)", r.answer)
+            } else {
+                format!("{} ≠ SQL {}", r.answer, r.reference_answer)
+            }
+        );
+        results.push(json!({
+            "question": q.name, "cold_ms": ms(r.cold), "warm_ms": ms(r.warm), "plain_sql_ms": ms(r.reference),
+            "ratio_warm_to_plain_sql": r.warm.as_secs_f64() / r.reference.as_secs_f64().max(1e-9),
+            "answer": r.answer, "plain_sql_answer": r.reference_answer, "answers_match": r.matches,
+        }));
+    }
+    println!("ClickHouse reference: not part of this run yet (issue 8 adds chdb / clickhouse-server side by side).");
+    let report = json!({
+        "shape": {"events": shape.events, "users": shape.users(), "companies": shape.companies(), "seed": shape.seed, "days": shape.days},
+        "machine": machine,
+        "load_seconds": load_report.map(|r| r.0),
+        "questions": results,
+    });
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!("report: {}", args.out.display());
+    if results.iter().any(|r| r["answers_match"] == json!(false)) {
+        bail!("troupe and the plain-SQL reference disagree (see the table)");
+    }
+    Ok(())
+}
+
+fn ms(d: StdDuration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The bench project, generated and loaded once per (events, seed): later runs reuse it.
+async fn load(store: &DuckStore, shape: Shape) -> Result<(u32, Option<(f64,)>)> {
+    if let Some(p) = store.projects().await?.into_iter().find(|p| p.name == "bench") {
+        let complete = store.documents(p.id, "bench").await?.iter().any(|d| d.id == "loaded");
+        if !complete {
+            bail!("an earlier load of this data set was interrupted; delete its directory and run again");
+        }
+        return Ok((p.id, None));
+    }
+    let project = store
+        .create_project(NewProject {
+            name: "bench".into(),
+            ingestion_key: "bench".into(),
+            secret_key_hash: String::new(),
+        })
+        .await?;
+    let started = Instant::now();
+    let mut generator = Generator::new(shape);
+    let bar = indicatif::ProgressBar::new(shape.events);
+    loop {
+        let batch = generator.next_batch(BATCH);
+        if batch.is_empty() {
+            break;
+        }
+        for r in store.apply(project.id, batch).await? {
+            r.context("the generator produced a command the rules refuse")?;
+        }
+        bar.set_position(generator.emitted());
+    }
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    // Marked only when complete, so an interrupted load is not taken for a finished one.
+    let marker = Document {
+        kind: "bench".into(),
+        id: "loaded".into(),
+        body: json!({"seconds": seconds}),
+        updated_at: Utc::now(),
+    };
+    store.put_document(project.id, marker).await?;
+    Ok((project.id, Some((seconds,))))
+}
+
+async fn company_slot(store: &DuckStore, project: u32) -> Result<u8> {
+    store
+        .group_types(project)
+        .await?
+        .into_iter()
+        .find(|t| t.group_type == "company")
+        .map(|t| t.index)
+        .context("the bench project has no company group type")
+}
+
+struct Measured {
+    cold: StdDuration,
+    warm: StdDuration,
+    reference: StdDuration,
+    answer: f64,
+    reference_answer: f64,
+    matches: bool,
+}
+
+async fn measure(store: &DuckStore, project: u32, q: &Question, runs: usize, shape: Shape) -> Result<Measured> {
+    let now = shape.end;
+    let started = Instant::now();
+    let result = troupe_query::run(store, project, &q.insight, now).await?;
+    let cold = started.elapsed();
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        troupe_query::run(store, project, &q.insight, now).await?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let warm = times[times.len() / 2];
+    let answer = (q.checksum)(&result);
+    let mut reference_times = Vec::new();
+    let mut reference_answer = f64::NAN;
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let rows = store.sql_numbers(q.sql.clone()).await?;
+        reference_times.push(started.elapsed());
+        reference_answer = rows.first().and_then(|r| r.first()).copied().unwrap_or(f64::NAN);
+    }
+    reference_times.sort();
+    Ok(Measured {
+        cold,
+        warm,
+        reference: reference_times[reference_times.len() / 2],
+        answer,
+        reference_answer,
+        matches: (answer - reference_answer).abs() < 1e-6,
+    })
+}
+
+fn machine() -> Value {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let memory_mib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024);
+    json!({"cores": cores, "memory_mib": memory_mib})
+}
