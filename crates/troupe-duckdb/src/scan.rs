@@ -2,8 +2,10 @@
 //! `person_distinct_ids` (so merges count the merged person) and their group ids per requested
 //! type, dictionary-encoded for the query layer.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
+use duckdb::arrow::array::{Array, AsArray, LargeStringArray, ListArray, StringArray, StringViewArray};
+use duckdb::arrow::datatypes::{DataType, Int64Type};
 use duckdb::types::Value;
 use duckdb::{params_from_iter, Connection};
 use troupe_store::{Actor, EventScan, GroupColumn, ScanRequest};
@@ -30,6 +32,14 @@ impl Dictionary {
         self.keys.push(key);
         i
     }
+
+    /// Without allocating when the key is known (the common case).
+    fn intern_str(&mut self, key: &str) -> u32 {
+        match self.index.get(key) {
+            Some(&i) => i,
+            None => self.intern(key.to_string()),
+        }
+    }
 }
 
 /// One requested group type while scanning: its slot and its groups so far.
@@ -48,11 +58,12 @@ pub fn scan(conn: &Connection, project: u32, req: &ScanRequest) -> Result<EventS
         let slot = slots.iter().find(|(_, name)| *name == group_type).map(|(s, _)| *s);
         builders.push(group_builder(conn, project, group_type, slot)?);
     }
+    for b in &mut builders {
+        b.column.offsets.push(0);
+    }
     let mut out = EventScan::default();
     if req.events.as_ref().is_some_and(|e| e.is_empty()) {
-        for b in builders {
-            out.groups.push(finish_group(b));
-        }
+        out.groups = builders.into_iter().map(finish_group).collect();
         return Ok(out);
     }
 
@@ -70,47 +81,128 @@ pub fn scan(conn: &Connection, project: u32, req: &ScanRequest) -> Result<EventS
         filter.push_str(&format!(" AND e.event IN ({})", vec!["?"; events.len()].join(", ")));
         args.extend(events.iter().map(|e| Value::Text(e.clone())));
     }
-    let properties = if req.event_properties { "e.properties" } else { "NULL" };
+    // The person join only when someone needs persons: most group questions do not.
+    let (person, join) = if req.persons {
+        (
+            "coalesce(p.person_id, e.distinct_id)",
+            "LEFT JOIN person_distinct_ids p ON p.project_id = e.project_id AND p.distinct_id = e.distinct_id",
+        )
+    } else {
+        ("NULL::VARCHAR", "")
+    };
+    let properties = if req.event_properties { "e.properties" } else { "NULL::VARCHAR" };
     let group_columns: String =
-        builders.iter().map(|b| b.slot.map_or(", NULL".to_string(), |s| format!(", e.group_{s}"))).collect();
+        builders.iter().map(|b| b.slot.map_or(", NULL::VARCHAR[]".to_string(), |s| format!(", e.group_{s}"))).collect();
+    // No ORDER BY: the query layer orders what needs ordering (one actor's events), which is
+    // far cheaper than sorting the whole scan.
     let sql = format!(
-        "SELECT epoch_us(e.ts), e.event, coalesce(p.person_id, e.distinct_id), {properties}, e.groups_untyped{group_columns}
-         FROM events e LEFT JOIN person_distinct_ids p ON p.project_id = e.project_id AND p.distinct_id = e.distinct_id
-         WHERE {filter} ORDER BY e.ts, e.received_at, e.rowid"
+        "SELECT epoch_us(e.ts), e.event, {person}, {properties}, e.groups_untyped{group_columns}
+         FROM events e {join} WHERE {filter}"
     );
     let mut names = Dictionary::default();
     let mut persons = Dictionary::default();
-    for b in &mut builders {
-        b.column.offsets.push(0);
-    }
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args.iter()))?;
-    while let Some(r) = rows.next()? {
-        out.ts.push(r.get(0)?);
-        out.name.push(names.intern(r.get(1)?));
-        out.person.push(persons.intern(r.get(2)?));
-        if req.event_properties {
-            out.properties.push(parse_json(&r.get::<_, Option<String>>(3)?.unwrap_or_default()));
-        }
-        let untyped = list_of_text(r.get::<_, Value>(4)?);
-        for (i, b) in builders.iter_mut().enumerate() {
-            let start = b.column.ids.len();
-            for key in list_of_text(r.get::<_, Value>(5 + i)?) {
-                let id = b.dictionary.intern(key);
-                push_unique(&mut b.column.ids, start, id);
+    for batch in stmt.stream_arrow(params_from_iter(args.iter()))? {
+        let batch = batch?;
+        let column = |i: usize| batch.column(i).as_ref();
+        let stamps = column(0).as_primitive_opt::<Int64Type>().ok_or_else(|| unexpected("timestamps"))?;
+        let event_names = Texts::of(column(1))?;
+        let person_ids = Texts::of(column(2))?;
+        let props = Texts::of(column(3))?;
+        let untyped = Lists::of(column(4))?;
+        let group_lists: Vec<Lists<'_>> =
+            (0..builders.len()).map(|i| Lists::of(column(5 + i))).collect::<Result<_>>()?;
+        for row in 0..batch.num_rows() {
+            out.ts.push(stamps.value(row));
+            out.name.push(names.intern_str(event_names.get(row).unwrap_or_default()));
+            if req.persons {
+                out.person.push(persons.intern_str(person_ids.get(row).unwrap_or_default()));
             }
-            for key in &untyped {
-                if let Some(&id) = b.dictionary.index.get(key).filter(|&&id| (id as usize) < b.actors.len()) {
+            if req.event_properties {
+                out.properties.push(parse_json(props.get(row).unwrap_or("{}")));
+            }
+            for (b, lists) in builders.iter_mut().zip(&group_lists) {
+                let start = b.column.ids.len();
+                for key in lists.row(row) {
+                    let id = b.dictionary.intern_str(key);
                     push_unique(&mut b.column.ids, start, id);
                 }
+                for key in untyped.row(row) {
+                    if let Some(&id) = b.dictionary.index.get(key).filter(|&&id| (id as usize) < b.actors.len()) {
+                        push_unique(&mut b.column.ids, start, id);
+                    }
+                }
+                b.column.offsets.push(b.column.ids.len() as u32);
             }
-            b.column.offsets.push(b.column.ids.len() as u32);
         }
     }
     out.names = names.keys;
     out.persons = person_actors(conn, project, persons.keys, req.person_details)?;
     out.groups = builders.into_iter().map(finish_group).collect();
     Ok(out)
+}
+
+fn unexpected(what: &str) -> duckdb::Error {
+    duckdb::Error::InvalidParameterName(format!("the scan returned {what} in an unexpected Arrow type"))
+}
+
+/// A text column of an Arrow batch, whichever string layout DuckDB chose.
+enum Texts<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
+    Null,
+}
+
+impl<'a> Texts<'a> {
+    fn of(array: &'a dyn Array) -> Result<Self> {
+        if array.data_type() == &DataType::Null {
+            return Ok(Texts::Null);
+        }
+        if let Some(a) = array.as_string_opt::<i32>() {
+            return Ok(Texts::Utf8(a));
+        }
+        if let Some(a) = array.as_string_opt::<i64>() {
+            return Ok(Texts::Large(a));
+        }
+        array.as_string_view_opt().map(Texts::View).ok_or_else(|| unexpected("text"))
+    }
+
+    fn get(&self, row: usize) -> Option<&'a str> {
+        match self {
+            Texts::Utf8(a) => (!a.is_null(row)).then(|| a.value(row)),
+            Texts::Large(a) => (!a.is_null(row)).then(|| a.value(row)),
+            Texts::View(a) => (!a.is_null(row)).then(|| a.value(row)),
+            Texts::Null => None,
+        }
+    }
+}
+
+/// A list-of-text column (group ids).
+struct Lists<'a> {
+    list: Option<&'a ListArray>,
+    values: Texts<'a>,
+}
+
+impl<'a> Lists<'a> {
+    fn of(array: &'a dyn Array) -> Result<Self> {
+        if array.data_type() == &DataType::Null {
+            return Ok(Lists { list: None, values: Texts::Null });
+        }
+        let list = array.as_list_opt::<i32>().ok_or_else(|| unexpected("a list"))?;
+        Ok(Lists { list: Some(list), values: Texts::of(list.values().as_ref())? })
+    }
+
+    fn row(&self, row: usize) -> impl Iterator<Item = &'a str> + '_ {
+        let range = match self.list {
+            Some(list) if !list.is_null(row) => {
+                let offsets = list.value_offsets();
+                offsets[row] as usize..offsets[row + 1] as usize
+            }
+            _ => 0..0,
+        };
+        range.filter_map(|i| self.values.get(i))
+    }
 }
 
 fn push_unique(ids: &mut Vec<u32>, start: usize, id: u32) {

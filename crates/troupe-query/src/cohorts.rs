@@ -1,7 +1,7 @@
 //! Cohorts: sets of users or of groups of one type, static (uploaded ids) or dynamic (criteria
 //! evaluated when the insight runs), used as filters.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -93,7 +93,7 @@ async fn resolve_refs(
     refs: Vec<&CohortRef>,
     depth: usize,
 ) -> Result<HashMap<String, Arc<ResolvedCohort>>, QueryError> {
-    let mut out = HashMap::new();
+    let mut out = HashMap::default();
     for r in refs {
         let key = cohort_key(r);
         if out.contains_key(&key) {
@@ -164,7 +164,7 @@ async fn criterion(ctx: &Ctx<'_>, by: &CountBy, c: &Criterion, depth: usize) -> 
             let frame = Frame::new(scan);
             let matcher = frame.matcher(&selector, None, &nested)?;
             let column = frame.column(by);
-            let mut counts: HashMap<u32, u64> = HashMap::new();
+            let mut counts: HashMap<u32, u64> = HashMap::default();
             for i in 0..frame.len() {
                 if matcher.matches(&frame, i) {
                     for &a in frame.actors(i, column) {

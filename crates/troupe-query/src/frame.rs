@@ -1,7 +1,9 @@
 //! A scan ready for the insight kinds: who each event counts for, which events pass a filter,
 //! and which breakdown values an event has.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 use regex::Regex;
@@ -19,6 +21,7 @@ pub struct Needs {
     pub events: Option<BTreeSet<String>>,
     pub group_types: BTreeSet<String>,
     pub event_properties: bool,
+    pub persons: bool,
     pub person_details: bool,
 }
 
@@ -32,8 +35,11 @@ impl Needs {
     }
 
     pub fn count_by(&mut self, by: &CountBy) {
-        if let CountBy::Group { group_type } = by {
-            self.group_types.insert(group_type.clone());
+        match by {
+            CountBy::Users => self.persons = true,
+            CountBy::Group { group_type } => {
+                self.group_types.insert(group_type.clone());
+            }
         }
     }
 
@@ -85,6 +91,7 @@ impl Needs {
             events: self.events.as_ref().map(|e| e.iter().cloned().collect()),
             group_types: self.group_types.iter().cloned().collect(),
             event_properties: self.event_properties,
+            persons: self.persons || self.person_details,
             person_details: self.person_details,
         }
     }
@@ -226,8 +233,142 @@ impl Frame {
         }
     }
 
+    /// Every event's breakdown values as ids into a label table, computed once per question
+    /// (person and group labels once per actor, not per event).
+    pub fn breakdown_keys(&self, b: &Breakdown) -> BreakdownKeys {
+        let mut keys =
+            BreakdownKeys { labels: Vec::new(), index: HashMap::default(), offsets: vec![0], ids: Vec::new() };
+        match self.source(&b.source) {
+            Source::Event => {
+                for i in 0..self.len() {
+                    let id = keys.intern(self.scan.properties.get(i).and_then(|p| label(p.get(&b.key))));
+                    keys.ids.push(id);
+                    keys.offsets.push(keys.ids.len() as u32);
+                }
+            }
+            Source::Person => {
+                let per_person: Vec<u32> =
+                    self.scan.persons.iter().map(|p| keys.intern(label(p.properties.get(&b.key)))).collect();
+                for i in 0..self.len() {
+                    let id = match self.scan.person.get(i) {
+                        Some(&p) => per_person[p as usize],
+                        None => keys.intern(None),
+                    };
+                    keys.ids.push(id);
+                    keys.offsets.push(keys.ids.len() as u32);
+                }
+            }
+            Source::Group(g) => {
+                let column = ActorColumn::Group(g);
+                let per_group: Vec<u32> = (0..self.actor_count(column))
+                    .map(|a| keys.intern(self.actor(column, a as u32).and_then(|a| label(a.properties.get(&b.key)))))
+                    .collect();
+                let none = keys.intern(None);
+                for i in 0..self.len() {
+                    let start = keys.ids.len();
+                    for &a in self.actors(i, column) {
+                        let id = per_group[a as usize];
+                        if !keys.ids[start..].contains(&id) {
+                            keys.ids.push(id);
+                        }
+                    }
+                    if keys.ids.len() == start {
+                        keys.ids.push(none);
+                    }
+                    keys.offsets.push(keys.ids.len() as u32);
+                }
+            }
+        }
+        keys
+    }
+
     fn person(&self, i: usize) -> Option<&Actor> {
         self.scan.person.get(i).and_then(|&p| self.scan.persons.get(p as usize))
+    }
+}
+
+/// Breakdown values per event (CSR layout), as ids into `labels`.
+pub struct BreakdownKeys {
+    pub labels: Vec<Option<String>>,
+    index: HashMap<Option<String>, u32>,
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl BreakdownKeys {
+    fn intern(&mut self, label: Option<String>) -> u32 {
+        if let Some(&id) = self.index.get(&label) {
+            return id;
+        }
+        let id = self.labels.len() as u32;
+        self.index.insert(label.clone(), id);
+        self.labels.push(label);
+        id
+    }
+
+    pub fn of(&self, event: usize) -> &[u32] {
+        match (self.offsets.get(event), self.offsets.get(event + 1)) {
+            (Some(&a), Some(&b)) => &self.ids[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Lines of a broken-down answer: each kept label its own line, the rest one `$other` line.
+/// Without a breakdown, one line.
+pub struct Lines {
+    pub keys: Option<BreakdownKeys>,
+    /// Per label id, its line.
+    line_of_label: Vec<usize>,
+    /// Per line, its breakdown value.
+    pub values: Vec<Option<String>>,
+}
+
+impl Lines {
+    pub fn none() -> Self {
+        Lines { keys: None, line_of_label: Vec::new(), values: vec![None] }
+    }
+
+    /// Keep the `limit` labels of most weight (`weight(event)` counts an event for its labels).
+    pub fn top(keys: BreakdownKeys, limit: usize, frame_len: usize, counts: impl Fn(usize) -> bool) -> Self {
+        let mut weights = vec![0u64; keys.labels.len()];
+        for i in (0..frame_len).filter(|&i| counts(i)) {
+            for &l in keys.of(i) {
+                weights[l as usize] += 1;
+            }
+        }
+        let mut ranked: Vec<usize> = (0..keys.labels.len()).filter(|&l| weights[l] > 0).collect();
+        ranked.sort_by(|&a, &b| weights[b].cmp(&weights[a]).then_with(|| keys.labels[a].cmp(&keys.labels[b])));
+        let mut values: Vec<Option<String>> = Vec::new();
+        let mut line_of_label = vec![usize::MAX; keys.labels.len()];
+        for &l in ranked.iter().take(limit) {
+            line_of_label[l] = values.len();
+            values.push(keys.labels[l].clone());
+        }
+        if line_of_label.contains(&usize::MAX) {
+            let other = values.len();
+            values.push(Some(OTHER.to_string()));
+            for line in line_of_label.iter_mut().filter(|l| **l == usize::MAX) {
+                *line = other;
+            }
+        }
+        Lines { keys: Some(keys), line_of_label, values }
+    }
+
+    /// The distinct lines event `i` belongs to, into `out`.
+    pub fn of(&self, i: usize, out: &mut Vec<usize>) {
+        out.clear();
+        match &self.keys {
+            None => out.push(0),
+            Some(keys) => {
+                for &l in keys.of(i) {
+                    let line = self.line_of_label[l as usize];
+                    if !out.contains(&line) {
+                        out.push(line);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! the first step and is inclusive. Of the paths reaching the furthest step, the first to get
 //! there is reported (its times to convert and its entry's breakdown value).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::cohorts::resolve_all;
 use crate::error::QueryError;
@@ -85,14 +85,14 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         breakdowns: Vec::new(),
         actors: None,
     };
-    let mut values: HashMap<u32, Option<String>> = HashMap::new();
+    let mut values: HashMap<u32, Option<String>> = HashMap::default();
     if let Some(b) = &q.common.breakdown {
         // First touch: the value on the event that entered the funnel.
         let raw: Vec<(u32, Option<String>)> = outcomes
             .iter()
             .map(|(a, p)| (*a, frame.breakdown_values(b, p.entry_event).into_iter().flatten().next()))
             .collect();
-        let mut weights = HashMap::new();
+        let mut weights = HashMap::default();
         for (_, v) in &raw {
             *weights.entry(v.clone()).or_insert(0u64) += 1;
         }
@@ -169,7 +169,7 @@ fn streams(
     exclusions: &[Matcher],
     all_events: bool,
 ) -> HashMap<u32, Vec<StreamEvent>> {
-    let mut out: HashMap<u32, Vec<StreamEvent>> = HashMap::new();
+    let mut out: HashMap<u32, Vec<StreamEvent>> = HashMap::default();
     for i in 0..frame.len() {
         let mask = |ms: &[Matcher]| {
             ms.iter().enumerate().fold(0u32, |m, (k, s)| if s.matches(frame, i) { m | 1 << k } else { m })

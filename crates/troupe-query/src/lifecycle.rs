@@ -4,7 +4,7 @@
 //! that is its creation time, which troupe moves back to its earliest event; for a group, its
 //! first attributed event). Active = did the chosen event in the interval.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::cohorts::resolve_all;
 use crate::error::QueryError;
@@ -45,13 +45,14 @@ pub async fn run(ctx: &Ctx<'_>, q: &LifecycleQuery) -> Result<LifecycleResult, Q
     bounds.extend(&buckets.bounds);
     let extended = crate::time::Buckets { bounds, labels: vec![String::new(); n + 1] };
 
-    let mut actors: HashMap<u32, Activity> = HashMap::new();
+    let mut actors: HashMap<u32, Activity> = HashMap::default();
     for i in 0..frame.len() {
         let ts = frame.scan.ts[i];
         let bucket = extended.index(ts).filter(|_| matcher.matches(&frame, i));
         for &a in frame.actors(i, column) {
             let activity = actors.entry(a).or_insert_with(|| Activity { first_seen: None, active: vec![false; n + 1] });
-            activity.first_seen.get_or_insert(ts);
+            // The scan is unordered: keep the earliest.
+            activity.first_seen = Some(activity.first_seen.map_or(ts, |t| t.min(ts)));
             if let Some(b) = bucket {
                 activity.active[b] = true;
             }

@@ -1,7 +1,9 @@
 //! Retention: cohorts by the interval of a start event, and how many of each cohort did the
 //! return event 1, 2, … intervals later (the classic triangle).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::cohorts::resolve_all;
 use crate::error::QueryError;
@@ -13,8 +15,10 @@ use crate::{scan, Ctx, Setup};
 /// One actor's part: the cohorts it entered (bucket → entering event) and where it returned.
 #[derive(Default)]
 struct Activity {
+    /// The earliest start event: (time, event index).
     first_start: Option<(i64, usize)>,
-    cohorts: BTreeMap<usize, usize>,
+    /// Cohort bucket → its earliest start event there.
+    cohorts: BTreeMap<usize, (i64, usize)>,
     returned: HashSet<usize>,
 }
 
@@ -43,7 +47,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
     let back = frame.matcher(&q.return_event, q.common.filters.as_ref(), &cohorts)?;
     let buckets = &setup.buckets;
 
-    let mut actors: HashMap<u32, Activity> = HashMap::new();
+    let mut actors: HashMap<u32, Activity> = HashMap::default();
     for i in 0..frame.len() {
         let ts = frame.scan.ts[i];
         let bucket = if setup.in_range(ts) { buckets.index(ts) } else { None };
@@ -54,9 +58,11 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
         for &a in frame.actors(i, column) {
             let activity = actors.entry(a).or_default();
             if is_start {
-                activity.first_start.get_or_insert((ts, i));
+                // The scan is unordered: keep the earliest.
+                earliest(&mut activity.first_start, (ts, i));
                 if let (Cohorting::Recurring, Some(b)) = (q.cohorting, bucket) {
-                    activity.cohorts.entry(b).or_insert(i);
+                    let entry = activity.cohorts.entry(b).or_insert((ts, i));
+                    *entry = (*entry).min((ts, i));
                 }
             }
             if let (true, Some(b)) = (is_return, bucket) {
@@ -68,7 +74,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
         for activity in actors.values_mut() {
             if let Some((ts, event)) = activity.first_start.filter(|(ts, _)| setup.in_range(*ts)) {
                 if let Some(b) = buckets.index(ts) {
-                    activity.cohorts.insert(b, event);
+                    activity.cohorts.insert(b, (ts, event));
                 }
             }
         }
@@ -77,7 +83,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
     // (breakdown value, cohort bucket) → actors.
     let mut entries: Vec<(Option<String>, usize, u32)> = Vec::new();
     for (&a, activity) in &actors {
-        for (&b, &event) in &activity.cohorts {
+        for (&b, &(_, event)) in &activity.cohorts {
             let value = q
                 .common
                 .breakdown
@@ -87,7 +93,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
         }
     }
     if let Some(bd) = &q.common.breakdown {
-        let mut weights = HashMap::new();
+        let mut weights = HashMap::default();
         for (v, _, _) in &entries {
             *weights.entry(v.clone()).or_insert(0u64) += 1;
         }
@@ -124,4 +130,10 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
         }
     }
     Ok(RetentionResult { buckets: buckets.labels.clone(), rows })
+}
+
+fn earliest(slot: &mut Option<(i64, usize)>, candidate: (i64, usize)) {
+    if slot.is_none_or(|current| candidate < current) {
+        *slot = Some(candidate);
+    }
 }

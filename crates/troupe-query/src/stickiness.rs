@@ -1,10 +1,12 @@
 //! Stickiness: how many actors did the event on exactly N distinct intervals of the range.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::cohorts::resolve_all;
 use crate::error::QueryError;
-use crate::frame::{breakdown_limit, keep, top_values, Matcher, Needs};
+use crate::frame::{breakdown_limit, Lines, Matcher, Needs};
 use crate::result::{StickinessLine, StickinessResult};
 use crate::spec::StickinessQuery;
 use crate::{scan, Ctx, Setup};
@@ -32,43 +34,39 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
     let column = frame.column(&q.common.count_by);
     let matchers: Vec<Matcher> =
         q.series.iter().map(|s| frame.matcher(s, q.common.filters.as_ref(), &cohorts)).collect::<Result<_, _>>()?;
-    let kept = q.common.breakdown.as_ref().map(|b| {
-        let mut weights = HashMap::new();
-        for i in (0..frame.len()).filter(|&i| matchers.iter().any(|m| m.matches(&frame, i))) {
-            for v in frame.breakdown_values(b, i) {
-                *weights.entry(v).or_insert(0u64) += 1;
-            }
-        }
-        top_values(weights, breakdown_limit(b))
-    });
+    let split = match &q.common.breakdown {
+        Some(b) => Lines::top(frame.breakdown_keys(b), breakdown_limit(b), frame.len(), |i| {
+            matchers.iter().any(|m| m.matches(&frame, i))
+        }),
+        None => Lines::none(),
+    };
     let n = setup.buckets.len();
     let mut series = Vec::new();
     for (index, (s, m)) in q.series.iter().zip(&matchers).enumerate() {
-        // (breakdown value, actor) → the intervals it was active in.
-        let mut active: HashMap<(Option<String>, u32), HashSet<usize>> = HashMap::new();
+        // (line, actor) → the intervals it was active in.
+        let mut active: HashMap<(usize, u32), HashSet<usize>> = HashMap::default();
+        let mut hit = Vec::new();
         for i in 0..frame.len() {
             let Some(bucket) = setup.buckets.index(frame.scan.ts[i]) else { continue };
             if !m.matches(&frame, i) {
                 continue;
             }
-            let values = match (&q.common.breakdown, &kept) {
-                (Some(b), Some(kept)) => frame.breakdown_values(b, i).into_iter().map(|v| keep(kept, v)).collect(),
-                _ => vec![None],
-            };
-            for v in values {
+            split.of(i, &mut hit);
+            for &line in &hit {
                 for &a in frame.actors(i, column) {
-                    active.entry((v.clone(), a)).or_default().insert(bucket);
+                    active.entry((line, a)).or_default().insert(bucket);
                 }
             }
         }
-        let mut histograms: BTreeMap<Option<String>, Vec<u64>> = BTreeMap::new();
-        if q.common.breakdown.is_none() {
-            histograms.insert(None, vec![0; n]);
+        let mut histograms: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        if split.keys.is_none() {
+            histograms.insert(0, vec![0; n]);
         }
-        for ((v, _), buckets) in active {
-            histograms.entry(v).or_insert_with(|| vec![0; n])[buckets.len() - 1] += 1;
+        for ((line, _), buckets) in active {
+            histograms.entry(line).or_insert_with(|| vec![0; n])[buckets.len() - 1] += 1;
         }
-        for (value, mut data) in histograms {
+        for (line, mut data) in histograms {
+            let value = split.values[line].clone();
             if q.cumulative {
                 for k in (0..n.saturating_sub(1)).rev() {
                     data[k] += data[k + 1];

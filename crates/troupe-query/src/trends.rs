@@ -1,15 +1,15 @@
 //! Trends: per interval, a number per series (events, distinct actors, a property's statistic
 //! or events per actor), with breakdowns, a formula across series and the previous period.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Node};
 
 use crate::cohorts::resolve_all;
 use crate::error::QueryError;
-use crate::frame::{breakdown_limit, keep, number_of, top_values, ActorColumn, Frame, Matcher, Needs, OTHER};
+use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
 use crate::result::{TrendLine, TrendsResult};
-use crate::spec::{Breakdown, Math, TrendSeries, TrendsQuery};
+use crate::spec::{Math, TrendSeries, TrendsQuery};
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
@@ -56,8 +56,14 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         .iter()
         .map(|s| frame.matcher(&s.selector, q.common.filters.as_ref(), &cohorts))
         .collect::<Result<_, _>>()?;
-    let kept = q.common.breakdown.as_ref().map(|b| kept_values(&frame, b, &matchers, &current));
-    let split = Split { breakdown: q.common.breakdown.as_ref(), kept: kept.as_ref() };
+    let split = match &q.common.breakdown {
+        // The values kept are the top ones by matching events in the current period.
+        Some(b) => Lines::top(frame.breakdown_keys(b), breakdown_limit(b), frame.len(), |i| {
+            let ts = frame.scan.ts[i];
+            ts >= current.from && ts < current.to && matchers.iter().any(|m| m.matches(&frame, i))
+        }),
+        None => Lines::none(),
+    };
 
     let mut lines = Vec::new();
     for (period, name) in [(Some(&current), "current"), (previous.as_ref(), "previous")] {
@@ -93,46 +99,12 @@ struct Period {
     to: i64,
 }
 
-struct Split<'a> {
-    breakdown: Option<&'a Breakdown>,
-    kept: Option<&'a HashSet<Option<String>>>,
-}
-
-impl Split<'_> {
-    /// The lines event `i` belongs to.
-    fn values(&self, frame: &Frame, i: usize) -> Vec<Option<String>> {
-        match (self.breakdown, self.kept) {
-            (Some(b), Some(kept)) => {
-                let mut values: Vec<_> = frame.breakdown_values(b, i).into_iter().map(|v| keep(kept, v)).collect();
-                values.dedup();
-                values
-            }
-            _ => vec![None],
-        }
-    }
-}
-
 fn series_label(s: &TrendSeries, index: usize) -> String {
     s.label.clone().unwrap_or_else(|| s.selector.event.clone().unwrap_or_else(|| format!("All events ({index})")))
 }
 
 fn needs_property(math: Math) -> bool {
     matches!(math, Math::Sum | Math::Avg | Math::Min | Math::Max | Math::Median | Math::P90)
-}
-
-/// The breakdown values kept: the top ones by matching events in the current period.
-fn kept_values(frame: &Frame, b: &Breakdown, matchers: &[Matcher], period: &Period) -> HashSet<Option<String>> {
-    let mut weights: HashMap<Option<String>, u64> = HashMap::new();
-    for i in 0..frame.len() {
-        let ts = frame.scan.ts[i];
-        if ts < period.from || ts >= period.to || !matchers.iter().any(|m| m.matches(frame, i)) {
-            continue;
-        }
-        for v in frame.breakdown_values(b, i) {
-            *weights.entry(v).or_default() += 1;
-        }
-    }
-    top_values(weights, breakdown_limit(b))
 }
 
 /// One accumulator per (line, bucket) and per line over the range.
@@ -147,9 +119,9 @@ impl Acc {
     fn new(math: Math) -> Acc {
         match math {
             Math::Total => Acc::Count(0),
-            Math::Unique => Acc::Actors(HashSet::new()),
+            Math::Unique => Acc::Actors(HashSet::default()),
             Math::Sum | Math::Avg | Math::Min | Math::Max | Math::Median | Math::P90 => Acc::Values(Vec::new()),
-            _ => Acc::PerActor(HashMap::new()),
+            _ => Acc::PerActor(HashMap::default()),
         }
     }
 
@@ -208,13 +180,15 @@ fn series_values(
     m: &Matcher,
     column: ActorColumn,
     period: &Period,
-    split: &Split<'_>,
+    split: &Lines,
 ) -> Vec<(Option<String>, Vec<f64>, f64)> {
     let n = period.buckets.len();
-    let mut lines: BTreeMap<Option<String>, (Vec<Acc>, Acc)> = BTreeMap::new();
-    if split.breakdown.is_none() {
-        lines.insert(None, ((0..n).map(|_| Acc::new(s.math)).collect(), Acc::new(s.math)));
+    let fresh = || ((0..n).map(|_| Acc::new(s.math)).collect::<Vec<_>>(), Acc::new(s.math));
+    let mut lines: Vec<Option<(Vec<Acc>, Acc)>> = (0..split.values.len()).map(|_| None).collect();
+    if split.keys.is_none() {
+        lines[0] = Some(fresh());
     }
+    let mut hit = Vec::new();
     for i in 0..frame.len() {
         let ts = frame.scan.ts[i];
         if ts < period.from || ts >= period.to {
@@ -229,16 +203,20 @@ fn series_values(
             .property
             .as_ref()
             .and_then(|p| frame.scan.properties.get(i).and_then(|props| props.get(p)).and_then(number_of));
-        for v in split.values(frame, i) {
-            let (cells, total) =
-                lines.entry(v).or_insert_with(|| ((0..n).map(|_| Acc::new(s.math)).collect(), Acc::new(s.math)));
+        split.of(i, &mut hit);
+        for &line in &hit {
+            let (cells, total) = lines[line].get_or_insert_with(fresh);
             cells[bucket].add(actors, value);
             total.add(actors, value);
         }
     }
     let mut out: Vec<_> = lines
         .into_iter()
-        .map(|(v, (cells, total))| (v, cells.into_iter().map(|c| c.value(s.math)).collect(), total.value(s.math)))
+        .zip(&split.values)
+        .filter_map(|(line, v)| {
+            let (cells, total) = line?;
+            Some((v.clone(), cells.into_iter().map(|c| c.value(s.math)).collect::<Vec<f64>>(), total.value(s.math)))
+        })
         .collect();
     // Biggest first; on ties "not set" after values; "other" last.
     out.sort_by(|a, b| {

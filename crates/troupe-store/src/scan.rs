@@ -21,11 +21,13 @@ pub struct ScanRequest {
     pub group_types: Vec<String>,
     /// Return each event's properties.
     pub event_properties: bool,
+    /// Resolve each event's person (else `EventScan::person` is empty).
+    pub persons: bool,
     /// Return persons' properties, distinct ids and creation times (else only their ids).
     pub person_details: bool,
 }
 
-/// Events in (timestamp, arrival) order.
+/// Events of the range, in no particular order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventScan {
     /// Event names, indexed by `name`.
@@ -33,7 +35,8 @@ pub struct EventScan {
     pub name: Vec<u32>,
     /// Microseconds since the epoch, UTC.
     pub ts: Vec<i64>,
-    /// Index into `persons`: the person the event's distinct id resolves to now (after merges).
+    /// Index into `persons`: the person the event's distinct id resolves to now (after merges);
+    /// empty unless requested.
     pub person: Vec<u32>,
     pub persons: Vec<Actor>,
     /// One per requested group type, in request order.
