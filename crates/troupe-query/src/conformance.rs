@@ -35,7 +35,9 @@ macro_rules! insight_conformance_suite {
             funnel_strict_and_unordered,
             funnel_exclusion_removes_the_actor,
             funnel_out_of_order_arrival_and_breakdown,
+            funnel_several_ids_merges_and_membership_changes,
             retention_first_time_and_recurring,
+            retention_weeks_follow_the_timezone_across_dst,
             stickiness_by_users_and_groups,
             lifecycle_by_users_and_groups,
             cohorts_static_and_dynamic_as_filters,
@@ -585,6 +587,27 @@ pub async fn funnel_out_of_order_arrival_and_breakdown(store: &dyn Store) {
     assert_eq!(by, vec![(Some("ads".into()), vec![1, 1]), (Some("seo".into()), vec![1, 0])]);
 }
 
+/// a → b. u1 is in teams t1 and t2 and does a, b: both teams convert. Visitor anon-9 does a,
+/// is identified as u9, who does b: one user converts through the merge. u2 is in t3 when doing
+/// a, moves to t4, then does b: u2 converts, but neither t3 (a only) nor t4 (b only) does.
+/// Users [3, 3]; teams: t1, t2 convert, t3 enters: [3, 2].
+pub async fn funnel_several_ids_merges_and_membership_changes(store: &dyn Store) {
+    let mut d = Data::default();
+    d.set_group("u1", "team", &["t1", "t2"]);
+    d.event("u1", "a", at(2, 9, 0), json!({})).event("u1", "b", at(2, 9, 30), json!({}));
+    d.event("anon-9", "a", at(2, 9, 0), json!({})).identify("anon-9", "u9");
+    d.event("u9", "b", at(2, 10, 0), json!({}));
+    d.set_group("u2", "team", &["t3"]).event("u2", "a", at(2, 9, 0), json!({}));
+    d.set_group("u2", "team", &["t4"]).event("u2", "b", at(2, 9, 10), json!({}));
+    let p = d.load(store).await;
+    let q = |count_by: Value| {
+        json!({"date_range": {"from": "2026-03-01", "to": "2026-03-19"}, "count_by": count_by,
+               "steps": [{"event": "a"}, {"event": "b"}]})
+    };
+    assert_eq!(counts(&funnel(store, p, q(json!("users"))).await), vec![3, 3]);
+    assert_eq!(counts(&funnel(store, p, q(json!({"group_type": "team"}))).await), vec![3, 2]);
+}
+
 // ---------------------------------------------------------------- retention
 
 /// Days March 2–4, start "login", return "use".
@@ -625,6 +648,47 @@ pub async fn retention_first_time_and_recurring(store: &dyn Store) {
     }
     let r = ask(store, p, q("first_time", companies())).await.expect("answer");
     assert_eq!(triangle(r), vec![vec![1, 1, 1], vec![0, 0], vec![0]]);
+}
+
+/// New York falls back on Sunday 1 November 2026. u1 (acme) starts on Saturday 31 October at
+/// 23:30 local (03:30Z on Sunday) and returns on Sunday 1 November at 00:30 local (04:30Z).
+/// Weeks from Sunday in New York: cohort week of 25 October, back in the next week: [1, 1].
+/// In UTC both events are in the week of 1 November: the cohort is that week and period 1 is
+/// out of range: rows [0, 0] and [1]. By companies the same.
+pub async fn retention_weeks_follow_the_timezone_across_dst(store: &dyn Store) {
+    let mut d = Data::default();
+    d.set_group("u1", "company", &["acme"]);
+    let utc = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+    d.event("u1", "start", utc("2026-10-31T23:30:00-04:00"), json!({}));
+    d.event("u1", "back", utc("2026-11-01T00:30:00-04:00"), json!({}));
+    let p = d.load(store).await;
+    for count_by in [json!("users"), companies()] {
+        let q = |tz: &str| {
+            json!({"kind": "retention", "interval": "week", "timezone": tz, "count_by": count_by,
+                   "date_range": {"from": "2026-10-25", "to": "2026-11-07"},
+                   "start": {"event": "start"}, "return": {"event": "back"}})
+        };
+        let rows = |r: InsightResult| -> Vec<(String, Vec<u64>)> {
+            let InsightResult::Retention(RetentionResult { rows, .. }) = r else { panic!("not retention") };
+            rows.iter().map(|row| (row.cohort.clone(), row.values.iter().map(|c| c.count).collect())).collect()
+        };
+        let new_york = rows(ask(store, p, q("America/New_York")).await.expect("answer"));
+        assert_eq!(
+            new_york,
+            vec![
+                ("2026-10-25T00:00:00-04:00".to_string(), vec![1, 1]),
+                ("2026-11-01T00:00:00-04:00".to_string(), vec![0])
+            ]
+        );
+        let in_utc = rows(ask(store, p, q("UTC")).await.expect("answer"));
+        assert_eq!(
+            in_utc,
+            vec![
+                ("2026-10-25T00:00:00+00:00".to_string(), vec![0, 0]),
+                ("2026-11-01T00:00:00+00:00".to_string(), vec![1])
+            ]
+        );
+    }
 }
 
 // ---------------------------------------------------------------- stickiness and lifecycle

@@ -18,6 +18,8 @@ fn every_command_has_help() {
         &["demo", "--help"],
         &["project", "--help"],
         &["project", "create", "--help"],
+        &["query", "--help"],
+        &["bench", "--help"],
     ] {
         let (ok, stdout, _) = run(args);
         assert!(ok && stdout.contains("Usage: troupe"), "{args:?}");
@@ -74,4 +76,41 @@ async fn serve_demo_starts_with_sample_data_and_prints_its_keys() {
     let server = Server::start(dir.path(), &["--demo"]);
     assert!(!server.banner.join("\n").contains("demo data:"));
     assert_eq!(get(&server, "/api/projects/default/events?limit=1").await, events_before);
+}
+
+/// The benchmark on a small data set: it generates, loads, answers every question with troupe
+/// and with plain SQL, finds the same numbers, writes its report, and reuses the data next time.
+#[test]
+fn bench_answers_match_plain_sql_and_reports_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("report.json");
+    let data = dir.path().join("data");
+    let args = |out: &std::path::Path| {
+        vec![
+            "bench".to_string(),
+            "--events".into(),
+            "20000".into(),
+            "--runs".into(),
+            "1".into(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ]
+    };
+    let first = troupe().args(args(&report)).output().expect("bench runs");
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&first.stderr));
+    assert!(stdout.contains("loaded through the store's writer"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("JSON");
+    let questions = json["questions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(questions.len(), 6);
+    for q in &questions {
+        assert_eq!(q["answers_match"], json!(true), "{q}");
+        assert!(q["answer"].as_f64().unwrap_or(0.0) > 0.0, "a question with nothing to count proves little: {q}");
+    }
+    let again = troupe().args(args(&dir.path().join("again.json"))).output().expect("bench runs");
+    assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("loaded through"), "the data set is reused");
 }
