@@ -222,6 +222,15 @@ pub async fn trends_count_events_users_and_groups(store: &dyn Store) {
     let by_companies = trends(store, p, json!({"date_range": range, "series": series, "count_by": companies()})).await;
     assert_eq!(data(&by_companies), vec![vec![5.0, 1.0], vec![2.0, 1.0]]);
     assert_eq!(by_companies.series[1].aggregated_value, 2.0);
+    // The actors behind a data point: March 2's companies.
+    let point = trends(
+        store,
+        p,
+        json!({"date_range": range, "series": series, "count_by": companies(), "actors": {"series": 1, "bucket": 0}}),
+    )
+    .await;
+    let keys: Vec<String> = point.actors.iter().flatten().map(|a| a.key.clone()).collect();
+    assert_eq!(keys, vec!["acme", "globex"]);
     // All events: the "other" event counts too.
     let all = trends(store, p, json!({"date_range": range, "series": [{"math": "total"}]})).await;
     assert_eq!(data(&all), vec![vec![5.0, 2.0]]);

@@ -19,6 +19,9 @@ pub enum InsightResult {
 pub struct TrendsResult {
     pub buckets: Vec<String>,
     pub series: Vec<TrendLine>,
+    /// The actors behind the data point the query asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actors: Option<Vec<Actor>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +48,7 @@ pub struct FunnelResult {
     pub steps: Vec<FunnelStep>,
     /// Per breakdown value, when the query has a breakdown.
     pub breakdowns: Vec<FunnelBreakdown>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actors: Option<Vec<Actor>>,
 }
 

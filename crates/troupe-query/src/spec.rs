@@ -249,6 +249,20 @@ pub struct TrendsQuery {
     /// Also answer for the period just before the range.
     #[serde(default)]
     pub compare: bool,
+    /// Also list the actors behind one data point.
+    #[serde(default)]
+    pub actors: Option<TrendActors>,
+}
+
+/// A data point of the current period: series index, bucket index, breakdown value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrendActors {
+    pub series: usize,
+    pub bucket: usize,
+    #[serde(default)]
+    pub breakdown_value: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

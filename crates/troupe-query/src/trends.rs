@@ -9,7 +9,7 @@ use crate::cohorts::resolve_all;
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
 use crate::result::{TrendLine, TrendsResult};
-use crate::spec::{Math, TrendSeries, TrendsQuery};
+use crate::spec::{Math, TrendActors, TrendSeries, TrendsQuery};
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
@@ -39,6 +39,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
     if let Some(b) = &q.common.breakdown {
         needs.breakdown(b);
     }
+    needs.person_details |= q.actors.is_some();
     let current = Period {
         buckets: setup.buckets.clone(),
         from: setup.range.from.timestamp_micros(),
@@ -90,7 +91,46 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         }
         lines.extend(period_lines);
     }
-    Ok(TrendsResult { buckets: setup.buckets.labels, series: lines })
+    let actors = match &q.actors {
+        Some(request) => Some(point_actors(&frame, request, &matchers, column, &current, &split)?),
+        None => None,
+    };
+    Ok(TrendsResult { buckets: setup.buckets.labels, series: lines, actors })
+}
+
+/// The distinct actors whose events make one data point of the current period.
+fn point_actors(
+    frame: &Frame,
+    request: &TrendActors,
+    matchers: &[Matcher],
+    column: ActorColumn,
+    period: &Period,
+    split: &Lines,
+) -> Result<Vec<troupe_store::Actor>, QueryError> {
+    let m = matchers
+        .get(request.series)
+        .ok_or_else(|| QueryError::invalid(format!("actors.series {} does not exist", request.series)))?;
+    if request.bucket >= period.buckets.len() {
+        return Err(QueryError::invalid(format!("actors.bucket {} is past the last bucket", request.bucket)));
+    }
+    let line = split.values.iter().position(|v| *v == request.breakdown_value);
+    let mut seen = HashSet::default();
+    let mut hit = Vec::new();
+    for i in 0..frame.len() {
+        let ts = frame.scan.ts[i];
+        if ts < period.from || ts >= period.to || period.buckets.index(ts) != Some(request.bucket) || !m.matches(frame, i) {
+            continue;
+        }
+        split.of(i, &mut hit);
+        if split.keys.is_some() && !line.is_some_and(|l| hit.contains(&l)) {
+            continue;
+        }
+        seen.extend(frame.actors(i, column).iter().copied());
+    }
+    let mut actors: Vec<_> = seen.into_iter().filter_map(|a| frame.actor(column, a).cloned()).collect();
+    actors.sort_by(|a, b| a.key.cmp(&b.key));
+    actors.truncate(request.limit.unwrap_or(100));
+    Ok(actors)
 }
 
 struct Period {

@@ -2,6 +2,7 @@
 //! authentication, over any [`troupe_store::Store`].
 
 pub mod auth;
+mod dashboard;
 mod error;
 pub mod routes;
 
@@ -16,7 +17,8 @@ use serde_json::json;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 use troupe_core::Limits;
-use troupe_store::{Store, StoreError};
+use axum::http::HeaderMap;
+use troupe_store::{Project, Store, StoreError};
 
 pub use auth::Projects;
 pub use error::ApiError;
@@ -51,12 +53,43 @@ pub struct AppState {
     pub limits: Limits,
     pub settings: ServerSettings,
     pub projects: Projects,
+    pub sessions: dashboard::Sessions,
 }
 
 impl AppState {
     pub async fn new(store: Arc<dyn Store>, settings: ServerSettings) -> Result<Arc<Self>, StoreError> {
         let projects = Projects::load(store.as_ref()).await?;
-        Ok(Arc::new(AppState { store, limits: settings.limits.clone(), settings, projects }))
+        Ok(Arc::new(AppState {
+            store,
+            limits: settings.limits.clone(),
+            settings,
+            projects,
+            sessions: dashboard::Sessions::default(),
+        }))
+    }
+
+    /// The project named by `reference` (id or name), for a request with its secret key or a
+    /// dashboard session (which sees every project).
+    pub async fn authorize(&self, headers: &HeaderMap, reference: &str) -> Result<Project, ApiError> {
+        if auth::bearer(headers).is_some() {
+            return self.projects.authorize_read(headers, reference).await;
+        }
+        self.sessions.check(headers, self.store.as_ref()).await?;
+        self.projects
+            .all()
+            .await
+            .into_iter()
+            .find(|p| p.name == reference || p.id.to_string() == reference)
+            .ok_or_else(|| ApiError::NotFound(format!("no project '{reference}'")))
+    }
+
+    /// The projects a request may read: those of its secret key, or all for a session.
+    pub async fn readable_projects(&self, headers: &HeaderMap) -> Result<Vec<Project>, ApiError> {
+        if auth::bearer(headers).is_some() {
+            return self.projects.readable_with(headers).await;
+        }
+        self.sessions.check(headers, self.store.as_ref()).await?;
+        Ok(self.projects.all().await)
     }
 }
 
@@ -70,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::mixpanel::routes())
         .merge(routes::read::routes())
         .merge(routes::insights::routes())
+        .merge(dashboard::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -91,6 +91,10 @@ pub struct Actor {
     pub created_at: Option<DateTime<Utc>>,
 }
 
+/// The project id of instance-wide documents (dashboard users and sessions): project ids start
+/// at 1, so 0 belongs to no project.
+pub const INSTANCE: troupe_core::ProjectId = 0;
+
 /// A saved object of the query layer and the dashboard, stored as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Document {

@@ -1,5 +1,6 @@
-//! The query API (secret key): insights and cohorts. The dashboard and `troupe query` send the
-//! same JSON, described in docs/insights.md.
+//! The query API (secret key or dashboard session): insights, and saved cohorts, insights and
+//! dashboards. The dashboard and `troupe query` send the same JSON, described in
+//! docs/insights.md.
 
 use std::sync::Arc;
 
@@ -19,10 +20,69 @@ use crate::error::{ApiError, ApiQuery};
 use crate::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/projects/{project}/query", post(query))
-        .route("/api/projects/{project}/cohorts", get(list_cohorts).post(create_cohort))
-        .route("/api/projects/{project}/cohorts/{id}", get(get_cohort).put(put_cohort).delete(delete_cohort))
+    let router = Router::new().route("/api/projects/{project}/query", post(query));
+    [COHORTS, INSIGHTS, DASHBOARDS].into_iter().fold(router, saved_routes)
+}
+
+/// A kind of saved document: its URL segment, its stored kind, and how a body is checked.
+#[derive(Clone, Copy)]
+struct Saved {
+    plural: &'static str,
+    kind: &'static str,
+    check: fn(&Value) -> Result<(), String>,
+}
+
+const COHORTS: Saved = Saved {
+    plural: "cohorts",
+    kind: COHORT_KIND,
+    check: |body| serde_json::from_value::<CohortDefinition>(body.clone()).map(|_| ()).map_err(|e| format!("cohort: {e}")),
+};
+
+/// `{"name": …, "query": <insight>}`: a saved question.
+const INSIGHTS: Saved = Saved {
+    plural: "insights",
+    kind: "insight",
+    check: |body| {
+        named(body, "insight")?;
+        let query = body.get("query").cloned().ok_or("insight: \"query\" is missing")?;
+        serde_json::from_value::<Insight>(query).map(|_| ()).map_err(|e| format!("insight query: {e}"))
+    },
+};
+
+/// `{"name": …, "insights": [insight ids in order]}`.
+const DASHBOARDS: Saved = Saved {
+    plural: "dashboards",
+    kind: "dashboard",
+    check: |body| {
+        named(body, "dashboard")?;
+        match body.get("insights") {
+            Some(Value::Array(ids)) if ids.iter().all(Value::is_string) => Ok(()),
+            _ => Err("dashboard: \"insights\" must be a list of insight ids".into()),
+        }
+    },
+};
+
+fn named(body: &Value, what: &str) -> Result<(), String> {
+    match body.get("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 200 => Ok(()),
+        _ => Err(format!("{what}: \"name\" must be a text of 1 to 200 characters")),
+    }
+}
+
+fn saved_routes(router: Router<Arc<AppState>>, saved: Saved) -> Router<Arc<AppState>> {
+    let list_path = format!("/api/projects/{{project}}/{}", saved.plural);
+    let one_path = format!("/api/projects/{{project}}/{}/{{id}}", saved.plural);
+    router
+        .route(
+            &list_path,
+            get(move |st, p, h| list_saved(st, p, h, saved)).post(move |st, p, h, b| create_saved(st, p, h, b, saved)),
+        )
+        .route(
+            &one_path,
+            get(move |st, p, h| get_saved(st, p, h, saved))
+                .put(move |st, p, h, b| put_saved(st, p, h, b, saved))
+                .delete(move |st, p, h| delete_saved(st, p, h, saved)),
+        )
 }
 
 #[derive(Deserialize)]
@@ -38,7 +98,7 @@ async fn query(
     ApiQuery(params): ApiQuery<QueryParams>,
     body: Bytes,
 ) -> Result<Json<InsightResult>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
+    let project = app.authorize(&headers, &project).await?;
     let insight: Insight = parse(&body, "insight")?;
     let now = params.now.unwrap_or_else(Utc::now);
     let result = troupe_query::run(app.store.as_ref(), project.id, &insight, now).await?;
@@ -51,86 +111,90 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, A
     serde_json::from_value(value).map_err(|e| ApiError::BadQuery(format!("{what}: {e}")))
 }
 
-async fn list_cohorts(
+async fn list_saved(
     State(app): State<Arc<AppState>>,
     Path(project): Path<String>,
     headers: HeaderMap,
+    saved: Saved,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
-    let docs = app.store.documents(project.id, COHORT_KIND).await?;
-    Ok(Json(json!({"results": docs.into_iter().map(cohort_json).collect::<Vec<_>>()})))
+    let project = app.authorize(&headers, &project).await?;
+    let docs = app.store.documents(project.id, saved.kind).await?;
+    Ok(Json(json!({"results": docs.into_iter().map(document_json).collect::<Vec<_>>()})))
 }
 
-async fn get_cohort(
+async fn get_saved(
     State(app): State<Arc<AppState>>,
     Path((project, id)): Path<(String, String)>,
     headers: HeaderMap,
+    saved: Saved,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
-    let docs = app.store.documents(project.id, COHORT_KIND).await?;
-    let doc = docs.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::NotFound(format!("cohort {id:?}")))?;
-    Ok(Json(cohort_json(doc)))
+    let project = app.authorize(&headers, &project).await?;
+    let docs = app.store.documents(project.id, saved.kind).await?;
+    let doc = docs.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::NotFound(format!("{} {id:?}", saved.kind)))?;
+    Ok(Json(document_json(doc)))
 }
 
-/// `{"id": optional, "name": …, "count_by": …, "type": "static" | "dynamic", …}`.
-async fn create_cohort(
+/// The body, with `id` optional (one is made up when absent).
+async fn create_saved(
     State(app): State<Arc<AppState>>,
     Path(project): Path<String>,
     headers: HeaderMap,
     body: Bytes,
+    saved: Saved,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
+    let project = app.authorize(&headers, &project).await?;
     let mut body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
     let id = match body.as_object_mut().and_then(|o| o.remove("id")) {
         Some(Value::String(id)) if valid_id(&id) => id,
-        Some(other) => {
-            return Err(ApiError::BadQuery(format!("cohort id must be 1-100 letters, digits, - or _, got {other}")))
-        }
-        None => uuid_like(),
+        Some(other) => return Err(ApiError::BadQuery(format!("id must be 1-100 letters, digits, - or _, got {other}"))),
+        None => random_id(),
     };
-    let doc = save(&app, project.id, id, body).await?;
-    Ok((StatusCode::CREATED, Json(cohort_json(doc))))
+    let doc = save(&app, project.id, saved, id, body).await?;
+    Ok((StatusCode::CREATED, Json(document_json(doc))))
 }
 
-async fn put_cohort(
+async fn put_saved(
     State(app): State<Arc<AppState>>,
     Path((project, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
+    saved: Saved,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
+    let project = app.authorize(&headers, &project).await?;
     if !valid_id(&id) {
-        return Err(ApiError::BadQuery("cohort id must be 1-100 letters, digits, - or _".into()));
+        return Err(ApiError::BadQuery("id must be 1-100 letters, digits, - or _".into()));
     }
     let mut body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
     if let Some(o) = body.as_object_mut() {
         o.remove("id");
+        o.remove("updated_at");
     }
-    Ok(Json(cohort_json(save(&app, project.id, id, body).await?)))
+    Ok(Json(document_json(save(&app, project.id, saved, id, body).await?)))
 }
 
-async fn delete_cohort(
+async fn delete_saved(
     State(app): State<Arc<AppState>>,
     Path((project, id)): Path<(String, String)>,
     headers: HeaderMap,
+    saved: Saved,
 ) -> Result<StatusCode, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
-    if app.store.delete_document(project.id, COHORT_KIND, &id).await? {
+    let project = app.authorize(&headers, &project).await?;
+    if app.store.delete_document(project.id, saved.kind, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound(format!("cohort {id:?}")))
+        Err(ApiError::NotFound(format!("{} {id:?}", saved.kind)))
     }
 }
 
-/// Validate the definition, then store it as written.
-async fn save(app: &AppState, project: u32, id: String, body: Value) -> Result<Document, ApiError> {
-    serde_json::from_value::<CohortDefinition>(body.clone()).map_err(|e| ApiError::BadQuery(format!("cohort: {e}")))?;
-    let doc = Document { kind: COHORT_KIND.into(), id, body, updated_at: Utc::now() };
+/// Check the body, then store it as written.
+async fn save(app: &AppState, project: u32, saved: Saved, id: String, body: Value) -> Result<Document, ApiError> {
+    (saved.check)(&body).map_err(ApiError::BadQuery)?;
+    let doc = Document { kind: saved.kind.into(), id, body, updated_at: Utc::now() };
     app.store.put_document(project, doc.clone()).await?;
     Ok(doc)
 }
 
-fn cohort_json(doc: Document) -> Value {
+fn document_json(doc: Document) -> Value {
     let mut v = json!({"id": doc.id, "updated_at": doc.updated_at});
     if let (Some(out), Value::Object(body)) = (v.as_object_mut(), doc.body) {
         out.extend(body);
@@ -142,7 +206,7 @@ fn valid_id(id: &str) -> bool {
     (1..=100).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn uuid_like() -> String {
+fn random_id() -> String {
     use rand::Rng;
     let n: u64 = rand::thread_rng().gen();
     format!("c{n:016x}")

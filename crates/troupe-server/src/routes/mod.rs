@@ -1,5 +1,6 @@
 //! HTTP routes: one module per wire protocol, plus the read and query APIs.
 
+pub mod admin;
 pub mod insights;
 pub mod mixpanel;
 pub mod native;

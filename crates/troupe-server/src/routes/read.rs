@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
+use axum::routing::{get, patch};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use troupe_core::CoreError;
 use troupe_store::{EventQuery, GroupQuery, GroupSort, PersonQuery};
 
 use crate::error::{ApiError, ApiQuery};
+use crate::routes::admin;
 use crate::AppState;
 
 /// Page sizes are capped so one request cannot ask for the whole table.
@@ -24,8 +25,12 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/projects", get(projects))
         .route("/api/projects/{project}/group-types", get(group_types))
+        .route("/api/projects/{project}/group-types/{group_type}", patch(admin::patch_group_type))
         .route("/api/projects/{project}/groups", get(groups))
-        .route("/api/projects/{project}/groups/{group_type}/{group_key}", get(group))
+        .route(
+            "/api/projects/{project}/groups/{group_type}/{group_key}",
+            get(group).put(admin::put_group).delete(admin::delete_group),
+        )
         .route("/api/projects/{project}/persons", get(persons))
         .route("/api/projects/{project}/persons/{id}", get(person))
         .route("/api/projects/{project}/events", get(events))
@@ -40,7 +45,7 @@ fn limit(requested: Option<usize>, default: usize) -> Result<usize, ApiError> {
 }
 
 async fn projects(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let projects = app.projects.readable_with(&headers).await?;
+    let projects = app.readable_projects(&headers).await?;
     Ok(Json(json!({"results": projects})))
 }
 
@@ -49,7 +54,7 @@ async fn group_types(
     Path(project): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
+    let project = app.authorize(&headers, &project).await?;
     let types = app.store.group_types(project.id).await?;
     Ok(Json(json!({"results": types, "limit": app.limits.max_group_types})))
 }
@@ -72,7 +77,7 @@ async fn groups(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<GroupsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
+    let project = app.authorize(&headers, &project).await?;
     let group_type = params.group_type.filter(|t| !t.is_empty()).ok_or_else(|| CoreError::missing("type"))?;
     let descending = match params.order.as_deref() {
         None => params.sort.is_none(),
@@ -102,7 +107,7 @@ async fn group(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<ProfileParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
+    let project = app.authorize(&headers, &project).await?;
     let recent = params.events.unwrap_or(DEFAULT_RECENT_EVENTS).min(MAX_LIMIT);
     let group = app.store.group(project.id, &group_type, &group_key, recent).await?;
     let group = group.ok_or_else(|| ApiError::NotFound(format!("no group '{group_key}' of type '{group_type}'")))?;
@@ -123,7 +128,7 @@ async fn persons(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<PersonsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
+    let project = app.authorize(&headers, &project).await?;
     let query = PersonQuery { search: params.search, limit: limit(params.limit, 50)?, offset: params.offset };
     Ok(Json(json!(app.store.persons(project.id, query).await?)))
 }
@@ -134,7 +139,7 @@ async fn person(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<ProfileParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
+    let project = app.authorize(&headers, &project).await?;
     let recent = params.events.unwrap_or(DEFAULT_RECENT_EVENTS).min(MAX_LIMIT);
     let person = app.store.person(project.id, &id, recent).await?;
     Ok(Json(json!(person.ok_or_else(|| ApiError::NotFound(format!("no person '{id}'")))?)))
@@ -156,7 +161,7 @@ async fn events(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<EventsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.projects.authorize_read(&headers, &project).await?;
+    let project = app.authorize(&headers, &project).await?;
     let group = match (params.group_type, params.group_key) {
         (Some(t), Some(k)) => Some((t, k)),
         (None, None) => None,

@@ -1,0 +1,102 @@
+//! Writes the dashboard makes (secret key or session): create, edit and delete a group, and a
+//! group type's display name. They go through the same canonical commands as ingestion.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use troupe_core::{Command, CoreError, ProfileOp, Properties};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Deserialize)]
+struct GroupEdit {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    properties: Properties,
+}
+
+/// `PUT …/groups/{type}/{key}` `{name, properties}`: create the group, or make its name and
+/// properties exactly these (keys left out are removed).
+pub async fn put_group(
+    State(app): State<Arc<AppState>>,
+    Path((project, group_type, group_key)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    let edit: GroupEdit = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    let current = app.store.group(project.id, &group_type, &group_key, 0).await?;
+    let removed: Vec<String> = current
+        .map(|g| g.group.properties.keys().filter(|k| !edit.properties.contains_key(*k)).cloned().collect())
+        .unwrap_or_default();
+    let mut commands = Vec::new();
+    if !removed.is_empty() {
+        commands.push(Command::GroupProfile {
+            group_type: group_type.clone(),
+            group_key: group_key.clone(),
+            name: None,
+            op: ProfileOp::Unset(removed),
+        });
+    }
+    commands.push(Command::GroupProfile {
+        group_type: group_type.clone(),
+        group_key: group_key.clone(),
+        name: edit.name.filter(|n| !n.trim().is_empty()),
+        op: ProfileOp::Set(edit.properties),
+    });
+    apply(&app, project.id, commands).await?;
+    let group = app.store.group(project.id, &group_type, &group_key, 0).await?;
+    Ok(Json(json!(group.map(|g| g.group))))
+}
+
+pub async fn delete_group(
+    State(app): State<Arc<AppState>>,
+    Path((project, group_type, group_key)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    if app.store.group(project.id, &group_type, &group_key, 0).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no group '{group_key}' of type '{group_type}'")));
+    }
+    let op = ProfileOp::Delete;
+    apply(&app, project.id, vec![Command::GroupProfile { group_type, group_key, name: None, op }]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct TypeEdit {
+    display_name: String,
+}
+
+/// `PATCH …/group-types/{type}` `{display_name}`.
+pub async fn patch_group_type(
+    State(app): State<Arc<AppState>>,
+    Path((project, group_type)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    let edit: TypeEdit = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    if edit.display_name.trim().is_empty() {
+        return Err(CoreError::invalid("display_name", "must not be empty").into());
+    }
+    let command = Command::SetGroupTypeDisplayName { group_type: group_type.clone(), display_name: edit.display_name.trim().into() };
+    apply(&app, project.id, vec![command]).await?;
+    let types = app.store.group_types(project.id).await?;
+    Ok(Json(json!(types.into_iter().find(|t| t.group_type == group_type))))
+}
+
+/// Apply, turning a refused command into a 400 naming the field.
+async fn apply(app: &AppState, project: u32, commands: Vec<Command>) -> Result<(), ApiError> {
+    for result in app.store.apply(project, commands).await? {
+        result?;
+    }
+    Ok(())
+}
