@@ -118,7 +118,11 @@ fn point_actors(
     let mut hit = Vec::new();
     for i in 0..frame.len() {
         let ts = frame.scan.ts[i];
-        if ts < period.from || ts >= period.to || period.buckets.index(ts) != Some(request.bucket) || !m.matches(frame, i) {
+        if ts < period.from
+            || ts >= period.to
+            || period.buckets.index(ts) != Some(request.bucket)
+            || !m.matches(frame, i)
+        {
             continue;
         }
         split.of(i, &mut hit);

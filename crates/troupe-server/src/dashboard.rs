@@ -55,10 +55,14 @@ impl Sessions {
     /// The signed-in user of a request carrying a valid session cookie and its CSRF token.
     pub async fn check(&self, headers: &HeaderMap, store: &dyn Store) -> Result<String, ApiError> {
         let jar = CookieJar::from_headers(headers);
-        let token = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()).ok_or_else(|| {
-            ApiError::Unauthorized("sign in, or send 'Authorization: Bearer <secret key>'".into())
-        })?;
-        let session = self.find(&token, store).await?.ok_or_else(|| ApiError::Unauthorized("the session has ended: sign in again".into()))?;
+        let token = jar
+            .get(SESSION_COOKIE)
+            .map(|c| c.value().to_string())
+            .ok_or_else(|| ApiError::Unauthorized("sign in, or send 'Authorization: Bearer <secret key>'".into()))?;
+        let session = self
+            .find(&token, store)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("the session has ended: sign in again".into()))?;
         let csrf = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
         if csrf != session.csrf {
             return Err(ApiError::Unauthorized("missing or wrong X-CSRF-Token for this session".into()));
@@ -73,7 +77,8 @@ impl Sessions {
             Some(s) => Some(s),
             None => {
                 let docs = store.documents(INSTANCE, SESSION_KIND).await?;
-                let found = docs.into_iter().find(|d| d.id == key).and_then(|d| serde_json::from_value::<Session>(d.body).ok());
+                let found =
+                    docs.into_iter().find(|d| d.id == key).and_then(|d| serde_json::from_value::<Session>(d.body).ok());
                 if let Some(s) = &found {
                     self.cache.write().await.insert(key.clone(), s.clone());
                 }
@@ -85,10 +90,19 @@ impl Sessions {
 
     async fn start(&self, email: &str, store: &dyn Store) -> Result<(String, Session), StoreError> {
         let token = generate_key("tss_");
-        let session = Session { email: email.to_string(), csrf: generate_key("csrf_"), expires_at: Utc::now() + Duration::days(SESSION_DAYS) };
+        let session = Session {
+            email: email.to_string(),
+            csrf: generate_key("csrf_"),
+            expires_at: Utc::now() + Duration::days(SESSION_DAYS),
+        };
         let key = hash_secret(&token);
         let body = serde_json::to_value(&session).unwrap_or_default();
-        store.put_document(INSTANCE, Document { kind: SESSION_KIND.into(), id: key.clone(), body, updated_at: Utc::now() }).await?;
+        store
+            .put_document(
+                INSTANCE,
+                Document { kind: SESSION_KIND.into(), id: key.clone(), body, updated_at: Utc::now() },
+            )
+            .await?;
         self.cache.write().await.insert(key, session.clone());
         Ok((token, session))
     }
@@ -131,7 +145,8 @@ async fn asset(Path(file): Path<String>) -> Response {
             secure_headers(response.headers_mut());
             response
         }
-        None => (StatusCode::NOT_FOUND, Json(json!({"error": format!("no asset {file}"), "code": "not_found"}))).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": format!("no asset {file}"), "code": "not_found"})))
+            .into_response(),
     }
 }
 
@@ -171,7 +186,11 @@ fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
 }
 
 /// First run: create the administrator. Refused once one exists.
-async fn setup(State(app): State<Arc<AppState>>, jar: CookieJar, body: Bytes) -> Result<(CookieJar, Json<Value>), ApiError> {
+async fn setup(
+    State(app): State<Arc<AppState>>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<(CookieJar, Json<Value>), ApiError> {
     let c = credentials(&body)?;
     if c.password.chars().count() < MIN_PASSWORD {
         return Err(ApiError::BadQuery(format!("password: at least {MIN_PASSWORD} characters")));
@@ -185,11 +204,17 @@ async fn setup(State(app): State<Arc<AppState>>, jar: CookieJar, body: Bytes) ->
         .map_err(|e| ApiError::Store(StoreError::Backend(format!("cannot hash the password: {e}"))))?
         .to_string();
     let body = json!({"email": c.email, "password_hash": hash, "created_at": Utc::now()});
-    app.store.put_document(INSTANCE, Document { kind: USER_KIND.into(), id: c.email.clone(), body, updated_at: Utc::now() }).await?;
+    app.store
+        .put_document(INSTANCE, Document { kind: USER_KIND.into(), id: c.email.clone(), body, updated_at: Utc::now() })
+        .await?;
     sign_in(&app, jar, &c.email).await
 }
 
-async fn login(State(app): State<Arc<AppState>>, jar: CookieJar, body: Bytes) -> Result<(CookieJar, Json<Value>), ApiError> {
+async fn login(
+    State(app): State<Arc<AppState>>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<(CookieJar, Json<Value>), ApiError> {
     let c = credentials(&body)?;
     let refused = || ApiError::Unauthorized("wrong email or password".into());
     let user = users(app.store.as_ref()).await?.into_iter().find(|d| d.id == c.email).ok_or_else(refused)?;

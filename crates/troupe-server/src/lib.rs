@@ -9,6 +9,7 @@ pub mod routes;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -17,7 +18,6 @@ use serde_json::json;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 use troupe_core::Limits;
-use axum::http::HeaderMap;
 use troupe_store::{Project, Store, StoreError};
 
 pub use auth::Projects;

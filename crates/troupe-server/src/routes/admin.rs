@@ -87,7 +87,10 @@ pub async fn patch_group_type(
     if edit.display_name.trim().is_empty() {
         return Err(CoreError::invalid("display_name", "must not be empty").into());
     }
-    let command = Command::SetGroupTypeDisplayName { group_type: group_type.clone(), display_name: edit.display_name.trim().into() };
+    let command = Command::SetGroupTypeDisplayName {
+        group_type: group_type.clone(),
+        display_name: edit.display_name.trim().into(),
+    };
     apply(&app, project.id, vec![command]).await?;
     let types = app.store.group_types(project.id).await?;
     Ok(Json(json!(types.into_iter().find(|t| t.group_type == group_type))))

@@ -35,7 +35,9 @@ struct Saved {
 const COHORTS: Saved = Saved {
     plural: "cohorts",
     kind: COHORT_KIND,
-    check: |body| serde_json::from_value::<CohortDefinition>(body.clone()).map(|_| ()).map_err(|e| format!("cohort: {e}")),
+    check: |body| {
+        serde_json::from_value::<CohortDefinition>(body.clone()).map(|_| ()).map_err(|e| format!("cohort: {e}"))
+    },
 };
 
 /// `{"name": …, "query": <insight>}`: a saved question.
@@ -130,7 +132,8 @@ async fn get_saved(
 ) -> Result<Json<Value>, ApiError> {
     let project = app.authorize(&headers, &project).await?;
     let docs = app.store.documents(project.id, saved.kind).await?;
-    let doc = docs.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::NotFound(format!("{} {id:?}", saved.kind)))?;
+    let doc =
+        docs.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::NotFound(format!("{} {id:?}", saved.kind)))?;
     Ok(Json(document_json(doc)))
 }
 
@@ -146,7 +149,9 @@ async fn create_saved(
     let mut body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
     let id = match body.as_object_mut().and_then(|o| o.remove("id")) {
         Some(Value::String(id)) if valid_id(&id) => id,
-        Some(other) => return Err(ApiError::BadQuery(format!("id must be 1-100 letters, digits, - or _, got {other}"))),
+        Some(other) => {
+            return Err(ApiError::BadQuery(format!("id must be 1-100 letters, digits, - or _, got {other}")))
+        }
         None => random_id(),
     };
     let doc = save(&app, project.id, saved, id, body).await?;

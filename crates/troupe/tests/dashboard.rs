@@ -1,0 +1,102 @@
+//! End to end: the dashboard in Debian's headless Chromium (driven by playwright-core) against a
+//! running troupe with demo data. The browser flow (tests/acceptance/dashboard.cjs) reports what
+//! it read on each page; this test compares it with the JSON API. Screenshots of every page are
+//! kept in `<target>/tmp/dashboard-screenshots/`.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{get, post_query, run_node_flow, Server};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboard() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &["--demo"]);
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let stdout = run_node_flow("dashboard.cjs", &[&server.base, &shots.display().to_string()]).await;
+    let seen = results(&stdout);
+    println!("screenshots: {}", shots.display());
+
+    // Sign-in errors are readable.
+    assert_eq!(seen["wrong_password"], json!("wrong email or password"));
+
+    // A tab per group type with its count (read before the browser created one company); the
+    // columns the issue names.
+    let types = get(&server, "/api/projects/default/group-types").await;
+    let tabs: Vec<String> = types["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let created_since = u64::from(t["group_type"] == json!("company"));
+            format!(
+                "{} {}",
+                t["display_name"].as_str().unwrap_or_default(),
+                t["group_count"].as_u64().unwrap_or(0) - created_since
+            )
+        })
+        .collect();
+    assert_eq!(seen["tabs"], json!(tabs));
+    assert_eq!(
+        seen["columns"],
+        json!(["Type", "Key", "Name", "Property 1", "Property 2", "Property 3", "Last updated"])
+    );
+
+    // The group created in the UI is in the API, exactly as typed.
+    let created = get(&server, "/api/projects/default/groups/company/e2e-corp").await;
+    assert_eq!(created["name"], json!("E2E Corp"));
+    assert_eq!(created["properties"], json!({"plan": "pro"}));
+
+    // The profile shows the group's members and its recent events.
+    let key = seen["profile"]["key"].as_str().unwrap_or_default().to_string();
+    let profile = get(&server, &format!("/api/projects/default/groups/company/{key}?events=20")).await;
+    assert_eq!(seen["profile"]["members"], json!(profile["members"].as_array().map(Vec::len)));
+    assert_eq!(seen["profile"]["events"], json!(profile["recent_events"].as_array().map(Vec::len)));
+    assert!(seen["events_rows"].as_u64().unwrap_or(0) > 0);
+
+    // The funnel by companies reads the same numbers as the JSON API, and so does the dashboard
+    // it was saved to, reopened.
+    let funnel = post_query(
+        &server,
+        json!({"kind": "funnel", "count_by": {"group_type": "company"}, "date_range": {"from": "-30d"}, "interval": "day",
+               "steps": [{"event": "Signed In"}, {"event": "Project Created"}, {"event": "Invited Teammate"}],
+               "window": {"value": 14, "unit": "day"}, "order": "ordered"}),
+    )
+    .await;
+    let counts: Vec<u64> =
+        funnel["steps"].as_array().into_iter().flatten().filter_map(|s| s["count"].as_u64()).collect();
+    assert!(counts[0] > 0, "the demo data has companies in the funnel");
+    assert_eq!(seen["funnel_counts"], json!(counts));
+    assert_eq!(seen["funnel_step3_actors"], json!(counts[2]));
+    assert_eq!(seen["dashboard_counts"], json!(counts));
+    assert_eq!(seen["dashboard_tile"], json!("Companies activation"));
+
+    // The saved insight and dashboard are in the API too.
+    let insights = get(&server, "/api/projects/default/insights").await;
+    assert_eq!(insights["results"][0]["name"], json!("Companies activation"));
+    let dashboards = get(&server, "/api/projects/default/dashboards").await;
+    assert_eq!(dashboards["results"][0]["name"], json!("Team health"));
+    assert_eq!(dashboards["results"][0]["insights"], json!([insights["results"][0]["id"]]));
+
+    // Phone width: nothing wider than the screen; no script errors on any page.
+    assert_eq!(seen["phone_overflow"], json!(0));
+    assert_eq!(seen["page_errors"], json!([]));
+    for page in ["01-setup", "03-groups", "05-group-profile", "09-funnel", "13-dashboard", "15-groups-phone"] {
+        assert!(shots.join(format!("{page}.png")).exists(), "screenshot {page}");
+    }
+    server.stop();
+}
+
+/// The `RESULT {"name": value}` lines of the browser flow.
+fn results(stdout: &str) -> BTreeMap<String, Value> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .filter_map(|l| serde_json::from_str::<BTreeMap<String, Value>>(l).ok())
+        .flatten()
+        .collect()
+}
