@@ -59,13 +59,13 @@ function xLabels(root, labels, xOf, height) {
   });
 }
 
-function legend(container, names) {
+function legend(container, names, colors = []) {
   const box = document.createElement('div');
   box.className = 'legend';
   names.forEach((n, i) => {
     const item = document.createElement('span');
     const dot = document.createElement('i');
-    dot.style.background = PALETTE[i % PALETTE.length];
+    dot.style.background = colors[i] || PALETTE[i % PALETTE.length];
     item.append(dot, n);
     box.append(item);
   });
@@ -123,7 +123,8 @@ export function barChart(container, labels, series, onBar) {
 export function stackedBars(container, labels, stacks) {
   const up = labels.map((_, i) => stacks.filter((s) => s.data[i] > 0).reduce((a, s) => a + s.data[i], 0));
   const down = labels.map((_, i) => stacks.filter((s) => s.data[i] < 0).reduce((a, s) => a + s.data[i], 0));
-  const max = niceMax(Math.max(1, ...up)), min = -niceMax(Math.max(1, ...down.map(Math.abs)));
+  // Symmetric around zero, so the zero line is a grid line.
+  const max = niceMax(Math.max(1, ...up, ...down.map(Math.abs))), min = -max;
   const root = frame();
   const inner = { w: W - PAD.l - PAD.r, h: H - PAD.t - PAD.b };
   const group = inner.w / Math.max(1, labels.length);
@@ -144,7 +145,7 @@ export function stackedBars(container, labels, stacks) {
     });
   });
   container.append(root);
-  legend(container, stacks.map((s) => s.name));
+  legend(container, stacks.map((s) => s.name), stacks.map((s, i) => s.color || PALETTE[i % PALETTE.length]));
 }
 
 /** Funnel: a bar per step (height = count) with conversion and drop-off. */

@@ -42,6 +42,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     println!("troupe listening on http://{addr} (data in {})", args.store.data_dir.display());
     println!("project '{}': ingestion key {}", default.name, default.ingestion_key);
+    println!("dashboard: http://{addr}/ (the first visit creates the administrator account)");
     // Connect info gives handlers the peer address (OpenPanel's anonymous device ids).
     let app = troupe_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
