@@ -744,12 +744,21 @@ async function dashboardPage(id) {
     body.append(grid);
     for (const insightId of d.insights) {
       const saved = insights.find((i) => i.id === insightId);
+      const arrange = async (order) => {
+        await api('PUT', `${P()}/dashboards/${encodeURIComponent(d.id)}`, { name: d.name, insights: order });
+        route();
+      };
+      const at = d.insights.indexOf(insightId);
+      const moved = (by) => {
+        const order = [...d.insights];
+        [order[at], order[at + by]] = [order[at + by], order[at]];
+        return order;
+      };
       const tile = h('section.card.tile', {}, h('div.title-row', {}, h('h2', {}, saved ? link(`#/insights/${encodeURIComponent(saved.id)}`, saved.name) : `Missing insight ${insightId}`),
         h('div.spacer'),
-        h('button.link', { type: 'button', onclick: async () => {
-          await api('PUT', `${P()}/dashboards/${encodeURIComponent(d.id)}`, { name: d.name, insights: d.insights.filter((x) => x !== insightId) });
-          route();
-        } }, 'Remove')));
+        at > 0 ? h('button.link', { type: 'button', title: 'Move earlier', 'aria-label': 'Move earlier', onclick: () => arrange(moved(-1)) }, '←') : null,
+        at < d.insights.length - 1 ? h('button.link', { type: 'button', title: 'Move later', 'aria-label': 'Move later', onclick: () => arrange(moved(1)) }, '→') : null,
+        h('button.link', { type: 'button', onclick: () => arrange(d.insights.filter((x) => x !== insightId)) }, 'Remove')));
       grid.append(tile);
       if (!saved) continue;
       await guard(tile, async () => {

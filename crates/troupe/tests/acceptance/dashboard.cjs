@@ -114,6 +114,10 @@ async function main() {
   // Trends and retention render too.
   await page.getByRole('button', { name: 'Trends' }).click();
   await page.locator('svg.chart circle.point').first().waitFor();
+  // Clicking a data point (today's) lists the users behind it.
+  await page.locator('svg.chart circle.point').last().click();
+  await page.locator('.actors h2').waitFor();
+  step('trend_point_actors', await page.locator('.actors h2').innerText());
   await shot('10-trends');
   await page.getByRole('button', { name: 'Retention' }).click();
   await page.locator('table.retention').waitFor();
