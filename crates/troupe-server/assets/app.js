@@ -625,7 +625,9 @@ function showResult(container, q, r, onActors) {
       if (l.series === null || l.compare === 'previous') return;
       onActors({ series: l.series, bucket: bi, breakdown_value: l.breakdown_value, label: `${named[si].name} · ${shortLabel(r.buckets[bi])}` });
     });
-    rows = [['Series', ...r.buckets.map(shortLabel), 'Whole range'], ...named.map((n) => [n.name, ...n.data.map(fmt), fmt(n.line.aggregated_value)])];
+    // One row per bucket (long ranges stay readable), one column per line.
+    rows = [['Bucket', ...named.map((n) => n.name)], ...r.buckets.map((b, i) => [b, ...named.map((n) => fmt(n.data[i]))]),
+      ['Whole range', ...named.map((n) => fmt(n.line.aggregated_value))]];
   } else if (r.kind === 'funnel') {
     funnelBars(chart, r.steps, (i) => onActors({ step: i, status: 'converted', label: `reached step ${i + 1} (${r.steps[i].name})` }));
     const line = (b, s) => [b, `${s.index + 1}. ${s.name}`, fmt(s.count), `${(s.conversion_from_first * 100).toFixed(1)}%`, `${(s.conversion_from_previous * 100).toFixed(1)}%`, fmt(s.dropped), s.median_seconds == null ? '' : duration(s.median_seconds), s.average_seconds == null ? '' : duration(s.average_seconds)];
