@@ -199,4 +199,11 @@ pub struct BenchArgs {
     /// The JSON report.
     #[arg(long, default_value = "bench-report.json")]
     pub out: PathBuf,
+    /// Events sent in batches of 500 to a `troupe serve` started for the purpose (0 skips the
+    /// ingestion part).
+    #[arg(long, default_value_t = 200_000)]
+    pub ingest_events: u64,
+    /// Single-event requests timed one after another.
+    #[arg(long, default_value_t = 2_000)]
+    pub ingest_singles: usize,
 }

@@ -92,6 +92,10 @@ fn bench_answers_match_plain_sql_and_reports_json() {
             "20000".into(),
             "--runs".into(),
             "1".into(),
+            "--ingest-events".into(),
+            "3000".into(),
+            "--ingest-singles".into(),
+            "50".into(),
             "--data-dir".into(),
             data.display().to_string(),
             "--out".into(),
@@ -104,6 +108,10 @@ fn bench_answers_match_plain_sql_and_reports_json() {
     assert!(stdout.contains("loaded through the store's writer"), "{stdout}");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("JSON");
+    // Ingestion went through a real server: every event accepted, latencies measured.
+    assert_eq!(json["ingestion"]["batch_events"], json!(3000));
+    assert_eq!(json["ingestion"]["single_requests"], json!(50));
+    assert!(json["ingestion"]["single_p99_ms"].as_f64().unwrap_or(0.0) > 0.0);
     let questions = json["questions"].as_array().cloned().unwrap_or_default();
     assert_eq!(questions.len(), 6);
     for q in &questions {

@@ -4,6 +4,7 @@
 //! JSON so runs can be compared. docs/benchmarks.md says how to read it.
 
 mod generate;
+mod ingest;
 mod questions;
 
 use std::time::{Duration as StdDuration, Instant};
@@ -26,6 +27,25 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         seed: args.seed,
         days: 90,
         end: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().context("bench end date")?,
+    };
+    let ingestion = if args.ingest_events > 0 {
+        println!(
+            "ingestion: {} events in batches, then {} single-event requests, to a fresh troupe serve…",
+            args.ingest_events, args.ingest_singles
+        );
+        let r = ingest::run(args.ingest_events, args.ingest_singles).await?;
+        println!(
+            "ingestion: {:.0} events/s in batches of 500 ({} events, {:.1} s); single events p50 {:.2} ms, p99 {:.2} ms; server peak RSS {:.0} MiB",
+            r.batch_events as f64 / r.batch_seconds.max(1e-9),
+            r.batch_events,
+            r.batch_seconds,
+            r.single_p50_ms,
+            r.single_p99_ms,
+            r.peak_rss_mib
+        );
+        Some(r.json())
+    } else {
+        None
     };
     let dir = args.data_dir.join(format!("events-{}-seed-{}", shape.events, shape.seed));
     let store = DuckStore::open(EmbeddedConfig { data_dir: Some(dir.clone()), ..EmbeddedConfig::default() })?;
@@ -74,6 +94,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "shape": {"events": shape.events, "users": shape.users(), "companies": shape.companies(), "seed": shape.seed, "days": shape.days},
         "machine": machine,
         "load_seconds": load_report.map(|r| r.0),
+        "ingestion": ingestion,
         "questions": results,
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)

@@ -1,0 +1,167 @@
+//! Ingestion benchmark: a real `troupe serve` in its own process on a loopback port, fed over
+//! HTTP by this process (the load generator), bounded in count and time. Measures events/s in
+//! batches, the latency of single-event requests, and the server's peak memory.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const KEY: &str = "bench_ingest_key";
+const BATCH: usize = 500;
+const CONCURRENCY: usize = 4;
+/// No phase runs longer than this, whatever the counts asked.
+const TIME_LIMIT: Duration = Duration::from_secs(120);
+
+pub struct IngestReport {
+    pub batch_events: u64,
+    pub batch_seconds: f64,
+    pub single_requests: usize,
+    pub single_p50_ms: f64,
+    pub single_p99_ms: f64,
+    pub peak_rss_mib: f64,
+}
+
+impl IngestReport {
+    pub fn json(&self) -> Value {
+        json!({
+            "batch_events": self.batch_events, "batch_seconds": self.batch_seconds,
+            "batch_events_per_second": self.batch_events as f64 / self.batch_seconds.max(1e-9),
+            "single_requests": self.single_requests, "single_p50_ms": self.single_p50_ms,
+            "single_p99_ms": self.single_p99_ms, "server_peak_rss_mib": self.peak_rss_mib,
+        })
+    }
+}
+
+pub async fn run(events: u64, singles: usize) -> Result<IngestReport> {
+    let dir = tempfile::tempdir().context("temp dir for the ingestion server")?;
+    let (mut server, base) = start_server(dir.path()).await?;
+    let result = measure(&base, events, singles, server.id()).await;
+    let _ = server.kill().await;
+    result
+}
+
+async fn start_server(dir: &std::path::Path) -> Result<(Child, String)> {
+    let exe = std::env::current_exe().context("cannot find the troupe binary")?;
+    let mut child = Command::new(exe)
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+        .arg(dir)
+        .env("TROUPE_DEFAULT_PROJECT_KEY", KEY)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start troupe serve")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix("troupe listening on ") {
+                return Ok::<_, std::io::Error>(rest.split_whitespace().next().map(str::to_string));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .context("troupe serve did not start within 60 s")??
+    .context("troupe serve exited before listening")?;
+    // Keep draining so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, base))
+}
+
+const NAMES: [&str; 4] = ["Signed In", "Chart Created", "Dashboard Viewed", "Report Exported"];
+
+fn event(i: u64) -> Value {
+    let name = NAMES[(i % 4) as usize];
+    json!({
+        "event_name": name,
+        "distinct_id": format!("u{}", i % 10_000),
+        "event_id": format!("ingest-{i}"),
+        "custom_properties": {"plan": "pro", "n": i, "$current_url": format!("/p/{}", i % 997)},
+        "groups": {"company": format!("c{}", i % 500)},
+    })
+}
+
+async fn measure(base: &str, events: u64, singles: usize, pid: Option<u32>) -> Result<IngestReport> {
+    let client = reqwest::Client::new();
+    let bulk = format!("{base}/api/events/bulk");
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut next = 0u64;
+    while next < events && started.elapsed() < TIME_LIMIT {
+        let mut requests = Vec::new();
+        for _ in 0..CONCURRENCY {
+            if next >= events {
+                break;
+            }
+            let count = (events - next).min(BATCH as u64);
+            let body = json!({"events": (next..next + count).map(event).collect::<Vec<_>>()});
+            next += count;
+            let request = client.post(&bulk).header("X-Trodo-Site-Id", KEY).json(&body).send();
+            requests.push(async move { (count, request.await) });
+        }
+        for (count, reply) in futures_join(requests).await {
+            let reply = reply.context("the server stopped answering")?;
+            if !reply.status().is_success() {
+                bail!("the server refused a batch: {}", reply.status());
+            }
+            sent += count;
+        }
+    }
+    let batch_seconds = started.elapsed().as_secs_f64();
+
+    let single = format!("{base}/api/events");
+    let mut latencies = Vec::with_capacity(singles);
+    let phase = Instant::now();
+    for i in 0..singles {
+        if phase.elapsed() >= TIME_LIMIT {
+            break;
+        }
+        let at = Instant::now();
+        let reply = client.post(&single).header("X-Trodo-Site-Id", KEY).json(&event(events + i as u64)).send().await?;
+        if !reply.status().is_success() {
+            bail!("the server refused an event: {}", reply.status());
+        }
+        latencies.push(at.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pick =
+        |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
+    Ok(IngestReport {
+        batch_events: sent,
+        batch_seconds,
+        single_requests: latencies.len(),
+        single_p50_ms: pick(0.5),
+        single_p99_ms: pick(0.99),
+        peak_rss_mib: pid.map_or(f64::NAN, peak_rss_mib),
+    })
+}
+
+/// Await requests sent together (they run concurrently on the connection pool).
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The server's high-water resident memory (`VmHWM`).
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
