@@ -27,7 +27,7 @@ use tokio::sync::RwLock;
 use troupe_store::{Document, Store, StoreError, INSTANCE};
 
 use crate::auth::{generate_key, hash_secret};
-use crate::error::ApiError;
+use crate::error::{json_body, ApiError};
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "troupe_session";
@@ -178,7 +178,7 @@ struct Credentials {
 }
 
 fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
-    let c: Credentials = serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    let c: Credentials = json_body(body)?;
     if !c.email.contains('@') || c.email.len() > 200 {
         return Err(ApiError::BadQuery("email: give an email address".into()));
     }

@@ -78,6 +78,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request body as JSON (a value, or a typed shape); anything else is a 400 `invalid_json`.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))
+}
+
 /// The JSON object of a rejected batch item.
 pub fn item_error(index: usize, e: &CoreError) -> serde_json::Value {
     json!({"index": index, "error": e.to_string(), "code": e.code(), "field": e.field()})

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use troupe_core::{Command, CoreError, ProfileOp, Properties};
 
-use crate::error::ApiError;
+use crate::error::{json_body, ApiError};
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -31,7 +31,7 @@ pub async fn put_group(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let project = app.authorize(&headers, &project).await?;
-    let edit: GroupEdit = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    let edit: GroupEdit = json_body(&body)?;
     let current = app.store.group(project.id, &group_type, &group_key, 0).await?;
     let removed: Vec<String> = current
         .map(|g| g.group.properties.keys().filter(|k| !edit.properties.contains_key(*k)).cloned().collect())
@@ -83,7 +83,7 @@ pub async fn patch_group_type(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let project = app.authorize(&headers, &project).await?;
-    let edit: TypeEdit = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    let edit: TypeEdit = json_body(&body)?;
     if edit.display_name.trim().is_empty() {
         return Err(CoreError::invalid("display_name", "must not be empty").into());
     }

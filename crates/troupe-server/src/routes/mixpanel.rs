@@ -19,7 +19,7 @@ use troupe_core::CoreError;
 use troupe_ingest::mixpanel::{self, Endpoint};
 
 use crate::auth::{basic_user, hash_secret};
-use crate::error::{error_field, ApiError, ErrorShape, ProtocolError};
+use crate::error::{error_field, json_body, ApiError, ErrorShape, ProtocolError};
 use crate::routes::apply_items;
 use crate::AppState;
 
@@ -85,7 +85,7 @@ fn data(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
     if is_json {
-        return serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()));
+        return json_body(body);
     }
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|e| CoreError::invalid("body", format!("is not form-encoded: {e}")))?;

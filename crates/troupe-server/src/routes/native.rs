@@ -14,7 +14,7 @@ use troupe_core::Outcome;
 use troupe_ingest::native;
 use troupe_store::Project;
 
-use crate::error::ApiError;
+use crate::error::{json_body, ApiError};
 use crate::routes::apply_items;
 use crate::AppState;
 
@@ -28,10 +28,6 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 /// Routes of the Trodo SDKs that troupe deliberately does not implement.
 const OUT_OF_SCOPE: &[&str] = &["runs", "spans", "otel", "prompts", "datasets", "experiments", "wallet-address"];
-
-fn parse(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))
-}
 
 /// The project of a native request: the `X-Trodo-Site-Id` header, else the body's `siteId`.
 async fn project(app: &AppState, headers: &HeaderMap, body: &Value) -> Result<Project, ApiError> {
@@ -72,7 +68,7 @@ async fn sdk_write(
 
 /// One write of `kind`: all of its commands succeed, or the first error is the answer.
 async fn write(app: &AppState, headers: &HeaderMap, kind: &str, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let body = parse(&body)?;
+    let body: Value = json_body(&body)?;
     let project = project(app, headers, &body).await?;
     let commands = native::translate(kind, &body, &app.limits)?;
     let mut reply = json!({"success": true});
@@ -109,7 +105,7 @@ async fn batch(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
 
 /// A batch keeps its valid items and reports the rejected ones with their index.
 async fn write_batch(app: &AppState, headers: &HeaderMap, field: &str, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let body = parse(&body)?;
+    let body: Value = json_body(&body)?;
     let project = project(app, headers, &body).await?;
     let items = native::batch_items(&body, field, &app.limits)?;
     let report = apply_items(app, project.id, items).await?;

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use troupe_core::CoreError;
 use troupe_ingest::posthog;
 
-use crate::error::{error_field, ApiError, ApiQuery, ErrorShape, ProtocolError};
+use crate::error::{error_field, json_body, ApiError, ApiQuery, ErrorShape, ProtocolError};
 use crate::routes::apply_items;
 use crate::AppState;
 
@@ -57,7 +57,7 @@ async fn capture(
     body: Bytes,
 ) -> Result<Response, PostHogError> {
     let raw = decompress_js(&body, params.compression.as_deref())?;
-    let body: Value = serde_json::from_slice(&raw).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    let body: Value = json_body(&raw)?;
     let capture = posthog::translate(&body, &app.limits)?;
     let key = capture.api_key.or_else(|| crate::auth::bearer(&headers).map(str::to_string)).ok_or_else(|| {
         ApiError::Unauthorized("missing project API key: send api_key in the body (or token in properties)".into())

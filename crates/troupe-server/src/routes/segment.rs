@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use troupe_ingest::segment;
 
-use crate::error::{error_field, ApiError, ErrorShape, ProtocolError};
+use crate::error::{error_field, json_body, ApiError, ErrorShape, ProtocolError};
 use crate::routes::apply_items;
 use crate::AppState;
 
@@ -62,7 +62,7 @@ async fn handle(
     kind: Option<&str>,
     body: &Bytes,
 ) -> Result<Response, SegmentError> {
-    let body: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    let body: Value = json_body(body)?;
     let request = segment::translate(&body, kind, &app.settings.segment_group_type, &app.limits)?;
     let key = crate::auth::basic_user(headers).or(request.write_key).ok_or_else(|| {
         ApiError::Unauthorized(
