@@ -96,19 +96,22 @@ impl Calendar {
                 break;
             }
         }
-        Buckets {
-            labels: starts[..starts.len() - 1].iter().map(|s| self.label(*s)).collect(),
-            bounds: starts.iter().map(|s| s.timestamp_micros()).collect(),
-        }
+        self.buckets_of(&starts)
     }
 
     /// `n` buckets ending where `buckets` start (the previous period, for comparisons).
     pub fn buckets_before(&self, buckets: &Buckets, n: usize) -> Buckets {
-        let mut starts = vec![from_micros(buckets.bounds[0])];
+        let mut starts = vec![from_micros(buckets.start())];
         for _ in 0..n {
-            let first = starts[0];
-            starts.insert(0, self.previous(first));
+            let earliest = *starts.last().unwrap_or(&starts[0]);
+            starts.push(self.previous(earliest));
         }
+        starts.reverse();
+        self.buckets_of(&starts)
+    }
+
+    /// Buckets from consecutive period starts, the last one being the end.
+    fn buckets_of(&self, starts: &[DateTime<Utc>]) -> Buckets {
         Buckets {
             labels: starts[..starts.len() - 1].iter().map(|s| self.label(*s)).collect(),
             bounds: starts.iter().map(|s| s.timestamp_micros()).collect(),

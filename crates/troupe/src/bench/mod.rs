@@ -49,7 +49,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     };
     let dir = args.data_dir.join(format!("events-{}-seed-{}", shape.events, shape.seed));
     let store = DuckStore::open(EmbeddedConfig { data_dir: Some(dir.clone()), ..EmbeddedConfig::default() })?;
-    let (project, load_report) = load(&store, shape).await?;
+    let (project, load_seconds) = load(&store, shape).await?;
     let company_slot = company_slot(&store, project).await?;
 
     let machine = machine();
@@ -63,8 +63,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         machine["memory_mib"],
         dir.display()
     );
-    if let Some(r) = &load_report {
-        println!("loaded through the store's writer: {:.1} s, {:.0} events/s", r.0, shape.events as f64 / r.0);
+    if let Some(seconds) = load_seconds {
+        println!("loaded through the store's writer: {seconds:.1} s, {:.0} events/s", shape.events as f64 / seconds);
     }
     println!("{:<34} {:>10} {:>10} {:>12} {:>8}  answer", "question", "cold ms", "warm ms", "plain SQL ms", "ratio");
     let mut results = Vec::new();
@@ -93,7 +93,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let report = json!({
         "shape": {"events": shape.events, "users": shape.users(), "companies": shape.companies(), "seed": shape.seed, "days": shape.days},
         "machine": machine,
-        "load_seconds": load_report.map(|r| r.0),
+        "load_seconds": load_seconds,
         "ingestion": ingestion,
         "questions": results,
     });
@@ -110,8 +110,9 @@ fn ms(d: StdDuration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The bench project, generated and loaded once per (events, seed): later runs reuse it.
-async fn load(store: &DuckStore, shape: Shape) -> Result<(u32, Option<(f64,)>)> {
+/// The bench project, generated and loaded once per (events, seed): later runs reuse it. The
+/// load time when this run loaded it.
+async fn load(store: &DuckStore, shape: Shape) -> Result<(u32, Option<f64>)> {
     if let Some(p) = store.projects().await?.into_iter().find(|p| p.name == "bench") {
         let complete = store.documents(p.id, "bench").await?.iter().any(|d| d.id == "loaded");
         if !complete {
@@ -149,7 +150,7 @@ async fn load(store: &DuckStore, shape: Shape) -> Result<(u32, Option<(f64,)>)> 
         updated_at: Utc::now(),
     };
     store.put_document(project.id, marker).await?;
-    Ok((project.id, Some((seconds,))))
+    Ok((project.id, Some(seconds)))
 }
 
 async fn company_slot(store: &DuckStore, project: u32) -> Result<u8> {
