@@ -8,39 +8,12 @@ use duckdb::arrow::array::{Array, AsArray, LargeStringArray, ListArray, StringAr
 use duckdb::arrow::datatypes::{DataType, Int64Type};
 use duckdb::types::Value;
 use duckdb::{params_from_iter, Connection};
-use troupe_store::{Actor, EventScan, GroupColumn, ScanRequest};
+use troupe_store::{Actor, Dictionary, EventScan, GroupColumn, ScanRequest};
 
 use crate::read::slot_names;
 use crate::values::{from_micros, list_of_text, parse_json, ts};
 
 type Result<T> = duckdb::Result<T>;
-
-/// Strings to dense indexes, in first-seen order.
-#[derive(Default)]
-struct Dictionary {
-    index: HashMap<String, u32>,
-    keys: Vec<String>,
-}
-
-impl Dictionary {
-    fn intern(&mut self, key: String) -> u32 {
-        if let Some(&i) = self.index.get(&key) {
-            return i;
-        }
-        let i = self.keys.len() as u32;
-        self.index.insert(key.clone(), i);
-        self.keys.push(key);
-        i
-    }
-
-    /// Without allocating when the key is known (the common case).
-    fn intern_str(&mut self, key: &str) -> u32 {
-        match self.index.get(key) {
-            Some(&i) => i,
-            None => self.intern(key.to_string()),
-        }
-    }
-}
 
 /// One requested group type while scanning: its slot and its groups so far.
 struct GroupBuilder {

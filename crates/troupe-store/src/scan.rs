@@ -5,6 +5,7 @@
 //! dictionary-encoded, so the query layer works on integers and never on JSON text.
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use troupe_core::Properties;
@@ -103,4 +104,32 @@ pub struct Document {
     pub id: String,
     pub body: Value,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Strings to dense indexes in first-seen order, for building a scan (event names, persons,
+/// group keys).
+#[derive(Debug, Default)]
+pub struct Dictionary {
+    pub index: HashMap<String, u32>,
+    pub keys: Vec<String>,
+}
+
+impl Dictionary {
+    pub fn intern(&mut self, key: String) -> u32 {
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.keys.len() as u32;
+        self.index.insert(key.clone(), i);
+        self.keys.push(key);
+        i
+    }
+
+    /// Without allocating when the key is known (the common case).
+    pub fn intern_str(&mut self, key: &str) -> u32 {
+        match self.index.get(key) {
+            Some(&i) => i,
+            None => self.intern(key.to_string()),
+        }
+    }
 }

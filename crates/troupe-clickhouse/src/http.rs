@@ -1,0 +1,147 @@
+//! ClickHouse's HTTP interface: statements in the body, settings in the URL, rows as
+//! `JSONEachRow` both ways. Works with 18.16 and with current releases alike.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{ClickHouseConfig, ClickHouseError};
+
+/// Settings sent with every request. 64-bit integers as JSON numbers (not strings);
+/// inserts into Distributed tables reach the shards before the answer (the durability promise);
+/// a SELECT that mixes distributed subqueries must say GLOBAL, which troupe's SQL always does.
+const SETTINGS: &[(&str, &str)] = &[("output_format_json_quote_64bit_integers", "0"), ("insert_distributed_sync", "1")];
+
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    config: ClickHouseConfig,
+}
+
+impl Http {
+    pub fn new(config: ClickHouseConfig) -> Result<Self, ClickHouseError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(600))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ClickHouseError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Http { client, config })
+    }
+
+    pub fn config(&self) -> &ClickHouseConfig {
+        &self.config
+    }
+
+    /// Send `body` to one node. `database` selects the default database of the statement
+    /// (`None` before it exists).
+    async fn post(
+        &self,
+        node: &str,
+        database: Option<&str>,
+        query: Option<&str>,
+        body: String,
+    ) -> Result<Vec<u8>, ClickHouseError> {
+        let mut params: Vec<(&str, &str)> = SETTINGS.to_vec();
+        params.push(("user", &self.config.user));
+        params.push(("password", &self.config.password));
+        if let Some(db) = database {
+            params.push(("database", db));
+        }
+        if let Some(q) = query {
+            params.push(("query", q));
+        }
+        let response = self
+            .client
+            .post(format!("{node}/"))
+            .query(&params)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ClickHouseError::Unreachable { node: node.to_string(), message: e.to_string() })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClickHouseError::Unreachable { node: node.to_string(), message: e.to_string() })?;
+        if !status.is_success() {
+            let message = String::from_utf8_lossy(&bytes).trim().to_string();
+            return Err(ClickHouseError::Server { status: status.as_u16(), message });
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// Run a statement on the query node.
+    pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
+        self.post(self.query_node(), Some(&self.config.database), None, sql.to_string()).await.map(|_| ())
+    }
+
+    /// Run a statement on one node, with or without the database selected (DDL of migrations).
+    pub async fn execute_on(&self, node: &str, sql: &str, use_database: bool) -> Result<(), ClickHouseError> {
+        let db = use_database.then_some(self.config.database.as_str());
+        self.post(node, db, None, sql.to_string()).await.map(|_| ())
+    }
+
+    /// Run a SELECT on the query node and decode its rows.
+    pub async fn rows<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError> {
+        self.rows_on(self.query_node(), sql).await
+    }
+
+    pub async fn rows_on<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
+        let body = self.post(node, Some(&self.config.database), None, format!("{sql}\nFORMAT JSONEachRow")).await?;
+        body.split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                serde_json::from_slice(line).map_err(|e| ClickHouseError::Decode(format!("{e} in a row of: {sql}")))
+            })
+            .collect()
+    }
+
+    /// Insert rows into a table of troupe's database; answers once ClickHouse has them.
+    pub async fn insert<T: Serialize>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut body = Vec::with_capacity(rows.len() * 128);
+        for row in rows {
+            serde_json::to_writer(&mut body, row).map_err(|e| ClickHouseError::Decode(e.to_string()))?;
+            body.push(b'\n');
+        }
+        let body = String::from_utf8(body).map_err(|e| ClickHouseError::Decode(e.to_string()))?;
+        let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
+        self.post(self.query_node(), Some(&self.config.database), Some(&query), body).await.map(|_| ())
+    }
+
+    fn query_node(&self) -> &str {
+        self.config.nodes.first().map(String::as_str).unwrap_or("http://127.0.0.1:8123")
+    }
+}
+
+/// A ClickHouse string literal.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_escapes_what_would_end_the_literal() {
+        assert_eq!(quote("it's a \\ test\n"), "'it\\'s a \\\\ test\\n'");
+    }
+}

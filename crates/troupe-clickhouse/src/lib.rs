@@ -1,0 +1,171 @@
+//! The ClickHouse store, for installs that outgrow one machine. Same rules, same answers as the
+//! embedded store (both pass `troupe_store::conformance` and the insight conformance suite), over
+//! ClickHouse's HTTP interface, on one server or a sharded cluster (see [`config`]).
+//!
+//! Writes go through one writer task ([`writer`]) holding each project's live state, like the
+//! embedded store's writer; reads and insight scans go straight to ClickHouse.
+
+pub mod config;
+mod documents;
+mod http;
+mod load;
+mod persist;
+mod read;
+mod rows;
+mod scan;
+mod schema;
+pub mod testing;
+mod writer;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use troupe_core::{Command, Limits, ProjectId};
+use troupe_store::{
+    CommandResult, Document, EventQuery, EventRow, EventScan, GroupProfile, GroupQuery, GroupRow, GroupTypeInfo,
+    NewProject, Page, PersonProfile, PersonQuery, PersonRow, Project, ScanRequest, Store, StoreError,
+};
+
+pub use config::ClickHouseConfig;
+pub use http::{quote, Http};
+pub use schema::SCHEMA_VERSION;
+use writer::{Job, Writer};
+
+/// Jobs that may wait for the writer before senders are slowed down.
+const WRITER_QUEUE: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClickHouseError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot reach ClickHouse at {node}: {message}")]
+    Unreachable { node: String, message: String },
+    #[error("ClickHouse answered {status}: {message}")]
+    Server { status: u16, message: String },
+    #[error("unexpected data from ClickHouse: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Schema(String),
+}
+
+impl From<ClickHouseError> for StoreError {
+    fn from(e: ClickHouseError) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+pub struct ClickHouseStore {
+    http: Http,
+    jobs: mpsc::Sender<Job>,
+    group_slots: usize,
+    /// Versions of document rows written outside the writer.
+    versions: Arc<Mutex<rows::Versions>>,
+}
+
+/// Apply the numbered migrations on every node of `config` (idempotent), with group columns for
+/// `max_group_types`. Returns the schema version.
+pub async fn migrate(config: &ClickHouseConfig, max_group_types: usize) -> Result<u32, ClickHouseError> {
+    let http = Http::new(config.clone())?;
+    schema::migrate(&http, max_group_types).await
+}
+
+impl ClickHouseStore {
+    /// Connect, check the schema (never migrates: `troupe migrate` does), load each project's
+    /// state and start the writer.
+    pub async fn open(
+        config: ClickHouseConfig,
+        limits: Limits,
+        dedupe_window: Duration,
+    ) -> Result<Self, ClickHouseError> {
+        let http = Http::new(config)?;
+        let group_slots = schema::check(&http, limits.max_group_types).await?;
+        let writer = Writer::open(http.clone(), limits, dedupe_window, group_slots).await?;
+        let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
+        tokio::spawn(writer.run(receiver));
+        Ok(ClickHouseStore { http, jobs, group_slots, versions: Arc::new(Mutex::new(rows::Versions::default())) })
+    }
+
+    /// The HTTP client, for the benchmark's SQL references.
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(job(reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)
+    }
+}
+
+#[async_trait]
+impl Store for ClickHouseStore {
+    async fn create_project(&self, new: NewProject) -> Result<Project, StoreError> {
+        self.send(|reply| Job::CreateProject { new, reply }).await?
+    }
+
+    async fn projects(&self) -> Result<Vec<Project>, StoreError> {
+        Ok(load::projects(&self.http).await?)
+    }
+
+    async fn apply(&self, project: ProjectId, commands: Vec<Command>) -> Result<Vec<CommandResult>, StoreError> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.send(|reply| Job::Apply { project, commands, reply }).await?
+    }
+
+    async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError> {
+        Ok(read::group_types(&self.http, project).await?)
+    }
+
+    async fn groups(&self, project: ProjectId, query: GroupQuery) -> Result<Page<GroupRow>, StoreError> {
+        Ok(read::groups(&self.http, project, &query).await?)
+    }
+
+    async fn group(
+        &self,
+        project: ProjectId,
+        group_type: &str,
+        group_key: &str,
+        recent_events: usize,
+    ) -> Result<Option<GroupProfile>, StoreError> {
+        Ok(read::group(&self.http, project, group_type, group_key, recent_events, self.group_slots).await?)
+    }
+
+    async fn persons(&self, project: ProjectId, query: PersonQuery) -> Result<Page<PersonRow>, StoreError> {
+        Ok(read::persons(&self.http, project, &query).await?)
+    }
+
+    async fn person(
+        &self,
+        project: ProjectId,
+        id: &str,
+        recent_events: usize,
+    ) -> Result<Option<PersonProfile>, StoreError> {
+        Ok(read::person(&self.http, project, id, recent_events, self.group_slots).await?)
+    }
+
+    async fn events(&self, project: ProjectId, query: EventQuery) -> Result<Vec<EventRow>, StoreError> {
+        Ok(read::events(&self.http, project, &query, self.group_slots).await?)
+    }
+
+    async fn scan(&self, project: ProjectId, request: ScanRequest) -> Result<EventScan, StoreError> {
+        Ok(scan::scan(&self.http, project, &request).await?)
+    }
+
+    async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError> {
+        let mut versions = self.versions.lock().await;
+        Ok(documents::put(&self.http, &mut versions, project, &document).await?)
+    }
+
+    async fn documents(&self, project: ProjectId, kind: &str) -> Result<Vec<Document>, StoreError> {
+        Ok(documents::list(&self.http, project, kind).await?)
+    }
+
+    async fn delete_document(&self, project: ProjectId, kind: &str, id: &str) -> Result<bool, StoreError> {
+        let mut versions = self.versions.lock().await;
+        Ok(documents::delete(&self.http, &mut versions, project, kind, id).await?)
+    }
+}

@@ -1,0 +1,149 @@
+//! Loading the writer's state from ClickHouse at start and after a failed write.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use troupe_core::{Group, GroupType, Limits, Person, PersonId, ProjectState};
+use troupe_store::Project;
+
+use crate::http::Http;
+use crate::rows::{GROUP_VALUES, PERSON_VALUES};
+use crate::schema::latest;
+use crate::ClickHouseError;
+
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// Stored JSON is always written by troupe; a row that fails to parse reads as empty.
+pub fn parse_json(text: &str) -> troupe_core::Properties {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+pub async fn projects(http: &Http) -> Result<Vec<Project>, ClickHouseError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: u32,
+        name: String,
+        ingestion_key: String,
+        secret_key_hash: String,
+        created_at: i64,
+    }
+    let sql = "SELECT id, n AS name, k AS ingestion_key, h AS secret_key_hash, c AS created_at FROM \
+               (SELECT id, argMax(name, version) AS n, argMax(ingestion_key, version) AS k, \
+               argMax(secret_key_hash, version) AS h, argMax(created_at, version) AS c, argMax(deleted, version) AS d \
+               FROM projects GROUP BY id) WHERE d = 0 ORDER BY id";
+    let rows: Vec<Row> = http.rows(sql).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Project {
+            id: r.id,
+            name: r.name,
+            ingestion_key: r.ingestion_key,
+            secret_key_hash: r.secret_key_hash,
+            created_at: from_micros(r.created_at),
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct TypeRow {
+    pub slot: u8,
+    pub name: String,
+    pub display_name: String,
+}
+
+pub async fn group_types(http: &Http, project: u32) -> Result<Vec<TypeRow>, ClickHouseError> {
+    let current = latest("group_types", project, &["slot"], &["name", "display_name"], "");
+    http.rows(&format!("SELECT slot, name, display_name FROM {current} ORDER BY slot")).await
+}
+
+#[derive(Deserialize)]
+pub struct StoredPerson {
+    pub id: String,
+    pub distinct_ids: Vec<String>,
+    pub properties: String,
+    pub identified: u8,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub membership_slots: Vec<u8>,
+    pub membership_keys: Vec<Vec<String>>,
+}
+
+impl StoredPerson {
+    pub fn into_person(self) -> Option<Person> {
+        let uuid = uuid::Uuid::parse_str(&self.id).ok()?;
+        let mut person = Person::new(PersonId(uuid), from_micros(self.created_at));
+        person.distinct_ids = self.distinct_ids;
+        person.properties = parse_json(&self.properties);
+        person.identified = self.identified != 0;
+        person.updated_at = from_micros(self.updated_at);
+        person.memberships = self.membership_slots.into_iter().zip(self.membership_keys).collect();
+        Some(person)
+    }
+}
+
+pub fn person_columns() -> String {
+    std::iter::once("id").chain(PERSON_VALUES.iter().copied()).collect::<Vec<_>>().join(", ")
+}
+
+#[derive(Deserialize)]
+pub struct StoredGroup {
+    pub slot: u8,
+    pub group_key: String,
+    pub name: Option<String>,
+    pub properties: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl StoredGroup {
+    pub fn into_group(self) -> Group {
+        Group {
+            slot: self.slot,
+            key: self.group_key,
+            name: self.name,
+            properties: parse_json(&self.properties),
+            created_at: from_micros(self.created_at),
+            updated_at: from_micros(self.updated_at),
+        }
+    }
+}
+
+pub async fn project_state(
+    http: &Http,
+    project: u32,
+    limits: Limits,
+    dedupe_window: Duration,
+) -> Result<ProjectState, ClickHouseError> {
+    let mut state = ProjectState::new(project, limits, dedupe_window);
+    let types = group_types(http, project).await?;
+    state.restore_group_types(
+        types.into_iter().map(|t| GroupType { slot: t.slot, name: t.name, display_name: t.display_name }).collect(),
+    );
+
+    let persons = latest("persons", project, &["id"], PERSON_VALUES, "");
+    let rows: Vec<StoredPerson> = http.rows(&format!("SELECT {} FROM {persons}", person_columns())).await?;
+    for row in rows {
+        match row.into_person() {
+            Some(person) => state.restore_person(person),
+            None => tracing::warn!("skipping a person row with an invalid id"),
+        }
+    }
+
+    let groups = latest("group_profiles", project, &["slot", "group_key"], GROUP_VALUES, "");
+    let rows: Vec<StoredGroup> =
+        http.rows(&format!("SELECT slot, group_key, name, properties, created_at, updated_at FROM {groups}")).await?;
+    for row in rows {
+        state.restore_group(row.into_group());
+    }
+
+    #[derive(Deserialize)]
+    struct Key {
+        k: u64,
+    }
+    let keys: Vec<Key> = http
+        .rows(&format!("SELECT dedup_key AS k FROM events WHERE project_id = {project} AND dedup_key != 0"))
+        .await?;
+    state.restore_dedup_keys(keys.into_iter().map(|k| k.k));
+    Ok(state)
+}

@@ -1,0 +1,184 @@
+//! The event scan for the query layer's generic path: events of a range with their person resolved
+//! through the latest distinct-id rows (so merges count the merged person) and their group ids per
+//! requested type, dictionary-encoded.
+
+use serde::Deserialize;
+use troupe_store::{Actor, Dictionary, EventScan, GroupColumn, ScanRequest};
+
+use crate::http::{quote, Http};
+use crate::load::{from_micros, parse_json, StoredGroup};
+use crate::read::slot_names;
+use crate::rows::{GROUP_VALUES, PERSON_VALUES};
+use crate::schema::latest;
+use crate::ClickHouseError;
+
+type Result<T> = std::result::Result<T, ClickHouseError>;
+
+struct GroupBuilder {
+    slot: Option<u8>,
+    dictionary: Dictionary,
+    /// Keys with a profile: untyped ids count for the type only when they name one.
+    actors: Vec<Actor>,
+    column: GroupColumn,
+}
+
+#[derive(Deserialize)]
+struct ScanRow {
+    ts: i64,
+    event: String,
+    person: String,
+    props: String,
+    untyped: Vec<String>,
+    groups: Vec<Vec<String>>,
+}
+
+pub async fn scan(http: &Http, project: u32, req: &ScanRequest) -> Result<EventScan> {
+    let slots = slot_names(http, project).await?;
+    let mut builders = Vec::new();
+    for group_type in &req.group_types {
+        let slot = slots.iter().find(|(_, name)| *name == group_type).map(|(s, _)| *s);
+        builders.push(group_builder(http, project, group_type, slot).await?);
+    }
+    let mut out = EventScan::default();
+    for b in &mut builders {
+        b.column.offsets.push(0);
+    }
+    if req.events.as_ref().is_some_and(|e| e.is_empty()) {
+        out.groups = builders.into_iter().map(finish_group).collect();
+        return Ok(out);
+    }
+    // Unqualified names: a Distributed table on the left of a GLOBAL JOIN keeps no alias.
+    let mut filter = format!("project_id = {project}");
+    if let Some(from) = req.from {
+        filter.push_str(&format!(" AND ts >= {}", from.timestamp_micros()));
+    }
+    if let Some(to) = req.to {
+        filter.push_str(&format!(" AND ts < {}", to.timestamp_micros()));
+    }
+    if let Some(events) = &req.events {
+        let names: Vec<String> = events.iter().map(|e| quote(e)).collect();
+        filter.push_str(&format!(" AND event IN ({})", names.join(", ")));
+    }
+    let (person, join) = if req.persons {
+        let ids = latest("person_distinct_ids", project, &["distinct_id"], &["person_id"], "");
+        (
+            "if(resolved_person = '', distinct_id, resolved_person)",
+            format!(
+                "GLOBAL ANY LEFT JOIN (SELECT distinct_id, person_id AS resolved_person FROM {ids}) USING distinct_id"
+            ),
+        )
+    } else {
+        ("''", String::new())
+    };
+    let properties = if req.event_properties { "properties" } else { "''" };
+    let groups: Vec<String> =
+        builders.iter().map(|b| b.slot.map_or("emptyArrayString()".to_string(), |s| format!("group_{s}"))).collect();
+    let groups = if groups.is_empty() {
+        "arrayFilter(x -> 0, [emptyArrayString()])".to_string()
+    } else {
+        format!("[{}]", groups.join(", "))
+    };
+    let sql = format!(
+        "SELECT ts, event, {person} AS person, {properties} AS props, groups_untyped AS untyped, \
+         {groups} AS groups FROM events {join} WHERE {filter}"
+    );
+    let rows: Vec<ScanRow> = http.rows(&sql).await?;
+    let mut names = Dictionary::default();
+    let mut persons = Dictionary::default();
+    for row in rows {
+        out.ts.push(row.ts);
+        out.name.push(names.intern_str(&row.event));
+        if req.persons {
+            out.person.push(persons.intern_str(&row.person));
+        }
+        if req.event_properties {
+            out.properties.push(parse_json(&row.props));
+        }
+        for (b, keys) in builders.iter_mut().zip(&row.groups) {
+            let start = b.column.ids.len();
+            for key in keys {
+                let id = b.dictionary.intern_str(key);
+                push_unique(&mut b.column.ids, start, id);
+            }
+            for key in &row.untyped {
+                if let Some(&id) = b.dictionary.index.get(key).filter(|&&id| (id as usize) < b.actors.len()) {
+                    push_unique(&mut b.column.ids, start, id);
+                }
+            }
+            b.column.offsets.push(b.column.ids.len() as u32);
+        }
+    }
+    out.names = names.keys;
+    out.persons = person_actors(http, project, persons.keys, req.person_details).await?;
+    out.groups = builders.into_iter().map(finish_group).collect();
+    Ok(out)
+}
+
+fn push_unique(ids: &mut Vec<u32>, start: usize, id: u32) {
+    if !ids[start..].contains(&id) {
+        ids.push(id);
+    }
+}
+
+async fn group_builder(http: &Http, project: u32, group_type: &str, slot: Option<u8>) -> Result<GroupBuilder> {
+    let mut dictionary = Dictionary::default();
+    let mut actors = Vec::new();
+    if let Some(slot) = slot {
+        let current =
+            latest("group_profiles", project, &["slot", "group_key"], GROUP_VALUES, &format!("slot = {slot}"));
+        let rows: Vec<StoredGroup> = http
+            .rows(&format!(
+                "SELECT slot, group_key, name, properties, created_at, updated_at FROM {current} ORDER BY group_key"
+            ))
+            .await?;
+        for g in rows {
+            dictionary.intern(g.group_key.clone());
+            actors.push(Actor {
+                key: g.group_key,
+                distinct_ids: Vec::new(),
+                name: g.name,
+                properties: parse_json(&g.properties),
+                created_at: Some(from_micros(g.created_at)),
+            });
+        }
+    }
+    let column = GroupColumn { group_type: group_type.to_string(), ..GroupColumn::default() };
+    Ok(GroupBuilder { slot, dictionary, actors, column })
+}
+
+fn finish_group(mut b: GroupBuilder) -> GroupColumn {
+    let known = b.actors.len();
+    b.actors.extend(b.dictionary.keys.into_iter().skip(known).map(|key| Actor { key, ..Actor::default() }));
+    if b.column.offsets.is_empty() {
+        b.column.offsets.push(0);
+    }
+    b.column.actors = b.actors;
+    b.column
+}
+
+async fn person_actors(http: &Http, project: u32, keys: Vec<String>, details: bool) -> Result<Vec<Actor>> {
+    let mut actors: Vec<Actor> = keys.into_iter().map(|key| Actor { key, ..Actor::default() }).collect();
+    if !details || actors.is_empty() {
+        return Ok(actors);
+    }
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        distinct_ids: Vec<String>,
+        properties: String,
+        created_at: i64,
+    }
+    let position: rustc_hash::FxHashMap<String, usize> =
+        actors.iter().enumerate().map(|(i, a)| (a.key.clone(), i)).collect();
+    let current = latest("persons", project, &["id"], PERSON_VALUES, "");
+    let rows: Vec<Row> = http.rows(&format!("SELECT id, distinct_ids, properties, created_at FROM {current}")).await?;
+    for r in rows {
+        if let Some(&i) = position.get(&r.id) {
+            let actor = &mut actors[i];
+            actor.distinct_ids = r.distinct_ids;
+            actor.properties = parse_json(&r.properties);
+            actor.created_at = Some(from_micros(r.created_at));
+        }
+    }
+    Ok(actors)
+}

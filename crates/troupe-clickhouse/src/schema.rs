@@ -1,0 +1,265 @@
+//! The schema and its numbered migrations.
+//!
+//! Tables are described once and their DDL generated for the deployment: on one server each is a
+//! plain (Replacing)MergeTree table; on a cluster each is a `<name>_local` table created on every
+//! listed node plus a Distributed table `<name>` over them, so troupe's SQL is the same in both.
+//!
+//! Versioned entities (projects, persons, distinct ids, groups, group types, charges, documents)
+//! are ReplacingMergeTree rows with a `version` and a `deleted` flag; reads take the latest row per
+//! key with `argMax` (see [`latest`]), which is right whether or not ClickHouse has merged yet.
+
+use crate::http::Http;
+use crate::ClickHouseError;
+
+/// The schema version this build expects.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Group type slots the events table has columns for (the default group type limit).
+pub const DEFAULT_GROUP_COLUMNS: usize = 10;
+
+struct Table {
+    name: &'static str,
+    columns: &'static str,
+    /// `None`: MergeTree; `Some(column)`: ReplacingMergeTree on that version column.
+    version: Option<&'static str>,
+    partition_by: Option<&'static str>,
+    order_by: &'static str,
+    /// Rows with one sharding key live on one shard: every version of an entity, every event of
+    /// a person as resolved at ingest.
+    shard_by: &'static str,
+}
+
+const TABLES_V1: &[Table] = &[
+    Table {
+        name: "projects",
+        columns: "id UInt32, name String, ingestion_key String, secret_key_hash String, created_at Int64, version UInt64, deleted UInt8",
+        version: Some("version"),
+        partition_by: None,
+        order_by: "id",
+        shard_by: "id",
+    },
+    Table {
+        name: "group_types",
+        columns: "project_id UInt32, slot UInt8, name String, display_name String, version UInt64, deleted UInt8",
+        version: Some("version"),
+        partition_by: None,
+        order_by: "(project_id, slot)",
+        shard_by: "cityHash64(project_id, slot)",
+    },
+    Table {
+        name: "persons",
+        columns: "project_id UInt32, id String, distinct_ids Array(String), properties String, identified UInt8, \
+                  created_at Int64, updated_at Int64, membership_slots Array(UInt8), \
+                  membership_keys Array(Array(String)), version UInt64, deleted UInt8",
+        version: Some("version"),
+        partition_by: None,
+        order_by: "(project_id, id)",
+        shard_by: "cityHash64(project_id, id)",
+    },
+    Table {
+        name: "person_distinct_ids",
+        columns: "project_id UInt32, distinct_id String, person_id String, version UInt64, deleted UInt8",
+        version: Some("version"),
+        partition_by: None,
+        order_by: "(project_id, distinct_id)",
+        shard_by: "cityHash64(project_id, distinct_id)",
+    },
+    Table {
+        name: "group_profiles",
+        columns: "project_id UInt32, slot UInt8, group_key String, name Nullable(String), properties String, \
+                  created_at Int64, updated_at Int64, version UInt64, deleted UInt8",
+        version: Some("version"),
+        partition_by: None,
+        order_by: "(project_id, slot, group_key)",
+        shard_by: "cityHash64(project_id, slot, group_key)",
+    },
+    Table {
+        name: "charges",
+        columns: "project_id UInt32, id String, person_id String, amount Float64, properties String, time Int64, \
+                  version UInt64, deleted UInt8",
+        version: Some("version"),
+        partition_by: None,
+        order_by: "(project_id, id)",
+        shard_by: "cityHash64(project_id, id)",
+    },
+    Table {
+        name: "documents",
+        columns: "project_id UInt32, kind String, id String, body String, created_at Int64, updated_at Int64, \
+                  version UInt64, deleted UInt8",
+        version: Some("version"),
+        partition_by: None,
+        order_by: "(project_id, kind, id)",
+        shard_by: "cityHash64(project_id, kind, id)",
+    },
+    // `ts` is microseconds (18.16 has no DateTime64); `time` is the same in seconds for
+    // partitioning, ordering and ClickHouse's date functions. Group ids per type slot are columns
+    // `group_<slot>` (added below), so counting by a group type is a column switch.
+    Table {
+        name: "events",
+        columns: "project_id UInt32, uuid String, dedup_key UInt64, event String, distinct_id String, \
+                  person_id String, ts Int64, time DateTime, received_at Int64, properties String, \
+                  groups_untyped Array(String)",
+        version: None,
+        partition_by: Some("toYYYYMM(time)"),
+        order_by: "(project_id, toDate(time), event, cityHash64(person_id), ts)",
+        shard_by: "cityHash64(project_id, person_id)",
+    },
+];
+
+/// The DDL that creates one table for this deployment.
+fn create_table(http: &Http, table: &Table) -> Vec<String> {
+    let config = http.config();
+    let local = if config.cluster.is_some() { format!("{}_local", table.name) } else { table.name.to_string() };
+    let family = if table.version.is_some() { "ReplacingMergeTree" } else { "MergeTree" };
+    let engine = match (config.replicated, table.version) {
+        (false, None) => format!("{family}()"),
+        (false, Some(v)) => format!("{family}({v})"),
+        (true, version) => {
+            let path = format!("'/clickhouse/tables/{{shard}}/{}/{local}', '{{replica}}'", config.database);
+            match version {
+                Some(v) => format!("Replicated{family}({path}, {v})"),
+                None => format!("Replicated{family}({path})"),
+            }
+        }
+    };
+    let partition = table.partition_by.map(|p| format!(" PARTITION BY {p}")).unwrap_or_default();
+    let mut ddl = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {local} ({}) ENGINE = {engine}{partition} ORDER BY {}",
+        table.columns, table.order_by
+    )];
+    if let Some(cluster) = &config.cluster {
+        ddl.push(format!(
+            "CREATE TABLE IF NOT EXISTS {name} AS {local} ENGINE = Distributed({cluster}, {db}, {local}, {shard})",
+            name = table.name,
+            db = config.database,
+            shard = table.shard_by
+        ));
+    }
+    ddl
+}
+
+/// The tables a name stands for on this deployment (the local one first).
+pub fn physical_tables(http: &Http, name: &str) -> Vec<String> {
+    match http.config().cluster {
+        Some(_) => vec![format!("{name}_local"), name.to_string()],
+        None => vec![name.to_string()],
+    }
+}
+
+/// Apply every migration newer than each node's version, on every node, and make sure the events
+/// table has `group_slots` group columns. Idempotent.
+pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseError> {
+    let db = http.config().database.clone();
+    for node in http.config().nodes.clone() {
+        http.execute_on(&node, &format!("CREATE DATABASE IF NOT EXISTS {db}"), false).await?;
+        http.execute_on(
+            &node,
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime DEFAULT now()) \
+             ENGINE = MergeTree() ORDER BY version",
+            true,
+        )
+        .await?;
+        let current = node_version(http, &node).await?;
+        if current < 1 {
+            for table in TABLES_V1 {
+                for ddl in create_table(http, table) {
+                    http.execute_on(&node, &ddl, true).await?;
+                }
+            }
+            http.execute_on(&node, "INSERT INTO schema_migrations (version) VALUES (1)", true).await?;
+        }
+        ensure_group_columns(http, &node, group_slots.max(DEFAULT_GROUP_COLUMNS)).await?;
+    }
+    Ok(SCHEMA_VERSION)
+}
+
+async fn node_version(http: &Http, node: &str) -> Result<u32, ClickHouseError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        v: u32,
+    }
+    let rows: Vec<Row> = http.rows_on(node, "SELECT toUInt32(max(version)) AS v FROM schema_migrations").await?;
+    Ok(rows.first().map(|r| r.v).unwrap_or(0))
+}
+
+async fn ensure_group_columns(http: &Http, node: &str, slots: usize) -> Result<(), ClickHouseError> {
+    let have = group_columns_on(http, node).await?;
+    for slot in have..slots {
+        for table in physical_tables(http, "events") {
+            http.execute_on(node, &format!("ALTER TABLE {table} ADD COLUMN group_{slot} Array(String)"), true).await?;
+        }
+    }
+    Ok(())
+}
+
+/// How many `group_<slot>` columns the events table has on a node.
+async fn group_columns_on(http: &Http, node: &str) -> Result<usize, ClickHouseError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        n: u64,
+    }
+    let sql = format!(
+        "SELECT count() AS n FROM system.columns WHERE database = '{}' AND table = 'events' AND match(name, '^group_[0-9]+$')",
+        http.config().database
+    );
+    let rows: Vec<Row> = http.rows_on(node, &sql).await?;
+    Ok(rows.first().map(|r| r.n as usize).unwrap_or(0))
+}
+
+/// Check, on every node, that the schema is the one this build expects and has the group
+/// columns asked for; say what to do when it is not. Returns the number of group columns.
+pub async fn check(http: &Http, group_slots: usize) -> Result<usize, ClickHouseError> {
+    let mut columns = usize::MAX;
+    for node in http.config().nodes.clone() {
+        let exists: Vec<serde_json::Value> = http
+            .rows_on(
+                &node,
+                &format!(
+                    "SELECT name FROM system.tables WHERE database = '{}' AND name = 'schema_migrations'",
+                    http.config().database
+                ),
+            )
+            .await?;
+        let version = if exists.is_empty() { 0 } else { node_version(http, &node).await? };
+        if version < SCHEMA_VERSION {
+            return Err(ClickHouseError::Schema(format!(
+                "the ClickHouse database '{}' on {node} is at schema version {version}, this troupe needs {SCHEMA_VERSION}: \
+                 run `troupe migrate --store <the same clickhouse:// URL>` first",
+                http.config().database
+            )));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(ClickHouseError::Schema(format!(
+                "the ClickHouse database on {node} is at schema version {version}, newer than this troupe \
+                 ({SCHEMA_VERSION}): upgrade troupe"
+            )));
+        }
+        columns = columns.min(group_columns_on(http, &node).await?);
+    }
+    if columns < group_slots {
+        return Err(ClickHouseError::Schema(format!(
+            "the events table has {columns} group type columns but the group type limit is {group_slots}: \
+             run `troupe migrate` with the same --max-group-types"
+        )));
+    }
+    Ok(columns)
+}
+
+/// A subquery with the latest row of every key of a versioned table in one project (deleted keys
+/// left out), exposing `keys` and `values` under their own names. Each value has its own
+/// `argMax` under a suffixed alias: an alias equal to a column name would shadow the column inside
+/// the aggregate on older ClickHouse, and 18.16 crashes on `argMax` of a tuple holding a Nullable
+/// in distributed queries.
+pub fn latest(table: &str, project: u32, keys: &[&str], values: &[&str], filter: &str) -> String {
+    let key_list = keys.join(", ");
+    let inner: Vec<String> =
+        values.iter().chain(std::iter::once(&"deleted")).map(|v| format!("argMax({v}, version) AS {v}__")).collect();
+    let outer: Vec<String> = values.iter().map(|v| format!("{v}__ AS {v}")).collect();
+    let filter = if filter.is_empty() { String::new() } else { format!(" AND ({filter})") };
+    format!(
+        "(SELECT {key_list}, {outer} FROM (SELECT {key_list}, {inner} FROM {table} \
+         WHERE project_id = {project}{filter} GROUP BY {key_list}) WHERE deleted__ = 0)",
+        outer = outer.join(", "),
+        inner = inner.join(", ")
+    )
+}

@@ -1,0 +1,188 @@
+//! Real ClickHouse servers for tests and the benchmark: Debian's `clickhouse-server` started from
+//! a minimal config of our own on free loopback ports, with its own data directory, stopped when
+//! dropped — and by a watchdog when the process that started it is gone, so a crashed test run
+//! leaves nothing behind.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{ClickHouseConfig, ClickHouseError};
+
+/// The `remote_servers` name of clusters started here.
+pub const CLUSTER: &str = "troupe_test";
+
+/// One running server.
+pub struct ClickHouseServer {
+    child: Child,
+    pub http_port: u16,
+    pub tcp_port: u16,
+    pub dir: PathBuf,
+}
+
+/// Servers started together; with several, each is one shard of [`CLUSTER`].
+pub struct ClickHouseCluster {
+    pub servers: Vec<ClickHouseServer>,
+}
+
+static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+impl ClickHouseCluster {
+    /// Start `shards` servers (1 = a single server, no cluster).
+    pub fn start(shards: usize) -> Result<Self, ClickHouseError> {
+        let binary = std::env::var("TROUPE_CLICKHOUSE_SERVER").unwrap_or_else(|_| "clickhouse-server".into());
+        let ports: Vec<(u16, u16)> =
+            (0..shards).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_, ClickHouseError>>()?;
+        let remote = if shards > 1 {
+            let shard_xml: String = ports
+                .iter()
+                .map(|(_, tcp)| format!("<shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard>"))
+                .collect();
+            format!("<remote_servers><{CLUSTER}>{shard_xml}</{CLUSTER}></remote_servers>")
+        } else {
+            String::new()
+        };
+        let mut servers = Vec::new();
+        for (http_port, tcp_port) in ports {
+            servers.push(ClickHouseServer::start(&binary, http_port, tcp_port, &remote)?);
+        }
+        for server in &servers {
+            server.wait_ready()?;
+        }
+        Ok(ClickHouseCluster { servers })
+    }
+
+    /// A `clickhouse://` config for a database of its own (created by migrating).
+    pub fn fresh_database(&self) -> ClickHouseConfig {
+        let n = DATABASES.fetch_add(1, Ordering::Relaxed);
+        let db = format!("troupe_{}_{n}", std::process::id());
+        self.config(&db)
+    }
+
+    pub fn config(&self, database: &str) -> ClickHouseConfig {
+        ClickHouseConfig {
+            nodes: self.servers.iter().map(|s| format!("http://127.0.0.1:{}", s.http_port)).collect(),
+            user: "default".into(),
+            password: String::new(),
+            database: database.into(),
+            cluster: (self.servers.len() > 1).then(|| CLUSTER.to_string()),
+            replicated: false,
+        }
+    }
+
+    /// The same as a `clickhouse://` URL (for `troupe serve --store`).
+    pub fn url(&self, database: &str) -> String {
+        let hosts: Vec<String> = self.servers.iter().map(|s| format!("127.0.0.1:{}", s.http_port)).collect();
+        let cluster = if self.servers.len() > 1 { format!("?cluster={CLUSTER}") } else { String::new() };
+        format!("clickhouse://default:@{}/{database}{cluster}", hosts.join(","))
+    }
+}
+
+fn free_port() -> Result<u16, ClickHouseError> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| ClickHouseError::Config(format!("no free port: {e}")))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| ClickHouseError::Config(e.to_string()))
+}
+
+impl ClickHouseServer {
+    fn start(binary: &str, http_port: u16, tcp_port: u16, remote_servers: &str) -> Result<Self, ClickHouseError> {
+        let dir = std::env::temp_dir().join(format!("troupe-clickhouse-{}-{http_port}", std::process::id()));
+        let setup = |e: std::io::Error| ClickHouseError::Config(format!("cannot prepare {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(setup)?;
+        let d = dir.display();
+        let config = format!(
+            "<yandex>
+  <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/error.log</errorlog></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http_port}</http_port>
+  <tcp_port>{tcp_port}</tcp_port>
+  <path>{d}/data/</path>
+  <tmp_path>{d}/tmp/</tmp_path>
+  <user_files_path>{d}/user_files/</user_files_path>
+  <format_schema_path>{d}/format_schemas/</format_schema_path>
+  <users_config>/etc/clickhouse-server/users.xml</users_config>
+  <mark_cache_size>268435456</mark_cache_size>
+  <uncompressed_cache_size>268435456</uncompressed_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  {remote_servers}
+</yandex>
+"
+        );
+        let config_path = dir.join("config.xml");
+        std::fs::write(&config_path, config).map_err(setup)?;
+        // The watchdog stops the server (and removes its directory unless TROUPE_CLICKHOUSE_KEEP is
+        // set, for reading its logs) once this process is gone.
+        let script = r#"binary="$1"; config="$2"; parent="$3"; dir="$4"
+"$binary" --config-file="$config" >"$dir/stdout.log" 2>&1 &
+server=$!
+while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.5; done
+kill "$server" 2>/dev/null; sleep 2; kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null
+[ -n "$TROUPE_CLICKHOUSE_KEEP" ] || rm -rf "$dir""#;
+        let child = Command::new("sh")
+            .args(["-c", script, "sh", binary])
+            .arg(&config_path)
+            .arg(std::process::id().to_string())
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| ClickHouseError::Config(format!("cannot start {binary}: {e}")))?;
+        Ok(ClickHouseServer { child, http_port, tcp_port, dir })
+    }
+
+    fn wait_ready(&self) -> Result<(), ClickHouseError> {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if ping(self.http_port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default();
+        let errors = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
+        Err(ClickHouseError::Config(format!(
+            "clickhouse-server on port {} did not answer within 60 s (is Debian's clickhouse-server installed? \
+             scripts/setup-test-deps installs it): {}{}",
+            self.http_port,
+            tail(&log),
+            tail(&errors)
+        )))
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}
+
+/// The HTTP interface answers `GET /ping` with `Ok.`.
+fn ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"GET /ping HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.contains("Ok.")
+}
+
+impl Drop for ClickHouseServer {
+    /// Stop the server (matched by its own command line: the watchdog's holds the config path
+    /// only as a separate argument); the watchdog then sees it gone, removes the directory and
+    /// exits.
+    fn drop(&mut self) {
+        let pattern = format!("--config-file={}", self.dir.join("config.xml").display());
+        let _ = Command::new("pkill").args(["-f", "--", &pattern]).status();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,185 @@
+//! The writer: one task per store applies every command with the core rules on the live state of
+//! each project, in arrival order, and answers only after ClickHouse holds the batch.
+//!
+//! Group commit: the task takes every job waiting in the channel, applies them all, writes the
+//! resulting rows with one INSERT per table, then answers each job. Several troupe processes on one
+//! ClickHouse must not write the same project at once (each would hold its own state): see
+//! docs/clickhouse.md for how a deployment routes a project's writes to one process.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, Utc};
+use tokio::sync::{mpsc, oneshot};
+use troupe_core::{Command, Limits, ProjectId, ProjectState};
+use troupe_store::{CommandResult, NewProject, Project, StoreError};
+
+use crate::http::Http;
+use crate::rows::{ProjectRow, Versions};
+use crate::{load, persist, ClickHouseError};
+
+/// Jobs taken into one batch at most; bounds the latency of the first job in a burst.
+const MAX_JOBS_PER_BATCH: usize = 256;
+
+pub enum Job {
+    Apply { project: ProjectId, commands: Vec<Command>, reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>> },
+    CreateProject { new: NewProject, reply: oneshot::Sender<Result<Project, StoreError>> },
+}
+
+pub struct Writer {
+    pub http: Http,
+    pub limits: Limits,
+    pub dedupe_window: Duration,
+    pub group_slots: usize,
+    pub projects: Vec<Project>,
+    pub states: HashMap<ProjectId, ProjectState>,
+    pub versions: Versions,
+}
+
+enum Pending {
+    Apply(oneshot::Sender<Result<Vec<CommandResult>, StoreError>>, Vec<CommandResult>),
+    Project(oneshot::Sender<Result<Project, StoreError>>, Result<Project, StoreError>),
+}
+
+impl Writer {
+    pub async fn open(
+        http: Http,
+        limits: Limits,
+        dedupe_window: Duration,
+        group_slots: usize,
+    ) -> Result<Self, ClickHouseError> {
+        let projects = load::projects(&http).await?;
+        let mut writer = Writer {
+            http,
+            limits,
+            dedupe_window,
+            group_slots,
+            projects,
+            states: HashMap::new(),
+            versions: Versions::default(),
+        };
+        writer.reload().await?;
+        Ok(writer)
+    }
+
+    async fn reload(&mut self) -> Result<(), ClickHouseError> {
+        self.projects = load::projects(&self.http).await?;
+        self.states.clear();
+        for project in &self.projects {
+            let state = load::project_state(&self.http, project.id, self.limits.clone(), self.dedupe_window).await?;
+            self.states.insert(project.id, state);
+        }
+        Ok(())
+    }
+
+    pub async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(first) = jobs.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_JOBS_PER_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch).await;
+        }
+    }
+
+    async fn process(&mut self, batch: Vec<Job>) {
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut new_projects = Vec::new();
+        for job in batch {
+            pending.push(self.run_job(job, &mut new_projects));
+        }
+        let written = self.persist(&new_projects).await;
+        match written {
+            Ok(()) => {
+                for p in pending {
+                    match p {
+                        Pending::Apply(reply, results) => drop(reply.send(Ok(results))),
+                        Pending::Project(reply, result) => drop(reply.send(result)),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ClickHouse write failed; reloading state");
+                if let Err(reload) = self.reload().await {
+                    tracing::error!(error = %reload, "reloading state failed");
+                }
+                for p in pending {
+                    let error = || StoreError::Backend(format!("write failed, retry the request: {e}"));
+                    match p {
+                        Pending::Apply(reply, _) => drop(reply.send(Err(error()))),
+                        Pending::Project(reply, _) => drop(reply.send(Err(error()))),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn persist(&mut self, new_projects: &[Project]) -> Result<(), ClickHouseError> {
+        let rows: Vec<ProjectRow> = new_projects
+            .iter()
+            .map(|p| ProjectRow {
+                id: p.id,
+                name: p.name.clone(),
+                ingestion_key: p.ingestion_key.clone(),
+                secret_key_hash: p.secret_key_hash.clone(),
+                created_at: p.created_at.timestamp_micros(),
+                version: self.versions.next(),
+                deleted: 0,
+            })
+            .collect();
+        self.http.insert("projects", &rows).await?;
+        for state in self.states.values_mut() {
+            let changes = state.take_changes();
+            if !changes.is_empty() {
+                persist::changes(&self.http, &mut self.versions, state, &changes, self.group_slots).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_job(&mut self, job: Job, new_projects: &mut Vec<Project>) -> Pending {
+        match job {
+            Job::Apply { project, commands, reply } => {
+                let now = Utc::now();
+                let Some(state) = self.states.get_mut(&project) else {
+                    let missing = commands
+                        .iter()
+                        .map(|_| Err(troupe_core::CoreError::invalid("project", format!("no project {project}"))))
+                        .collect();
+                    return Pending::Apply(reply, missing);
+                };
+                let results = commands.into_iter().map(|c| state.apply(c, now)).collect();
+                Pending::Apply(reply, results)
+            }
+            Job::CreateProject { new, reply } => {
+                let result = self.create_project(new);
+                if let Ok(project) = &result {
+                    new_projects.push(project.clone());
+                }
+                Pending::Project(reply, result)
+            }
+        }
+    }
+
+    fn create_project(&mut self, new: NewProject) -> Result<Project, StoreError> {
+        if self.projects.iter().any(|p| p.name == new.name) {
+            return Err(StoreError::Conflict(format!("a project named '{}' already exists", new.name)));
+        }
+        if self.projects.iter().any(|p| p.ingestion_key == new.ingestion_key) {
+            return Err(StoreError::Conflict("that ingestion key is already in use".into()));
+        }
+        let id = self.projects.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+        let project = Project {
+            id,
+            name: new.name,
+            ingestion_key: new.ingestion_key,
+            secret_key_hash: new.secret_key_hash,
+            created_at: Utc::now(),
+        };
+        self.projects.push(project.clone());
+        self.states.insert(id, ProjectState::new(id, self.limits.clone(), self.dedupe_window));
+        Ok(project)
+    }
+}

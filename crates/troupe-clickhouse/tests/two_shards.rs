@@ -1,0 +1,16 @@
+//! The store and insight conformance suites through Distributed tables over two real ClickHouse
+//! servers, each one shard of a cluster.
+
+mod common;
+
+async fn two_shards() -> (troupe_clickhouse::ClickHouseStore, ()) {
+    common::fresh_store(2).await
+}
+
+mod store {
+    troupe_store::store_conformance_suite!(super::two_shards);
+}
+
+mod insights {
+    troupe_query::insight_conformance_suite!(super::two_shards);
+}
