@@ -88,7 +88,21 @@ impl Http {
     }
 
     pub async fn rows_on<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
-        let body = self.post(node, Some(&self.config.database), None, format!("{sql}\nFORMAT JSONEachRow")).await?;
+        self.decode_rows(node, Some(&self.config.database), sql).await
+    }
+
+    /// A SELECT on one node without selecting troupe's database (which may not exist yet).
+    pub async fn system_rows<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
+        self.decode_rows(node, None, sql).await
+    }
+
+    async fn decode_rows<T: DeserializeOwned>(
+        &self,
+        node: &str,
+        database: Option<&str>,
+        sql: &str,
+    ) -> Result<Vec<T>, ClickHouseError> {
+        let body = self.post(node, database, None, format!("{sql}\nFORMAT JSONEachRow")).await?;
         body.split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
             .map(|line| {

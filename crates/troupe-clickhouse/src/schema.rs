@@ -212,7 +212,7 @@ pub async fn check(http: &Http, group_slots: usize) -> Result<usize, ClickHouseE
     let mut columns = usize::MAX;
     for node in http.config().nodes.clone() {
         let exists: Vec<serde_json::Value> = http
-            .rows_on(
+            .system_rows(
                 &node,
                 &format!(
                     "SELECT name FROM system.tables WHERE database = '{}' AND name = 'schema_migrations'",

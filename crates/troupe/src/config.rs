@@ -30,6 +30,12 @@ pub enum Command {
     /// Benchmark: generate a B2B data set, load it, and time the insights beside plain SQL on
     /// the same engine (docs/benchmarks.md).
     Bench(BenchArgs),
+    /// Create or upgrade the store's schema (ClickHouse: every node of the URL; the embedded store
+    /// migrates itself when opened, this just reports its version).
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Create and list projects (run while the server is stopped).
     Project {
         #[command(subcommand)]
@@ -39,6 +45,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct StoreArgs {
+    /// Where the data lives: `embedded` (the default: DuckDB in --data-dir, nothing to install) or
+    /// a ClickHouse URL, `clickhouse://user:pass@host:8123/db`, for a cluster
+    /// `clickhouse://user:pass@host1:8123,host2:8123/db?cluster=<remote_servers name>`
+    /// (docs/clickhouse.md). Run `troupe migrate` with the same URL first.
+    #[arg(long = "store", env = "TROUPE_STORE", default_value = "embedded", hide_env_values = true)]
+    pub store: String,
     /// Directory of the embedded store; created when missing.
     #[arg(long, env = "TROUPE_DATA_DIR", default_value = "./troupe-data")]
     pub data_dir: PathBuf,

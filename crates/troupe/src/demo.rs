@@ -14,7 +14,6 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use troupe_core::{Command, MembershipOp, ProfileOp, ProjectId, Properties, TrackEvent};
-use troupe_duckdb::DuckStore;
 use troupe_store::Store;
 
 use crate::config::DemoArgs;
@@ -100,17 +99,17 @@ impl fmt::Display for Summary {
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
-    let store = DuckStore::open(args.store.embedded())?;
+    let store = args.store.open().await?;
     let project = match store.projects().await?.into_iter().find(|p| p.name == args.project) {
         Some(p) => p,
         None => {
-            let created = crate::project::create_with_keys(&store, &args.project, None, None).await?;
+            let created = crate::project::create_with_keys(store.as_ref(), &args.project, None, None).await?;
             crate::project::print_keys(&created);
             created.project
         }
     };
     let spec = DemoSpec { seed: args.seed, companies: args.companies, days: args.days };
-    let summary = fill(&store, project.id, &spec).await?;
+    let summary = fill(store.as_ref(), project.id, &spec).await?;
     println!("filled project '{}': {summary}", project.name);
     Ok(())
 }

@@ -14,7 +14,6 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 use troupe_core::{Command, Limits, Outcome, ProjectId};
-use troupe_duckdb::DuckStore;
 use troupe_ingest::{mixpanel, posthog, segment, ItemResult};
 use troupe_store::Store;
 use xxhash_rust::xxh3::xxh3_64;
@@ -41,13 +40,13 @@ struct Tally {
 }
 
 pub async fn run(args: ImportArgs) -> Result<()> {
-    let store = DuckStore::open(args.store.embedded())?;
+    let store = args.store.open().await?;
     let Some(project) = store.projects().await?.into_iter().find(|p| p.name == args.project) else {
         bail!("no project '{}' (create it with `troupe project create {}`)", args.project, args.project);
     };
     let limits = args.store.embedded().limits;
     for file in &args.files {
-        let tally = import_file(&store, project.id, &args, &limits, file).await?;
+        let tally = import_file(store.as_ref(), project.id, &args, &limits, file).await?;
         print_summary(file, &tally);
     }
     Ok(())
@@ -72,7 +71,7 @@ fn print_summary(file: &Path, t: &Tally) {
 }
 
 async fn import_file(
-    store: &DuckStore,
+    store: &dyn Store,
     project: ProjectId,
     args: &ImportArgs,
     limits: &Limits,
@@ -130,7 +129,7 @@ fn translate(
 }
 
 async fn apply(
-    store: &DuckStore,
+    store: &dyn Store,
     project: ProjectId,
     batch: Vec<(usize, ItemResult)>,
     tally: &mut Tally,

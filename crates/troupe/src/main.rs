@@ -7,6 +7,7 @@ mod import;
 mod project;
 mod query;
 mod serve;
+mod store;
 
 use clap::Parser;
 
@@ -32,6 +33,7 @@ fn main() -> std::process::ExitCode {
                 project::create(&store, &name, ingestion_key).await
             }
             Command::Project { command: ProjectCommand::List { store } } => project::list(&store).await,
+            Command::Migrate { store } => store::migrate(&store).await,
         }
     });
     match result {

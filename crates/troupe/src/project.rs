@@ -1,7 +1,6 @@
 //! `troupe project create|list`, and the `default` project every server starts with.
 
 use anyhow::{bail, Context, Result};
-use troupe_duckdb::DuckStore;
 use troupe_server::auth::{generate_key, hash_secret};
 use troupe_store::{NewProject, Project, Store};
 
@@ -39,14 +38,14 @@ pub fn print_keys(created: &Created) {
 }
 
 pub async fn create(store_args: &StoreArgs, name: &str, ingestion_key: Option<String>) -> Result<()> {
-    let store = DuckStore::open(store_args.embedded())?;
-    let created = create_with_keys(&store, name, ingestion_key, None).await?;
+    let store = store_args.open().await?;
+    let created = create_with_keys(store.as_ref(), name, ingestion_key, None).await?;
     print_keys(&created);
     Ok(())
 }
 
 pub async fn list(store_args: &StoreArgs) -> Result<()> {
-    let store = DuckStore::open(store_args.embedded())?;
+    let store = store_args.open().await?;
     let projects = store.projects().await?;
     if projects.is_empty() {
         println!("no projects yet: `troupe serve` creates 'default' on first start");

@@ -6,10 +6,8 @@ use std::io::Read;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::Utc;
 use serde_json::Value;
-use troupe_duckdb::DuckStore;
 use troupe_query::result::{FunnelResult, LifecycleResult, RetentionResult, StickinessResult, TrendsResult};
 use troupe_query::{Insight, InsightResult};
-use troupe_store::Store;
 
 use crate::config::{QueryArgs, QueryFormat};
 
@@ -41,17 +39,17 @@ fn read_query(arg: &str) -> Result<String> {
 }
 
 async fn ask_store(args: &QueryArgs, insight: &Insight) -> Result<InsightResult> {
-    let store = DuckStore::open(args.store.embedded()).map_err(|e| {
-        anyhow!("{e}\n(to ask a running server instead: --server http://127.0.0.1:8000 --secret-key …)")
+    let store = args.store.open().await.map_err(|e| {
+        anyhow!("{e:#}\n(to ask a running server instead: --server http://127.0.0.1:8000 --secret-key …)")
     })?;
     let project = store
         .projects()
         .await?
         .into_iter()
         .find(|p| p.name == args.project)
-        .ok_or_else(|| anyhow!("no project named {:?} in {}", args.project, args.store.data_dir.display()))?;
+        .ok_or_else(|| anyhow!("no project named {:?} ({})", args.project, args.store.describe()))?;
     let now = args.now.unwrap_or_else(Utc::now);
-    Ok(troupe_query::run(&store, project.id, insight, now).await?)
+    Ok(troupe_query::run(store.as_ref(), project.id, insight, now).await?)
 }
 
 async fn ask_server(server: &str, args: &QueryArgs, insight: &Insight) -> Result<InsightResult> {

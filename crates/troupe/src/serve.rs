@@ -1,11 +1,8 @@
 //! `troupe serve`: open the store, make sure the `default` project exists, optionally fill it
 //! with demo data, and serve HTTP until SIGINT/SIGTERM.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use tracing_subscriber::EnvFilter;
-use troupe_duckdb::DuckStore;
 use troupe_store::{EventQuery, Project, Store};
 
 use crate::config::ServeArgs;
@@ -18,9 +15,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("--log-level '{}' is not a valid log filter", args.log_level))?;
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
-    let config = args.store.embedded();
-    let limits = config.limits.clone();
-    let store = Arc::new(DuckStore::open(config)?);
+    let limits = args.store.embedded().limits;
+    let store = args.store.open().await?;
     let default = default_project(store.as_ref(), &args).await?;
 
     if args.demo {
@@ -40,7 +36,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
-    println!("troupe listening on http://{addr} (data in {})", args.store.data_dir.display());
+    println!("troupe listening on http://{addr} ({})", args.store.describe());
     println!("project '{}': ingestion key {}", default.name, default.ingestion_key);
     println!("dashboard: http://{addr}/ (the first visit creates the administrator account)");
     // Connect info gives handlers the peer address (OpenPanel's anonymous device ids).

@@ -1,0 +1,84 @@
+//! `troupe` on a real ClickHouse server: refused until migrated (with what to do), `troupe
+//! migrate`, then ingestion and insights through the binary, and a restart that reloads the state
+//! from ClickHouse (a resent batch is still recognised).
+
+mod common;
+
+use common::{post_query, troupe, Server, SITE};
+use serde_json::{json, Value};
+use troupe_clickhouse::testing::ClickHouseCluster;
+
+async fn send_batch(server: &Server) {
+    let company = |user: &str| if user == "cat" { "globex" } else { "acme" };
+    let event = |user: &str, name: &str, minute: u32| {
+        json!({"distinct_id": user, "event_name": name, "event_id": format!("{user}-{name}"),
+               "timestamp": format!("2026-03-02T09:{minute:02}:00Z"), "groups": {"company": company(user)}})
+    };
+    let body = json!({"events": [
+        event("ann", "Signed In", 0), event("ben", "Signed In", 1), event("cat", "Signed In", 2),
+        event("ann", "Report Exported", 10), event("cat", "Report Exported", 11)
+    ]});
+    let r = reqwest::Client::new()
+        .post(server.url("/api/events/bulk"))
+        .header("X-Trodo-Site-Id", SITE)
+        .json(&body)
+        .send()
+        .await
+        .expect("answers");
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+async fn counts(server: &Server, count_by: Value) -> Vec<u64> {
+    let funnel = json!({"kind": "funnel", "count_by": count_by,
+                        "date_range": {"from": "2026-03-01", "to": "2026-03-03"},
+                        "steps": [{"event": "Signed In"}, {"event": "Report Exported"}]});
+    let answer = post_query(server, funnel).await;
+    answer["steps"].as_array().into_iter().flatten().filter_map(|s| s["count"].as_u64()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_clickhouse_after_migrate() {
+    let clickhouse = ClickHouseCluster::start(1).expect("ClickHouse starts");
+    let url = clickhouse.url("troupe_cli");
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let refused = troupe()
+        .args(["serve", "--addr", "127.0.0.1:0", "--store", &url])
+        .env("TROUPE_DEFAULT_PROJECT_KEY", SITE)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "an unmigrated database is refused");
+    assert!(stderr.contains("troupe migrate"), "the error says what to do: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let migrated = troupe().args(["migrate", "--store", &url]).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&migrated.stdout);
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    assert!(stdout.contains("schema version 1"), "{stdout}");
+    let again = troupe().args(["migrate", "--store", &url]).output().expect("runs");
+    assert!(again.status.success(), "migrate is idempotent: {}", String::from_utf8_lossy(&again.stderr));
+
+    let server = Server::start(dir.path(), &["--store", &url]);
+    assert!(server.banner.iter().any(|l| l.contains("ClickHouse database 'troupe_cli'")), "{:?}", server.banner);
+    send_batch(&server).await;
+    assert_eq!(counts(&server, json!({"group_type": "company"})).await, vec![2, 2]);
+    assert_eq!(counts(&server, json!("users")).await, vec![3, 2]);
+    assert!(server.stop().success());
+
+    // A new process loads its state from ClickHouse: the same batch again is all duplicates.
+    let server = Server::start(dir.path(), &["--store", &url]);
+    send_batch(&server).await;
+    assert_eq!(counts(&server, json!("users")).await, vec![3, 2], "retried events are not counted twice");
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_bad_store_url_is_a_readable_error() {
+    let out = troupe().args(["migrate", "--store", "clickhouse://a:1,b:2/db"]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cluster"), "{stderr}");
+    let out = troupe().args(["migrate", "--store", "postgres://x"]).output().expect("runs");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--store must be 'embedded' or a clickhouse:// URL"));
+}
