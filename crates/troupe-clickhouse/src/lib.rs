@@ -11,6 +11,7 @@ mod http;
 mod load;
 mod persist;
 mod read;
+pub mod remote;
 mod rows;
 mod scan;
 mod schema;
@@ -56,9 +57,24 @@ impl From<ClickHouseError> for StoreError {
     }
 }
 
+/// Which process applies this store's writes.
+#[derive(Debug, Clone, Default)]
+pub enum WriterRole {
+    /// This process is the writer of the database.
+    #[default]
+    Own,
+    /// Another troupe process is (its base URL and the shared secret of `/internal/v1/…`).
+    Forward { url: String, secret: String },
+}
+
+enum Writes {
+    Local(mpsc::Sender<Job>),
+    Remote(remote::RemoteWriter),
+}
+
 pub struct ClickHouseStore {
     http: Http,
-    jobs: mpsc::Sender<Job>,
+    writes: Writes,
     group_slots: usize,
     /// Versions of document rows written outside the writer.
     versions: Arc<Mutex<rows::Versions>>,
@@ -79,12 +95,30 @@ impl ClickHouseStore {
         limits: Limits,
         dedupe_window: Duration,
     ) -> Result<Self, ClickHouseError> {
+        Self::open_as(config, limits, dedupe_window, WriterRole::Own).await
+    }
+
+    /// Open as the writer of the database, or as a process that forwards its writes to it.
+    pub async fn open_as(
+        config: ClickHouseConfig,
+        limits: Limits,
+        dedupe_window: Duration,
+        role: WriterRole,
+    ) -> Result<Self, ClickHouseError> {
         let http = Http::new(config)?;
         let group_slots = schema::check(&http, limits.max_group_types).await?;
-        let writer = Writer::open(http.clone(), limits, dedupe_window, group_slots).await?;
-        let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
-        tokio::spawn(writer.run(receiver));
-        Ok(ClickHouseStore { http, jobs, group_slots, versions: Arc::new(Mutex::new(rows::Versions::default())) })
+        let writes = match role {
+            WriterRole::Own => {
+                let writer = Writer::open(http.clone(), limits, dedupe_window, group_slots).await?;
+                let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
+                tokio::spawn(writer.run(receiver));
+                Writes::Local(jobs)
+            }
+            WriterRole::Forward { url, secret } => Writes::Remote(
+                remote::RemoteWriter::new(&url, &secret).map_err(|e| ClickHouseError::Config(e.to_string()))?,
+            ),
+        };
+        Ok(ClickHouseStore { http, writes, group_slots, versions: Arc::new(Mutex::new(rows::Versions::default())) })
     }
 
     /// The HTTP client, for the benchmark's SQL references.
@@ -92,9 +126,9 @@ impl ClickHouseStore {
         &self.http
     }
 
-    async fn send<T>(&self, job: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, StoreError> {
+    async fn send<T>(jobs: &mpsc::Sender<Job>, job: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(job(reply)).await.map_err(|_| StoreError::Closed)?;
+        jobs.send(job(reply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)
     }
 }
@@ -102,7 +136,10 @@ impl ClickHouseStore {
 #[async_trait]
 impl Store for ClickHouseStore {
     async fn create_project(&self, new: NewProject) -> Result<Project, StoreError> {
-        self.send(|reply| Job::CreateProject { new, reply }).await?
+        match &self.writes {
+            Writes::Local(jobs) => Self::send(jobs, |reply| Job::CreateProject { new, reply }).await?,
+            Writes::Remote(writer) => writer.create_project(new).await,
+        }
     }
 
     async fn projects(&self) -> Result<Vec<Project>, StoreError> {
@@ -113,7 +150,10 @@ impl Store for ClickHouseStore {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
-        self.send(|reply| Job::Apply { project, commands, reply }).await?
+        match &self.writes {
+            Writes::Local(jobs) => Self::send(jobs, |reply| Job::Apply { project, commands, reply }).await?,
+            Writes::Remote(writer) => writer.apply(project, &commands).await,
+        }
     }
 
     async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError> {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::TrackEvent;
 use crate::membership::MembershipOp;
@@ -12,8 +12,10 @@ use crate::model::PersonId;
 use crate::profile::ProfileOp;
 use crate::Properties;
 
-/// One write, protocol-independent.
-#[derive(Debug, Clone, PartialEq)]
+/// One write, protocol-independent. Serializable so a troupe process can hand writes to the
+/// process that owns the project (the ClickHouse store with several servers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// Store an event, stamped with its person's groups.
     Track(TrackEvent),
@@ -78,7 +80,7 @@ pub enum Command {
 }
 
 /// What applying one command did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     /// A new event was stored.
@@ -96,4 +98,62 @@ pub enum Outcome {
         merged: bool,
         group_memberships: BTreeMap<String, Vec<String>>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{CoreError, TrackEvent};
+
+    /// Commands and their results cross process boundaries (a ClickHouse deployment's writer):
+    /// every variant comes back equal.
+    #[test]
+    fn commands_and_results_survive_json() {
+        let props = json!({"plan": "pro"}).as_object().cloned().unwrap_or_default();
+        let commands = vec![
+            Command::Track(TrackEvent {
+                event: "Signed In".into(),
+                distinct_id: "ann".into(),
+                id: Some("e1".into()),
+                timestamp: Some(chrono::Utc::now()),
+                groups: vec![("company".into(), vec!["acme".into()])],
+                untyped_groups: vec!["org_1".into()],
+                properties: props.clone(),
+                ..TrackEvent::default()
+            }),
+            Command::Identify { anon_distinct_id: "anon".into(), distinct_id: "ann".into() },
+            Command::PersonProfile {
+                distinct_id: "ann".into(),
+                op: ProfileOp::Increment(vec![("logins".into(), serde_json::Number::from(2))]),
+            },
+            Command::PersonProfile { distinct_id: "ann".into(), op: ProfileOp::Delete },
+            Command::Membership {
+                distinct_id: "ann".into(),
+                group_type: "team".into(),
+                op: MembershipOp::Add("t1".into()),
+            },
+            Command::GroupProfile {
+                group_type: "company".into(),
+                group_key: "acme".into(),
+                name: Some("Acme".into()),
+                op: ProfileOp::Union(vec![("tags".into(), vec![json!("b2b")])]),
+            },
+            Command::TrackCharge { distinct_id: "ann".into(), amount: 9.5, properties: props, time: None },
+            Command::DeleteGroupType { group_type: "team".into() },
+        ];
+        let text = serde_json::to_string(&commands).expect("serializes");
+        let back: Vec<Command> = serde_json::from_str(&text).expect("deserializes");
+        assert_eq!(back, commands);
+
+        let results: Vec<Result<Outcome, CoreError>> = vec![
+            Ok(Outcome::Stored { uuid: "e1".into() }),
+            Ok(Outcome::Duplicate),
+            Err(CoreError::NotAList { property: "tags".into(), found: "a string".into(), op: "remove".into() }),
+        ];
+        let text = serde_json::to_string(&results).expect("serializes");
+        let back: Vec<Result<Outcome, CoreError>> = serde_json::from_str(&text).expect("deserializes");
+        assert_eq!(back, results);
+    }
 }

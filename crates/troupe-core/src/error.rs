@@ -4,7 +4,8 @@
 use thiserror::Error;
 
 /// A rule was violated by one command. Nothing of that command was applied.
-#[derive(Debug, Clone, PartialEq, Error)]
+#[derive(Debug, Clone, PartialEq, Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
 pub enum CoreError {
     #[error("{field} is required")]
     Missing { field: String },
@@ -25,10 +26,10 @@ pub enum CoreError {
     GroupTypeLimit { field: String, group_type: String, limit: usize },
 
     #[error("property '{property}' is {found}, not a number: increment needs a number")]
-    NotANumber { property: String, found: &'static str },
+    NotANumber { property: String, found: String },
 
     #[error("property '{property}' is {found}, not a list: {op} needs a list")]
-    NotAList { property: String, found: &'static str, op: &'static str },
+    NotAList { property: String, found: String, op: String },
 }
 
 impl CoreError {

@@ -10,7 +10,7 @@ use crate::group_types::Slot;
 use crate::Properties;
 
 /// A tracked event in canonical form, after a wire adapter translated it.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TrackEvent {
     pub event: String,
     pub distinct_id: String,

@@ -1,7 +1,8 @@
 //! Membership of a person in groups of one type (DESIGN.md §1): an ordered set of group ids.
 
 /// One change to a person's membership set for one group type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", content = "ids", rename_all = "snake_case")]
 pub enum MembershipOp {
     /// Replace the set (`set_group(type, id | [ids])`). An empty list clears it.
     Set(Vec<String>),

@@ -10,7 +10,8 @@ use crate::Properties;
 
 /// One write to a profile. Mixpanel's map-shaped ops (`$add {a: 1, b: 2}`) carry several keys;
 /// Trodo's carry one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", content = "args", rename_all = "snake_case")]
 pub enum ProfileOp {
     /// Overwrite each key.
     Set(Properties),
@@ -106,7 +107,9 @@ pub fn apply(props: &mut Properties, op: &ProfileOp) -> Result<bool, CoreError> 
                 let sum = match next.get(k) {
                     None | Some(Value::Null) => by.clone(),
                     Some(Value::Number(current)) => add_numbers(k, current, by)?,
-                    Some(other) => return Err(CoreError::NotANumber { property: k.clone(), found: json_kind(other) }),
+                    Some(other) => {
+                        return Err(CoreError::NotANumber { property: k.clone(), found: json_kind(other).into() })
+                    }
                 };
                 next.insert(k.clone(), Value::Number(sum));
             }
@@ -132,7 +135,11 @@ pub fn apply(props: &mut Properties, op: &ProfileOp) -> Result<bool, CoreError> 
                     None | Some(Value::Null) => {}
                     Some(Value::Array(list)) => list.retain(|item| !values.contains(item)),
                     Some(other) => {
-                        return Err(CoreError::NotAList { property: k.clone(), found: json_kind(other), op: "remove" })
+                        return Err(CoreError::NotAList {
+                            property: k.clone(),
+                            found: json_kind(other).into(),
+                            op: "remove".into(),
+                        })
                     }
                 }
             }
@@ -152,7 +159,7 @@ fn list_mut<'a>(props: &'a mut Properties, key: &str, op: &'static str) -> Resul
     }
     match slot {
         Value::Array(list) => Ok(list),
-        other => Err(CoreError::NotAList { property: key.to_string(), found: json_kind(other), op }),
+        other => Err(CoreError::NotAList { property: key.to_string(), found: json_kind(other).into(), op: op.into() }),
     }
 }
 
@@ -208,7 +215,7 @@ mod tests {
         let mut p = props(json!({"plan": "pro", "seats": 1}));
         let op = ProfileOp::increment_from("f", [("seats".into(), json!(1)), ("plan".into(), json!(1))]).unwrap();
         let err = apply(&mut p, &op).unwrap_err();
-        assert_eq!(err, CoreError::NotANumber { property: "plan".into(), found: "a string" });
+        assert_eq!(err, CoreError::NotANumber { property: "plan".into(), found: "a string".into() });
         assert_eq!(p["seats"], json!(1), "the op is all-or-nothing");
     }
 

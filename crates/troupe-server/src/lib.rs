@@ -35,6 +35,9 @@ pub struct ServerSettings {
     /// Mixpanel group keys: person and event properties with these names are memberships and
     /// attribution (Mixpanel declares them in project settings).
     pub mixpanel_group_keys: Vec<String>,
+    /// Shared secret of `/internal/v1/…`, set on the process that applies writes for the other
+    /// processes of a deployment (ClickHouse with several servers); `None` leaves them unmounted.
+    pub internal_secret: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -43,6 +46,7 @@ impl Default for ServerSettings {
             limits: Limits::default(),
             segment_group_type: "company".into(),
             mixpanel_group_keys: vec!["company".into()],
+            internal_secret: None,
         }
     }
 }
@@ -103,6 +107,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::mixpanel::routes())
         .merge(routes::read::routes())
         .merge(routes::insights::routes())
+        .merge(routes::internal::routes())
         .merge(dashboard::routes())
         .fallback(not_found)
         .with_state(state)

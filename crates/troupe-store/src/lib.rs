@@ -4,6 +4,7 @@
 
 pub mod conformance;
 mod error;
+pub mod forward;
 mod read;
 mod scan;
 

@@ -51,6 +51,14 @@ pub struct StoreArgs {
     /// (docs/clickhouse.md). Run `troupe migrate` with the same URL first.
     #[arg(long = "store", env = "TROUPE_STORE", default_value = "embedded", hide_env_values = true)]
     pub store: String,
+    /// ClickHouse with several troupe processes: the base URL of the one that applies writes
+    /// (e.g. http://10.0.0.5:8000); this process forwards its writes there and reads ClickHouse
+    /// directly. Unset: this process is the writer.
+    #[arg(long, env = "TROUPE_WRITER_URL")]
+    pub writer_url: Option<String>,
+    /// Shared secret between the writer and the processes forwarding to it (`/internal/v1`).
+    #[arg(long, env = "TROUPE_INTERNAL_SECRET", hide_env_values = true)]
+    pub internal_secret: Option<String>,
     /// Directory of the embedded store; created when missing.
     #[arg(long, env = "TROUPE_DATA_DIR", default_value = "./troupe-data")]
     pub data_dir: PathBuf,

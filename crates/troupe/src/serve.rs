@@ -31,6 +31,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         limits,
         segment_group_type: args.segment_group_type.clone(),
         mixpanel_group_keys: args.mixpanel_group_keys.clone(),
+        internal_secret: args.store.accepted_internal_secret(),
     };
     let state = troupe_server::AppState::new(store.clone(), settings).await?;
     let listener =

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use troupe_clickhouse::{ClickHouseConfig, ClickHouseStore};
+use troupe_clickhouse::{ClickHouseConfig, ClickHouseStore, WriterRole};
 use troupe_duckdb::DuckStore;
 use troupe_store::Store;
 
@@ -35,12 +35,39 @@ impl StoreArgs {
         }
     }
 
+    /// Which process applies writes (ClickHouse only).
+    fn writer_role(&self) -> Result<WriterRole> {
+        match (&self.writer_url, &self.internal_secret) {
+            (None, _) => Ok(WriterRole::Own),
+            (Some(url), Some(secret)) => Ok(WriterRole::Forward { url: url.clone(), secret: secret.clone() }),
+            (Some(_), None) => {
+                anyhow::bail!(
+                    "--writer-url needs --internal-secret (TROUPE_INTERNAL_SECRET), the writer's shared secret"
+                )
+            }
+        }
+    }
+
+    /// The secret this process accepts forwarded writes with: set only on a ClickHouse writer.
+    pub fn accepted_internal_secret(&self) -> Option<String> {
+        match (self.backend(), &self.writer_url) {
+            (Ok(Backend::ClickHouse(_)), None) => self.internal_secret.clone(),
+            _ => None,
+        }
+    }
+
     pub async fn open(&self) -> Result<Arc<dyn Store>> {
         match self.backend()? {
-            Backend::Embedded => Ok(Arc::new(DuckStore::open(self.embedded())?)),
+            Backend::Embedded => {
+                if self.writer_url.is_some() {
+                    anyhow::bail!("--writer-url is for the ClickHouse store (the embedded store has one process)");
+                }
+                Ok(Arc::new(DuckStore::open(self.embedded())?))
+            }
             Backend::ClickHouse(config) => {
                 let embedded = self.embedded();
-                let store = ClickHouseStore::open(config, embedded.limits, embedded.dedupe_window)
+                let role = self.writer_role()?;
+                let store = ClickHouseStore::open_as(config, embedded.limits, embedded.dedupe_window, role)
                     .await
                     .context("cannot open the ClickHouse store")?;
                 Ok(Arc::new(store))

@@ -82,3 +82,70 @@ fn a_bad_store_url_is_a_readable_error() {
     let out = troupe().args(["migrate", "--store", "postgres://x"]).output().expect("runs");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--store must be 'embedded' or a clickhouse:// URL"));
 }
+
+/// Two troupe processes on one ClickHouse database: the writer and one forwarding its writes to
+/// it. Increments of one group property sent concurrently through both are all counted, and an
+/// event retried through the other process is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_lose_no_update_and_store_a_retry_once() {
+    const INTERNAL: &str = "internal-test-secret";
+    const PER_SERVER: usize = 40;
+    let clickhouse = ClickHouseCluster::start(1).expect("ClickHouse starts");
+    let url = clickhouse.url("troupe_two_servers");
+    let migrated = troupe().args(["migrate", "--store", &url]).output().expect("runs");
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let writer = Server::start(dir_a.path(), &["--store", &url, "--internal-secret", INTERNAL]);
+    let forwarder =
+        Server::start(dir_b.path(), &["--store", &url, "--writer-url", &writer.base, "--internal-secret", INTERNAL]);
+
+    let client = reqwest::Client::new();
+    let increment = |server: &Server| {
+        let (client, url) = (client.clone(), server.url("/api/sdk/groups/profile/increment"));
+        async move {
+            for _ in 0..PER_SERVER {
+                let r = client
+                    .post(&url)
+                    .header("X-Trodo-Site-Id", SITE)
+                    .json(&json!({"groupKey": "company", "groupId": "acme", "property": "seats", "value": 1}))
+                    .send()
+                    .await
+                    .expect("answers");
+                assert!(r.status().is_success(), "{}", r.status());
+            }
+        }
+    };
+    tokio::join!(increment(&writer), increment(&forwarder));
+    for server in [&writer, &forwarder] {
+        let acme = common::get(server, "/api/projects/default/groups/company/acme").await;
+        assert_eq!(acme["properties"]["seats"], json!(2 * PER_SERVER), "no increment lost: {acme}");
+    }
+
+    // The same event through one process, then retried through the other.
+    let event = json!({"events": [{"distinct_id": "ann", "event_name": "Signed In", "event_id": "retry-1",
+                                   "timestamp": "2026-03-02T09:00:00Z"}]});
+    for server in [&writer, &forwarder] {
+        let r = client
+            .post(server.url("/api/events/bulk"))
+            .header("X-Trodo-Site-Id", SITE)
+            .json(&event)
+            .send()
+            .await
+            .expect("answers");
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let events = common::get(&forwarder, "/api/projects/default/events?event=Signed%20In").await;
+    assert_eq!(events["results"].as_array().map(Vec::len), Some(1), "stored once: {events}");
+
+    // Without the secret the internal routes refuse.
+    let refused = client
+        .post(writer.url("/internal/v1/projects/1/apply"))
+        .bearer_auth("wrong")
+        .json(&json!([]))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status().as_u16(), 401);
+    assert!(forwarder.stop().success());
+    assert!(writer.stop().success());
+}

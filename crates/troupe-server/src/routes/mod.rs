@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod insights;
+pub mod internal;
 pub mod mixpanel;
 pub mod native;
 pub mod openpanel;
