@@ -7,6 +7,7 @@
 
 pub mod config;
 mod documents;
+mod guard;
 mod http;
 mod load;
 mod persist;
@@ -65,11 +66,14 @@ pub enum WriterRole {
     Own,
     /// Another troupe process is (its base URL and the shared secret of `/internal/v1/…`).
     Forward { url: String, secret: String },
+    /// Nothing is written through this store (`troupe query`): it never competes with the writer.
+    ReadOnly,
 }
 
 enum Writes {
-    Local(mpsc::Sender<Job>),
+    Local { jobs: mpsc::Sender<Job>, claim: Arc<guard::WriterClaim>, heartbeat: tokio::task::JoinHandle<()> },
     Remote(remote::RemoteWriter),
+    ReadOnly,
 }
 
 pub struct ClickHouseStore {
@@ -109,11 +113,14 @@ impl ClickHouseStore {
         let group_slots = schema::check(&http, limits.max_group_types).await?;
         let writes = match role {
             WriterRole::Own => {
+                let claim = Arc::new(guard::WriterClaim::claim(&http).await?);
                 let writer = Writer::open(http.clone(), limits, dedupe_window, group_slots).await?;
                 let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
                 tokio::spawn(writer.run(receiver));
-                Writes::Local(jobs)
+                let heartbeat = claim.keep_alive();
+                Writes::Local { jobs, claim, heartbeat }
             }
+            WriterRole::ReadOnly => Writes::ReadOnly,
             WriterRole::Forward { url, secret } => Writes::Remote(
                 remote::RemoteWriter::new(&url, &secret).map_err(|e| ClickHouseError::Config(e.to_string()))?,
             ),
@@ -137,8 +144,9 @@ impl ClickHouseStore {
 impl Store for ClickHouseStore {
     async fn create_project(&self, new: NewProject) -> Result<Project, StoreError> {
         match &self.writes {
-            Writes::Local(jobs) => Self::send(jobs, |reply| Job::CreateProject { new, reply }).await?,
+            Writes::Local { jobs, .. } => Self::send(jobs, |reply| Job::CreateProject { new, reply }).await?,
             Writes::Remote(writer) => writer.create_project(new).await,
+            Writes::ReadOnly => Err(read_only()),
         }
     }
 
@@ -151,8 +159,9 @@ impl Store for ClickHouseStore {
             return Ok(Vec::new());
         }
         match &self.writes {
-            Writes::Local(jobs) => Self::send(jobs, |reply| Job::Apply { project, commands, reply }).await?,
+            Writes::Local { jobs, .. } => Self::send(jobs, |reply| Job::Apply { project, commands, reply }).await?,
             Writes::Remote(writer) => writer.apply(project, &commands).await,
+            Writes::ReadOnly => Err(read_only()),
         }
     }
 
@@ -208,4 +217,15 @@ impl Store for ClickHouseStore {
         let mut versions = self.versions.lock().await;
         Ok(documents::delete(&self.http, &mut versions, project, kind, id).await?)
     }
+
+    async fn close(&self) {
+        if let Writes::Local { claim, heartbeat, .. } = &self.writes {
+            heartbeat.abort();
+            claim.release().await;
+        }
+    }
+}
+
+fn read_only() -> StoreError {
+    StoreError::Backend("this ClickHouse store was opened read-only".into())
 }

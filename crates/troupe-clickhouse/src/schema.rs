@@ -12,7 +12,7 @@ use crate::http::Http;
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -106,6 +106,19 @@ const TABLES_V1: &[Table] = &[
     },
 ];
 
+/// Version 2: the writer's heartbeats, so a second writer on the same database is refused.
+const TABLES_V2: &[Table] = &[Table {
+    name: "writers",
+    columns: "writer_id String, started_at Int64, heartbeat Int64, stopped UInt8",
+    version: Some("heartbeat"),
+    partition_by: None,
+    order_by: "writer_id",
+    shard_by: "cityHash64(writer_id)",
+}];
+
+/// Tables per schema version, in order.
+const MIGRATIONS: &[(u32, &[Table])] = &[(1, TABLES_V1), (2, TABLES_V2)];
+
 /// The DDL that creates one table for this deployment.
 fn create_table(http: &Http, table: &Table) -> Vec<String> {
     let config = http.config();
@@ -160,13 +173,14 @@ pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseE
         )
         .await?;
         let current = node_version(http, &node).await?;
-        if current < 1 {
-            for table in TABLES_V1 {
+        for (version, tables) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            for table in *tables {
                 for ddl in create_table(http, table) {
                     http.execute_on(&node, &ddl, true).await?;
                 }
             }
-            http.execute_on(&node, "INSERT INTO schema_migrations (version) VALUES (1)", true).await?;
+            http.execute_on(&node, &format!("INSERT INTO schema_migrations (version) VALUES ({version})"), true)
+                .await?;
         }
         ensure_group_columns(http, &node, group_slots.max(DEFAULT_GROUP_COLUMNS)).await?;
     }

@@ -71,4 +71,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Delete a document; `false` when there was none.
     async fn delete_document(&self, project: ProjectId, kind: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Finish before the process exits (e.g. give up being a deployment's writer at once).
+    async fn close(&self) {}
 }

@@ -100,16 +100,22 @@ impl fmt::Display for Summary {
 
 pub async fn run(args: DemoArgs) -> Result<()> {
     let store = args.store.open().await?;
+    let filled = fill_named(store.as_ref(), &args).await;
+    store.close().await;
+    filled
+}
+
+async fn fill_named(store: &dyn Store, args: &DemoArgs) -> Result<()> {
     let project = match store.projects().await?.into_iter().find(|p| p.name == args.project) {
         Some(p) => p,
         None => {
-            let created = crate::project::create_with_keys(store.as_ref(), &args.project, None, None).await?;
+            let created = crate::project::create_with_keys(store, &args.project, None, None).await?;
             crate::project::print_keys(&created);
             created.project
         }
     };
     let spec = DemoSpec { seed: args.seed, companies: args.companies, days: args.days };
-    let summary = fill(store.as_ref(), project.id, &spec).await?;
+    let summary = fill(store, project.id, &spec).await?;
     println!("filled project '{}': {summary}", project.name);
     Ok(())
 }

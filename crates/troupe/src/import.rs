@@ -41,12 +41,18 @@ struct Tally {
 
 pub async fn run(args: ImportArgs) -> Result<()> {
     let store = args.store.open().await?;
+    let imported = import_all(store.as_ref(), &args).await;
+    store.close().await;
+    imported
+}
+
+async fn import_all(store: &dyn Store, args: &ImportArgs) -> Result<()> {
     let Some(project) = store.projects().await?.into_iter().find(|p| p.name == args.project) else {
         bail!("no project '{}' (create it with `troupe project create {}`)", args.project, args.project);
     };
     let limits = args.store.embedded().limits;
     for file in &args.files {
-        let tally = import_file(store.as_ref(), project.id, &args, &limits, file).await?;
+        let tally = import_file(store, project.id, args, &limits, file).await?;
         print_summary(file, &tally);
     }
     Ok(())

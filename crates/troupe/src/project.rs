@@ -39,13 +39,14 @@ pub fn print_keys(created: &Created) {
 
 pub async fn create(store_args: &StoreArgs, name: &str, ingestion_key: Option<String>) -> Result<()> {
     let store = store_args.open().await?;
-    let created = create_with_keys(store.as_ref(), name, ingestion_key, None).await?;
-    print_keys(&created);
+    let created = create_with_keys(store.as_ref(), name, ingestion_key, None).await;
+    store.close().await;
+    print_keys(&created?);
     Ok(())
 }
 
 pub async fn list(store_args: &StoreArgs) -> Result<()> {
-    let store = store_args.open().await?;
+    let store = store_args.open_read_only().await?;
     let projects = store.projects().await?;
     if projects.is_empty() {
         println!("no projects yet: `troupe serve` creates 'default' on first start");

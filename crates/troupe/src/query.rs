@@ -39,7 +39,7 @@ fn read_query(arg: &str) -> Result<String> {
 }
 
 async fn ask_store(args: &QueryArgs, insight: &Insight) -> Result<InsightResult> {
-    let store = args.store.open().await.map_err(|e| {
+    let store = args.store.open_read_only().await.map_err(|e| {
         anyhow!("{e:#}\n(to ask a running server instead: --server http://127.0.0.1:8000 --secret-key …)")
     })?;
     let project = store

@@ -43,6 +43,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // Connect info gives handlers the peer address (OpenPanel's anonymous device ids).
     let app = troupe_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    store.close().await;
     println!("troupe stopped");
     Ok(())
 }

@@ -57,6 +57,16 @@ impl StoreArgs {
     }
 
     pub async fn open(&self) -> Result<Arc<dyn Store>> {
+        self.open_as(self.writer_role()?).await
+    }
+
+    /// For commands that only read (`troupe query`): on ClickHouse this never competes with the
+    /// deployment's writer.
+    pub async fn open_read_only(&self) -> Result<Arc<dyn Store>> {
+        self.open_as(WriterRole::ReadOnly).await
+    }
+
+    async fn open_as(&self, role: WriterRole) -> Result<Arc<dyn Store>> {
         match self.backend()? {
             Backend::Embedded => {
                 if self.writer_url.is_some() {
@@ -66,7 +76,6 @@ impl StoreArgs {
             }
             Backend::ClickHouse(config) => {
                 let embedded = self.embedded();
-                let role = self.writer_role()?;
                 let store = ClickHouseStore::open_as(config, embedded.limits, embedded.dedupe_window, role)
                     .await
                     .context("cannot open the ClickHouse store")?;

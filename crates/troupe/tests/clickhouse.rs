@@ -55,7 +55,7 @@ async fn serve_on_clickhouse_after_migrate() {
     let migrated = troupe().args(["migrate", "--store", &url]).output().expect("runs");
     let stdout = String::from_utf8_lossy(&migrated.stdout);
     assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
-    assert!(stdout.contains("schema version 1"), "{stdout}");
+    assert!(stdout.contains(&format!("schema version {}", troupe_clickhouse::SCHEMA_VERSION)), "{stdout}");
     let again = troupe().args(["migrate", "--store", &url]).output().expect("runs");
     assert!(again.status.success(), "migrate is idempotent: {}", String::from_utf8_lossy(&again.stderr));
 
@@ -63,10 +63,20 @@ async fn serve_on_clickhouse_after_migrate() {
     assert!(server.banner.iter().any(|l| l.contains("ClickHouse database 'troupe_cli'")), "{:?}", server.banner);
     send_batch(&server).await;
     assert_eq!(counts(&server, json!({"group_type": "company"})).await, vec![2, 2]);
+
+    // A second writer on the same database is refused while the first one runs (a writing
+    // command; `demo` would otherwise finish on its own); a reader is not.
+    let second = troupe().args(["demo", "--companies", "1", "--days", "1", "--store", &url]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second writer is refused");
+    assert!(stderr.contains("another troupe process is the writer") && stderr.contains("--writer-url"), "{stderr}");
+    let listed = troupe().args(["project", "list", "--store", &url]).output().expect("runs");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("default"), "a reader opens alongside the writer");
     assert_eq!(counts(&server, json!("users")).await, vec![3, 2]);
     assert!(server.stop().success());
 
-    // A new process loads its state from ClickHouse: the same batch again is all duplicates.
+    // A new process loads its state from ClickHouse: the same batch again is all duplicates. (It
+    // may start at once: the first writer gave the database up when it stopped.)
     let server = Server::start(dir.path(), &["--store", &url]);
     send_batch(&server).await;
     assert_eq!(counts(&server, json!("users")).await, vec![3, 2], "retried events are not counted twice");
