@@ -3,7 +3,7 @@
 //! requested type, dictionary-encoded.
 
 use serde::Deserialize;
-use troupe_store::{Actor, Dictionary, EventScan, GroupColumn, ScanRequest};
+use troupe_store::{Actor, Dictionary, EventScan, GroupColumnBuilder, ScanRequest};
 
 use crate::http::{quote, Http};
 use crate::load::{from_micros, parse_json, StoredGroup};
@@ -13,14 +13,6 @@ use crate::schema::latest;
 use crate::ClickHouseError;
 
 type Result<T> = std::result::Result<T, ClickHouseError>;
-
-struct GroupBuilder {
-    slot: Option<u8>,
-    dictionary: Dictionary,
-    /// Keys with a profile: untyped ids count for the type only when they name one.
-    actors: Vec<Actor>,
-    column: GroupColumn,
-}
 
 #[derive(Deserialize)]
 struct ScanRow {
@@ -40,11 +32,8 @@ pub async fn scan(http: &Http, project: u32, req: &ScanRequest) -> Result<EventS
         builders.push(group_builder(http, project, group_type, slot).await?);
     }
     let mut out = EventScan::default();
-    for b in &mut builders {
-        b.column.offsets.push(0);
-    }
     if req.events.as_ref().is_some_and(|e| e.is_empty()) {
-        out.groups = builders.into_iter().map(finish_group).collect();
+        out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
         return Ok(out);
     }
     // Unqualified names: a Distributed table on the left of a GLOBAL JOIN keeps no alias.
@@ -95,34 +84,18 @@ pub async fn scan(http: &Http, project: u32, req: &ScanRequest) -> Result<EventS
             out.properties.push(parse_json(&row.props));
         }
         for (b, keys) in builders.iter_mut().zip(&row.groups) {
-            let start = b.column.ids.len();
-            for key in keys {
-                let id = b.dictionary.intern_str(key);
-                push_unique(&mut b.column.ids, start, id);
-            }
-            for key in &row.untyped {
-                if let Some(&id) = b.dictionary.index.get(key).filter(|&&id| (id as usize) < b.actors.len()) {
-                    push_unique(&mut b.column.ids, start, id);
-                }
-            }
-            b.column.offsets.push(b.column.ids.len() as u32);
+            b.push_event(keys.iter().map(String::as_str), row.untyped.iter().map(String::as_str));
         }
     }
     out.names = names.keys;
     out.persons = person_actors(http, project, persons.keys, req.person_details).await?;
-    out.groups = builders.into_iter().map(finish_group).collect();
+    out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
     Ok(out)
 }
 
-fn push_unique(ids: &mut Vec<u32>, start: usize, id: u32) {
-    if !ids[start..].contains(&id) {
-        ids.push(id);
-    }
-}
-
-async fn group_builder(http: &Http, project: u32, group_type: &str, slot: Option<u8>) -> Result<GroupBuilder> {
-    let mut dictionary = Dictionary::default();
-    let mut actors = Vec::new();
+/// Every group of the type with its profile; ids seen only on events are added while scanning.
+async fn group_builder(http: &Http, project: u32, group_type: &str, slot: Option<u8>) -> Result<GroupColumnBuilder> {
+    let mut builder = GroupColumnBuilder::new(group_type, slot);
     if let Some(slot) = slot {
         let current =
             latest("group_profiles", project, &["slot", "group_key"], GROUP_VALUES, &format!("slot = {slot}"));
@@ -132,8 +105,7 @@ async fn group_builder(http: &Http, project: u32, group_type: &str, slot: Option
             ))
             .await?;
         for g in rows {
-            dictionary.intern(g.group_key.clone());
-            actors.push(Actor {
+            builder.add_profile(Actor {
                 key: g.group_key,
                 distinct_ids: Vec::new(),
                 name: g.name,
@@ -142,18 +114,7 @@ async fn group_builder(http: &Http, project: u32, group_type: &str, slot: Option
             });
         }
     }
-    let column = GroupColumn { group_type: group_type.to_string(), ..GroupColumn::default() };
-    Ok(GroupBuilder { slot, dictionary, actors, column })
-}
-
-fn finish_group(mut b: GroupBuilder) -> GroupColumn {
-    let known = b.actors.len();
-    b.actors.extend(b.dictionary.keys.into_iter().skip(known).map(|key| Actor { key, ..Actor::default() }));
-    if b.column.offsets.is_empty() {
-        b.column.offsets.push(0);
-    }
-    b.column.actors = b.actors;
-    b.column
+    Ok(builder)
 }
 
 async fn person_actors(http: &Http, project: u32, keys: Vec<String>, details: bool) -> Result<Vec<Actor>> {

@@ -164,22 +164,9 @@ impl Writer {
     }
 
     fn create_project(&mut self, new: NewProject) -> Result<Project, StoreError> {
-        if self.projects.iter().any(|p| p.name == new.name) {
-            return Err(StoreError::Conflict(format!("a project named '{}' already exists", new.name)));
-        }
-        if self.projects.iter().any(|p| p.ingestion_key == new.ingestion_key) {
-            return Err(StoreError::Conflict("that ingestion key is already in use".into()));
-        }
-        let id = self.projects.iter().map(|p| p.id).max().unwrap_or(0) + 1;
-        let project = Project {
-            id,
-            name: new.name,
-            ingestion_key: new.ingestion_key,
-            secret_key_hash: new.secret_key_hash,
-            created_at: Utc::now(),
-        };
+        let project = troupe_store::next_project(&self.projects, new)?;
         self.projects.push(project.clone());
-        self.states.insert(id, ProjectState::new(id, self.limits.clone(), self.dedupe_window));
+        self.states.insert(project.id, ProjectState::new(project.id, self.limits.clone(), self.dedupe_window));
         Ok(project)
     }
 }

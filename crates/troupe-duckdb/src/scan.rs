@@ -8,21 +8,12 @@ use duckdb::arrow::array::{Array, AsArray, LargeStringArray, ListArray, StringAr
 use duckdb::arrow::datatypes::{DataType, Int64Type};
 use duckdb::types::Value;
 use duckdb::{params_from_iter, Connection};
-use troupe_store::{Actor, Dictionary, EventScan, GroupColumn, ScanRequest};
+use troupe_store::{Actor, Dictionary, EventScan, GroupColumnBuilder, ScanRequest};
 
 use crate::read::slot_names;
 use crate::values::{from_micros, list_of_text, parse_json, ts};
 
 type Result<T> = duckdb::Result<T>;
-
-/// One requested group type while scanning: its slot and its groups so far.
-struct GroupBuilder {
-    slot: Option<u8>,
-    dictionary: Dictionary,
-    /// Keys that have a profile: untyped ids count for the type only when they name one.
-    actors: Vec<Actor>,
-    column: GroupColumn,
-}
 
 pub fn scan(conn: &Connection, project: u32, req: &ScanRequest) -> Result<EventScan> {
     let slots = slot_names(conn, project)?;
@@ -31,12 +22,9 @@ pub fn scan(conn: &Connection, project: u32, req: &ScanRequest) -> Result<EventS
         let slot = slots.iter().find(|(_, name)| *name == group_type).map(|(s, _)| *s);
         builders.push(group_builder(conn, project, group_type, slot)?);
     }
-    for b in &mut builders {
-        b.column.offsets.push(0);
-    }
     let mut out = EventScan::default();
     if req.events.as_ref().is_some_and(|e| e.is_empty()) {
-        out.groups = builders.into_iter().map(finish_group).collect();
+        out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
         return Ok(out);
     }
 
@@ -95,23 +83,13 @@ pub fn scan(conn: &Connection, project: u32, req: &ScanRequest) -> Result<EventS
                 out.properties.push(parse_json(props.get(row).unwrap_or("{}")));
             }
             for (b, lists) in builders.iter_mut().zip(&group_lists) {
-                let start = b.column.ids.len();
-                for key in lists.row(row) {
-                    let id = b.dictionary.intern_str(key);
-                    push_unique(&mut b.column.ids, start, id);
-                }
-                for key in untyped.row(row) {
-                    if let Some(&id) = b.dictionary.index.get(key).filter(|&&id| (id as usize) < b.actors.len()) {
-                        push_unique(&mut b.column.ids, start, id);
-                    }
-                }
-                b.column.offsets.push(b.column.ids.len() as u32);
+                b.push_event(lists.row(row), untyped.row(row));
             }
         }
     }
     out.names = names.keys;
     out.persons = person_actors(conn, project, persons.keys, req.person_details)?;
-    out.groups = builders.into_iter().map(finish_group).collect();
+    out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
     Ok(out)
 }
 
@@ -178,16 +156,9 @@ impl<'a> Lists<'a> {
     }
 }
 
-fn push_unique(ids: &mut Vec<u32>, start: usize, id: u32) {
-    if !ids[start..].contains(&id) {
-        ids.push(id);
-    }
-}
-
 /// Every group of the type with its profile; ids seen only on events are added while scanning.
-fn group_builder(conn: &Connection, project: u32, group_type: &str, slot: Option<u8>) -> Result<GroupBuilder> {
-    let mut dictionary = Dictionary::default();
-    let mut actors = Vec::new();
+fn group_builder(conn: &Connection, project: u32, group_type: &str, slot: Option<u8>) -> Result<GroupColumnBuilder> {
+    let mut builder = GroupColumnBuilder::new(group_type, slot);
     if let Some(slot) = slot {
         let mut stmt = conn.prepare_cached(
             "SELECT group_key, name, properties, epoch_us(created_at) FROM group_profiles
@@ -196,8 +167,7 @@ fn group_builder(conn: &Connection, project: u32, group_type: &str, slot: Option
         let mut rows = stmt.query(duckdb::params![project, slot])?;
         while let Some(r) = rows.next()? {
             let key: String = r.get(0)?;
-            dictionary.intern(key.clone());
-            actors.push(Actor {
+            builder.add_profile(Actor {
                 key,
                 distinct_ids: Vec::new(),
                 name: r.get(1)?,
@@ -206,18 +176,7 @@ fn group_builder(conn: &Connection, project: u32, group_type: &str, slot: Option
             });
         }
     }
-    let column = GroupColumn { group_type: group_type.to_string(), ..GroupColumn::default() };
-    Ok(GroupBuilder { slot, dictionary, actors, column })
-}
-
-fn finish_group(mut b: GroupBuilder) -> GroupColumn {
-    let known = b.actors.len();
-    b.actors.extend(b.dictionary.keys.into_iter().skip(known).map(|key| Actor { key, ..Actor::default() }));
-    if b.column.offsets.is_empty() {
-        b.column.offsets.push(0);
-    }
-    b.column.actors = b.actors;
-    b.column
+    Ok(builder)
 }
 
 fn person_actors(conn: &Connection, project: u32, keys: Vec<String>, details: bool) -> Result<Vec<Actor>> {

@@ -145,20 +145,11 @@ impl Writer {
     }
 
     fn create_project(&mut self, new: NewProject) -> duckdb::Result<Result<Project, StoreError>> {
-        if self.projects.iter().any(|p| p.name == new.name) {
-            return Ok(Err(StoreError::Conflict(format!("a project named '{}' already exists", new.name))));
-        }
-        if self.projects.iter().any(|p| p.ingestion_key == new.ingestion_key) {
-            return Ok(Err(StoreError::Conflict("that ingestion key is already in use".into())));
-        }
-        let id = self.projects.iter().map(|p| p.id).max().unwrap_or(0) + 1;
-        let project = Project {
-            id,
-            name: new.name,
-            ingestion_key: new.ingestion_key,
-            secret_key_hash: new.secret_key_hash,
-            created_at: Utc::now(),
+        let project = match troupe_store::next_project(&self.projects, new) {
+            Ok(project) => project,
+            Err(refused) => return Ok(Err(refused)),
         };
+        let id = project.id;
         self.conn.execute(
             "INSERT INTO projects VALUES (?, ?, ?, ?, ?)",
             duckdb::params![

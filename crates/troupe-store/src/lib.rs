@@ -15,6 +15,24 @@ pub use error::StoreError;
 pub use read::*;
 pub use scan::*;
 
+/// A new project checked against the existing ones, as every backend's writer creates it: names
+/// and ingestion keys are unique, ids count up from 1.
+pub fn next_project(existing: &[Project], new: NewProject) -> Result<Project, StoreError> {
+    if existing.iter().any(|p| p.name == new.name) {
+        return Err(StoreError::Conflict(format!("a project named '{}' already exists", new.name)));
+    }
+    if existing.iter().any(|p| p.ingestion_key == new.ingestion_key) {
+        return Err(StoreError::Conflict("that ingestion key is already in use".into()));
+    }
+    Ok(Project {
+        id: existing.iter().map(|p| p.id).max().unwrap_or(0) + 1,
+        name: new.name,
+        ingestion_key: new.ingestion_key,
+        secret_key_hash: new.secret_key_hash,
+        created_at: chrono::Utc::now(),
+    })
+}
+
 /// The result of one command of a batch: applied, or refused by a rule (nothing of it applied).
 pub type CommandResult = Result<Outcome, CoreError>;
 

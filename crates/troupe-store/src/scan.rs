@@ -133,3 +133,61 @@ impl Dictionary {
         }
     }
 }
+
+/// Builds one requested group type's column of a scan, the same way in every backend: the type's
+/// groups with a profile first (in the order given), then ids seen only on events. Untyped ids
+/// count for the type only when they name a group of it that has a profile.
+#[derive(Debug)]
+pub struct GroupColumnBuilder {
+    /// The type's slot, `None` when the project has no such type (its column stays empty).
+    pub slot: Option<u8>,
+    dictionary: Dictionary,
+    profiles: Vec<Actor>,
+    column: GroupColumn,
+}
+
+impl GroupColumnBuilder {
+    pub fn new(group_type: &str, slot: Option<u8>) -> Self {
+        let column = GroupColumn { group_type: group_type.to_string(), offsets: vec![0], ..GroupColumn::default() };
+        GroupColumnBuilder { slot, dictionary: Dictionary::default(), profiles: Vec::new(), column }
+    }
+
+    /// A group of the type with its profile (before any event is pushed).
+    pub fn add_profile(&mut self, actor: Actor) {
+        self.dictionary.intern(actor.key.clone());
+        self.profiles.push(actor);
+    }
+
+    /// The next event's ids: those stamped for the type, and its untyped ids.
+    pub fn push_event<'a>(
+        &mut self,
+        typed: impl IntoIterator<Item = &'a str>,
+        untyped: impl IntoIterator<Item = &'a str>,
+    ) {
+        let start = self.column.ids.len();
+        for key in typed {
+            let id = self.dictionary.intern_str(key);
+            push_unique(&mut self.column.ids, start, id);
+        }
+        for key in untyped {
+            let known = self.dictionary.index.get(key).copied().filter(|&id| (id as usize) < self.profiles.len());
+            if let Some(id) = known {
+                push_unique(&mut self.column.ids, start, id);
+            }
+        }
+        self.column.offsets.push(self.column.ids.len() as u32);
+    }
+
+    pub fn finish(mut self) -> GroupColumn {
+        let known = self.profiles.len();
+        self.profiles.extend(self.dictionary.keys.into_iter().skip(known).map(|key| Actor { key, ..Actor::default() }));
+        self.column.actors = self.profiles;
+        self.column
+    }
+}
+
+fn push_unique(ids: &mut Vec<u32>, start: usize, id: u32) {
+    if !ids[start..].contains(&id) {
+        ids.push(id);
+    }
+}
