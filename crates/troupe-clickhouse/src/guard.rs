@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::http::{quote, Http};
+use crate::http::Http;
 use crate::ClickHouseError;
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
@@ -87,7 +87,7 @@ impl WriterClaim {
     /// Give the database up: the next writer may start at once.
     pub async fn release(&self) {
         if let Err(e) = self.beat(true).await {
-            tracing::warn!(error = %e, writer = %quote(&self.id), "could not record the writer's stop");
+            tracing::warn!(error = %e, writer = %self.id, "could not record the writer's stop");
         }
     }
 }

@@ -224,13 +224,8 @@ async fn charges(
 }
 
 pub async fn stored_charges(http: &Http, project: u32, person: &str) -> Result<Vec<ChargeRow>, ClickHouseError> {
-    let current = latest(
-        "charges",
-        project,
-        &["id"],
-        &["person_id", "amount", "properties", "time"],
-        &format!("person_id = {}", quote(person)),
-    );
+    // The person is a value (a merge moves charges): compared on the latest rows, not before.
+    let current = latest("charges", project, &["id"], &["person_id", "amount", "properties", "time"], "");
     let sql = format!(
         "SELECT {project} AS project_id, id, person_id, amount, properties, time, toUInt64(0) AS version, \
          toUInt8(0) AS deleted FROM {current} WHERE person_id = {} ORDER BY time, id",

@@ -132,7 +132,7 @@ pub async fn group(
     let members = person_rows(http, project, &member_filter, "created_at, id", &names).await?;
     let query =
         EventQuery { limit: recent, group: Some((group_type.to_string(), key.to_string())), ..EventQuery::default() };
-    let recent_events = events(http, project, &query, slots).await?;
+    let recent_events = events_of(http, project, &query, None, slots, &names).await?;
     Ok(Some(GroupProfile { group, members, recent_events }))
 }
 
@@ -221,8 +221,8 @@ pub async fn person(http: &Http, project: u32, id: &str, recent: usize, slots: u
         .into_iter()
         .map(|c| ChargeRow { amount: c.amount, properties: parse_json(&c.properties), time: from_micros(c.time) })
         .collect();
-    let query = EventQuery { limit: recent, person: Some(person_id), ..EventQuery::default() };
-    let recent_events = events(http, project, &query, slots).await?;
+    let query = EventQuery { limit: recent, ..EventQuery::default() };
+    let recent_events = events_of(http, project, &query, Some(&person_id), slots, &names).await?;
     Ok(Some(PersonProfile { person, charges, recent_events }))
 }
 
@@ -231,28 +231,43 @@ pub async fn events(http: &Http, project: u32, q: &EventQuery, slots: usize) -> 
         return Ok(Vec::new());
     }
     let names = slot_names(http, project).await?;
+    let person_id = match &q.person {
+        Some(person) => match resolve_person(http, project, person).await? {
+            Some(id) => Some(id),
+            None => return Ok(Vec::new()),
+        },
+        None => None,
+    };
+    events_of(http, project, q, person_id.as_deref(), slots, &names).await
+}
+
+/// Events matching `q`, with its person already resolved to `person_id` (`q.person` is not
+/// read) and the slot names already known: profiles have both at hand.
+async fn events_of(
+    http: &Http,
+    project: u32,
+    q: &EventQuery,
+    person_id: Option<&str>,
+    slots: usize,
+    names: &SlotNames,
+) -> Result<Vec<EventRow>> {
+    if q.limit == 0 {
+        return Ok(Vec::new());
+    }
     let mut filter = format!("project_id = {project}");
     if let Some(event) = &q.event {
         filter.push_str(&format!(" AND event = {}", quote(event)));
     }
-    if let Some(person) = &q.person {
-        let Some(person_id) = resolve_person(http, project, person).await? else {
-            return Ok(Vec::new());
-        };
-        let ids = latest(
-            "person_distinct_ids",
-            project,
-            &["distinct_id"],
-            &["person_id"],
-            &format!("person_id = {}", quote(&person_id)),
-        );
+    if let Some(person_id) = person_id {
+        // Which person an id belongs to is a value, not the key: it is compared on the latest rows.
+        let ids = latest("person_distinct_ids", project, &["distinct_id"], &["person_id"], "");
         filter.push_str(&format!(
             " AND distinct_id GLOBAL IN (SELECT distinct_id FROM {ids} WHERE person_id = {})",
-            quote(&person_id)
+            quote(person_id)
         ));
     }
     if let Some((group_type, key)) = &q.group {
-        let Some(slot) = slot_of(&names, group_type) else {
+        let Some(slot) = slot_of(names, group_type) else {
             return Ok(Vec::new());
         };
         filter.push_str(&format!(" AND (has(group_{slot}, {k}) OR has(groups_untyped, {k}))", k = quote(key)));
@@ -267,7 +282,7 @@ pub async fn events(http: &Http, project: u32, q: &EventQuery, slots: usize) -> 
         q.limit
     );
     let rows: Vec<Map<String, Value>> = http.rows(&sql).await?;
-    Ok(rows.into_iter().map(|row| event_row(row, &names, slots)).collect())
+    Ok(rows.into_iter().map(|row| event_row(row, names, slots)).collect())
 }
 
 fn event_row(mut row: Map<String, Value>, names: &SlotNames, slots: usize) -> EventRow {

@@ -260,16 +260,19 @@ pub async fn check(http: &Http, group_slots: usize) -> Result<usize, ClickHouseE
 }
 
 /// A subquery with the latest row of every key of a versioned table in one project (deleted keys
-/// left out), exposing `keys` and `values` under their own names. Each value has its own
-/// `argMax` under a suffixed alias: an alias equal to a column name would shadow the column inside
-/// the aggregate on older ClickHouse, and 18.16 crashes on `argMax` of a tuple holding a Nullable
-/// in distributed queries.
-pub fn latest(table: &str, project: u32, keys: &[&str], values: &[&str], filter: &str) -> String {
+/// left out), exposing `keys` and `values` under their own names. `key_filter` narrows the keys
+/// read and may name key columns only: a condition on a value must see the latest row, so it
+/// belongs in the outer query (filtering versions first would resurrect an older row).
+///
+/// Each value has its own `argMax` under a suffixed alias: an alias equal to a column name would
+/// shadow the column inside the aggregate on older ClickHouse, and 18.16 crashes on `argMax` of a
+/// tuple holding a Nullable in distributed queries.
+pub fn latest(table: &str, project: u32, keys: &[&str], values: &[&str], key_filter: &str) -> String {
     let key_list = keys.join(", ");
     let inner: Vec<String> =
         values.iter().chain(std::iter::once(&"deleted")).map(|v| format!("argMax({v}, version) AS {v}__")).collect();
     let outer: Vec<String> = values.iter().map(|v| format!("{v}__ AS {v}")).collect();
-    let filter = if filter.is_empty() { String::new() } else { format!(" AND ({filter})") };
+    let filter = if key_filter.is_empty() { String::new() } else { format!(" AND ({key_filter})") };
     format!(
         "(SELECT {key_list}, {outer} FROM (SELECT {key_list}, {inner} FROM {table} \
          WHERE project_id = {project}{filter} GROUP BY {key_list}) WHERE deleted__ = 0)",
