@@ -102,6 +102,7 @@ impl Http {
         database: Option<&str>,
         sql: &str,
     ) -> Result<Vec<T>, ClickHouseError> {
+        tracing::debug!(target: "troupe_clickhouse::sql", "{sql}");
         let body = self.post(node, database, None, format!("{sql}\nFORMAT JSONEachRow")).await?;
         body.split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())

@@ -5,6 +5,7 @@
 //! Writes go through one writer task ([`writer`]) holding each project's live state, like the
 //! embedded store's writer; reads and insight scans go straight to ClickHouse.
 
+mod aggregate;
 pub mod config;
 mod documents;
 mod guard;
@@ -202,6 +203,14 @@ impl Store for ClickHouseStore {
 
     async fn scan(&self, project: ProjectId, request: ScanRequest) -> Result<EventScan, StoreError> {
         Ok(scan::scan(&self.http, project, &request).await?)
+    }
+
+    async fn aggregate(
+        &self,
+        project: ProjectId,
+        request: troupe_store::aggregate::AggregateRequest,
+    ) -> Result<Option<troupe_store::aggregate::AggregateAnswer>, StoreError> {
+        Ok(Some(aggregate::aggregate(&self.http, project, &request).await?))
     }
 
     async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError> {

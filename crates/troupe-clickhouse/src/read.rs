@@ -24,7 +24,7 @@ pub async fn slot_names(http: &Http, project: u32) -> Result<SlotNames> {
     Ok(load::group_types(http, project).await?.into_iter().map(|t| (t.slot, t.name)).collect())
 }
 
-fn slot_of(names: &SlotNames, group_type: &str) -> Option<u8> {
+pub fn slot_of(names: &SlotNames, group_type: &str) -> Option<u8> {
     names.iter().find(|(_, n)| n.as_str() == group_type).map(|(s, _)| *s)
 }
 

@@ -48,17 +48,7 @@ pub async fn scan(http: &Http, project: u32, req: &ScanRequest) -> Result<EventS
         let names: Vec<String> = events.iter().map(|e| quote(e)).collect();
         filter.push_str(&format!(" AND event IN ({})", names.join(", ")));
     }
-    let (person, join) = if req.persons {
-        let ids = latest("person_distinct_ids", project, &["distinct_id"], &["person_id"], "");
-        (
-            "if(resolved_person = '', distinct_id, resolved_person)",
-            format!(
-                "GLOBAL ANY LEFT JOIN (SELECT distinct_id, person_id AS resolved_person FROM {ids}) USING distinct_id"
-            ),
-        )
-    } else {
-        ("''", String::new())
-    };
+    let (person, join) = if req.persons { person_join(project) } else { ("''", String::new()) };
     let properties = if req.event_properties { "properties" } else { "''" };
     let groups: Vec<String> =
         builders.iter().map(|b| b.slot.map_or("emptyArrayString()".to_string(), |s| format!("group_{s}"))).collect();
@@ -91,6 +81,16 @@ pub async fn scan(http: &Http, project: u32, req: &ScanRequest) -> Result<EventS
     out.persons = person_actors(http, project, persons.keys, req.person_details).await?;
     out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
     Ok(out)
+}
+
+/// An event's person as it resolves now (the latest distinct-id rows, so merges count the merged
+/// person; an unknown distinct id is its own person), and the join it needs.
+pub fn person_join(project: u32) -> (&'static str, String) {
+    let ids = latest("person_distinct_ids", project, &["distinct_id"], &["person_id"], "");
+    (
+        "if(resolved_person = '', distinct_id, resolved_person)",
+        format!("GLOBAL ANY LEFT JOIN (SELECT distinct_id, person_id AS resolved_person FROM {ids}) USING distinct_id"),
+    )
 }
 
 /// Every group of the type with its profile; ids seen only on events are added while scanning.

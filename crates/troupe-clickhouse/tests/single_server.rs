@@ -13,3 +13,9 @@ mod store {
 mod insights {
     troupe_query::insight_conformance_suite!(super::single);
 }
+
+#[tokio::test]
+async fn aggregates_are_computed_by_clickhouse() {
+    let (store, _) = single().await;
+    common::aggregates_are_computed_by_clickhouse(&store).await;
+}

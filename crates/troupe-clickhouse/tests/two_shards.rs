@@ -14,3 +14,9 @@ mod store {
 mod insights {
     troupe_query::insight_conformance_suite!(super::two_shards);
 }
+
+#[tokio::test]
+async fn aggregates_are_computed_by_clickhouse() {
+    let (store, _) = two_shards().await;
+    common::aggregates_are_computed_by_clickhouse(&store).await;
+}

@@ -8,9 +8,12 @@
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use troupe_store::aggregate::{AggregateAnswer, AggregateRequest};
+
 use crate::cohorts::resolve_all;
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, keep, top_values, Frame, Matcher, Needs};
+use crate::pushdown;
 use crate::result::{FunnelBreakdown, FunnelResult, FunnelStep};
 use crate::spec::{ActorStatus, FunnelOrder, FunnelQuery, Window, WindowUnit};
 use crate::time::window_end;
@@ -23,6 +26,21 @@ const DEFAULT_WINDOW: Window = Window { value: 14, unit: WindowUnit::Day };
 pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryError> {
     validate(q)?;
     let setup = Setup::new(&q.common, ctx.now)?;
+    let window = q.window.filter(|w| w.value > 0).unwrap_or(DEFAULT_WINDOW);
+    let names: Vec<String> = q
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.event.clone().unwrap_or_else(|| format!("Any event ({i})")))
+        .collect();
+    let selectors = q.steps.iter().chain(q.exclusions.iter().map(|e| &e.selector));
+    if pushdown::plain(&q.common, selectors) && q.actors.is_none() {
+        if let Some(streams) = pushed_streams(ctx, q, &setup).await? {
+            let outcomes = walk(q, streams, window);
+            let steps = step_stats(&names, outcomes.iter().map(|(_, p)| p));
+            return Ok(FunnelResult { steps, breakdowns: Vec::new(), actors: None });
+        }
+    }
     let filters = q
         .common
         .filters
@@ -58,28 +76,8 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         .collect::<Result<_, _>>()?;
 
     let streams = streams(&frame, column, &steps, &exclusions, q.order == FunnelOrder::Strict);
-    let window = q.window.filter(|w| w.value > 0).unwrap_or(DEFAULT_WINDOW);
     let n = q.steps.len();
-    let mut outcomes: Vec<(u32, Path)> = Vec::new();
-    for (actor, stream) in streams {
-        let path = match q.order {
-            FunnelOrder::Ordered => ordered(&stream, n, window, false),
-            FunnelOrder::Strict => ordered(&stream, n, window, true),
-            FunnelOrder::Unordered => unordered(&stream, n, window),
-        };
-        if let Some(path) = path {
-            if !excluded(q, &stream, &path, window) {
-                outcomes.push((actor, path));
-            }
-        }
-    }
-
-    let names: Vec<String> = q
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.event.clone().unwrap_or_else(|| format!("Any event ({i})")))
-        .collect();
+    let outcomes = walk(q, streams, window);
     let mut result = FunnelResult {
         steps: step_stats(&names, outcomes.iter().map(|(_, p)| p)),
         breakdowns: Vec::new(),
@@ -183,11 +181,69 @@ fn streams(
             out.entry(actor).or_default().push(e);
         }
     }
-    for stream in out.values_mut() {
-        // Scan order is time order; at one timestamp, earlier steps first, other events last.
-        stream.sort_by_key(|e| (e.ts, e.steps.trailing_zeros()));
-    }
     out
+}
+
+/// Each actor's furthest path, for the actors whose path an exclusion does not void.
+fn walk(q: &FunnelQuery, streams: HashMap<u32, Vec<StreamEvent>>, window: Window) -> Vec<(u32, Path)> {
+    let n = q.steps.len();
+    let mut outcomes = Vec::new();
+    for (actor, mut stream) in streams {
+        // Time order; at one timestamp, earlier steps first, other events last (the rest of the
+        // key only makes the order the same whatever order the backend returned events in).
+        stream.sort_by_key(|e| (e.ts, e.steps.trailing_zeros(), e.steps, e.exclusions, e.event));
+        let path = match q.order {
+            FunnelOrder::Ordered => ordered(&stream, n, window, false),
+            FunnelOrder::Strict => ordered(&stream, n, window, true),
+            FunnelOrder::Unordered => unordered(&stream, n, window),
+        };
+        if let Some(path) = path {
+            if !excluded(q, &stream, &path, window) {
+                outcomes.push((actor, path));
+            }
+        }
+    }
+    outcomes
+}
+
+/// Each actor's stream from the backend: the steps then the exclusions as one list of tests.
+async fn pushed_streams(
+    ctx: &Ctx<'_>,
+    q: &FunnelQuery,
+    setup: &Setup,
+) -> Result<Option<HashMap<u32, Vec<StreamEvent>>>, QueryError> {
+    let n = q.steps.len();
+    let tests: Vec<_> = q.steps.iter().chain(q.exclusions.iter().map(|e| &e.selector)).map(pushdown::test).collect();
+    if tests.len() > 32 {
+        return Ok(None);
+    }
+    let request = AggregateRequest::Streams {
+        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
+        tests,
+        all_events: q.order == FunnelOrder::Strict,
+        from: setup.range.from.timestamp_micros(),
+        to: setup.range.to.timestamp_micros(),
+    };
+    let answer = match pushdown::ask(ctx, request).await? {
+        None => return Ok(None),
+        Some(AggregateAnswer::Streams(streams)) => streams,
+        Some(other) => return Err(pushdown::unexpected(&other)),
+    };
+    let step_bits = (1u64 << n) as u32;
+    let step_mask = step_bits.wrapping_sub(1);
+    let streams = answer
+        .into_iter()
+        .enumerate()
+        .map(|(id, s)| {
+            let events = s
+                .events
+                .into_iter()
+                .map(|(ts, mask)| StreamEvent { ts, steps: mask & step_mask, exclusions: mask >> n, event: 0 })
+                .collect();
+            (id as u32, events)
+        })
+        .collect();
+    Ok(Some(streams))
 }
 
 /// How far one actor got: the time of each step reached, and the event that entered.

@@ -11,6 +11,7 @@ mod error;
 mod frame;
 mod funnels;
 mod lifecycle;
+mod pushdown;
 pub mod result;
 mod retention;
 pub mod spec;
@@ -77,15 +78,26 @@ impl Setup {
 
 /// Scan what `needs` asks for, after checking the group types it names exist.
 async fn scan(ctx: &Ctx<'_>, needs: &Needs, from: Option<i64>, to: Option<i64>) -> Result<Frame, QueryError> {
-    if !needs.group_types.is_empty() {
-        let known: Vec<String> = ctx.store.group_types(ctx.project).await?.into_iter().map(|t| t.group_type).collect();
-        if let Some(unknown) = needs.group_types.iter().find(|t| !known.contains(t)) {
-            return Err(QueryError::invalid(format!(
-                "unknown group type {unknown:?} (this project has: {})",
-                if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
-            )));
-        }
-    }
+    check_group_types(ctx, &needs.group_types).await?;
     let scan = ctx.store.scan(ctx.project, needs.request(from, to)).await?;
     Ok(Frame::new(scan))
+}
+
+/// A question naming a group type the project does not have is refused, saying which it has.
+async fn check_group_types<'a>(
+    ctx: &Ctx<'_>,
+    group_types: impl IntoIterator<Item = &'a String>,
+) -> Result<(), QueryError> {
+    let mut group_types = group_types.into_iter().peekable();
+    if group_types.peek().is_none() {
+        return Ok(());
+    }
+    let known: Vec<String> = ctx.store.group_types(ctx.project).await?.into_iter().map(|t| t.group_type).collect();
+    if let Some(unknown) = group_types.find(|t| !known.contains(t)) {
+        return Err(QueryError::invalid(format!(
+            "unknown group type {unknown:?} (this project has: {})",
+            if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
+        )));
+    }
+    Ok(())
 }

@@ -6,16 +6,23 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::cohorts::resolve_all;
+use std::sync::Arc;
+
+use troupe_store::aggregate::{AggregateAnswer, AggregateRequest, EventTest};
+
+use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::Needs;
+use crate::pushdown::{self, KeyMap};
 use crate::result::LifecycleResult;
 use crate::spec::LifecycleQuery;
+use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
 #[derive(Default)]
 struct Activity {
-    first_seen: Option<i64>,
+    /// The interval of the range holding the actor's first event ever, if it is in the range.
+    first_seen: Option<usize>,
     /// Index 0 is the interval before the range, k + 1 the range's interval k.
     active: Vec<bool>,
 }
@@ -27,37 +34,17 @@ pub async fn run(ctx: &Ctx<'_>, q: &LifecycleQuery) -> Result<LifecycleResult, Q
     let setup = Setup::new(&q.common, ctx.now)?;
     let filters = q.common.filters.iter().chain(q.event.filters.as_ref());
     let cohorts = resolve_all(ctx, filters).await?;
-    let mut needs = Needs::new();
-    needs.count_by(&q.common.count_by);
-    needs.selector(&q.event, &cohorts);
-    if let Some(f) = &q.common.filters {
-        needs.filter(f, &cohorts);
-    }
-    // Every event ever, for each actor's first appearance.
-    needs.all_events();
-    let frame = scan(ctx, &needs, None, Some(setup.range.to.timestamp_micros())).await?;
-    let column = frame.column(&q.common.count_by);
-    let matcher = frame.matcher(&q.event, q.common.filters.as_ref(), &cohorts)?;
-
     let buckets = &setup.buckets;
     let n = buckets.len();
     let mut bounds = vec![setup.calendar.previous(crate::time::from_micros(buckets.start())).timestamp_micros()];
     bounds.extend(&buckets.bounds);
     let extended = crate::time::Buckets { bounds, labels: vec![String::new(); n + 1] };
-
-    let mut actors: HashMap<u32, Activity> = HashMap::default();
-    for i in 0..frame.len() {
-        let ts = frame.scan.ts[i];
-        let bucket = extended.index(ts).filter(|_| matcher.matches(&frame, i));
-        for &a in frame.actors(i, column) {
-            let activity = actors.entry(a).or_insert_with(|| Activity { first_seen: None, active: vec![false; n + 1] });
-            // The scan is unordered: keep the earliest.
-            activity.first_seen = Some(activity.first_seen.map_or(ts, |t| t.min(ts)));
-            if let Some(b) = bucket {
-                activity.active[b] = true;
-            }
-        }
-    }
+    let pushed =
+        if pushdown::plain(&q.common, [&q.event]) { pushed_activity(ctx, q, &setup, &extended).await? } else { None };
+    let actors = match pushed {
+        Some(actors) => actors,
+        None => scanned_activity(ctx, q, &setup, &extended, &cohorts).await?,
+    };
     let mut result = LifecycleResult {
         buckets: buckets.labels.clone(),
         new: vec![0; n],
@@ -65,18 +52,91 @@ pub async fn run(ctx: &Ctx<'_>, q: &LifecycleQuery) -> Result<LifecycleResult, Q
         resurrecting: vec![0; n],
         dormant: vec![0; n],
     };
-    for activity in actors.values() {
+    for (activity, weight) in &actors {
+        let weight = *weight;
         for k in 0..n {
             let (before, now) = (activity.active[k], activity.active[k + 1]);
-            let first_here = activity.first_seen.is_some_and(|t| buckets.index(t) == Some(k));
+            let first_here = activity.first_seen == Some(k);
             match (before, now) {
-                (_, true) if first_here => result.new[k] += 1,
-                (true, true) => result.returning[k] += 1,
-                (false, true) => result.resurrecting[k] += 1,
-                (true, false) => result.dormant[k] -= 1,
+                (_, true) if first_here => result.new[k] += weight,
+                (true, true) => result.returning[k] += weight,
+                (false, true) => result.resurrecting[k] += weight,
+                (true, false) => result.dormant[k] -= weight as i64,
                 (false, false) => {}
             }
         }
     }
     Ok(result)
+}
+
+/// Activities with how many actors share each, from the backend's activity patterns.
+async fn pushed_activity(
+    ctx: &Ctx<'_>,
+    q: &LifecycleQuery,
+    setup: &Setup,
+    extended: &Buckets,
+) -> Result<Option<Vec<(Activity, u64)>>, QueryError> {
+    let periods = pushdown::periods(&setup.calendar);
+    let request = AggregateRequest::Patterns {
+        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
+        periods,
+        tests: vec![pushdown::test(&q.event)],
+        first: Some(EventTest { event: None }),
+        from: extended.start(),
+        to: setup.range.to.timestamp_micros(),
+    };
+    let patterns = match pushdown::ask(ctx, request).await? {
+        None => return Ok(None),
+        Some(AggregateAnswer::Patterns(patterns)) => patterns,
+        Some(other) => return Err(pushdown::unexpected(&other)),
+    };
+    let (keys, range_keys) = (KeyMap::new(&periods, extended), KeyMap::new(&periods, &setup.buckets));
+    let mut out = Vec::new();
+    for p in patterns {
+        let mut active = vec![false; extended.len()];
+        for b in p.periods.first().into_iter().flatten().filter_map(|&k| keys.index(k)) {
+            active[b] = true;
+        }
+        let first_seen = p.first.and_then(|(k, _)| range_keys.index(k));
+        out.push((Activity { first_seen, active }, p.actors));
+    }
+    Ok(Some(out))
+}
+
+async fn scanned_activity(
+    ctx: &Ctx<'_>,
+    q: &LifecycleQuery,
+    setup: &Setup,
+    extended: &Buckets,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
+) -> Result<Vec<(Activity, u64)>, QueryError> {
+    let mut needs = Needs::new();
+    needs.count_by(&q.common.count_by);
+    needs.selector(&q.event, cohorts);
+    if let Some(f) = &q.common.filters {
+        needs.filter(f, cohorts);
+    }
+    // Every event ever, for each actor's first appearance.
+    needs.all_events();
+    let frame = scan(ctx, &needs, None, Some(setup.range.to.timestamp_micros())).await?;
+    let column = frame.column(&q.common.count_by);
+    let matcher = frame.matcher(&q.event, q.common.filters.as_ref(), cohorts)?;
+    // Actor → (first event ever, active intervals).
+    let mut actors: HashMap<u32, (i64, Vec<bool>)> = HashMap::default();
+    for i in 0..frame.len() {
+        let ts = frame.scan.ts[i];
+        let bucket = extended.index(ts).filter(|_| matcher.matches(&frame, i));
+        for &a in frame.actors(i, column) {
+            let (first, active) = actors.entry(a).or_insert_with(|| (ts, vec![false; extended.len()]));
+            // The scan is unordered: keep the earliest.
+            *first = (*first).min(ts);
+            if let Some(b) = bucket {
+                active[b] = true;
+            }
+        }
+    }
+    Ok(actors
+        .into_values()
+        .map(|(first, active)| (Activity { first_seen: setup.buckets.index(first), active }, 1))
+        .collect())
 }

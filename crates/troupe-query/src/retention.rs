@@ -5,9 +5,14 @@ use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::cohorts::resolve_all;
+use std::sync::Arc;
+
+use troupe_store::aggregate::{AggregateAnswer, AggregateRequest};
+
+use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, keep, top_values, Needs};
+use crate::pushdown::{self, KeyMap};
 use crate::result::{RetentionCell, RetentionResult, RetentionRow};
 use crate::spec::{Cohorting, RetentionQuery};
 use crate::{scan, Ctx, Setup};
@@ -26,12 +31,95 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
     let setup = Setup::new(&q.common, ctx.now)?;
     let filters = q.common.filters.iter().chain(q.start.filters.as_ref()).chain(q.return_event.filters.as_ref());
     let cohorts = resolve_all(ctx, filters).await?;
+    let n = setup.buckets.len();
+    let plain = pushdown::plain(&q.common, [&q.start, &q.return_event]);
+    let pushed = if plain { pushed_grid(ctx, q, &setup).await? } else { None };
+    let grid = match pushed {
+        Some(grid) => grid,
+        None => scanned_grid(ctx, q, &setup, &cohorts).await?,
+    };
+    let mut rows = Vec::new();
+    for (value, cohorts) in grid {
+        for (c, counts) in cohorts.iter().enumerate() {
+            let size = counts[0];
+            let values = (0..n - c)
+                .map(|p| {
+                    let count = counts[p];
+                    let percentage = if size == 0 { 0.0 } else { count as f64 * 100.0 / size as f64 };
+                    RetentionCell { period: p, count, percentage }
+                })
+                .collect();
+            rows.push(RetentionRow {
+                cohort: setup.buckets.labels[c].clone(),
+                breakdown_value: value.clone(),
+                size,
+                values,
+            });
+        }
+    }
+    Ok(RetentionResult { buckets: setup.buckets.labels.clone(), rows })
+}
+
+/// Per breakdown value, per cohort bucket `c`: its size at index 0, then per period `p ≥ 1` how
+/// many of it did the return event in bucket `c + p`.
+type Grid = BTreeMap<Option<String>, Vec<Vec<u64>>>;
+
+fn empty_cohorts(n: usize) -> Vec<Vec<u64>> {
+    (0..n).map(|c| vec![0; n - c]).collect()
+}
+
+/// From the backend's activity patterns: each actor's start and return intervals.
+async fn pushed_grid(ctx: &Ctx<'_>, q: &RetentionQuery, setup: &Setup) -> Result<Option<Grid>, QueryError> {
+    let periods = pushdown::periods(&setup.calendar);
+    let start = pushdown::test(&q.start);
+    let request = AggregateRequest::Patterns {
+        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
+        periods,
+        tests: vec![start.clone(), pushdown::test(&q.return_event)],
+        first: (q.cohorting == Cohorting::FirstTime).then_some(start),
+        from: setup.range.from.timestamp_micros(),
+        to: setup.range.to.timestamp_micros(),
+    };
+    let patterns = match pushdown::ask(ctx, request).await? {
+        None => return Ok(None),
+        Some(AggregateAnswer::Patterns(patterns)) => patterns,
+        Some(other) => return Err(pushdown::unexpected(&other)),
+    };
+    let n = setup.buckets.len();
+    let keys = KeyMap::new(&periods, &setup.buckets);
+    let mut cohorts = empty_cohorts(n);
+    for p in &patterns {
+        let entered: Vec<usize> = match q.cohorting {
+            Cohorting::FirstTime => {
+                p.first.filter(|(_, in_range)| *in_range).and_then(|(k, _)| keys.index(k)).into_iter().collect()
+            }
+            Cohorting::Recurring => p.periods.first().into_iter().flatten().filter_map(|&k| keys.index(k)).collect(),
+        };
+        let returned: HashSet<usize> = p.periods.get(1).into_iter().flatten().filter_map(|&k| keys.index(k)).collect();
+        for c in entered {
+            cohorts[c][0] += p.actors;
+            for (offset, count) in cohorts[c].iter_mut().enumerate().skip(1) {
+                if returned.contains(&(c + offset)) {
+                    *count += p.actors;
+                }
+            }
+        }
+    }
+    Ok(Some(BTreeMap::from([(None, cohorts)])))
+}
+
+async fn scanned_grid(
+    ctx: &Ctx<'_>,
+    q: &RetentionQuery,
+    setup: &Setup,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
+) -> Result<Grid, QueryError> {
     let mut needs = Needs::new();
     needs.count_by(&q.common.count_by);
-    needs.selector(&q.start, &cohorts);
-    needs.selector(&q.return_event, &cohorts);
+    needs.selector(&q.start, cohorts);
+    needs.selector(&q.return_event, cohorts);
     if let Some(f) = &q.common.filters {
-        needs.filter(f, &cohorts);
+        needs.filter(f, cohorts);
     }
     if let Some(b) = &q.common.breakdown {
         needs.breakdown(b);
@@ -43,8 +131,8 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
     };
     let frame = scan(ctx, &needs, from, Some(setup.range.to.timestamp_micros())).await?;
     let column = frame.column(&q.common.count_by);
-    let start = frame.matcher(&q.start, q.common.filters.as_ref(), &cohorts)?;
-    let back = frame.matcher(&q.return_event, q.common.filters.as_ref(), &cohorts)?;
+    let start = frame.matcher(&q.start, q.common.filters.as_ref(), cohorts)?;
+    let back = frame.matcher(&q.return_event, q.common.filters.as_ref(), cohorts)?;
     let buckets = &setup.buckets;
 
     let mut actors: HashMap<u32, Activity> = HashMap::default();
@@ -110,26 +198,19 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
         grid.entry(v).or_insert_with(|| vec![Vec::new(); buckets.len()])[b].push(a);
     }
     let n = buckets.len();
-    let mut rows = Vec::new();
-    for (value, cohorts) in grid {
-        for (c, members) in cohorts.iter().enumerate() {
-            let size = members.len() as u64;
-            let values = (0..n - c)
-                .map(|p| {
-                    let count = if p == 0 {
-                        size
-                    } else {
-                        members.iter().filter(|a| actors.get(a).is_some_and(|x| x.returned.contains(&(c + p)))).count()
-                            as u64
-                    };
-                    let percentage = if size == 0 { 0.0 } else { count as f64 * 100.0 / size as f64 };
-                    RetentionCell { period: p, count, percentage }
-                })
-                .collect();
-            rows.push(RetentionRow { cohort: buckets.labels[c].clone(), breakdown_value: value.clone(), size, values });
+    let mut out = Grid::new();
+    for (value, members) in grid {
+        let mut table = empty_cohorts(n);
+        for (c, members) in members.iter().enumerate() {
+            table[c][0] = members.len() as u64;
+            for (p, count) in table[c].iter_mut().enumerate().skip(1) {
+                *count = members.iter().filter(|a| actors.get(a).is_some_and(|x| x.returned.contains(&(c + p)))).count()
+                    as u64;
+            }
         }
+        out.insert(value, table);
     }
-    Ok(RetentionResult { buckets: buckets.labels.clone(), rows })
+    Ok(out)
 }
 
 fn earliest(slot: &mut Option<(i64, usize)>, candidate: (i64, usize)) {

@@ -4,9 +4,14 @@ use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::cohorts::resolve_all;
+use std::sync::Arc;
+
+use troupe_store::aggregate::{AggregateAnswer, AggregateRequest};
+
+use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, Lines, Matcher, Needs};
+use crate::pushdown::{self, KeyMap};
 use crate::result::{StickinessLine, StickinessResult};
 use crate::spec::StickinessQuery;
 use crate::{scan, Ctx, Setup};
@@ -18,13 +23,77 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
     let setup = Setup::new(&q.common, ctx.now)?;
     let filters = q.common.filters.iter().chain(q.series.iter().filter_map(|s| s.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
+    let n = setup.buckets.len();
+    let pushed = if pushdown::plain(&q.common, &q.series) { pushed_histograms(ctx, q, &setup).await? } else { None };
+    let per_series = match pushed {
+        Some(histograms) => histograms,
+        None => scanned_histograms(ctx, q, &setup, &cohorts).await?,
+    };
+    let mut series = Vec::new();
+    for (index, (s, histograms)) in q.series.iter().zip(per_series).enumerate() {
+        for (value, mut data) in histograms {
+            if q.cumulative {
+                for k in (0..n.saturating_sub(1)).rev() {
+                    data[k] += data[k + 1];
+                }
+            }
+            let label = s.event.clone().unwrap_or_else(|| format!("All events ({index})"));
+            series.push(StickinessLine { label, series: index, breakdown_value: value, data });
+        }
+    }
+    Ok(StickinessResult { intervals: (1..=n).collect(), series })
+}
+
+/// Per series, per line: how many actors were active in exactly 1, 2, … intervals.
+type Histograms = Vec<(Option<String>, Vec<u64>)>;
+
+/// From the backend's activity patterns: an actor's active intervals per series.
+async fn pushed_histograms(
+    ctx: &Ctx<'_>,
+    q: &StickinessQuery,
+    setup: &Setup,
+) -> Result<Option<Vec<Histograms>>, QueryError> {
+    let periods = pushdown::periods(&setup.calendar);
+    let request = AggregateRequest::Patterns {
+        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
+        periods,
+        tests: q.series.iter().map(pushdown::test).collect(),
+        first: None,
+        from: setup.range.from.timestamp_micros(),
+        to: setup.range.to.timestamp_micros(),
+    };
+    let patterns = match pushdown::ask(ctx, request).await? {
+        None => return Ok(None),
+        Some(AggregateAnswer::Patterns(patterns)) => patterns,
+        Some(other) => return Err(pushdown::unexpected(&other)),
+    };
+    let n = setup.buckets.len();
+    let keys = KeyMap::new(&periods, &setup.buckets);
+    let mut out: Vec<Histograms> = q.series.iter().map(|_| vec![(None, vec![0; n])]).collect();
+    for p in &patterns {
+        for (s, active) in p.periods.iter().enumerate() {
+            let intervals = active.iter().filter(|&&k| keys.index(k).is_some()).count();
+            if let (Some(slot), Some(histogram)) = (intervals.checked_sub(1), out.get_mut(s)) {
+                histogram[0].1[slot] += p.actors;
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+async fn scanned_histograms(
+    ctx: &Ctx<'_>,
+    q: &StickinessQuery,
+    setup: &Setup,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
+) -> Result<Vec<Histograms>, QueryError> {
     let mut needs = Needs::new();
     needs.count_by(&q.common.count_by);
     for s in &q.series {
-        needs.selector(s, &cohorts);
+        needs.selector(s, cohorts);
     }
     if let Some(f) = &q.common.filters {
-        needs.filter(f, &cohorts);
+        needs.filter(f, cohorts);
     }
     if let Some(b) = &q.common.breakdown {
         needs.breakdown(b);
@@ -33,7 +102,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
         scan(ctx, &needs, Some(setup.range.from.timestamp_micros()), Some(setup.range.to.timestamp_micros())).await?;
     let column = frame.column(&q.common.count_by);
     let matchers: Vec<Matcher> =
-        q.series.iter().map(|s| frame.matcher(s, q.common.filters.as_ref(), &cohorts)).collect::<Result<_, _>>()?;
+        q.series.iter().map(|s| frame.matcher(s, q.common.filters.as_ref(), cohorts)).collect::<Result<_, _>>()?;
     let split = match &q.common.breakdown {
         Some(b) => Lines::top(frame.breakdown_keys(b), breakdown_limit(b), frame.len(), |i| {
             matchers.iter().any(|m| m.matches(&frame, i))
@@ -41,8 +110,8 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
         None => Lines::none(),
     };
     let n = setup.buckets.len();
-    let mut series = Vec::new();
-    for (index, (s, m)) in q.series.iter().zip(&matchers).enumerate() {
+    let mut out = Vec::new();
+    for m in &matchers {
         // (line, actor) → the intervals it was active in.
         let mut active: HashMap<(usize, u32), HashSet<usize>> = HashMap::default();
         let mut hit = Vec::new();
@@ -65,16 +134,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
         for ((line, _), buckets) in active {
             histograms.entry(line).or_insert_with(|| vec![0; n])[buckets.len() - 1] += 1;
         }
-        for (line, mut data) in histograms {
-            let value = split.values[line].clone();
-            if q.cumulative {
-                for k in (0..n.saturating_sub(1)).rev() {
-                    data[k] += data[k + 1];
-                }
-            }
-            let label = s.event.clone().unwrap_or_else(|| format!("All events ({index})"));
-            series.push(StickinessLine { label, series: index, breakdown_value: value, data });
-        }
+        out.push(histograms.into_iter().map(|(line, data)| (split.values[line].clone(), data)).collect());
     }
-    Ok(StickinessResult { intervals: (1..=n).collect(), series })
+    Ok(out)
 }

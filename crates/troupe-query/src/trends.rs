@@ -5,9 +5,14 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Node};
 
-use crate::cohorts::resolve_all;
+use std::sync::Arc;
+
+use troupe_store::aggregate::{AggregateAnswer, AggregateRequest};
+
+use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
+use crate::pushdown::{self, KeyMap};
 use crate::result::{TrendLine, TrendsResult};
 use crate::spec::{Math, TrendActors, TrendSeries, TrendsQuery};
 use crate::time::Buckets;
@@ -27,19 +32,6 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
     let filters = q.common.filters.iter().chain(q.series.iter().filter_map(|s| s.selector.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
 
-    let mut needs = Needs::new();
-    needs.count_by(&q.common.count_by);
-    for s in &q.series {
-        needs.selector(&s.selector, &cohorts);
-        needs.event_properties |= s.property.is_some();
-    }
-    if let Some(f) = &q.common.filters {
-        needs.filter(f, &cohorts);
-    }
-    if let Some(b) = &q.common.breakdown {
-        needs.breakdown(b);
-    }
-    needs.person_details |= q.actors.is_some();
     let current = Period {
         buckets: setup.buckets.clone(),
         from: setup.range.from.timestamp_micros(),
@@ -49,30 +41,22 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         let buckets = setup.calendar.buckets_before(&setup.buckets, setup.buckets.len());
         Period { from: buckets.start(), to: buckets.end(), buckets }
     });
-    let scan_from = previous.as_ref().map_or(current.from, |p| p.from);
-    let frame = scan(ctx, &needs, Some(scan_from), Some(current.to)).await?;
-    let column = frame.column(&q.common.count_by);
-    let matchers: Vec<Matcher> = q
-        .series
-        .iter()
-        .map(|s| frame.matcher(&s.selector, q.common.filters.as_ref(), &cohorts))
-        .collect::<Result<_, _>>()?;
-    let split = match &q.common.breakdown {
-        // The values kept are the top ones by matching events in the current period.
-        Some(b) => Lines::top(frame.breakdown_keys(b), breakdown_limit(b), frame.len(), |i| {
-            let ts = frame.scan.ts[i];
-            ts >= current.from && ts < current.to && matchers.iter().any(|m| m.matches(&frame, i))
-        }),
-        None => Lines::none(),
+    let periods: Vec<&Period> = std::iter::once(&current).chain(previous.as_ref()).collect();
+    let pushable = pushdown::plain(&q.common, q.series.iter().map(|s| &s.selector))
+        && q.actors.is_none()
+        && q.series.iter().all(|s| matches!(s.math, Math::Total | Math::Unique));
+    let pushed = if pushable { pushed_values(ctx, q, &setup, &periods).await? } else { None };
+    let (values, actors) = match pushed {
+        Some(values) => (values, None),
+        None => scanned_values(ctx, q, &cohorts, &periods).await?,
     };
 
     let mut lines = Vec::new();
-    for (period, name) in [(Some(&current), "current"), (previous.as_ref(), "previous")] {
-        let Some(period) = period else { continue };
+    for ((period, name), period_values) in periods.iter().zip(["current", "previous"]).zip(values) {
         let compare = q.compare.then(|| name.to_string());
         let mut period_lines = Vec::new();
-        for (index, (s, m)) in q.series.iter().zip(&matchers).enumerate() {
-            for (value, data, aggregated) in series_values(&frame, s, m, column, period, &split) {
+        for (index, (s, series_values)) in q.series.iter().zip(period_values).enumerate() {
+            for (value, data, aggregated) in series_values {
                 period_lines.push(TrendLine {
                     label: series_label(s, index),
                     series: Some(index),
@@ -91,11 +75,100 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         }
         lines.extend(period_lines);
     }
+    Ok(TrendsResult { buckets: setup.buckets.labels, series: lines, actors })
+}
+
+/// A series' lines in one period: (breakdown value, per bucket, over the range).
+type SeriesValues = Vec<(Option<String>, Vec<f64>, f64)>;
+
+/// Per period, per series, its lines, from the backend's counts per period (total and unique only).
+async fn pushed_values(
+    ctx: &Ctx<'_>,
+    q: &TrendsQuery,
+    setup: &Setup,
+    periods: &[&Period],
+) -> Result<Option<Vec<Vec<SeriesValues>>>, QueryError> {
+    let calendar = pushdown::periods(&setup.calendar);
+    let request = AggregateRequest::PeriodCounts {
+        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
+        periods: calendar,
+        tests: q.series.iter().map(|s| pushdown::test(&s.selector)).collect(),
+        ranges: periods.iter().map(|p| (p.from, p.to)).collect(),
+    };
+    let (cells, totals) = match pushdown::ask(ctx, request).await? {
+        None => return Ok(None),
+        Some(AggregateAnswer::PeriodCounts { cells, totals }) => (cells, totals),
+        Some(other) => return Err(pushdown::unexpected(&other)),
+    };
+    let pick = |math: Math, events: u64, actors: u64| if math == Math::Unique { actors as f64 } else { events as f64 };
+    let mut out = Vec::new();
+    for (r, period) in periods.iter().enumerate() {
+        let keys = KeyMap::new(&calendar, &period.buckets);
+        let mut per_series = Vec::new();
+        for (t, s) in q.series.iter().enumerate() {
+            let mut data = vec![0.0; period.buckets.len()];
+            for c in cells.iter().filter(|c| c.test == t) {
+                if let Some(b) = keys.index(c.key) {
+                    data[b] = pick(s.math, c.events, c.actors);
+                }
+            }
+            let total =
+                totals.iter().find(|x| x.test == t && x.range == r).map_or(0.0, |x| pick(s.math, x.events, x.actors));
+            per_series.push(vec![(None, data, total)]);
+        }
+        out.push(per_series);
+    }
+    Ok(Some(out))
+}
+
+/// Per period, per series, its lines, and the actors asked for, computed from a scan.
+async fn scanned_values(
+    ctx: &Ctx<'_>,
+    q: &TrendsQuery,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
+    periods: &[&Period],
+) -> Result<(Vec<Vec<SeriesValues>>, Option<Vec<troupe_store::Actor>>), QueryError> {
+    let mut needs = Needs::new();
+    needs.count_by(&q.common.count_by);
+    for s in &q.series {
+        needs.selector(&s.selector, cohorts);
+        needs.event_properties |= s.property.is_some();
+    }
+    if let Some(f) = &q.common.filters {
+        needs.filter(f, cohorts);
+    }
+    if let Some(b) = &q.common.breakdown {
+        needs.breakdown(b);
+    }
+    needs.person_details |= q.actors.is_some();
+    let current = periods[0];
+    let scan_from = periods.iter().map(|p| p.from).min().unwrap_or(current.from);
+    let frame = scan(ctx, &needs, Some(scan_from), Some(current.to)).await?;
+    let column = frame.column(&q.common.count_by);
+    let matchers: Vec<Matcher> = q
+        .series
+        .iter()
+        .map(|s| frame.matcher(&s.selector, q.common.filters.as_ref(), cohorts))
+        .collect::<Result<_, _>>()?;
+    let split = match &q.common.breakdown {
+        // The values kept are the top ones by matching events in the current period.
+        Some(b) => Lines::top(frame.breakdown_keys(b), breakdown_limit(b), frame.len(), |i| {
+            let ts = frame.scan.ts[i];
+            ts >= current.from && ts < current.to && matchers.iter().any(|m| m.matches(&frame, i))
+        }),
+        None => Lines::none(),
+    };
+    let values = periods
+        .iter()
+        .map(|period| {
+            q.series.iter().zip(&matchers).map(|(s, m)| series_values(&frame, s, m, column, period, &split)).collect()
+        })
+        .collect();
     let actors = match &q.actors {
-        Some(request) => Some(point_actors(&frame, request, &matchers, column, &current, &split)?),
+        Some(request) => Some(point_actors(&frame, request, &matchers, column, current, &split)?),
         None => None,
     };
-    Ok(TrendsResult { buckets: setup.buckets.labels, series: lines, actors })
+    Ok((values, actors))
 }
 
 /// The distinct actors whose events make one data point of the current period.

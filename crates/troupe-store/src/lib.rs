@@ -2,6 +2,7 @@
 //! core rules on a single writer per project, makes them durable before answering, and serves the
 //! read models below. [`conformance`] holds the cases every backend must pass.
 
+pub mod aggregate;
 pub mod conformance;
 mod error;
 pub mod forward;
@@ -80,6 +81,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events for an insight, columnar, with persons and groups resolved as they are now.
     async fn scan(&self, project: ProjectId, request: ScanRequest) -> Result<EventScan, StoreError>;
+
+    /// An insight's aggregate computed by the backend's own engine; `None` when the backend
+    /// leaves it to the query layer's scan path (see [`aggregate`]).
+    async fn aggregate(
+        &self,
+        _project: ProjectId,
+        _request: aggregate::AggregateRequest,
+    ) -> Result<Option<aggregate::AggregateAnswer>, StoreError> {
+        Ok(None)
+    }
 
     /// Create or replace a saved document (cohort, insight, dashboard).
     async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError>;

@@ -25,3 +25,117 @@ pub async fn store_on(config: ClickHouseConfig) -> ClickHouseStore {
 pub async fn fresh_store(shards: usize) -> (ClickHouseStore, ()) {
     (store_on(deployment(shards).fresh_database()).await, ())
 }
+
+/// ClickHouse answers insight aggregates itself (push-down), with the numbers the events give:
+/// two companies, `acme` (u1, u2) and `globex` (u3, plus an untyped id naming it), in Paris time.
+pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
+    use chrono::{TimeZone, Utc};
+    use troupe_core::{Command, MembershipOp, ProfileOp, TrackEvent};
+    use troupe_store::aggregate::{
+        period_key, ActorKind, AggregateAnswer, AggregateRequest, EventTest, PeriodUnit, Periods,
+    };
+    use troupe_store::{NewProject, Store};
+
+    let project = store
+        .create_project(NewProject {
+            name: "pushdown".into(),
+            ingestion_key: "ingest-pushdown".into(),
+            secret_key_hash: "hash".into(),
+        })
+        .await
+        .expect("project")
+        .id;
+    let at = |day: u32, hour: u32| Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).single().unwrap_or_default();
+    let member = |who: &str, key: &str| Command::Membership {
+        distinct_id: who.into(),
+        group_type: "company".into(),
+        op: MembershipOp::Set(vec![key.into()]),
+    };
+    let track = |who: &str, name: &str, when, untyped: &[&str]| {
+        Command::Track(TrackEvent {
+            event: name.into(),
+            distinct_id: who.into(),
+            id: Some(format!("{who}-{name}-{when}")),
+            timestamp: Some(when),
+            untyped_groups: untyped.iter().map(|s| s.to_string()).collect(),
+            ..TrackEvent::default()
+        })
+    };
+    let globex = Command::GroupProfile {
+        group_type: "company".into(),
+        group_key: "globex".into(),
+        name: None,
+        op: ProfileOp::Set(Default::default()),
+    };
+    let commands = vec![
+        member("u1", "acme"),
+        member("u2", "acme"),
+        globex,
+        track("u1", "signup", at(2, 9), &[]),
+        track("u1", "pay", at(2, 10), &[]),
+        // 23:30 UTC on March 2 is March 3 in Paris.
+        track("u2", "signup", at(2, 23), &[]),
+        track("u3", "signup", at(4, 8), &["globex"]),
+        track("u3", "pay", at(4, 9), &["globex"]),
+    ];
+    for r in store.apply(project, commands).await.expect("applies") {
+        r.expect("valid");
+    }
+    let periods = Periods { tz: chrono_tz::Europe::Paris, unit: PeriodUnit::Day };
+    let day = |d: u32| period_key(&periods, at(d, 12));
+    let (from, to) = (at(1, 0).timestamp_micros(), at(6, 0).timestamp_micros());
+    let companies = ActorKind::Group("company".into());
+    let signup = EventTest { event: Some("signup".into()) };
+    let pay = EventTest { event: Some("pay".into()) };
+
+    let counts = AggregateRequest::PeriodCounts {
+        actor: companies.clone(),
+        periods,
+        tests: vec![signup.clone()],
+        ranges: vec![(from, to)],
+    };
+    let Some(AggregateAnswer::PeriodCounts { mut cells, totals }) =
+        store.aggregate(project, counts).await.expect("counts")
+    else {
+        panic!("ClickHouse computes period counts")
+    };
+    cells.sort_by_key(|c| c.key);
+    let cells: Vec<(i64, u64, u64)> = cells.iter().map(|c| (c.key, c.events, c.actors)).collect();
+    assert_eq!(cells, vec![(day(2), 1, 1), (day(3), 1, 1), (day(4), 1, 1)]);
+    assert_eq!((totals[0].events, totals[0].actors), (3, 2));
+
+    let patterns = AggregateRequest::Patterns {
+        actor: companies.clone(),
+        periods,
+        tests: vec![signup.clone(), pay.clone()],
+        first: Some(signup.clone()),
+        from,
+        to,
+    };
+    let Some(AggregateAnswer::Patterns(mut patterns)) = store.aggregate(project, patterns).await.expect("patterns")
+    else {
+        panic!("ClickHouse computes activity patterns")
+    };
+    patterns.sort_by_key(|p| p.periods.clone());
+    let seen: Vec<_> = patterns.iter().map(|p| (p.periods.clone(), p.first, p.actors)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (vec![vec![day(2), day(3)], vec![day(2)]], Some((day(2), true)), 1),
+            (vec![vec![day(4)], vec![day(4)]], Some((day(4), true)), 1),
+        ]
+    );
+
+    let streams =
+        AggregateRequest::Streams { actor: ActorKind::Persons, tests: vec![signup, pay], all_events: false, from, to };
+    let Some(AggregateAnswer::Streams(mut streams)) = store.aggregate(project, streams).await.expect("streams") else {
+        panic!("ClickHouse computes per-actor streams")
+    };
+    streams.sort_by(|a, b| a.actor.cmp(&b.actor));
+    for s in &mut streams {
+        s.events.sort();
+    }
+    let u1 = (at(2, 9).timestamp_micros(), at(2, 10).timestamp_micros());
+    assert_eq!(streams.len(), 3);
+    assert_eq!(streams[0].events, vec![(u1.0, 1), (u1.1, 2)]);
+}

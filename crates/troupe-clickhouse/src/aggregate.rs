@@ -1,0 +1,263 @@
+//! Insight aggregates computed by ClickHouse (push-down): trends' events and `uniqExact` actors per
+//! period, actors' activity patterns (`groupUniqArray` of periods, grouped so that actors alike
+//! travel as one row) for retention, stickiness and lifecycle, and per-actor step streams for
+//! funnels. Only aggregates leave ClickHouse, never the events.
+//!
+//! Every query reads the same inner select: the project's events of the range with each event's
+//! actors as an array — the person its distinct id resolves to now (GLOBAL join on the latest
+//! distinct-id rows), or the group ids of one type (its column plus untyped ids naming a group of
+//! the type with a profile, as a scan resolves them). Periods are
+//! [`troupe_store::aggregate::period_key`] written in ClickHouse's date functions, in the
+//! question's timezone.
+
+use serde::Deserialize;
+use troupe_store::aggregate::{
+    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, EventTest, PeriodCount, PeriodUnit,
+    Periods, RangeCount,
+};
+
+use crate::http::{quote, Http};
+use crate::read::{slot_names, slot_of};
+use crate::scan::person_join;
+use crate::schema::latest;
+use crate::ClickHouseError;
+
+type Result<T> = std::result::Result<T, ClickHouseError>;
+
+pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) -> Result<AggregateAnswer> {
+    match request {
+        AggregateRequest::PeriodCounts { actor, periods, tests, ranges } => {
+            period_counts(http, project, actor, periods, tests, ranges).await
+        }
+        AggregateRequest::Patterns { actor, periods, tests, first, from, to } => {
+            patterns(http, project, actor, periods, tests, first.as_ref(), (*from, *to)).await
+        }
+        AggregateRequest::Streams { actor, tests, all_events, from, to } => {
+            streams(http, project, actor, tests, *all_events, (*from, *to)).await
+        }
+    }
+}
+
+/// The inner select: `ts`, `time`, `event` and `actors` of the events passing `filter`.
+async fn events_with_actors(http: &Http, project: u32, actor: &ActorKind, filter: &str) -> Result<String> {
+    let (actors, join) = match actor {
+        ActorKind::Persons => {
+            let (person, join) = person_join(project);
+            (format!("[{person}]"), join)
+        }
+        ActorKind::Group(group_type) => (group_actors(http, project, group_type).await?, String::new()),
+    };
+    Ok(format!(
+        "SELECT ts, time, event, {actors} AS actors FROM events {join} WHERE project_id = {project} AND {filter}"
+    ))
+}
+
+/// The distinct ids of one group type on an event, as an array expression.
+async fn group_actors(http: &Http, project: u32, group_type: &str) -> Result<String> {
+    let Some(slot) = slot_of(&slot_names(http, project).await?, group_type) else {
+        return Ok("emptyArrayString()".into());
+    };
+    #[derive(Deserialize)]
+    struct Key {
+        group_key: String,
+    }
+    let profiles =
+        latest("group_profiles", project, &["slot", "group_key"], &["updated_at"], &format!("slot = {slot}"));
+    let known: Vec<Key> = http.rows(&format!("SELECT group_key FROM {profiles}")).await?;
+    if known.is_empty() {
+        return Ok(format!("group_{slot}"));
+    }
+    let known: Vec<String> = known.iter().map(|k| quote(&k.group_key)).collect();
+    // Typed ids, then untyped ids that name a known group, each once.
+    let all = format!("arrayConcat(group_{slot}, arrayFilter(x -> has([{}], x), groups_untyped))", known.join(", "));
+    Ok(format!("arrayFilter((x, i) -> indexOf({all}, x) = i, {all}, arrayEnumerate({all}))"))
+}
+
+fn test_sql(test: &EventTest) -> String {
+    match &test.event {
+        Some(name) => format!("(event = {})", quote(name)),
+        None => "1".into(),
+    }
+}
+
+/// `event IN (…)` when every test names its event, else nothing to narrow by.
+fn event_filter<'a>(tests: impl IntoIterator<Item = &'a EventTest>) -> String {
+    let mut names = Vec::new();
+    for t in tests {
+        match &t.event {
+            Some(name) => names.push(quote(name)),
+            None => return String::new(),
+        }
+    }
+    names.sort();
+    names.dedup();
+    format!(" AND event IN ({})", names.join(", "))
+}
+
+/// [`troupe_store::aggregate::period_key`] of a DateTime expression.
+fn period_sql(periods: &Periods, at: &str) -> String {
+    let tz = quote(periods.tz.name());
+    match periods.unit {
+        PeriodUnit::Hour => format!("(toInt64(toUInt32({at})) - toMinute({at}, {tz}) * 60 - toSecond({at}, {tz}))"),
+        PeriodUnit::Day => format!("toInt64(toUInt16(toDate({at}, {tz})))"),
+        PeriodUnit::Week { monday: true } => format!("intDiv(toInt64(toUInt16(toMonday(toDate({at}, {tz})))), 7)"),
+        // The Sunday before (or on) a date is the day before the Monday after it.
+        PeriodUnit::Week { monday: false } => {
+            format!("intDiv(toInt64(toUInt16(toMonday(toDate({at}, {tz}) + 1))) - 1, 7)")
+        }
+        PeriodUnit::Month => format!("(toInt64(toYear({at}, {tz})) * 12 + toMonth({at}, {tz}) - 1)"),
+    }
+}
+
+fn in_range((from, to): (i64, i64)) -> String {
+    format!("(ts >= {from} AND ts < {to})")
+}
+
+async fn period_counts(
+    http: &Http,
+    project: u32,
+    actor: &ActorKind,
+    periods: &Periods,
+    tests: &[EventTest],
+    ranges: &[(i64, i64)],
+) -> Result<AggregateAnswer> {
+    if tests.is_empty() || ranges.is_empty() {
+        return Ok(AggregateAnswer::PeriodCounts { cells: Vec::new(), totals: Vec::new() });
+    }
+    let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
+    let filter = format!("({}){}", any_range.join(" OR "), event_filter(tests));
+    let inner = events_with_actors(http, project, actor, &filter).await?;
+    let events: Vec<String> = tests.iter().map(|t| format!("countIf({})", test_sql(t))).collect();
+    let actors: Vec<String> = tests.iter().map(|t| format!("uniqExactArrayIf(actors, {})", test_sql(t))).collect();
+    let (events, actors) = (events.join(", "), actors.join(", "));
+
+    #[derive(Deserialize)]
+    struct Row {
+        bucket: i64,
+        events: Vec<u64>,
+        actors: Vec<u64>,
+    }
+    let period = period_sql(periods, "time");
+    let by_period: Vec<Row> = http
+        .rows(&format!(
+            "SELECT {period} AS bucket, [{events}] AS events, [{actors}] AS actors FROM ({inner}) GROUP BY bucket"
+        ))
+        .await?;
+    let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
+    let by_range: Vec<Row> = http
+        .rows(&format!(
+            "SELECT multiIf({}, -1) AS bucket, [{events}] AS events, [{actors}] AS actors FROM ({inner}) GROUP BY bucket",
+            range_index.join(", ")
+        ))
+        .await?;
+    let cells = by_period
+        .iter()
+        .flat_map(|r| {
+            (0..tests.len()).map(move |test| PeriodCount {
+                test,
+                key: r.bucket,
+                events: r.events.get(test).copied().unwrap_or(0),
+                actors: r.actors.get(test).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    let totals = by_range
+        .iter()
+        .filter(|r| r.bucket >= 0)
+        .flat_map(|r| {
+            (0..tests.len()).map(move |test| RangeCount {
+                test,
+                range: r.bucket as usize,
+                events: r.events.get(test).copied().unwrap_or(0),
+                actors: r.actors.get(test).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    Ok(AggregateAnswer::PeriodCounts { cells, totals })
+}
+
+async fn patterns(
+    http: &Http,
+    project: u32,
+    actor: &ActorKind,
+    periods: &Periods,
+    tests: &[EventTest],
+    first: Option<&EventTest>,
+    range: (i64, i64),
+) -> Result<AggregateAnswer> {
+    let (from, to) = range;
+    // The earliest `first` event may lie before the range.
+    let lower = if first.is_some() { String::new() } else { format!("ts >= {from} AND ") };
+    let filter = format!("{lower}ts < {to}{}", event_filter(tests.iter().chain(first)));
+    let inner = events_with_actors(http, project, actor, &filter).await?;
+    let period = period_sql(periods, "time");
+    let collected: Vec<String> = tests
+        .iter()
+        .map(|t| format!("arraySort(groupUniqArrayIf(period, {} AND {}))", test_sql(t), in_range(range)))
+        .collect();
+    let first_test = first.map_or("0".to_string(), test_sql);
+    let first_period = period_sql(periods, "toDateTime(intDiv(first_ts, 1000000))");
+    let sql = format!(
+        "SELECT periods, has_first, if(has_first, {first_period}, 0) AS first_period, \
+         has_first AND first_ts >= {from} AND first_ts < {to} AS first_in_range, count() AS actors \
+         FROM (SELECT actor, [{collected}] AS periods, countIf({first_test}) > 0 AS has_first, \
+               minIf(ts, {first_test}) AS first_ts \
+               FROM (SELECT ts, event, {period} AS period, arrayJoin(actors) AS actor FROM ({inner})) \
+               GROUP BY actor) \
+         GROUP BY periods, has_first, first_period, first_in_range",
+        collected = collected.join(", "),
+    );
+    #[derive(Deserialize)]
+    struct Row {
+        periods: Vec<Vec<i64>>,
+        has_first: u8,
+        first_period: i64,
+        first_in_range: u8,
+        actors: u64,
+    }
+    let rows: Vec<Row> = http.rows(&sql).await?;
+    Ok(AggregateAnswer::Patterns(
+        rows.into_iter()
+            .map(|r| ActorPattern {
+                periods: r.periods,
+                first: (r.has_first == 1).then_some((r.first_period, r.first_in_range == 1)),
+                actors: r.actors,
+            })
+            .collect(),
+    ))
+}
+
+async fn streams(
+    http: &Http,
+    project: u32,
+    actor: &ActorKind,
+    tests: &[EventTest],
+    all_events: bool,
+    range: (i64, i64),
+) -> Result<AggregateAnswer> {
+    if tests.len() > 32 {
+        return Err(ClickHouseError::Config("a stream takes at most 32 tests".into()));
+    }
+    let names = if all_events { String::new() } else { event_filter(tests) };
+    let filter = format!("{}{names}", in_range(range));
+    let inner = events_with_actors(http, project, actor, &filter).await?;
+    let mask: Vec<String> = tests.iter().enumerate().map(|(k, t)| format!("{} * {}", test_sql(t), 1u64 << k)).collect();
+    let sql = format!(
+        "SELECT actor, groupArray(ts) AS times, groupArray(mask) AS masks \
+         FROM (SELECT ts, toUInt32({mask}) AS mask, arrayJoin(actors) AS actor FROM ({inner})) \
+         GROUP BY actor HAVING countIf(mask != 0) > 0",
+        mask = mask.join(" + "),
+    );
+    #[derive(Deserialize)]
+    struct Row {
+        actor: String,
+        times: Vec<i64>,
+        masks: Vec<u32>,
+    }
+    let rows: Vec<Row> = http.rows(&sql).await?;
+    Ok(AggregateAnswer::Streams(
+        rows.into_iter()
+            .map(|r| ActorStream { actor: r.actor, events: r.times.into_iter().zip(r.masks).collect() })
+            .collect(),
+    ))
+}

@@ -1,0 +1,155 @@
+//! Aggregates a backend may compute itself instead of returning a scan (push-down).
+//!
+//! The query layer asks [`crate::Store::aggregate`] first; a backend that can answer in its own
+//! engine (ClickHouse: `uniqExact`, `groupUniqArray`, arrays) returns the small aggregate, one that
+//! cannot (the embedded store, whose scan *is* its engine) returns `None` and the query layer
+//! computes from [`crate::EventScan`] as usual. Both give the same answers: the requests below
+//! only carry what every backend evaluates the same way, and the query layer turns the answers
+//! into results with the same code as its scan path.
+//!
+//! Periods are identified by a [`period_key`], an integer defined here once: backends compute
+//! it in their own dialect and the query layer maps keys back to its buckets.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono_tz::Tz;
+
+/// Whose events: persons (after identity merges) or the groups of one type (typed ids, plus
+/// untyped ids naming a group of the type that has a profile, as in a scan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorKind {
+    Persons,
+    Group(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodUnit {
+    /// A real hour starting at a local full hour.
+    Hour,
+    Day,
+    Week {
+        monday: bool,
+    },
+    Month,
+}
+
+/// How events are cut into periods: local calendar periods of a timezone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periods {
+    pub tz: Tz,
+    pub unit: PeriodUnit,
+}
+
+/// The key of the period holding `at`: local day number since 1970-01-01 for days; the day
+/// number of the week's first day divided by 7 for weeks; `year * 12 + month - 1` for months;
+/// the epoch second of the hour's start for hours. Equal keys, same period.
+pub fn period_key(periods: &Periods, at: DateTime<Utc>) -> i64 {
+    let local = at.with_timezone(&periods.tz);
+    let day = i64::from(local.date_naive().num_days_from_ce()) - UNIX_EPOCH_DAY;
+    match periods.unit {
+        PeriodUnit::Hour => at.timestamp() - i64::from(local.minute()) * 60 - i64::from(local.second()),
+        PeriodUnit::Day => day,
+        PeriodUnit::Week { monday } => {
+            let weekday = local.weekday();
+            let back = if monday { weekday.num_days_from_monday() } else { weekday.num_days_from_sunday() };
+            (day - i64::from(back)).div_euclid(7)
+        }
+        PeriodUnit::Month => i64::from(local.year()) * 12 + i64::from(local.month0()),
+    }
+}
+
+/// `num_days_from_ce` of 1970-01-01.
+const UNIX_EPOCH_DAY: i64 = 719_163;
+
+/// An event test every backend evaluates itself: by name, or any event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTest {
+    pub event: Option<String>,
+}
+
+/// What to aggregate, over the events of one project. Times are UTC microseconds, `from`
+/// inclusive, `to` exclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AggregateRequest {
+    /// Per test and period: events and distinct actors; and per test and range the same over
+    /// the whole range.
+    PeriodCounts { actor: ActorKind, periods: Periods, tests: Vec<EventTest>, ranges: Vec<(i64, i64)> },
+    /// Actors grouped by the same activity pattern: per test, the periods in `[from, to)` in which
+    /// they did it, and the period of their earliest event matching `first` (any time before
+    /// `to`) when asked.
+    Patterns { actor: ActorKind, periods: Periods, tests: Vec<EventTest>, first: Option<EventTest>, from: i64, to: i64 },
+    /// Per actor that did the first test in `[from, to)`: every event of `[from, to)` matching a
+    /// test (or every event at all, with `all_events`), as a bit mask of the tests it matches.
+    Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AggregateAnswer {
+    PeriodCounts { cells: Vec<PeriodCount>, totals: Vec<RangeCount> },
+    Patterns(Vec<ActorPattern>),
+    Streams(Vec<ActorStream>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodCount {
+    pub test: usize,
+    pub key: i64,
+    pub events: u64,
+    pub actors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeCount {
+    pub test: usize,
+    pub range: usize,
+    pub events: u64,
+    pub actors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorPattern {
+    /// Per test, the sorted keys of the periods in which the actor did it.
+    pub periods: Vec<Vec<i64>>,
+    /// The key of the period of the earliest `first` event, and whether that event is in
+    /// `[from, to)`.
+    pub first: Option<(i64, bool)>,
+    /// How many actors share this pattern.
+    pub actors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorStream {
+    /// Person id or group key.
+    pub actor: String,
+    /// `(ts, tests matched as bits)`, in no particular order.
+    pub events: Vec<(i64, u32)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    }
+
+    #[test]
+    fn keys_follow_the_local_calendar() {
+        let paris = Periods { tz: chrono_tz::Europe::Paris, unit: PeriodUnit::Day };
+        // 23:30 UTC on March 1st is already March 2nd in Paris.
+        assert_eq!(period_key(&paris, at("2026-03-01T23:30:00Z")), period_key(&paris, at("2026-03-02T12:00:00Z")));
+        assert_eq!(period_key(&paris, Utc.with_ymd_and_hms(1970, 1, 1, 12, 0, 0).unwrap()), 0);
+        let sunday = Periods { tz: chrono_tz::UTC, unit: PeriodUnit::Week { monday: false } };
+        // 2026-03-01 is a Sunday: Saturday before is the previous week, Monday after the same.
+        let key = period_key(&sunday, at("2026-03-01T00:00:00Z"));
+        assert_eq!(period_key(&sunday, at("2026-02-28T23:59:59Z")), key - 1);
+        assert_eq!(period_key(&sunday, at("2026-03-07T23:59:59Z")), key);
+        let monday = Periods { tz: chrono_tz::UTC, unit: PeriodUnit::Week { monday: true } };
+        assert_eq!(period_key(&monday, at("2026-03-01T00:00:00Z")), period_key(&monday, at("2026-02-23T00:00:00Z")));
+        let month = Periods { tz: chrono_tz::UTC, unit: PeriodUnit::Month };
+        assert_eq!(period_key(&month, at("2026-03-31T10:00:00Z")), 2026 * 12 + 2);
+        let kolkata = Periods { tz: chrono_tz::Asia::Kolkata, unit: PeriodUnit::Hour };
+        // Hours start at :30 UTC there.
+        assert_eq!(period_key(&kolkata, at("2026-03-01T10:45:00Z")), at("2026-03-01T10:30:00Z").timestamp());
+    }
+}
