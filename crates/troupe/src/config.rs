@@ -226,4 +226,10 @@ pub struct BenchArgs {
     /// Single-event requests timed one after another.
     #[arg(long, default_value_t = 2_000)]
     pub ingest_singles: usize,
+    /// Also load the data into troupe's ClickHouse store and time the same questions there:
+    /// `local` starts a clickhouse-server on a free loopback port for the run (its data is
+    /// removed after), or a `clickhouse://` URL of a server to use (the data set is kept there
+    /// and reused, like the embedded one).
+    #[arg(long, env = "TROUPE_BENCH_CLICKHOUSE")]
+    pub clickhouse: Option<String>,
 }

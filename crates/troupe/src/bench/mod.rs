@@ -3,6 +3,7 @@
 //! same question on the same engine (DuckDB), whose answer must match. Prints a table and writes
 //! JSON so runs can be compared. docs/benchmarks.md says how to read it.
 
+mod clickhouse;
 mod generate;
 mod ingest;
 mod questions;
@@ -89,13 +90,18 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "answer": r.answer, "plain_sql_answer": r.reference_answer, "answers_match": r.matches,
         }));
     }
-    println!("ClickHouse reference: not part of this run yet (issue 8 adds chdb / clickhouse-server side by side).");
+    let on_clickhouse = match &args.clickhouse {
+        Some(target) => Some(clickhouse_column(target, shape, &results, args.runs).await?),
+        None => None,
+    };
+    println!("ClickHouse's native functions as a reference: not part of this run yet (issue 8).");
     let report = json!({
         "shape": {"events": shape.events, "users": shape.users(), "companies": shape.companies(), "seed": shape.seed, "days": shape.days},
         "machine": machine,
         "load_seconds": load_seconds,
         "ingestion": ingestion,
         "questions": results,
+        "troupe_on_clickhouse": on_clickhouse,
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
@@ -103,7 +109,54 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if results.iter().any(|r| r["answers_match"] == json!(false)) {
         bail!("troupe and the plain-SQL reference disagree (see the table)");
     }
+    if report["troupe_on_clickhouse"]["questions"]
+        .as_array()
+        .is_some_and(|qs| qs.iter().any(|q| q["same_answer_as_embedded"] == json!(false)))
+    {
+        bail!("troupe on ClickHouse and on the embedded store disagree (see the table)");
+    }
     Ok(())
+}
+
+/// The questions again through troupe's ClickHouse store, each beside the embedded store's warm
+/// time (`embedded`, the rows just printed) and checked to give the same answer.
+async fn clickhouse_column(target: &str, shape: Shape, embedded: &[Value], runs: usize) -> Result<Value> {
+    println!("troupe on ClickHouse ({target}): loading the same data set…");
+    let ch = clickhouse::open(target, shape).await?;
+    if let Some(seconds) = ch.load_seconds {
+        println!(
+            "loaded through the ClickHouse store's writer: {seconds:.1} s, {:.0} events/s",
+            shape.events as f64 / seconds
+        );
+    }
+    println!("{:<34} {:>10} {:>10} {:>14} {:>8}  answer", "question", "cold ms", "warm ms", "embedded ms", "ratio");
+    let mut rows = Vec::new();
+    for (q, e) in questions::all(shape, ch.project, 0)?.iter().zip(embedded) {
+        let (cold, warm, answer) = time_insight(&ch.store, ch.project, q, runs, shape).await?;
+        let embedded_ms = e["warm_ms"].as_f64().unwrap_or(f64::NAN);
+        let same = e["answer"].as_f64().is_some_and(|a| (a - answer).abs() < 1e-6);
+        println!(
+            "{:<34} {:>10.1} {:>10.1} {:>14.1} {:>8.2}  {}",
+            q.name,
+            ms(cold),
+            ms(warm),
+            embedded_ms,
+            ms(warm) / embedded_ms,
+            if same {
+                format!("{answer} (same as embedded)")
+            } else {
+                format!("{answer} ≠ embedded {}", e["answer"])
+            }
+        );
+        rows.push(json!({
+            "question": q.name, "cold_ms": ms(cold), "warm_ms": ms(warm), "embedded_warm_ms": embedded_ms,
+            "ratio_to_embedded": ms(warm) / embedded_ms, "answer": answer, "same_answer_as_embedded": same,
+        }));
+    }
+    let described = ch.described.clone();
+    let load_seconds = ch.load_seconds;
+    ch.close().await;
+    Ok(json!({"where": described, "load_seconds": load_seconds, "questions": rows}))
 }
 
 fn ms(d: StdDuration) -> f64 {
@@ -112,7 +165,7 @@ fn ms(d: StdDuration) -> f64 {
 
 /// The bench project, generated and loaded once per (events, seed): later runs reuse it. The
 /// load time when this run loaded it.
-async fn load(store: &DuckStore, shape: Shape) -> Result<(u32, Option<f64>)> {
+async fn load(store: &dyn Store, shape: Shape) -> Result<(u32, Option<f64>)> {
     if let Some(p) = store.projects().await?.into_iter().find(|p| p.name == "bench") {
         let complete = store.documents(p.id, "bench").await?.iter().any(|d| d.id == "loaded");
         if !complete {
@@ -172,7 +225,14 @@ struct Measured {
     matches: bool,
 }
 
-async fn measure(store: &DuckStore, project: u32, q: &Question, runs: usize, shape: Shape) -> Result<Measured> {
+/// The first answer's time, the median of `runs` more, and the answer.
+async fn time_insight(
+    store: &dyn Store,
+    project: u32,
+    q: &Question,
+    runs: usize,
+    shape: Shape,
+) -> Result<(StdDuration, StdDuration, f64)> {
     let now = shape.end;
     let started = Instant::now();
     let result = troupe_query::run(store, project, &q.insight, now).await?;
@@ -184,8 +244,11 @@ async fn measure(store: &DuckStore, project: u32, q: &Question, runs: usize, sha
         times.push(started.elapsed());
     }
     times.sort();
-    let warm = times[times.len() / 2];
-    let answer = (q.checksum)(&result);
+    Ok((cold, times[times.len() / 2], (q.checksum)(&result)))
+}
+
+async fn measure(store: &DuckStore, project: u32, q: &Question, runs: usize, shape: Shape) -> Result<Measured> {
+    let (cold, warm, answer) = time_insight(store, project, q, runs, shape).await?;
     let mut reference_times = Vec::new();
     let mut reference_answer = f64::NAN;
     for _ in 0..runs.max(1) {
