@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{AggregateAnswer, AggregateRequest, EventTest};
+use troupe_store::aggregate::EventTest;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
@@ -77,18 +77,11 @@ async fn pushed_activity(
     extended: &Buckets,
 ) -> Result<Option<Vec<(Activity, u64)>>, QueryError> {
     let periods = pushdown::periods(&setup.calendar);
-    let request = AggregateRequest::Patterns {
-        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
-        periods,
-        tests: vec![pushdown::test(&q.event)],
-        first: Some(EventTest { event: None }),
-        from: extended.start(),
-        to: setup.range.to.timestamp_micros(),
-    };
-    let patterns = match pushdown::ask(ctx, request).await? {
-        None => return Ok(None),
-        Some(AggregateAnswer::Patterns(patterns)) => patterns,
-        Some(other) => return Err(pushdown::unexpected(&other)),
+    let tests = vec![pushdown::test(&q.event)];
+    let first = Some(EventTest { event: None });
+    let range = (extended.start(), setup.range.to.timestamp_micros());
+    let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range).await? else {
+        return Ok(None);
     };
     let (keys, range_keys) = (KeyMap::new(&periods, extended), KeyMap::new(&periods, &setup.buckets));
     let mut out = Vec::new();

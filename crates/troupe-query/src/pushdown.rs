@@ -6,7 +6,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::{
-    period_key, ActorKind, AggregateAnswer, AggregateRequest, EventTest, PeriodUnit, Periods,
+    period_key, ActorKind, ActorPattern, AggregateAnswer, AggregateRequest, EventTest, PeriodUnit, Periods,
 };
 
 use crate::error::QueryError;
@@ -47,6 +47,24 @@ pub async fn actor_kind(ctx: &Ctx<'_>, count_by: &CountBy) -> Result<ActorKind, 
 /// The backend's answer, or `None` when it leaves the question to the scan path.
 pub async fn ask(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<AggregateAnswer>, QueryError> {
     Ok(ctx.store.aggregate(ctx.project, request).await?)
+}
+
+/// Actors' activity patterns (see [`AggregateRequest::Patterns`]), or `None` from a backend that
+/// leaves the question to the scan path.
+pub async fn patterns(
+    ctx: &Ctx<'_>,
+    count_by: &CountBy,
+    periods: Periods,
+    tests: Vec<EventTest>,
+    first: Option<EventTest>,
+    (from, to): (i64, i64),
+) -> Result<Option<Vec<ActorPattern>>, QueryError> {
+    let actor = actor_kind(ctx, count_by).await?;
+    match ask(ctx, AggregateRequest::Patterns { actor, periods, tests, first, from, to }).await? {
+        None => Ok(None),
+        Some(AggregateAnswer::Patterns(patterns)) => Ok(Some(patterns)),
+        Some(other) => Err(unexpected(&other)),
+    }
 }
 
 /// Period keys to bucket indexes.

@@ -7,8 +7,6 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{AggregateAnswer, AggregateRequest};
-
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, keep, top_values, Needs};
@@ -72,18 +70,11 @@ fn empty_cohorts(n: usize) -> Vec<Vec<u64>> {
 async fn pushed_grid(ctx: &Ctx<'_>, q: &RetentionQuery, setup: &Setup) -> Result<Option<Grid>, QueryError> {
     let periods = pushdown::periods(&setup.calendar);
     let start = pushdown::test(&q.start);
-    let request = AggregateRequest::Patterns {
-        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
-        periods,
-        tests: vec![start.clone(), pushdown::test(&q.return_event)],
-        first: (q.cohorting == Cohorting::FirstTime).then_some(start),
-        from: setup.range.from.timestamp_micros(),
-        to: setup.range.to.timestamp_micros(),
-    };
-    let patterns = match pushdown::ask(ctx, request).await? {
-        None => return Ok(None),
-        Some(AggregateAnswer::Patterns(patterns)) => patterns,
-        Some(other) => return Err(pushdown::unexpected(&other)),
+    let tests = vec![start.clone(), pushdown::test(&q.return_event)];
+    let first = (q.cohorting == Cohorting::FirstTime).then_some(start);
+    let range = (setup.range.from.timestamp_micros(), setup.range.to.timestamp_micros());
+    let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range).await? else {
+        return Ok(None);
     };
     let n = setup.buckets.len();
     let keys = KeyMap::new(&periods, &setup.buckets);

@@ -6,8 +6,6 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{AggregateAnswer, AggregateRequest};
-
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, Lines, Matcher, Needs};
@@ -54,18 +52,10 @@ async fn pushed_histograms(
     setup: &Setup,
 ) -> Result<Option<Vec<Histograms>>, QueryError> {
     let periods = pushdown::periods(&setup.calendar);
-    let request = AggregateRequest::Patterns {
-        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
-        periods,
-        tests: q.series.iter().map(pushdown::test).collect(),
-        first: None,
-        from: setup.range.from.timestamp_micros(),
-        to: setup.range.to.timestamp_micros(),
-    };
-    let patterns = match pushdown::ask(ctx, request).await? {
-        None => return Ok(None),
-        Some(AggregateAnswer::Patterns(patterns)) => patterns,
-        Some(other) => return Err(pushdown::unexpected(&other)),
+    let tests = q.series.iter().map(pushdown::test).collect();
+    let range = (setup.range.from.timestamp_micros(), setup.range.to.timestamp_micros());
+    let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, None, range).await? else {
+        return Ok(None);
     };
     let n = setup.buckets.len();
     let keys = KeyMap::new(&periods, &setup.buckets);
