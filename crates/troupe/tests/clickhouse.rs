@@ -159,3 +159,31 @@ async fn two_servers_lose_no_update_and_store_a_retry_once() {
     assert!(forwarder.stop().success());
     assert!(writer.stop().success());
 }
+
+/// `troupe bench --clickhouse URL` loads the data set into the ClickHouse store and answers every
+/// question there as the embedded store does (the run fails otherwise), reporting both times.
+#[test]
+fn bench_on_clickhouse_gives_the_embedded_answers() {
+    let clickhouse = ClickHouseCluster::start(1).expect("ClickHouse starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("report.json");
+    let output = troupe()
+        .args(["bench", "--events", "20000", "--runs", "1", "--ingest-events", "0", "--clickhouse"])
+        .arg(clickhouse.url("troupe_bench"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .expect("bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("loaded through the ClickHouse store's writer"), "{stdout}");
+    let json: Value = serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("JSON");
+    let questions = json["troupe_on_clickhouse"]["questions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(questions.len(), 6, "{json}");
+    for q in &questions {
+        assert_eq!(q["same_answer_as_embedded"], json!(true), "{q}");
+        assert!(q["warm_ms"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
+    }
+}
