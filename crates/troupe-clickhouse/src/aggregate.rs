@@ -13,7 +13,7 @@
 use serde::Deserialize;
 use troupe_store::aggregate::{
     ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, EventTest, PeriodCount, PeriodUnit,
-    Periods, RangeCount,
+    Periods, RangeCount, Split,
 };
 
 use crate::http::{quote, Http};
@@ -26,8 +26,8 @@ type Result<T> = std::result::Result<T, ClickHouseError>;
 
 pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) -> Result<AggregateAnswer> {
     match request {
-        AggregateRequest::PeriodCounts { actor, periods, tests, ranges } => {
-            period_counts(http, project, actor, periods, tests, ranges).await
+        AggregateRequest::PeriodCounts { actor, periods, tests, ranges, split } => {
+            period_counts(http, project, actor.as_ref(), periods, tests, ranges, split.as_ref()).await
         }
         AggregateRequest::Patterns { actor, periods, tests, first, from, to } => {
             patterns(http, project, actor, periods, tests, first.as_ref(), (*from, *to)).await
@@ -40,15 +40,49 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
 
 /// The inner select: `ts`, `time`, `event` and `actors` of the events passing `filter`.
 async fn events_with_actors(http: &Http, project: u32, actor: &ActorKind, filter: &str) -> Result<String> {
+    events_with_lines(http, project, Some(actor), None, filter).await
+}
+
+/// The inner select, with each event's distinct `lines` when split by a group property.
+async fn events_with_lines(
+    http: &Http,
+    project: u32,
+    actor: Option<&ActorKind>,
+    split: Option<&Split>,
+    filter: &str,
+) -> Result<String> {
     let (actors, join) = match actor {
-        ActorKind::Persons => {
+        None => ("emptyArrayString()".to_string(), String::new()),
+        Some(ActorKind::Persons) => {
             let (person, join) = person_join(project);
             (format!("[{person}]"), join)
         }
-        ActorKind::Group(group_type) => (group_actors(http, project, group_type).await?, String::new()),
+        Some(ActorKind::Group(group_type)) => (group_actors(http, project, group_type).await?, String::new()),
+    };
+    let lines = match split {
+        None => String::new(),
+        Some(split) => {
+            let groups = group_actors(http, project, &split.group_type).await?;
+            let default = split.default_line;
+            let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
+            let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
+            let mapped = if keys.is_empty() {
+                format!("arrayMap(k -> toUInt32({default}), {groups})")
+            } else {
+                format!(
+                    "arrayMap(k -> transform(k, [{}], [{}], toUInt32({default})), {groups})",
+                    keys.join(", "),
+                    lines.join(", ")
+                )
+            };
+            format!(
+                ", if(empty({mapped}), [toUInt32({default})], \
+                 arrayFilter((x, i) -> indexOf({mapped}, x) = i, {mapped}, arrayEnumerate({mapped}))) AS lines"
+            )
+        }
     };
     Ok(format!(
-        "SELECT ts, time, event, {actors} AS actors FROM events {join} WHERE project_id = {project} AND {filter}"
+        "SELECT ts, time, event, {actors} AS actors{lines} FROM events {join} WHERE project_id = {project} AND {filter}"
     ))
 }
 
@@ -74,24 +108,26 @@ async fn group_actors(http: &Http, project: u32, group_type: &str) -> Result<Str
 }
 
 fn test_sql(test: &EventTest) -> String {
-    match &test.event {
-        Some(name) => format!("(event = {})", quote(name)),
+    match &test.events {
+        Some(names) => format!("(event IN ({}))", quoted(names)),
         None => "1".into(),
     }
 }
 
-/// `event IN (…)` when every test names its event, else nothing to narrow by.
-fn event_filter<'a>(tests: impl IntoIterator<Item = &'a EventTest>) -> String {
-    let mut names = Vec::new();
-    for t in tests {
-        match &t.event {
-            Some(name) => names.push(quote(name)),
-            None => return String::new(),
-        }
+fn quoted(names: &[String]) -> String {
+    if names.is_empty() {
+        // Nothing to match: an IN list cannot be empty.
+        return "''".into();
     }
-    names.sort();
-    names.dedup();
-    format!(" AND event IN ({})", names.join(", "))
+    names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ")
+}
+
+/// `event IN (…)` when every test names its events, else nothing to narrow by.
+fn event_filter<'a>(tests: impl IntoIterator<Item = &'a EventTest>) -> String {
+    match EventTest::any_of(tests).events {
+        Some(names) => format!(" AND event IN ({})", quoted(&names)),
+        None => String::new(),
+    }
 }
 
 /// [`troupe_store::aggregate::period_key`] of a DateTime expression.
@@ -116,17 +152,23 @@ fn in_range((from, to): (i64, i64)) -> String {
 async fn period_counts(
     http: &Http,
     project: u32,
-    actor: &ActorKind,
+    actor: Option<&ActorKind>,
     periods: &Periods,
     tests: &[EventTest],
     ranges: &[(i64, i64)],
+    split: Option<&Split>,
 ) -> Result<AggregateAnswer> {
     if tests.is_empty() || ranges.is_empty() {
         return Ok(AggregateAnswer::PeriodCounts { cells: Vec::new(), totals: Vec::new() });
     }
     let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
     let filter = format!("({}){}", any_range.join(" OR "), event_filter(tests));
-    let inner = events_with_actors(http, project, actor, &filter).await?;
+    let inner = events_with_lines(http, project, actor, split, &filter).await?;
+    // An event counts once per line: the lines are spread first, then counted.
+    let (from, line) = match split {
+        Some(_) => (format!("(SELECT ts, time, event, actors, arrayJoin(lines) AS line FROM ({inner}))"), "line"),
+        None => (format!("({inner})"), "toUInt32(0)"),
+    };
     let events: Vec<String> = tests.iter().map(|t| format!("countIf({})", test_sql(t))).collect();
     let actors: Vec<String> = tests.iter().map(|t| format!("uniqExactArrayIf(actors, {})", test_sql(t))).collect();
     let (events, actors) = (events.join(", "), actors.join(", "));
@@ -134,19 +176,22 @@ async fn period_counts(
     #[derive(Deserialize)]
     struct Row {
         bucket: i64,
+        line_of: u32,
         events: Vec<u64>,
         actors: Vec<u64>,
     }
     let period = period_sql(periods, "time");
     let by_period: Vec<Row> = http
         .rows(&format!(
-            "SELECT {period} AS bucket, [{events}] AS events, [{actors}] AS actors FROM ({inner}) GROUP BY bucket"
+            "SELECT {period} AS bucket, {line} AS line_of, [{events}] AS events, [{actors}] AS actors \
+             FROM {from} GROUP BY bucket, line_of"
         ))
         .await?;
     let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
     let by_range: Vec<Row> = http
         .rows(&format!(
-            "SELECT multiIf({}, -1) AS bucket, [{events}] AS events, [{actors}] AS actors FROM ({inner}) GROUP BY bucket",
+            "SELECT multiIf({}, -1) AS bucket, {line} AS line_of, [{events}] AS events, [{actors}] AS actors \
+             FROM {from} GROUP BY bucket, line_of",
             range_index.join(", ")
         ))
         .await?;
@@ -155,6 +200,7 @@ async fn period_counts(
         .flat_map(|r| {
             (0..tests.len()).map(move |test| PeriodCount {
                 test,
+                line: r.line_of,
                 key: r.bucket,
                 events: r.events.get(test).copied().unwrap_or(0),
                 actors: r.actors.get(test).copied().unwrap_or(0),
@@ -167,6 +213,7 @@ async fn period_counts(
         .flat_map(|r| {
             (0..tests.len()).map(move |test| RangeCount {
                 test,
+                line: r.line_of,
                 range: r.bucket as usize,
                 events: r.events.get(test).copied().unwrap_or(0),
                 actors: r.actors.get(test).copied().unwrap_or(0),

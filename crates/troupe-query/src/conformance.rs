@@ -424,6 +424,12 @@ pub async fn trends_breakdown_top_values_and_other(store: &dyn Store) {
     assert_eq!(lines(&r), vec![(s("FR"), 3.0), (s("DE"), 2.0), (None, 2.0)]);
     let r = trends(store, p, q(json!({"type": "group", "group_type": "company", "key": "tier"}), "total")).await;
     assert_eq!(lines(&r), vec![(s("gold"), 3.0), (s("silver"), 2.0), (None, 2.0)]);
+    // Beyond the limit, "not set" and the other values share one line (last, whatever its size).
+    let tier = json!({"type": "group", "group_type": "company", "key": "tier", "limit": 1});
+    let r = trends(store, p, q(tier.clone(), "total")).await;
+    assert_eq!(lines(&r), vec![(s("gold"), 3.0), (s("$other"), 4.0)]);
+    let r = trends(store, p, q(tier, "unique")).await;
+    assert_eq!(lines(&r), vec![(s("gold"), 1.0), (s("$other"), 2.0)]);
 }
 
 /// Signups [2, 1] and views [4, 4] on March 3–4; the formula A / B is [0.5, 0.25]. Compared

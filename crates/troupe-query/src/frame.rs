@@ -337,21 +337,7 @@ impl Lines {
                 weights[l as usize] += 1;
             }
         }
-        let mut ranked: Vec<usize> = (0..keys.labels.len()).filter(|&l| weights[l] > 0).collect();
-        ranked.sort_by(|&a, &b| weights[b].cmp(&weights[a]).then_with(|| keys.labels[a].cmp(&keys.labels[b])));
-        let mut values: Vec<Option<String>> = Vec::new();
-        let mut line_of_label = vec![usize::MAX; keys.labels.len()];
-        for &l in ranked.iter().take(limit) {
-            line_of_label[l] = values.len();
-            values.push(keys.labels[l].clone());
-        }
-        if line_of_label.contains(&usize::MAX) {
-            let other = values.len();
-            values.push(Some(OTHER.to_string()));
-            for line in line_of_label.iter_mut().filter(|l| **l == usize::MAX) {
-                *line = other;
-            }
-        }
+        let (line_of_label, values) = rank(&keys.labels, &weights, limit);
         Lines { keys: Some(keys), line_of_label, values }
     }
 
@@ -370,6 +356,29 @@ impl Lines {
             }
         }
     }
+}
+
+/// The lines of a breakdown from its labels' weights: the `limit` labels of most weight (ties in
+/// label order) each get a line, the rest (and labels of no weight) share an [`OTHER`] line.
+/// Returns each label's line and each line's value.
+pub fn rank(labels: &[Option<String>], weights: &[u64], limit: usize) -> (Vec<usize>, Vec<Option<String>>) {
+    let weight = |l: usize| weights.get(l).copied().unwrap_or(0);
+    let mut ranked: Vec<usize> = (0..labels.len()).filter(|&l| weight(l) > 0).collect();
+    ranked.sort_by(|&a, &b| weight(b).cmp(&weight(a)).then_with(|| labels[a].cmp(&labels[b])));
+    let mut values: Vec<Option<String>> = Vec::new();
+    let mut line_of_label = vec![usize::MAX; labels.len()];
+    for &l in ranked.iter().take(limit) {
+        line_of_label[l] = values.len();
+        values.push(labels[l].clone());
+    }
+    if line_of_label.contains(&usize::MAX) {
+        let other = values.len();
+        values.push(Some(OTHER.to_string()));
+        for line in line_of_label.iter_mut().filter(|l| **l == usize::MAX) {
+            *line = other;
+        }
+    }
+    (line_of_label, values)
 }
 
 /// A property value as a breakdown label.

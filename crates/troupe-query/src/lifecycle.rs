@@ -78,7 +78,7 @@ async fn pushed_activity(
 ) -> Result<Option<Vec<(Activity, u64)>>, QueryError> {
     let periods = pushdown::periods(&setup.calendar);
     let tests = vec![pushdown::test(&q.event)];
-    let first = Some(EventTest { event: None });
+    let first = Some(EventTest::any());
     let range = (extended.start(), setup.range.to.timestamp_micros());
     let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range).await? else {
         return Ok(None);

@@ -20,7 +20,10 @@ pub fn plain<'a>(common: &Common, selectors: impl IntoIterator<Item = &'a EventS
 }
 
 pub fn test(selector: &EventSelector) -> EventTest {
-    EventTest { event: selector.event.clone() }
+    match &selector.event {
+        Some(name) => EventTest::named(name),
+        None => EventTest::any(),
+    }
 }
 
 pub fn periods(calendar: &Calendar) -> Periods {

@@ -7,14 +7,15 @@ use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext,
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{AggregateAnswer, AggregateRequest};
+use troupe_store::aggregate::{AggregateAnswer, AggregateRequest, EventTest, Periods, Split};
+use troupe_store::ScanRequest;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
-use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
+use crate::frame::{breakdown_limit, label, number_of, rank, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{TrendLine, TrendsResult};
-use crate::spec::{Math, TrendActors, TrendSeries, TrendsQuery};
+use crate::spec::{Breakdown, Common, Math, PropertySource, TrendActors, TrendSeries, TrendsQuery};
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
@@ -42,7 +43,10 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         Period { from: buckets.start(), to: buckets.end(), buckets }
     });
     let periods: Vec<&Period> = std::iter::once(&current).chain(previous.as_ref()).collect();
-    let pushable = pushdown::plain(&q.common, q.series.iter().map(|s| &s.selector))
+    let by_group = matches!(&q.common.breakdown, Some(b) if matches!(b.source, PropertySource::Group { .. }));
+    let unsplit = Common { breakdown: None, ..q.common.clone() };
+    let pushable = (q.common.breakdown.is_none() || by_group)
+        && pushdown::plain(&unsplit, q.series.iter().map(|s| &s.selector))
         && q.actors.is_none()
         && q.series.iter().all(|s| matches!(s.math, Math::Total | Math::Unique));
     let pushed = if pushable { pushed_values(ctx, q, &setup, &periods).await? } else { None };
@@ -81,7 +85,8 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
 /// A series' lines in one period: (breakdown value, per bucket, over the range).
 type SeriesValues = Vec<(Option<String>, Vec<f64>, f64)>;
 
-/// Per period, per series, its lines, from the backend's counts per period (total and unique only).
+/// Per period, per series, its lines, from the backend's counts per period (total and unique
+/// only; broken down by a group property or not).
 async fn pushed_values(
     ctx: &Ctx<'_>,
     q: &TrendsQuery,
@@ -89,12 +94,19 @@ async fn pushed_values(
     periods: &[&Period],
 ) -> Result<Option<Vec<Vec<SeriesValues>>>, QueryError> {
     let calendar = pushdown::periods(&setup.calendar);
-    let request = AggregateRequest::PeriodCounts {
-        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
-        periods: calendar,
-        tests: q.series.iter().map(|s| pushdown::test(&s.selector)).collect(),
-        ranges: periods.iter().map(|p| (p.from, p.to)).collect(),
+    let actor = pushdown::actor_kind(ctx, &q.common.count_by).await?;
+    let tests: Vec<EventTest> = q.series.iter().map(|s| pushdown::test(&s.selector)).collect();
+    let ranges: Vec<(i64, i64)> = periods.iter().map(|p| (p.from, p.to)).collect();
+    let (split, values) = match &q.common.breakdown {
+        None => (None, vec![None]),
+        Some(b) => match group_split(ctx, b, calendar, &tests, ranges[0]).await? {
+            Some(split) => split,
+            None => return Ok(None),
+        },
     };
+    // Totals alone need no actors (nor, counting users, the identity join).
+    let actor = q.series.iter().any(|s| s.math == Math::Unique).then_some(actor);
+    let request = AggregateRequest::PeriodCounts { actor, periods: calendar, tests, ranges, split: split.clone() };
     let (cells, totals) = match pushdown::ask(ctx, request).await? {
         None => return Ok(None),
         Some(AggregateAnswer::PeriodCounts { cells, totals }) => (cells, totals),
@@ -106,19 +118,87 @@ async fn pushed_values(
         let keys = KeyMap::new(&calendar, &period.buckets);
         let mut per_series = Vec::new();
         for (t, s) in q.series.iter().enumerate() {
-            let mut data = vec![0.0; period.buckets.len()];
-            for c in cells.iter().filter(|c| c.test == t) {
-                if let Some(b) = keys.index(c.key) {
-                    data[b] = pick(s.math, c.events, c.actors);
+            let mut lines = SeriesValues::new();
+            for (line, value) in values.iter().enumerate() {
+                let line = line as u32;
+                let total = totals.iter().find(|x| x.test == t && x.line == line && x.range == r);
+                // Broken down, a line exists where a matching event was (as on the scan path).
+                if split.is_some() && total.is_none_or(|x| x.events == 0) {
+                    continue;
                 }
+                let mut data = vec![0.0; period.buckets.len()];
+                for c in cells.iter().filter(|c| c.test == t && c.line == line) {
+                    if let Some(b) = keys.index(c.key) {
+                        data[b] = pick(s.math, c.events, c.actors);
+                    }
+                }
+                let total = total.map_or(0.0, |x| pick(s.math, x.events, x.actors));
+                lines.push((value.clone(), data, total));
             }
-            let total =
-                totals.iter().find(|x| x.test == t && x.range == r).map_or(0.0, |x| pick(s.math, x.events, x.actors));
-            per_series.push(vec![(None, data, total)]);
+            sort_lines(&mut lines);
+            per_series.push(lines);
         }
         out.push(per_series);
     }
     Ok(Some(out))
+}
+
+/// A breakdown by a group property as lines the backend splits by: every group's label by the
+/// scan path's rules, the top labels by matching events of the current period (asked of the
+/// backend first), the rest as "other". `None` when the backend leaves it to the scan path.
+async fn group_split(
+    ctx: &Ctx<'_>,
+    b: &Breakdown,
+    calendar: Periods,
+    tests: &[EventTest],
+    current: (i64, i64),
+) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
+    let PropertySource::Group { group_type } = &b.source else { return Ok(None) };
+    crate::check_group_types(ctx, std::iter::once(group_type)).await?;
+    let request =
+        ScanRequest { events: Some(Vec::new()), group_types: vec![group_type.clone()], ..ScanRequest::default() };
+    let profiles = ctx.store.scan(ctx.project, request).await?;
+    // Label 0 is "not set": groups without the property, events without a group of the type.
+    let mut labels: Vec<Option<String>> = vec![None];
+    let mut label_ids: HashMap<String, u32> = HashMap::default();
+    let mut label_of_group = Vec::new();
+    for g in profiles.groups.into_iter().flat_map(|c| c.actors) {
+        let Some(value) = label(g.properties.get(&b.key)) else { continue };
+        let id = *label_ids.entry(value.clone()).or_insert_with(|| {
+            labels.push(Some(value));
+            (labels.len() - 1) as u32
+        });
+        label_of_group.push((g.key, id));
+    }
+    let by_label = Split { group_type: group_type.clone(), lines: label_of_group, default_line: 0 };
+    let weigh = AggregateRequest::PeriodCounts {
+        actor: None,
+        periods: calendar,
+        tests: vec![EventTest::any_of(tests)],
+        ranges: vec![current],
+        split: Some(by_label.clone()),
+    };
+    let weights = match pushdown::ask(ctx, weigh).await? {
+        None => return Ok(None),
+        Some(AggregateAnswer::PeriodCounts { totals, .. }) => {
+            let mut weights = vec![0u64; labels.len()];
+            for t in totals {
+                if let Some(w) = weights.get_mut(t.line as usize) {
+                    *w = t.events;
+                }
+            }
+            weights
+        }
+        Some(other) => return Err(pushdown::unexpected(&other)),
+    };
+    let (line_of_label, values) = rank(&labels, &weights, breakdown_limit(b));
+    let line = |label: u32| line_of_label.get(label as usize).copied().unwrap_or(0) as u32;
+    let split = Split {
+        group_type: group_type.clone(),
+        lines: by_label.lines.into_iter().map(|(key, l)| (key, line(l))).collect(),
+        default_line: line(0),
+    };
+    Ok(Some((Some(split), values)))
 }
 
 /// Per period, per series, its lines, and the actors asked for, computed from a scan.
@@ -335,7 +415,12 @@ fn series_values(
             Some((v.clone(), cells.into_iter().map(|c| c.value(s.math)).collect::<Vec<f64>>(), total.value(s.math)))
         })
         .collect();
-    // Biggest first; on ties "not set" after values; "other" last.
+    sort_lines(&mut out);
+    out
+}
+
+/// Biggest first; on ties "not set" after values; "other" last.
+fn sort_lines(out: &mut SeriesValues) {
     out.sort_by(|a, b| {
         let other = |v: &Option<String>| v.as_deref() == Some(OTHER);
         other(&a.0)
@@ -344,7 +429,6 @@ fn series_values(
             .then(a.0.is_none().cmp(&b.0.is_none()))
             .then_with(|| a.0.cmp(&b.0))
     });
-    out
 }
 
 fn parse_formula(text: &str) -> Result<Node<DefaultNumericTypes>, QueryError> {

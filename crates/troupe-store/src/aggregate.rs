@@ -60,19 +60,60 @@ pub fn period_key(periods: &Periods, at: DateTime<Utc>) -> i64 {
 /// `num_days_from_ce` of 1970-01-01.
 const UNIX_EPOCH_DAY: i64 = 719_163;
 
-/// An event test every backend evaluates itself: by name, or any event.
+/// An event test every backend evaluates itself: one of some names, or any event (`None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventTest {
-    pub event: Option<String>,
+    pub events: Option<Vec<String>>,
+}
+
+impl EventTest {
+    pub fn any() -> Self {
+        EventTest { events: None }
+    }
+
+    pub fn named(name: &str) -> Self {
+        EventTest { events: Some(vec![name.to_string()]) }
+    }
+
+    /// Passes what any of `tests` passes.
+    pub fn any_of<'a>(tests: impl IntoIterator<Item = &'a EventTest>) -> Self {
+        let mut names = Vec::new();
+        for t in tests {
+            match &t.events {
+                None => return EventTest::any(),
+                Some(n) => names.extend(n.iter().cloned()),
+            }
+        }
+        names.sort();
+        names.dedup();
+        EventTest { events: Some(names) }
+    }
+}
+
+/// Lines of a breakdown by a group property, decided by the query layer: each group key with a
+/// line, the others (and events without a group of the type) on `default_line`. An event counts
+/// once for each distinct line of its groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    pub group_type: String,
+    pub lines: Vec<(String, u32)>,
+    pub default_line: u32,
 }
 
 /// What to aggregate, over the events of one project. Times are UTC microseconds, `from`
 /// inclusive, `to` exclusive.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AggregateRequest {
-    /// Per test and period: events and distinct actors; and per test and range the same over
-    /// the whole range.
-    PeriodCounts { actor: ActorKind, periods: Periods, tests: Vec<EventTest>, ranges: Vec<(i64, i64)> },
+    /// Per test, line and period: events and distinct actors; and per test, line and range the
+    /// same over the whole range. Without a split every event is on line 0.
+    PeriodCounts {
+        /// `None`: events only (every actor count is 0), which spares resolving actors.
+        actor: Option<ActorKind>,
+        periods: Periods,
+        tests: Vec<EventTest>,
+        ranges: Vec<(i64, i64)>,
+        split: Option<Split>,
+    },
     /// Actors grouped by the same activity pattern: per test, the periods in `[from, to)` in which
     /// they did it, and the period of their earliest event matching `first` (any time before
     /// `to`) when asked.
@@ -92,6 +133,7 @@ pub enum AggregateAnswer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodCount {
     pub test: usize,
+    pub line: u32,
     pub key: i64,
     pub events: u64,
     pub actors: u64,
@@ -100,6 +142,7 @@ pub struct PeriodCount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RangeCount {
     pub test: usize,
+    pub line: u32,
     pub range: usize,
     pub events: u64,
     pub actors: u64,

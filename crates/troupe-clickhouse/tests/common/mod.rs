@@ -85,14 +85,15 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     let day = |d: u32| period_key(&periods, at(d, 12));
     let (from, to) = (at(1, 0).timestamp_micros(), at(6, 0).timestamp_micros());
     let companies = ActorKind::Group("company".into());
-    let signup = EventTest { event: Some("signup".into()) };
-    let pay = EventTest { event: Some("pay".into()) };
+    let signup = EventTest::named("signup");
+    let pay = EventTest::named("pay");
 
     let counts = AggregateRequest::PeriodCounts {
-        actor: companies.clone(),
+        actor: Some(companies.clone()),
         periods,
         tests: vec![signup.clone()],
         ranges: vec![(from, to)],
+        split: None,
     };
     let Some(AggregateAnswer::PeriodCounts { mut cells, totals }) =
         store.aggregate(project, counts).await.expect("counts")
