@@ -44,6 +44,10 @@ async fn events_with_actors(http: &Http, project: u32, actor: &ActorKind, filter
 }
 
 /// The inner select, with each event's distinct `lines` when split by a group property.
+///
+/// Two levels: the lower one maps ids (its lambdas hold constant lists), the upper one removes
+/// repeats from the resulting columns; removing them in one level would copy the constant lists
+/// into the outer lambda once per array element.
 async fn events_with_lines(
     http: &Http,
     project: u32,
@@ -51,16 +55,18 @@ async fn events_with_lines(
     split: Option<&Split>,
     filter: &str,
 ) -> Result<String> {
-    let (actors, join) = match actor {
-        None => ("emptyArrayString()".to_string(), String::new()),
+    let (raw_actors, actors, join) = match actor {
+        None => ("emptyArrayString()".to_string(), "raw_actors".to_string(), String::new()),
         Some(ActorKind::Persons) => {
             let (person, join) = person_join(project);
-            (format!("[{person}]"), join)
+            (format!("[{person}]"), "raw_actors".to_string(), join)
         }
-        Some(ActorKind::Group(group_type)) => (group_actors(http, project, group_type).await?, String::new()),
+        Some(ActorKind::Group(group_type)) => {
+            (group_actors(http, project, group_type).await?, distinct("raw_actors"), String::new())
+        }
     };
-    let lines = match split {
-        None => String::new(),
+    let (raw_lines, lines) = match split {
+        None => (String::new(), String::new()),
         Some(split) => {
             let groups = group_actors(http, project, &split.group_type).await?;
             let default = split.default_line;
@@ -75,18 +81,25 @@ async fn events_with_lines(
                     lines.join(", ")
                 )
             };
-            format!(
-                ", if(empty({mapped}), [toUInt32({default})], \
-                 arrayFilter((x, i) -> indexOf({mapped}, x) = i, {mapped}, arrayEnumerate({mapped}))) AS lines"
+            (
+                format!(", {mapped} AS raw_lines"),
+                format!(", if(empty(raw_lines), [toUInt32({default})], {}) AS lines", distinct("raw_lines")),
             )
         }
     };
     Ok(format!(
-        "SELECT ts, time, event, {actors} AS actors{lines} FROM events {join} WHERE project_id = {project} AND {filter}"
+        "SELECT ts, time, event, {actors} AS actors{lines} FROM \
+         (SELECT ts, time, event, {raw_actors} AS raw_actors{raw_lines} FROM events {join} \
+          WHERE project_id = {project} AND {filter})"
     ))
 }
 
-/// The distinct ids of one group type on an event, as an array expression.
+/// The elements of an array column, each once, in order.
+fn distinct(column: &str) -> String {
+    format!("arrayFilter((x, i) -> indexOf({column}, x) = i, {column}, arrayEnumerate({column}))")
+}
+
+/// The ids of one group type on an event, as an array expression (repeats possible).
 async fn group_actors(http: &Http, project: u32, group_type: &str) -> Result<String> {
     let Some(slot) = slot_of(&slot_names(http, project).await?, group_type) else {
         return Ok("emptyArrayString()".into());
@@ -102,9 +115,8 @@ async fn group_actors(http: &Http, project: u32, group_type: &str) -> Result<Str
         return Ok(format!("group_{slot}"));
     }
     let known: Vec<String> = known.iter().map(|k| quote(&k.group_key)).collect();
-    // Typed ids, then untyped ids that name a known group, each once.
-    let all = format!("arrayConcat(group_{slot}, arrayFilter(x -> has([{}], x), groups_untyped))", known.join(", "));
-    Ok(format!("arrayFilter((x, i) -> indexOf({all}, x) = i, {all}, arrayEnumerate({all}))"))
+    // Typed ids, then untyped ids that name a known group.
+    Ok(format!("arrayConcat(group_{slot}, arrayFilter(x -> has([{}], x), groups_untyped))", known.join(", ")))
 }
 
 fn test_sql(test: &EventTest) -> String {

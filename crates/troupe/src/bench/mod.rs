@@ -23,6 +23,10 @@ use questions::Question;
 const BATCH: usize = 10_000;
 
 pub async fn run(args: BenchArgs) -> Result<()> {
+    // RUST_LOG=troupe_clickhouse::sql=debug shows the SQL troupe sends to ClickHouse.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
     let shape = Shape {
         events: args.events,
         seed: args.seed,
