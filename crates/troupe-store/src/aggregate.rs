@@ -118,8 +118,8 @@ pub enum AggregateRequest {
     /// they did it, and the period of their earliest event matching `first` (any time before
     /// `to`) when asked.
     Patterns { actor: ActorKind, periods: Periods, tests: Vec<EventTest>, first: Option<EventTest>, from: i64, to: i64 },
-    /// Per actor that did the first test in `[from, to)`: every event of `[from, to)` matching a
-    /// test (or every event at all, with `all_events`), as a bit mask of the tests it matches.
+    /// Per actor with an event of `[from, to)` matching a test: every such event (or every event
+    /// of the range at all, with `all_events`), with a bit mask of the tests it matches.
     Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64 },
 }
 
