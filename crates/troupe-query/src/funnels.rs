@@ -8,7 +8,7 @@
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use troupe_store::aggregate::{AggregateAnswer, AggregateRequest};
+use troupe_store::aggregate::AggregateRequest;
 
 use crate::cohorts::resolve_all;
 use crate::error::QueryError;
@@ -224,13 +224,9 @@ async fn pushed_streams(
         from: setup.range.from.timestamp_micros(),
         to: setup.range.to.timestamp_micros(),
     };
-    let answer = match pushdown::ask(ctx, request).await? {
-        None => return Ok(None),
-        Some(AggregateAnswer::Streams(streams)) => streams,
-        Some(other) => return Err(pushdown::unexpected(&other)),
-    };
-    let step_bits = (1u64 << n) as u32;
-    let step_mask = step_bits.wrapping_sub(1);
+    let Some(answer) = pushdown::streams(ctx, request).await? else { return Ok(None) };
+    // The steps' bits; the exclusions' follow them (at most 20 steps, checked by `validate`).
+    let step_mask = ((1u64 << n) - 1) as u32;
     let streams = answer
         .into_iter()
         .enumerate()

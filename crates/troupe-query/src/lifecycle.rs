@@ -19,7 +19,6 @@ use crate::spec::LifecycleQuery;
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
-#[derive(Default)]
 struct Activity {
     /// The interval of the range holding the actor's first event ever, if it is in the range.
     first_seen: Option<usize>,

@@ -6,7 +6,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::{
-    period_key, ActorKind, ActorPattern, AggregateAnswer, AggregateRequest, EventTest, PeriodUnit, Periods,
+    period_key, ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, EventTest, PeriodCount,
+    PeriodUnit, Periods, RangeCount,
 };
 
 use crate::error::QueryError;
@@ -14,9 +15,14 @@ use crate::spec::{Common, CountBy, EventSelector, Interval, WeekStart};
 use crate::time::{from_micros, Buckets, Calendar};
 use crate::Ctx;
 
-/// Whether a question selects by event names only.
+/// Whether a question selects by event names only, with no breakdown.
 pub fn plain<'a>(common: &Common, selectors: impl IntoIterator<Item = &'a EventSelector>) -> bool {
-    common.filters.is_none() && common.breakdown.is_none() && selectors.into_iter().all(|s| s.filters.is_none())
+    common.breakdown.is_none() && unfiltered(common, selectors)
+}
+
+/// Whether a question has no filters (it may have a breakdown).
+pub fn unfiltered<'a>(common: &Common, selectors: impl IntoIterator<Item = &'a EventSelector>) -> bool {
+    common.filters.is_none() && selectors.into_iter().all(|s| s.filters.is_none())
 }
 
 pub fn test(selector: &EventSelector) -> EventTest {
@@ -48,8 +54,29 @@ pub async fn actor_kind(ctx: &Ctx<'_>, count_by: &CountBy) -> Result<ActorKind, 
 }
 
 /// The backend's answer, or `None` when it leaves the question to the scan path.
-pub async fn ask(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<AggregateAnswer>, QueryError> {
+async fn ask(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<AggregateAnswer>, QueryError> {
     Ok(ctx.store.aggregate(ctx.project, request).await?)
+}
+
+/// Period counts (see [`AggregateRequest::PeriodCounts`]) as `(cells, totals)`, or `None`.
+pub async fn period_counts(
+    ctx: &Ctx<'_>,
+    request: AggregateRequest,
+) -> Result<Option<(Vec<PeriodCount>, Vec<RangeCount>)>, QueryError> {
+    match ask(ctx, request).await? {
+        None => Ok(None),
+        Some(AggregateAnswer::PeriodCounts { cells, totals }) => Ok(Some((cells, totals))),
+        Some(other) => Err(unexpected(&other)),
+    }
+}
+
+/// Per-actor streams (see [`AggregateRequest::Streams`]), or `None`.
+pub async fn streams(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<Vec<ActorStream>>, QueryError> {
+    match ask(ctx, request).await? {
+        None => Ok(None),
+        Some(AggregateAnswer::Streams(streams)) => Ok(Some(streams)),
+        Some(other) => Err(unexpected(&other)),
+    }
 }
 
 /// Actors' activity patterns (see [`AggregateRequest::Patterns`]), or `None` from a backend that
@@ -84,7 +111,7 @@ impl KeyMap {
     }
 }
 
-pub fn unexpected(answer: &AggregateAnswer) -> QueryError {
+fn unexpected(answer: &AggregateAnswer) -> QueryError {
     let kind = match answer {
         AggregateAnswer::PeriodCounts { .. } => "period counts",
         AggregateAnswer::Patterns(_) => "patterns",

@@ -7,7 +7,7 @@ use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext,
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{AggregateAnswer, AggregateRequest, EventTest, Periods, Split};
+use troupe_store::aggregate::{AggregateRequest, EventTest, Periods, Split};
 use troupe_store::ScanRequest;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
@@ -15,7 +15,7 @@ use crate::error::QueryError;
 use crate::frame::{breakdown_limit, label, number_of, rank, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{TrendLine, TrendsResult};
-use crate::spec::{Breakdown, Common, Math, PropertySource, TrendActors, TrendSeries, TrendsQuery};
+use crate::spec::{Breakdown, Math, PropertySource, TrendActors, TrendSeries, TrendsQuery};
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
@@ -44,9 +44,8 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
     });
     let periods: Vec<&Period> = std::iter::once(&current).chain(previous.as_ref()).collect();
     let by_group = matches!(&q.common.breakdown, Some(b) if matches!(b.source, PropertySource::Group { .. }));
-    let unsplit = Common { breakdown: None, ..q.common.clone() };
     let pushable = (q.common.breakdown.is_none() || by_group)
-        && pushdown::plain(&unsplit, q.series.iter().map(|s| &s.selector))
+        && pushdown::unfiltered(&q.common, q.series.iter().map(|s| &s.selector))
         && q.actors.is_none()
         && q.series.iter().all(|s| matches!(s.math, Math::Total | Math::Unique));
     let pushed = if pushable { pushed_values(ctx, q, &setup, &periods).await? } else { None };
@@ -107,11 +106,7 @@ async fn pushed_values(
     // Totals alone need no actors (nor, counting users, the identity join).
     let actor = q.series.iter().any(|s| s.math == Math::Unique).then_some(actor);
     let request = AggregateRequest::PeriodCounts { actor, periods: calendar, tests, ranges, split: split.clone() };
-    let (cells, totals) = match pushdown::ask(ctx, request).await? {
-        None => return Ok(None),
-        Some(AggregateAnswer::PeriodCounts { cells, totals }) => (cells, totals),
-        Some(other) => return Err(pushdown::unexpected(&other)),
-    };
+    let Some((cells, totals)) = pushdown::period_counts(ctx, request).await? else { return Ok(None) };
     let pick = |math: Math, events: u64, actors: u64| if math == Math::Unique { actors as f64 } else { events as f64 };
     let mut out = Vec::new();
     for (r, period) in periods.iter().enumerate() {
@@ -178,19 +173,13 @@ async fn group_split(
         ranges: vec![current],
         split: Some(by_label.clone()),
     };
-    let weights = match pushdown::ask(ctx, weigh).await? {
-        None => return Ok(None),
-        Some(AggregateAnswer::PeriodCounts { totals, .. }) => {
-            let mut weights = vec![0u64; labels.len()];
-            for t in totals {
-                if let Some(w) = weights.get_mut(t.line as usize) {
-                    *w = t.events;
-                }
-            }
-            weights
+    let Some((_, totals)) = pushdown::period_counts(ctx, weigh).await? else { return Ok(None) };
+    let mut weights = vec![0u64; labels.len()];
+    for t in totals {
+        if let Some(w) = weights.get_mut(t.line as usize) {
+            *w = t.events;
         }
-        Some(other) => return Err(pushdown::unexpected(&other)),
-    };
+    }
     let (line_of_label, values) = rank(&labels, &weights, breakdown_limit(b));
     let line = |label: u32| line_of_label.get(label as usize).copied().unwrap_or(0) as u32;
     let split = Split {
