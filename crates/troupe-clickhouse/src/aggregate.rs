@@ -10,6 +10,8 @@
 //! [`troupe_store::aggregate::period_key`] written in ClickHouse's date functions, in the
 //! question's timezone.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use troupe_store::aggregate::{
     ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, EventTest, PeriodCount, PeriodUnit,
@@ -17,7 +19,7 @@ use troupe_store::aggregate::{
 };
 
 use crate::http::{quote, Http};
-use crate::read::{slot_names, slot_of};
+use crate::read::{slot_names, slot_of, SlotNames};
 use crate::scan::person_join;
 use crate::schema::latest;
 use crate::ClickHouseError;
@@ -55,6 +57,8 @@ async fn events_with_lines(
     split: Option<&Split>,
     filter: &str,
 ) -> Result<String> {
+    let groups_needed = split.is_some() || matches!(actor, Some(ActorKind::Group(_)));
+    let slots = if groups_needed { slot_names(http, project).await? } else { SlotNames::default() };
     let (raw_actors, actors, join) = match actor {
         None => ("emptyArrayString()".to_string(), "raw_actors".to_string(), String::new()),
         Some(ActorKind::Persons) => {
@@ -62,13 +66,13 @@ async fn events_with_lines(
             (format!("[{person}]"), "raw_actors".to_string(), join)
         }
         Some(ActorKind::Group(group_type)) => {
-            (group_actors(http, project, group_type).await?, distinct("raw_actors"), String::new())
+            (group_actors(http, project, &slots, group_type).await?, distinct("raw_actors"), String::new())
         }
     };
     let (raw_lines, lines) = match split {
         None => (String::new(), String::new()),
         Some(split) => {
-            let groups = group_actors(http, project, &split.group_type).await?;
+            let groups = group_actors(http, project, &slots, &split.group_type).await?;
             let default = split.default_line;
             let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
             let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
@@ -100,8 +104,8 @@ fn distinct(column: &str) -> String {
 }
 
 /// The ids of one group type on an event, as an array expression (repeats possible).
-async fn group_actors(http: &Http, project: u32, group_type: &str) -> Result<String> {
-    let Some(slot) = slot_of(&slot_names(http, project).await?, group_type) else {
+async fn group_actors(http: &Http, project: u32, slots: &SlotNames, group_type: &str) -> Result<String> {
+    let Some(slot) = slot_of(slots, group_type) else {
         return Ok("emptyArrayString()".into());
     };
     #[derive(Deserialize)]
@@ -184,9 +188,12 @@ async fn period_counts(
     let events: Vec<String> = tests.iter().map(|t| format!("countIf({})", test_sql(t))).collect();
     let actors: Vec<String> = tests.iter().map(|t| format!("uniqExactArrayIf(actors, {})", test_sql(t))).collect();
     let (events, actors) = (events.join(", "), actors.join(", "));
+    let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
+    let range_index = format!("multiIf({}, -1)", range_index.join(", "));
 
     #[derive(Deserialize)]
     struct Row {
+        range_of: i64,
         bucket: i64,
         line_of: u32,
         events: Vec<u64>,
@@ -195,19 +202,11 @@ async fn period_counts(
     let period = period_sql(periods, "time");
     let by_period: Vec<Row> = http
         .rows(&format!(
-            "SELECT {period} AS bucket, {line} AS line_of, [{events}] AS events, [{actors}] AS actors \
-             FROM {from} GROUP BY bucket, line_of"
+            "SELECT {range_index} AS range_of, {period} AS bucket, {line} AS line_of, [{events}] AS events, \
+             [{actors}] AS actors FROM {from} GROUP BY range_of, bucket, line_of"
         ))
         .await?;
-    let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
-    let by_range: Vec<Row> = http
-        .rows(&format!(
-            "SELECT multiIf({}, -1) AS bucket, {line} AS line_of, [{events}] AS events, [{actors}] AS actors \
-             FROM {from} GROUP BY bucket, line_of",
-            range_index.join(", ")
-        ))
-        .await?;
-    let cells = by_period
+    let cells: Vec<PeriodCount> = by_period
         .iter()
         .flat_map(|r| {
             (0..tests.len()).map(move |test| PeriodCount {
@@ -219,19 +218,38 @@ async fn period_counts(
             })
         })
         .collect();
-    let totals = by_range
-        .iter()
-        .filter(|r| r.bucket >= 0)
-        .flat_map(|r| {
-            (0..tests.len()).map(move |test| RangeCount {
-                test,
-                line: r.line_of,
-                range: r.bucket as usize,
-                events: r.events.get(test).copied().unwrap_or(0),
-                actors: r.actors.get(test).copied().unwrap_or(0),
+    let totals = if actor.is_none() {
+        // Events only: a range's totals are the sums of its periods, no second pass needed.
+        let mut sums: BTreeMap<(usize, u32, usize), u64> = BTreeMap::new();
+        for r in by_period.iter().filter(|r| r.range_of >= 0) {
+            for (test, events) in r.events.iter().enumerate() {
+                *sums.entry((r.range_of as usize, r.line_of, test)).or_default() += events;
+            }
+        }
+        sums.into_iter()
+            .map(|((range, line, test), events)| RangeCount { test, line, range, events, actors: 0 })
+            .collect()
+    } else {
+        let by_range: Vec<Row> = http
+            .rows(&format!(
+                "SELECT {range_index} AS range_of, 0 AS bucket, {line} AS line_of, [{events}] AS events, \
+                 [{actors}] AS actors FROM {from} GROUP BY range_of, line_of"
+            ))
+            .await?;
+        by_range
+            .iter()
+            .filter(|r| r.range_of >= 0)
+            .flat_map(|r| {
+                (0..tests.len()).map(move |test| RangeCount {
+                    test,
+                    line: r.line_of,
+                    range: r.range_of as usize,
+                    events: r.events.get(test).copied().unwrap_or(0),
+                    actors: r.actors.get(test).copied().unwrap_or(0),
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
     Ok(AggregateAnswer::PeriodCounts { cells, totals })
 }
 
