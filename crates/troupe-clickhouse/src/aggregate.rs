@@ -10,17 +10,19 @@
 //! [`troupe_store::aggregate::period_key`] written in ClickHouse's date functions, in the
 //! question's timezone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 
 use serde::Deserialize;
 use troupe_store::aggregate::{
-    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, EventTest, PeriodCount, PeriodUnit,
-    Periods, RangeCount, Split,
+    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, PeriodCount,
+    PeriodUnit, Periods, RangeCount, Split,
 };
 
-use crate::http::{quote, Http};
+use crate::http::{quote, ExternalTable, Http};
 use crate::read::{slot_names, slot_of, SlotNames};
-use crate::scan::person_join;
+use crate::scan::{group_profiles, person_join, person_profiles};
 use crate::schema::latest;
 use crate::ClickHouseError;
 
@@ -37,42 +39,56 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
         AggregateRequest::Streams { actor, tests, all_events, from, to } => {
             streams(http, project, actor, tests, *all_events, (*from, *to)).await
         }
+        AggregateRequest::Actors { actor, test, at_least, from, to } => {
+            actors(http, project, actor, test, *at_least, (*from, *to)).await
+        }
+        AggregateRequest::Profiles { actor } => profiles(http, project, actor).await,
     }
 }
 
-/// The inner select: `ts`, `time`, `event` and `actors` of the events passing `filter`.
-async fn events_with_actors(http: &Http, project: u32, actor: &ActorKind, filter: &str) -> Result<String> {
-    events_with_lines(http, project, Some(actor), None, filter).await
+/// The inner select: `ts`, `time`, `event` and `actors` of the events passing `filter`, and
+/// `pass_<i>` for each of `tests` with a condition.
+async fn events_with_actors(
+    http: &Http,
+    project: u32,
+    actor: &ActorKind,
+    tests: &[&EventTest],
+    filter: &str,
+) -> Result<Inner> {
+    events_with_lines(http, project, Some(actor), None, tests, filter).await
+}
+
+/// An inner select and the external tables its conditions read.
+struct Inner {
+    sql: String,
+    tables: Vec<ExternalTable>,
 }
 
 /// The inner select, with each event's distinct `lines` when split by a group property.
 ///
-/// Two levels: the lower one maps ids (its lambdas hold constant lists), the upper one removes
-/// repeats from the resulting columns; removing them in one level would copy the constant lists
-/// into the outer lambda once per array element.
+/// Two levels: the lower one maps ids and evaluates conditions (its lambdas and sets hold
+/// constant lists), the upper one removes repeats from the resulting columns; removing them in
+/// one level would copy the constant lists into the outer lambda once per array element.
 async fn events_with_lines(
     http: &Http,
     project: u32,
     actor: Option<&ActorKind>,
     split: Option<&Split>,
+    tests: &[&EventTest],
     filter: &str,
-) -> Result<String> {
-    let groups_needed = split.is_some() || matches!(actor, Some(ActorKind::Group(_)));
-    let slots = if groups_needed { slot_names(http, project).await? } else { SlotNames::default() };
-    let (raw_actors, actors, join) = match actor {
-        None => ("emptyArrayString()".to_string(), "raw_actors".to_string(), String::new()),
-        Some(ActorKind::Persons) => {
-            let (person, join) = person_join(project);
-            (format!("[{person}]"), "raw_actors".to_string(), join)
-        }
-        Some(ActorKind::Group(group_type)) => {
-            (group_actors(http, project, &slots, group_type).await?, distinct("raw_actors"), String::new())
-        }
+) -> Result<Inner> {
+    let mut ids = Ids::new(http, project);
+    let (person, join) = person_join(project);
+    let mut needs_person = matches!(actor, Some(ActorKind::Persons));
+    let (raw_actors, actors) = match actor {
+        None => ("emptyArrayString()".to_string(), "raw_actors".to_string()),
+        Some(ActorKind::Persons) => (format!("[{person}]"), "raw_actors".to_string()),
+        Some(ActorKind::Group(group_type)) => (ids.of_group(group_type).await?, distinct("raw_actors")),
     };
     let (raw_lines, lines) = match split {
         None => (String::new(), String::new()),
         Some(split) => {
-            let groups = group_actors(http, project, &slots, &split.group_type).await?;
+            let groups = ids.of_group(&split.group_type).await?;
             let default = split.default_line;
             let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
             let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
@@ -91,11 +107,21 @@ async fn events_with_lines(
             )
         }
     };
-    Ok(format!(
-        "SELECT ts, time, event, {actors} AS actors{lines} FROM \
-         (SELECT ts, time, event, {raw_actors} AS raw_actors{raw_lines} FROM events {join} \
+    let (mut raw_passes, mut passes) = (String::new(), String::new());
+    for (i, test) in tests.iter().enumerate() {
+        if let Some(condition) = &test.condition {
+            needs_person |= uses_person(condition);
+            raw_passes.push_str(&format!(", {} AS pass_{i}", condition_sql(condition, person, &mut ids).await?));
+            passes.push_str(&format!(", pass_{i}"));
+        }
+    }
+    let join = if needs_person { join } else { String::new() };
+    let sql = format!(
+        "SELECT ts, time, event, {actors} AS actors{lines}{passes} FROM \
+         (SELECT ts, time, event, {raw_actors} AS raw_actors{raw_lines}{raw_passes} FROM events {join} \
           WHERE project_id = {project} AND {filter})"
-    ))
+    );
+    Ok(Inner { sql, tables: ids.tables })
 }
 
 /// The elements of an array column, each once, in order.
@@ -103,11 +129,48 @@ fn distinct(column: &str) -> String {
     format!("arrayFilter((x, i) -> indexOf({column}, x) = i, {column}, arrayEnumerate({column}))")
 }
 
-/// The ids of one group type on an event, as an array expression (repeats possible).
-async fn group_actors(http: &Http, project: u32, slots: &SlotNames, group_type: &str) -> Result<String> {
-    let Some(slot) = slot_of(slots, group_type) else {
-        return Ok("emptyArrayString()".into());
-    };
+/// Each group type's id expression on an event, resolved once per query.
+struct Ids<'a> {
+    http: &'a Http,
+    project: u32,
+    slots: Option<SlotNames>,
+    groups: HashMap<String, String>,
+    /// Sets of persons, sent beside the query (they may hold every person of the project).
+    tables: Vec<ExternalTable>,
+}
+
+impl<'a> Ids<'a> {
+    fn new(http: &'a Http, project: u32) -> Self {
+        Ids { http, project, slots: None, groups: HashMap::new(), tables: Vec::new() }
+    }
+
+    /// A name the query can read `ids` by.
+    fn table(&mut self, ids: &[String]) -> String {
+        let name = format!("ids_{}", self.tables.len());
+        self.tables.push(ExternalTable { name: name.clone(), ids: ids.to_vec() });
+        name
+    }
+
+    /// The ids of one group type on an event, as an array expression (repeats possible).
+    async fn of_group(&mut self, group_type: &str) -> Result<String> {
+        if let Some(sql) = self.groups.get(group_type) {
+            return Ok(sql.clone());
+        }
+        if self.slots.is_none() {
+            self.slots = Some(slot_names(self.http, self.project).await?);
+        }
+        let slot = self.slots.as_ref().and_then(|slots| slot_of(slots, group_type));
+        let sql = match slot {
+            None => "emptyArrayString()".to_string(),
+            Some(slot) => group_ids(self.http, self.project, slot).await?,
+        };
+        self.groups.insert(group_type.to_string(), sql.clone());
+        Ok(sql)
+    }
+}
+
+/// Typed ids of a slot, then untyped ids that name a known group of it.
+async fn group_ids(http: &Http, project: u32, slot: u8) -> Result<String> {
     #[derive(Deserialize)]
     struct Key {
         group_key: String,
@@ -119,14 +182,82 @@ async fn group_actors(http: &Http, project: u32, slots: &SlotNames, group_type: 
         return Ok(format!("group_{slot}"));
     }
     let known: Vec<String> = known.iter().map(|k| quote(&k.group_key)).collect();
-    // Typed ids, then untyped ids that name a known group.
     Ok(format!("arrayConcat(group_{slot}, arrayFilter(x -> has([{}], x), groups_untyped))", known.join(", ")))
 }
 
-fn test_sql(test: &EventTest) -> String {
-    match &test.events {
-        Some(names) => format!("(event IN ({}))", quoted(names)),
+fn uses_person(condition: &Condition) -> bool {
+    match condition {
+        Condition::All(items) | Condition::Any(items) => items.iter().any(uses_person),
+        Condition::Not(inner) => uses_person(inner),
+        Condition::Person(_) => true,
+        Condition::Events(_) | Condition::Groups { .. } => false,
+    }
+}
+
+/// A condition as a boolean expression over the lower select's columns (`person`: the event's
+/// resolved person).
+fn condition_sql<'a>(
+    condition: &'a Condition,
+    person: &'a str,
+    ids: &'a mut Ids<'_>,
+) -> Pin<Box<dyn Future<Output = Result<String>> + Send + 'a>> {
+    Box::pin(async move {
+        Ok(match condition {
+            Condition::All(items) | Condition::Any(items) => {
+                let (joiner, empty) =
+                    if matches!(condition, Condition::All(_)) { (" AND ", "1") } else { (" OR ", "0") };
+                let mut parts = Vec::new();
+                for item in items {
+                    parts.push(condition_sql(item, person, ids).await?);
+                }
+                if parts.is_empty() {
+                    empty.to_string()
+                } else {
+                    format!("({})", parts.join(joiner))
+                }
+            }
+            Condition::Not(inner) => format!("(NOT {})", condition_sql(inner, person, ids).await?),
+            Condition::Events(names) => format!("(event IN ({}))", quoted(names)),
+            Condition::Person(set) => {
+                let member = if set.ids.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("({person} GLOBAL IN {})", ids.table(&set.ids))
+                };
+                if set.negated {
+                    format!("(NOT {member})")
+                } else {
+                    member
+                }
+            }
+            Condition::Groups { group_type, keys, none } => {
+                let groups = ids.of_group(group_type).await?;
+                let list = if keys.ids.is_empty() {
+                    "emptyArrayString()".to_string()
+                } else {
+                    format!("[{}]", quoted(&keys.ids))
+                };
+                // Negated: some group is outside the listed ones.
+                let some = if keys.negated {
+                    format!("NOT hasAll({list}, {groups})")
+                } else {
+                    format!("hasAny({groups}, {list})")
+                };
+                format!("if(empty({groups}), {}, {some})", u8::from(*none))
+            }
+        })
+    })
+}
+
+/// A test over the inner select's columns; `index` is its place in the inner select's tests.
+fn test_sql(index: usize, test: &EventTest) -> String {
+    let names = match &test.events {
+        Some(names) => format!("event IN ({})", quoted(names)),
         None => "1".into(),
+    };
+    match &test.condition {
+        Some(_) => format!("({names} AND pass_{index})"),
+        None => format!("({names})"),
     }
 }
 
@@ -140,7 +271,7 @@ fn quoted(names: &[String]) -> String {
 
 /// `event IN (…)` when every test names its events, else nothing to narrow by.
 fn event_filter<'a>(tests: impl IntoIterator<Item = &'a EventTest>) -> String {
-    match EventTest::any_of(tests).events {
+    match EventTest::names_of(tests) {
         Some(names) => format!(" AND event IN ({})", quoted(&names)),
         None => String::new(),
     }
@@ -179,14 +310,19 @@ async fn period_counts(
     }
     let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
     let filter = format!("({}){}", any_range.join(" OR "), event_filter(tests));
-    let inner = events_with_lines(http, project, actor, split, &filter).await?;
+    let tests_ref: Vec<&EventTest> = tests.iter().collect();
+    let Inner { sql: inner, tables } = events_with_lines(http, project, actor, split, &tests_ref, &filter).await?;
+    let passes = passes(&tests_ref);
     // An event counts once per line: the lines are spread first, then counted.
     let (from, line) = match split {
-        Some(_) => (format!("(SELECT ts, time, event, actors, arrayJoin(lines) AS line FROM ({inner}))"), "line"),
+        Some(_) => {
+            (format!("(SELECT ts, time, event, actors{passes}, arrayJoin(lines) AS line FROM ({inner}))"), "line")
+        }
         None => (format!("({inner})"), "toUInt32(0)"),
     };
-    let events: Vec<String> = tests.iter().map(|t| format!("countIf({})", test_sql(t))).collect();
-    let actors: Vec<String> = tests.iter().map(|t| format!("uniqExactArrayIf(actors, {})", test_sql(t))).collect();
+    let events: Vec<String> = tests.iter().enumerate().map(|(i, t)| format!("countIf({})", test_sql(i, t))).collect();
+    let actors: Vec<String> =
+        tests.iter().enumerate().map(|(i, t)| format!("uniqExactArrayIf(actors, {})", test_sql(i, t))).collect();
     let (events, actors) = (events.join(", "), actors.join(", "));
     let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
     let range_index = format!("multiIf({}, -1)", range_index.join(", "));
@@ -201,10 +337,13 @@ async fn period_counts(
     }
     let period = period_sql(periods, "time");
     let by_period: Vec<Row> = http
-        .rows(&format!(
-            "SELECT {range_index} AS range_of, {period} AS bucket, {line} AS line_of, [{events}] AS events, \
+        .rows_with(
+            &format!(
+                "SELECT {range_index} AS range_of, {period} AS bucket, {line} AS line_of, [{events}] AS events, \
              [{actors}] AS actors FROM {from} GROUP BY range_of, bucket, line_of"
-        ))
+            ),
+            tables.clone(),
+        )
         .await?;
     let cells: Vec<PeriodCount> = by_period
         .iter()
@@ -231,10 +370,13 @@ async fn period_counts(
             .collect()
     } else {
         let by_range: Vec<Row> = http
-            .rows(&format!(
-                "SELECT {range_index} AS range_of, 0 AS bucket, {line} AS line_of, [{events}] AS events, \
+            .rows_with(
+                &format!(
+                    "SELECT {range_index} AS range_of, 0 AS bucket, {line} AS line_of, [{events}] AS events, \
                  [{actors}] AS actors FROM {from} GROUP BY range_of, line_of"
-            ))
+                ),
+                tables,
+            )
             .await?;
         by_range
             .iter()
@@ -266,20 +408,23 @@ async fn patterns(
     // The earliest `first` event may lie before the range.
     let lower = if first.is_some() { String::new() } else { format!("ts >= {from} AND ") };
     let filter = format!("{lower}ts < {to}{}", event_filter(tests.iter().chain(first)));
-    let inner = events_with_actors(http, project, actor, &filter).await?;
+    let all_tests: Vec<&EventTest> = tests.iter().chain(first).collect();
+    let Inner { sql: inner, tables } = events_with_actors(http, project, actor, &all_tests, &filter).await?;
     let period = period_sql(periods, "time");
     let collected: Vec<String> = tests
         .iter()
-        .map(|t| format!("arraySort(groupUniqArrayIf(period, {} AND {}))", test_sql(t), in_range(range)))
+        .enumerate()
+        .map(|(i, t)| format!("arraySort(groupUniqArrayIf(period, {} AND {}))", test_sql(i, t), in_range(range)))
         .collect();
-    let first_test = first.map_or("0".to_string(), test_sql);
+    let first_test = first.map_or("0".to_string(), |t| test_sql(tests.len(), t));
+    let passes = passes(&all_tests);
     let first_period = period_sql(periods, "toDateTime(intDiv(first_ts, 1000000))");
     let sql = format!(
         "SELECT periods, has_first, if(has_first, {first_period}, 0) AS first_period, \
          has_first AND first_ts >= {from} AND first_ts < {to} AS first_in_range, count() AS actors \
          FROM (SELECT actor, [{collected}] AS periods, countIf({first_test}) > 0 AS has_first, \
                minIf(ts, {first_test}) AS first_ts \
-               FROM (SELECT ts, event, {period} AS period, arrayJoin(actors) AS actor FROM ({inner})) \
+               FROM (SELECT ts, event{passes}, {period} AS period, arrayJoin(actors) AS actor FROM ({inner})) \
                GROUP BY actor) \
          GROUP BY periods, has_first, first_period, first_in_range",
         collected = collected.join(", "),
@@ -292,7 +437,7 @@ async fn patterns(
         first_in_range: u8,
         actors: u64,
     }
-    let rows: Vec<Row> = http.rows(&sql).await?;
+    let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
     Ok(AggregateAnswer::Patterns(
         rows.into_iter()
             .map(|r| ActorPattern {
@@ -317,8 +462,10 @@ async fn streams(
     }
     let names = if all_events { String::new() } else { event_filter(tests) };
     let filter = format!("{}{names}", in_range(range));
-    let inner = events_with_actors(http, project, actor, &filter).await?;
-    let mask: Vec<String> = tests.iter().enumerate().map(|(k, t)| format!("{} * {}", test_sql(t), 1u64 << k)).collect();
+    let tests_ref: Vec<&EventTest> = tests.iter().collect();
+    let Inner { sql: inner, tables } = events_with_actors(http, project, actor, &tests_ref, &filter).await?;
+    let mask: Vec<String> =
+        tests.iter().enumerate().map(|(k, t)| format!("{} * {}", test_sql(k, t), 1u64 << k)).collect();
     let sql = format!(
         "SELECT actor, groupArray(ts) AS times, groupArray(mask) AS masks \
          FROM (SELECT ts, toUInt32({mask}) AS mask, arrayJoin(actors) AS actor FROM ({inner})) \
@@ -331,10 +478,50 @@ async fn streams(
         times: Vec<i64>,
         masks: Vec<u32>,
     }
-    let rows: Vec<Row> = http.rows(&sql).await?;
+    let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
     Ok(AggregateAnswer::Streams(
         rows.into_iter()
             .map(|r| ActorStream { actor: r.actor, events: r.times.into_iter().zip(r.masks).collect() })
             .collect(),
     ))
+}
+
+/// The actors with at least `at_least` events passing `test` (each event counts once per actor).
+async fn actors(
+    http: &Http,
+    project: u32,
+    actor: &ActorKind,
+    test: &EventTest,
+    at_least: u64,
+    range: (i64, i64),
+) -> Result<AggregateAnswer> {
+    let filter = format!("{}{}", in_range(range), event_filter([test]));
+    let Inner { sql: inner, tables } = events_with_actors(http, project, actor, &[test], &filter).await?;
+    let sql = format!(
+        "SELECT actor FROM (SELECT arrayJoin(actors) AS actor FROM ({inner}) WHERE {}) \
+         GROUP BY actor HAVING count() >= {at_least} ORDER BY actor",
+        test_sql(0, test)
+    );
+    #[derive(Deserialize)]
+    struct Row {
+        actor: String,
+    }
+    let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
+    Ok(AggregateAnswer::Actors(rows.into_iter().map(|r| r.actor).collect()))
+}
+
+async fn profiles(http: &Http, project: u32, actor: &ActorKind) -> Result<AggregateAnswer> {
+    let profiles = match actor {
+        ActorKind::Persons => person_profiles(http, project).await?,
+        ActorKind::Group(group_type) => match slot_of(&slot_names(http, project).await?, group_type) {
+            Some(slot) => group_profiles(http, project, slot).await?,
+            None => Vec::new(),
+        },
+    };
+    Ok(AggregateAnswer::Profiles(profiles))
+}
+
+/// The `pass_<i>` columns of the tests with a condition, to carry through a select.
+fn passes(tests: &[&EventTest]) -> String {
+    tests.iter().enumerate().filter(|(_, t)| t.condition.is_some()).map(|(i, _)| format!(", pass_{i}")).collect()
 }

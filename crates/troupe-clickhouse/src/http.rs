@@ -11,7 +11,48 @@ use crate::{ClickHouseConfig, ClickHouseError};
 /// Settings sent with every request. 64-bit integers as JSON numbers (not strings);
 /// inserts into Distributed tables reach the shards before the answer (the durability promise);
 /// a SELECT that mixes distributed subqueries must say GLOBAL, which troupe's SQL always does.
-const SETTINGS: &[(&str, &str)] = &[("output_format_json_quote_64bit_integers", "0"), ("insert_distributed_sync", "1")];
+/// Queries may carry long constant lists (a breakdown's group keys, a condition's groups), which
+/// the default parser limits (256 KiB, 50,000 AST elements) would refuse.
+const SETTINGS: &[(&str, &str)] = &[
+    ("output_format_json_quote_64bit_integers", "0"),
+    ("insert_distributed_sync", "1"),
+    ("max_query_size", "268435456"),
+    ("max_ast_elements", "10000000"),
+    ("max_expanded_ast_elements", "10000000"),
+];
+
+/// A one-column (`id String`) table sent along with a query (ClickHouse's "external data"),
+/// for sets too large to write into the SQL: the query reads it as `GLOBAL IN <name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalTable {
+    pub name: String,
+    pub ids: Vec<String>,
+}
+
+impl ExternalTable {
+    /// The rows as TabSeparated.
+    fn tsv(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.ids.iter().map(|i| i.len() + 1).sum());
+        for id in &self.ids {
+            for b in id.bytes() {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b => out.push(b),
+                }
+            }
+            out.push(b'\n');
+        }
+        out
+    }
+}
+
+/// What a request carries: a statement (or an insert's rows), or a query with external tables.
+enum Body {
+    Text(String),
+    Form { sql: String, tables: Vec<ExternalTable> },
+}
 
 #[derive(Clone)]
 pub struct Http {
@@ -40,22 +81,35 @@ impl Http {
         node: &str,
         database: Option<&str>,
         query: Option<&str>,
-        body: String,
+        body: Body,
     ) -> Result<Vec<u8>, ClickHouseError> {
-        let mut params: Vec<(&str, &str)> = SETTINGS.to_vec();
-        params.push(("user", &self.config.user));
-        params.push(("password", &self.config.password));
+        let mut params: Vec<(String, &str)> = SETTINGS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        params.push(("user".into(), &self.config.user));
+        params.push(("password".into(), &self.config.password));
         if let Some(db) = database {
-            params.push(("database", db));
+            params.push(("database".into(), db));
         }
         if let Some(q) = query {
-            params.push(("query", q));
+            params.push(("query".into(), q));
         }
-        let response = self
-            .client
-            .post(format!("{node}/"))
-            .query(&params)
-            .body(body)
+        let request = self.client.post(format!("{node}/"));
+        let request = match body {
+            Body::Text(text) => request.query(&params).body(text),
+            Body::Form { sql, tables } => {
+                // The statement travels as a form field (the URL would limit its length); each
+                // table's structure must be a URL parameter.
+                let mut form = reqwest::multipart::Form::new().text("query", sql);
+                for t in &tables {
+                    params.push((format!("{}_structure", t.name), "id String"));
+                }
+                for t in tables {
+                    let part = reqwest::multipart::Part::bytes(t.tsv()).file_name(t.name.clone());
+                    form = form.part(t.name, part);
+                }
+                request.query(&params).multipart(form)
+            }
+        };
+        let response = request
             .send()
             .await
             .map_err(|e| ClickHouseError::Unreachable { node: node.to_string(), message: e.to_string() })?;
@@ -73,13 +127,13 @@ impl Http {
 
     /// Run a statement on the query node.
     pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
-        self.post(self.query_node(), Some(&self.config.database), None, sql.to_string()).await.map(|_| ())
+        self.post(self.query_node(), Some(&self.config.database), None, Body::Text(sql.to_string())).await.map(|_| ())
     }
 
     /// Run a statement on one node, with or without the database selected (DDL of migrations).
     pub async fn execute_on(&self, node: &str, sql: &str, use_database: bool) -> Result<(), ClickHouseError> {
         let db = use_database.then_some(self.config.database.as_str());
-        self.post(node, db, None, sql.to_string()).await.map(|_| ())
+        self.post(node, db, None, Body::Text(sql.to_string())).await.map(|_| ())
     }
 
     /// Run a SELECT on the query node and decode its rows.
@@ -88,12 +142,21 @@ impl Http {
     }
 
     pub async fn rows_on<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
-        self.decode_rows(node, Some(&self.config.database), sql).await
+        self.decode_rows(node, Some(&self.config.database), sql, Vec::new()).await
+    }
+
+    /// Run a SELECT that reads external tables on the query node and decode its rows.
+    pub async fn rows_with<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        tables: Vec<ExternalTable>,
+    ) -> Result<Vec<T>, ClickHouseError> {
+        self.decode_rows(self.query_node(), Some(&self.config.database), sql, tables).await
     }
 
     /// A SELECT on one node without selecting troupe's database (which may not exist yet).
     pub async fn system_rows<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
-        self.decode_rows(node, None, sql).await
+        self.decode_rows(node, None, sql, Vec::new()).await
     }
 
     async fn decode_rows<T: DeserializeOwned>(
@@ -101,9 +164,12 @@ impl Http {
         node: &str,
         database: Option<&str>,
         sql: &str,
+        tables: Vec<ExternalTable>,
     ) -> Result<Vec<T>, ClickHouseError> {
         tracing::debug!(target: "troupe_clickhouse::sql", "{sql}");
-        let body = self.post(node, database, None, format!("{sql}\nFORMAT JSONEachRow")).await?;
+        let statement = format!("{sql}\nFORMAT JSONEachRow");
+        let body = if tables.is_empty() { Body::Text(statement) } else { Body::Form { sql: statement, tables } };
+        let body = self.post(node, database, None, body).await?;
         body.split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
             .map(|line| {
@@ -124,7 +190,7 @@ impl Http {
         }
         let body = String::from_utf8(body).map_err(|e| ClickHouseError::Decode(e.to_string()))?;
         let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
-        self.post(self.query_node(), Some(&self.config.database), Some(&query), body).await.map(|_| ())
+        self.post(self.query_node(), Some(&self.config.database), Some(&query), Body::Text(body)).await.map(|_| ())
     }
 
     fn query_node(&self) -> &str {

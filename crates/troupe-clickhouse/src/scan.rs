@@ -97,24 +97,31 @@ pub fn person_join(project: u32) -> (&'static str, String) {
 async fn group_builder(http: &Http, project: u32, group_type: &str, slot: Option<u8>) -> Result<GroupColumnBuilder> {
     let mut builder = GroupColumnBuilder::new(group_type, slot);
     if let Some(slot) = slot {
-        let current =
-            latest("group_profiles", project, &["slot", "group_key"], GROUP_VALUES, &format!("slot = {slot}"));
-        let rows: Vec<StoredGroup> = http
-            .rows(&format!(
-                "SELECT slot, group_key, name, properties, created_at, updated_at FROM {current} ORDER BY group_key"
-            ))
-            .await?;
-        for g in rows {
-            builder.add_profile(Actor {
-                key: g.group_key,
-                distinct_ids: Vec::new(),
-                name: g.name,
-                properties: parse_json(&g.properties),
-                created_at: Some(from_micros(g.created_at)),
-            });
+        for actor in group_profiles(http, project, slot).await? {
+            builder.add_profile(actor);
         }
     }
     Ok(builder)
+}
+
+/// The groups of one type slot that have a profile, by key.
+pub async fn group_profiles(http: &Http, project: u32, slot: u8) -> Result<Vec<Actor>> {
+    let current = latest("group_profiles", project, &["slot", "group_key"], GROUP_VALUES, &format!("slot = {slot}"));
+    let rows: Vec<StoredGroup> = http
+        .rows(&format!(
+            "SELECT slot, group_key, name, properties, created_at, updated_at FROM {current} ORDER BY group_key"
+        ))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|g| Actor {
+            key: g.group_key,
+            distinct_ids: Vec::new(),
+            name: g.name,
+            properties: parse_json(&g.properties),
+            created_at: Some(from_micros(g.created_at)),
+        })
+        .collect())
 }
 
 async fn person_actors(http: &Http, project: u32, keys: Vec<String>, details: bool) -> Result<Vec<Actor>> {
@@ -122,6 +129,18 @@ async fn person_actors(http: &Http, project: u32, keys: Vec<String>, details: bo
     if !details || actors.is_empty() {
         return Ok(actors);
     }
+    let position: rustc_hash::FxHashMap<String, usize> =
+        actors.iter().enumerate().map(|(i, a)| (a.key.clone(), i)).collect();
+    for profile in person_profiles(http, project).await? {
+        if let Some(&i) = position.get(&profile.key) {
+            actors[i] = profile;
+        }
+    }
+    Ok(actors)
+}
+
+/// Every person of the project with their distinct ids and properties.
+pub async fn person_profiles(http: &Http, project: u32) -> Result<Vec<Actor>> {
     #[derive(Deserialize)]
     struct Row {
         id: String,
@@ -129,17 +148,16 @@ async fn person_actors(http: &Http, project: u32, keys: Vec<String>, details: bo
         properties: String,
         created_at: i64,
     }
-    let position: rustc_hash::FxHashMap<String, usize> =
-        actors.iter().enumerate().map(|(i, a)| (a.key.clone(), i)).collect();
     let current = latest("persons", project, &["id"], PERSON_VALUES, "");
     let rows: Vec<Row> = http.rows(&format!("SELECT id, distinct_ids, properties, created_at FROM {current}")).await?;
-    for r in rows {
-        if let Some(&i) = position.get(&r.id) {
-            let actor = &mut actors[i];
-            actor.distinct_ids = r.distinct_ids;
-            actor.properties = parse_json(&r.properties);
-            actor.created_at = Some(from_micros(r.created_at));
-        }
-    }
-    Ok(actors)
+    Ok(rows
+        .into_iter()
+        .map(|r| Actor {
+            key: r.id,
+            distinct_ids: r.distinct_ids,
+            name: None,
+            properties: parse_json(&r.properties),
+            created_at: Some(from_micros(r.created_at)),
+        })
+        .collect())
 }

@@ -11,6 +11,7 @@ use troupe_store::Actor;
 
 use crate::error::QueryError;
 use crate::frame::{Frame, Needs, ValueTest};
+use crate::pushdown;
 use crate::spec::{CohortDefinition, CohortRef, CohortRule, CountBy, Criterion, EventSelector, Filter, Match};
 use crate::Ctx;
 
@@ -42,9 +43,40 @@ impl ResolvedCohort {
     pub fn contains(&self, actor: &Actor) -> bool {
         self.members.contains(actor)
     }
+
+    /// Whether an actor no id list names and without a profile belongs (a property rule
+    /// reads every property as not set).
+    pub fn contains_unlisted(&self) -> bool {
+        self.members.unlisted()
+    }
+
+    /// Every id the cohort's lists name: the actors besides profiled ones whose membership may
+    /// differ from [`Self::contains_unlisted`].
+    pub fn listed_ids(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.members.listed(&mut out);
+        out
+    }
 }
 
 impl Members {
+    fn unlisted(&self) -> bool {
+        match self {
+            Members::Ids(_) => false,
+            Members::Property { test, .. } => test.test(None),
+            Members::All(items) => items.iter().all(Members::unlisted),
+            Members::Any(items) => items.iter().any(Members::unlisted),
+        }
+    }
+
+    fn listed<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Members::Ids(ids) => out.extend(ids.iter().map(String::as_str)),
+            Members::Property { .. } => {}
+            Members::All(items) | Members::Any(items) => items.iter().for_each(|m| m.listed(out)),
+        }
+    }
+
     fn contains(&self, actor: &Actor) -> bool {
         match self {
             Members::Ids(ids) => ids.contains(&actor.key) || actor.distinct_ids.iter().any(|d| ids.contains(d)),
@@ -157,6 +189,13 @@ async fn criterion(ctx: &Ctx<'_>, by: &CountBy, c: &Criterion, depth: usize) -> 
             needs.selector(&selector, &nested);
             let from = ctx.now - Duration::days(i64::from(*days));
             let to = ctx.now + Duration::microseconds(1);
+            // Counted by the backend when it can.
+            if let Some(test) = pushdown::Conditions::new(ctx, &nested).test(&selector, None).await? {
+                let range = (from.timestamp_micros(), to.timestamp_micros());
+                if let Some(keys) = pushdown::actors(ctx, by, test, *at_least, range).await? {
+                    return Ok(Members::Ids(keys.into_iter().collect()));
+                }
+            }
             let scan = ctx
                 .store
                 .scan(ctx.project, needs.request(Some(from.timestamp_micros()), Some(to.timestamp_micros())))

@@ -7,15 +7,16 @@
 //! there is reported (its times to convert and its entry's breakdown value).
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::sync::Arc;
 
 use troupe_store::aggregate::AggregateRequest;
 
-use crate::cohorts::resolve_all;
+use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, keep, top_values, Frame, Matcher, Needs};
 use crate::pushdown;
 use crate::result::{FunnelBreakdown, FunnelResult, FunnelStep};
-use crate::spec::{ActorStatus, FunnelOrder, FunnelQuery, Window, WindowUnit};
+use crate::spec::{ActorStatus, EventSelector, FunnelOrder, FunnelQuery, Window, WindowUnit};
 use crate::time::window_end;
 use crate::trends::percentile;
 use crate::{scan, Ctx, Setup};
@@ -33,14 +34,6 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         .enumerate()
         .map(|(i, s)| s.event.clone().unwrap_or_else(|| format!("Any event ({i})")))
         .collect();
-    let selectors = q.steps.iter().chain(q.exclusions.iter().map(|e| &e.selector));
-    if pushdown::plain(&q.common, selectors) && q.actors.is_none() {
-        if let Some(streams) = pushed_streams(ctx, q, &setup).await? {
-            let outcomes = walk(q, streams, window);
-            let steps = step_stats(&names, outcomes.iter().map(|(_, p)| p));
-            return Ok(FunnelResult { steps, breakdowns: Vec::new(), actors: None });
-        }
-    }
     let filters = q
         .common
         .filters
@@ -48,6 +41,13 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         .chain(q.steps.iter().filter_map(|s| s.filters.as_ref()))
         .chain(q.exclusions.iter().filter_map(|e| e.selector.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
+    if q.common.breakdown.is_none() && q.actors.is_none() {
+        if let Some(streams) = pushed_streams(ctx, q, &setup, &cohorts).await? {
+            let outcomes = walk(q, streams, window);
+            let steps = step_stats(&names, outcomes.iter().map(|(_, p)| p));
+            return Ok(FunnelResult { steps, breakdowns: Vec::new(), actors: None });
+        }
+    }
     let mut needs = Needs::new();
     needs.count_by(&q.common.count_by);
     for s in q.steps.iter().chain(q.exclusions.iter().map(|e| &e.selector)) {
@@ -211,12 +211,14 @@ async fn pushed_streams(
     ctx: &Ctx<'_>,
     q: &FunnelQuery,
     setup: &Setup,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
 ) -> Result<Option<HashMap<u32, Vec<StreamEvent>>>, QueryError> {
     let n = q.steps.len();
-    let tests: Vec<_> = q.steps.iter().chain(q.exclusions.iter().map(|e| &e.selector)).map(pushdown::test).collect();
-    if tests.len() > 32 {
+    let selectors: Vec<&EventSelector> = q.steps.iter().chain(q.exclusions.iter().map(|e| &e.selector)).collect();
+    if selectors.len() > 32 {
         return Ok(None);
     }
+    let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &selectors).await? else { return Ok(None) };
     let request = AggregateRequest::Streams {
         actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
         tests,

@@ -38,8 +38,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &LifecycleQuery) -> Result<LifecycleResult, Q
     let mut bounds = vec![setup.calendar.previous(crate::time::from_micros(buckets.start())).timestamp_micros()];
     bounds.extend(&buckets.bounds);
     let extended = crate::time::Buckets { bounds, labels: vec![String::new(); n + 1] };
-    let pushed =
-        if pushdown::plain(&q.common, [&q.event]) { pushed_activity(ctx, q, &setup, &extended).await? } else { None };
+    let pushed = pushed_activity(ctx, q, &setup, &extended, &cohorts).await?;
     let actors = match pushed {
         Some(actors) => actors,
         None => scanned_activity(ctx, q, &setup, &extended, &cohorts).await?,
@@ -74,9 +73,10 @@ async fn pushed_activity(
     q: &LifecycleQuery,
     setup: &Setup,
     extended: &Buckets,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
 ) -> Result<Option<Vec<(Activity, u64)>>, QueryError> {
     let periods = pushdown::periods(&setup.calendar);
-    let tests = vec![pushdown::test(&q.event)];
+    let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &[&q.event]).await? else { return Ok(None) };
     let first = Some(EventTest::any());
     let range = (extended.start(), setup.range.to.timestamp_micros());
     let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range).await? else {

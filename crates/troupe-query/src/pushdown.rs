@@ -1,34 +1,172 @@
 //! Asking the backend for an insight's aggregate instead of a scan (see
-//! [`troupe_store::aggregate`]). A question is pushed down when everything it selects by is an
-//! event name: no property filters, cohorts or breakdowns, no list of actors (those need each
-//! event's properties and each actor's profile, which the scan path has). The answer is turned
-//! into the result by the same code as the scan path's, so both paths answer alike.
+//! [`troupe_store::aggregate`]). A question is pushed down when it selects by event names and by
+//! who the event is for: person and group properties and cohorts become [`Condition`]s, sets of
+//! ids decided here from the actors' profiles with the scan path's own rules. Event-property
+//! filters, breakdowns other than by a group property, property math and lists of actors stay on
+//! the scan path. The answer is turned into the result by the same code as the scan path's, so
+//! both paths answer alike.
+
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::{
-    period_key, ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, EventTest, PeriodCount,
-    PeriodUnit, Periods, RangeCount,
+    period_key, ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet,
+    PeriodCount, PeriodUnit, Periods, RangeCount,
 };
+use troupe_store::Actor;
 
+use crate::cohorts::{cohort_key, ResolvedCohort};
 use crate::error::QueryError;
-use crate::spec::{Common, CountBy, EventSelector, Interval, WeekStart};
+use crate::frame::ValueTest;
+use crate::spec::{Common, CountBy, EventSelector, Filter, Interval, PropertySource, WeekStart};
 use crate::time::{from_micros, Buckets, Calendar};
 use crate::Ctx;
 
-/// Whether a question selects by event names only, with no breakdown.
-pub fn plain<'a>(common: &Common, selectors: impl IntoIterator<Item = &'a EventSelector>) -> bool {
-    common.breakdown.is_none() && unfiltered(common, selectors)
+/// Each selector's test with the question's filters, or `None` when a filter cannot be pushed
+/// down (or the backend leaves profiles, and so the question, to the scan path).
+pub async fn tests(
+    ctx: &Ctx<'_>,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
+    common: &Common,
+    selectors: &[&EventSelector],
+) -> Result<Option<Vec<EventTest>>, QueryError> {
+    let mut conditions = Conditions::new(ctx, cohorts);
+    let global = match &common.filters {
+        None => None,
+        Some(f) => match conditions.of(f).await? {
+            Some(c) => Some(c),
+            None => return Ok(None),
+        },
+    };
+    let mut tests = Vec::new();
+    for s in selectors {
+        let Some(test) = conditions.test(s, global.clone()).await? else { return Ok(None) };
+        tests.push(test);
+    }
+    Ok(Some(tests))
 }
 
-/// Whether a question has no filters (it may have a breakdown).
-pub fn unfiltered<'a>(common: &Common, selectors: impl IntoIterator<Item = &'a EventSelector>) -> bool {
-    common.filters.is_none() && selectors.into_iter().all(|s| s.filters.is_none())
+/// Filters as conditions, reading each kind of actor's profiles once.
+pub struct Conditions<'a> {
+    pub ctx: &'a Ctx<'a>,
+    pub cohorts: &'a HashMap<String, Arc<ResolvedCohort>>,
+    /// Per group type (`None`: persons), the profiles; `None` when the backend has none to give.
+    profiles: HashMap<Option<String>, Option<Arc<Vec<Actor>>>>,
 }
 
-pub fn test(selector: &EventSelector) -> EventTest {
-    match &selector.event {
-        Some(name) => EventTest::named(name),
-        None => EventTest::any(),
+impl<'a> Conditions<'a> {
+    pub fn new(ctx: &'a Ctx<'a>, cohorts: &'a HashMap<String, Arc<ResolvedCohort>>) -> Self {
+        Conditions { ctx, cohorts, profiles: HashMap::default() }
+    }
+
+    /// A selector's test, with `global` (the question's filters) added to its own.
+    pub async fn test(
+        &mut self,
+        selector: &EventSelector,
+        global: Option<Condition>,
+    ) -> Result<Option<EventTest>, QueryError> {
+        let own = match &selector.filters {
+            None => None,
+            Some(f) => match self.of(f).await? {
+                Some(c) => Some(c),
+                None => return Ok(None),
+            },
+        };
+        let condition = match (own, global) {
+            (None, None) => None,
+            (Some(c), None) | (None, Some(c)) => Some(c),
+            (Some(a), Some(b)) => Some(Condition::All(vec![a, b])),
+        };
+        Ok(Some(EventTest { events: selector.event.clone().map(|name| vec![name]), condition }))
+    }
+
+    /// A filter as a condition; `None` when it tests event properties or the backend has no
+    /// profiles to give.
+    pub fn of<'f>(
+        &'f mut self,
+        filter: &'f Filter,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Condition>, QueryError>> + Send + 'f>>
+    where
+        'a: 'f,
+    {
+        Box::pin(async move {
+            Ok(match filter {
+                Filter::And { and: items } | Filter::Or { or: items } => {
+                    let mut parts = Vec::new();
+                    for f in items {
+                        let Some(c) = self.of(f).await? else { return Ok(None) };
+                        parts.push(c);
+                    }
+                    Some(if matches!(filter, Filter::And { .. }) {
+                        Condition::All(parts)
+                    } else {
+                        Condition::Any(parts)
+                    })
+                }
+                Filter::Not { not } => self.of(not).await?.map(|c| Condition::Not(Box::new(c))),
+                Filter::Property(c) => {
+                    let test = ValueTest::new(c.operator, &c.value)?;
+                    let group_type = match &c.source {
+                        PropertySource::Event => return Ok(None),
+                        PropertySource::Person => None,
+                        PropertySource::Group { group_type } => Some(group_type.clone()),
+                    };
+                    let Some(profiles) = self.profiles(group_type.clone()).await? else { return Ok(None) };
+                    let truths = profiles.iter().map(|a| (a.key.clone(), test.test(a.properties.get(&c.key))));
+                    // Actors without a profile read every property as not set.
+                    let keys = IdSet::from_truths(truths, test.test(None));
+                    Some(match group_type {
+                        None => Condition::Person(keys),
+                        Some(group_type) => Condition::Groups { group_type, keys, none: test.test(None) },
+                    })
+                }
+                Filter::Cohort { cohort } => {
+                    let key = cohort_key(cohort);
+                    let resolved = self
+                        .cohorts
+                        .get(&key)
+                        .cloned()
+                        .ok_or_else(|| QueryError::invalid(format!("cohort {key} was not resolved")))?;
+                    let group_type = match &resolved.count_by {
+                        CountBy::Users => None,
+                        CountBy::Group { group_type } => Some(group_type.clone()),
+                    };
+                    let Some(profiles) = self.profiles(group_type.clone()).await? else { return Ok(None) };
+                    let mut truths: HashMap<String, bool> =
+                        profiles.iter().map(|a| (a.key.clone(), resolved.contains(a))).collect();
+                    // Listed ids without a profile: an actor known by that key alone.
+                    for id in resolved.listed_ids() {
+                        if !truths.contains_key(id) {
+                            let bare = Actor { key: id.to_string(), ..Actor::default() };
+                            truths.insert(id.to_string(), resolved.contains(&bare));
+                        }
+                    }
+                    let keys = IdSet::from_truths(truths, resolved.contains_unlisted());
+                    Some(match group_type {
+                        None => Condition::Person(keys),
+                        // No group of the type: in no cohort of groups.
+                        Some(group_type) => Condition::Groups { group_type, keys, none: false },
+                    })
+                }
+            })
+        })
+    }
+
+    /// The profiles of persons (`None`) or of a group type, after checking it exists.
+    async fn profiles(&mut self, group_type: Option<String>) -> Result<Option<Arc<Vec<Actor>>>, QueryError> {
+        if let Some(p) = self.profiles.get(&group_type) {
+            return Ok(p.clone());
+        }
+        let actor = match &group_type {
+            None => ActorKind::Persons,
+            Some(t) => {
+                crate::check_group_types(self.ctx, std::iter::once(t)).await?;
+                ActorKind::Group(t.clone())
+            }
+        };
+        let profiles = profiles(self.ctx, actor).await?.map(Arc::new);
+        self.profiles.insert(group_type, profiles.clone());
+        Ok(profiles)
     }
 }
 
@@ -97,6 +235,31 @@ pub async fn patterns(
     }
 }
 
+/// Every actor of the kind with a profile, or `None`.
+pub async fn profiles(ctx: &Ctx<'_>, actor: ActorKind) -> Result<Option<Vec<Actor>>, QueryError> {
+    match ask(ctx, AggregateRequest::Profiles { actor }).await? {
+        None => Ok(None),
+        Some(AggregateAnswer::Profiles(p)) => Ok(Some(p)),
+        Some(other) => Err(unexpected(&other)),
+    }
+}
+
+/// The actors with at least `at_least` events passing `test` in `[from, to)`, or `None`.
+pub async fn actors(
+    ctx: &Ctx<'_>,
+    count_by: &CountBy,
+    test: EventTest,
+    at_least: u64,
+    (from, to): (i64, i64),
+) -> Result<Option<Vec<String>>, QueryError> {
+    let actor = actor_kind(ctx, count_by).await?;
+    match ask(ctx, AggregateRequest::Actors { actor, test, at_least, from, to }).await? {
+        None => Ok(None),
+        Some(AggregateAnswer::Actors(actors)) => Ok(Some(actors)),
+        Some(other) => Err(unexpected(&other)),
+    }
+}
+
 /// Period keys to bucket indexes.
 pub struct KeyMap(HashMap<i64, usize>);
 
@@ -116,6 +279,8 @@ fn unexpected(answer: &AggregateAnswer) -> QueryError {
         AggregateAnswer::PeriodCounts { .. } => "period counts",
         AggregateAnswer::Patterns(_) => "patterns",
         AggregateAnswer::Streams(_) => "streams",
+        AggregateAnswer::Actors(_) => "actors",
+        AggregateAnswer::Profiles(_) => "profiles",
     };
     QueryError::Store(troupe_store::StoreError::Backend(format!("the backend answered with {kind} to another request")))
 }

@@ -30,8 +30,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
     let filters = q.common.filters.iter().chain(q.start.filters.as_ref()).chain(q.return_event.filters.as_ref());
     let cohorts = resolve_all(ctx, filters).await?;
     let n = setup.buckets.len();
-    let plain = pushdown::plain(&q.common, [&q.start, &q.return_event]);
-    let pushed = if plain { pushed_grid(ctx, q, &setup).await? } else { None };
+    let pushed = if q.common.breakdown.is_none() { pushed_grid(ctx, q, &setup, &cohorts).await? } else { None };
     let grid = match pushed {
         Some(grid) => grid,
         None => scanned_grid(ctx, q, &setup, &cohorts).await?,
@@ -67,11 +66,17 @@ fn empty_cohorts(n: usize) -> Vec<Vec<u64>> {
 }
 
 /// From the backend's activity patterns: each actor's start and return intervals.
-async fn pushed_grid(ctx: &Ctx<'_>, q: &RetentionQuery, setup: &Setup) -> Result<Option<Grid>, QueryError> {
+async fn pushed_grid(
+    ctx: &Ctx<'_>,
+    q: &RetentionQuery,
+    setup: &Setup,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
+) -> Result<Option<Grid>, QueryError> {
     let periods = pushdown::periods(&setup.calendar);
-    let start = pushdown::test(&q.start);
-    let tests = vec![start.clone(), pushdown::test(&q.return_event)];
-    let first = (q.cohorting == Cohorting::FirstTime).then_some(start);
+    let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &[&q.start, &q.return_event]).await? else {
+        return Ok(None);
+    };
+    let first = (q.cohorting == Cohorting::FirstTime).then(|| tests[0].clone());
     let range = (setup.range.from.timestamp_micros(), setup.range.to.timestamp_micros());
     let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range).await? else {
         return Ok(None);

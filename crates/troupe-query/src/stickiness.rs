@@ -22,7 +22,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
     let filters = q.common.filters.iter().chain(q.series.iter().filter_map(|s| s.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
     let n = setup.buckets.len();
-    let pushed = if pushdown::plain(&q.common, &q.series) { pushed_histograms(ctx, q, &setup).await? } else { None };
+    let pushed = if q.common.breakdown.is_none() { pushed_histograms(ctx, q, &setup, &cohorts).await? } else { None };
     let per_series = match pushed {
         Some(histograms) => histograms,
         None => scanned_histograms(ctx, q, &setup, &cohorts).await?,
@@ -50,9 +50,12 @@ async fn pushed_histograms(
     ctx: &Ctx<'_>,
     q: &StickinessQuery,
     setup: &Setup,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
 ) -> Result<Option<Vec<Histograms>>, QueryError> {
     let periods = pushdown::periods(&setup.calendar);
-    let tests = q.series.iter().map(pushdown::test).collect();
+    let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &q.series.iter().collect::<Vec<_>>()).await? else {
+        return Ok(None);
+    };
     let range = (setup.range.from.timestamp_micros(), setup.range.to.timestamp_micros());
     let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, None, range).await? else {
         return Ok(None);

@@ -7,15 +7,14 @@ use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext,
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{AggregateRequest, EventTest, Periods, Split};
-use troupe_store::ScanRequest;
+use troupe_store::aggregate::{ActorKind, AggregateRequest, EventTest, Periods, Split};
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, label, number_of, rank, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{TrendLine, TrendsResult};
-use crate::spec::{Breakdown, Math, PropertySource, TrendActors, TrendSeries, TrendsQuery};
+use crate::spec::{Breakdown, EventSelector, Math, PropertySource, TrendActors, TrendSeries, TrendsQuery};
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
@@ -45,10 +44,9 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
     let periods: Vec<&Period> = std::iter::once(&current).chain(previous.as_ref()).collect();
     let by_group = matches!(&q.common.breakdown, Some(b) if matches!(b.source, PropertySource::Group { .. }));
     let pushable = (q.common.breakdown.is_none() || by_group)
-        && pushdown::unfiltered(&q.common, q.series.iter().map(|s| &s.selector))
         && q.actors.is_none()
         && q.series.iter().all(|s| matches!(s.math, Math::Total | Math::Unique));
-    let pushed = if pushable { pushed_values(ctx, q, &setup, &periods).await? } else { None };
+    let pushed = if pushable { pushed_values(ctx, q, &setup, &periods, &cohorts).await? } else { None };
     let (values, actors) = match pushed {
         Some(values) => (values, None),
         None => scanned_values(ctx, q, &cohorts, &periods).await?,
@@ -91,10 +89,12 @@ async fn pushed_values(
     q: &TrendsQuery,
     setup: &Setup,
     periods: &[&Period],
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
 ) -> Result<Option<Vec<Vec<SeriesValues>>>, QueryError> {
     let calendar = pushdown::periods(&setup.calendar);
     let actor = pushdown::actor_kind(ctx, &q.common.count_by).await?;
-    let tests: Vec<EventTest> = q.series.iter().map(|s| pushdown::test(&s.selector)).collect();
+    let selectors: Vec<&EventSelector> = q.series.iter().map(|s| &s.selector).collect();
+    let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &selectors).await? else { return Ok(None) };
     let ranges: Vec<(i64, i64)> = periods.iter().map(|p| (p.from, p.to)).collect();
     let (split, values) = match &q.common.breakdown {
         None => (None, vec![None]),
@@ -150,14 +150,14 @@ async fn group_split(
 ) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
     let PropertySource::Group { group_type } = &b.source else { return Ok(None) };
     crate::check_group_types(ctx, std::iter::once(group_type)).await?;
-    let request =
-        ScanRequest { events: Some(Vec::new()), group_types: vec![group_type.clone()], ..ScanRequest::default() };
-    let profiles = ctx.store.scan(ctx.project, request).await?;
+    let Some(profiles) = pushdown::profiles(ctx, ActorKind::Group(group_type.clone())).await? else {
+        return Ok(None);
+    };
     // Label 0 is "not set": groups without the property, events without a group of the type.
     let mut labels: Vec<Option<String>> = vec![None];
     let mut label_ids: HashMap<String, u32> = HashMap::default();
     let mut label_of_group = Vec::new();
-    for g in profiles.groups.into_iter().flat_map(|c| c.actors) {
+    for g in profiles {
         let Some(value) = label(g.properties.get(&b.key)) else { continue };
         let id = *label_ids.entry(value.clone()).or_insert_with(|| {
             labels.push(Some(value));

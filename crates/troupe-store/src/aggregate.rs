@@ -60,33 +60,91 @@ pub fn period_key(periods: &Periods, at: DateTime<Utc>) -> i64 {
 /// `num_days_from_ce` of 1970-01-01.
 const UNIX_EPOCH_DAY: i64 = 719_163;
 
-/// An event test every backend evaluates itself: one of some names, or any event (`None`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An event test every backend evaluates itself: one of some names, or any event (`None`), and
+/// a condition on the event's actors when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EventTest {
     pub events: Option<Vec<String>>,
+    pub condition: Option<Condition>,
 }
 
 impl EventTest {
     pub fn any() -> Self {
-        EventTest { events: None }
+        EventTest::default()
     }
 
     pub fn named(name: &str) -> Self {
-        EventTest { events: Some(vec![name.to_string()]) }
+        EventTest { events: Some(vec![name.to_string()]), condition: None }
     }
 
     /// Passes what any of `tests` passes.
-    pub fn any_of<'a>(tests: impl IntoIterator<Item = &'a EventTest>) -> Self {
+    pub fn any_of<'a>(tests: impl IntoIterator<Item = &'a EventTest> + Clone) -> Self {
+        let names = Self::names_of(tests.clone());
+        if tests.clone().into_iter().all(|t| t.condition.is_none()) {
+            return EventTest { events: names, condition: None };
+        }
+        let each = tests.into_iter().map(|t| {
+            let name = t.events.clone().map(Condition::Events);
+            Condition::All(name.into_iter().chain(t.condition.clone()).collect())
+        });
+        EventTest { events: names, condition: Some(Condition::Any(each.collect())) }
+    }
+
+    /// The names any of `tests` may pass (`None`: any name), what narrows a read.
+    pub fn names_of<'a>(tests: impl IntoIterator<Item = &'a EventTest>) -> Option<Vec<String>> {
         let mut names = Vec::new();
         for t in tests {
-            match &t.events {
-                None => return EventTest::any(),
-                Some(n) => names.extend(n.iter().cloned()),
-            }
+            names.extend(t.events.as_ref()?.iter().cloned());
         }
         names.sort();
         names.dedup();
-        EventTest { events: Some(names) }
+        Some(names)
+    }
+}
+
+/// A condition on who an event is for, decided by the query layer per actor from profiles (with
+/// its own rules for properties and cohorts) and handed over as sets of ids, so that every
+/// backend evaluates it alike: ids are compared, never properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    /// The event's name is one of these.
+    Events(Vec<String>),
+    /// The event's person, as it resolves now (its distinct id when no person has it any
+    /// more), is in the set.
+    Person(IdSet),
+    /// One of the event's groups of the type (resolved as for [`ActorKind::Group`]) is in the
+    /// set; an event without a group of the type passes when `none` is true.
+    Groups {
+        group_type: String,
+        keys: IdSet,
+        none: bool,
+    },
+}
+
+/// A set of ids given by its members, or by the ids outside it (`negated`), whichever is
+/// shorter: a condition most actors pass travels as the few that fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdSet {
+    pub ids: Vec<String>,
+    pub negated: bool,
+}
+
+impl IdSet {
+    /// The set whose members are the `true` entries; ids not listed are members when
+    /// `unlisted` is true.
+    pub fn from_truths(truths: impl IntoIterator<Item = (String, bool)>, unlisted: bool) -> Self {
+        // Only the ids that differ from the unlisted rule need to travel.
+        let mut ids: Vec<String> = truths.into_iter().filter(|(_, t)| *t != unlisted).map(|(id, _)| id).collect();
+        ids.sort();
+        ids.dedup();
+        IdSet { ids, negated: unlisted }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.binary_search_by(|x| x.as_str().cmp(id)).is_ok() != self.negated
     }
 }
 
@@ -121,6 +179,11 @@ pub enum AggregateRequest {
     /// Per actor with an event of `[from, to)` matching a test: every such event (or every event
     /// of the range at all, with `all_events`), with a bit mask of the tests it matches.
     Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64 },
+    /// The actors with at least `at_least` events of `[from, to)` passing `test`.
+    Actors { actor: ActorKind, test: EventTest, at_least: u64, from: i64, to: i64 },
+    /// Every actor of the kind that has a profile, with its properties (and a person's distinct
+    /// ids): what the query layer decides [`Condition`]s from.
+    Profiles { actor: ActorKind },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +191,8 @@ pub enum AggregateAnswer {
     PeriodCounts { cells: Vec<PeriodCount>, totals: Vec<RangeCount> },
     Patterns(Vec<ActorPattern>),
     Streams(Vec<ActorStream>),
+    Actors(Vec<String>),
+    Profiles(Vec<crate::Actor>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +236,17 @@ pub struct ActorStream {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn id_sets_send_the_exceptions_to_the_unlisted_rule() {
+        let truths = || [("a".to_string(), true), ("b".to_string(), false), ("c".to_string(), true)];
+        let mostly_in = IdSet::from_truths(truths(), true);
+        assert_eq!((mostly_in.ids.clone(), mostly_in.negated), (vec!["b".to_string()], true));
+        assert!(mostly_in.contains("a") && !mostly_in.contains("b") && mostly_in.contains("z"));
+        let mostly_out = IdSet::from_truths(truths(), false);
+        assert_eq!(mostly_out.ids, vec!["a".to_string(), "c".to_string()]);
+        assert!(mostly_out.contains("c") && !mostly_out.contains("b") && !mostly_out.contains("z"));
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()

@@ -32,7 +32,7 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     use chrono::{TimeZone, Utc};
     use troupe_core::{Command, MembershipOp, ProfileOp, TrackEvent};
     use troupe_store::aggregate::{
-        period_key, ActorKind, AggregateAnswer, AggregateRequest, EventTest, PeriodUnit, Periods,
+        period_key, ActorKind, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet, PeriodUnit, Periods,
     };
     use troupe_store::{NewProject, Store};
 
@@ -139,4 +139,70 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     let u1 = (at(2, 9).timestamp_micros(), at(2, 10).timestamp_micros());
     assert_eq!(streams.len(), 3);
     assert_eq!(streams[0].events, vec![(u1.0, 1), (u1.1, 2)]);
+
+    // Profiles: what the query layer decides conditions from.
+    let profiles = |actor| AggregateRequest::Profiles { actor };
+    let Some(AggregateAnswer::Profiles(persons)) =
+        store.aggregate(project, profiles(ActorKind::Persons)).await.expect("persons")
+    else {
+        panic!("ClickHouse lists person profiles")
+    };
+    assert_eq!(persons.len(), 3);
+    let id_of = |d: &str| persons.iter().find(|p| p.distinct_ids.iter().any(|x| x == d)).map(|p| p.key.clone());
+    let (u1, u3) = (id_of("u1").expect("u1"), id_of("u3").expect("u3"));
+    let Some(AggregateAnswer::Profiles(groups)) =
+        store.aggregate(project, profiles(companies.clone())).await.expect("groups")
+    else {
+        panic!("ClickHouse lists group profiles")
+    };
+    assert!(groups.iter().any(|g| g.key == "globex"), "{groups:?}");
+
+    // Conditions: sets of persons (sent as external data) and of groups, listed or negated.
+    let signup_if = |condition| EventTest { events: Some(vec!["signup".into()]), condition: Some(condition) };
+    let u1_or_u3 = signup_if(Condition::Person(IdSet::from_truths([(u1.clone(), true), (u3, true)], false)));
+    let not_u1 = signup_if(Condition::Person(IdSet::from_truths([(u1, false)], true)));
+    let not_globex = signup_if(Condition::Groups {
+        group_type: "company".into(),
+        keys: IdSet { ids: vec!["globex".into()], negated: true },
+        none: false,
+    });
+    // u3's signup names globex by an untyped id.
+    let globex_only = signup_if(Condition::Groups {
+        group_type: "company".into(),
+        keys: IdSet { ids: vec!["globex".into()], negated: false },
+        none: false,
+    });
+    let either = EventTest::any_of([&u1_or_u3, &globex_only]);
+    let counts = AggregateRequest::PeriodCounts {
+        actor: Some(ActorKind::Persons),
+        periods,
+        tests: vec![u1_or_u3, not_u1, not_globex, globex_only, either],
+        ranges: vec![(from, to)],
+        split: None,
+    };
+    let Some(AggregateAnswer::PeriodCounts { mut totals, .. }) =
+        store.aggregate(project, counts).await.expect("counts")
+    else {
+        panic!("ClickHouse computes conditional counts")
+    };
+    totals.sort_by_key(|t| t.test);
+    let events: Vec<u64> = totals.iter().map(|t| t.events).collect();
+    assert_eq!(events, vec![2, 2, 2, 1, 2]);
+
+    // Actors with enough events: what a behavioural cohort is.
+    let payers = |at_least| AggregateRequest::Actors {
+        actor: companies.clone(),
+        test: EventTest::named("pay"),
+        at_least,
+        from,
+        to,
+    };
+    let Some(AggregateAnswer::Actors(once)) = store.aggregate(project, payers(1)).await.expect("actors") else {
+        panic!("ClickHouse lists actors by their events")
+    };
+    assert_eq!(once, vec!["acme".to_string(), "globex".to_string()]);
+    let Some(AggregateAnswer::Actors(twice)) = store.aggregate(project, payers(2)).await.expect("actors") else {
+        panic!("ClickHouse lists actors by their events")
+    };
+    assert!(twice.is_empty(), "{twice:?}");
 }
