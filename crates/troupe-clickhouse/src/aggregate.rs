@@ -16,11 +16,12 @@ use std::pin::Pin;
 
 use serde::Deserialize;
 use troupe_store::aggregate::{
-    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, PeriodCount,
-    PeriodUnit, Periods, RangeCount, Split,
+    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, NumberOp,
+    PeriodCount, PeriodUnit, Periods, RangeCount, Split, ValueCondition,
 };
+use troupe_store::value::{number_of, text_of, KIND_NUMBER};
 
-use crate::http::{quote, ExternalTable, Http};
+use crate::http::{float_literal, quote, ExternalTable, Http};
 use crate::read::{slot_names, slot_of, SlotNames};
 use crate::scan::{group_profiles, person_join, person_profiles};
 use crate::schema::latest;
@@ -28,8 +29,12 @@ use crate::ClickHouseError;
 
 type Result<T> = std::result::Result<T, ClickHouseError>;
 
-pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) -> Result<AggregateAnswer> {
-    match request {
+/// The aggregate, or `None` when it needs event properties that older rows do not have indexed.
+pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) -> Result<Option<AggregateAnswer>> {
+    if reads_properties(request) && has_unindexed_events(http, project).await? {
+        return Ok(None);
+    }
+    let answer = match request {
         AggregateRequest::PeriodCounts { actor, periods, tests, ranges, split } => {
             period_counts(http, project, actor.as_ref(), periods, tests, ranges, split.as_ref()).await
         }
@@ -43,7 +48,8 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
             actors(http, project, actor, test, *at_least, (*from, *to)).await
         }
         AggregateRequest::Profiles { actor } => profiles(http, project, actor).await,
-    }
+    };
+    answer.map(Some)
 }
 
 /// The inner select: `ts`, `time`, `event` and `actors` of the events passing `filter`, and
@@ -190,7 +196,7 @@ fn uses_person(condition: &Condition) -> bool {
         Condition::All(items) | Condition::Any(items) => items.iter().any(uses_person),
         Condition::Not(inner) => uses_person(inner),
         Condition::Person(_) => true,
-        Condition::Events(_) | Condition::Groups { .. } => false,
+        Condition::Events(_) | Condition::EventProperty { .. } | Condition::Groups { .. } => false,
     }
 }
 
@@ -218,6 +224,7 @@ fn condition_sql<'a>(
             }
             Condition::Not(inner) => format!("(NOT {})", condition_sql(inner, person, ids).await?),
             Condition::Events(names) => format!("(event IN ({}))", quoted(names)),
+            Condition::EventProperty { key, test } => property_sql(key, test),
             Condition::Person(set) => {
                 let member = if set.ids.is_empty() {
                     "0".to_string()
@@ -247,6 +254,81 @@ fn condition_sql<'a>(
             }
         })
     })
+}
+
+/// A property test over the event's property index (schema 3): the value at the key's position,
+/// read as [`troupe_store::value`] reads it.
+fn property_sql(key: &str, test: &ValueCondition) -> String {
+    let at = format!("indexOf(prop_keys, {})", quote(key));
+    let (text, number, kind) =
+        (format!("prop_texts[{at}]"), format!("prop_numbers[{at}]"), format!("prop_kinds[{at}]"));
+    let passes = match test {
+        ValueCondition::IsSet => return format!("({at} > 0)"),
+        ValueCondition::EqualsAny(values) => {
+            let each: Vec<String> = values
+                .iter()
+                .map(|x| {
+                    let x_text = quote(&text_of(x));
+                    match number_of(x) {
+                        // A JSON number compares as a number with any value that reads as one.
+                        Some(n) if x.is_number() => {
+                            format!("if(isNaN({number}), {text} = {x_text}, {number} = {})", float_literal(n))
+                        }
+                        // Text that reads as a number does so only against JSON numbers.
+                        Some(n) => {
+                            format!("if({kind} = {KIND_NUMBER}, {number} = {}, {text} = {x_text})", float_literal(n))
+                        }
+                        None => format!("{text} = {x_text}"),
+                    }
+                })
+                .collect();
+            if each.is_empty() {
+                "0".to_string()
+            } else {
+                each.join(" OR ")
+            }
+        }
+        ValueCondition::Compare { op, number: n } => {
+            let op = match op {
+                NumberOp::Gt => ">",
+                NumberOp::Gte => ">=",
+                NumberOp::Lt => "<",
+                NumberOp::Lte => "<=",
+            };
+            // NaN (no number) compares false.
+            format!("{number} {op} {}", float_literal(*n))
+        }
+    };
+    format!("({at} > 0 AND ({passes}))")
+}
+
+/// Whether any of a request's tests reads event properties.
+fn reads_properties(request: &AggregateRequest) -> bool {
+    fn in_condition(c: &Condition) -> bool {
+        match c {
+            Condition::All(items) | Condition::Any(items) => items.iter().any(in_condition),
+            Condition::Not(inner) => in_condition(inner),
+            Condition::EventProperty { .. } => true,
+            Condition::Events(_) | Condition::Person(_) | Condition::Groups { .. } => false,
+        }
+    }
+    let tests: Vec<&EventTest> = match request {
+        AggregateRequest::PeriodCounts { tests, .. } | AggregateRequest::Streams { tests, .. } => {
+            tests.iter().collect()
+        }
+        AggregateRequest::Patterns { tests, first, .. } => tests.iter().chain(first).collect(),
+        AggregateRequest::Actors { test, .. } => vec![test],
+        AggregateRequest::Profiles { .. } => Vec::new(),
+    };
+    tests.iter().filter_map(|t| t.condition.as_ref()).any(in_condition)
+}
+
+/// Whether the project has events written before their properties were indexed (schema 3).
+async fn has_unindexed_events(http: &Http, project: u32) -> Result<bool> {
+    let rows: Vec<serde_json::Value> = http
+        .rows(&format!("SELECT 1 AS unindexed FROM events WHERE project_id = {project} AND props_indexed = 0 LIMIT 1"))
+        .await?;
+    Ok(!rows.is_empty())
 }
 
 /// A test over the inner select's columns; `index` is its place in the inner select's tests.

@@ -217,6 +217,18 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// A ClickHouse Float64 literal that reads back as the same number (`nan`, `inf` included).
+pub fn float_literal(n: f64) -> String {
+    if n.is_nan() {
+        "nan".into()
+    } else if n.is_infinite() {
+        if n > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        // Rust's shortest representation that parses back to the same double.
+        format!("{n:?}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,7 +210,7 @@ impl Store for ClickHouseStore {
         project: ProjectId,
         request: troupe_store::aggregate::AggregateRequest,
     ) -> Result<Option<troupe_store::aggregate::AggregateAnswer>, StoreError> {
-        Ok(Some(aggregate::aggregate(&self.http, project, &request).await?))
+        Ok(aggregate::aggregate(&self.http, project, &request).await?)
     }
 
     async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError> {

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use troupe_core::{Changes, ChargeChange, ProjectState, Properties};
+use troupe_store::value::PropertyIndex;
 
-use crate::http::{quote, Http};
+use crate::http::{float_literal, quote, Http};
 use crate::rows::{ChargeRow, DistinctIdRow, GroupProfileRow, GroupTypeRow, PersonRow, Versions};
 use crate::schema::{latest, physical_tables};
 use crate::ClickHouseError;
@@ -64,6 +65,13 @@ fn event_rows(state: &ProjectState, changes: &Changes, group_slots: usize) -> Ve
             row.insert("time".into(), ts.div_euclid(1_000_000).clamp(0, i64::from(u32::MAX)).into());
             row.insert("received_at".into(), e.received_at.timestamp_micros().into());
             row.insert("properties".into(), json(&e.properties).into());
+            let index = PropertyIndex::new(&e.properties);
+            row.insert("prop_keys".into(), index.keys.into());
+            row.insert("prop_texts".into(), index.texts.into());
+            let numbers: Vec<Value> = index.numbers.iter().map(|n| float_value(*n)).collect();
+            row.insert("prop_numbers".into(), numbers.into());
+            row.insert("prop_kinds".into(), index.kinds.into());
+            row.insert("props_indexed".into(), 1.into());
             row.insert("groups_untyped".into(), e.untyped_groups.clone().into());
             for slot in 0..group_slots {
                 let ids = u8::try_from(slot).ok().and_then(|s| e.groups.get(&s)).cloned().unwrap_or_default();
@@ -72,6 +80,15 @@ fn event_rows(state: &ProjectState, changes: &Changes, group_slots: usize) -> Ve
             row
         })
         .collect()
+}
+
+/// A Float64 for JSONEachRow: JSON has no NaN or infinities, which ClickHouse reads from strings.
+fn float_value(n: f64) -> Value {
+    if n.is_finite() {
+        n.into()
+    } else {
+        float_literal(n).into()
+    }
 }
 
 fn person_rows(versions: &mut Versions, state: &ProjectState, changes: &Changes) -> Vec<PersonRow> {

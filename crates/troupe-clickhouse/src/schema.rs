@@ -8,11 +8,11 @@
 //! are ReplacingMergeTree rows with a `version` and a `deleted` flag; reads take the latest row per
 //! key with `argMax` (see [`latest`]), which is right whether or not ClickHouse has merged yet.
 
-use crate::http::Http;
+use crate::http::{quote, Http};
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -116,8 +116,31 @@ const TABLES_V2: &[Table] = &[Table {
     shard_by: "cityHash64(writer_id)",
 }];
 
-/// Tables per schema version, in order.
-const MIGRATIONS: &[(u32, &[Table])] = &[(1, TABLES_V1), (2, TABLES_V2)];
+/// Version 3: each event's set top-level properties read as filters read them
+/// ([`troupe_store::value::PropertyIndex`]), so event-property filters run in SQL exactly.
+/// Rows written before have `props_indexed = 0`; questions that would need them stay on the
+/// scan path.
+const EVENT_COLUMNS_V3: &[(&str, &str)] = &[
+    ("events", "prop_keys Array(String)"),
+    ("events", "prop_texts Array(String)"),
+    ("events", "prop_numbers Array(Float64)"),
+    ("events", "prop_kinds Array(UInt8)"),
+    ("events", "props_indexed UInt8 DEFAULT 0"),
+];
+
+struct Migration {
+    version: u32,
+    tables: &'static [Table],
+    /// `(table, column definition)` added to existing tables.
+    columns: &'static [(&'static str, &'static str)],
+}
+
+/// The migrations, in order.
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, tables: TABLES_V1, columns: &[] },
+    Migration { version: 2, tables: TABLES_V2, columns: &[] },
+    Migration { version: 3, tables: &[], columns: EVENT_COLUMNS_V3 },
+];
 
 /// The DDL that creates one table for this deployment.
 fn create_table(http: &Http, table: &Table) -> Vec<String> {
@@ -173,11 +196,14 @@ pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseE
         )
         .await?;
         let current = node_version(http, &node).await?;
-        for (version, tables) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        for Migration { version, tables, columns } in MIGRATIONS.iter().filter(|m| m.version > current) {
             for table in *tables {
                 for ddl in create_table(http, table) {
                     http.execute_on(&node, &ddl, true).await?;
                 }
+            }
+            for (table, column) in *columns {
+                add_column(http, &node, table, column).await?;
             }
             http.execute_on(&node, &format!("INSERT INTO schema_migrations (version) VALUES ({version})"), true)
                 .await?;
@@ -185,6 +211,29 @@ pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseE
         ensure_group_columns(http, &node, group_slots.max(DEFAULT_GROUP_COLUMNS)).await?;
     }
     Ok(SCHEMA_VERSION)
+}
+
+/// Add a column to a table (and its local table on a cluster) unless a previous, interrupted run
+/// added it already.
+async fn add_column(http: &Http, node: &str, table: &str, column: &str) -> Result<(), ClickHouseError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        n: u64,
+    }
+    let name = column.split_whitespace().next().unwrap_or(column);
+    for physical in physical_tables(http, table) {
+        let sql = format!(
+            "SELECT count() AS n FROM system.columns WHERE database = {} AND table = {} AND name = {}",
+            quote(&http.config().database),
+            quote(&physical),
+            quote(name)
+        );
+        let rows: Vec<Row> = http.rows_on(node, &sql).await?;
+        if rows.first().is_none_or(|r| r.n == 0) {
+            http.execute_on(node, &format!("ALTER TABLE {physical} ADD COLUMN {column}"), true).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn node_version(http: &Http, node: &str) -> Result<u32, ClickHouseError> {

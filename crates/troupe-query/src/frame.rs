@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 use serde_json::Value;
+use troupe_store::aggregate::{Condition, NumberOp, ValueCondition};
 use troupe_store::{Actor, EventScan, ScanRequest};
 
 use crate::cohorts::{cohort_key, ResolvedCohort};
@@ -519,6 +520,26 @@ impl ValueTest {
         }
     }
 
+    /// The same test as a condition on an event property a backend evaluates itself, when
+    /// there is one: text matching (`contains`, regexes) has none, its case folding and regex
+    /// dialect being Rust's.
+    pub fn event_condition(&self, key: &str) -> Option<Condition> {
+        let on = |test| Condition::EventProperty { key: key.to_string(), test };
+        let not = |c| Condition::Not(Box::new(c));
+        let compare = |op| self.number.map(|number| on(ValueCondition::Compare { op, number }));
+        match self.operator {
+            Operator::IsSet => Some(on(ValueCondition::IsSet)),
+            Operator::IsNotSet => Some(not(on(ValueCondition::IsSet))),
+            Operator::Equals | Operator::In => Some(on(ValueCondition::EqualsAny(self.values.clone()))),
+            Operator::NotEquals | Operator::NotIn => Some(not(on(ValueCondition::EqualsAny(self.values.clone())))),
+            Operator::Gt => compare(NumberOp::Gt),
+            Operator::Gte => compare(NumberOp::Gte),
+            Operator::Lt => compare(NumberOp::Lt),
+            Operator::Lte => compare(NumberOp::Lte),
+            Operator::Contains | Operator::NotContains | Operator::Regex | Operator::NotRegex => None,
+        }
+    }
+
     fn compare(&self, v: Option<&Value>, op: fn(f64, f64) -> bool) -> bool {
         match (v.and_then(number_of), self.number) {
             (Some(a), Some(b)) => op(a, b),
@@ -527,28 +548,7 @@ impl ValueTest {
     }
 }
 
-/// Numbers compare as numbers (`1` equals `1.0` and `"1"`), everything else by its text.
-fn equal(a: &Value, b: &Value) -> bool {
-    match (number_of(a), number_of(b)) {
-        (Some(x), Some(y)) if a.is_number() || b.is_number() => x == y,
-        _ => text_of(a) == text_of(b),
-    }
-}
-
-pub fn text_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-pub fn number_of(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
+pub use troupe_store::value::{equal, number_of, text_of};
 
 /// The top `limit` values by weight; the rest map to [`OTHER`].
 pub fn top_values(weights: HashMap<Option<String>, u64>, limit: usize) -> HashSet<Option<String>> {

@@ -1,9 +1,10 @@
 //! Asking the backend for an insight's aggregate instead of a scan (see
-//! [`troupe_store::aggregate`]). A question is pushed down when it selects by event names and by
-//! who the event is for: person and group properties and cohorts become [`Condition`]s, sets of
-//! ids decided here from the actors' profiles with the scan path's own rules. Event-property
-//! filters, breakdowns other than by a group property, property math and lists of actors stay on
-//! the scan path. The answer is turned into the result by the same code as the scan path's, so
+//! [`troupe_store::aggregate`]). A question is pushed down when it selects by event names, event
+//! properties and who the event is for: person and group properties and cohorts become
+//! [`Condition`]s, sets of ids decided here from the actors' profiles with the scan path's own
+//! rules; event-property tests travel as they are, except text matching (`contains`, regexes).
+//! Breakdowns other than by a group property, property math and lists of actors stay on the
+//! scan path. The answer is turned into the result by the same code as the scan path's, so
 //! both paths answer alike.
 
 use std::sync::Arc;
@@ -80,8 +81,8 @@ impl<'a> Conditions<'a> {
         Ok(Some(EventTest { events: selector.event.clone().map(|name| vec![name]), condition }))
     }
 
-    /// A filter as a condition; `None` when it tests event properties or the backend has no
-    /// profiles to give.
+    /// A filter as a condition; `None` when it matches event properties as text (`contains`,
+    /// regexes) or the backend has no profiles to give.
     pub fn of<'f>(
         &'f mut self,
         filter: &'f Filter,
@@ -107,7 +108,7 @@ impl<'a> Conditions<'a> {
                 Filter::Property(c) => {
                     let test = ValueTest::new(c.operator, &c.value)?;
                     let group_type = match &c.source {
-                        PropertySource::Event => return Ok(None),
+                        PropertySource::Event => return Ok(test.event_condition(&c.key)),
                         PropertySource::Person => None,
                         PropertySource::Group { group_type } => Some(group_type.clone()),
                     };

@@ -62,7 +62,7 @@ const UNIX_EPOCH_DAY: i64 = 719_163;
 
 /// An event test every backend evaluates itself: one of some names, or any event (`None`), and
 /// a condition on the event's actors when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct EventTest {
     pub events: Option<Vec<String>>,
     pub condition: Option<Condition>,
@@ -102,16 +102,22 @@ impl EventTest {
     }
 }
 
-/// A condition on who an event is for, decided by the query layer per actor from profiles (with
-/// its own rules for properties and cohorts) and handed over as sets of ids, so that every
-/// backend evaluates it alike: ids are compared, never properties.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A condition on an event. Who the event is for is decided by the query layer per actor from
+/// profiles (with its own rules for properties and cohorts) and handed over as sets of ids, so
+/// every backend evaluates it alike; an event's own properties are tested by the backend with
+/// the readings of [`crate::value`].
+#[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
     /// The event's name is one of these.
     Events(Vec<String>),
+    /// A top-level property of the event (a null value is not set).
+    EventProperty {
+        key: String,
+        test: ValueCondition,
+    },
     /// The event's person, as it resolves now (its distinct id when no person has it any
     /// more), is in the set.
     Person(IdSet),
@@ -122,6 +128,27 @@ pub enum Condition {
         keys: IdSet,
         none: bool,
     },
+}
+
+/// A test of one property value; negations are [`Condition::Not`] around these.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueCondition {
+    IsSet,
+    /// Set and [`crate::value::equal`] to one of these.
+    EqualsAny(Vec<serde_json::Value>),
+    /// Set, with a [`crate::value::number_of`], which compares to `number` as `op` says.
+    Compare {
+        op: NumberOp,
+        number: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberOp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
 }
 
 /// A set of ids given by its members, or by the ids outside it (`negated`), whichever is

@@ -8,6 +8,7 @@ mod error;
 pub mod forward;
 mod read;
 mod scan;
+pub mod value;
 
 use async_trait::async_trait;
 use troupe_core::{Command, CoreError, Outcome, ProjectId};
