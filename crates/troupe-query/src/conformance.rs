@@ -41,6 +41,7 @@ macro_rules! insight_conformance_suite {
             stickiness_by_users_and_groups,
             lifecycle_by_users_and_groups,
             cohorts_static_and_dynamic_as_filters,
+            filters_apply_to_every_kind,
             invalid_questions_are_refused);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -832,6 +833,79 @@ pub async fn cohorts_static_and_dynamic_as_filters(store: &dyn Store) {
     assert_eq!(value(trends(store, p, unique(json!("users"), json!("buyers"))).await), 1.0);
     let missing = ask(store, p, with_kind(unique(json!("users"), json!("nope")), "trends")).await;
     assert!(matches!(missing, Err(QueryError::UnknownCohort(_))), "{missing:?}");
+}
+
+/// Filters on who and on what, in every kind. acme (tier gold): u1 (FR), u2 (DE); globex (tier
+/// silver): u3 (FR). March 2: everyone signs up; u1 pays 50, u2 pays 5. March 3: u3 pays "100"
+/// (a string that reads as a number), u2 pays with no amount.
+pub async fn filters_apply_to_every_kind(store: &dyn Store) {
+    let mut d = Data::default();
+    d.group("company", "acme", json!({"tier": "gold"})).group("company", "globex", json!({"tier": "silver"}));
+    d.set_group("u1", "company", &["acme"]).set_group("u2", "company", &["acme"]).set_group(
+        "u3",
+        "company",
+        &["globex"],
+    );
+    d.person("u1", json!({"country": "FR"})).person("u2", json!({"country": "DE"}));
+    d.person("u3", json!({"country": "FR"}));
+    for who in ["u1", "u2", "u3"] {
+        d.event(who, "signup", at(2, 9, 0), json!({}));
+    }
+    d.event("u1", "pay", at(2, 10, 0), json!({"amount": 50})).event("u2", "pay", at(2, 10, 0), json!({"amount": 5}));
+    d.event("u3", "pay", at(3, 10, 0), json!({"amount": "100"})).event("u2", "pay", at(3, 11, 0), json!({}));
+    let p = d.load(store).await;
+    let french = json!({"type": "person", "key": "country", "value": "FR"});
+    let gold = json!({"type": "group", "group_type": "company", "key": "tier", "value": "gold"});
+    let big = json!({"type": "event", "key": "amount", "operator": "gte", "value": 50});
+    let range = json!({"from": "2026-03-02", "to": "2026-03-03"});
+
+    let funnel_q = |count_by: Value, filters: Value, pay: Value| {
+        json!({"date_range": range, "count_by": count_by, "filters": filters,
+               "steps": [{"event": "signup"}, pay]})
+    };
+    let pay = json!({"event": "pay"});
+    assert_eq!(counts(&funnel(store, p, funnel_q(json!("users"), french.clone(), pay.clone())).await), vec![2, 2]);
+    let big_pay = json!({"event": "pay", "filters": big.clone()});
+    assert_eq!(counts(&funnel(store, p, funnel_q(json!("users"), json!(null), big_pay)).await), vec![3, 2]);
+    assert_eq!(counts(&funnel(store, p, funnel_q(companies(), gold.clone(), pay.clone())).await), vec![1, 1]);
+    let unset = json!({"type": "event", "key": "amount", "operator": "is_not_set"});
+    let unset_pay = json!({"event": "pay", "filters": unset});
+    assert_eq!(counts(&funnel(store, p, funnel_q(json!("users"), json!(null), unset_pay)).await), vec![3, 1]);
+
+    let retention_q = |filters: Value| {
+        json!({"kind": "retention", "date_range": range, "count_by": "users", "filters": filters,
+               "start": {"event": "signup"}, "return": {"event": "pay"}})
+    };
+    let triangle = |r: InsightResult| -> Vec<Vec<u64>> {
+        let InsightResult::Retention(RetentionResult { rows, .. }) = r else { panic!("not retention") };
+        rows.iter().map(|row| row.values.iter().map(|c| c.count).collect()).collect()
+    };
+    let r = ask(store, p, retention_q(french.clone())).await.expect("answer");
+    assert_eq!(triangle(r), vec![vec![2, 1], vec![0]]);
+    let not_u2 = json!({"not": {"cohort": {"type": "static", "ids": ["u2"]}}});
+    let r = ask(store, p, retention_q(not_u2)).await.expect("answer");
+    assert_eq!(triangle(r), vec![vec![2, 1], vec![0]]);
+
+    let stickiness_q = json!({"kind": "stickiness", "date_range": range, "count_by": "users",
+                              "series": [{"event": "pay", "filters": big}]});
+    let InsightResult::Stickiness(sticky) = ask(store, p, stickiness_q).await.expect("answer") else {
+        panic!("not stickiness")
+    };
+    assert_eq!(sticky.series[0].data, vec![2, 0]);
+
+    let lifecycle_q = json!({"kind": "lifecycle", "date_range": range, "count_by": "users", "filters": french,
+                             "event": {"event": "pay"}});
+    let InsightResult::Lifecycle(life) = ask(store, p, lifecycle_q).await.expect("answer") else {
+        panic!("not lifecycle")
+    };
+    assert_eq!(
+        (life.new, life.returning, life.resurrecting, life.dormant),
+        (vec![1, 0], vec![0, 0], vec![0, 1], vec![0, -1])
+    );
+
+    let trend_q = json!({"date_range": range, "count_by": companies(), "filters": gold,
+                         "series": [{"event": "pay", "math": "unique"}, {"event": "pay"}]});
+    assert_eq!(data(&trends(store, p, trend_q).await), vec![vec![1.0, 1.0], vec![2.0, 1.0]]);
 }
 
 /// Mistakes get an error that names them.
