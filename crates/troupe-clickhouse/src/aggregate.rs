@@ -17,7 +17,7 @@ use std::pin::Pin;
 use serde::Deserialize;
 use troupe_store::aggregate::{
     ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, NumberOp,
-    PeriodCount, PeriodUnit, Periods, RangeCount, Split, ValueCondition,
+    PeriodCount, PeriodUnit, Periods, RangeCount, Split, SplitBy, ValueCondition, ValueCount,
 };
 use troupe_store::value::{number_of, text_of, KIND_NUMBER};
 
@@ -48,6 +48,7 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
             actors(http, project, actor, test, *at_least, (*from, *to)).await
         }
         AggregateRequest::Profiles { actor } => profiles(http, project, actor).await,
+        AggregateRequest::Values { key, test, ranges } => values(http, project, key, test, ranges).await,
     };
     answer.map(Some)
 }
@@ -61,7 +62,7 @@ async fn events_with_actors(
     tests: &[&EventTest],
     filter: &str,
 ) -> Result<Inner> {
-    events_with_lines(http, project, Some(actor), None, tests, filter).await
+    events_with_lines(http, project, Some(actor), None, tests, &[], filter).await
 }
 
 /// An inner select and the external tables its conditions read.
@@ -81,6 +82,7 @@ async fn events_with_lines(
     actor: Option<&ActorKind>,
     split: Option<&Split>,
     tests: &[&EventTest],
+    extra: &[(&str, String)],
     filter: &str,
 ) -> Result<Inner> {
     let mut ids = Ids::new(http, project);
@@ -93,25 +95,7 @@ async fn events_with_lines(
     };
     let (raw_lines, lines) = match split {
         None => (String::new(), String::new()),
-        Some(split) => {
-            let groups = ids.of_group(&split.group_type).await?;
-            let default = split.default_line;
-            let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
-            let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
-            let mapped = if keys.is_empty() {
-                format!("arrayMap(k -> toUInt32({default}), {groups})")
-            } else {
-                format!(
-                    "arrayMap(k -> transform(k, [{}], [{}], toUInt32({default})), {groups})",
-                    keys.join(", "),
-                    lines.join(", ")
-                )
-            };
-            (
-                format!(", {mapped} AS raw_lines"),
-                format!(", if(empty(raw_lines), [toUInt32({default})], {}) AS lines", distinct("raw_lines")),
-            )
-        }
+        Some(split) => split_sql(split, &mut ids).await?,
     };
     let (mut raw_passes, mut passes) = (String::new(), String::new());
     for (i, test) in tests.iter().enumerate() {
@@ -120,6 +104,10 @@ async fn events_with_lines(
             raw_passes.push_str(&format!(", {} AS pass_{i}", condition_sql(condition, person, &mut ids).await?));
             passes.push_str(&format!(", pass_{i}"));
         }
+    }
+    for (alias, expression) in extra {
+        raw_passes.push_str(&format!(", {expression} AS {alias}"));
+        passes.push_str(&format!(", {alias}"));
     }
     let join = if needs_person { join } else { String::new() };
     let sql = format!(
@@ -133,6 +121,34 @@ async fn events_with_lines(
 /// The elements of an array column, each once, in order.
 fn distinct(column: &str) -> String {
     format!("arrayFilter((x, i) -> indexOf({column}, x) = i, {column}, arrayEnumerate({column}))")
+}
+
+/// A split's `raw_lines` (lower select) and `lines` (upper select, each line once).
+async fn split_sql(split: &Split, ids: &mut Ids<'_>) -> Result<(String, String)> {
+    let (default, unset) = (split.default_line, split.unset_line);
+    let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
+    let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
+    let line_of = |key: &str| {
+        if keys.is_empty() {
+            format!("toUInt32({default})")
+        } else {
+            format!("transform({key}, [{}], [{}], toUInt32({default}))", keys.join(", "), lines.join(", "))
+        }
+    };
+    Ok(match &split.by {
+        SplitBy::Group(group_type) => {
+            let groups = ids.of_group(group_type).await?;
+            (
+                format!(", arrayMap(k -> {}, {groups}) AS raw_lines", line_of("k")),
+                format!(", if(empty(raw_lines), [toUInt32({unset})], {}) AS lines", distinct("raw_lines")),
+            )
+        }
+        SplitBy::EventProperty(key) => {
+            let at = format!("indexOf(prop_keys, {})", quote(key));
+            let line = format!("if({at} > 0, {}, toUInt32({unset}))", line_of(&format!("prop_texts[{at}]")));
+            (format!(", [{line}] AS raw_lines"), ", raw_lines AS lines".to_string())
+        }
+    })
 }
 
 /// Each group type's id expression on an event, resolved once per query.
@@ -313,6 +329,8 @@ fn reads_properties(request: &AggregateRequest) -> bool {
         }
     }
     let tests: Vec<&EventTest> = match request {
+        AggregateRequest::PeriodCounts { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
+        | AggregateRequest::Values { .. } => return true,
         AggregateRequest::PeriodCounts { tests, .. } | AggregateRequest::Streams { tests, .. } => {
             tests.iter().collect()
         }
@@ -393,7 +411,7 @@ async fn period_counts(
     let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
     let filter = format!("({}){}", any_range.join(" OR "), event_filter(tests));
     let tests_ref: Vec<&EventTest> = tests.iter().collect();
-    let Inner { sql: inner, tables } = events_with_lines(http, project, actor, split, &tests_ref, &filter).await?;
+    let Inner { sql: inner, tables } = events_with_lines(http, project, actor, split, &tests_ref, &[], &filter).await?;
     let passes = passes(&tests_ref);
     // An event counts once per line: the lines are spread first, then counted.
     let (from, line) = match split {
@@ -606,4 +624,47 @@ async fn profiles(http: &Http, project: u32, actor: &ActorKind) -> Result<Aggreg
 /// The `pass_<i>` columns of the tests with a condition, to carry through a select.
 fn passes(tests: &[&EventTest]) -> String {
     tests.iter().enumerate().filter(|(_, t)| t.condition.is_some()).map(|(i, _)| format!(", pass_{i}")).collect()
+}
+
+/// Events per text of an event property and range.
+async fn values(
+    http: &Http,
+    project: u32,
+    key: &str,
+    test: &EventTest,
+    ranges: &[(i64, i64)],
+) -> Result<AggregateAnswer> {
+    if ranges.is_empty() {
+        return Ok(AggregateAnswer::Values(Vec::new()));
+    }
+    let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
+    let filter = format!("({}){}", any_range.join(" OR "), event_filter([test]));
+    let at = format!("indexOf(prop_keys, {})", quote(key));
+    let extra = [("value_at", at), ("value", "if(value_at > 0, prop_texts[value_at], '')".to_string())];
+    let Inner { sql: inner, tables } = events_with_lines(http, project, None, None, &[test], &extra, &filter).await?;
+    let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
+    #[derive(Deserialize)]
+    struct Row {
+        range_of: i64,
+        value_set: u8,
+        value: String,
+        events: u64,
+    }
+    let sql = format!(
+        "SELECT multiIf({}, -1) AS range_of, value_at > 0 AS value_set, value, count() AS events FROM ({inner}) \
+         WHERE {} GROUP BY range_of, value_set, value",
+        range_index.join(", "),
+        test_sql(0, test)
+    );
+    let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
+    Ok(AggregateAnswer::Values(
+        rows.into_iter()
+            .filter(|r| r.range_of >= 0)
+            .map(|r| ValueCount {
+                value: (r.value_set == 1).then_some(r.value),
+                range: r.range_of as usize,
+                events: r.events,
+            })
+            .collect(),
+    ))
 }

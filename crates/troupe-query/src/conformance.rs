@@ -408,6 +408,8 @@ pub async fn trends_breakdown_top_values_and_other(store: &dyn Store) {
         d.event(who, "view", at(2, 9, i as u32), json!({"plan": plan}));
     }
     d.event("u3", "view", at(2, 10, 0), json!({}));
+    // Only in the day before: a value with no weight in the range.
+    d.event("u1", "view", at(1, 9, 0), json!({"plan": "legacy"}));
     let p = d.load(store).await;
     let q = |breakdown: Value, math: &str| {
         json!({"date_range": {"from": "2026-03-02", "to": "2026-03-02"}, "breakdown": breakdown,
@@ -431,6 +433,23 @@ pub async fn trends_breakdown_top_values_and_other(store: &dyn Store) {
     assert_eq!(lines(&r), vec![(s("gold"), 3.0), (s("$other"), 4.0)]);
     let r = trends(store, p, q(tier, "unique")).await;
     assert_eq!(lines(&r), vec![(s("gold"), 1.0), (s("$other"), 2.0)]);
+    // Within the limit "not set" is a line of its own; compared with the day before, a value
+    // seen only then (no weight in the range) falls in "other".
+    let mut compared = q(json!({"type": "event", "key": "plan"}), "total");
+    compared["compare"] = json!(true);
+    let r = trends(store, p, compared).await;
+    let period = |name: &str| {
+        let mut lines: Vec<(Option<String>, f64)> = r
+            .series
+            .iter()
+            .filter(|l| l.compare.as_deref() == Some(name))
+            .map(|l| (l.breakdown_value.clone(), l.data[0]))
+            .collect();
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        lines
+    };
+    assert_eq!(period("current"), vec![(None, 1.0), (s("enterprise"), 1.0), (s("free"), 2.0), (s("pro"), 3.0)]);
+    assert_eq!(period("previous"), vec![(s("$other"), 1.0)]);
 }
 
 /// Signups [2, 1] and views [4, 4] on March 3–4; the formula A / B is [0.5, 0.25]. Compared

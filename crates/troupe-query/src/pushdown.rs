@@ -3,7 +3,8 @@
 //! properties and who the event is for: person and group properties and cohorts become
 //! [`Condition`]s, sets of ids decided here from the actors' profiles with the scan path's own
 //! rules; event-property tests travel as they are, except text matching (`contains`, regexes).
-//! Breakdowns other than by a group property, property math and lists of actors stay on the
+//! Trends break down by event and group properties in the backend; breakdowns by person
+//! properties (and breakdowns of the other kinds), property math and lists of actors stay on the
 //! scan path. The answer is turned into the result by the same code as the scan path's, so
 //! both paths answer alike.
 
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::{
     period_key, ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet,
-    PeriodCount, PeriodUnit, Periods, RangeCount,
+    PeriodCount, PeriodUnit, Periods, RangeCount, ValueCount,
 };
 use troupe_store::Actor;
 
@@ -245,6 +246,15 @@ pub async fn profiles(ctx: &Ctx<'_>, actor: ActorKind) -> Result<Option<Vec<Acto
     }
 }
 
+/// Events per value of an event property (see [`AggregateRequest::Values`]), or `None`.
+pub async fn values(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<Vec<ValueCount>>, QueryError> {
+    match ask(ctx, request).await? {
+        None => Ok(None),
+        Some(AggregateAnswer::Values(counts)) => Ok(Some(counts)),
+        Some(other) => Err(unexpected(&other)),
+    }
+}
+
 /// The actors with at least `at_least` events passing `test` in `[from, to)`, or `None`.
 pub async fn actors(
     ctx: &Ctx<'_>,
@@ -282,6 +292,7 @@ fn unexpected(answer: &AggregateAnswer) -> QueryError {
         AggregateAnswer::Streams(_) => "streams",
         AggregateAnswer::Actors(_) => "actors",
         AggregateAnswer::Profiles(_) => "profiles",
+        AggregateAnswer::Values(_) => "values",
     };
     QueryError::Store(troupe_store::StoreError::Backend(format!("the backend answered with {kind} to another request")))
 }

@@ -7,7 +7,7 @@ use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext,
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{ActorKind, AggregateRequest, EventTest, Periods, Split};
+use troupe_store::aggregate::{ActorKind, AggregateRequest, EventTest, Periods, Split, SplitBy};
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
@@ -42,10 +42,9 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         Period { from: buckets.start(), to: buckets.end(), buckets }
     });
     let periods: Vec<&Period> = std::iter::once(&current).chain(previous.as_ref()).collect();
-    let by_group = matches!(&q.common.breakdown, Some(b) if matches!(b.source, PropertySource::Group { .. }));
-    let pushable = (q.common.breakdown.is_none() || by_group)
-        && q.actors.is_none()
-        && q.series.iter().all(|s| matches!(s.math, Math::Total | Math::Unique));
+    let split_by_backend = q.common.breakdown.as_ref().is_none_or(|b| b.source != PropertySource::Person);
+    let pushable =
+        split_by_backend && q.actors.is_none() && q.series.iter().all(|s| matches!(s.math, Math::Total | Math::Unique));
     let pushed = if pushable { pushed_values(ctx, q, &setup, &periods, &cohorts).await? } else { None };
     let (values, actors) = match pushed {
         Some(values) => (values, None),
@@ -98,7 +97,7 @@ async fn pushed_values(
     let ranges: Vec<(i64, i64)> = periods.iter().map(|p| (p.from, p.to)).collect();
     let (split, values) = match &q.common.breakdown {
         None => (None, vec![None]),
-        Some(b) => match group_split(ctx, b, calendar, &tests, ranges[0]).await? {
+        Some(b) => match split(ctx, b, calendar, &tests, &ranges).await? {
             Some(split) => split,
             None => return Ok(None),
         },
@@ -138,19 +137,75 @@ async fn pushed_values(
     Ok(Some(out))
 }
 
+/// A breakdown as lines the backend splits by, and each line's value; `None` when the backend
+/// leaves it to the scan path.
+async fn split(
+    ctx: &Ctx<'_>,
+    b: &Breakdown,
+    calendar: Periods,
+    tests: &[EventTest],
+    ranges: &[(i64, i64)],
+) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
+    match &b.source {
+        PropertySource::Group { group_type } => group_split(ctx, b, group_type, calendar, tests, ranges[0]).await,
+        PropertySource::Event => event_split(ctx, b, tests, ranges).await,
+        PropertySource::Person => Ok(None),
+    }
+}
+
+/// A breakdown by an event property: the backend counts matching events per value in each
+/// range, troupe ranks the values by the current period's counts (values seen only in the
+/// previous period, and those beyond the limit, go to "other") and sends them as lines.
+async fn event_split(
+    ctx: &Ctx<'_>,
+    b: &Breakdown,
+    tests: &[EventTest],
+    ranges: &[(i64, i64)],
+) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
+    let request =
+        AggregateRequest::Values { key: b.key.clone(), test: EventTest::any_of(tests), ranges: ranges.to_vec() };
+    let Some(counts) = pushdown::values(ctx, request).await? else { return Ok(None) };
+    let mut labels: Vec<Option<String>> = Vec::new();
+    let mut label_ids: HashMap<Option<String>, usize> = HashMap::default();
+    let mut weights: Vec<u64> = Vec::new();
+    for c in counts {
+        let id = *label_ids.entry(c.value.clone()).or_insert_with(|| {
+            labels.push(c.value.clone());
+            weights.push(0);
+            labels.len() - 1
+        });
+        if c.range == 0 {
+            weights[id] += c.events;
+        }
+    }
+    let (line_of_label, values) = rank(&labels, &weights, breakdown_limit(b));
+    // Every value of a matching event is listed; a line past the last one is never reached.
+    let unreached = values.len() as u32;
+    let line = |label: Option<&usize>| label.and_then(|&l| line_of_label.get(l)).map_or(unreached, |&l| l as u32);
+    let lines =
+        labels.iter().enumerate().filter_map(|(l, v)| v.as_ref().map(|v| (v.clone(), line(Some(&l))))).collect();
+    let split = Split {
+        by: SplitBy::EventProperty(b.key.clone()),
+        lines,
+        default_line: unreached,
+        unset_line: line(label_ids.get(&None)),
+    };
+    Ok(Some((Some(split), values)))
+}
+
 /// A breakdown by a group property as lines the backend splits by: every group's label by the
 /// scan path's rules, the top labels by matching events of the current period (asked of the
 /// backend first), the rest as "other". `None` when the backend leaves it to the scan path.
 async fn group_split(
     ctx: &Ctx<'_>,
     b: &Breakdown,
+    group_type: &str,
     calendar: Periods,
     tests: &[EventTest],
     current: (i64, i64),
 ) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
-    let PropertySource::Group { group_type } = &b.source else { return Ok(None) };
-    crate::check_group_types(ctx, std::iter::once(group_type)).await?;
-    let Some(profiles) = pushdown::profiles(ctx, ActorKind::Group(group_type.clone())).await? else {
+    crate::check_group_types(ctx, std::iter::once(&group_type.to_string())).await?;
+    let Some(profiles) = pushdown::profiles(ctx, ActorKind::Group(group_type.to_string())).await? else {
         return Ok(None);
     };
     // Label 0 is "not set": groups without the property, events without a group of the type.
@@ -165,7 +220,8 @@ async fn group_split(
         });
         label_of_group.push((g.key, id));
     }
-    let by_label = Split { group_type: group_type.clone(), lines: label_of_group, default_line: 0 };
+    let by_label =
+        Split { by: SplitBy::Group(group_type.to_string()), lines: label_of_group, default_line: 0, unset_line: 0 };
     let weigh = AggregateRequest::PeriodCounts {
         actor: None,
         periods: calendar,
@@ -183,9 +239,10 @@ async fn group_split(
     let (line_of_label, values) = rank(&labels, &weights, breakdown_limit(b));
     let line = |label: u32| line_of_label.get(label as usize).copied().unwrap_or(0) as u32;
     let split = Split {
-        group_type: group_type.clone(),
+        by: by_label.by,
         lines: by_label.lines.into_iter().map(|(key, l)| (key, line(l))).collect(),
         default_line: line(0),
+        unset_line: line(0),
     };
     Ok(Some((Some(split), values)))
 }

@@ -175,14 +175,24 @@ impl IdSet {
     }
 }
 
-/// Lines of a breakdown by a group property, decided by the query layer: each group key with a
-/// line, the others (and events without a group of the type) on `default_line`. An event counts
-/// once for each distinct line of its groups.
+/// Lines of a breakdown, decided by the query layer: each listed key (a group key, or an event
+/// property's text) on its line, other keys on `default_line`, events without the property (or
+/// without a group of the type) on `unset_line`. An event counts once for each distinct line of
+/// its keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
-    pub group_type: String,
+    pub by: SplitBy,
     pub lines: Vec<(String, u32)>,
     pub default_line: u32,
+    pub unset_line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SplitBy {
+    /// The event's groups of a type (resolved as for [`ActorKind::Group`]).
+    Group(String),
+    /// The text ([`crate::value::text_of`]) of a top-level event property.
+    EventProperty(String),
 }
 
 /// What to aggregate, over the events of one project. Times are UTC microseconds, `from`
@@ -208,6 +218,8 @@ pub enum AggregateRequest {
     Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64 },
     /// The actors with at least `at_least` events of `[from, to)` passing `test`.
     Actors { actor: ActorKind, test: EventTest, at_least: u64, from: i64, to: i64 },
+    /// Per range, events passing `test` per text of the event property `key` (`None`: not set).
+    Values { key: String, test: EventTest, ranges: Vec<(i64, i64)> },
     /// Every actor of the kind that has a profile, with its properties (and a person's distinct
     /// ids): what the query layer decides [`Condition`]s from.
     Profiles { actor: ActorKind },
@@ -220,6 +232,14 @@ pub enum AggregateAnswer {
     Streams(Vec<ActorStream>),
     Actors(Vec<String>),
     Profiles(Vec<crate::Actor>),
+    Values(Vec<ValueCount>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueCount {
+    pub value: Option<String>,
+    pub range: usize,
+    pub events: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

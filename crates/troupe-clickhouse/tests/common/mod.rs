@@ -33,7 +33,7 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     use troupe_core::{Command, MembershipOp, ProfileOp, TrackEvent};
     use troupe_store::aggregate::{
         period_key, ActorKind, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet, NumberOp, PeriodUnit,
-        Periods, ValueCondition,
+        Periods, Split, SplitBy, ValueCondition,
     };
     use troupe_store::{NewProject, Store};
 
@@ -249,6 +249,37 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     totals.sort_by_key(|t| t.test);
     let events: Vec<u64> = totals.iter().map(|t| t.events).collect();
     assert_eq!(events, vec![1, 2, 2, 2, 1, 1]);
+    // Values and lines of an event property: the text of each value, "not set" apart.
+    let upgrades = EventTest::named("upgrade");
+    let values = AggregateRequest::Values { key: "plan".into(), test: upgrades.clone(), ranges: vec![(from, to)] };
+    let Some(AggregateAnswer::Values(mut values)) = store.aggregate(project, values).await.expect("values") else {
+        panic!("ClickHouse counts events per property value")
+    };
+    values.sort_by(|a, b| a.value.cmp(&b.value));
+    let values: Vec<(Option<&str>, u64)> = values.iter().map(|v| (v.value.as_deref(), v.events)).collect();
+    assert_eq!(values, vec![(None, 1), (Some("free"), 1), (Some("pro"), 1)]);
+    let split = Split {
+        by: SplitBy::EventProperty("plan".into()),
+        lines: vec![("pro".into(), 0)],
+        default_line: 1,
+        unset_line: 2,
+    };
+    let by_plan = AggregateRequest::PeriodCounts {
+        actor: None,
+        periods,
+        tests: vec![upgrades],
+        ranges: vec![(from, to)],
+        split: Some(split),
+    };
+    let Some(AggregateAnswer::PeriodCounts { mut totals, .. }) =
+        store.aggregate(project, by_plan).await.expect("split")
+    else {
+        panic!("ClickHouse splits by an event property")
+    };
+    totals.sort_by_key(|t| t.line);
+    let lines: Vec<(u32, u64)> = totals.iter().map(|t| (t.line, t.events)).collect();
+    assert_eq!(lines, vec![(0, 1), (1, 1), (2, 1)]);
+
     // A row from before properties were indexed leaves such questions to the scan path.
     let old = format!(
         "INSERT INTO events (project_id, uuid, event, distinct_id, person_id, ts, time, properties) \
