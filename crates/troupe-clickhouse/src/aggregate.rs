@@ -93,9 +93,10 @@ async fn events_with_lines(
         Some(ActorKind::Persons) => (format!("[{person}]"), "raw_actors".to_string()),
         Some(ActorKind::Group(group_type)) => (ids.of_group(group_type).await?, distinct("raw_actors")),
     };
+    needs_person |= split.is_some_and(|s| s.by == SplitBy::Person);
     let (raw_lines, lines) = match split {
         None => (String::new(), String::new()),
-        Some(split) => split_sql(split, &mut ids).await?,
+        Some(split) => split_sql(split, person, &mut ids).await?,
     };
     let (mut raw_passes, mut passes) = (String::new(), String::new());
     for (i, test) in tests.iter().enumerate() {
@@ -124,7 +125,7 @@ fn distinct(column: &str) -> String {
 }
 
 /// A split's `raw_lines` (lower select) and `lines` (upper select, each line once).
-async fn split_sql(split: &Split, ids: &mut Ids<'_>) -> Result<(String, String)> {
+async fn split_sql(split: &Split, person: &str, ids: &mut Ids<'_>) -> Result<(String, String)> {
     let (default, unset) = (split.default_line, split.unset_line);
     let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
     let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
@@ -146,6 +147,23 @@ async fn split_sql(split: &Split, ids: &mut Ids<'_>) -> Result<(String, String)>
         SplitBy::EventProperty(key) => {
             let at = format!("indexOf(prop_keys, {})", quote(key));
             let line = format!("if({at} > 0, {}, toUInt32({unset}))", line_of(&format!("prop_texts[{at}]")));
+            (format!(", [{line}] AS raw_lines"), ", raw_lines AS lines".to_string())
+        }
+        SplitBy::Person => {
+            // Persons may be many: each line's persons travel as a table beside the query.
+            let mut by_line: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+            for (id, line) in split.lines.iter().filter(|(_, l)| *l != default) {
+                by_line.entry(*line).or_default().push(id.clone());
+            }
+            let mut cases: Vec<String> = Vec::new();
+            for (line, persons) in by_line {
+                cases.push(format!("{person} GLOBAL IN {}, toUInt32({line})", ids.table(&persons)));
+            }
+            let line = if cases.is_empty() {
+                format!("toUInt32({default})")
+            } else {
+                format!("multiIf({}, toUInt32({default}))", cases.join(", "))
+            };
             (format!(", [{line}] AS raw_lines"), ", raw_lines AS lines".to_string())
         }
     })
@@ -598,16 +616,17 @@ async fn actors(
     let filter = format!("{}{}", in_range(range), event_filter([test]));
     let Inner { sql: inner, tables } = events_with_actors(http, project, actor, &[test], &filter).await?;
     let sql = format!(
-        "SELECT actor FROM (SELECT arrayJoin(actors) AS actor FROM ({inner}) WHERE {}) \
-         GROUP BY actor HAVING count() >= {at_least} ORDER BY actor",
+        "SELECT actor, count() AS events FROM (SELECT arrayJoin(actors) AS actor FROM ({inner}) WHERE {}) \
+         GROUP BY actor HAVING events >= {at_least} ORDER BY actor",
         test_sql(0, test)
     );
     #[derive(Deserialize)]
     struct Row {
         actor: String,
+        events: u64,
     }
     let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
-    Ok(AggregateAnswer::Actors(rows.into_iter().map(|r| r.actor).collect()))
+    Ok(AggregateAnswer::Actors(rows.into_iter().map(|r| (r.actor, r.events)).collect()))
 }
 
 async fn profiles(http: &Http, project: u32, actor: &ActorKind) -> Result<AggregateAnswer> {

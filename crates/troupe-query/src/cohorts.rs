@@ -193,7 +193,7 @@ async fn criterion(ctx: &Ctx<'_>, by: &CountBy, c: &Criterion, depth: usize) -> 
             if let Some(test) = pushdown::Conditions::new(ctx, &nested).test(&selector, None).await? {
                 let range = (from.timestamp_micros(), to.timestamp_micros());
                 if let Some(keys) = pushdown::actors(ctx, by, test, *at_least, range).await? {
-                    return Ok(Members::Ids(keys.into_iter().collect()));
+                    return Ok(Members::Ids(keys.into_iter().map(|(key, _)| key).collect()));
                 }
             }
             let scan = ctx

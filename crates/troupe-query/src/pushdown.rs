@@ -255,14 +255,15 @@ pub async fn values(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<V
     }
 }
 
-/// The actors with at least `at_least` events passing `test` in `[from, to)`, or `None`.
+/// The actors with at least `at_least` events passing `test` in `[from, to)`, with their
+/// counts, or `None`.
 pub async fn actors(
     ctx: &Ctx<'_>,
     count_by: &CountBy,
     test: EventTest,
     at_least: u64,
     (from, to): (i64, i64),
-) -> Result<Option<Vec<String>>, QueryError> {
+) -> Result<Option<Vec<(String, u64)>>, QueryError> {
     let actor = actor_kind(ctx, count_by).await?;
     match ask(ctx, AggregateRequest::Actors { actor, test, at_least, from, to }).await? {
         None => Ok(None),

@@ -42,9 +42,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         Period { from: buckets.start(), to: buckets.end(), buckets }
     });
     let periods: Vec<&Period> = std::iter::once(&current).chain(previous.as_ref()).collect();
-    let split_by_backend = q.common.breakdown.as_ref().is_none_or(|b| b.source != PropertySource::Person);
-    let pushable =
-        split_by_backend && q.actors.is_none() && q.series.iter().all(|s| matches!(s.math, Math::Total | Math::Unique));
+    let pushable = q.actors.is_none() && q.series.iter().all(|s| matches!(s.math, Math::Total | Math::Unique));
     let pushed = if pushable { pushed_values(ctx, q, &setup, &periods, &cohorts).await? } else { None };
     let (values, actors) = match pushed {
         Some(values) => (values, None),
@@ -149,8 +147,46 @@ async fn split(
     match &b.source {
         PropertySource::Group { group_type } => group_split(ctx, b, group_type, calendar, tests, ranges[0]).await,
         PropertySource::Event => event_split(ctx, b, tests, ranges).await,
-        PropertySource::Person => Ok(None),
+        PropertySource::Person => person_split(ctx, b, tests, ranges[0]).await,
     }
+}
+
+/// A breakdown by a person property: troupe labels each person from the profiles, the backend
+/// counts each person's matching events of the current period (the labels' weights), and the
+/// persons of each kept label go back as that line's set. Persons without the property (or
+/// without a profile) are on the "not set" line.
+async fn person_split(
+    ctx: &Ctx<'_>,
+    b: &Breakdown,
+    tests: &[EventTest],
+    (from, to): (i64, i64),
+) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
+    let Some(profiles) = pushdown::profiles(ctx, ActorKind::Persons).await? else { return Ok(None) };
+    let users = crate::spec::CountBy::Users;
+    let Some(counts) = pushdown::actors(ctx, &users, EventTest::any_of(tests), 1, (from, to)).await? else {
+        return Ok(None);
+    };
+    // Label 0 is "not set".
+    let mut labels: Vec<Option<String>> = vec![None];
+    let mut label_ids: HashMap<String, usize> = HashMap::default();
+    let mut label_of_person: HashMap<&str, usize> = HashMap::default();
+    for p in &profiles {
+        let Some(value) = label(p.properties.get(&b.key)) else { continue };
+        let id = *label_ids.entry(value.clone()).or_insert_with(|| {
+            labels.push(Some(value));
+            labels.len() - 1
+        });
+        label_of_person.insert(&p.key, id);
+    }
+    let mut weights = vec![0u64; labels.len()];
+    for (person, events) in &counts {
+        weights[label_of_person.get(person.as_str()).copied().unwrap_or(0)] += events;
+    }
+    let (line_of_label, values) = rank(&labels, &weights, breakdown_limit(b));
+    let line = |label: usize| line_of_label.get(label).copied().unwrap_or(0) as u32;
+    let lines = label_of_person.iter().map(|(person, &l)| (person.to_string(), line(l))).collect();
+    let split = Split { by: SplitBy::Person, lines, default_line: line(0), unset_line: line(0) };
+    Ok(Some((Some(split), values)))
 }
 
 /// A breakdown by an event property: the backend counts matching events per value in each

@@ -193,6 +193,8 @@ pub enum SplitBy {
     Group(String),
     /// The text ([`crate::value::text_of`]) of a top-level event property.
     EventProperty(String),
+    /// The event's person as it resolves now: the query layer lists persons by id.
+    Person,
 }
 
 /// What to aggregate, over the events of one project. Times are UTC microseconds, `from`
@@ -216,7 +218,7 @@ pub enum AggregateRequest {
     /// Per actor with an event of `[from, to)` matching a test: every such event (or every event
     /// of the range at all, with `all_events`), with a bit mask of the tests it matches.
     Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64 },
-    /// The actors with at least `at_least` events of `[from, to)` passing `test`.
+    /// The actors with at least `at_least` events of `[from, to)` passing `test`, with how many.
     Actors { actor: ActorKind, test: EventTest, at_least: u64, from: i64, to: i64 },
     /// Per range, events passing `test` per text of the event property `key` (`None`: not set).
     Values { key: String, test: EventTest, ranges: Vec<(i64, i64)> },
@@ -230,7 +232,7 @@ pub enum AggregateAnswer {
     PeriodCounts { cells: Vec<PeriodCount>, totals: Vec<RangeCount> },
     Patterns(Vec<ActorPattern>),
     Streams(Vec<ActorStream>),
-    Actors(Vec<String>),
+    Actors(Vec<(String, u64)>),
     Profiles(Vec<crate::Actor>),
     Values(Vec<ValueCount>),
 }

@@ -128,8 +128,13 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         ]
     );
 
-    let streams =
-        AggregateRequest::Streams { actor: ActorKind::Persons, tests: vec![signup, pay], all_events: false, from, to };
+    let streams = AggregateRequest::Streams {
+        actor: ActorKind::Persons,
+        tests: vec![signup.clone(), pay],
+        all_events: false,
+        from,
+        to,
+    };
     let Some(AggregateAnswer::Streams(mut streams)) = store.aggregate(project, streams).await.expect("streams") else {
         panic!("ClickHouse computes per-actor streams")
     };
@@ -190,6 +195,24 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     let events: Vec<u64> = totals.iter().map(|t| t.events).collect();
     assert_eq!(events, vec![2, 2, 2, 1, 2]);
 
+    // Lines by person: listed persons travel as tables, the rest take the default line.
+    let by_person =
+        Split { by: SplitBy::Person, lines: vec![(id_of("u1").expect("u1"), 0)], default_line: 1, unset_line: 1 };
+    let counts = AggregateRequest::PeriodCounts {
+        actor: Some(ActorKind::Persons),
+        periods,
+        tests: vec![signup.clone()],
+        ranges: vec![(from, to)],
+        split: Some(by_person),
+    };
+    let Some(AggregateAnswer::PeriodCounts { mut totals, .. }) = store.aggregate(project, counts).await.expect("split")
+    else {
+        panic!("ClickHouse splits by person")
+    };
+    totals.sort_by_key(|t| t.line);
+    let lines: Vec<(u32, u64, u64)> = totals.iter().map(|t| (t.line, t.events, t.actors)).collect();
+    assert_eq!(lines, vec![(0, 1, 1), (1, 2, 2)]);
+
     // Actors with enough events: what a behavioural cohort is.
     let payers = |at_least| AggregateRequest::Actors {
         actor: companies.clone(),
@@ -201,7 +224,7 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     let Some(AggregateAnswer::Actors(once)) = store.aggregate(project, payers(1)).await.expect("actors") else {
         panic!("ClickHouse lists actors by their events")
     };
-    assert_eq!(once, vec!["acme".to_string(), "globex".to_string()]);
+    assert_eq!(once, vec![("acme".to_string(), 1), ("globex".to_string(), 1)]);
     let Some(AggregateAnswer::Actors(twice)) = store.aggregate(project, payers(2)).await.expect("actors") else {
         panic!("ClickHouse lists actors by their events")
     };
