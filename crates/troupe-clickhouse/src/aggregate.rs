@@ -16,8 +16,9 @@ use std::pin::Pin;
 
 use serde::Deserialize;
 use troupe_store::aggregate::{
-    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, NumberOp,
-    PeriodCount, PeriodUnit, Periods, RangeCount, Split, SplitBy, ValueCondition, ValueCount,
+    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, Measure, NumberOp,
+    PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, Split, SplitBy, Stat, ValueCondition,
+    ValueCount,
 };
 use troupe_store::value::{number_of, text_of, KIND_NUMBER};
 
@@ -49,6 +50,9 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
         }
         AggregateRequest::Profiles { actor } => profiles(http, project, actor).await,
         AggregateRequest::Values { key, test, ranges } => values(http, project, key, test, ranges).await,
+        AggregateRequest::PeriodStats { periods, test, measure, ranges, split } => {
+            period_stats(http, project, periods, test, measure, ranges, split.as_ref()).await
+        }
     };
     answer.map(Some)
 }
@@ -348,7 +352,10 @@ fn reads_properties(request: &AggregateRequest) -> bool {
     }
     let tests: Vec<&EventTest> = match request {
         AggregateRequest::PeriodCounts { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
+        | AggregateRequest::PeriodStats { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
+        | AggregateRequest::PeriodStats { measure: Measure::Property { .. }, .. }
         | AggregateRequest::Values { .. } => return true,
+        AggregateRequest::PeriodStats { test, .. } => vec![test],
         AggregateRequest::PeriodCounts { tests, .. } | AggregateRequest::Streams { tests, .. } => {
             tests.iter().collect()
         }
@@ -686,4 +693,122 @@ async fn values(
             })
             .collect(),
     ))
+}
+
+/// A statistic per line and period and per line and range: of an event property's numbers (the
+/// events with one), or of each actor's event count (the actors with one). Values leave
+/// ClickHouse as their bits, so troupe reads exactly the double ClickHouse computed.
+async fn period_stats(
+    http: &Http,
+    project: u32,
+    periods: &Periods,
+    test: &EventTest,
+    measure: &Measure,
+    ranges: &[(i64, i64)],
+    split: Option<&Split>,
+) -> Result<AggregateAnswer> {
+    if ranges.is_empty() {
+        return Ok(AggregateAnswer::PeriodStats { cells: Vec::new(), totals: Vec::new() });
+    }
+    let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
+    let filter = format!("({}){}", any_range.join(" OR "), event_filter([test]));
+    let (actor, extra, stat) = match measure {
+        Measure::Property { key, stat } => {
+            let at = format!("indexOf(prop_keys, {})", quote(key));
+            (None, vec![("stat_value", format!("if({at} > 0, prop_numbers[{at}], nan)"))], *stat)
+        }
+        Measure::PerActor { actor, stat } => (Some(actor), Vec::new(), *stat),
+    };
+    let Inner { sql: inner, tables } = events_with_lines(http, project, actor, split, &[test], &extra, &filter).await?;
+    let value_column = if extra.is_empty() { "" } else { ", stat_value" };
+    let pass = passes(&[test]);
+    let (from, line) = match split {
+        Some(_) => (
+            format!("(SELECT ts, time, event, actors{value_column}{pass}, arrayJoin(lines) AS line FROM ({inner}))"),
+            "line",
+        ),
+        None => (format!("({inner})"), "toUInt32(0)"),
+    };
+    let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
+    let range_index = format!("multiIf({}, -1)", range_index.join(", "));
+    let period = period_sql(periods, "time");
+    let matching = test_sql(0, test);
+    #[derive(Deserialize)]
+    struct Row {
+        range_of: i64,
+        bucket: i64,
+        line_of: u32,
+        bits: u64,
+    }
+    let mut answers = Vec::new();
+    for by_period in [true, false] {
+        // Over a whole range every event is in bucket 0.
+        let (bucket, group) = (if by_period { period.as_str() } else { "0" }, "range_of, bucket, line_of");
+        // The values each statistic is taken of, one row per (range, bucket, line).
+        let (values_sql, value) = match measure {
+            Measure::Property { .. } => (
+                format!(
+                    "SELECT {range_index} AS range_of, {bucket} AS bucket, {line} AS line_of, stat_value AS v \
+                     FROM {from} WHERE {matching} AND NOT isNaN(stat_value)"
+                ),
+                "v",
+            ),
+            Measure::PerActor { .. } => (
+                format!(
+                    "SELECT range_of, bucket, line_of, toFloat64(count()) AS v FROM \
+                     (SELECT {range_index} AS range_of, {bucket} AS bucket, {line} AS line_of, \
+                      arrayJoin(actors) AS actor FROM {from} WHERE {matching}) GROUP BY {group}, actor"
+                ),
+                "v",
+            ),
+        };
+        let sql = format!(
+            "SELECT range_of, bucket, line_of, reinterpretAsUInt64(reinterpretAsString(toFloat64({}))) AS bits \
+             FROM (SELECT range_of, bucket, line_of, {} FROM ({values_sql}) GROUP BY {group}) WHERE range_of >= 0",
+            stat_value_sql(stat),
+            stat_aggregates_sql(stat, value),
+        );
+        let rows: Vec<Row> = http.rows_with(&sql, tables.clone()).await?;
+        answers.push(rows);
+    }
+    let totals = answers.pop().unwrap_or_default();
+    let cells = answers.pop().unwrap_or_default();
+    Ok(AggregateAnswer::PeriodStats {
+        cells: cells
+            .into_iter()
+            .map(|r| PeriodStat { line: r.line_of, key: r.bucket, value: f64::from_bits(r.bits) })
+            .collect(),
+        totals: totals
+            .into_iter()
+            .map(|r| RangeStat { line: r.line_of, range: r.range_of as usize, value: f64::from_bits(r.bits) })
+            .collect(),
+    })
+}
+
+/// The aggregates a statistic needs over the values `v`, as select columns.
+fn stat_aggregates_sql(stat: Stat, v: &str) -> String {
+    match stat {
+        Stat::Sum => format!("sum({v}) AS total"),
+        Stat::Avg => format!("sum({v}) AS total, count() AS n"),
+        Stat::Min => format!("min({v}) AS lowest"),
+        Stat::Max => format!("max({v}) AS highest"),
+        Stat::Quantile(_) => format!("arraySort(groupArray({v})) AS sorted"),
+    }
+}
+
+/// The statistic from [`stat_aggregates_sql`]'s columns, computed as troupe's scan path does.
+fn stat_value_sql(stat: Stat) -> String {
+    match stat {
+        Stat::Sum => "total".into(),
+        Stat::Avg => "total / n".into(),
+        Stat::Min => "lowest".into(),
+        Stat::Max => "highest".into(),
+        Stat::Quantile(p) => {
+            let rank = format!("({} * (length(sorted) - 1))", float_literal(p));
+            let (lo, hi) = (format!("floor({rank})"), format!("ceil({rank})"));
+            format!(
+                "sorted[toUInt64({lo}) + 1] + (sorted[toUInt64({hi}) + 1] - sorted[toUInt64({lo}) + 1]) * ({rank} - {lo})"
+            )
+        }
+    }
 }

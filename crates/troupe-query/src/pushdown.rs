@@ -3,9 +3,8 @@
 //! properties and who the event is for: person and group properties and cohorts become
 //! [`Condition`]s, sets of ids decided here from the actors' profiles with the scan path's own
 //! rules; event-property tests travel as they are, except text matching (`contains`, regexes).
-//! Trends break down by event and group properties in the backend; breakdowns by person
-//! properties (and breakdowns of the other kinds), property math and lists of actors stay on the
-//! scan path. The answer is turned into the result by the same code as the scan path's, so
+//! Trends (with property and per-actor math) break down by event, person and group properties
+//! in the backend; breakdowns of the other kinds and lists of actors stay on the scan path. The answer is turned into the result by the same code as the scan path's, so
 //! both paths answer alike.
 
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::{
     period_key, ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet,
-    PeriodCount, PeriodUnit, Periods, RangeCount, ValueCount,
+    PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, ValueCount,
 };
 use troupe_store::Actor;
 
@@ -246,6 +245,18 @@ pub async fn profiles(ctx: &Ctx<'_>, actor: ActorKind) -> Result<Option<Vec<Acto
     }
 }
 
+/// Statistics per period and range (see [`AggregateRequest::PeriodStats`]), or `None`.
+pub async fn period_stats(
+    ctx: &Ctx<'_>,
+    request: AggregateRequest,
+) -> Result<Option<(Vec<PeriodStat>, Vec<RangeStat>)>, QueryError> {
+    match ask(ctx, request).await? {
+        None => Ok(None),
+        Some(AggregateAnswer::PeriodStats { cells, totals }) => Ok(Some((cells, totals))),
+        Some(other) => Err(unexpected(&other)),
+    }
+}
+
 /// Events per value of an event property (see [`AggregateRequest::Values`]), or `None`.
 pub async fn values(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<Vec<ValueCount>>, QueryError> {
     match ask(ctx, request).await? {
@@ -294,6 +305,7 @@ fn unexpected(answer: &AggregateAnswer) -> QueryError {
         AggregateAnswer::Actors(_) => "actors",
         AggregateAnswer::Profiles(_) => "profiles",
         AggregateAnswer::Values(_) => "values",
+        AggregateAnswer::PeriodStats { .. } => "period statistics",
     };
     QueryError::Store(troupe_store::StoreError::Backend(format!("the backend answered with {kind} to another request")))
 }

@@ -7,7 +7,7 @@ use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext,
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{ActorKind, AggregateRequest, EventTest, Periods, Split, SplitBy};
+use troupe_store::aggregate::{ActorKind, AggregateRequest, EventTest, Measure, Periods, Split, SplitBy, Stat};
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         Period { from: buckets.start(), to: buckets.end(), buckets }
     });
     let periods: Vec<&Period> = std::iter::once(&current).chain(previous.as_ref()).collect();
-    let pushable = q.actors.is_none() && q.series.iter().all(|s| matches!(s.math, Math::Total | Math::Unique));
+    let pushable = q.actors.is_none();
     let pushed = if pushable { pushed_values(ctx, q, &setup, &periods, &cohorts).await? } else { None };
     let (values, actors) = match pushed {
         Some(values) => (values, None),
@@ -100,6 +100,23 @@ async fn pushed_values(
             None => return Ok(None),
         },
     };
+    // Statistics other than counts, one request per series.
+    let mut stats = Vec::new();
+    for (s, test) in q.series.iter().zip(&tests) {
+        let Some(measure) = measure(s, &actor) else {
+            stats.push(None);
+            continue;
+        };
+        let request = AggregateRequest::PeriodStats {
+            periods: calendar,
+            test: test.clone(),
+            measure,
+            ranges: ranges.clone(),
+            split: split.clone(),
+        };
+        let Some(answer) = pushdown::period_stats(ctx, request).await? else { return Ok(None) };
+        stats.push(Some(answer));
+    }
     // Totals alone need no actors (nor, counting users, the identity join).
     let actor = q.series.iter().any(|s| s.math == Math::Unique).then_some(actor);
     let request = AggregateRequest::PeriodCounts { actor, periods: calendar, tests, ranges, split: split.clone() };
@@ -109,22 +126,34 @@ async fn pushed_values(
     for (r, period) in periods.iter().enumerate() {
         let keys = KeyMap::new(&calendar, &period.buckets);
         let mut per_series = Vec::new();
-        for (t, s) in q.series.iter().enumerate() {
+        for (t, (s, stat)) in q.series.iter().zip(&stats).enumerate() {
             let mut lines = SeriesValues::new();
             for (line, value) in values.iter().enumerate() {
                 let line = line as u32;
-                let total = totals.iter().find(|x| x.test == t && x.line == line && x.range == r);
+                let count = totals.iter().find(|x| x.test == t && x.line == line && x.range == r);
                 // Broken down, a line exists where a matching event was (as on the scan path).
-                if split.is_some() && total.is_none_or(|x| x.events == 0) {
+                if split.is_some() && count.is_none_or(|x| x.events == 0) {
                     continue;
                 }
                 let mut data = vec![0.0; period.buckets.len()];
-                for c in cells.iter().filter(|c| c.test == t && c.line == line) {
-                    if let Some(b) = keys.index(c.key) {
-                        data[b] = pick(s.math, c.events, c.actors);
+                let total = match stat {
+                    None => {
+                        for c in cells.iter().filter(|c| c.test == t && c.line == line) {
+                            if let Some(b) = keys.index(c.key) {
+                                data[b] = pick(s.math, c.events, c.actors);
+                            }
+                        }
+                        count.map_or(0.0, |x| pick(s.math, x.events, x.actors))
                     }
-                }
-                let total = total.map_or(0.0, |x| pick(s.math, x.events, x.actors));
+                    Some((stat_cells, stat_totals)) => {
+                        for c in stat_cells.iter().filter(|c| c.line == line) {
+                            if let Some(b) = keys.index(c.key) {
+                                data[b] = c.value;
+                            }
+                        }
+                        stat_totals.iter().find(|x| x.line == line && x.range == r).map_or(0.0, |x| x.value)
+                    }
+                };
                 lines.push((value.clone(), data, total));
             }
             sort_lines(&mut lines);
@@ -133,6 +162,26 @@ async fn pushed_values(
         out.push(per_series);
     }
     Ok(Some(out))
+}
+
+/// What a series' statistic is taken over, for the maths other than counts.
+fn measure(s: &TrendSeries, actor: &ActorKind) -> Option<Measure> {
+    let property = |stat| s.property.clone().map(|key| Measure::Property { key, stat });
+    let per_actor = |stat| Some(Measure::PerActor { actor: actor.clone(), stat });
+    match s.math {
+        Math::Total | Math::Unique => None,
+        Math::Sum => property(Stat::Sum),
+        Math::Avg => property(Stat::Avg),
+        Math::Min => property(Stat::Min),
+        Math::Max => property(Stat::Max),
+        Math::Median => property(Stat::Quantile(0.5)),
+        Math::P90 => property(Stat::Quantile(0.9)),
+        Math::AvgPerActor => per_actor(Stat::Avg),
+        Math::MinPerActor => per_actor(Stat::Min),
+        Math::MaxPerActor => per_actor(Stat::Max),
+        Math::MedianPerActor => per_actor(Stat::Quantile(0.5)),
+        Math::P90PerActor => per_actor(Stat::Quantile(0.9)),
+    }
 }
 
 /// A breakdown as lines the backend splits by, and each line's value; `None` when the backend

@@ -220,6 +220,8 @@ pub enum AggregateRequest {
     Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64 },
     /// The actors with at least `at_least` events of `[from, to)` passing `test`, with how many.
     Actors { actor: ActorKind, test: EventTest, at_least: u64, from: i64, to: i64 },
+    /// Per line and period, and per line and range, a statistic of the events passing `test`.
+    PeriodStats { periods: Periods, test: EventTest, measure: Measure, ranges: Vec<(i64, i64)>, split: Option<Split> },
     /// Per range, events passing `test` per text of the event property `key` (`None`: not set).
     Values { key: String, test: EventTest, ranges: Vec<(i64, i64)> },
     /// Every actor of the kind that has a profile, with its properties (and a person's distinct
@@ -235,6 +237,44 @@ pub enum AggregateAnswer {
     Actors(Vec<(String, u64)>),
     Profiles(Vec<crate::Actor>),
     Values(Vec<ValueCount>),
+    PeriodStats { cells: Vec<PeriodStat>, totals: Vec<RangeStat> },
+}
+
+/// What a statistic is taken over.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measure {
+    /// The number ([`crate::value::number_of`]) of a top-level event property, over the events
+    /// that have one.
+    Property { key: String, stat: Stat },
+    /// Each actor's count of events, over the actors with at least one.
+    PerActor { actor: ActorKind, stat: Stat },
+}
+
+/// A statistic of some values; 0 when there are none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stat {
+    Sum,
+    /// The sum over the count.
+    Avg,
+    Min,
+    Max,
+    /// Linear interpolation between the two nearest ranks of the ascending values, at rank
+    /// `p · (n − 1)` (the median of 1, 2, 3, 4 is 2.5).
+    Quantile(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodStat {
+    pub line: u32,
+    pub key: i64,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeStat {
+    pub line: u32,
+    pub range: usize,
+    pub value: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,11 +14,12 @@ pub fn text_of(v: &Value) -> String {
     }
 }
 
-/// A value as a number: a JSON number, or a string that parses as one (after trimming).
+/// A value as a number: a JSON number, or a string that parses as one (after trimming; "NaN"
+/// is not a number).
 pub fn number_of(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|n| !n.is_nan()),
         _ => None,
     }
 }
@@ -41,7 +42,7 @@ pub const KIND_OTHER: u8 = 2;
 pub struct PropertyIndex {
     pub keys: Vec<String>,
     pub texts: Vec<String>,
-    /// [`number_of`], NaN where there is none (a NaN never compares true, as `None` does not).
+    /// [`number_of`], NaN where there is none.
     pub numbers: Vec<f64>,
     pub kinds: Vec<u8>,
 }

@@ -32,8 +32,8 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     use chrono::{TimeZone, Utc};
     use troupe_core::{Command, MembershipOp, ProfileOp, TrackEvent};
     use troupe_store::aggregate::{
-        period_key, ActorKind, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet, NumberOp, PeriodUnit,
-        Periods, Split, SplitBy, ValueCondition,
+        period_key, ActorKind, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet, Measure, NumberOp,
+        PeriodUnit, Periods, Split, SplitBy, Stat, ValueCondition,
     };
     use troupe_store::{NewProject, Store};
 
@@ -302,6 +302,29 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     totals.sort_by_key(|t| t.line);
     let lines: Vec<(u32, u64)> = totals.iter().map(|t| (t.line, t.events)).collect();
     assert_eq!(lines, vec![(0, 1), (1, 1), (2, 1)]);
+
+    // Statistics: of a property's numbers ("12" reads as one, a null is not set), and per actor.
+    let stat = |measure| AggregateRequest::PeriodStats {
+        periods,
+        test: EventTest::named("upgrade"),
+        measure,
+        ranges: vec![(from, to)],
+        split: None,
+    };
+    let seats = |stat| Measure::Property { key: "seats".into(), stat };
+    for (measure, expected) in [
+        (seats(Stat::Sum), 17.0),
+        (seats(Stat::Avg), 8.5),
+        (seats(Stat::Quantile(0.9)), 11.3),
+        (Measure::PerActor { actor: ActorKind::Persons, stat: Stat::Max }, 1.0),
+    ] {
+        let Some(AggregateAnswer::PeriodStats { totals, .. }) =
+            store.aggregate(project, stat(measure)).await.expect("stats")
+        else {
+            panic!("ClickHouse computes statistics")
+        };
+        assert_eq!(totals.iter().map(|t| t.value).collect::<Vec<_>>(), vec![expected]);
+    }
 
     // A row from before properties were indexed leaves such questions to the scan path.
     let old = format!(
