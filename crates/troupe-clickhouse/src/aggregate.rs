@@ -39,8 +39,8 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
         AggregateRequest::PeriodCounts { actor, periods, tests, ranges, split } => {
             period_counts(http, project, actor.as_ref(), periods, tests, ranges, split.as_ref()).await
         }
-        AggregateRequest::Patterns { actor, periods, tests, first, from, to } => {
-            patterns(http, project, actor, periods, tests, first.as_ref(), (*from, *to)).await
+        AggregateRequest::Patterns { actor, periods, tests, first, from, to, split } => {
+            patterns(http, project, actor, periods, tests, first.as_ref(), (*from, *to), split.as_ref()).await
         }
         AggregateRequest::Streams { actor, tests, all_events, from, to } => {
             streams(http, project, actor, tests, *all_events, (*from, *to)).await
@@ -352,6 +352,7 @@ fn reads_properties(request: &AggregateRequest) -> bool {
     }
     let tests: Vec<&EventTest> = match request {
         AggregateRequest::PeriodCounts { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
+        | AggregateRequest::Patterns { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
         | AggregateRequest::PeriodStats { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
         | AggregateRequest::PeriodStats { measure: Measure::Property { .. }, .. }
         | AggregateRequest::Values { .. } => return true,
@@ -528,13 +529,16 @@ async fn patterns(
     tests: &[EventTest],
     first: Option<&EventTest>,
     range: (i64, i64),
+    split: Option<&Split>,
 ) -> Result<AggregateAnswer> {
     let (from, to) = range;
     // The earliest `first` event may lie before the range.
     let lower = if first.is_some() { String::new() } else { format!("ts >= {from} AND ") };
     let filter = format!("{lower}ts < {to}{}", event_filter(tests.iter().chain(first)));
     let all_tests: Vec<&EventTest> = tests.iter().chain(first).collect();
-    let Inner { sql: inner, tables } = events_with_actors(http, project, actor, &all_tests, &filter).await?;
+    let Inner { sql: inner, tables } =
+        events_with_lines(http, project, Some(actor), split, &all_tests, &[], &filter).await?;
+    let line = if split.is_some() { "arrayJoin(lines)" } else { "toUInt32(0)" };
     let period = period_sql(periods, "time");
     let collected: Vec<String> = tests
         .iter()
@@ -545,17 +549,19 @@ async fn patterns(
     let passes = passes(&all_tests);
     let first_period = period_sql(periods, "toDateTime(intDiv(first_ts, 1000000))");
     let sql = format!(
-        "SELECT periods, has_first, if(has_first, {first_period}, 0) AS first_period, \
+        "SELECT line, periods, has_first, if(has_first, {first_period}, 0) AS first_period, \
          has_first AND first_ts >= {from} AND first_ts < {to} AS first_in_range, count() AS actors \
-         FROM (SELECT actor, [{collected}] AS periods, countIf({first_test}) > 0 AS has_first, \
+         FROM (SELECT actor, line, [{collected}] AS periods, countIf({first_test}) > 0 AS has_first, \
                minIf(ts, {first_test}) AS first_ts \
-               FROM (SELECT ts, event{passes}, {period} AS period, arrayJoin(actors) AS actor FROM ({inner})) \
-               GROUP BY actor) \
-         GROUP BY periods, has_first, first_period, first_in_range",
+               FROM (SELECT ts, event{passes}, {period} AS period, arrayJoin(actors) AS actor, {line} AS line \
+                     FROM ({inner})) \
+               GROUP BY actor, line) \
+         GROUP BY line, periods, has_first, first_period, first_in_range",
         collected = collected.join(", "),
     );
     #[derive(Deserialize)]
     struct Row {
+        line: u32,
         periods: Vec<Vec<i64>>,
         has_first: u8,
         first_period: i64,
@@ -568,6 +574,7 @@ async fn patterns(
             .map(|r| ActorPattern {
                 periods: r.periods,
                 first: (r.has_first == 1).then_some((r.first_period, r.first_in_range == 1)),
+                line: r.line,
                 actors: r.actors,
             })
             .collect(),

@@ -743,6 +743,7 @@ pub async fn stickiness_by_users_and_groups(store: &dyn Store) {
     }
     d.event("u2", "use", at(2, 9, 0), json!({})).event("u2", "use", at(2, 10, 0), json!({}));
     d.event("u3", "use", at(2, 9, 0), json!({})).event("u3", "use", at(4, 9, 0), json!({}));
+    d.group("company", "acme", json!({"tier": "gold"})).person("u1", json!({"country": "FR"}));
     let p = d.load(store).await;
     let q = |count_by: Value, cumulative: bool| {
         json!({"kind": "stickiness", "date_range": {"from": "2026-03-02", "to": "2026-03-04"}, "count_by": count_by,
@@ -756,6 +757,22 @@ pub async fn stickiness_by_users_and_groups(store: &dyn Store) {
     assert_eq!(data(ask(store, p, q(json!("users"), false)).await.expect("answer")), vec![1, 1, 1]);
     assert_eq!(data(ask(store, p, q(json!("users"), true)).await.expect("answer")), vec![3, 2, 1]);
     assert_eq!(data(ask(store, p, q(companies(), false)).await.expect("answer")), vec![0, 1, 1]);
+    // Broken down: an actor's intervals per line (lines ranked by matching events).
+    let lines = |breakdown: Value| {
+        let mut query = q(json!("users"), false);
+        query["breakdown"] = breakdown;
+        query
+    };
+    let by_line = |r: InsightResult| -> Vec<(Option<String>, Vec<u64>)> {
+        let InsightResult::Stickiness(StickinessResult { series, .. }) = r else { panic!("not stickiness") };
+        series.into_iter().map(|l| (l.breakdown_value, l.data)).collect()
+    };
+    let tier = json!({"type": "group", "group_type": "company", "key": "tier"});
+    let r = ask(store, p, lines(tier)).await.expect("answer");
+    assert_eq!(by_line(r), vec![(Some("gold".to_string()), vec![1, 0, 1]), (None, vec![0, 1, 0])]);
+    let country = json!({"type": "person", "key": "country"});
+    let r = ask(store, p, lines(country)).await.expect("answer");
+    assert_eq!(by_line(r), vec![(None, vec![1, 1, 0]), (Some("FR".to_string()), vec![0, 0, 1])]);
 }
 
 /// Range March 2–4, event "use"; March 1 is the interval before.

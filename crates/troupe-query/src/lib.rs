@@ -15,6 +15,7 @@ mod pushdown;
 pub mod result;
 mod retention;
 pub mod spec;
+mod splits;
 mod stickiness;
 pub mod time;
 mod trends;

@@ -79,7 +79,7 @@ async fn pushed_activity(
     let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &[&q.event]).await? else { return Ok(None) };
     let first = Some(EventTest::any());
     let range = (extended.start(), setup.range.to.timestamp_micros());
-    let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range).await? else {
+    let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range, None).await? else {
         return Ok(None);
     };
     let (keys, range_keys) = (KeyMap::new(&periods, extended), KeyMap::new(&periods, &setup.buckets));

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::{
     period_key, ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet,
-    PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, ValueCount,
+    PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, Split, ValueCount,
 };
 use troupe_store::Actor;
 
@@ -227,9 +227,10 @@ pub async fn patterns(
     tests: Vec<EventTest>,
     first: Option<EventTest>,
     (from, to): (i64, i64),
+    split: Option<Split>,
 ) -> Result<Option<Vec<ActorPattern>>, QueryError> {
     let actor = actor_kind(ctx, count_by).await?;
-    match ask(ctx, AggregateRequest::Patterns { actor, periods, tests, first, from, to }).await? {
+    match ask(ctx, AggregateRequest::Patterns { actor, periods, tests, first, from, to, split }).await? {
         None => Ok(None),
         Some(AggregateAnswer::Patterns(patterns)) => Ok(Some(patterns)),
         Some(other) => Err(unexpected(&other)),

@@ -78,7 +78,7 @@ async fn pushed_grid(
     };
     let first = (q.cohorting == Cohorting::FirstTime).then(|| tests[0].clone());
     let range = (setup.range.from.timestamp_micros(), setup.range.to.timestamp_micros());
-    let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range).await? else {
+    let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range, None).await? else {
         return Ok(None);
     };
     let n = setup.buckets.len();

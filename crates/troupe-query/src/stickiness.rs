@@ -11,7 +11,8 @@ use crate::error::QueryError;
 use crate::frame::{breakdown_limit, Lines, Matcher, Needs};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{StickinessLine, StickinessResult};
-use crate::spec::StickinessQuery;
+use crate::spec::{EventSelector, StickinessQuery};
+use crate::splits;
 use crate::{scan, Ctx, Setup};
 
 pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult, QueryError> {
@@ -22,7 +23,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
     let filters = q.common.filters.iter().chain(q.series.iter().filter_map(|s| s.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
     let n = setup.buckets.len();
-    let pushed = if q.common.breakdown.is_none() { pushed_histograms(ctx, q, &setup, &cohorts).await? } else { None };
+    let pushed = pushed_histograms(ctx, q, &setup, &cohorts).await?;
     let per_series = match pushed {
         Some(histograms) => histograms,
         None => scanned_histograms(ctx, q, &setup, &cohorts).await?,
@@ -53,23 +54,40 @@ async fn pushed_histograms(
     cohorts: &HashMap<String, Arc<ResolvedCohort>>,
 ) -> Result<Option<Vec<Histograms>>, QueryError> {
     let periods = pushdown::periods(&setup.calendar);
-    let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &q.series.iter().collect::<Vec<_>>()).await? else {
-        return Ok(None);
-    };
+    let selectors: Vec<&EventSelector> = q.series.iter().collect();
+    let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &selectors).await? else { return Ok(None) };
     let range = (setup.range.from.timestamp_micros(), setup.range.to.timestamp_micros());
-    let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, None, range).await? else {
+    let (split, values) = match &q.common.breakdown {
+        None => (None, vec![None]),
+        Some(b) => match splits::split(ctx, b, periods, &tests, &[range]).await? {
+            Some(split) => split,
+            None => return Ok(None),
+        },
+    };
+    let split_lines = split.is_some();
+    let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, None, range, split).await? else {
         return Ok(None);
     };
     let n = setup.buckets.len();
     let keys = KeyMap::new(&periods, &setup.buckets);
-    let mut out: Vec<Histograms> = q.series.iter().map(|_| vec![(None, vec![0; n])]).collect();
-    for p in &patterns {
-        for (s, active) in p.periods.iter().enumerate() {
-            let intervals = active.iter().filter(|&&k| keys.index(k).is_some()).count();
-            if let (Some(slot), Some(histogram)) = (intervals.checked_sub(1), out.get_mut(s)) {
-                histogram[0].1[slot] += p.actors;
+    let mut out = Vec::new();
+    for s in 0..q.series.len() {
+        // Per line, the histogram; unsplit, line 0 is there even when empty (as on the scan path).
+        let mut histograms: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        if !split_lines {
+            histograms.insert(0, vec![0; n]);
+        }
+        for p in &patterns {
+            let active = p.periods.get(s).map_or(0, |ks| ks.iter().filter(|&&k| keys.index(k).is_some()).count());
+            if let Some(slot) = active.checked_sub(1) {
+                histograms.entry(p.line).or_insert_with(|| vec![0; n])[slot] += p.actors;
             }
         }
+        let lines = histograms
+            .into_iter()
+            .filter_map(|(line, data)| values.get(line as usize).map(|v| (v.clone(), data)))
+            .collect();
+        out.push(lines);
     }
     Ok(Some(out))
 }

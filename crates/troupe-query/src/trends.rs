@@ -7,14 +7,15 @@ use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext,
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{ActorKind, AggregateRequest, EventTest, Measure, Periods, Split, SplitBy, Stat};
+use troupe_store::aggregate::{ActorKind, AggregateRequest, Measure, Stat};
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
-use crate::frame::{breakdown_limit, label, number_of, rank, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
+use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{TrendLine, TrendsResult};
-use crate::spec::{Breakdown, EventSelector, Math, PropertySource, TrendActors, TrendSeries, TrendsQuery};
+use crate::spec::{EventSelector, Math, TrendActors, TrendSeries, TrendsQuery};
+use crate::splits;
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
@@ -95,7 +96,7 @@ async fn pushed_values(
     let ranges: Vec<(i64, i64)> = periods.iter().map(|p| (p.from, p.to)).collect();
     let (split, values) = match &q.common.breakdown {
         None => (None, vec![None]),
-        Some(b) => match split(ctx, b, calendar, &tests, &ranges).await? {
+        Some(b) => match splits::split(ctx, b, calendar, &tests, &ranges).await? {
             Some(split) => split,
             None => return Ok(None),
         },
@@ -182,154 +183,6 @@ fn measure(s: &TrendSeries, actor: &ActorKind) -> Option<Measure> {
         Math::MedianPerActor => per_actor(Stat::Quantile(0.5)),
         Math::P90PerActor => per_actor(Stat::Quantile(0.9)),
     }
-}
-
-/// A breakdown as lines the backend splits by, and each line's value; `None` when the backend
-/// leaves it to the scan path.
-async fn split(
-    ctx: &Ctx<'_>,
-    b: &Breakdown,
-    calendar: Periods,
-    tests: &[EventTest],
-    ranges: &[(i64, i64)],
-) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
-    match &b.source {
-        PropertySource::Group { group_type } => group_split(ctx, b, group_type, calendar, tests, ranges[0]).await,
-        PropertySource::Event => event_split(ctx, b, tests, ranges).await,
-        PropertySource::Person => person_split(ctx, b, tests, ranges[0]).await,
-    }
-}
-
-/// A breakdown by a person property: troupe labels each person from the profiles, the backend
-/// counts each person's matching events of the current period (the labels' weights), and the
-/// persons of each kept label go back as that line's set. Persons without the property (or
-/// without a profile) are on the "not set" line.
-async fn person_split(
-    ctx: &Ctx<'_>,
-    b: &Breakdown,
-    tests: &[EventTest],
-    (from, to): (i64, i64),
-) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
-    let Some(profiles) = pushdown::profiles(ctx, ActorKind::Persons).await? else { return Ok(None) };
-    let users = crate::spec::CountBy::Users;
-    let Some(counts) = pushdown::actors(ctx, &users, EventTest::any_of(tests), 1, (from, to)).await? else {
-        return Ok(None);
-    };
-    // Label 0 is "not set".
-    let mut labels: Vec<Option<String>> = vec![None];
-    let mut label_ids: HashMap<String, usize> = HashMap::default();
-    let mut label_of_person: HashMap<&str, usize> = HashMap::default();
-    for p in &profiles {
-        let Some(value) = label(p.properties.get(&b.key)) else { continue };
-        let id = *label_ids.entry(value.clone()).or_insert_with(|| {
-            labels.push(Some(value));
-            labels.len() - 1
-        });
-        label_of_person.insert(&p.key, id);
-    }
-    let mut weights = vec![0u64; labels.len()];
-    for (person, events) in &counts {
-        weights[label_of_person.get(person.as_str()).copied().unwrap_or(0)] += events;
-    }
-    let (line_of_label, values) = rank(&labels, &weights, breakdown_limit(b));
-    let line = |label: usize| line_of_label.get(label).copied().unwrap_or(0) as u32;
-    let lines = label_of_person.iter().map(|(person, &l)| (person.to_string(), line(l))).collect();
-    let split = Split { by: SplitBy::Person, lines, default_line: line(0), unset_line: line(0) };
-    Ok(Some((Some(split), values)))
-}
-
-/// A breakdown by an event property: the backend counts matching events per value in each
-/// range, troupe ranks the values by the current period's counts (values seen only in the
-/// previous period, and those beyond the limit, go to "other") and sends them as lines.
-async fn event_split(
-    ctx: &Ctx<'_>,
-    b: &Breakdown,
-    tests: &[EventTest],
-    ranges: &[(i64, i64)],
-) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
-    let request =
-        AggregateRequest::Values { key: b.key.clone(), test: EventTest::any_of(tests), ranges: ranges.to_vec() };
-    let Some(counts) = pushdown::values(ctx, request).await? else { return Ok(None) };
-    let mut labels: Vec<Option<String>> = Vec::new();
-    let mut label_ids: HashMap<Option<String>, usize> = HashMap::default();
-    let mut weights: Vec<u64> = Vec::new();
-    for c in counts {
-        let id = *label_ids.entry(c.value.clone()).or_insert_with(|| {
-            labels.push(c.value.clone());
-            weights.push(0);
-            labels.len() - 1
-        });
-        if c.range == 0 {
-            weights[id] += c.events;
-        }
-    }
-    let (line_of_label, values) = rank(&labels, &weights, breakdown_limit(b));
-    // Every value of a matching event is listed; a line past the last one is never reached.
-    let unreached = values.len() as u32;
-    let line = |label: Option<&usize>| label.and_then(|&l| line_of_label.get(l)).map_or(unreached, |&l| l as u32);
-    let lines =
-        labels.iter().enumerate().filter_map(|(l, v)| v.as_ref().map(|v| (v.clone(), line(Some(&l))))).collect();
-    let split = Split {
-        by: SplitBy::EventProperty(b.key.clone()),
-        lines,
-        default_line: unreached,
-        unset_line: line(label_ids.get(&None)),
-    };
-    Ok(Some((Some(split), values)))
-}
-
-/// A breakdown by a group property as lines the backend splits by: every group's label by the
-/// scan path's rules, the top labels by matching events of the current period (asked of the
-/// backend first), the rest as "other". `None` when the backend leaves it to the scan path.
-async fn group_split(
-    ctx: &Ctx<'_>,
-    b: &Breakdown,
-    group_type: &str,
-    calendar: Periods,
-    tests: &[EventTest],
-    current: (i64, i64),
-) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
-    crate::check_group_types(ctx, std::iter::once(&group_type.to_string())).await?;
-    let Some(profiles) = pushdown::profiles(ctx, ActorKind::Group(group_type.to_string())).await? else {
-        return Ok(None);
-    };
-    // Label 0 is "not set": groups without the property, events without a group of the type.
-    let mut labels: Vec<Option<String>> = vec![None];
-    let mut label_ids: HashMap<String, u32> = HashMap::default();
-    let mut label_of_group = Vec::new();
-    for g in profiles {
-        let Some(value) = label(g.properties.get(&b.key)) else { continue };
-        let id = *label_ids.entry(value.clone()).or_insert_with(|| {
-            labels.push(Some(value));
-            (labels.len() - 1) as u32
-        });
-        label_of_group.push((g.key, id));
-    }
-    let by_label =
-        Split { by: SplitBy::Group(group_type.to_string()), lines: label_of_group, default_line: 0, unset_line: 0 };
-    let weigh = AggregateRequest::PeriodCounts {
-        actor: None,
-        periods: calendar,
-        tests: vec![EventTest::any_of(tests)],
-        ranges: vec![current],
-        split: Some(by_label.clone()),
-    };
-    let Some((_, totals)) = pushdown::period_counts(ctx, weigh).await? else { return Ok(None) };
-    let mut weights = vec![0u64; labels.len()];
-    for t in totals {
-        if let Some(w) = weights.get_mut(t.line as usize) {
-            *w = t.events;
-        }
-    }
-    let (line_of_label, values) = rank(&labels, &weights, breakdown_limit(b));
-    let line = |label: u32| line_of_label.get(label as usize).copied().unwrap_or(0) as u32;
-    let split = Split {
-        by: by_label.by,
-        lines: by_label.lines.into_iter().map(|(key, l)| (key, line(l))).collect(),
-        default_line: line(0),
-        unset_line: line(0),
-    };
-    Ok(Some((Some(split), values)))
 }
 
 /// Per period, per series, its lines, and the actors asked for, computed from a scan.

@@ -213,8 +213,16 @@ pub enum AggregateRequest {
     },
     /// Actors grouped by the same activity pattern: per test, the periods in `[from, to)` in which
     /// they did it, and the period of their earliest event matching `first` (any time before
-    /// `to`) when asked.
-    Patterns { actor: ActorKind, periods: Periods, tests: Vec<EventTest>, first: Option<EventTest>, from: i64, to: i64 },
+    /// `to`) when asked. Split, an actor has a pattern per line, from the events on that line.
+    Patterns {
+        actor: ActorKind,
+        periods: Periods,
+        tests: Vec<EventTest>,
+        first: Option<EventTest>,
+        from: i64,
+        to: i64,
+        split: Option<Split>,
+    },
     /// Per actor with an event of `[from, to)` matching a test: every such event (or every event
     /// of the range at all, with `all_events`), with a bit mask of the tests it matches.
     Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64 },
@@ -309,6 +317,8 @@ pub struct ActorPattern {
     /// The key of the period of the earliest `first` event, and whether that event is in
     /// `[from, to)`.
     pub first: Option<(i64, bool)>,
+    /// The line the pattern is on (0 unsplit).
+    pub line: u32,
     /// How many actors share this pattern.
     pub actors: u64,
 }

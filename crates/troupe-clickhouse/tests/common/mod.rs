@@ -113,6 +113,7 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         first: Some(signup.clone()),
         from,
         to,
+        split: None,
     };
     let Some(AggregateAnswer::Patterns(mut patterns)) = store.aggregate(project, patterns).await.expect("patterns")
     else {
