@@ -40,7 +40,8 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
             period_counts(http, project, actor.as_ref(), periods, tests, ranges, split.as_ref()).await
         }
         AggregateRequest::Patterns { actor, periods, tests, first, from, to, split } => {
-            patterns(http, project, actor, periods, tests, first.as_ref(), (*from, *to), split.as_ref()).await
+            let of = Of { actor, tests, split: split.as_ref() };
+            patterns(http, project, of, periods, first.as_ref(), (*from, *to)).await
         }
         AggregateRequest::Streams { actor, tests, all_events, from, to } => {
             streams(http, project, actor, tests, *all_events, (*from, *to)).await
@@ -521,15 +522,20 @@ async fn period_counts(
     Ok(AggregateAnswer::PeriodCounts { cells, totals })
 }
 
+/// Whose events, which tests and which lines a pattern request is about.
+struct Of<'a> {
+    actor: &'a ActorKind,
+    tests: &'a [EventTest],
+    split: Option<&'a Split>,
+}
+
 async fn patterns(
     http: &Http,
     project: u32,
-    actor: &ActorKind,
+    Of { actor, tests, split }: Of<'_>,
     periods: &Periods,
-    tests: &[EventTest],
     first: Option<&EventTest>,
     range: (i64, i64),
-    split: Option<&Split>,
 ) -> Result<AggregateAnswer> {
     let (from, to) = range;
     // The earliest `first` event may lie before the range.
