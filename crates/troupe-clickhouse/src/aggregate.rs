@@ -43,8 +43,9 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
             let of = Of { actor, tests, split: split.as_ref() };
             patterns(http, project, of, periods, first.as_ref(), (*from, *to)).await
         }
-        AggregateRequest::Streams { actor, tests, all_events, from, to } => {
-            streams(http, project, actor, tests, *all_events, (*from, *to)).await
+        AggregateRequest::Streams { actor, tests, all_events, from, to, keys } => {
+            let of = Of { actor, tests, split: None };
+            streams(http, project, of, *all_events, (*from, *to), keys.as_ref()).await
         }
         AggregateRequest::Actors { actor, test, at_least, from, to } => {
             actors(http, project, actor, test, *at_least, (*from, *to)).await
@@ -67,7 +68,22 @@ async fn events_with_actors(
     tests: &[&EventTest],
     filter: &str,
 ) -> Result<Inner> {
-    events_with_lines(http, project, Some(actor), None, tests, &[], filter).await
+    events_with_lines(http, project, Select { actor: Some(actor), tests, ..Select::default() }, filter).await
+}
+
+/// What an inner select carries besides `ts`, `time` and `event`.
+#[derive(Default)]
+struct Select<'a> {
+    /// `actors`: whose events (none: an empty array).
+    actor: Option<&'a ActorKind>,
+    /// `lines`: the lines of a split.
+    split: Option<&'a Split>,
+    /// `pass_<i>`: each test's condition.
+    tests: &'a [&'a EventTest],
+    /// Further `(alias, expression)` columns of the event row.
+    extra: Vec<(&'static str, String)>,
+    /// `label_keys`: what an event is labelled by (a property's text, its groups, its person).
+    keys: Option<&'a SplitBy>,
 }
 
 /// An inner select and the external tables its conditions read.
@@ -81,15 +97,8 @@ struct Inner {
 /// Two levels: the lower one maps ids and evaluates conditions (its lambdas and sets hold
 /// constant lists), the upper one removes repeats from the resulting columns; removing them in
 /// one level would copy the constant lists into the outer lambda once per array element.
-async fn events_with_lines(
-    http: &Http,
-    project: u32,
-    actor: Option<&ActorKind>,
-    split: Option<&Split>,
-    tests: &[&EventTest],
-    extra: &[(&str, String)],
-    filter: &str,
-) -> Result<Inner> {
+async fn events_with_lines(http: &Http, project: u32, select: Select<'_>, filter: &str) -> Result<Inner> {
+    let Select { actor, split, tests, mut extra, keys } = select;
     let mut ids = Ids::new(http, project);
     let (person, join) = person_join(project);
     let mut needs_person = matches!(actor, Some(ActorKind::Persons));
@@ -103,6 +112,18 @@ async fn events_with_lines(
         None => (String::new(), String::new()),
         Some(split) => split_sql(split, person, &mut ids).await?,
     };
+    if let Some(by) = keys {
+        needs_person |= *by == SplitBy::Person;
+        let label_keys = match by {
+            SplitBy::EventProperty(key) => {
+                let at = format!("indexOf(prop_keys, {})", quote(key));
+                format!("if({at} > 0, [prop_texts[{at}]], emptyArrayString())")
+            }
+            SplitBy::Group(group_type) => ids.of_group(group_type).await?,
+            SplitBy::Person => format!("[{person}]"),
+        };
+        extra.push(("label_keys", label_keys));
+    }
     let (mut raw_passes, mut passes) = (String::new(), String::new());
     for (i, test) in tests.iter().enumerate() {
         if let Some(condition) = &test.condition {
@@ -111,7 +132,7 @@ async fn events_with_lines(
             passes.push_str(&format!(", pass_{i}"));
         }
     }
-    for (alias, expression) in extra {
+    for (alias, expression) in &extra {
         raw_passes.push_str(&format!(", {expression} AS {alias}"));
         passes.push_str(&format!(", {alias}"));
     }
@@ -438,7 +459,9 @@ async fn period_counts(
     let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
     let filter = format!("({}){}", any_range.join(" OR "), event_filter(tests));
     let tests_ref: Vec<&EventTest> = tests.iter().collect();
-    let Inner { sql: inner, tables } = events_with_lines(http, project, actor, split, &tests_ref, &[], &filter).await?;
+    let Inner { sql: inner, tables } =
+        events_with_lines(http, project, Select { actor, split, tests: &tests_ref, ..Select::default() }, &filter)
+            .await?;
     let passes = passes(&tests_ref);
     // An event counts once per line: the lines are spread first, then counted.
     let (from, line) = match split {
@@ -542,8 +565,13 @@ async fn patterns(
     let lower = if first.is_some() { String::new() } else { format!("ts >= {from} AND ") };
     let filter = format!("{lower}ts < {to}{}", event_filter(tests.iter().chain(first)));
     let all_tests: Vec<&EventTest> = tests.iter().chain(first).collect();
-    let Inner { sql: inner, tables } =
-        events_with_lines(http, project, Some(actor), split, &all_tests, &[], &filter).await?;
+    let Inner { sql: inner, tables } = events_with_lines(
+        http,
+        project,
+        Select { actor: Some(actor), split, tests: &all_tests, ..Select::default() },
+        &filter,
+    )
+    .await?;
     let line = if split.is_some() { "arrayJoin(lines)" } else { "toUInt32(0)" };
     let period = period_sql(periods, "time");
     let collected: Vec<String> = tests
@@ -590,10 +618,10 @@ async fn patterns(
 async fn streams(
     http: &Http,
     project: u32,
-    actor: &ActorKind,
-    tests: &[EventTest],
+    Of { actor, tests, .. }: Of<'_>,
     all_events: bool,
     range: (i64, i64),
+    keys: Option<&SplitBy>,
 ) -> Result<AggregateAnswer> {
     if tests.len() > 32 {
         return Err(ClickHouseError::Config("a stream takes at most 32 tests".into()));
@@ -601,12 +629,17 @@ async fn streams(
     let names = if all_events { String::new() } else { event_filter(tests) };
     let filter = format!("{}{names}", in_range(range));
     let tests_ref: Vec<&EventTest> = tests.iter().collect();
-    let Inner { sql: inner, tables } = events_with_actors(http, project, actor, &tests_ref, &filter).await?;
+    let select = Select { actor: Some(actor), tests: &tests_ref, keys, ..Select::default() };
+    let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;
     let mask: Vec<String> =
         tests.iter().enumerate().map(|(k, t)| format!("{} * {}", test_sql(k, t), 1u64 << k)).collect();
+    let (key_column, keys_column) = match keys {
+        Some(_) => (", label_keys", ", groupArray(label_keys) AS keys"),
+        None => ("", ", [] AS keys"),
+    };
     let sql = format!(
-        "SELECT actor, groupArray(ts) AS times, groupArray(mask) AS masks \
-         FROM (SELECT ts, toUInt32({mask}) AS mask, arrayJoin(actors) AS actor FROM ({inner})) \
+        "SELECT actor, groupArray(ts) AS times, groupArray(mask) AS masks{keys_column} \
+         FROM (SELECT ts, toUInt32({mask}) AS mask{key_column}, arrayJoin(actors) AS actor FROM ({inner})) \
          GROUP BY actor HAVING countIf(mask != 0) > 0",
         mask = mask.join(" + "),
     );
@@ -615,11 +648,12 @@ async fn streams(
         actor: String,
         times: Vec<i64>,
         masks: Vec<u32>,
+        keys: Vec<Vec<String>>,
     }
     let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
     Ok(AggregateAnswer::Streams(
         rows.into_iter()
-            .map(|r| ActorStream { actor: r.actor, events: r.times.into_iter().zip(r.masks).collect() })
+            .map(|r| ActorStream { actor: r.actor, events: r.times.into_iter().zip(r.masks).collect(), keys: r.keys })
             .collect(),
     ))
 }
@@ -679,8 +713,9 @@ async fn values(
     let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
     let filter = format!("({}){}", any_range.join(" OR "), event_filter([test]));
     let at = format!("indexOf(prop_keys, {})", quote(key));
-    let extra = [("value_at", at), ("value", "if(value_at > 0, prop_texts[value_at], '')".to_string())];
-    let Inner { sql: inner, tables } = events_with_lines(http, project, None, None, &[test], &extra, &filter).await?;
+    let extra = vec![("value_at", at), ("value", "if(value_at > 0, prop_texts[value_at], '')".to_string())];
+    let select = Select { tests: &[test], extra, ..Select::default() };
+    let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;
     let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
     #[derive(Deserialize)]
     struct Row {
@@ -732,8 +767,9 @@ async fn period_stats(
         }
         Measure::PerActor { actor, stat } => (Some(actor), Vec::new(), *stat),
     };
-    let Inner { sql: inner, tables } = events_with_lines(http, project, actor, split, &[test], &extra, &filter).await?;
     let value_column = if extra.is_empty() { "" } else { ", stat_value" };
+    let select = Select { actor, split, tests: &[test], extra, ..Select::default() };
+    let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;
     let pass = passes(&[test]);
     let (from, line) = match split {
         Some(_) => (

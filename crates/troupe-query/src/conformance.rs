@@ -605,6 +605,8 @@ pub async fn funnel_exclusion_removes_the_actor(store: &dyn Store) {
 /// by the entry event's "source": u1 entered from ads, u2 from seo (u2 never converts).
 pub async fn funnel_out_of_order_arrival_and_breakdown(store: &dyn Store) {
     let mut d = Data::default();
+    d.group("company", "acme", json!({"tier": "gold"})).set_group("u1", "company", &["acme"]);
+    d.set_group("u2", "company", &["globex"]).person("u1", json!({"country": "FR"}));
     d.event("u1", "b", at(2, 10, 0), json!({"source": "email"}));
     d.event("u1", "a", at(2, 9, 0), json!({"source": "ads"}));
     d.event("u2", "a", at(2, 9, 0), json!({"source": "seo"}));
@@ -620,6 +622,25 @@ pub async fn funnel_out_of_order_arrival_and_breakdown(store: &dyn Store) {
     let by: Vec<(Option<String>, Vec<u64>)> =
         r.breakdowns.iter().map(|b| (b.breakdown_value.clone(), b.steps.iter().map(|s| s.count).collect())).collect();
     assert_eq!(by, vec![(Some("ads".into()), vec![1, 1]), (Some("seo".into()), vec![1, 0])]);
+    // By a group's and by a person's property: the value on the entering event's actors.
+    for breakdown in
+        [json!({"type": "group", "group_type": "company", "key": "tier"}), json!({"type": "person", "key": "country"})]
+    {
+        let r = funnel(
+            store,
+            p,
+            json!({"date_range": {"from": "2026-03-01", "to": "2026-03-19"}, "steps": [{"event": "a"}, {"event": "b"}],
+                   "breakdown": breakdown}),
+        )
+        .await;
+        let by: Vec<(Option<String>, Vec<u64>)> = r
+            .breakdowns
+            .iter()
+            .map(|b| (b.breakdown_value.clone(), b.steps.iter().map(|s| s.count).collect()))
+            .collect();
+        let value = if breakdown["type"] == "group" { "gold" } else { "FR" };
+        assert_eq!(by, vec![(None, vec![1, 0]), (Some(value.into()), vec![1, 1])], "{breakdown}");
+    }
 }
 
 /// a → b. u1 is in teams t1 and t2 and does a, b: both teams convert. Visitor anon-9 does a,

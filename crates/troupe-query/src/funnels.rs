@@ -10,6 +10,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 use troupe_store::aggregate::AggregateRequest;
+use troupe_store::Actor;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
@@ -17,6 +18,7 @@ use crate::frame::{breakdown_limit, keep, top_values, Frame, Matcher, Needs};
 use crate::pushdown;
 use crate::result::{FunnelBreakdown, FunnelResult, FunnelStep};
 use crate::spec::{ActorStatus, EventSelector, FunnelOrder, FunnelQuery, Window, WindowUnit};
+use crate::splits;
 use crate::time::window_end;
 use crate::trends::percentile;
 use crate::{scan, Ctx, Setup};
@@ -41,12 +43,14 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         .chain(q.steps.iter().filter_map(|s| s.filters.as_ref()))
         .chain(q.exclusions.iter().filter_map(|e| e.selector.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
-    if q.common.breakdown.is_none() && q.actors.is_none() {
-        if let Some(streams) = pushed_streams(ctx, q, &setup, &cohorts).await? {
-            let outcomes = walk(q, streams, window);
-            let steps = step_stats(&names, outcomes.iter().map(|(_, p)| p));
-            return Ok(FunnelResult { steps, breakdowns: Vec::new(), actors: None });
-        }
+    if let Some(pushed) = pushed_streams(ctx, q, &setup, &cohorts).await? {
+        let outcomes = walk(q, pushed.streams, window);
+        let value = |_: u32, p: &Path| pushed.labels.get(p.entry_event).cloned().flatten();
+        let actor = |a: u32| {
+            let key = pushed.keys.get(a as usize)?;
+            Some(pushed.profiles.get(key).cloned().unwrap_or_else(|| Actor { key: key.clone(), ..Actor::default() }))
+        };
+        return finish(q, &names, outcomes, value, actor);
     }
     let mut needs = Needs::new();
     needs.count_by(&q.common.count_by);
@@ -76,20 +80,32 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         .collect::<Result<_, _>>()?;
 
     let streams = streams(&frame, column, &steps, &exclusions, q.order == FunnelOrder::Strict);
-    let n = q.steps.len();
     let outcomes = walk(q, streams, window);
+    let value = |_: u32, p: &Path| {
+        q.common.breakdown.as_ref().and_then(|b| frame.breakdown_values(b, p.entry_event).into_iter().flatten().next())
+    };
+    finish(q, &names, outcomes, value, |a| frame.actor(column, a).cloned())
+}
+
+/// The result from each actor's path: steps, breakdowns by the value on the event that entered
+/// (`value`), and the actors asked for (`actor`).
+fn finish(
+    q: &FunnelQuery,
+    names: &[String],
+    outcomes: Vec<(u32, Path)>,
+    value: impl Fn(u32, &Path) -> Option<String>,
+    actor: impl Fn(u32) -> Option<Actor>,
+) -> Result<FunnelResult, QueryError> {
+    let n = q.steps.len();
     let mut result = FunnelResult {
-        steps: step_stats(&names, outcomes.iter().map(|(_, p)| p)),
+        steps: step_stats(names, outcomes.iter().map(|(_, p)| p)),
         breakdowns: Vec::new(),
         actors: None,
     };
     let mut values: HashMap<u32, Option<String>> = HashMap::default();
     if let Some(b) = &q.common.breakdown {
         // First touch: the value on the event that entered the funnel.
-        let raw: Vec<(u32, Option<String>)> = outcomes
-            .iter()
-            .map(|(a, p)| (*a, frame.breakdown_values(b, p.entry_event).into_iter().flatten().next()))
-            .collect();
+        let raw: Vec<(u32, Option<String>)> = outcomes.iter().map(|(a, p)| (*a, value(*a, p))).collect();
         let mut weights = HashMap::default();
         for (_, v) in &raw {
             *weights.entry(v.clone()).or_insert(0u64) += 1;
@@ -100,9 +116,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         distinct.sort();
         for value in distinct {
             let paths = outcomes.iter().filter(|(a, _)| values.get(a) == Some(&value)).map(|(_, p)| p);
-            result
-                .breakdowns
-                .push(FunnelBreakdown { breakdown_value: value.clone(), steps: step_stats(&names, paths) });
+            result.breakdowns.push(FunnelBreakdown { breakdown_value: value.clone(), steps: step_stats(names, paths) });
         }
         result.breakdowns.sort_by(|a, b| {
             b.steps[0].count.cmp(&a.steps[0].count).then_with(|| a.breakdown_value.cmp(&b.breakdown_value))
@@ -121,7 +135,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
             .filter(|(a, _)| {
                 request.breakdown_value.is_none() || values.get(a).cloned().flatten() == request.breakdown_value
             })
-            .filter_map(|(a, _)| frame.actor(column, *a).cloned())
+            .filter_map(|(a, _)| actor(*a))
             .collect();
         actors.sort_by(|a, b| a.key.cmp(&b.key));
         actors.truncate(request.limit.unwrap_or(100));
@@ -206,42 +220,71 @@ fn walk(q: &FunnelQuery, streams: HashMap<u32, Vec<StreamEvent>>, window: Window
     outcomes
 }
 
+/// What the backend's streams give a funnel: each actor's stream (by index into `keys`), the raw
+/// breakdown value of every stream event (by `StreamEvent::event`), and the profiles of the
+/// actors when a list of them is asked for.
+struct Pushed {
+    streams: HashMap<u32, Vec<StreamEvent>>,
+    keys: Vec<String>,
+    labels: Vec<Option<String>>,
+    profiles: HashMap<String, Actor>,
+}
+
 /// Each actor's stream from the backend: the steps then the exclusions as one list of tests.
 async fn pushed_streams(
     ctx: &Ctx<'_>,
     q: &FunnelQuery,
     setup: &Setup,
     cohorts: &HashMap<String, Arc<ResolvedCohort>>,
-) -> Result<Option<HashMap<u32, Vec<StreamEvent>>>, QueryError> {
+) -> Result<Option<Pushed>, QueryError> {
     let n = q.steps.len();
     let selectors: Vec<&EventSelector> = q.steps.iter().chain(q.exclusions.iter().map(|e| &e.selector)).collect();
     if selectors.len() > 32 {
         return Ok(None);
     }
     let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &selectors).await? else { return Ok(None) };
+    let labeller = match &q.common.breakdown {
+        None => None,
+        Some(b) => match splits::Labeller::new(ctx, b).await? {
+            Some(l) => Some(l),
+            None => return Ok(None),
+        },
+    };
+    let actor = pushdown::actor_kind(ctx, &q.common.count_by).await?;
+    let profiles: HashMap<String, Actor> = match &q.actors {
+        None => HashMap::default(),
+        Some(_) => match pushdown::profiles(ctx, actor.clone()).await? {
+            Some(profiles) => profiles.into_iter().map(|a| (a.key.clone(), a)).collect(),
+            None => return Ok(None),
+        },
+    };
     let request = AggregateRequest::Streams {
-        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
+        actor,
         tests,
         all_events: q.order == FunnelOrder::Strict,
         from: setup.range.from.timestamp_micros(),
         to: setup.range.to.timestamp_micros(),
+        keys: labeller.as_ref().map(|l| l.by.clone()),
     };
     let Some(answer) = pushdown::streams(ctx, request).await? else { return Ok(None) };
     // The steps' bits; the exclusions' follow them (at most 20 steps, checked by `validate`).
     let step_mask = ((1u64 << n) - 1) as u32;
-    let streams = answer
-        .into_iter()
-        .enumerate()
-        .map(|(id, s)| {
-            let events = s
-                .events
-                .into_iter()
-                .map(|(ts, mask)| StreamEvent { ts, steps: mask & step_mask, exclusions: mask >> n, event: 0 })
-                .collect();
-            (id as u32, events)
-        })
-        .collect();
-    Ok(Some(streams))
+    let mut pushed = Pushed { streams: HashMap::default(), keys: Vec::new(), labels: Vec::new(), profiles };
+    for (id, s) in answer.into_iter().enumerate() {
+        let mut events = Vec::with_capacity(s.events.len());
+        for (k, (ts, mask)) in s.events.into_iter().enumerate() {
+            let event = pushed.labels.len();
+            let label = match (&labeller, s.keys.get(k)) {
+                (Some(l), Some(keys)) => l.label(keys),
+                _ => None,
+            };
+            pushed.labels.push(label);
+            events.push(StreamEvent { ts, steps: mask & step_mask, exclusions: mask >> n, event });
+        }
+        pushed.streams.insert(id as u32, events);
+        pushed.keys.push(s.actor);
+    }
+    Ok(Some(pushed))
 }
 
 /// How far one actor got: the time of each step reached, and the event that entered.

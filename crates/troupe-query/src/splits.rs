@@ -158,3 +158,38 @@ async fn group_split(
     };
     Ok(Some((Some(split), values)))
 }
+
+/// Labels an event from the keys a stream carries for it (see
+/// [`AggregateRequest::Streams`]) as the scan path labels it: a property's text, or the smallest
+/// label among its groups, or its person's label.
+pub struct Labeller {
+    pub by: SplitBy,
+    /// Group or person key → label; `None` for event properties (the key is the label).
+    labels: Option<HashMap<String, Option<String>>>,
+}
+
+impl Labeller {
+    /// `None` when the backend has no profiles to label by.
+    pub async fn new(ctx: &Ctx<'_>, b: &Breakdown) -> Result<Option<Self>, QueryError> {
+        let (by, actor) = match &b.source {
+            PropertySource::Event => {
+                return Ok(Some(Labeller { by: SplitBy::EventProperty(b.key.clone()), labels: None }));
+            }
+            PropertySource::Person => (SplitBy::Person, ActorKind::Persons),
+            PropertySource::Group { group_type } => {
+                crate::check_group_types(ctx, std::iter::once(group_type)).await?;
+                (SplitBy::Group(group_type.clone()), ActorKind::Group(group_type.clone()))
+            }
+        };
+        let Some(profiles) = pushdown::profiles(ctx, actor).await? else { return Ok(None) };
+        let labels = profiles.into_iter().map(|a| (a.key, label(a.properties.get(&b.key)))).collect();
+        Ok(Some(Labeller { by, labels: Some(labels) }))
+    }
+
+    pub fn label(&self, keys: &[String]) -> Option<String> {
+        match &self.labels {
+            None => keys.first().cloned(),
+            Some(labels) => keys.iter().filter_map(|k| labels.get(k).cloned().flatten()).min(),
+        }
+    }
+}

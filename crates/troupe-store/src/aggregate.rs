@@ -225,7 +225,8 @@ pub enum AggregateRequest {
     },
     /// Per actor with an event of `[from, to)` matching a test: every such event (or every event
     /// of the range at all, with `all_events`), with a bit mask of the tests it matches.
-    Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64 },
+    /// With `keys`, each event also carries what it would be labelled by.
+    Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64, keys: Option<SplitBy> },
     /// The actors with at least `at_least` events of `[from, to)` passing `test`, with how many.
     Actors { actor: ActorKind, test: EventTest, at_least: u64, from: i64, to: i64 },
     /// Per line and period, and per line and range, a statistic of the events passing `test`.
@@ -329,6 +330,9 @@ pub struct ActorStream {
     pub actor: String,
     /// `(ts, tests matched as bits)`, in no particular order.
     pub events: Vec<(i64, u32)>,
+    /// When asked for, per event (in the same order): the text of the event property (none
+    /// when not set), the event's groups of the type, or its person.
+    pub keys: Vec<Vec<String>>,
 }
 
 #[cfg(test)]

@@ -135,6 +135,7 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         all_events: false,
         from,
         to,
+        keys: None,
     };
     let Some(AggregateAnswer::Streams(mut streams)) = store.aggregate(project, streams).await.expect("streams") else {
         panic!("ClickHouse computes per-actor streams")
