@@ -680,6 +680,7 @@ pub async fn retention_first_time_and_recurring(store: &dyn Store) {
         "company",
         &["globex"],
     );
+    d.group("company", "acme", json!({"tier": "gold"}));
     d.event("u1", "login", at(2, 9, 0), json!({})).event("u1", "use", at(3, 9, 0), json!({}));
     d.event("u1", "use", at(4, 9, 0), json!({}));
     d.event("u2", "login", at(3, 9, 0), json!({})).event("u2", "use", at(4, 9, 0), json!({}));
@@ -704,6 +705,21 @@ pub async fn retention_first_time_and_recurring(store: &dyn Store) {
     }
     let r = ask(store, p, q("first_time", companies())).await.expect("answer");
     assert_eq!(triangle(r), vec![vec![1, 1, 1], vec![0, 0], vec![0]]);
+    // Broken down by the value on the event that entered the cohort (globex has no profile: not set).
+    let by_tier = |cohorting: &str| {
+        let mut query = q(cohorting, json!("users"));
+        query["breakdown"] = json!({"type": "group", "group_type": "company", "key": "tier"});
+        query
+    };
+    let values = |r: &InsightResult| -> Vec<Option<String>> {
+        let InsightResult::Retention(RetentionResult { rows, .. }) = r else { panic!("not retention") };
+        rows.iter().map(|row| row.breakdown_value.clone()).collect()
+    };
+    let r = ask(store, p, by_tier("first_time")).await.expect("answer");
+    assert_eq!(values(&r), vec![Some("gold".to_string()); 3]);
+    assert_eq!(triangle(r), vec![vec![1, 1, 1], vec![1, 1], vec![0]]);
+    let r = ask(store, p, by_tier("recurring")).await.expect("answer");
+    assert_eq!(triangle(r), vec![vec![0, 0, 0], vec![1, 1], vec![0], vec![1, 1, 1], vec![1, 1], vec![0]]);
 }
 
 /// New York falls back on Sunday 1 November 2026. u1 (acme) starts on Saturday 31 October at

@@ -12,8 +12,10 @@ use crate::error::QueryError;
 use crate::frame::{breakdown_limit, keep, top_values, Needs};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{RetentionCell, RetentionResult, RetentionRow};
-use crate::spec::{Cohorting, RetentionQuery};
+use crate::spec::{Breakdown, Cohorting, RetentionQuery};
+use crate::splits;
 use crate::{scan, Ctx, Setup};
+use troupe_store::aggregate::AggregateRequest;
 
 /// One actor's part: the cohorts it entered (bucket → entering event) and where it returned.
 #[derive(Default)]
@@ -30,7 +32,10 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
     let filters = q.common.filters.iter().chain(q.start.filters.as_ref()).chain(q.return_event.filters.as_ref());
     let cohorts = resolve_all(ctx, filters).await?;
     let n = setup.buckets.len();
-    let pushed = if q.common.breakdown.is_none() { pushed_grid(ctx, q, &setup, &cohorts).await? } else { None };
+    let pushed = match &q.common.breakdown {
+        None => pushed_grid(ctx, q, &setup, &cohorts).await?,
+        Some(b) => streamed_grid(ctx, q, b, &setup, &cohorts).await?,
+    };
     let grid = match pushed {
         Some(grid) => grid,
         None => scanned_grid(ctx, q, &setup, &cohorts).await?,
@@ -104,6 +109,50 @@ async fn pushed_grid(
     Ok(Some(BTreeMap::from([(None, cohorts)])))
 }
 
+/// Broken down: each actor's start and return events from the backend's streams, each labelled
+/// as the scan path labels it, through the scan path's grid.
+async fn streamed_grid(
+    ctx: &Ctx<'_>,
+    q: &RetentionQuery,
+    b: &Breakdown,
+    setup: &Setup,
+    cohorts: &HashMap<String, Arc<ResolvedCohort>>,
+) -> Result<Option<Grid>, QueryError> {
+    let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &[&q.start, &q.return_event]).await? else {
+        return Ok(None);
+    };
+    let Some(labeller) = splits::Labeller::new(ctx, b).await? else { return Ok(None) };
+    let from = match q.cohorting {
+        // The first start event ever, before the range too.
+        Cohorting::FirstTime => EARLIEST,
+        Cohorting::Recurring => setup.range.from.timestamp_micros(),
+    };
+    let request = AggregateRequest::Streams {
+        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
+        tests,
+        all_events: false,
+        from,
+        to: setup.range.to.timestamp_micros(),
+        keys: Some(labeller.by.clone()),
+    };
+    let Some(streams) = pushdown::streams(ctx, request).await? else { return Ok(None) };
+    let mut labels: Vec<Option<String>> = Vec::new();
+    let mut actors: HashMap<u32, Activity> = HashMap::default();
+    for (id, stream) in streams.into_iter().enumerate() {
+        let activity = actors.entry(id as u32).or_default();
+        for (k, (ts, mask)) in stream.events.into_iter().enumerate() {
+            let event = labels.len();
+            labels.push(stream.keys.get(k).and_then(|keys| labeller.label(keys)));
+            activity.record(q, setup, (ts, event), mask & 1 != 0, mask & 2 != 0);
+        }
+    }
+    Ok(Some(grid(q, setup, actors, |event| labels.get(event).cloned().flatten())))
+}
+
+/// A lower bound before any event (microseconds, far enough from `i64::MIN` to stay a plain
+/// integer literal in any SQL dialect).
+const EARLIEST: i64 = i64::MIN / 2;
+
 async fn scanned_grid(
     ctx: &Ctx<'_>,
     q: &RetentionQuery,
@@ -129,31 +178,49 @@ async fn scanned_grid(
     let column = frame.column(&q.common.count_by);
     let start = frame.matcher(&q.start, q.common.filters.as_ref(), cohorts)?;
     let back = frame.matcher(&q.return_event, q.common.filters.as_ref(), cohorts)?;
-    let buckets = &setup.buckets;
 
     let mut actors: HashMap<u32, Activity> = HashMap::default();
     for i in 0..frame.len() {
-        let ts = frame.scan.ts[i];
-        let bucket = if setup.in_range(ts) { buckets.index(ts) } else { None };
-        let (is_start, is_return) = (start.matches(&frame, i), bucket.is_some() && back.matches(&frame, i));
+        let (is_start, is_return) = (start.matches(&frame, i), back.matches(&frame, i));
         if !is_start && !is_return {
             continue;
         }
         for &a in frame.actors(i, column) {
-            let activity = actors.entry(a).or_default();
-            if is_start {
-                // The scan is unordered: keep the earliest.
-                earliest(&mut activity.first_start, (ts, i));
-                if let (Cohorting::Recurring, Some(b)) = (q.cohorting, bucket) {
-                    let entry = activity.cohorts.entry(b).or_insert((ts, i));
-                    *entry = (*entry).min((ts, i));
-                }
-            }
-            if let (true, Some(b)) = (is_return, bucket) {
-                activity.returned.insert(b);
-            }
+            actors.entry(a).or_default().record(q, setup, (frame.scan.ts[i], i), is_start, is_return);
         }
     }
+    let value = |event: usize| {
+        q.common.breakdown.as_ref().and_then(|bd| frame.breakdown_values(bd, event).into_iter().flatten().next())
+    };
+    Ok(grid(q, setup, actors, value))
+}
+
+impl Activity {
+    /// One start and/or return event `(time, event index)` of the actor, in any order.
+    fn record(&mut self, q: &RetentionQuery, setup: &Setup, (ts, i): (i64, usize), is_start: bool, is_return: bool) {
+        let bucket = if setup.in_range(ts) { setup.buckets.index(ts) } else { None };
+        if is_start {
+            // Events come unordered: keep the earliest.
+            earliest(&mut self.first_start, (ts, i));
+            if let (Cohorting::Recurring, Some(b)) = (q.cohorting, bucket) {
+                let entry = self.cohorts.entry(b).or_insert((ts, i));
+                *entry = (*entry).min((ts, i));
+            }
+        }
+        if let (true, Some(b)) = (is_return, bucket) {
+            self.returned.insert(b);
+        }
+    }
+}
+
+/// The grid from each actor's activity; `value` is the breakdown value of an entering event.
+fn grid(
+    q: &RetentionQuery,
+    setup: &Setup,
+    mut actors: HashMap<u32, Activity>,
+    value: impl Fn(usize) -> Option<String>,
+) -> Grid {
+    let buckets = &setup.buckets;
     if q.cohorting == Cohorting::FirstTime {
         for activity in actors.values_mut() {
             if let Some((ts, event)) = activity.first_start.filter(|(ts, _)| setup.in_range(*ts)) {
@@ -168,12 +235,7 @@ async fn scanned_grid(
     let mut entries: Vec<(Option<String>, usize, u32)> = Vec::new();
     for (&a, activity) in &actors {
         for (&b, &(_, event)) in &activity.cohorts {
-            let value = q
-                .common
-                .breakdown
-                .as_ref()
-                .and_then(|bd| frame.breakdown_values(bd, event).into_iter().flatten().next());
-            entries.push((value, b, a));
+            entries.push((value(event), b, a));
         }
     }
     if let Some(bd) = &q.common.breakdown {
@@ -206,7 +268,7 @@ async fn scanned_grid(
         }
         out.insert(value, table);
     }
-    Ok(out)
+    out
 }
 
 fn earliest(slot: &mut Option<(i64, usize)>, candidate: (i64, usize)) {
