@@ -47,8 +47,9 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
             let of = Of { actor, tests, split: None };
             streams(http, project, of, *all_events, (*from, *to), keys.as_ref()).await
         }
-        AggregateRequest::Actors { actor, test, at_least, from, to } => {
-            actors(http, project, actor, test, *at_least, (*from, *to)).await
+        AggregateRequest::Actors { actor, test, at_least, from, to, on } => {
+            let of = Of { actor, tests: std::slice::from_ref(test), split: on.as_ref().map(|(split, _)| split) };
+            actors(http, project, of, *at_least, (*from, *to), on.as_ref().map(|(_, line)| *line)).await
         }
         AggregateRequest::Profiles { actor } => profiles(http, project, actor).await,
         AggregateRequest::Values { key, test, ranges } => values(http, project, key, test, ranges).await,
@@ -57,18 +58,6 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
         }
     };
     answer.map(Some)
-}
-
-/// The inner select: `ts`, `time`, `event` and `actors` of the events passing `filter`, and
-/// `pass_<i>` for each of `tests` with a condition.
-async fn events_with_actors(
-    http: &Http,
-    project: u32,
-    actor: &ActorKind,
-    tests: &[&EventTest],
-    filter: &str,
-) -> Result<Inner> {
-    events_with_lines(http, project, Select { actor: Some(actor), tests, ..Select::default() }, filter).await
 }
 
 /// What an inner select carries besides `ts`, `time` and `event`.
@@ -92,7 +81,8 @@ struct Inner {
     tables: Vec<ExternalTable>,
 }
 
-/// The inner select, with each event's distinct `lines` when split by a group property.
+/// The inner select: `ts`, `time`, `event` of the events passing `filter`, and what `select`
+/// asks for (`actors`, `lines`, `pass_<i>`, further columns).
 ///
 /// Two levels: the lower one maps ids and evaluates conditions (its lambdas and sets hold
 /// constant lists), the upper one removes repeats from the resulting columns; removing them in
@@ -374,6 +364,7 @@ fn reads_properties(request: &AggregateRequest) -> bool {
     }
     let tests: Vec<&EventTest> = match request {
         AggregateRequest::PeriodCounts { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
+        | AggregateRequest::Actors { on: Some((Split { by: SplitBy::EventProperty(_), .. }, _)), .. }
         | AggregateRequest::Patterns { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
         | AggregateRequest::PeriodStats { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
         | AggregateRequest::PeriodStats { measure: Measure::Property { .. }, .. }
@@ -658,21 +649,26 @@ async fn streams(
     ))
 }
 
-/// The actors with at least `at_least` events passing `test` (each event counts once per actor).
+/// The actors with at least `at_least` events passing the test (each event counts once per
+/// actor), only events on `line` when split.
 async fn actors(
     http: &Http,
     project: u32,
-    actor: &ActorKind,
-    test: &EventTest,
+    Of { actor, tests, split }: Of<'_>,
     at_least: u64,
     range: (i64, i64),
+    line: Option<u32>,
 ) -> Result<AggregateAnswer> {
-    let filter = format!("{}{}", in_range(range), event_filter([test]));
-    let Inner { sql: inner, tables } = events_with_actors(http, project, actor, &[test], &filter).await?;
+    let filter = format!("{}{}", in_range(range), event_filter(tests));
+    let tests_ref: Vec<&EventTest> = tests.iter().collect();
+    let select = Select { actor: Some(actor), split, tests: &tests_ref, ..Select::default() };
+    let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;
+    let on_line = line.map_or(String::new(), |l| format!(" AND has(lines, toUInt32({l}))"));
+    let matching: Vec<String> = tests.iter().enumerate().map(|(i, t)| test_sql(i, t)).collect();
     let sql = format!(
-        "SELECT actor, count() AS events FROM (SELECT arrayJoin(actors) AS actor FROM ({inner}) WHERE {}) \
+        "SELECT actor, count() AS events FROM (SELECT arrayJoin(actors) AS actor FROM ({inner}) WHERE ({}){on_line}) \
          GROUP BY actor HAVING events >= {at_least} ORDER BY actor",
-        test_sql(0, test)
+        matching.join(" OR ")
     );
     #[derive(Deserialize)]
     struct Row {

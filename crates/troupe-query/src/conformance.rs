@@ -450,6 +450,18 @@ pub async fn trends_breakdown_top_values_and_other(store: &dyn Store) {
     };
     assert_eq!(period("current"), vec![(None, 1.0), (s("enterprise"), 1.0), (s("free"), 2.0), (s("pro"), 3.0)]);
     assert_eq!(period("previous"), vec![(s("$other"), 1.0)]);
+    // The actors behind one line's point.
+    let who = |value: &str| {
+        let mut query = q(json!({"type": "event", "key": "plan", "limit": 2}), "unique");
+        query["actors"] = json!({"series": 0, "bucket": 0, "breakdown_value": value});
+        query
+    };
+    for (value, expected) in [("free", vec!["u1", "u2"]), ("$other", vec!["u3"]), ("missing", vec![])] {
+        let r = trends(store, p, who(value)).await;
+        let mut ids: Vec<String> = r.actors.iter().flatten().flat_map(|a| a.distinct_ids.clone()).collect();
+        ids.sort();
+        assert_eq!(ids, expected, "actors of {value}");
+    }
 }
 
 /// Signups [2, 1] and views [4, 4] on March 3–4; the formula A / B is [0.5, 0.25]. Compared

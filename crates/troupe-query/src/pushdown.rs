@@ -277,7 +277,7 @@ pub async fn actors(
     (from, to): (i64, i64),
 ) -> Result<Option<Vec<(String, u64)>>, QueryError> {
     let actor = actor_kind(ctx, count_by).await?;
-    match ask(ctx, AggregateRequest::Actors { actor, test, at_least, from, to }).await? {
+    match ask(ctx, AggregateRequest::Actors { actor, test, at_least, from, to, on: None }).await? {
         None => Ok(None),
         Some(AggregateAnswer::Actors(actors)) => Ok(Some(actors)),
         Some(other) => Err(unexpected(&other)),

@@ -7,7 +7,8 @@ use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext,
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{ActorKind, AggregateRequest, Measure, Stat};
+use troupe_store::aggregate::{ActorKind, AggregateAnswer, AggregateRequest, EventTest, Measure, Split, Stat};
+use troupe_store::Actor;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
@@ -43,10 +44,8 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         Period { from: buckets.start(), to: buckets.end(), buckets }
     });
     let periods: Vec<&Period> = std::iter::once(&current).chain(previous.as_ref()).collect();
-    let pushable = q.actors.is_none();
-    let pushed = if pushable { pushed_values(ctx, q, &setup, &periods, &cohorts).await? } else { None };
-    let (values, actors) = match pushed {
-        Some(values) => (values, None),
+    let (values, actors) = match pushed_values(ctx, q, &setup, &periods, &cohorts).await? {
+        Some(pushed) => pushed,
         None => scanned_values(ctx, q, &cohorts, &periods).await?,
     };
 
@@ -88,7 +87,7 @@ async fn pushed_values(
     setup: &Setup,
     periods: &[&Period],
     cohorts: &HashMap<String, Arc<ResolvedCohort>>,
-) -> Result<Option<Vec<Vec<SeriesValues>>>, QueryError> {
+) -> Result<Option<(Vec<Vec<SeriesValues>>, Option<Vec<Actor>>)>, QueryError> {
     let calendar = pushdown::periods(&setup.calendar);
     let actor = pushdown::actor_kind(ctx, &q.common.count_by).await?;
     let selectors: Vec<&EventSelector> = q.series.iter().map(|s| &s.selector).collect();
@@ -118,6 +117,16 @@ async fn pushed_values(
         let Some(answer) = pushdown::period_stats(ctx, request).await? else { return Ok(None) };
         stats.push(Some(answer));
     }
+    let listed = match &q.actors {
+        None => None,
+        Some(request) => {
+            let on = OnLine { split: split.as_ref(), values: &values };
+            match pushed_actors(ctx, request, &tests, &actor, periods[0], on).await? {
+                Some(actors) => Some(actors),
+                None => return Ok(None),
+            }
+        }
+    };
     // Totals alone need no actors (nor, counting users, the identity join).
     let actor = q.series.iter().any(|s| s.math == Math::Unique).then_some(actor);
     let request = AggregateRequest::PeriodCounts { actor, periods: calendar, tests, ranges, split: split.clone() };
@@ -162,7 +171,52 @@ async fn pushed_values(
         }
         out.push(per_series);
     }
-    Ok(Some(out))
+    Ok(Some((out, listed)))
+}
+
+/// A split and its lines' values, to find the line of a breakdown value.
+struct OnLine<'a> {
+    split: Option<&'a Split>,
+    values: &'a [Option<String>],
+}
+
+/// The actors behind one data point of the current period, counted by the backend and described
+/// from their profiles (as the scan path checks the request first).
+async fn pushed_actors(
+    ctx: &Ctx<'_>,
+    request: &TrendActors,
+    tests: &[EventTest],
+    actor: &ActorKind,
+    period: &Period,
+    on: OnLine<'_>,
+) -> Result<Option<Vec<Actor>>, QueryError> {
+    let test = tests
+        .get(request.series)
+        .ok_or_else(|| QueryError::invalid(format!("actors.series {} does not exist", request.series)))?;
+    if request.bucket >= period.buckets.len() {
+        return Err(QueryError::invalid(format!("actors.bucket {} is past the last bucket", request.bucket)));
+    }
+    let bounds = &period.buckets.bounds;
+    let from = bounds.get(request.bucket).copied().unwrap_or(period.from).max(period.from);
+    let to = bounds.get(request.bucket + 1).copied().unwrap_or(period.to).min(period.to);
+    let on = match on.split {
+        None => None,
+        Some(split) => match on.values.iter().position(|v| *v == request.breakdown_value) {
+            Some(line) => Some((split.clone(), line as u32)),
+            None => return Ok(Some(Vec::new())),
+        },
+    };
+    let ask = AggregateRequest::Actors { actor: actor.clone(), test: test.clone(), at_least: 1, from, to, on };
+    let Some(AggregateAnswer::Actors(keys)) = ctx.store.aggregate(ctx.project, ask).await? else { return Ok(None) };
+    let Some(profiles) = pushdown::profiles(ctx, actor.clone()).await? else { return Ok(None) };
+    let mut profiles: HashMap<String, Actor> = profiles.into_iter().map(|a| (a.key.clone(), a)).collect();
+    let mut actors: Vec<Actor> = keys
+        .into_iter()
+        .map(|(key, _)| profiles.remove(&key).unwrap_or_else(|| Actor { key, ..Actor::default() }))
+        .collect();
+    actors.sort_by(|a, b| a.key.cmp(&b.key));
+    actors.truncate(request.limit.unwrap_or(100));
+    Ok(Some(actors))
 }
 
 /// What a series' statistic is taken over, for the maths other than counts.

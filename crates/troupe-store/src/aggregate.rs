@@ -227,8 +227,9 @@ pub enum AggregateRequest {
     /// of the range at all, with `all_events`), with a bit mask of the tests it matches.
     /// With `keys`, each event also carries what it would be labelled by.
     Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64, keys: Option<SplitBy> },
-    /// The actors with at least `at_least` events of `[from, to)` passing `test`, with how many.
-    Actors { actor: ActorKind, test: EventTest, at_least: u64, from: i64, to: i64 },
+    /// The actors with at least `at_least` events of `[from, to)` passing `test`, with how many;
+    /// with `on`, only the events on that line of the split count.
+    Actors { actor: ActorKind, test: EventTest, at_least: u64, from: i64, to: i64, on: Option<(Split, u32)> },
     /// Per line and period, and per line and range, a statistic of the events passing `test`.
     PeriodStats { periods: Periods, test: EventTest, measure: Measure, ranges: Vec<(i64, i64)>, split: Option<Split> },
     /// Per range, events passing `test` per text of the event property `key` (`None`: not set).

@@ -222,6 +222,7 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         at_least,
         from,
         to,
+        on: None,
     };
     let Some(AggregateAnswer::Actors(once)) = store.aggregate(project, payers(1)).await.expect("actors") else {
         panic!("ClickHouse lists actors by their events")
