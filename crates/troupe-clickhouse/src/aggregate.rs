@@ -338,6 +338,8 @@ fn property_sql(key: &str, test: &ValueCondition) -> String {
                 each.join(" OR ")
             }
         }
+        // Byte-wise, as Rust's `str::contains`.
+        ValueCondition::Contains(needle) => format!("position(prop_lowers[{at}], {}) > 0", quote(needle)),
         ValueCondition::Compare { op, number: n } => {
             let op = match op {
                 NumberOp::Gt => ">",

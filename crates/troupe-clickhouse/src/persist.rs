@@ -68,6 +68,7 @@ fn event_rows(state: &ProjectState, changes: &Changes, group_slots: usize) -> Ve
             let index = PropertyIndex::new(&e.properties);
             row.insert("prop_keys".into(), index.keys.into());
             row.insert("prop_texts".into(), index.texts.into());
+            row.insert("prop_lowers".into(), index.lowers.into());
             let numbers: Vec<Value> = index.numbers.iter().map(|n| float_value(*n)).collect();
             row.insert("prop_numbers".into(), numbers.into());
             row.insert("prop_kinds".into(), index.kinds.into());

@@ -123,6 +123,7 @@ const TABLES_V2: &[Table] = &[Table {
 const EVENT_COLUMNS_V3: &[(&str, &str)] = &[
     ("events", "prop_keys Array(String)"),
     ("events", "prop_texts Array(String)"),
+    ("events", "prop_lowers Array(String)"),
     ("events", "prop_numbers Array(Float64)"),
     ("events", "prop_kinds Array(UInt8)"),
     ("events", "props_indexed UInt8 DEFAULT 0"),

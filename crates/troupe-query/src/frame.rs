@@ -521,8 +521,7 @@ impl ValueTest {
     }
 
     /// The same test as a condition on an event property a backend evaluates itself, when
-    /// there is one: text matching (`contains`, regexes) has none, its case folding and regex
-    /// dialect being Rust's.
+    /// there is one: regexes have none (their dialect is Rust's).
     pub fn event_condition(&self, key: &str) -> Option<Condition> {
         let on = |test| Condition::EventProperty { key: key.to_string(), test };
         let not = |c| Condition::Not(Box::new(c));
@@ -536,7 +535,9 @@ impl ValueTest {
             Operator::Gte => compare(NumberOp::Gte),
             Operator::Lt => compare(NumberOp::Lt),
             Operator::Lte => compare(NumberOp::Lte),
-            Operator::Contains | Operator::NotContains | Operator::Regex | Operator::NotRegex => None,
+            Operator::Contains => Some(on(ValueCondition::Contains(self.lowered.clone()))),
+            Operator::NotContains => Some(not(on(ValueCondition::Contains(self.lowered.clone())))),
+            Operator::Regex | Operator::NotRegex => None,
         }
     }
 

@@ -136,6 +136,8 @@ pub enum ValueCondition {
     IsSet,
     /// Set and [`crate::value::equal`] to one of these.
     EqualsAny(Vec<serde_json::Value>),
+    /// Set, and its text lowercased (Unicode's rules) contains this lowercased text.
+    Contains(String),
     /// Set, with a [`crate::value::number_of`], which compares to `number` as `op` says.
     Compare {
         op: NumberOp,

@@ -42,6 +42,8 @@ pub const KIND_OTHER: u8 = 2;
 pub struct PropertyIndex {
     pub keys: Vec<String>,
     pub texts: Vec<String>,
+    /// The texts lowercased with Unicode's rules, for case-insensitive matching.
+    pub lowers: Vec<String>,
     /// [`number_of`], NaN where there is none.
     pub numbers: Vec<f64>,
     pub kinds: Vec<u8>,
@@ -52,7 +54,9 @@ impl PropertyIndex {
         let mut index = PropertyIndex::default();
         for (key, value) in properties.iter().filter(|(_, v)| !v.is_null()) {
             index.keys.push(key.clone());
-            index.texts.push(text_of(value));
+            let text = text_of(value);
+            index.lowers.push(text.to_lowercase());
+            index.texts.push(text);
             index.numbers.push(number_of(value).unwrap_or(f64::NAN));
             index.kinds.push(match value {
                 Value::String(_) => KIND_STRING,
@@ -83,6 +87,8 @@ mod tests {
         let index = PropertyIndex::new(&props);
         assert_eq!(index.keys, vec!["a", "b", "d", "e"]);
         assert_eq!(index.texts, vec!["x", "2.5", "[1]", "7"]);
+        let kelvin: Properties = serde_json::from_value(json!({"t": "\u{212A}elvin"})).unwrap_or_default();
+        assert_eq!(PropertyIndex::new(&kelvin).lowers, vec!["kelvin"], "Unicode lowercasing, not ASCII");
         assert_eq!(index.kinds, vec![KIND_STRING, KIND_NUMBER, KIND_OTHER, KIND_STRING]);
         assert!(index.numbers[0].is_nan() && index.numbers[1] == 2.5 && index.numbers[3] == 7.0);
     }
