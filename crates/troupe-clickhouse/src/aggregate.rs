@@ -53,6 +53,7 @@ pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) ->
         }
         AggregateRequest::Profiles { actor } => profiles(http, project, actor).await,
         AggregateRequest::Values { key, test, ranges } => values(http, project, key, test, ranges).await,
+        AggregateRequest::Texts { key } => texts(http, project, key).await,
         AggregateRequest::PeriodStats { periods, test, measure, ranges, split } => {
             period_stats(http, project, periods, test, measure, ranges, split.as_ref()).await
         }
@@ -274,7 +275,7 @@ fn condition_sql<'a>(
             }
             Condition::Not(inner) => format!("(NOT {})", condition_sql(inner, person, ids).await?),
             Condition::Events(names) => format!("(event IN ({}))", quoted(names)),
-            Condition::EventProperty { key, test } => property_sql(key, test),
+            Condition::EventProperty { key, test } => property_sql(key, test, ids),
             Condition::Person(set) => {
                 let member = if set.ids.is_empty() {
                     "0".to_string()
@@ -308,7 +309,7 @@ fn condition_sql<'a>(
 
 /// A property test over the event's property index (schema 3): the value at the key's position,
 /// read as [`troupe_store::value`] reads it.
-fn property_sql(key: &str, test: &ValueCondition) -> String {
+fn property_sql(key: &str, test: &ValueCondition, ids: &mut Ids<'_>) -> String {
     let at = format!("indexOf(prop_keys, {})", quote(key));
     let (text, number, kind) =
         (format!("prop_texts[{at}]"), format!("prop_numbers[{at}]"), format!("prop_kinds[{at}]"));
@@ -336,6 +337,18 @@ fn property_sql(key: &str, test: &ValueCondition) -> String {
                 "0".to_string()
             } else {
                 each.join(" OR ")
+            }
+        }
+        ValueCondition::TextIn(set) => {
+            let member = if set.ids.is_empty() {
+                "0".to_string()
+            } else {
+                format!("({text} GLOBAL IN {})", ids.table(&set.ids))
+            };
+            if set.negated {
+                format!("NOT {member}")
+            } else {
+                member
             }
         }
         // Byte-wise, as Rust's `str::contains`.
@@ -370,7 +383,8 @@ fn reads_properties(request: &AggregateRequest) -> bool {
         | AggregateRequest::Patterns { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
         | AggregateRequest::PeriodStats { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
         | AggregateRequest::PeriodStats { measure: Measure::Property { .. }, .. }
-        | AggregateRequest::Values { .. } => return true,
+        | AggregateRequest::Values { .. }
+        | AggregateRequest::Texts { .. } => return true,
         AggregateRequest::PeriodStats { test, .. } => vec![test],
         AggregateRequest::PeriodCounts { tests, .. } | AggregateRequest::Streams { tests, .. } => {
             tests.iter().collect()
@@ -858,4 +872,19 @@ fn stat_value_sql(stat: Stat) -> String {
             )
         }
     }
+}
+
+/// The distinct texts of an event property over the project's events.
+async fn texts(http: &Http, project: u32, key: &str) -> Result<AggregateAnswer> {
+    #[derive(Deserialize)]
+    struct Row {
+        text: String,
+    }
+    let key = quote(key);
+    let sql = format!(
+        "SELECT DISTINCT prop_texts[indexOf(prop_keys, {key})] AS text FROM events \
+         WHERE project_id = {project} AND has(prop_keys, {key})"
+    );
+    let rows: Vec<Row> = http.rows(&sql).await?;
+    Ok(AggregateAnswer::Texts(rows.into_iter().map(|r| r.text).collect()))
 }

@@ -521,7 +521,8 @@ impl ValueTest {
     }
 
     /// The same test as a condition on an event property a backend evaluates itself, when
-    /// there is one: regexes have none (their dialect is Rust's).
+    /// there is one: regexes have none (their dialect is Rust's; see `pushdown`, which matches
+    /// them against the property's distinct texts instead).
     pub fn event_condition(&self, key: &str) -> Option<Condition> {
         let on = |test| Condition::EventProperty { key: key.to_string(), test };
         let not = |c| Condition::Not(Box::new(c));
@@ -539,6 +540,20 @@ impl ValueTest {
             Operator::NotContains => Some(not(on(ValueCondition::Contains(self.lowered.clone())))),
             Operator::Regex | Operator::NotRegex => None,
         }
+    }
+
+    /// Whether this is a regex test (`regex`, `not_regex`).
+    pub fn is_regex(&self) -> bool {
+        self.regex.is_some()
+    }
+
+    /// Whether a text matches this test's regex (false for tests of other kinds).
+    pub fn regex_matches(&self, text: &str) -> bool {
+        self.regex.as_ref().is_some_and(|r| r.is_match(text))
+    }
+
+    pub fn negated(&self) -> bool {
+        matches!(self.operator, Operator::NotEquals | Operator::NotIn | Operator::NotContains | Operator::NotRegex)
     }
 
     fn compare(&self, v: Option<&Value>, op: fn(f64, f64) -> bool) -> bool {

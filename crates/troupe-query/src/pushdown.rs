@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::{
     period_key, ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet,
-    PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, Split, ValueCount,
+    PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, Split, ValueCondition, ValueCount,
 };
 use troupe_store::Actor;
 
@@ -108,6 +108,9 @@ impl<'a> Conditions<'a> {
                 Filter::Property(c) => {
                     let test = ValueTest::new(c.operator, &c.value)?;
                     let group_type = match &c.source {
+                        PropertySource::Event if test.is_regex() => {
+                            return self.regex(&c.key, &test).await;
+                        }
                         PropertySource::Event => return Ok(test.event_condition(&c.key)),
                         PropertySource::Person => None,
                         PropertySource::Group { group_type } => Some(group_type.clone()),
@@ -151,6 +154,23 @@ impl<'a> Conditions<'a> {
                 }
             })
         })
+    }
+
+    /// A regex on an event property: matched by troupe against the property's distinct texts,
+    /// the matching ones (or, when most match, the others) sent as a set.
+    async fn regex(&mut self, key: &str, test: &ValueTest) -> Result<Option<Condition>, QueryError> {
+        let texts = match ask(self.ctx, AggregateRequest::Texts { key: key.to_string() }).await? {
+            None => return Ok(None),
+            Some(AggregateAnswer::Texts(texts)) => texts,
+            Some(other) => return Err(unexpected(&other)),
+        };
+        let truths: Vec<(String, bool)> = texts.into_iter().map(|t| (t.clone(), test.regex_matches(&t))).collect();
+        let most_match = truths.iter().filter(|(_, m)| *m).count() * 2 > truths.len();
+        let matched = Condition::EventProperty {
+            key: key.to_string(),
+            test: ValueCondition::TextIn(IdSet::from_truths(truths, most_match)),
+        };
+        Ok(Some(if test.negated() { Condition::Not(Box::new(matched)) } else { matched }))
     }
 
     /// The profiles of persons (`None`) or of a group type, after checking it exists.
@@ -306,6 +326,7 @@ fn unexpected(answer: &AggregateAnswer) -> QueryError {
         AggregateAnswer::Actors(_) => "actors",
         AggregateAnswer::Profiles(_) => "profiles",
         AggregateAnswer::Values(_) => "values",
+        AggregateAnswer::Texts(_) => "texts",
         AggregateAnswer::PeriodStats { .. } => "period statistics",
     };
     QueryError::Store(troupe_store::StoreError::Backend(format!("the backend answered with {kind} to another request")))

@@ -138,6 +138,8 @@ pub enum ValueCondition {
     EqualsAny(Vec<serde_json::Value>),
     /// Set, and its text lowercased (Unicode's rules) contains this lowercased text.
     Contains(String),
+    /// Set, and its text is in the set (the query layer matched [`AggregateRequest::Texts`]).
+    TextIn(IdSet),
     /// Set, with a [`crate::value::number_of`], which compares to `number` as `op` says.
     Compare {
         op: NumberOp,
@@ -236,6 +238,8 @@ pub enum AggregateRequest {
     PeriodStats { periods: Periods, test: EventTest, measure: Measure, ranges: Vec<(i64, i64)>, split: Option<Split> },
     /// Per range, events passing `test` per text of the event property `key` (`None`: not set).
     Values { key: String, test: EventTest, ranges: Vec<(i64, i64)> },
+    /// Every text an event property has on the project's events, each once.
+    Texts { key: String },
     /// Every actor of the kind that has a profile, with its properties (and a person's distinct
     /// ids): what the query layer decides [`Condition`]s from.
     Profiles { actor: ActorKind },
@@ -249,6 +253,7 @@ pub enum AggregateAnswer {
     Actors(Vec<(String, u64)>),
     Profiles(Vec<crate::Actor>),
     Values(Vec<ValueCount>),
+    Texts(Vec<String>),
     PeriodStats { cells: Vec<PeriodStat>, totals: Vec<RangeStat> },
 }
 

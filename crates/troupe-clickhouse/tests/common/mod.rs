@@ -267,6 +267,8 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         upgrade_if("seats", ValueCondition::EqualsAny(vec![serde_json::json!("5.0")])),
         upgrade_if("plan", ValueCondition::Contains("re".into())),
         upgrade_if("plan", ValueCondition::Contains("".into())),
+        upgrade_if("plan", ValueCondition::TextIn(IdSet { ids: vec!["pro".into()], negated: false })),
+        upgrade_if("plan", ValueCondition::TextIn(IdSet { ids: vec!["pro".into()], negated: true })),
     ];
     let counts = AggregateRequest::PeriodCounts { actor: None, periods, tests, ranges: vec![(from, to)], split: None };
     let Some(AggregateAnswer::PeriodCounts { mut totals, .. }) =
@@ -276,7 +278,15 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     };
     totals.sort_by_key(|t| t.test);
     let events: Vec<u64> = totals.iter().map(|t| t.events).collect();
-    assert_eq!(events, vec![1, 2, 2, 2, 1, 1, 1, 2]);
+    assert_eq!(events, vec![1, 2, 2, 2, 1, 1, 1, 2, 1, 1]);
+    // The texts a property has, what regexes are matched against.
+    let Some(AggregateAnswer::Texts(mut texts)) =
+        store.aggregate(project, AggregateRequest::Texts { key: "plan".into() }).await.expect("texts")
+    else {
+        panic!("ClickHouse lists a property's texts")
+    };
+    texts.sort();
+    assert_eq!(texts, vec!["free".to_string(), "pro".to_string()]);
     // Values and lines of an event property: the text of each value, "not set" apart.
     let upgrades = EventTest::named("upgrade");
     let values = AggregateRequest::Values { key: "plan".into(), test: upgrades.clone(), ranges: vec![(from, to)] };
