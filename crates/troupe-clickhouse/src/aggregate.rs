@@ -1,7 +1,12 @@
 //! Insight aggregates computed by ClickHouse (push-down): trends' events and `uniqExact` actors per
-//! period, actors' activity patterns (`groupUniqArray` of periods, grouped so that actors alike
-//! travel as one row) for retention, stickiness and lifecycle, and per-actor step streams for
-//! funnels. Only aggregates leave ClickHouse, never the events.
+//! period (and statistics of property values or per-actor counts), actors' activity patterns
+//! (`groupUniqArray` of periods, grouped so that actors alike travel as one row) for retention,
+//! stickiness and lifecycle, per-actor step streams for funnels (and broken-down retention),
+//! actors with enough events, a property's values and texts, and profiles. The events themselves
+//! never leave ClickHouse.
+//!
+//! Conditions and splits arrive decided by the query layer as sets of ids (persons travel as
+//! external tables, `GLOBAL IN ids_<n>`) or as tests of the event's property index (schema 3).
 //!
 //! Every query reads the same inner select: the project's events of the range with each event's
 //! actors as an array — the person its distinct id resolves to now (GLOBAL join on the latest

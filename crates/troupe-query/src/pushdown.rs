@@ -1,11 +1,10 @@
 //! Asking the backend for an insight's aggregate instead of a scan (see
-//! [`troupe_store::aggregate`]). A question is pushed down when it selects by event names, event
-//! properties and who the event is for: person and group properties and cohorts become
-//! [`Condition`]s, sets of ids decided here from the actors' profiles with the scan path's own
-//! rules; event-property tests travel as they are, except text matching (`contains`, regexes).
-//! Trends (with property and per-actor math) break down by event, person and group properties
-//! in the backend; breakdowns of the other kinds and lists of actors stay on the scan path. The answer is turned into the result by the same code as the scan path's, so
-//! both paths answer alike.
+//! [`troupe_store::aggregate`]). Filters become [`Condition`]s: person and group properties and
+//! cohorts as sets of ids decided here from the actors' profiles with the scan path's own rules,
+//! event-property tests as they are (regexes as the set of the property's texts they match,
+//! matched here). Breakdowns become splits (see `splits`), decided the same way. A backend that
+//! cannot answer (the embedded store) answers `None` and the question takes the scan path; both
+//! paths build the result with the same code, so they answer alike.
 
 use std::sync::Arc;
 
