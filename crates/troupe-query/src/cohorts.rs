@@ -192,7 +192,8 @@ async fn criterion(ctx: &Ctx<'_>, by: &CountBy, c: &Criterion, depth: usize) -> 
             // Counted by the backend when it can.
             if let Some(test) = pushdown::Conditions::new(ctx, &nested).test(&selector, None).await? {
                 let range = (from.timestamp_micros(), to.timestamp_micros());
-                if let Some(keys) = pushdown::actors(ctx, by, test, *at_least, range).await? {
+                let actor = pushdown::actor_kind(ctx, by).await?;
+                if let Some(keys) = pushdown::actors(ctx, actor, test, *at_least, range, None).await? {
                     return Ok(Members::Ids(keys.into_iter().map(|(key, _)| key).collect()));
                 }
             }

@@ -286,17 +286,17 @@ pub async fn values(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<V
     }
 }
 
-/// The actors with at least `at_least` events passing `test` in `[from, to)`, with their
-/// counts, or `None`.
+/// The actors with at least `at_least` events passing `test` in `[from, to)` (on one line of a
+/// split, with `on`), with their counts, or `None`.
 pub async fn actors(
     ctx: &Ctx<'_>,
-    count_by: &CountBy,
+    actor: ActorKind,
     test: EventTest,
     at_least: u64,
     (from, to): (i64, i64),
+    on: Option<(Split, u32)>,
 ) -> Result<Option<Vec<(String, u64)>>, QueryError> {
-    let actor = actor_kind(ctx, count_by).await?;
-    match ask(ctx, AggregateRequest::Actors { actor, test, at_least, from, to, on: None }).await? {
+    match ask(ctx, AggregateRequest::Actors { actor, test, at_least, from, to, on }).await? {
         None => Ok(None),
         Some(AggregateAnswer::Actors(actors)) => Ok(Some(actors)),
         Some(other) => Err(unexpected(&other)),

@@ -38,8 +38,8 @@ async fn person_split(
     (from, to): (i64, i64),
 ) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
     let Some(profiles) = pushdown::profiles(ctx, ActorKind::Persons).await? else { return Ok(None) };
-    let users = crate::spec::CountBy::Users;
-    let Some(counts) = pushdown::actors(ctx, &users, EventTest::any_of(tests), 1, (from, to)).await? else {
+    let any = EventTest::any_of(tests);
+    let Some(counts) = pushdown::actors(ctx, ActorKind::Persons, any, 1, (from, to), None).await? else {
         return Ok(None);
     };
     // Label 0 is "not set".

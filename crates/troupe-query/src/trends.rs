@@ -7,7 +7,7 @@ use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext,
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{ActorKind, AggregateAnswer, AggregateRequest, EventTest, Measure, Split, Stat};
+use troupe_store::aggregate::{ActorKind, AggregateRequest, EventTest, Measure, Split, Stat};
 use troupe_store::Actor;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
@@ -206,8 +206,9 @@ async fn pushed_actors(
             None => return Ok(Some(Vec::new())),
         },
     };
-    let ask = AggregateRequest::Actors { actor: actor.clone(), test: test.clone(), at_least: 1, from, to, on };
-    let Some(AggregateAnswer::Actors(keys)) = ctx.store.aggregate(ctx.project, ask).await? else { return Ok(None) };
+    let Some(keys) = pushdown::actors(ctx, actor.clone(), test.clone(), 1, (from, to), on).await? else {
+        return Ok(None);
+    };
     let Some(profiles) = pushdown::profiles(ctx, actor.clone()).await? else { return Ok(None) };
     let mut profiles: HashMap<String, Actor> = profiles.into_iter().map(|a| (a.key.clone(), a)).collect();
     let mut actors: Vec<Actor> = keys
