@@ -385,6 +385,7 @@ fn reads_properties(request: &AggregateRequest) -> bool {
     let tests: Vec<&EventTest> = match request {
         AggregateRequest::PeriodCounts { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
         | AggregateRequest::Actors { on: Some((Split { by: SplitBy::EventProperty(_), .. }, _)), .. }
+        | AggregateRequest::Streams { keys: Some(SplitBy::EventProperty(_)), .. }
         | AggregateRequest::Patterns { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
         | AggregateRequest::PeriodStats { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
         | AggregateRequest::PeriodStats { measure: Measure::Property { .. }, .. }
@@ -892,4 +893,93 @@ async fn texts(http: &Http, project: u32, key: &str) -> Result<AggregateAnswer> 
     );
     let rows: Vec<Row> = http.rows(&sql).await?;
     Ok(AggregateAnswer::Texts(rows.into_iter().map(|r| r.text).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every request that reads the property index is recognised, so a project with unindexed
+    /// rows leaves it to the scan path instead of answering from empty indexes.
+    #[test]
+    fn requests_reading_event_properties_are_recognised() {
+        let by_property = SplitBy::EventProperty("plan".into());
+        let split = Split { by: by_property.clone(), lines: Vec::new(), default_line: 0, unset_line: 0 };
+        let on_property = EventTest {
+            events: None,
+            condition: Some(Condition::Not(Box::new(Condition::EventProperty {
+                key: "plan".into(),
+                test: ValueCondition::IsSet,
+            }))),
+        };
+        let periods = Periods { tz: chrono_tz::UTC, unit: PeriodUnit::Day };
+        let group = ActorKind::Group("company".into());
+        let reading = [
+            AggregateRequest::PeriodCounts {
+                actor: None,
+                periods,
+                tests: vec![on_property.clone()],
+                ranges: Vec::new(),
+                split: None,
+            },
+            AggregateRequest::PeriodCounts {
+                actor: None,
+                periods,
+                tests: vec![EventTest::any()],
+                ranges: Vec::new(),
+                split: Some(split.clone()),
+            },
+            AggregateRequest::Streams {
+                actor: group.clone(),
+                tests: vec![EventTest::any()],
+                all_events: false,
+                from: 0,
+                to: 1,
+                keys: Some(by_property),
+            },
+            AggregateRequest::Actors {
+                actor: group.clone(),
+                test: EventTest::any(),
+                at_least: 1,
+                from: 0,
+                to: 1,
+                on: Some((split.clone(), 0)),
+            },
+            AggregateRequest::Patterns {
+                actor: group.clone(),
+                periods,
+                tests: Vec::new(),
+                first: Some(on_property),
+                from: 0,
+                to: 1,
+                split: None,
+            },
+            AggregateRequest::PeriodStats {
+                periods,
+                test: EventTest::any(),
+                measure: Measure::Property { key: "amount".into(), stat: Stat::Sum },
+                ranges: Vec::new(),
+                split: None,
+            },
+            AggregateRequest::Values { key: "plan".into(), test: EventTest::any(), ranges: Vec::new() },
+            AggregateRequest::Texts { key: "plan".into() },
+        ];
+        for request in &reading {
+            assert!(reads_properties(request), "{request:?}");
+        }
+        let not_reading = [
+            AggregateRequest::Streams {
+                actor: group.clone(),
+                tests: vec![EventTest::named("signup")],
+                all_events: false,
+                from: 0,
+                to: 1,
+                keys: Some(SplitBy::Group("company".into())),
+            },
+            AggregateRequest::Profiles { actor: group },
+        ];
+        for request in &not_reading {
+            assert!(!reads_properties(request), "{request:?}");
+        }
+    }
 }
