@@ -186,4 +186,17 @@ fn bench_on_clickhouse_gives_the_embedded_answers() {
         assert_eq!(q["same_answer_as_embedded"], json!(true), "{q}");
         assert!(q["warm_ms"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
     }
+    // The reference: the same questions in ClickHouse's native SQL on a copy of the events, timed
+    // beside troupe. Counts that mean the same in both (distinct companies per day, active
+    // company-days, events per plan) agree exactly; `windowFunnel` counts seconds and may differ.
+    let native = json["clickhouse_native_reference"]["questions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(native.len(), 6, "{json}");
+    for q in &native {
+        assert!(q["answer"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
+        assert!(q["ratio_troupe_to_native"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
+    }
+    for exact in [0, 4, 5] {
+        assert_eq!(native[exact]["answer"], native[exact]["troupe_answer"], "{}", native[exact]);
+    }
+    assert!(stdout.contains("ClickHouse native reference on clickhouse-server"), "{stdout}");
 }

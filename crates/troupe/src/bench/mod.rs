@@ -6,6 +6,7 @@
 mod clickhouse;
 mod generate;
 mod ingest;
+mod native;
 mod questions;
 
 use std::time::{Duration as StdDuration, Instant};
@@ -98,7 +99,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Some(target) => Some(clickhouse_column(target, shape, &results, args.runs).await?),
         None => None,
     };
-    println!("ClickHouse's native functions as a reference: not part of this run yet (issue 8).");
+    let names: Vec<&str> = results.iter().filter_map(|r| r["question"].as_str()).collect();
+    let native =
+        native::reference(args.clickhouse.as_deref(), shape, &store, project, &results, &names, args.runs).await?;
     let report = json!({
         "shape": {"events": shape.events, "users": shape.users(), "companies": shape.companies(), "seed": shape.seed, "days": shape.days},
         "machine": machine,
@@ -106,6 +109,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "ingestion": ingestion,
         "questions": results,
         "troupe_on_clickhouse": on_clickhouse,
+        "clickhouse_native_reference": native,
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
