@@ -206,8 +206,11 @@ pub struct QueryArgs {
 pub struct BenchArgs {
     /// Events to generate (the standard sizes are 1000000 and 10000000); users = events / 100,
     /// companies = events / 2000.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, conflicts_with = "size")]
     pub events: u64,
+    /// A standard size instead of --events: `1m` or `10m` (also `100k`).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<u64>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Where generated data sets are kept (one subdirectory per size and seed, reused by later runs).
@@ -232,4 +235,37 @@ pub struct BenchArgs {
     /// and reused, like the embedded one).
     #[arg(long, env = "TROUPE_BENCH_CLICKHOUSE")]
     pub clickhouse: Option<String>,
+}
+
+/// `1m`, `10m`, `100k`, or a plain number of events.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, factor) = match lower.strip_suffix('m') {
+        Some(d) => (d, 1_000_000),
+        None => match lower.strip_suffix('k') {
+            Some(d) => (d, 1_000),
+            None => (lower.as_str(), 1),
+        },
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?} is not a size: use 1m, 10m, 100k or a number of events"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn bench_sizes_read_as_event_counts() {
+        assert_eq!(parse_size("10m"), Ok(10_000_000));
+        assert_eq!(parse_size("1M"), Ok(1_000_000));
+        assert_eq!(parse_size("100k"), Ok(100_000));
+        assert_eq!(parse_size("20000"), Ok(20_000));
+        assert!(parse_size("ten").is_err_and(|e| e.contains("1m, 10m")));
+        assert!(parse_size("0m").is_err());
+    }
 }

@@ -29,7 +29,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     }
     let shape = Shape {
-        events: args.events,
+        events: args.size.unwrap_or(args.events),
         seed: args.seed,
         days: 90,
         end: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().context("bench end date")?,
