@@ -235,6 +235,10 @@ pub struct BenchArgs {
     /// and reused, like the embedded one).
     #[arg(long, env = "TROUPE_BENCH_CLICKHOUSE")]
     pub clickhouse: Option<String>,
+    /// Also time `troupe import` of the data set as a PostHog NDJSON export (written once into
+    /// the data directory, reused by later runs).
+    #[arg(long)]
+    pub import: bool,
 }
 
 /// `1m`, `10m`, `100k`, or a plain number of events.

@@ -96,6 +96,7 @@ fn bench_answers_match_plain_sql_and_reports_json() {
             "3000".into(),
             "--ingest-singles".into(),
             "50".into(),
+            "--import".into(),
             "--data-dir".into(),
             data.display().to_string(),
             "--out".into(),
@@ -112,6 +113,9 @@ fn bench_answers_match_plain_sql_and_reports_json() {
     assert_eq!(json["ingestion"]["batch_events"], json!(3000));
     assert_eq!(json["ingestion"]["single_requests"], json!(50));
     assert!(json["ingestion"]["single_p99_ms"].as_f64().unwrap_or(0.0) > 0.0);
+    // The data set went through `troupe import` as a PostHog export, every row loaded.
+    assert_eq!(json["import"]["events"], json!(20000));
+    assert!(json["import"]["events_per_second"].as_f64().unwrap_or(0.0) > 0.0, "{}", json["import"]);
     let questions = json["questions"].as_array().cloned().unwrap_or_default();
     assert_eq!(questions.len(), 6);
     for q in &questions {

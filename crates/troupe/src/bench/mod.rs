@@ -4,6 +4,7 @@
 //! JSON so runs can be compared. docs/benchmarks.md says how to read it.
 
 mod clickhouse;
+mod export;
 mod generate;
 mod ingest;
 mod native;
@@ -99,6 +100,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Some(target) => Some(clickhouse_column(target, shape, &results, args.runs).await?),
         None => None,
     };
+    let import = if args.import { Some(import(shape, &args.data_dir)?) } else { None };
     let names: Vec<&str> = results.iter().filter_map(|r| r["question"].as_str()).collect();
     let native =
         native::reference(args.clickhouse.as_deref(), shape, &store, project, &results, &names, args.runs).await?;
@@ -110,6 +112,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "questions": results,
         "troupe_on_clickhouse": on_clickhouse,
         "clickhouse_native_reference": native,
+        "import": import,
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
@@ -165,6 +168,23 @@ async fn clickhouse_column(target: &str, shape: Shape, embedded: &[Value], runs:
     let load_seconds = ch.load_seconds;
     ch.close().await;
     Ok(json!({"where": described, "load_seconds": load_seconds, "questions": rows}))
+}
+
+/// The data set as a PostHog export through `troupe import`, timed.
+fn import(shape: Shape, data_dir: &std::path::Path) -> Result<Value> {
+    println!("import: writing the data set as a PostHog NDJSON export (once)…");
+    let (file, events) = export::write(shape, data_dir)?;
+    let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let seconds = export::time_import(&file)?;
+    let rate = events as f64 / seconds.max(1e-9);
+    println!(
+        "import: troupe import --from posthog of {} ({:.0} MiB, {events} events): {seconds:.1} s, {rate:.0} events/s",
+        file.display(),
+        bytes as f64 / (1024.0 * 1024.0)
+    );
+    Ok(
+        json!({"file": file.display().to_string(), "bytes": bytes, "events": events, "seconds": seconds, "events_per_second": rate}),
+    )
 }
 
 fn ms(d: StdDuration) -> f64 {
