@@ -21,9 +21,9 @@ use std::pin::Pin;
 
 use serde::Deserialize;
 use troupe_store::aggregate::{
-    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, Measure, NumberOp,
-    PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, Split, SplitBy, Stat, ValueCondition,
-    ValueCount,
+    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet, Measure,
+    NumberOp, PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, Split, SplitBy, Stat,
+    ValueCondition, ValueCount,
 };
 use troupe_store::value::{number_of, text_of, KIND_NUMBER};
 
@@ -206,6 +206,20 @@ impl<'a> Ids<'a> {
         Ids { http, project, slots: None, groups: HashMap::new(), tables: Vec::new() }
     }
 
+    /// Whether `expression` is in `set`, the set sent beside the query as a table.
+    fn member(&mut self, expression: &str, set: &IdSet) -> String {
+        let listed = if set.ids.is_empty() {
+            "0".to_string()
+        } else {
+            format!("({expression} GLOBAL IN {})", self.table(&set.ids))
+        };
+        if set.negated {
+            format!("(NOT {listed})")
+        } else {
+            listed
+        }
+    }
+
     /// A name the query can read `ids` by.
     fn table(&mut self, ids: &[String]) -> String {
         let name = format!("ids_{}", self.tables.len());
@@ -281,18 +295,7 @@ fn condition_sql<'a>(
             Condition::Not(inner) => format!("(NOT {})", condition_sql(inner, person, ids).await?),
             Condition::Events(names) => format!("(event IN ({}))", quoted(names)),
             Condition::EventProperty { key, test } => property_sql(key, test, ids),
-            Condition::Person(set) => {
-                let member = if set.ids.is_empty() {
-                    "0".to_string()
-                } else {
-                    format!("({person} GLOBAL IN {})", ids.table(&set.ids))
-                };
-                if set.negated {
-                    format!("(NOT {member})")
-                } else {
-                    member
-                }
-            }
+            Condition::Person(set) => ids.member(person, set),
             Condition::Groups { group_type, keys, none } => {
                 let groups = ids.of_group(group_type).await?;
                 let list = if keys.ids.is_empty() {
@@ -344,18 +347,7 @@ fn property_sql(key: &str, test: &ValueCondition, ids: &mut Ids<'_>) -> String {
                 each.join(" OR ")
             }
         }
-        ValueCondition::TextIn(set) => {
-            let member = if set.ids.is_empty() {
-                "0".to_string()
-            } else {
-                format!("({text} GLOBAL IN {})", ids.table(&set.ids))
-            };
-            if set.negated {
-                format!("NOT {member}")
-            } else {
-                member
-            }
-        }
+        ValueCondition::TextIn(set) => ids.member(&text, set),
         // Byte-wise, as Rust's `str::contains`.
         ValueCondition::Contains(needle) => format!("position(prop_lowers[{at}], {}) > 0", quote(needle)),
         ValueCondition::Compare { op, number: n } => {
@@ -457,6 +449,29 @@ fn in_range((from, to): (i64, i64)) -> String {
     format!("(ts >= {from} AND ts < {to})")
 }
 
+/// Several ranges in SQL: `filter` passes an event of any of them, `index` is the index of the
+/// event's range (-1: none).
+struct Ranges {
+    filter: String,
+    index: String,
+}
+
+fn ranges_sql(ranges: &[(i64, i64)]) -> Ranges {
+    let each: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
+    let index: Vec<String> = each.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
+    Ranges { filter: format!("({})", each.join(" OR ")), index: format!("multiIf({}, -1)", index.join(", ")) }
+}
+
+/// The rows to aggregate and each row's line: split, one row per distinct line of an event
+/// (`carried`: the inner select's further columns to keep), else the inner select on line 0.
+fn by_line(inner: &str, carried: &str, split: bool) -> (String, &'static str) {
+    if split {
+        (format!("(SELECT ts, time, event, actors{carried}, arrayJoin(lines) AS line FROM ({inner}))"), "line")
+    } else {
+        (format!("({inner})"), "toUInt32(0)")
+    }
+}
+
 async fn period_counts(
     http: &Http,
     project: u32,
@@ -469,26 +484,18 @@ async fn period_counts(
     if tests.is_empty() || ranges.is_empty() {
         return Ok(AggregateAnswer::PeriodCounts { cells: Vec::new(), totals: Vec::new() });
     }
-    let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
-    let filter = format!("({}){}", any_range.join(" OR "), event_filter(tests));
+    let Ranges { filter, index: range_index } = ranges_sql(ranges);
+    let filter = format!("{filter}{}", event_filter(tests));
     let tests_ref: Vec<&EventTest> = tests.iter().collect();
     let Inner { sql: inner, tables } =
         events_with_lines(http, project, Select { actor, split, tests: &tests_ref, ..Select::default() }, &filter)
             .await?;
-    let passes = passes(&tests_ref);
     // An event counts once per line: the lines are spread first, then counted.
-    let (from, line) = match split {
-        Some(_) => {
-            (format!("(SELECT ts, time, event, actors{passes}, arrayJoin(lines) AS line FROM ({inner}))"), "line")
-        }
-        None => (format!("({inner})"), "toUInt32(0)"),
-    };
+    let (from, line) = by_line(&inner, &passes(&tests_ref), split.is_some());
     let events: Vec<String> = tests.iter().enumerate().map(|(i, t)| format!("countIf({})", test_sql(i, t))).collect();
     let actors: Vec<String> =
         tests.iter().enumerate().map(|(i, t)| format!("uniqExactArrayIf(actors, {})", test_sql(i, t))).collect();
     let (events, actors) = (events.join(", "), actors.join(", "));
-    let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
-    let range_index = format!("multiIf({}, -1)", range_index.join(", "));
 
     #[derive(Deserialize)]
     struct Row {
@@ -728,13 +735,12 @@ async fn values(
     if ranges.is_empty() {
         return Ok(AggregateAnswer::Values(Vec::new()));
     }
-    let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
-    let filter = format!("({}){}", any_range.join(" OR "), event_filter([test]));
+    let Ranges { filter, index: range_index } = ranges_sql(ranges);
+    let filter = format!("{filter}{}", event_filter([test]));
     let at = format!("indexOf(prop_keys, {})", quote(key));
     let extra = vec![("value_at", at), ("value", "if(value_at > 0, prop_texts[value_at], '')".to_string())];
     let select = Select { tests: &[test], extra, ..Select::default() };
     let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;
-    let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
     #[derive(Deserialize)]
     struct Row {
         range_of: i64,
@@ -743,9 +749,8 @@ async fn values(
         events: u64,
     }
     let sql = format!(
-        "SELECT multiIf({}, -1) AS range_of, value_at > 0 AS value_set, value, count() AS events FROM ({inner}) \
+        "SELECT {range_index} AS range_of, value_at > 0 AS value_set, value, count() AS events FROM ({inner}) \
          WHERE {} GROUP BY range_of, value_set, value",
-        range_index.join(", "),
         test_sql(0, test)
     );
     let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
@@ -776,8 +781,8 @@ async fn period_stats(
     if ranges.is_empty() {
         return Ok(AggregateAnswer::PeriodStats { cells: Vec::new(), totals: Vec::new() });
     }
-    let any_range: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
-    let filter = format!("({}){}", any_range.join(" OR "), event_filter([test]));
+    let Ranges { filter, index: range_index } = ranges_sql(ranges);
+    let filter = format!("{filter}{}", event_filter([test]));
     let (actor, extra, stat) = match measure {
         Measure::Property { key, stat } => {
             let at = format!("indexOf(prop_keys, {})", quote(key));
@@ -788,16 +793,7 @@ async fn period_stats(
     let value_column = if extra.is_empty() { "" } else { ", stat_value" };
     let select = Select { actor, split, tests: &[test], extra, ..Select::default() };
     let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;
-    let pass = passes(&[test]);
-    let (from, line) = match split {
-        Some(_) => (
-            format!("(SELECT ts, time, event, actors{value_column}{pass}, arrayJoin(lines) AS line FROM ({inner}))"),
-            "line",
-        ),
-        None => (format!("({inner})"), "toUInt32(0)"),
-    };
-    let range_index: Vec<String> = any_range.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
-    let range_index = format!("multiIf({}, -1)", range_index.join(", "));
+    let (from, line) = by_line(&inner, &format!("{value_column}{}", passes(&[test])), split.is_some());
     let period = period_sql(periods, "time");
     let matching = test_sql(0, test);
     #[derive(Deserialize)]
