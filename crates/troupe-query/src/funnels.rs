@@ -46,9 +46,14 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
     if let Some(pushed) = pushed_streams(ctx, q, &setup, &cohorts).await? {
         let outcomes = walk(q, pushed.streams, window);
         let value = |_: u32, p: &Path| pushed.labels.get(p.entry_event).cloned().flatten();
+        let profiles: HashMap<&str, &Actor> = pushed.profiles.iter().map(|a| (a.key.as_str(), a)).collect();
         let actor = |a: u32| {
             let key = pushed.keys.get(a as usize)?;
-            Some(pushed.profiles.get(key).cloned().unwrap_or_else(|| Actor { key: key.clone(), ..Actor::default() }))
+            Some(
+                profiles
+                    .get(key.as_str())
+                    .map_or_else(|| Actor { key: key.clone(), ..Actor::default() }, |&a| a.clone()),
+            )
         };
         return finish(q, &names, outcomes, value, actor);
     }
@@ -227,7 +232,7 @@ struct Pushed {
     streams: HashMap<u32, Vec<StreamEvent>>,
     keys: Vec<String>,
     labels: Vec<Option<String>>,
-    profiles: HashMap<String, Actor>,
+    profiles: Arc<Vec<Actor>>,
 }
 
 /// Each actor's stream from the backend: the steps then the exclusions as one list of tests.
@@ -251,10 +256,10 @@ async fn pushed_streams(
         },
     };
     let actor = pushdown::actor_kind(ctx, &q.common.count_by).await?;
-    let profiles: HashMap<String, Actor> = match &q.actors {
-        None => HashMap::default(),
+    let profiles = match &q.actors {
+        None => Arc::default(),
         Some(_) => match pushdown::profiles(ctx, actor.clone()).await? {
-            Some(profiles) => profiles.into_iter().map(|a| (a.key.clone(), a)).collect(),
+            Some(profiles) => profiles,
             None => return Ok(None),
         },
     };

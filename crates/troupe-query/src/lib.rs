@@ -21,8 +21,12 @@ pub mod time;
 mod trends;
 
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use troupe_core::ProjectId;
-use troupe_store::Store;
+
+use rustc_hash::FxHashMap as HashMap;
+use troupe_store::aggregate::ActorKind;
+use troupe_store::{Actor, Store};
 
 pub use cohorts::COHORT_KIND;
 pub use error::QueryError;
@@ -38,6 +42,21 @@ pub struct Ctx<'a> {
     pub project: ProjectId,
     /// "Now" for relative ranges and cohorts' "last N days".
     pub now: DateTime<Utc>,
+    /// Profiles the backend gave during this question, each kind read once (see
+    /// `pushdown::profiles`).
+    profiles: ProfileCache,
+}
+
+type ProfileCache = std::sync::Mutex<HashMap<ActorKind, Option<Arc<Vec<Actor>>>>>;
+
+impl Ctx<'_> {
+    fn cached_profiles(&self, actor: &ActorKind) -> Option<Option<Arc<Vec<Actor>>>> {
+        self.profiles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(actor).cloned()
+    }
+
+    fn cache_profiles(&self, actor: ActorKind, profiles: Option<Arc<Vec<Actor>>>) {
+        self.profiles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(actor, profiles);
+    }
 }
 
 /// Answer one insight question.
@@ -47,7 +66,7 @@ pub async fn run(
     insight: &Insight,
     now: DateTime<Utc>,
 ) -> Result<InsightResult, QueryError> {
-    let ctx = Ctx { store, project, now };
+    let ctx = Ctx { store, project, now, profiles: ProfileCache::default() };
     Ok(match insight {
         Insight::Trends(q) => InsightResult::Trends(trends::run(&ctx, q).await?),
         Insight::Funnel(q) => InsightResult::Funnel(funnels::run(&ctx, q).await?),

@@ -46,17 +46,15 @@ pub async fn tests(
     Ok(Some(tests))
 }
 
-/// Filters as conditions, reading each kind of actor's profiles once.
+/// Filters as conditions.
 pub struct Conditions<'a> {
     pub ctx: &'a Ctx<'a>,
     pub cohorts: &'a HashMap<String, Arc<ResolvedCohort>>,
-    /// Per group type (`None`: persons), the profiles; `None` when the backend has none to give.
-    profiles: HashMap<Option<String>, Option<Arc<Vec<Actor>>>>,
 }
 
 impl<'a> Conditions<'a> {
     pub fn new(ctx: &'a Ctx<'a>, cohorts: &'a HashMap<String, Arc<ResolvedCohort>>) -> Self {
-        Conditions { ctx, cohorts, profiles: HashMap::default() }
+        Conditions { ctx, cohorts }
     }
 
     /// A selector's test, with `global` (the question's filters) added to its own.
@@ -114,7 +112,7 @@ impl<'a> Conditions<'a> {
                         PropertySource::Person => None,
                         PropertySource::Group { group_type } => Some(group_type.clone()),
                     };
-                    let Some(profiles) = self.profiles(group_type.clone()).await? else { return Ok(None) };
+                    let Some(profiles) = profiles(self.ctx, kind(&group_type)).await? else { return Ok(None) };
                     let truths = profiles.iter().map(|a| (a.key.clone(), test.test(a.properties.get(&c.key))));
                     // Actors without a profile read every property as not set.
                     let keys = IdSet::from_truths(truths, test.test(None));
@@ -134,7 +132,7 @@ impl<'a> Conditions<'a> {
                         CountBy::Users => None,
                         CountBy::Group { group_type } => Some(group_type.clone()),
                     };
-                    let Some(profiles) = self.profiles(group_type.clone()).await? else { return Ok(None) };
+                    let Some(profiles) = profiles(self.ctx, kind(&group_type)).await? else { return Ok(None) };
                     let mut truths: HashMap<String, bool> =
                         profiles.iter().map(|a| (a.key.clone(), resolved.contains(a))).collect();
                     // Listed ids without a profile: an actor known by that key alone.
@@ -171,23 +169,11 @@ impl<'a> Conditions<'a> {
         };
         Ok(Some(if test.negated() { Condition::Not(Box::new(matched)) } else { matched }))
     }
+}
 
-    /// The profiles of persons (`None`) or of a group type, after checking it exists.
-    async fn profiles(&mut self, group_type: Option<String>) -> Result<Option<Arc<Vec<Actor>>>, QueryError> {
-        if let Some(p) = self.profiles.get(&group_type) {
-            return Ok(p.clone());
-        }
-        let actor = match &group_type {
-            None => ActorKind::Persons,
-            Some(t) => {
-                crate::check_group_types(self.ctx, std::iter::once(t)).await?;
-                ActorKind::Group(t.clone())
-            }
-        };
-        let profiles = profiles(self.ctx, actor).await?.map(Arc::new);
-        self.profiles.insert(group_type, profiles.clone());
-        Ok(profiles)
-    }
+/// Persons (`None`) or the groups of a type.
+fn kind(group_type: &Option<String>) -> ActorKind {
+    group_type.as_ref().map_or(ActorKind::Persons, |t| ActorKind::Group(t.clone()))
 }
 
 pub fn periods(calendar: &Calendar) -> Periods {
@@ -256,13 +242,22 @@ pub async fn patterns(
     }
 }
 
-/// Every actor of the kind with a profile, or `None`.
-pub async fn profiles(ctx: &Ctx<'_>, actor: ActorKind) -> Result<Option<Vec<Actor>>, QueryError> {
-    match ask(ctx, AggregateRequest::Profiles { actor }).await? {
-        None => Ok(None),
-        Some(AggregateAnswer::Profiles(p)) => Ok(Some(p)),
-        Some(other) => Err(unexpected(&other)),
+/// Every actor of the kind with a profile (after checking a group type exists), or `None`. Read
+/// once per question: filters, breakdowns and lists of actors share them.
+pub async fn profiles(ctx: &Ctx<'_>, actor: ActorKind) -> Result<Option<Arc<Vec<Actor>>>, QueryError> {
+    if let Some(cached) = ctx.cached_profiles(&actor) {
+        return Ok(cached);
     }
+    if let ActorKind::Group(group_type) = &actor {
+        crate::check_group_types(ctx, std::iter::once(group_type)).await?;
+    }
+    let profiles = match ask(ctx, AggregateRequest::Profiles { actor: actor.clone() }).await? {
+        None => None,
+        Some(AggregateAnswer::Profiles(p)) => Some(Arc::new(p)),
+        Some(other) => return Err(unexpected(&other)),
+    };
+    ctx.cache_profiles(actor, profiles.clone());
+    Ok(profiles)
 }
 
 /// Statistics per period and range (see [`AggregateRequest::PeriodStats`]), or `None`.

@@ -46,7 +46,7 @@ async fn person_split(
     let mut labels: Vec<Option<String>> = vec![None];
     let mut label_ids: HashMap<String, usize> = HashMap::default();
     let mut label_of_person: HashMap<&str, usize> = HashMap::default();
-    for p in &profiles {
+    for p in profiles.iter() {
         let Some(value) = label(p.properties.get(&b.key)) else { continue };
         let id = *label_ids.entry(value.clone()).or_insert_with(|| {
             labels.push(Some(value));
@@ -116,7 +116,6 @@ async fn group_split(
     tests: &[EventTest],
     current: (i64, i64),
 ) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
-    crate::check_group_types(ctx, std::iter::once(&group_type.to_string())).await?;
     let Some(profiles) = pushdown::profiles(ctx, ActorKind::Group(group_type.to_string())).await? else {
         return Ok(None);
     };
@@ -124,13 +123,13 @@ async fn group_split(
     let mut labels: Vec<Option<String>> = vec![None];
     let mut label_ids: HashMap<String, u32> = HashMap::default();
     let mut label_of_group = Vec::new();
-    for g in profiles {
+    for g in profiles.iter() {
         let Some(value) = label(g.properties.get(&b.key)) else { continue };
         let id = *label_ids.entry(value.clone()).or_insert_with(|| {
             labels.push(Some(value));
             (labels.len() - 1) as u32
         });
-        label_of_group.push((g.key, id));
+        label_of_group.push((g.key.clone(), id));
     }
     let by_label =
         Split { by: SplitBy::Group(group_type.to_string()), lines: label_of_group, default_line: 0, unset_line: 0 };
@@ -177,12 +176,11 @@ impl Labeller {
             }
             PropertySource::Person => (SplitBy::Person, ActorKind::Persons),
             PropertySource::Group { group_type } => {
-                crate::check_group_types(ctx, std::iter::once(group_type)).await?;
                 (SplitBy::Group(group_type.clone()), ActorKind::Group(group_type.clone()))
             }
         };
         let Some(profiles) = pushdown::profiles(ctx, actor).await? else { return Ok(None) };
-        let labels = profiles.into_iter().map(|a| (a.key, label(a.properties.get(&b.key)))).collect();
+        let labels = profiles.iter().map(|a| (a.key.clone(), label(a.properties.get(&b.key)))).collect();
         Ok(Some(Labeller { by, labels: Some(labels) }))
     }
 

@@ -210,10 +210,10 @@ async fn pushed_actors(
         return Ok(None);
     };
     let Some(profiles) = pushdown::profiles(ctx, actor.clone()).await? else { return Ok(None) };
-    let mut profiles: HashMap<String, Actor> = profiles.into_iter().map(|a| (a.key.clone(), a)).collect();
+    let profiles: HashMap<&str, &Actor> = profiles.iter().map(|a| (a.key.as_str(), a)).collect();
     let mut actors: Vec<Actor> = keys
         .into_iter()
-        .map(|(key, _)| profiles.remove(&key).unwrap_or_else(|| Actor { key, ..Actor::default() }))
+        .map(|(key, _)| profiles.get(key.as_str()).map_or_else(|| Actor { key, ..Actor::default() }, |&a| a.clone()))
         .collect();
     actors.sort_by(|a, b| a.key.cmp(&b.key));
     actors.truncate(request.limit.unwrap_or(100));

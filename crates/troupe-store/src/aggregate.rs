@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 
 /// Whose events: persons (after identity merges) or the groups of one type (typed ids, plus
 /// untyped ids naming a group of the type that has a profile, as in a scan).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ActorKind {
     Persons,
     Group(String),
