@@ -142,15 +142,7 @@ impl Writer {
     fn run_job(&mut self, job: Job, new_projects: &mut Vec<Project>) -> Pending {
         match job {
             Job::Apply { project, commands, reply } => {
-                let now = Utc::now();
-                let Some(state) = self.states.get_mut(&project) else {
-                    let missing = commands
-                        .iter()
-                        .map(|_| Err(troupe_core::CoreError::invalid("project", format!("no project {project}"))))
-                        .collect();
-                    return Pending::Apply(reply, missing);
-                };
-                let results = commands.into_iter().map(|c| state.apply(c, now)).collect();
+                let results = troupe_store::apply_batch(self.states.get_mut(&project), project, commands, Utc::now());
                 Pending::Apply(reply, results)
             }
             Job::CreateProject { new, reply } => {

@@ -126,15 +126,7 @@ impl Writer {
     fn run_job(&mut self, job: Job) -> duckdb::Result<Pending> {
         match job {
             Job::Apply { project, commands, reply } => {
-                let now = Utc::now();
-                let Some(state) = self.states.get_mut(&project) else {
-                    let missing = commands
-                        .iter()
-                        .map(|_| Err(troupe_core::CoreError::invalid("project", format!("no project {project}"))))
-                        .collect();
-                    return Ok(Pending::Apply(reply, missing));
-                };
-                let results = commands.into_iter().map(|c| state.apply(c, now)).collect();
+                let results = troupe_store::apply_batch(self.states.get_mut(&project), project, commands, Utc::now());
                 Ok(Pending::Apply(reply, results))
             }
             Job::CreateProject { new, reply } => {

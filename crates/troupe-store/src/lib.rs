@@ -11,7 +11,8 @@ mod scan;
 pub mod value;
 
 use async_trait::async_trait;
-use troupe_core::{Command, CoreError, Outcome, ProjectId};
+use chrono::{DateTime, Utc};
+use troupe_core::{Command, CoreError, Outcome, ProjectId, ProjectState};
 
 pub use error::StoreError;
 pub use read::*;
@@ -37,6 +38,20 @@ pub fn next_project(existing: &[Project], new: NewProject) -> Result<Project, St
 
 /// The result of one command of a batch: applied, or refused by a rule (nothing of it applied).
 pub type CommandResult = Result<Outcome, CoreError>;
+
+/// A batch applied in order to a project's state (`None`: no such project, every command
+/// refused), as every backend's writer applies it.
+pub fn apply_batch(
+    state: Option<&mut ProjectState>,
+    project: ProjectId,
+    commands: Vec<Command>,
+    now: DateTime<Utc>,
+) -> Vec<CommandResult> {
+    match state {
+        Some(state) => commands.into_iter().map(|c| state.apply(c, now)).collect(),
+        None => commands.iter().map(|_| Err(CoreError::invalid("project", format!("no project {project}")))).collect(),
+    }
+}
 
 /// A storage backend.
 #[async_trait]
