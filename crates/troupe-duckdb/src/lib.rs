@@ -4,6 +4,7 @@
 //! Writes go to one writer thread ([`writer`]) that applies the core rules and commits in
 //! groups; reads run on a small pool of reader connections on the blocking thread pool.
 
+mod columns;
 mod documents;
 mod load;
 mod persist;
@@ -27,6 +28,7 @@ use troupe_store::{
     NewProject, Page, PersonProfile, PersonQuery, PersonRow, Project, ScanRequest, Store, StoreError,
 };
 
+use columns::EventCache;
 pub use schema::SCHEMA_VERSION;
 use writer::{Job, JobSender, Writer};
 
@@ -54,6 +56,7 @@ impl Default for EmbeddedConfig {
 pub struct DuckStore {
     jobs: JobSender,
     readers: Arc<Readers>,
+    cache: Arc<EventCache>,
     group_slots: usize,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -70,8 +73,10 @@ impl DuckStore {
         let group_slots = config.limits.max_group_types.max(schema::used_slots(&conn).map_err(backend)?);
         schema::ensure_group_columns(&conn, group_slots).map_err(backend)?;
         let writer_conn = conn.try_clone().map_err(backend)?;
+        let cache = Arc::new(EventCache::default());
         let writer =
-            Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, group_slots).map_err(backend)?;
+            Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, group_slots, Arc::clone(&cache))
+                .map_err(backend)?;
         let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("troupe-writer".into())
@@ -80,6 +85,7 @@ impl DuckStore {
         Ok(DuckStore {
             jobs,
             readers: Arc::new(Readers { base: Mutex::new(conn), idle: Mutex::new(Vec::new()) }),
+            cache,
             group_slots,
             writer_thread: Mutex::new(Some(thread)),
         })
@@ -241,7 +247,8 @@ impl Store for DuckStore {
     }
 
     async fn scan(&self, project: ProjectId, request: ScanRequest) -> Result<EventScan, StoreError> {
-        self.read(move |conn, _| scan::scan(conn, project, &request)).await
+        let cache = Arc::clone(&self.cache);
+        self.read(move |conn, slots| scan::scan(conn, project, &request, &cache, slots)).await
     }
 
     async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError> {

@@ -10,23 +10,96 @@ use duckdb::types::Value;
 use duckdb::{params_from_iter, Connection};
 use troupe_store::{Actor, Dictionary, EventScan, GroupColumnBuilder, ScanRequest};
 
+use crate::columns::{read, EventCache, EventIds, ProjectColumns};
 use crate::read::slot_names;
 use crate::values::{from_micros, list_of_text, parse_json, ts};
 
 type Result<T> = duckdb::Result<T>;
 
-pub fn scan(conn: &Connection, project: u32, req: &ScanRequest) -> Result<EventScan> {
+/// A scan from the project's in-memory columns ([`crate::columns`]), or from the database when
+/// it reads event properties (which the columns do not keep).
+pub fn scan(
+    conn: &Connection,
+    project: u32,
+    req: &ScanRequest,
+    cache: &EventCache,
+    group_slots: usize,
+) -> Result<EventScan> {
     let slots = slot_names(conn, project)?;
     let mut builders = Vec::new();
     for group_type in &req.group_types {
         let slot = slots.iter().find(|(_, name)| *name == group_type).map(|(s, _)| *s);
         builders.push(group_builder(conn, project, group_type, slot)?);
     }
-    let mut out = EventScan::default();
     if req.events.as_ref().is_some_and(|e| e.is_empty()) {
-        out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
-        return Ok(out);
+        let groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
+        return Ok(EventScan { groups, ..EventScan::default() });
     }
+    if req.event_properties {
+        return scan_database(conn, project, req, builders);
+    }
+    let columns = cache.get_or_load(project, || load_columns(conn, project, group_slots))?;
+    let (mut out, person_keys) = read(&columns).scan(req, &mut builders);
+    out.persons = person_actors(conn, project, person_keys, req.person_details)?;
+    out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
+    Ok(out)
+}
+
+/// Every event of the project into columns, with each distinct id's person.
+pub fn load_columns(conn: &Connection, project: u32, group_slots: usize) -> Result<ProjectColumns> {
+    let mut columns = ProjectColumns::default();
+    let group_columns: String = (0..group_slots).map(|s| format!(", group_{s}")).collect();
+    let sql = format!(
+        "SELECT epoch_us(ts), event, distinct_id, groups_untyped{group_columns} FROM events WHERE project_id = ?"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    for batch in stmt.stream_arrow([project])? {
+        let batch = batch?;
+        let mut slots: Vec<(usize, Vec<&str>)> = Vec::new();
+        let column = |i: usize| batch.column(i).as_ref();
+        let stamps = column(0).as_primitive_opt::<Int64Type>().ok_or_else(|| unexpected("timestamps"))?;
+        let names = Texts::of(column(1))?;
+        let distinct_ids = Texts::of(column(2))?;
+        let untyped = Lists::of(column(3))?;
+        let group_lists: Vec<Lists<'_>> = (0..group_slots).map(|s| Lists::of(column(4 + s))).collect::<Result<_>>()?;
+        let mut untyped_keys: Vec<&str> = Vec::new();
+        for row in 0..batch.num_rows() {
+            untyped_keys.clear();
+            untyped_keys.extend(untyped.row(row));
+            slots.clear();
+            for (slot, lists) in group_lists.iter().enumerate() {
+                let keys: Vec<&str> = lists.row(row).collect();
+                if !keys.is_empty() {
+                    slots.push((slot, keys));
+                }
+            }
+            let slot_keys: Vec<(usize, &[&str])> = slots.iter().map(|(s, k)| (*s, k.as_slice())).collect();
+            columns.push(EventIds {
+                ts: stamps.value(row),
+                name: names.get(row).unwrap_or_default(),
+                distinct_id: distinct_ids.get(row).unwrap_or_default(),
+                untyped: &untyped_keys,
+                slots: &slot_keys,
+            });
+        }
+    }
+    let mut stmt = conn.prepare("SELECT distinct_id, person_id FROM person_distinct_ids WHERE project_id = ?")?;
+    let mut rows = stmt.query([project])?;
+    while let Some(r) = rows.next()? {
+        let (distinct_id, person): (String, String) = (r.get(0)?, r.get(1)?);
+        columns.set_person(&distinct_id, Some(&person));
+    }
+    Ok(columns)
+}
+
+/// The scan read from the events table: for questions that read event properties.
+fn scan_database(
+    conn: &Connection,
+    project: u32,
+    req: &ScanRequest,
+    mut builders: Vec<GroupColumnBuilder>,
+) -> Result<EventScan> {
+    let mut out = EventScan::default();
 
     let mut filter = String::from("e.project_id = ?");
     let mut args = vec![Value::UInt(project)];

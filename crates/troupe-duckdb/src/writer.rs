@@ -6,13 +6,15 @@
 //! WAL on commit, so an answer means the data survives `kill -9`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot};
-use troupe_core::{Command, Limits, ProjectId, ProjectState};
+use troupe_core::{Changes, Command, Limits, ProjectId, ProjectState};
 use troupe_store::{CommandResult, NewProject, Project, StoreError};
 
+use crate::columns::{self, EventCache};
 use crate::{load, persist, values};
 
 /// Jobs taken into one transaction at most; bounds the latency of the first job in a burst.
@@ -32,6 +34,8 @@ pub struct Writer {
     group_slots: usize,
     projects: Vec<Project>,
     states: HashMap<ProjectId, ProjectState>,
+    /// Loaded projects' in-memory columns, appended to after each commit.
+    cache: Arc<EventCache>,
 }
 
 /// A job's answer, held until its transaction commits.
@@ -41,9 +45,15 @@ enum Pending {
 }
 
 impl Writer {
-    pub fn open(conn: Connection, limits: Limits, dedupe_window: Duration, group_slots: usize) -> duckdb::Result<Self> {
+    pub fn open(
+        conn: Connection,
+        limits: Limits,
+        dedupe_window: Duration,
+        group_slots: usize,
+        cache: Arc<EventCache>,
+    ) -> duckdb::Result<Self> {
         let projects = load::projects(&conn)?;
-        let mut writer = Writer { conn, limits, dedupe_window, group_slots, projects, states: HashMap::new() };
+        let mut writer = Writer { conn, limits, dedupe_window, group_slots, projects, states: HashMap::new(), cache };
         writer.reload()?;
         Ok(writer)
     }
@@ -75,7 +85,11 @@ impl Writer {
     }
 
     fn process(&mut self, batch: Vec<Job>) {
+        let cache = Arc::clone(&self.cache);
+        // Held until the changes are in the cache too: see `columns` on consistency.
+        let _gate = cache.gate();
         let mut pending = Vec::with_capacity(batch.len());
+        let mut written = Vec::new();
         let committed = self.conn.execute_batch("BEGIN TRANSACTION").and_then(|_| {
             for job in batch {
                 pending.push(self.run_job(job)?);
@@ -84,12 +98,16 @@ impl Writer {
                 let changes = state.take_changes();
                 if !changes.is_empty() {
                     persist::changes(&self.conn, state, &changes, self.group_slots)?;
+                    written.push((state.project_id, changes));
                 }
             }
             self.conn.execute_batch("COMMIT")
         });
         match committed {
             Ok(()) => {
+                for (project, changes) in &written {
+                    self.append_to_cache(*project, changes);
+                }
                 for p in pending {
                     match p {
                         Pending::Apply(reply, results) => {
@@ -120,6 +138,22 @@ impl Writer {
                     }
                 }
             }
+        }
+    }
+
+    /// A committed batch's events and identity changes into the project's columns, when loaded.
+    fn append_to_cache(&self, project: ProjectId, changes: &Changes) {
+        let (Some(columns), Some(state)) = (self.cache.get(project), self.states.get(&project)) else { return };
+        let mut columns = columns::write(&columns);
+        for &slot in &changes.cleared_slots {
+            columns.clear_slot(slot as usize);
+        }
+        for event in &changes.events {
+            columns.push_stored(event);
+        }
+        for distinct_id in &changes.distinct_ids {
+            let person = state.person_by_distinct_id(distinct_id).map(|p| p.id.to_string());
+            columns.set_person(distinct_id, person.as_deref());
         }
     }
 

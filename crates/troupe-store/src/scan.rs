@@ -166,14 +166,32 @@ impl GroupColumnBuilder {
     ) {
         let start = self.column.ids.len();
         for key in typed {
-            let id = self.dictionary.intern_str(key);
+            let id = self.typed_id(key);
             push_unique(&mut self.column.ids, start, id);
         }
         for key in untyped {
-            let known = self.dictionary.index.get(key).copied().filter(|&id| (id as usize) < self.profiles.len());
-            if let Some(id) = known {
+            if let Some(id) = self.untyped_id(key) {
                 push_unique(&mut self.column.ids, start, id);
             }
+        }
+        self.column.offsets.push(self.column.ids.len() as u32);
+    }
+
+    /// The id of a key stamped for the type (ids seen only on events are added).
+    pub fn typed_id(&mut self, key: &str) -> u32 {
+        self.dictionary.intern_str(key)
+    }
+
+    /// The id of an untyped key when it names a group of the type with a profile.
+    pub fn untyped_id(&self, key: &str) -> Option<u32> {
+        self.dictionary.index.get(key).copied().filter(|&id| (id as usize) < self.profiles.len())
+    }
+
+    /// The next event's ids (from [`Self::typed_id`] and [`Self::untyped_id`]); repeats count once.
+    pub fn push_ids(&mut self, ids: impl IntoIterator<Item = u32>) {
+        let start = self.column.ids.len();
+        for id in ids {
+            push_unique(&mut self.column.ids, start, id);
         }
         self.column.offsets.push(self.column.ids.len() as u32);
     }
