@@ -222,6 +222,12 @@ impl ProjectColumns {
             Some(events) => self.names.keys.iter().map(|n| events.contains(n)).collect(),
         };
         let mut out = EventScan { names: self.names.keys.clone(), ..EventScan::default() };
+        // At most every event: untouched capacity costs address space, not memory.
+        out.ts.reserve(self.ts.len());
+        out.name.reserve(self.ts.len());
+        if req.persons {
+            out.person.reserve(self.ts.len());
+        }
         let mut persons = Dictionary::default();
         let mut person_ids = vec![NONE; if req.persons { self.distinct_ids.keys.len() } else { 0 }];
         let mut groups: Vec<GroupReader<'_>> = builders.iter().map(|b| GroupReader::new(self, b.slot)).collect();

@@ -39,7 +39,9 @@ pub fn scan(
         return scan_database(conn, project, req, builders);
     }
     let columns = cache.get_or_load(project, || load_columns(conn, project, group_slots))?;
+    let started = std::time::Instant::now();
     let (mut out, person_keys) = read(&columns).scan(req, &mut builders);
+    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "columns scanned");
     out.persons = person_actors(conn, project, person_keys, req.person_details)?;
     out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
     Ok(out)

@@ -5,6 +5,7 @@
 //! semantics (boundaries, ties, DST) are written down in docs/insights.md and pinned by the
 //! [`conformance`] suite, which every backend runs.
 
+mod actor_set;
 mod cohorts;
 pub mod conformance;
 mod error;
@@ -67,13 +68,16 @@ pub async fn run(
     now: DateTime<Utc>,
 ) -> Result<InsightResult, QueryError> {
     let ctx = Ctx { store, project, now, profiles: ProfileCache::default() };
-    Ok(match insight {
+    let started = std::time::Instant::now();
+    let result = match insight {
         Insight::Trends(q) => InsightResult::Trends(trends::run(&ctx, q).await?),
         Insight::Funnel(q) => InsightResult::Funnel(funnels::run(&ctx, q).await?),
         Insight::Retention(q) => InsightResult::Retention(retention::run(&ctx, q).await?),
         Insight::Stickiness(q) => InsightResult::Stickiness(stickiness::run(&ctx, q).await?),
         Insight::Lifecycle(q) => InsightResult::Lifecycle(lifecycle::run(&ctx, q).await?),
-    })
+    };
+    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "answered");
+    Ok(result)
 }
 
 /// The calendar, range and buckets of a query.
@@ -99,7 +103,10 @@ impl Setup {
 /// Scan what `needs` asks for, after checking the group types it names exist.
 async fn scan(ctx: &Ctx<'_>, needs: &Needs, from: Option<i64>, to: Option<i64>) -> Result<Frame, QueryError> {
     check_group_types(ctx, &needs.group_types).await?;
+    let started = std::time::Instant::now();
     let scan = ctx.store.scan(ctx.project, needs.request(from, to)).await?;
+    // RUST_LOG=troupe_query=debug: how a question's time splits between the store and here.
+    tracing::debug!(events = scan.len(), ms = started.elapsed().as_secs_f64() * 1e3, "scanned");
     Ok(Frame::new(scan))
 }
 

@@ -3,6 +3,8 @@
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use crate::actor_set::ActorSet;
+
 use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Node};
 
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use crate::error::QueryError;
 use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{TrendLine, TrendsResult};
-use crate::spec::{EventSelector, Math, TrendActors, TrendSeries, TrendsQuery};
+use crate::spec::{CountBy, EventSelector, Math, TrendActors, TrendSeries, TrendsQuery};
 use crate::splits;
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
@@ -248,7 +250,12 @@ async fn scanned_values(
     periods: &[&Period],
 ) -> Result<(Vec<Vec<SeriesValues>>, Option<Vec<troupe_store::Actor>>), QueryError> {
     let mut needs = Needs::new();
-    needs.count_by(&q.common.count_by);
+    let uses_actors = q.actors.is_some() || q.series.iter().any(|s| s.math != Math::Total && !needs_property(s.math));
+    match &q.common.count_by {
+        // A total or a property's statistic does not look at who: no person to resolve.
+        CountBy::Users if !uses_actors => {}
+        by => needs.count_by(by),
+    }
     for s in &q.series {
         needs.selector(&s.selector, cohorts);
         needs.event_properties |= s.property.is_some();
@@ -346,16 +353,18 @@ fn needs_property(math: Math) -> bool {
 /// One accumulator per (line, bucket) and per line over the range.
 enum Acc {
     Count(u64),
-    Actors(HashSet<u32>),
+    Actors(ActorSet),
     Values(Vec<f64>),
     PerActor(HashMap<u32, u64>),
 }
 
 impl Acc {
-    fn new(math: Math) -> Acc {
+    /// An accumulator for `math`; `actors` and `cells` size a unique count's set (ids below
+    /// `actors`, `cells` such sets alive at once).
+    fn new(math: Math, actors: usize, cells: usize) -> Acc {
         match math {
             Math::Total => Acc::Count(0),
-            Math::Unique => Acc::Actors(HashSet::default()),
+            Math::Unique => Acc::Actors(ActorSet::new(actors, cells)),
             Math::Sum | Math::Avg | Math::Min | Math::Max | Math::Median | Math::P90 => Acc::Values(Vec::new()),
             _ => Acc::PerActor(HashMap::default()),
         }
@@ -364,7 +373,7 @@ impl Acc {
     fn add(&mut self, actors: &[u32], value: Option<f64>) {
         match self {
             Acc::Count(n) => *n += 1,
-            Acc::Actors(set) => set.extend(actors.iter().copied()),
+            Acc::Actors(set) => actors.iter().for_each(|&a| set.insert(a)),
             Acc::Values(values) => values.extend(value),
             Acc::PerActor(counts) => {
                 for &a in actors {
@@ -419,7 +428,9 @@ fn series_values(
     split: &Lines,
 ) -> Vec<(Option<String>, Vec<f64>, f64)> {
     let n = period.buckets.len();
-    let fresh = || ((0..n).map(|_| Acc::new(s.math)).collect::<Vec<_>>(), Acc::new(s.math));
+    let (actor_count, cells) = (frame.actor_count(column), (n + 1) * split.values.len());
+    let acc = || Acc::new(s.math, actor_count, cells);
+    let fresh = || ((0..n).map(|_| acc()).collect::<Vec<_>>(), acc());
     let mut lines: Vec<Option<(Vec<Acc>, Acc)>> = (0..split.values.len()).map(|_| None).collect();
     if split.keys.is_none() {
         lines[0] = Some(fresh());

@@ -56,22 +56,59 @@ impl EventScan {
     }
 }
 
-/// The ids of one group type on each event, as offsets into `ids` (CSR layout: the event `i` has
-/// `ids[offsets[i]..offsets[i + 1]]`), each an index into `actors`.
+/// The ids of one group type on each event, each an index into `actors`. While no event has
+/// more than one id, `ids` holds one entry per event ([`NO_ID`]: none) and `offsets` is empty —
+/// the common case, at 4 bytes per event; otherwise it is CSR (the event `i` has
+/// `ids[offsets[i]..offsets[i + 1]]`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupColumn {
     pub group_type: String,
-    pub offsets: Vec<u32>,
-    pub ids: Vec<u32>,
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
     /// Every group of the type that exists, plus ids seen on events without a profile.
     pub actors: Vec<Actor>,
 }
 
+/// No id on an event, in a [`GroupColumn`] of one id per event.
+const NO_ID: u32 = u32::MAX;
+
 impl GroupColumn {
     pub fn of(&self, event: usize) -> &[u32] {
+        if self.offsets.is_empty() {
+            return match self.ids.get(event) {
+                Some(id) if *id != NO_ID => std::slice::from_ref(id),
+                _ => &[],
+            };
+        }
         match (self.offsets.get(event), self.offsets.get(event + 1)) {
             (Some(&a), Some(&b)) => self.ids.get(a as usize..b as usize).unwrap_or(&[]),
             _ => &[],
+        }
+    }
+
+    /// The next event's distinct ids.
+    fn push(&mut self, ids: &[u32]) {
+        if self.offsets.is_empty() && ids.len() > 1 {
+            self.to_lists();
+        }
+        if self.offsets.is_empty() {
+            self.ids.push(ids.first().copied().unwrap_or(NO_ID));
+        } else {
+            self.ids.extend_from_slice(ids);
+            self.offsets.push(self.ids.len() as u32);
+        }
+    }
+
+    /// From one id per event to CSR, at the first event with several.
+    fn to_lists(&mut self) {
+        let single = std::mem::take(&mut self.ids);
+        self.offsets = Vec::with_capacity(single.len() + 1);
+        self.offsets.push(0);
+        for id in single {
+            if id != NO_ID {
+                self.ids.push(id);
+            }
+            self.offsets.push(self.ids.len() as u32);
         }
     }
 }
@@ -144,12 +181,20 @@ pub struct GroupColumnBuilder {
     dictionary: Dictionary,
     profiles: Vec<Actor>,
     column: GroupColumn,
+    /// The current event's ids (kept to avoid allocating per event).
+    event_ids: Vec<u32>,
 }
 
 impl GroupColumnBuilder {
     pub fn new(group_type: &str, slot: Option<u8>) -> Self {
-        let column = GroupColumn { group_type: group_type.to_string(), offsets: vec![0], ..GroupColumn::default() };
-        GroupColumnBuilder { slot, dictionary: Dictionary::default(), profiles: Vec::new(), column }
+        let column = GroupColumn { group_type: group_type.to_string(), ..GroupColumn::default() };
+        GroupColumnBuilder {
+            slot,
+            dictionary: Dictionary::default(),
+            profiles: Vec::new(),
+            column,
+            event_ids: Vec::new(),
+        }
     }
 
     /// A group of the type with its profile (before any event is pushed).
@@ -164,17 +209,17 @@ impl GroupColumnBuilder {
         typed: impl IntoIterator<Item = &'a str>,
         untyped: impl IntoIterator<Item = &'a str>,
     ) {
-        let start = self.column.ids.len();
+        self.event_ids.clear();
         for key in typed {
             let id = self.typed_id(key);
-            push_unique(&mut self.column.ids, start, id);
+            push_distinct(&mut self.event_ids, id);
         }
         for key in untyped {
             if let Some(id) = self.untyped_id(key) {
-                push_unique(&mut self.column.ids, start, id);
+                push_distinct(&mut self.event_ids, id);
             }
         }
-        self.column.offsets.push(self.column.ids.len() as u32);
+        self.column.push(&self.event_ids);
     }
 
     /// The id of a key stamped for the type (ids seen only on events are added).
@@ -189,11 +234,11 @@ impl GroupColumnBuilder {
 
     /// The next event's ids (from [`Self::typed_id`] and [`Self::untyped_id`]); repeats count once.
     pub fn push_ids(&mut self, ids: impl IntoIterator<Item = u32>) {
-        let start = self.column.ids.len();
+        self.event_ids.clear();
         for id in ids {
-            push_unique(&mut self.column.ids, start, id);
+            push_distinct(&mut self.event_ids, id);
         }
-        self.column.offsets.push(self.column.ids.len() as u32);
+        self.column.push(&self.event_ids);
     }
 
     pub fn finish(mut self) -> GroupColumn {
@@ -204,8 +249,37 @@ impl GroupColumnBuilder {
     }
 }
 
-fn push_unique(ids: &mut Vec<u32>, start: usize, id: u32) {
-    if !ids[start..].contains(&id) {
+fn push_distinct(ids: &mut Vec<u32>, id: u32) {
+    if !ids.contains(&id) {
         ids.push(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_column_turns_into_lists_at_the_first_event_with_several_ids() {
+        let mut b = GroupColumnBuilder::new("company", Some(0));
+        b.add_profile(Actor { key: "acme".into(), ..Actor::default() });
+        b.push_event(["acme"], []);
+        b.push_event([], ["nobody"]);
+        b.push_event(["acme", "acme"], ["acme"]);
+        let single = b.column.clone();
+        assert!(single.offsets.is_empty(), "one id per event so far");
+        b.push_event(["beta"], ["acme"]);
+        b.push_event(["beta", "gamma"], ["acme"]);
+        b.push_event([], []);
+        let column = b.finish();
+        assert!(!column.offsets.is_empty());
+        let keys =
+            |i: usize| column.of(i).iter().map(|&id| column.actors[id as usize].key.as_str()).collect::<Vec<_>>();
+        let expected: [&[&str]; 6] = [&["acme"], &[], &["acme"], &["beta", "acme"], &["beta", "gamma", "acme"], &[]];
+        for (i, want) in expected.iter().enumerate() {
+            assert_eq!(keys(i), *want, "event {i}");
+        }
+        assert_eq!(single.of(1), &[] as &[u32]);
+        assert_eq!(column.of(6), &[] as &[u32], "past the last event");
     }
 }

@@ -239,6 +239,17 @@ pub struct BenchArgs {
     /// the data directory, reused by later runs).
     #[arg(long)]
     pub import: bool,
+    /// Only the questions whose name contains this text (repeatable), e.g. `--only funnel` while
+    /// working on one kind.
+    #[arg(long)]
+    pub only: Vec<String>,
+}
+
+impl BenchArgs {
+    /// Whether `--only` selects the question (every question without `--only`).
+    pub fn selects(&self, question: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|text| question.contains(text.as_str()))
+    }
 }
 
 /// `1m`, `10m`, `100k`, or a plain number of events.

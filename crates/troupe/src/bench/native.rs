@@ -212,7 +212,6 @@ pub async fn reference(
     store: &DuckStore,
     project: u32,
     embedded: &[Value],
-    names: &[&str],
     runs: usize,
 ) -> Result<Option<Value>> {
     let server = match Server::open(target, shape).await {
@@ -235,7 +234,10 @@ pub async fn reference(
         "question", "cold ms", "native ms", "troupe ms", "ratio"
     );
     let mut out = Vec::new();
-    for ((q, e), name) in questions(shape).iter().zip(embedded).zip(names) {
+    // The native questions come in the order of troupe's; those troupe did not run are skipped.
+    let names = super::questions::all(shape, project, 0)?.into_iter().map(|q| q.name);
+    for (q, name) in questions(shape).iter().zip(names) {
+        let Some(e) = embedded.iter().find(|e| e["question"] == name) else { continue };
         let (cold, warm, answer) = time(&server.http, q, runs).await?;
         let troupe_ms = e["warm_ms"].as_f64().unwrap_or(f64::NAN);
         let troupe_answer = e["answer"].as_f64().unwrap_or(f64::NAN);
