@@ -89,7 +89,7 @@ impl GroupColumn {
     /// The next event's distinct ids.
     fn push(&mut self, ids: &[u32]) {
         if self.offsets.is_empty() && ids.len() > 1 {
-            self.to_lists();
+            self.switch_to_lists();
         }
         if self.offsets.is_empty() {
             self.ids.push(ids.first().copied().unwrap_or(NO_ID));
@@ -100,7 +100,7 @@ impl GroupColumn {
     }
 
     /// From one id per event to CSR, at the first event with several.
-    fn to_lists(&mut self) {
+    fn switch_to_lists(&mut self) {
         let single = std::mem::take(&mut self.ids);
         self.offsets = Vec::with_capacity(single.len() + 1);
         self.offsets.push(0);
