@@ -56,6 +56,7 @@ impl EventCache {
             return Ok(columns);
         }
         let mut columns = load()?;
+        columns.sort_by_time();
         columns.shrink_to_fit();
         let columns = Arc::new(RwLock::new(columns));
         write(&self.projects).insert(project, Arc::clone(&columns));
@@ -106,6 +107,23 @@ impl Ids {
         self.first.push(first);
         let more: Vec<u32> = ids.collect();
         self.more.extend(more.into_iter().map(|id| (event as u32, id)));
+    }
+
+    /// Events reordered: the event now at `new` was at `order[new]`; `new_index` is the inverse.
+    fn permute(&mut self, order: &[u32], new_index: &[u32]) {
+        if self.first.is_empty() {
+            return;
+        }
+        let first = std::mem::take(&mut self.first);
+        self.first = order.iter().map(|&old| first.get(old as usize).copied().unwrap_or(NONE)).collect();
+        while self.first.last() == Some(&NONE) {
+            self.first.pop();
+        }
+        for (event, _) in &mut self.more {
+            *event = new_index[*event as usize];
+        }
+        // Stable: an event's further keys keep their order.
+        self.more.sort_by_key(|&(event, _)| event);
     }
 
     fn shrink_to_fit(&mut self) {
@@ -200,6 +218,28 @@ impl ProjectColumns {
             self.person_of.resize(d as usize + 1, NONE);
         }
         d
+    }
+
+    /// Put the events in time order (at load; appends arrive mostly in order). The query layer
+    /// walks each actor's events in time order, and sorting streams that are already sorted is
+    /// a check instead of a sort.
+    pub fn sort_by_time(&mut self) {
+        if self.ts.is_sorted() {
+            return;
+        }
+        let mut order: Vec<u32> = (0..self.ts.len() as u32).collect();
+        order.sort_by_key(|&i| self.ts[i as usize]);
+        let permute = |column: &[u32]| order.iter().map(|&i| column[i as usize]).collect::<Vec<u32>>();
+        self.name = permute(&self.name);
+        self.distinct = permute(&self.distinct);
+        self.ts = order.iter().map(|&i| self.ts[i as usize]).collect();
+        let mut new_index = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_index[old as usize] = new as u32;
+        }
+        for ids in self.slots.iter_mut().chain([&mut self.untyped]) {
+            ids.permute(&order, &new_index);
+        }
     }
 
     fn shrink_to_fit(&mut self) {

@@ -44,7 +44,8 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         .chain(q.exclusions.iter().filter_map(|e| e.selector.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
     if let Some(pushed) = pushed_streams(ctx, q, &setup, &cohorts).await? {
-        let outcomes = walk(q, pushed.streams, window);
+        let mut streams = pushed.streams;
+        let outcomes = walk(q, streams.iter_mut().map(|(&a, s)| (a, s.as_mut_slice())), window);
         let value = |_: u32, p: &Path| pushed.labels.get(p.entry_event).cloned().flatten();
         let profiles: HashMap<&str, &Actor> = pushed.profiles.iter().map(|a| (a.key.as_str(), a)).collect();
         let actor = |a: u32| {
@@ -84,8 +85,8 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         .map(|e| frame.matcher(&e.selector, q.common.filters.as_ref(), &cohorts))
         .collect::<Result<_, _>>()?;
 
-    let streams = streams(&frame, column, &steps, &exclusions, q.order == FunnelOrder::Strict);
-    let outcomes = walk(q, streams, window);
+    let mut streams = streams(&frame, column, &steps, &exclusions, q.order == FunnelOrder::Strict);
+    let outcomes = walk(q, streams.each(), window);
     let value = |_: u32, p: &Path| {
         q.common.breakdown.as_ref().and_then(|b| frame.breakdown_values(b, p.entry_event).into_iter().flatten().next())
     };
@@ -179,50 +180,107 @@ struct StreamEvent {
     event: usize,
 }
 
+/// Each actor's stream events, grouped by actor with one counting pass (actor ids are dense):
+/// the events of actor `a` are `events[offsets[a]..offsets[a + 1]]`, in frame order.
+struct Streams {
+    offsets: Vec<usize>,
+    events: Vec<StreamEvent>,
+}
+
+impl Streams {
+    fn each(&mut self) -> impl Iterator<Item = (u32, &mut [StreamEvent])> {
+        let mut rest = self.events.as_mut_slice();
+        let mut out = Vec::with_capacity(self.offsets.len().saturating_sub(1));
+        for (actor, bounds) in self.offsets.windows(2).enumerate() {
+            let (stream, tail) = std::mem::take(&mut rest).split_at_mut(bounds[1] - bounds[0]);
+            rest = tail;
+            if !stream.is_empty() {
+                out.push((actor as u32, stream));
+            }
+        }
+        out.into_iter()
+    }
+}
+
 fn streams(
     frame: &Frame,
     column: crate::frame::ActorColumn,
     steps: &[Matcher],
     exclusions: &[Matcher],
     all_events: bool,
-) -> HashMap<u32, Vec<StreamEvent>> {
-    let mut out: HashMap<u32, Vec<StreamEvent>> = HashMap::default();
+) -> Streams {
+    let mask = |ms: &[Matcher], i: usize| {
+        ms.iter().enumerate().fold(0u32, |m, (k, s)| if s.matches(frame, i) { m | 1 << k } else { m })
+    };
+    let mut kept = Vec::new();
+    let mut offsets = vec![0usize; frame.actor_count(column) + 2];
     for i in 0..frame.len() {
-        let mask = |ms: &[Matcher]| {
-            ms.iter().enumerate().fold(0u32, |m, (k, s)| if s.matches(frame, i) { m | 1 << k } else { m })
-        };
-        let (step_mask, exclusion_mask) = (mask(steps), mask(exclusions));
+        let (step_mask, exclusion_mask) = (mask(steps, i), mask(exclusions, i));
         if step_mask == 0 && exclusion_mask == 0 && !all_events {
             continue;
         }
-        for &actor in frame.actors(i, column) {
-            let e = StreamEvent { ts: frame.scan.ts[i], steps: step_mask, exclusions: exclusion_mask, event: i };
-            out.entry(actor).or_default().push(e);
+        let actors = frame.actors(i, column);
+        if actors.is_empty() {
+            continue;
+        }
+        for &a in actors {
+            offsets[a as usize + 2] += 1;
+        }
+        kept.push(StreamEvent { ts: frame.scan.ts[i], steps: step_mask, exclusions: exclusion_mask, event: i });
+    }
+    // offsets[a + 2] counted actor a's events; after the sum, offsets[a + 1] is where they
+    // start, and each placed event moves it on, leaving offsets[a + 1] where they end.
+    for a in 2..offsets.len() {
+        offsets[a] += offsets[a - 1];
+    }
+    let mut events = vec![StreamEvent { ts: 0, steps: 0, exclusions: 0, event: 0 }; offsets[offsets.len() - 1]];
+    for e in kept {
+        for &a in frame.actors(e.event, column) {
+            let at = &mut offsets[a as usize + 1];
+            events[*at] = e;
+            *at += 1;
         }
     }
-    out
+    offsets.pop();
+    Streams { offsets, events }
 }
 
 /// Each actor's furthest path, for the actors whose path an exclusion does not void.
-fn walk(q: &FunnelQuery, streams: HashMap<u32, Vec<StreamEvent>>, window: Window) -> Vec<(u32, Path)> {
+fn walk<'a>(
+    q: &FunnelQuery,
+    streams: impl Iterator<Item = (u32, &'a mut [StreamEvent])>,
+    window: Window,
+) -> Vec<(u32, Path)> {
     let n = q.steps.len();
     let mut outcomes = Vec::new();
-    for (actor, mut stream) in streams {
-        // Time order; at one timestamp, earlier steps first, other events last (the rest of the
-        // key only makes the order the same whatever order the backend returned events in).
-        stream.sort_by_key(|e| (e.ts, e.steps.trailing_zeros(), e.steps, e.exclusions, e.event));
+    for (actor, stream) in streams {
+        time_order(stream);
         let path = match q.order {
-            FunnelOrder::Ordered => ordered(&stream, n, window, false),
-            FunnelOrder::Strict => ordered(&stream, n, window, true),
-            FunnelOrder::Unordered => unordered(&stream, n, window),
+            FunnelOrder::Ordered => ordered(stream, n, window, false),
+            FunnelOrder::Strict => ordered(stream, n, window, true),
+            FunnelOrder::Unordered => unordered(stream, n, window),
         };
         if let Some(path) = path {
-            if !excluded(q, &stream, &path, window) {
+            if !excluded(q, stream, &path, window) {
                 outcomes.push((actor, path));
             }
         }
     }
     outcomes
+}
+
+/// Time order; at one timestamp, earlier steps first, other events last (the rest of the key
+/// only makes the order the same whatever order the backend returned events in). Stores usually
+/// hand events over in time order: then only runs sharing a timestamp are sorted.
+fn time_order(stream: &mut [StreamEvent]) {
+    let key = |e: &StreamEvent| (e.ts, e.steps.trailing_zeros(), e.steps, e.exclusions, e.event);
+    if stream.is_sorted_by_key(|e| e.ts) {
+        for run in stream.chunk_by_mut(|a, b| a.ts == b.ts).filter(|run| run.len() > 1) {
+            run.sort_by_key(key);
+        }
+    } else {
+        stream.sort_by_key(key);
+    }
 }
 
 /// What the backend's streams give a funnel: each actor's stream (by index into `keys`), the raw
@@ -293,10 +351,42 @@ async fn pushed_streams(
 }
 
 /// How far one actor got: the time of each step reached, and the event that entered.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Path {
-    times: Vec<i64>,
+    times: Times,
     entry_event: usize,
+}
+
+/// When a path reached each of its steps: a fixed array, so that entering and extending paths
+/// (once per step event) allocates nothing.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    at: [i64; MAX_STEPS],
+    len: usize,
+}
+
+impl Times {
+    fn first(ts: i64) -> Self {
+        let mut at = [0; MAX_STEPS];
+        at[0] = ts;
+        Times { at, len: 1 }
+    }
+
+    /// Funnels have at most [`MAX_STEPS`] steps, so a path never grows past them.
+    fn push(&mut self, ts: i64) {
+        if let Some(slot) = self.at.get_mut(self.len) {
+            *slot = ts;
+            self.len += 1;
+        }
+    }
+}
+
+impl std::ops::Deref for Times {
+    type Target = [i64];
+
+    fn deref(&self) -> &[i64] {
+        &self.at[..self.len]
+    }
 }
 
 impl Path {
@@ -322,7 +412,7 @@ fn ordered(stream: &[StreamEvent], n: usize, window: Window, strict: bool) -> Op
                 let previous = if strict { &before[k - 1] } else { &state[k - 1] };
                 match previous.as_ref().filter(|p| e.ts <= window_end(window, p.entry())) {
                     Some(p) if state[k].as_ref().is_none_or(|q| p.entry() > q.entry()) => {
-                        let mut extended = p.clone();
+                        let mut extended = *p;
                         extended.times.push(e.ts);
                         Some(extended)
                     }
@@ -335,7 +425,7 @@ fn ordered(stream: &[StreamEvent], n: usize, window: Window, strict: bool) -> Op
             }
         }
         if e.steps & 1 != 0 {
-            let entered = Path { times: vec![e.ts], entry_event: e.event };
+            let entered = Path { times: Times::first(e.ts), entry_event: e.event };
             consider(&mut best, &entered);
             state[0] = Some(entered);
         }
@@ -346,7 +436,7 @@ fn ordered(stream: &[StreamEvent], n: usize, window: Window, strict: bool) -> Op
 /// Keep the first path to reach further than any before it.
 fn consider(best: &mut Option<Path>, p: &Path) {
     if best.as_ref().is_none_or(|b| p.times.len() > b.times.len()) {
-        *best = Some(p.clone());
+        *best = Some(*p);
     }
 }
 
@@ -374,7 +464,7 @@ fn unordered(stream: &[StreamEvent], n: usize, window: Window) -> Option<Path> {
     let anchor = events[start];
     let limit = window_end(window, anchor.ts);
     let mut seen = 0u32;
-    let mut times = Vec::new();
+    let mut times = Times { at: [0; MAX_STEPS], len: 0 };
     for e in events[start..].iter().take_while(|e| e.ts <= limit) {
         let new = e.steps & !seen;
         for _ in 0..new.count_ones() {
