@@ -79,6 +79,12 @@ pub struct ProjectColumns {
     ts: Vec<i64>,
     name: Vec<u32>,
     names: Dictionary,
+    /// Per name, its events in increasing order: a question about a few names visits only
+    /// their events (4 bytes per event).
+    by_name: Vec<Vec<u32>>,
+    /// Whether `ts` is in time order (sorted at load; an append older than the last event
+    /// clears it), so that a time range is found by binary search.
+    out_of_order: bool,
     distinct: Vec<u32>,
     distinct_ids: Dictionary,
     /// Per distinct id, the person it resolves to now (into `persons`), or [`NONE`].
@@ -174,8 +180,14 @@ pub struct EventIds<'a, S: AsRef<str>> {
 impl ProjectColumns {
     pub fn push<S: AsRef<str>>(&mut self, e: EventIds<'_, S>) {
         let event = self.ts.len();
+        self.out_of_order |= self.ts.last().is_some_and(|&last| e.ts < last);
         self.ts.push(e.ts);
-        self.name.push(self.names.intern_str(e.name));
+        let name = self.names.intern_str(e.name);
+        self.name.push(name);
+        if self.by_name.len() <= name as usize {
+            self.by_name.resize_with(name as usize + 1, Vec::new);
+        }
+        self.by_name[name as usize].push(event as u32);
         let distinct = self.distinct_id(e.distinct_id);
         self.distinct.push(distinct);
         self.untyped.push(event, e.untyped);
@@ -224,9 +236,10 @@ impl ProjectColumns {
     /// walks each actor's events in time order, and sorting streams that are already sorted is
     /// a check instead of a sort.
     pub fn sort_by_time(&mut self) {
-        if self.ts.is_sorted() {
+        if !self.out_of_order {
             return;
         }
+        self.out_of_order = false;
         let mut order: Vec<u32> = (0..self.ts.len() as u32).collect();
         order.sort_by_key(|&i| self.ts[i as usize]);
         let permute = |column: &[u32]| order.iter().map(|&i| column[i as usize]).collect::<Vec<u32>>();
@@ -240,6 +253,10 @@ impl ProjectColumns {
         for ids in self.slots.iter_mut().chain([&mut self.untyped]) {
             ids.permute(&order, &new_index);
         }
+        self.by_name.iter_mut().for_each(Vec::clear);
+        for (event, &name) in self.name.iter().enumerate() {
+            self.by_name[name as usize].push(event as u32);
+        }
     }
 
     fn shrink_to_fit(&mut self) {
@@ -247,6 +264,7 @@ impl ProjectColumns {
         self.name.shrink_to_fit();
         self.distinct.shrink_to_fit();
         self.person_of.shrink_to_fit();
+        self.by_name.iter_mut().for_each(Vec::shrink_to_fit);
         self.untyped.shrink_to_fit();
         self.slots.iter_mut().for_each(Ids::shrink_to_fit);
     }
@@ -257,10 +275,6 @@ impl ProjectColumns {
     pub fn scan(&self, req: &ScanRequest, builders: &mut [GroupColumnBuilder]) -> (EventScan, Vec<String>) {
         let from = req.from.map_or(i64::MIN, |t| t.timestamp_micros());
         let to = req.to.map_or(i64::MAX, |t| t.timestamp_micros());
-        let wanted: Vec<bool> = match &req.events {
-            None => vec![true; self.names.keys.len()],
-            Some(events) => self.names.keys.iter().map(|n| events.contains(n)).collect(),
-        };
         let mut out = EventScan { names: self.names.keys.clone(), ..EventScan::default() };
         // At most every event: untouched capacity costs address space, not memory.
         out.ts.reserve(self.ts.len());
@@ -271,10 +285,10 @@ impl ProjectColumns {
         let mut persons = Dictionary::default();
         let mut person_ids = vec![NONE; if req.persons { self.distinct_ids.keys.len() } else { 0 }];
         let mut groups: Vec<GroupReader<'_>> = builders.iter().map(|b| GroupReader::new(self, b.slot)).collect();
-        for i in 0..self.ts.len() {
+        let mut visit = |i: usize| {
             let ts = self.ts[i];
-            if ts < from || ts >= to || !wanted[self.name[i] as usize] {
-                continue;
+            if ts < from || ts >= to {
+                return;
             }
             out.ts.push(ts);
             out.name.push(self.name[i]);
@@ -288,6 +302,34 @@ impl ProjectColumns {
             for (reader, builder) in groups.iter_mut().zip(builders.iter_mut()) {
                 reader.push(i, builder);
             }
+        };
+        // In time order the range is a slice; otherwise every event is checked.
+        let range = if self.out_of_order {
+            0..self.ts.len()
+        } else {
+            self.ts.partition_point(|&t| t < from)..self.ts.partition_point(|&t| t < to)
+        };
+        match &req.events {
+            None => {
+                for i in range {
+                    visit(i);
+                }
+            }
+            Some(events) => {
+                let lists: Vec<&[u32]> = self
+                    .names
+                    .keys
+                    .iter()
+                    .zip(&self.by_name)
+                    .filter(|(name, _)| events.contains(name))
+                    .map(|(_, list)| {
+                        let start = list.partition_point(|&e| (e as usize) < range.start);
+                        let end = list.partition_point(|&e| (e as usize) < range.end);
+                        &list[start..end]
+                    })
+                    .collect();
+                merge_ascending(&lists, |e| visit(e as usize));
+            }
         }
         (out, persons.keys)
     }
@@ -299,6 +341,25 @@ impl ProjectColumns {
             NONE => &self.distinct_ids.keys[d],
             p => &self.persons.keys[p as usize],
         }
+    }
+}
+
+/// Every element of some ascending lists, in ascending order (the lists are a few names'
+/// events: picking the least head each time beats sorting them together).
+fn merge_ascending(lists: &[&[u32]], mut visit: impl FnMut(u32)) {
+    let mut heads = vec![0usize; lists.len()];
+    loop {
+        let mut least: Option<(usize, u32)> = None;
+        for (k, list) in lists.iter().enumerate() {
+            if let Some(&e) = list.get(heads[k]) {
+                if least.is_none_or(|(_, l)| e < l) {
+                    least = Some((k, e));
+                }
+            }
+        }
+        let Some((k, e)) = least else { return };
+        heads[k] += 1;
+        visit(e);
     }
 }
 

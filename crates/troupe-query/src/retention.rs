@@ -24,7 +24,26 @@ struct Activity {
     first_start: Option<(i64, usize)>,
     /// Cohort bucket → its earliest start event there.
     cohorts: BTreeMap<usize, (i64, usize)>,
-    returned: HashSet<usize>,
+    returned: BucketSet,
+}
+
+/// The buckets an actor returned in, a bit each (a set of a few dozen small numbers, filled
+/// once per return event: bits beat hashing).
+#[derive(Default)]
+struct BucketSet(Vec<u64>);
+
+impl BucketSet {
+    fn insert(&mut self, bucket: usize) {
+        let word = bucket / 64;
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (bucket % 64);
+    }
+
+    fn contains(&self, bucket: usize) -> bool {
+        self.0.get(bucket / 64).is_some_and(|w| w & (1 << (bucket % 64)) != 0)
+    }
 }
 
 pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, QueryError> {
@@ -262,8 +281,8 @@ fn grid(
         for (c, members) in members.iter().enumerate() {
             table[c][0] = members.len() as u64;
             for (p, count) in table[c].iter_mut().enumerate().skip(1) {
-                *count = members.iter().filter(|a| actors.get(a).is_some_and(|x| x.returned.contains(&(c + p)))).count()
-                    as u64;
+                *count =
+                    members.iter().filter(|a| actors.get(a).is_some_and(|x| x.returned.contains(c + p))).count() as u64;
             }
         }
         out.insert(value, table);

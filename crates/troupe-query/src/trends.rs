@@ -436,12 +436,13 @@ fn series_values(
         lines[0] = Some(fresh());
     }
     let mut hit = Vec::new();
+    let mut hint = 0;
     for i in 0..frame.len() {
         let ts = frame.scan.ts[i];
         if ts < period.from || ts >= period.to {
             continue;
         }
-        let Some(bucket) = period.buckets.index(ts) else { continue };
+        let Some(bucket) = period.buckets.index_near(ts, &mut hint) else { continue };
         if !m.matches(frame, i) {
             continue;
         }
