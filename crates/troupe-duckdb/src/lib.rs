@@ -35,6 +35,9 @@ use writer::{Job, JobSender, Writer};
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "troupe.duckdb";
 
+/// DuckDB's own memory (its block cache and query working memory).
+const DUCKDB_MEMORY_LIMIT: &str = "256MB";
+
 /// Jobs that may wait for the writer before senders are slowed down.
 const WRITER_QUEUE: usize = 4096;
 
@@ -68,6 +71,10 @@ impl DuckStore {
             Some(dir) => open_file(dir)?,
             None => Connection::open_in_memory().map_err(backend)?,
         };
+        // DuckDB would keep up to 80% of the machine's memory of table blocks cached; insights
+        // read troupe's in-memory columns instead, so its cache is kept small (it spills to
+        // disk past this, it does not fail).
+        conn.execute_batch(&format!("SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")).map_err(backend)?;
         schema::migrate(&conn).map_err(backend)?;
         // A lowered limit never hides types that already exist: their columns stay.
         let group_slots = config.limits.max_group_types.max(schema::used_slots(&conn).map_err(backend)?);

@@ -50,6 +50,8 @@ pub fn scan(
 /// Every event of the project into columns, with each distinct id's person.
 pub fn load_columns(conn: &Connection, project: u32, group_slots: usize) -> Result<ProjectColumns> {
     let mut columns = ProjectColumns::default();
+    let events: i64 = conn.query_row("SELECT count(*) FROM events WHERE project_id = ?", [project], |r| r.get(0))?;
+    columns.reserve(usize::try_from(events).unwrap_or(0));
     let group_columns: String = (0..group_slots).map(|s| format!(", group_{s}")).collect();
     let sql = format!(
         "SELECT epoch_us(ts), event, distinct_id, groups_untyped{group_columns} FROM events WHERE project_id = ?"
