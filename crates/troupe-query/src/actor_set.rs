@@ -64,6 +64,29 @@ impl ActorSet {
     }
 }
 
+/// Buckets (periods) by index, a bit each: an actor's active or returning periods, filled once
+/// per event — bits beat hashing a few dozen small numbers.
+#[derive(Debug, Clone, Default)]
+pub struct BucketSet(Vec<u64>);
+
+impl BucketSet {
+    pub fn insert(&mut self, bucket: usize) {
+        let word = bucket / 64;
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (bucket % 64);
+    }
+
+    pub fn contains(&self, bucket: usize) -> bool {
+        self.0.get(bucket / 64).is_some_and(|w| w & (1 << (bucket % 64)) != 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +106,15 @@ mod tests {
         assert_eq!(dense.len(), 5);
         assert_eq!(sparse.len(), 5);
         assert!(matches!(dense, ActorSet::Sparse(_)));
+    }
+
+    #[test]
+    fn bucket_sets_hold_each_bucket_once() {
+        let mut set = BucketSet::default();
+        for b in [3, 64, 3, 130, 0] {
+            set.insert(b);
+        }
+        assert_eq!(set.len(), 4);
+        assert!(set.contains(130) && set.contains(0) && !set.contains(1) && !set.contains(500));
     }
 }

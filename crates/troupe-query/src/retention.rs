@@ -7,6 +7,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use std::sync::Arc;
 
+use crate::actor_set::BucketSet;
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, keep, top_values, Needs};
@@ -25,25 +26,6 @@ struct Activity {
     /// Cohort bucket → its earliest start event there.
     cohorts: BTreeMap<usize, (i64, usize)>,
     returned: BucketSet,
-}
-
-/// The buckets an actor returned in, a bit each (a set of a few dozen small numbers, filled
-/// once per return event: bits beat hashing).
-#[derive(Default)]
-struct BucketSet(Vec<u64>);
-
-impl BucketSet {
-    fn insert(&mut self, bucket: usize) {
-        let word = bucket / 64;
-        if self.0.len() <= word {
-            self.0.resize(word + 1, 0);
-        }
-        self.0[word] |= 1 << (bucket % 64);
-    }
-
-    fn contains(&self, bucket: usize) -> bool {
-        self.0.get(bucket / 64).is_some_and(|w| w & (1 << (bucket % 64)) != 0)
-    }
 }
 
 pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, QueryError> {

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 
 use std::sync::Arc;
 
+use crate::actor_set::BucketSet;
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, Lines, Matcher, Needs};
@@ -124,10 +125,11 @@ async fn scanned_histograms(
     let mut out = Vec::new();
     for m in &matchers {
         // (line, actor) → the intervals it was active in.
-        let mut active: HashMap<(usize, u32), HashSet<usize>> = HashMap::default();
+        let mut active: HashMap<(usize, u32), BucketSet> = HashMap::default();
         let mut hit = Vec::new();
+        let mut hint = 0;
         for i in 0..frame.len() {
-            let Some(bucket) = setup.buckets.index(frame.scan.ts[i]) else { continue };
+            let Some(bucket) = setup.buckets.index_near(frame.scan.ts[i], &mut hint) else { continue };
             if !m.matches(&frame, i) {
                 continue;
             }
