@@ -4,8 +4,9 @@
 //! Why: reading 10M events out of DuckDB for every question (Arrow conversion of texts and
 //! lists, then interning each event's group keys) cost about a second; here events are decoded
 //! once — names, distinct ids and group keys as dense ids — and a question copies the integers
-//! it needs. About 16 bytes per event plus 4 per group type in use. Event properties are not
-//! kept (they would multiply the memory): questions that read them scan DuckDB as before.
+//! it needs. About 20 bytes per event (time, name, distinct id, the event's place in its name's
+//! list) plus 4 per group type in use. Event properties are not kept (they would multiply the
+//! memory): questions that read them scan DuckDB as before.
 //!
 //! Persons are resolved at question time through `person_of`, which the writer keeps current as
 //! identities merge, so the cache answers like the SQL scan's join on `person_distinct_ids`.
@@ -72,7 +73,8 @@ pub fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One project's events, in the order they were loaded and appended.
+/// One project's events: in time order after a load ([`Self::sort_by_time`]), then in the order
+/// the writer appended them.
 #[derive(Default)]
 pub struct ProjectColumns {
     /// Microseconds since the epoch, UTC.
@@ -106,13 +108,17 @@ struct Ids {
 }
 
 impl Ids {
-    fn push(&mut self, event: usize, keys: &[impl AsRef<str>]) {
-        let mut ids = keys.iter().map(|k| self.keys.intern_str(k.as_ref()));
-        let Some(first) = ids.next() else { return };
+    /// The keys of `event`, the last event pushed so far.
+    fn push<'k>(&mut self, event: usize, keys: impl IntoIterator<Item = &'k str>) {
+        let mut keys = keys.into_iter();
+        let Some(first) = keys.next() else { return };
+        let first = self.keys.intern_str(first);
         self.first.resize(event, NONE);
         self.first.push(first);
-        let more: Vec<u32> = ids.collect();
-        self.more.extend(more.into_iter().map(|id| (event as u32, id)));
+        for key in keys {
+            let id = self.keys.intern_str(key);
+            self.more.push((event as u32, id));
+        }
     }
 
     /// Events reordered: the event now at `new` was at `order[new]`; `new_index` is the inverse.
@@ -167,48 +173,44 @@ impl<'a> IdsReader<'a> {
     }
 }
 
-/// One event as loaded from the database or appended by the writer.
-pub struct EventIds<'a, S: AsRef<str>> {
-    pub ts: i64,
-    pub name: &'a str,
-    pub distinct_id: &'a str,
-    pub untyped: &'a [S],
-    /// `(slot, keys)` pairs.
-    pub slots: &'a [(usize, &'a [S])],
-}
-
 impl ProjectColumns {
-    pub fn push<S: AsRef<str>>(&mut self, e: EventIds<'_, S>) {
+    /// An event's time, name and distinct id; its keys follow through [`Self::push_untyped`]
+    /// and [`Self::push_slot`] with the index returned.
+    pub fn push_event(&mut self, ts: i64, name: &str, distinct_id: &str) -> usize {
         let event = self.ts.len();
-        self.out_of_order |= self.ts.last().is_some_and(|&last| e.ts < last);
-        self.ts.push(e.ts);
-        let name = self.names.intern_str(e.name);
+        self.out_of_order |= self.ts.last().is_some_and(|&last| ts < last);
+        self.ts.push(ts);
+        let name = self.names.intern_str(name);
         self.name.push(name);
         if self.by_name.len() <= name as usize {
             self.by_name.resize_with(name as usize + 1, Vec::new);
         }
         self.by_name[name as usize].push(event as u32);
-        let distinct = self.distinct_id(e.distinct_id);
+        let distinct = self.distinct_id(distinct_id);
         self.distinct.push(distinct);
-        self.untyped.push(event, e.untyped);
-        for &(slot, keys) in e.slots {
-            if self.slots.len() <= slot {
-                self.slots.resize_with(slot + 1, Ids::default);
-            }
-            self.slots[slot].push(event, keys);
+        event
+    }
+
+    /// The untyped group keys of the event just pushed.
+    pub fn push_untyped<'k>(&mut self, event: usize, keys: impl IntoIterator<Item = &'k str>) {
+        self.untyped.push(event, keys);
+    }
+
+    /// The keys stamped for a group type slot on the event just pushed.
+    pub fn push_slot<'k>(&mut self, event: usize, slot: usize, keys: impl IntoIterator<Item = &'k str>) {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, Ids::default);
         }
+        self.slots[slot].push(event, keys);
     }
 
     /// An event the writer committed.
     pub fn push_stored(&mut self, e: &StoredEvent) {
-        let slots: Vec<(usize, &[String])> = e.groups.iter().map(|(&s, keys)| (s as usize, keys.as_slice())).collect();
-        self.push(EventIds {
-            ts: e.timestamp.timestamp_micros(),
-            name: &e.event,
-            distinct_id: &e.distinct_id,
-            untyped: &e.untyped_groups,
-            slots: &slots,
-        });
+        let event = self.push_event(e.timestamp.timestamp_micros(), &e.event, &e.distinct_id);
+        self.push_untyped(event, e.untyped_groups.iter().map(String::as_str));
+        for (&slot, keys) in &e.groups {
+            self.push_slot(event, slot as usize, keys.iter().map(String::as_str));
+        }
     }
 
     /// The person a distinct id resolves to now (`None`: none, e.g. deleted).
@@ -374,8 +376,8 @@ fn merge_ascending(lists: &[&[u32]], mut visit: impl FnMut(u32)) {
 /// One requested group type's ids, read event by event and mapped to the builder's ids once
 /// per key.
 struct GroupReader<'a> {
-    typed: Option<(&'a Ids, IdsReader<'a>)>,
-    untyped: (&'a Ids, IdsReader<'a>),
+    typed: Option<IdsReader<'a>>,
+    untyped: IdsReader<'a>,
     /// Per key of the slot / of the untyped keys, the builder's id ([`NONE`]: not mapped yet).
     typed_ids: Vec<u32>,
     untyped_ids: Vec<u32>,
@@ -386,13 +388,12 @@ struct GroupReader<'a> {
 
 impl<'a> GroupReader<'a> {
     fn new(columns: &'a ProjectColumns, slot: Option<u8>) -> Self {
-        let typed = slot.and_then(|s| columns.slots.get(s as usize)).map(|ids| (ids, IdsReader::new(ids)));
-        let untyped = &columns.untyped;
+        let typed = slot.and_then(|s| columns.slots.get(s as usize)).map(IdsReader::new);
         GroupReader {
-            typed_ids: vec![NONE; typed.as_ref().map_or(0, |(ids, _)| ids.keys.keys.len())],
-            untyped_ids: vec![NONE; untyped.keys.keys.len()],
+            typed_ids: vec![NONE; typed.as_ref().map_or(0, |r| r.ids.keys.keys.len())],
+            untyped_ids: vec![NONE; columns.untyped.keys.keys.len()],
             typed,
-            untyped: (untyped, IdsReader::new(untyped)),
+            untyped: IdsReader::new(&columns.untyped),
             keys: Vec::new(),
             found: Vec::new(),
         }
@@ -401,22 +402,21 @@ impl<'a> GroupReader<'a> {
     fn push(&mut self, event: usize, builder: &mut GroupColumnBuilder) {
         self.found.clear();
         if builder.slot.is_some() {
-            if let Some((keys, reader)) = &mut self.typed {
+            if let Some(reader) = &mut self.typed {
                 reader.at(event, &mut self.keys);
                 for &k in &self.keys {
                     let id = &mut self.typed_ids[k as usize];
                     if *id == NONE {
-                        *id = builder.typed_id(&keys.keys.keys[k as usize]);
+                        *id = builder.typed_id(&reader.ids.keys.keys[k as usize]);
                     }
                     self.found.push(*id);
                 }
             }
-            let (keys, reader) = &mut self.untyped;
-            reader.at(event, &mut self.keys);
+            self.untyped.at(event, &mut self.keys);
             for &k in &self.keys {
                 let id = &mut self.untyped_ids[k as usize];
                 if *id == NONE {
-                    *id = builder.untyped_id(&keys.keys.keys[k as usize]).unwrap_or(NOT_A_GROUP);
+                    *id = builder.untyped_id(&self.untyped.ids.keys.keys[k as usize]).unwrap_or(NOT_A_GROUP);
                 }
                 if *id != NOT_A_GROUP {
                     self.found.push(*id);

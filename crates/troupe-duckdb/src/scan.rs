@@ -10,7 +10,7 @@ use duckdb::types::Value;
 use duckdb::{params_from_iter, Connection};
 use troupe_store::{Actor, Dictionary, EventScan, GroupColumnBuilder, ScanRequest};
 
-use crate::columns::{read, EventCache, EventIds, ProjectColumns};
+use crate::columns::{read, EventCache, ProjectColumns};
 use crate::read::slot_names;
 use crate::values::{from_micros, list_of_text, parse_json, ts};
 
@@ -59,32 +59,22 @@ pub fn load_columns(conn: &Connection, project: u32, group_slots: usize) -> Resu
     let mut stmt = conn.prepare(&sql)?;
     for batch in stmt.stream_arrow([project])? {
         let batch = batch?;
-        let mut slots: Vec<(usize, Vec<&str>)> = Vec::new();
         let column = |i: usize| batch.column(i).as_ref();
         let stamps = column(0).as_primitive_opt::<Int64Type>().ok_or_else(|| unexpected("timestamps"))?;
         let names = Texts::of(column(1))?;
         let distinct_ids = Texts::of(column(2))?;
         let untyped = Lists::of(column(3))?;
         let group_lists: Vec<Lists<'_>> = (0..group_slots).map(|s| Lists::of(column(4 + s))).collect::<Result<_>>()?;
-        let mut untyped_keys: Vec<&str> = Vec::new();
         for row in 0..batch.num_rows() {
-            untyped_keys.clear();
-            untyped_keys.extend(untyped.row(row));
-            slots.clear();
+            let event = columns.push_event(
+                stamps.value(row),
+                names.get(row).unwrap_or_default(),
+                distinct_ids.get(row).unwrap_or_default(),
+            );
+            columns.push_untyped(event, untyped.row(row));
             for (slot, lists) in group_lists.iter().enumerate() {
-                let keys: Vec<&str> = lists.row(row).collect();
-                if !keys.is_empty() {
-                    slots.push((slot, keys));
-                }
+                columns.push_slot(event, slot, lists.row(row));
             }
-            let slot_keys: Vec<(usize, &[&str])> = slots.iter().map(|(s, k)| (*s, k.as_slice())).collect();
-            columns.push(EventIds {
-                ts: stamps.value(row),
-                name: names.get(row).unwrap_or_default(),
-                distinct_id: distinct_ids.get(row).unwrap_or_default(),
-                untyped: &untyped_keys,
-                slots: &slot_keys,
-            });
         }
     }
     let mut stmt = conn.prepare("SELECT distinct_id, person_id FROM person_distinct_ids WHERE project_id = ?")?;
