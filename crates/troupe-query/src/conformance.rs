@@ -1001,6 +1001,11 @@ pub async fn invalid_questions_are_refused(store: &dyn Store) {
     let cases = [
         (json!({"kind": "trends", "series": [{"event": "view"}], "count_by": {"group_type": "planet"}}), "planet"),
         (json!({"kind": "funnel", "steps": [{"event": "view"}]}), "2 to 20 steps"),
+        (
+            json!({"kind": "funnel", "steps": [{"event": "view"}, {"event": "view"}],
+                   "exclusions": vec![json!({"event": "x", "from_step": 0, "to_step": 1}); 33]}),
+            "at most 32 exclusions",
+        ),
         (json!({"kind": "trends", "series": [{"event": "view"}], "timezone": "Mars/Base"}), "timezone"),
         (json!({"kind": "trends", "series": [{"event": "view", "math": "sum"}]}), "property"),
         (json!({"kind": "trends", "series": [{"event": "view"}], "date_range": {"from": "soon"}}), "date_range"),

@@ -414,6 +414,47 @@ impl Matcher {
         };
         name_ok && self.filter.test(frame, i)
     }
+
+    /// Whether the test is on the event's name alone (no filter).
+    fn name_only(&self) -> bool {
+        matches!(&self.filter, Compiled::And(filters) if filters.is_empty())
+    }
+
+    fn matches_name(&self, name: u32) -> bool {
+        match self.name {
+            NameTest::Any => true,
+            NameTest::Is(n) => n == name,
+            NameTest::Never => false,
+        }
+    }
+}
+
+/// Which of some matchers an event matches, as bits (bit k: matcher k; at most 32 matchers).
+/// When every matcher tests the name alone (funnel steps without filters, most often), the bits
+/// come from a table by event name: one lookup per event instead of one test per matcher.
+pub struct Masks<'a> {
+    matchers: &'a [Matcher],
+    by_name: Option<Vec<u32>>,
+}
+
+impl<'a> Masks<'a> {
+    pub fn new(frame: &Frame, matchers: &'a [Matcher]) -> Self {
+        let by_name = matchers.iter().all(Matcher::name_only).then(|| {
+            (0..frame.scan.names.len() as u32).map(|name| bits(matchers.iter().map(|m| m.matches_name(name)))).collect()
+        });
+        Masks { matchers, by_name }
+    }
+
+    pub fn of(&self, frame: &Frame, i: usize) -> u32 {
+        match &self.by_name {
+            Some(table) => frame.scan.name.get(i).and_then(|&n| table.get(n as usize)).copied().unwrap_or(0),
+            None => bits(self.matchers.iter().map(|m| m.matches(frame, i))),
+        }
+    }
+}
+
+fn bits(tests: impl Iterator<Item = bool>) -> u32 {
+    tests.enumerate().fold(0, |mask, (k, hit)| if hit { mask | 1 << k } else { mask })
 }
 
 #[derive(Debug, Clone, Copy)]

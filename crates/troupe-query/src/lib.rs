@@ -85,6 +85,10 @@ struct Setup {
     calendar: Calendar,
     range: Range,
     buckets: Buckets,
+    /// `range` in microseconds: checked once per event, and `DateTime::timestamp_micros` is
+    /// calendar arithmetic.
+    from_us: i64,
+    to_us: i64,
 }
 
 impl Setup {
@@ -92,11 +96,12 @@ impl Setup {
         let calendar = Calendar::new(common.timezone.as_deref(), common.interval, common.week_start)?;
         let range = time::resolve(&common.date_range, &calendar, now)?;
         let buckets = calendar.buckets(range.from, range.to);
-        Ok(Setup { calendar, range, buckets })
+        let (from_us, to_us) = (range.from.timestamp_micros(), range.to.timestamp_micros());
+        Ok(Setup { calendar, range, buckets, from_us, to_us })
     }
 
     fn in_range(&self, ts: i64) -> bool {
-        ts >= self.range.from.timestamp_micros() && ts < self.range.to.timestamp_micros()
+        ts >= self.from_us && ts < self.to_us
     }
 }
 

@@ -138,14 +138,16 @@ async fn streamed_grid(
     };
     let Some(streams) = pushdown::streams(ctx, request).await? else { return Ok(None) };
     let mut labels: Vec<Option<String>> = Vec::new();
-    let mut actors: HashMap<u32, Activity> = HashMap::default();
-    for (id, stream) in streams.into_iter().enumerate() {
-        let activity = actors.entry(id as u32).or_default();
+    let mut actors: Vec<Activity> = Vec::with_capacity(streams.len());
+    let mut hint = 0;
+    for stream in streams {
+        let mut activity = Activity::default();
         for (k, (ts, mask)) in stream.events.into_iter().enumerate() {
             let event = labels.len();
             labels.push(stream.keys.get(k).and_then(|keys| labeller.label(keys)));
-            activity.record(q, setup, (ts, event), mask & 1 != 0, mask & 2 != 0);
+            activity.record(q, setup, (ts, event), (mask & 1 != 0, mask & 2 != 0), &mut hint);
         }
+        actors.push(activity);
     }
     Ok(Some(grid(q, setup, actors, |event| labels.get(event).cloned().flatten())))
 }
@@ -180,14 +182,19 @@ async fn scanned_grid(
     let start = frame.matcher(&q.start, q.common.filters.as_ref(), cohorts)?;
     let back = frame.matcher(&q.return_event, q.common.filters.as_ref(), cohorts)?;
 
-    let mut actors: HashMap<u32, Activity> = HashMap::default();
+    // Actor ids are dense: one slot each beats hashing once per event.
+    let mut actors: Vec<Activity> = Vec::new();
+    actors.resize_with(frame.actor_count(column), Activity::default);
+    let mut hint = 0;
     for i in 0..frame.len() {
         let (is_start, is_return) = (start.matches(&frame, i), back.matches(&frame, i));
         if !is_start && !is_return {
             continue;
         }
         for &a in frame.actors(i, column) {
-            actors.entry(a).or_default().record(q, setup, (frame.scan.ts[i], i), is_start, is_return);
+            if let Some(activity) = actors.get_mut(a as usize) {
+                activity.record(q, setup, (frame.scan.ts[i], i), (is_start, is_return), &mut hint);
+            }
         }
     }
     let value = |event: usize| {
@@ -197,9 +204,17 @@ async fn scanned_grid(
 }
 
 impl Activity {
-    /// One start and/or return event `(time, event index)` of the actor, in any order.
-    fn record(&mut self, q: &RetentionQuery, setup: &Setup, (ts, i): (i64, usize), is_start: bool, is_return: bool) {
-        let bucket = if setup.in_range(ts) { setup.buckets.index(ts) } else { None };
+    /// One start and/or return event `(time, event index)` of the actor, in any order; `hint`
+    /// is the bucket of the event before (see [`crate::time::Buckets::index_near`]).
+    fn record(
+        &mut self,
+        q: &RetentionQuery,
+        setup: &Setup,
+        (ts, i): (i64, usize),
+        (is_start, is_return): (bool, bool),
+        hint: &mut usize,
+    ) {
+        let bucket = if setup.in_range(ts) { setup.buckets.index_near(ts, hint) } else { None };
         if is_start {
             // Events come unordered: keep the earliest.
             earliest(&mut self.first_start, (ts, i));
@@ -214,16 +229,12 @@ impl Activity {
     }
 }
 
-/// The grid from each actor's activity; `value` is the breakdown value of an entering event.
-fn grid(
-    q: &RetentionQuery,
-    setup: &Setup,
-    mut actors: HashMap<u32, Activity>,
-    value: impl Fn(usize) -> Option<String>,
-) -> Grid {
+/// The grid from each actor's activity (indexed by actor id); `value` is the breakdown value of
+/// an entering event.
+fn grid(q: &RetentionQuery, setup: &Setup, mut actors: Vec<Activity>, value: impl Fn(usize) -> Option<String>) -> Grid {
     let buckets = &setup.buckets;
     if q.cohorting == Cohorting::FirstTime {
-        for activity in actors.values_mut() {
+        for activity in &mut actors {
             if let Some((ts, event)) = activity.first_start.filter(|(ts, _)| setup.in_range(*ts)) {
                 if let Some(b) = buckets.index(ts) {
                     activity.cohorts.insert(b, (ts, event));
@@ -234,9 +245,9 @@ fn grid(
 
     // (breakdown value, cohort bucket) → actors.
     let mut entries: Vec<(Option<String>, usize, u32)> = Vec::new();
-    for (&a, activity) in &actors {
+    for (a, activity) in actors.iter().enumerate() {
         for (&b, &(_, event)) in &activity.cohorts {
-            entries.push((value(event), b, a));
+            entries.push((value(event), b, a as u32));
         }
     }
     if let Some(bd) = &q.common.breakdown {
@@ -263,8 +274,7 @@ fn grid(
         for (c, members) in members.iter().enumerate() {
             table[c][0] = members.len() as u64;
             for (p, count) in table[c].iter_mut().enumerate().skip(1) {
-                *count =
-                    members.iter().filter(|a| actors.get(a).is_some_and(|x| x.returned.contains(c + p))).count() as u64;
+                *count = members.iter().filter(|&&a| actors[a as usize].returned.contains(c + p)).count() as u64;
             }
         }
         out.insert(value, table);

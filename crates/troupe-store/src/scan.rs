@@ -88,13 +88,25 @@ impl GroupColumn {
 
     /// The next event's distinct ids.
     fn push(&mut self, ids: &[u32]) {
-        if self.offsets.is_empty() && ids.len() > 1 {
-            self.switch_to_lists();
+        match ids {
+            [] => self.push_one(None),
+            [id] => self.push_one(Some(*id)),
+            _ => {
+                if self.offsets.is_empty() {
+                    self.switch_to_lists();
+                }
+                self.ids.extend_from_slice(ids);
+                self.offsets.push(self.ids.len() as u32);
+            }
         }
+    }
+
+    /// The next event's id, when it has at most one (most events).
+    fn push_one(&mut self, id: Option<u32>) {
         if self.offsets.is_empty() {
-            self.ids.push(ids.first().copied().unwrap_or(NO_ID));
+            self.ids.push(id.unwrap_or(NO_ID));
         } else {
-            self.ids.extend_from_slice(ids);
+            self.ids.extend(id);
             self.offsets.push(self.ids.len() as u32);
         }
     }
@@ -239,6 +251,12 @@ impl GroupColumnBuilder {
             push_distinct(&mut self.event_ids, id);
         }
         self.column.push(&self.event_ids);
+    }
+
+    /// The next event's id when it has at most one (from [`Self::typed_id`] or
+    /// [`Self::untyped_id`]).
+    pub fn push_one(&mut self, id: Option<u32>) {
+        self.column.push_one(id);
     }
 
     pub fn finish(mut self) -> GroupColumn {
