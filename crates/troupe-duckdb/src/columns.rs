@@ -56,9 +56,11 @@ impl EventCache {
         if let Some(columns) = self.get(project) {
             return Ok(columns);
         }
+        let started = std::time::Instant::now();
         let mut columns = load()?;
-        columns.sort_by_time();
-        columns.shrink_to_fit();
+        tracing::debug!(events = columns.ts.len(), ms = started.elapsed().as_secs_f64() * 1e3, "columns read");
+        columns.finish_load();
+        tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "columns loaded");
         let columns = Arc::new(RwLock::new(columns));
         write(&self.projects).insert(project, Arc::clone(&columns));
         Ok(columns)
@@ -82,8 +84,11 @@ pub struct ProjectColumns {
     name: Vec<u32>,
     names: Dictionary,
     /// Per name, its events in increasing order: a question about a few names visits only
-    /// their events (4 bytes per event).
+    /// their events (4 bytes per event). Built at the end of a load, at its exact size.
     by_name: Vec<Vec<u32>>,
+    /// Between [`Self::reserve`] and [`Self::finish_load`]: the events expected (each group
+    /// type's ids are reserved at that size), and `by_name` is left for the end.
+    loading: Option<usize>,
     /// Whether `ts` is in time order (sorted at load; an append older than the last event
     /// clears it), so that a time range is found by binary search.
     out_of_order: bool,
@@ -119,23 +124,6 @@ impl Ids {
             let id = self.keys.intern_str(key);
             self.more.push((event as u32, id));
         }
-    }
-
-    /// Events reordered: the event now at `new` was at `order[new]`; `new_index` is the inverse.
-    fn permute(&mut self, order: &[u32], new_index: &[u32]) {
-        if self.first.is_empty() {
-            return;
-        }
-        let first = std::mem::take(&mut self.first);
-        self.first = order.iter().map(|&old| first.get(old as usize).copied().unwrap_or(NONE)).collect();
-        while self.first.last() == Some(&NONE) {
-            self.first.pop();
-        }
-        for (event, _) in &mut self.more {
-            *event = new_index[*event as usize];
-        }
-        // Stable: an event's further keys keep their order.
-        self.more.sort_by_key(|&(event, _)| event);
     }
 
     fn shrink_to_fit(&mut self) {
@@ -198,10 +186,12 @@ impl ProjectColumns {
         self.ts.push(ts);
         let name = self.names.intern_str(name);
         self.name.push(name);
-        if self.by_name.len() <= name as usize {
-            self.by_name.resize_with(name as usize + 1, Vec::new);
+        if self.loading.is_none() {
+            if self.by_name.len() <= name as usize {
+                self.by_name.resize_with(name as usize + 1, Vec::new);
+            }
+            self.by_name[name as usize].push(event as u32);
         }
-        self.by_name[name as usize].push(event as u32);
         let distinct = self.distinct_id(distinct_id);
         self.distinct.push(distinct);
         event
@@ -217,7 +207,11 @@ impl ProjectColumns {
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, Ids::default);
         }
-        self.slots[slot].push(event, keys);
+        let ids = &mut self.slots[slot];
+        if let (Some(events), 0) = (self.loading, ids.first.capacity()) {
+            ids.first.reserve_exact(events);
+        }
+        ids.push(event, keys);
     }
 
     /// An event the writer committed.
@@ -250,28 +244,78 @@ impl ProjectColumns {
         d
     }
 
+    /// The end of a load: the events in time order, the lists by name built, spare room freed.
+    pub fn finish_load(&mut self) {
+        self.loading = None;
+        self.sort_by_time();
+        self.index_names();
+        self.shrink_to_fit();
+    }
+
     /// Put the events in time order (at load; appends arrive mostly in order). The query layer
     /// walks each actor's events in time order, and sorting streams that are already sorted is
     /// a check instead of a sort.
-    pub fn sort_by_time(&mut self) {
+    ///
+    /// Memory: beside the columns, only the permutation and one scratch column, which each
+    /// permuted column hands on to the next (freeing a copy per column left the allocator
+    /// holding them all: +340 MB at 10M events).
+    fn sort_by_time(&mut self) {
         if !self.out_of_order {
             return;
         }
         self.out_of_order = false;
         let mut order: Vec<u32> = (0..self.ts.len() as u32).collect();
-        order.sort_by_key(|&i| self.ts[i as usize]);
-        let permute = |column: &[u32]| order.iter().map(|&i| column[i as usize]).collect::<Vec<u32>>();
-        self.name = permute(&self.name);
-        self.distinct = permute(&self.distinct);
-        self.ts = order.iter().map(|&i| self.ts[i as usize]).collect();
-        let mut new_index = vec![0u32; order.len()];
-        for (new, &old) in order.iter().enumerate() {
-            new_index[old as usize] = new as u32;
-        }
+        // Unstable but keyed on (time, index): the same order as a stable sort, without its
+        // scratch buffer.
+        order.sort_unstable_by_key(|&i| (self.ts[i as usize], i));
+        // The times in that order are the times sorted.
+        self.ts.sort_unstable();
+        let mut scratch: Vec<u32> = Vec::with_capacity(order.len());
+        let mut permute = |column: &mut Vec<u32>| {
+            scratch.clear();
+            scratch.extend(order.iter().map(|&old| column.get(old as usize).copied().unwrap_or(NONE)));
+            std::mem::swap(column, &mut scratch);
+        };
+        permute(&mut self.name);
+        permute(&mut self.distinct);
         for ids in self.slots.iter_mut().chain([&mut self.untyped]) {
-            ids.permute(&order, &new_index);
+            if ids.first.is_empty() {
+                continue;
+            }
+            // Shorter than the events when the last ones have no key: those read as none.
+            permute(&mut ids.first);
+            while ids.first.last() == Some(&NONE) {
+                ids.first.pop();
+            }
         }
-        self.by_name.iter_mut().for_each(Vec::clear);
+        drop(scratch);
+        let mut new_index: Option<Vec<u32>> = None;
+        for ids in self.slots.iter_mut().chain([&mut self.untyped]) {
+            if ids.more.is_empty() {
+                continue;
+            }
+            let new_index = new_index.get_or_insert_with(|| {
+                let mut new_index = vec![0u32; order.len()];
+                for (new, &old) in order.iter().enumerate() {
+                    new_index[old as usize] = new as u32;
+                }
+                new_index
+            });
+            for (event, _) in &mut ids.more {
+                *event = new_index[*event as usize];
+            }
+            // Stable: an event's further keys keep their order.
+            ids.more.sort_by_key(|&(event, _)| event);
+        }
+    }
+
+    /// `by_name` from `name`, each list at its exact size.
+    fn index_names(&mut self) {
+        let mut counts = vec![0usize; self.names.keys.len()];
+        for &name in &self.name {
+            counts[name as usize] += 1;
+        }
+        self.by_name = counts.into_iter().map(Vec::with_capacity).collect();
         for (event, &name) in self.name.iter().enumerate() {
             self.by_name[name as usize].push(event as u32);
         }
@@ -282,7 +326,6 @@ impl ProjectColumns {
         self.name.shrink_to_fit();
         self.distinct.shrink_to_fit();
         self.person_of.shrink_to_fit();
-        self.by_name.iter_mut().for_each(Vec::shrink_to_fit);
         self.untyped.shrink_to_fit();
         self.slots.iter_mut().for_each(Ids::shrink_to_fit);
     }
@@ -352,9 +395,10 @@ impl ProjectColumns {
         (out, persons.keys)
     }
 
-    /// Room for `events` more events, taken once (growing by doubling would overshoot a large
-    /// project's columns by up to half again while loading).
+    /// The start of a load of `events` events: room taken once (growing by doubling would
+    /// overshoot a large project's columns by up to half again, and copy them as they grow).
     pub fn reserve(&mut self, events: usize) {
+        self.loading = Some(events);
         self.ts.reserve_exact(events);
         self.name.reserve_exact(events);
         self.distinct.reserve_exact(events);

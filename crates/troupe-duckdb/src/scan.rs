@@ -38,7 +38,12 @@ pub fn scan(
     if req.event_properties {
         return scan_database(conn, project, req, builders);
     }
-    let columns = cache.get_or_load(project, || load_columns(conn, project, group_slots))?;
+    let columns = cache.get_or_load(project, || {
+        conn.execute_batch(&format!("SET memory_limit = '{}'", crate::DUCKDB_LOAD_MEMORY_LIMIT))?;
+        let loaded = load_columns(conn, project, group_slots);
+        conn.execute_batch(&format!("SET memory_limit = '{}'", crate::DUCKDB_MEMORY_LIMIT))?;
+        loaded
+    })?;
     let started = std::time::Instant::now();
     let (mut out, person_keys) = read(&columns).scan(req, &mut builders);
     tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "columns scanned");

@@ -12,6 +12,10 @@ use troupe_query::{Insight, InsightResult};
 use crate::config::{QueryArgs, QueryFormat};
 
 pub async fn run(args: QueryArgs) -> Result<()> {
+    // RUST_LOG=troupe_query=debug,troupe_duckdb=debug: where the question's time goes.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
     let text = read_query(&args.query)?;
     let insight: Insight = serde_json::from_str(&text).context("the query is not a valid insight")?;
     let result = match &args.server {
