@@ -336,12 +336,22 @@ impl ProjectColumns {
     pub fn scan(&self, req: &ScanRequest, builders: &mut [GroupColumnBuilder]) -> (EventScan, Vec<String>) {
         let from = req.from.map_or(i64::MIN, |t| t.timestamp_micros());
         let to = req.to.map_or(i64::MAX, |t| t.timestamp_micros());
+        // In time order the range is a slice; otherwise every event is checked.
+        let range = if self.out_of_order {
+            0..self.ts.len()
+        } else {
+            self.ts.partition_point(|&t| t < from)..self.ts.partition_point(|&t| t < to)
+        };
         let mut out = EventScan { names: self.names.keys.clone(), ..EventScan::default() };
-        // At most every event: untouched capacity costs address space, not memory.
-        out.ts.reserve(self.ts.len());
-        out.name.reserve(self.ts.len());
+        // At most every event of the range, taken once: untouched capacity costs address space,
+        // not memory, where growing by doubling would copy and leave old buffers behind.
+        out.ts.reserve_exact(range.len());
+        out.name.reserve_exact(range.len());
         if req.persons {
-            out.person.reserve(self.ts.len());
+            out.person.reserve_exact(range.len());
+        }
+        for builder in builders.iter_mut() {
+            builder.reserve(range.len());
         }
         let mut persons = Dictionary::default();
         let mut person_ids = vec![NONE; if req.persons { self.distinct_ids.keys.len() } else { 0 }];
@@ -364,12 +374,7 @@ impl ProjectColumns {
                 reader.push(i, builder);
             }
         };
-        // In time order the range is a slice; otherwise every event is checked.
-        let range = if self.out_of_order {
-            0..self.ts.len()
-        } else {
-            self.ts.partition_point(|&t| t < from)..self.ts.partition_point(|&t| t < to)
-        };
+
         match &req.events {
             None => {
                 for i in range {

@@ -253,6 +253,12 @@ impl GroupColumnBuilder {
         self.column.push(&self.event_ids);
     }
 
+    /// Room for `events` more events' ids, taken once: a column grown by doubling holds its
+    /// old and new buffers at once, and the allocator may keep the old one.
+    pub fn reserve(&mut self, events: usize) {
+        self.column.ids.reserve_exact(events);
+    }
+
     /// The next event's id when it has at most one (from [`Self::typed_id`] or
     /// [`Self::untyped_id`]).
     pub fn push_one(&mut self, id: Option<u32>) {

@@ -156,12 +156,19 @@ where
     out
 }
 
-/// The server's high-water resident memory (`VmHWM`).
-fn peak_rss_mib(pid: u32) -> f64 {
+/// A process's high-water resident memory (`VmHWM`).
+pub fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Start this process's high-water mark again from its current resident memory (Linux's
+/// `clear_refs` 5), so that a later [`peak_rss_mib`] covers only what came after. False when
+/// the kernel refuses (the mark then covers the whole run).
+pub fn reset_own_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }

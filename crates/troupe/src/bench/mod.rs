@@ -75,15 +75,27 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if let Some(seconds) = load_seconds {
         println!("loaded through the store's writer: {seconds:.1} s, {:.0} events/s", shape.events as f64 / seconds);
     }
-    println!("{:<34} {:>10} {:>10} {:>12} {:>8}  answer", "question", "cold ms", "warm ms", "plain SQL ms", "ratio");
     let mut results = Vec::new();
     let selected: Vec<Question> =
         questions::all(shape, project, company_slot)?.into_iter().filter(|q| args.selects(q.name)).collect();
     if selected.is_empty() {
         bail!("--only {:?} selects no question", args.only);
     }
+    // troupe answers every question before any reference runs, so that the process's peak
+    // memory by then is troupe's own (the embedded store's columns load on the first question).
+    let reset = ingest::reset_own_peak_rss();
+    let mut answers = Vec::new();
     for q in &selected {
-        let r = measure(&store, project, q, args.runs, shape).await?;
+        answers.push(time_insight(&store, project, q, args.runs, shape).await?);
+    }
+    let questions_peak_rss_mib = ingest::peak_rss_mib(std::process::id());
+    println!(
+        "troupe's answers: process peak RSS {questions_peak_rss_mib:.0} MiB{} (before any reference ran)",
+        if reset { "" } else { " since the start (the kernel refused to reset the mark)" }
+    );
+    println!("{:<34} {:>10} {:>10} {:>12} {:>8}  answer", "question", "cold ms", "warm ms", "plain SQL ms", "ratio");
+    for (q, answer) in selected.iter().zip(answers) {
+        let r = measure(&store, q, answer, args.runs).await?;
         println!(
             "{:<34} {:>10.1} {:>10.1} {:>12.1} {:>8.2}  {}",
             q.name,
@@ -115,6 +127,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "load_seconds": load_seconds,
         "ingestion": ingestion,
         "questions": results,
+        "questions_peak_rss_mib": questions_peak_rss_mib,
         "troupe_on_clickhouse": on_clickhouse,
         "clickhouse_native_reference": native,
         "import": import,
@@ -281,8 +294,13 @@ async fn time_insight(
     Ok((cold, times[times.len() / 2], (q.checksum)(&result)))
 }
 
-async fn measure(store: &DuckStore, project: u32, q: &Question, runs: usize, shape: Shape) -> Result<Measured> {
-    let (cold, warm, answer) = time_insight(store, project, q, runs, shape).await?;
+/// troupe's times and answer (from [`time_insight`]) beside the plain-SQL reference's.
+async fn measure(
+    store: &DuckStore,
+    q: &Question,
+    (cold, warm, answer): (StdDuration, StdDuration, f64),
+    runs: usize,
+) -> Result<Measured> {
     let mut reference_times = Vec::new();
     let mut reference_answer = f64::NAN;
     let started_all = Instant::now();
