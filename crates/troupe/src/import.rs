@@ -21,7 +21,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::config::{ExportSource, ImportArgs};
 
 /// Rows applied per store call.
-const BATCH_ROWS: usize = 5000;
+const BATCH_ROWS: usize = 20_000;
 /// Rejected rows listed in the summary.
 const SHOWN_ERRORS: usize = 5;
 
@@ -92,46 +92,72 @@ async fn import_file(
     }
     let reader = BufReader::new(bar.wrap_read(file));
     let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let rows: Box<dyn Iterator<Item = Row>> =
-        if is_csv { Box::new(csv_rows(reader, args.source)) } else { Box::new(ndjson_rows(reader)) };
-
+    let translator = Translator {
+        source: args.source,
+        segment_group_type: args.segment_group_type.clone(),
+        mixpanel_group_keys: args.mixpanel_group_keys.clone(),
+        limits: limits.clone(),
+    };
+    // Reading and translating rows runs on its own thread, a batch ahead of the store: the
+    // store's writer and the parser each keep a core busy instead of taking turns.
+    let (batches, mut ready) = tokio::sync::mpsc::channel::<Vec<(usize, ItemResult)>>(2);
+    let source = args.source;
+    let parser = tokio::task::spawn_blocking(move || {
+        let rows: Box<dyn Iterator<Item = Row>> =
+            if is_csv { Box::new(csv_rows(reader, source)) } else { Box::new(ndjson_rows(reader)) };
+        let mut read = Tally::default();
+        let mut batch: Vec<(usize, ItemResult)> = Vec::with_capacity(BATCH_ROWS);
+        for (line, row) in rows {
+            read.rows += 1;
+            match row.and_then(|(value, raw)| translator.translate(&value, &raw).map_err(|e| e.to_string())) {
+                Ok(commands) => batch.push((line, Ok(commands))),
+                Err(e) => read.rejected.push((line, e)),
+            }
+            // A closed channel: the store failed, and the error is reported from there.
+            if batch.len() >= BATCH_ROWS && batches.blocking_send(std::mem::take(&mut batch)).is_err() {
+                return read;
+            }
+        }
+        let _ = batches.blocking_send(batch);
+        read
+    });
     let mut tally = Tally::default();
-    let mut batch: Vec<(usize, ItemResult)> = Vec::with_capacity(BATCH_ROWS);
-    for (line, row) in rows {
-        tally.rows += 1;
-        let item = row.and_then(|(value, raw)| translate(args, limits, &value, &raw).map_err(|e| e.to_string()));
-        match item {
-            Ok(commands) => batch.push((line, Ok(commands))),
-            Err(e) => tally.rejected.push((line, e)),
-        }
-        if batch.len() >= BATCH_ROWS {
-            apply(store, project, std::mem::take(&mut batch), &mut tally).await?;
-        }
+    while let Some(batch) = ready.recv().await {
+        apply(store, project, batch, &mut tally).await?;
     }
-    apply(store, project, batch, &mut tally).await?;
+    let read = parser.await.context("the export's reader stopped")?;
+    tally.rows = read.rows;
+    tally.rejected.extend(read.rejected);
     bar.finish_and_clear();
     tally.rejected.sort_by_key(|(line, _)| *line);
     Ok(tally)
 }
 
-/// One row through its protocol's adapter; events without an id get one from the row's bytes.
-fn translate(
-    args: &ImportArgs,
-    limits: &Limits,
-    value: &Value,
-    raw: &[u8],
-) -> Result<Vec<Command>, troupe_core::CoreError> {
-    let mut commands = match args.source {
-        ExportSource::Posthog => posthog::event(value, None, limits)?,
-        ExportSource::Segment => segment::message(value, None, None, &args.segment_group_type, limits)?,
-        ExportSource::Mixpanel => mixpanel::event(value, &args.mixpanel_group_keys, limits)?,
-    };
-    for command in &mut commands {
-        if let Command::Track(event) = command {
-            event.id.get_or_insert_with(|| format!("import-{:016x}", xxh3_64(raw)));
+/// What turns a row into commands: its protocol's adapter and the import's options.
+struct Translator {
+    source: ExportSource,
+    segment_group_type: String,
+    mixpanel_group_keys: Vec<String>,
+    limits: Limits,
+}
+
+impl Translator {
+    /// One row through its protocol's adapter; events without an id get one from the row's
+    /// bytes.
+    fn translate(&self, value: &Value, raw: &[u8]) -> Result<Vec<Command>, troupe_core::CoreError> {
+        let limits = &self.limits;
+        let mut commands = match self.source {
+            ExportSource::Posthog => posthog::event(value, None, limits)?,
+            ExportSource::Segment => segment::message(value, None, None, &self.segment_group_type, limits)?,
+            ExportSource::Mixpanel => mixpanel::event(value, &self.mixpanel_group_keys, limits)?,
+        };
+        for command in &mut commands {
+            if let Command::Track(event) = command {
+                event.id.get_or_insert_with(|| format!("import-{:016x}", xxh3_64(raw)));
+            }
         }
+        Ok(commands)
     }
-    Ok(commands)
 }
 
 async fn apply(
