@@ -143,17 +143,22 @@ impl<'a> IdsReader<'a> {
         IdsReader { ids, cursor: 0 }
     }
 
+    /// Moves the cursor past the further keys of events before `event`.
+    fn skip_before(&mut self, event: usize) {
+        let more = &self.ids.more;
+        while self.cursor < more.len() && (more[self.cursor].0 as usize) < event {
+            self.cursor += 1;
+        }
+    }
+
     /// The one id of `event` ([`NONE`]: none), or `None` when it has several.
     fn single(&mut self, event: usize) -> Option<u32> {
         let first = match self.ids.first.get(event) {
             Some(&id) if id != NONE => id,
             _ => return Some(NONE),
         };
-        let more = &self.ids.more;
-        while self.cursor < more.len() && (more[self.cursor].0 as usize) < event {
-            self.cursor += 1;
-        }
-        match more.get(self.cursor) {
+        self.skip_before(event);
+        match self.ids.more.get(self.cursor) {
             Some(&(e, _)) if e as usize == event => None,
             _ => Some(first),
         }
@@ -166,10 +171,8 @@ impl<'a> IdsReader<'a> {
             Some(&id) if id != NONE => out.push(id),
             _ => return,
         }
+        self.skip_before(event);
         let more = &self.ids.more;
-        while self.cursor < more.len() && (more[self.cursor].0 as usize) < event {
-            self.cursor += 1;
-        }
         while self.cursor < more.len() && more[self.cursor].0 as usize == event {
             out.push(more[self.cursor].1);
             self.cursor += 1;

@@ -407,10 +407,9 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn matches(&self, frame: &Frame, i: usize) -> bool {
-        let name_ok = match self.name {
-            NameTest::Any => true,
-            NameTest::Is(n) => frame.scan.name.get(i) == Some(&n),
-            NameTest::Never => false,
+        let name_ok = match frame.scan.name.get(i) {
+            Some(&name) => self.matches_name(name),
+            None => matches!(self.name, NameTest::Any),
         };
         name_ok && self.filter.test(frame, i)
     }

@@ -49,15 +49,8 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         let mut streams = pushed.streams;
         let outcomes = walk(q, streams.iter_mut().map(|(&a, s)| (a, s.as_mut_slice())), window);
         let value = |_: u32, p: &Path| pushed.labels.get(p.entry_event).cloned().flatten();
-        let profiles: HashMap<&str, &Actor> = pushed.profiles.iter().map(|a| (a.key.as_str(), a)).collect();
-        let actor = |a: u32| {
-            let key = pushed.keys.get(a as usize)?;
-            Some(
-                profiles
-                    .get(key.as_str())
-                    .map_or_else(|| Actor { key: key.clone(), ..Actor::default() }, |&a| a.clone()),
-            )
-        };
+        let profiles = pushdown::ProfileIndex::new(&pushed.profiles);
+        let actor = |a: u32| pushed.keys.get(a as usize).map(|key| profiles.actor(key));
         return finish(q, &names, outcomes, value, actor);
     }
     let mut needs = Needs::new();
@@ -76,8 +69,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         needs.all_events();
     }
     needs.person_details |= q.actors.is_some();
-    let frame =
-        scan(ctx, &needs, Some(setup.range.from.timestamp_micros()), Some(setup.range.to.timestamp_micros())).await?;
+    let frame = scan(ctx, &needs, Some(setup.from_us), Some(setup.to_us)).await?;
     let column = frame.column(&q.common.count_by);
     let steps: Vec<Matcher> =
         q.steps.iter().map(|s| frame.matcher(s, q.common.filters.as_ref(), &cohorts)).collect::<Result<_, _>>()?;
@@ -333,8 +325,8 @@ async fn pushed_streams(
         actor,
         tests,
         all_events: q.order == FunnelOrder::Strict,
-        from: setup.range.from.timestamp_micros(),
-        to: setup.range.to.timestamp_micros(),
+        from: setup.from_us,
+        to: setup.to_us,
         keys: labeller.as_ref().map(|l| l.by.clone()),
     };
     let Some(answer) = pushdown::streams(ctx, request).await? else { return Ok(None) };

@@ -35,7 +35,7 @@ pub use result::InsightResult;
 pub use spec::Insight;
 
 use frame::{Frame, Needs};
-use time::{Buckets, Calendar, Range};
+use time::{Buckets, Calendar};
 
 /// What a query runs against.
 pub struct Ctx<'a> {
@@ -83,10 +83,9 @@ pub async fn run(
 /// The calendar, range and buckets of a query.
 struct Setup {
     calendar: Calendar,
-    range: Range,
     buckets: Buckets,
-    /// `range` in microseconds: checked once per event, and `DateTime::timestamp_micros` is
-    /// calendar arithmetic.
+    /// The date range in microseconds, `[from_us, to_us)`: the form every scan and backend
+    /// request takes, and `in_range` checks it once per event.
     from_us: i64,
     to_us: i64,
 }
@@ -97,7 +96,7 @@ impl Setup {
         let range = time::resolve(&common.date_range, &calendar, now)?;
         let buckets = calendar.buckets(range.from, range.to);
         let (from_us, to_us) = (range.from.timestamp_micros(), range.to.timestamp_micros());
-        Ok(Setup { calendar, range, buckets, from_us, to_us })
+        Ok(Setup { calendar, buckets, from_us, to_us })
     }
 
     fn in_range(&self, ts: i64) -> bool {

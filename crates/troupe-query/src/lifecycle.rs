@@ -78,7 +78,7 @@ async fn pushed_activity(
     let periods = pushdown::periods(&setup.calendar);
     let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &[&q.event]).await? else { return Ok(None) };
     let first = Some(EventTest::any());
-    let range = (extended.start(), setup.range.to.timestamp_micros());
+    let range = (extended.start(), setup.to_us);
     let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range, None).await? else {
         return Ok(None);
     };
@@ -110,7 +110,7 @@ async fn scanned_activity(
     }
     // Every event ever, for each actor's first appearance.
     needs.all_events();
-    let frame = scan(ctx, &needs, None, Some(setup.range.to.timestamp_micros())).await?;
+    let frame = scan(ctx, &needs, None, Some(setup.to_us)).await?;
     let column = frame.column(&q.common.count_by);
     let matcher = frame.matcher(&q.event, q.common.filters.as_ref(), cohorts)?;
     // Actor → (first event ever, active intervals).

@@ -260,6 +260,20 @@ pub async fn profiles(ctx: &Ctx<'_>, actor: ActorKind) -> Result<Option<Arc<Vec<
     Ok(profiles)
 }
 
+/// Actors by key, described from the profiles the backend gave (see [`profiles`]): a key without
+/// a profile is an actor known by that key alone.
+pub struct ProfileIndex<'a>(HashMap<&'a str, &'a Actor>);
+
+impl<'a> ProfileIndex<'a> {
+    pub fn new(profiles: &'a [Actor]) -> Self {
+        ProfileIndex(profiles.iter().map(|a| (a.key.as_str(), a)).collect())
+    }
+
+    pub fn actor(&self, key: &str) -> Actor {
+        self.0.get(key).map_or_else(|| Actor { key: key.to_string(), ..Actor::default() }, |&a| a.clone())
+    }
+}
+
 /// Statistics per period and range (see [`AggregateRequest::PeriodStats`]), or `None`.
 pub async fn period_stats(
     ctx: &Ctx<'_>,

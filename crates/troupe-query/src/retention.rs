@@ -83,7 +83,7 @@ async fn pushed_grid(
         return Ok(None);
     };
     let first = (q.cohorting == Cohorting::FirstTime).then(|| tests[0].clone());
-    let range = (setup.range.from.timestamp_micros(), setup.range.to.timestamp_micros());
+    let range = (setup.from_us, setup.to_us);
     let Some(patterns) = pushdown::patterns(ctx, &q.common.count_by, periods, tests, first, range, None).await? else {
         return Ok(None);
     };
@@ -126,14 +126,14 @@ async fn streamed_grid(
     let from = match q.cohorting {
         // The first start event ever, before the range too.
         Cohorting::FirstTime => EARLIEST,
-        Cohorting::Recurring => setup.range.from.timestamp_micros(),
+        Cohorting::Recurring => setup.from_us,
     };
     let request = AggregateRequest::Streams {
         actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
         tests,
         all_events: false,
         from,
-        to: setup.range.to.timestamp_micros(),
+        to: setup.to_us,
         keys: Some(labeller.by.clone()),
     };
     let Some(streams) = pushdown::streams(ctx, request).await? else { return Ok(None) };
@@ -175,9 +175,9 @@ async fn scanned_grid(
     // First-time cohorts need each actor's first start event ever, before the range too.
     let from = match q.cohorting {
         Cohorting::FirstTime => None,
-        Cohorting::Recurring => Some(setup.range.from.timestamp_micros()),
+        Cohorting::Recurring => Some(setup.from_us),
     };
-    let frame = scan(ctx, &needs, from, Some(setup.range.to.timestamp_micros())).await?;
+    let frame = scan(ctx, &needs, from, Some(setup.to_us)).await?;
     let column = frame.column(&q.common.count_by);
     let start = frame.matcher(&q.start, q.common.filters.as_ref(), cohorts)?;
     let back = frame.matcher(&q.return_event, q.common.filters.as_ref(), cohorts)?;

@@ -57,7 +57,7 @@ async fn pushed_histograms(
     let periods = pushdown::periods(&setup.calendar);
     let selectors: Vec<&EventSelector> = q.series.iter().collect();
     let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &selectors).await? else { return Ok(None) };
-    let range = (setup.range.from.timestamp_micros(), setup.range.to.timestamp_micros());
+    let range = (setup.from_us, setup.to_us);
     let (split, values) = match &q.common.breakdown {
         None => (None, vec![None]),
         Some(b) => match splits::split(ctx, b, periods, &tests, &[range]).await? {
@@ -110,8 +110,7 @@ async fn scanned_histograms(
     if let Some(b) = &q.common.breakdown {
         needs.breakdown(b);
     }
-    let frame =
-        scan(ctx, &needs, Some(setup.range.from.timestamp_micros()), Some(setup.range.to.timestamp_micros())).await?;
+    let frame = scan(ctx, &needs, Some(setup.from_us), Some(setup.to_us)).await?;
     let column = frame.column(&q.common.count_by);
     let matchers: Vec<Matcher> =
         q.series.iter().map(|s| frame.matcher(s, q.common.filters.as_ref(), cohorts)).collect::<Result<_, _>>()?;

@@ -36,11 +36,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
     let filters = q.common.filters.iter().chain(q.series.iter().filter_map(|s| s.selector.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
 
-    let current = Period {
-        buckets: setup.buckets.clone(),
-        from: setup.range.from.timestamp_micros(),
-        to: setup.range.to.timestamp_micros(),
-    };
+    let current = Period { buckets: setup.buckets.clone(), from: setup.from_us, to: setup.to_us };
     let previous = q.compare.then(|| {
         let buckets = setup.calendar.buckets_before(&setup.buckets, setup.buckets.len());
         Period { from: buckets.start(), to: buckets.end(), buckets }
@@ -212,11 +208,8 @@ async fn pushed_actors(
         return Ok(None);
     };
     let Some(profiles) = pushdown::profiles(ctx, actor.clone()).await? else { return Ok(None) };
-    let profiles: HashMap<&str, &Actor> = profiles.iter().map(|a| (a.key.as_str(), a)).collect();
-    let mut actors: Vec<Actor> = keys
-        .into_iter()
-        .map(|(key, _)| profiles.get(key.as_str()).map_or_else(|| Actor { key, ..Actor::default() }, |&a| a.clone()))
-        .collect();
+    let profiles = pushdown::ProfileIndex::new(&profiles);
+    let mut actors: Vec<Actor> = keys.iter().map(|(key, _)| profiles.actor(key)).collect();
     actors.sort_by(|a, b| a.key.cmp(&b.key));
     actors.truncate(request.limit.unwrap_or(100));
     Ok(Some(actors))
@@ -250,7 +243,7 @@ async fn scanned_values(
     periods: &[&Period],
 ) -> Result<(Vec<Vec<SeriesValues>>, Option<Vec<troupe_store::Actor>>), QueryError> {
     let mut needs = Needs::new();
-    let uses_actors = q.actors.is_some() || q.series.iter().any(|s| s.math != Math::Total && !needs_property(s.math));
+    let uses_actors = q.actors.is_some() || q.series.iter().any(|s| looks_at_actors(s.math));
     match &q.common.count_by {
         // A total or a property's statistic does not look at who: no person to resolve.
         CountBy::Users if !uses_actors => {}
@@ -350,6 +343,12 @@ fn needs_property(math: Math) -> bool {
     matches!(math, Math::Sum | Math::Avg | Math::Min | Math::Max | Math::Median | Math::P90)
 }
 
+/// Whether `math` counts or measures per actor (a unique count, a per-actor statistic): the
+/// maths [`Acc::new`] keeps actors for.
+fn looks_at_actors(math: Math) -> bool {
+    math != Math::Total && !needs_property(math)
+}
+
 /// One accumulator per (line, bucket) and per line over the range.
 enum Acc {
     Count(u64),
@@ -365,7 +364,7 @@ impl Acc {
         match math {
             Math::Total => Acc::Count(0),
             Math::Unique => Acc::Actors(ActorSet::new(actors, cells)),
-            Math::Sum | Math::Avg | Math::Min | Math::Max | Math::Median | Math::P90 => Acc::Values(Vec::new()),
+            m if needs_property(m) => Acc::Values(Vec::new()),
             _ => Acc::PerActor(HashMap::default()),
         }
     }
