@@ -36,15 +36,36 @@ impl Limits {
 
     /// Properties whose JSON serialization fits `max_properties_bytes`.
     pub fn check_properties(&self, field: &str, properties: &Properties) -> Result<(), CoreError> {
-        self.check_json_size(field, &serde_json::Value::Object(properties.clone()))
+        self.check_serialized_size(field, properties)
     }
 
     /// Any JSON payload (a list of values for `union`, …) within `max_properties_bytes`.
     pub fn check_json_size(&self, field: &str, value: &serde_json::Value) -> Result<(), CoreError> {
-        let bytes = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+        self.check_serialized_size(field, value)
+    }
+
+    /// Counted while serializing, without building the text: every event passes here on the
+    /// single writer.
+    fn check_serialized_size(&self, field: &str, value: &impl serde::Serialize) -> Result<(), CoreError> {
+        let mut counter = ByteCounter(0);
+        let bytes = serde_json::to_writer(&mut counter, value).map(|_| counter.0).unwrap_or(usize::MAX);
         if bytes > self.max_properties_bytes {
             return Err(CoreError::TooLarge { field: field.to_string(), bytes, max: self.max_properties_bytes });
         }
+        Ok(())
+    }
+}
+
+/// A writer that only counts the bytes written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

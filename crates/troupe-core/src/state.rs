@@ -210,22 +210,39 @@ impl ProjectState {
             return Ok(Outcome::Duplicate);
         }
 
-        // Resolve explicit group types on a copy so a limit error leaves no new type behind.
-        let mut types = self.group_types.clone();
+        // New group types are created on a copy so a limit error leaves no new type behind; the
+        // copy is made only when the event names a type not seen before.
+        let mut new_types: Option<GroupTypes> = None;
         let mut explicit: BTreeMap<Slot, Vec<String>> = BTreeMap::new();
         for (group_type, ids) in &event.groups {
             self.check_id("group_type", group_type)?;
             for id in ids {
                 self.check_id("group_key", id)?;
             }
-            let (slot, _) = types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
+            let known = new_types.as_ref().unwrap_or(&self.group_types).slot_of(group_type);
+            let slot = match known {
+                Some(slot) => slot,
+                None => {
+                    new_types
+                        .get_or_insert_with(|| self.group_types.clone())
+                        .resolve_or_create("group_type", group_type, self.limits.max_group_types)?
+                        .0
+                }
+            };
+            // The ids of a type named twice are merged, each id once, in order.
             let entry = explicit.entry(slot).or_default();
-            membership::apply(entry, &MembershipOp::Set([entry.clone(), ids.clone()].concat()));
+            for id in ids {
+                if !entry.contains(id) {
+                    entry.push(id.clone());
+                }
+            }
         }
         for id in &event.untyped_groups {
             self.check_id("groups", id)?;
         }
-        self.commit_group_types(types);
+        if let Some(types) = new_types {
+            self.commit_group_types(types);
+        }
 
         let timestamp = resolve_timestamp(event.timestamp, event.sent_at, now);
         let person_id = self.ensure_person(&event.distinct_id, timestamp, now);

@@ -17,15 +17,6 @@ pub fn text_list<'a>(items: impl IntoIterator<Item = &'a String>) -> Value {
     Value::List(items.into_iter().map(|s| Value::Text(s.clone())).collect())
 }
 
-/// A list column, NULL when empty (most events have no id of most types).
-pub fn text_list_or_null(items: &[String]) -> Value {
-    if items.is_empty() {
-        Value::Null
-    } else {
-        text_list(items)
-    }
-}
-
 pub fn list_of_text(value: Value) -> Vec<String> {
     match value {
         Value::List(items) | Value::Array(items) => items
