@@ -25,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex};
-use troupe_core::{Command, Limits, ProjectId};
+use troupe_core::{Command, Limits, PreparedCommand, ProjectId};
 use troupe_store::{
     CommandResult, Document, EventQuery, EventRow, EventScan, GroupProfile, GroupQuery, GroupRow, GroupTypeInfo,
     NewProject, Page, PersonProfile, PersonQuery, PersonRow, Project, ScanRequest, Store, StoreError,
@@ -160,7 +160,10 @@ impl Store for ClickHouseStore {
             return Ok(Vec::new());
         }
         match &self.writes {
-            Writes::Local { jobs, .. } => Self::send(jobs, |reply| Job::Apply { project, commands, reply }).await?,
+            Writes::Local { jobs, .. } => {
+                let commands = commands.into_iter().map(PreparedCommand::from).collect();
+                Self::send(jobs, |reply| Job::Apply { project, commands, reply }).await?
+            }
             Writes::Remote(writer) => writer.apply(project, &commands).await,
             Writes::ReadOnly => Err(read_only()),
         }

@@ -10,6 +10,7 @@ use troupe_core::{Changes, ChargeChange, ProjectState, Properties};
 use troupe_store::value::PropertyIndex;
 
 use crate::http::{float_literal, quote, Http};
+use crate::load::parse_json;
 use crate::rows::{ChargeRow, DistinctIdRow, GroupProfileRow, GroupTypeRow, PersonRow, Versions};
 use crate::schema::{latest, physical_tables};
 use crate::ClickHouseError;
@@ -64,8 +65,8 @@ fn event_rows(state: &ProjectState, changes: &Changes, group_slots: usize) -> Ve
             // DateTime holds 1970..2106 in seconds; the exact time is `ts`.
             row.insert("time".into(), ts.div_euclid(1_000_000).clamp(0, i64::from(u32::MAX)).into());
             row.insert("received_at".into(), e.received_at.timestamp_micros().into());
-            row.insert("properties".into(), json(&e.properties).into());
-            let index = PropertyIndex::new(&e.properties);
+            row.insert("properties".into(), e.properties_json.clone().into());
+            let index = PropertyIndex::new(&parse_json(&e.properties_json));
             row.insert("prop_keys".into(), index.keys.into());
             row.insert("prop_texts".into(), index.texts.into());
             row.insert("prop_lowers".into(), index.lowers.into());

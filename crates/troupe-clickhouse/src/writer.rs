@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
 use tokio::sync::{mpsc, oneshot};
-use troupe_core::{Command, Limits, ProjectId, ProjectState};
+use troupe_core::{Limits, PreparedCommand, ProjectId, ProjectState};
 use troupe_store::{CommandResult, NewProject, Project, StoreError};
 
 use crate::http::Http;
@@ -21,8 +21,15 @@ use crate::{load, persist, ClickHouseError};
 const MAX_JOBS_PER_BATCH: usize = 256;
 
 pub enum Job {
-    Apply { project: ProjectId, commands: Vec<Command>, reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>> },
-    CreateProject { new: NewProject, reply: oneshot::Sender<Result<Project, StoreError>> },
+    Apply {
+        project: ProjectId,
+        commands: Vec<PreparedCommand>,
+        reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>>,
+    },
+    CreateProject {
+        new: NewProject,
+        reply: oneshot::Sender<Result<Project, StoreError>>,
+    },
 }
 
 pub struct Writer {

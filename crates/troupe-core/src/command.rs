@@ -100,6 +100,37 @@ pub enum Outcome {
     },
 }
 
+/// A command made ready for the single writer on the caller's thread: a tracked event's
+/// properties are serialized there, once, and their map freed there, so the writer does only
+/// what must be done in order. Other commands pass through unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedCommand(pub(crate) Prepared);
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Prepared {
+    /// The event, its properties map left empty, and those properties as JSON text.
+    Track(TrackEvent, String),
+    Other(Command),
+}
+
+impl From<Command> for PreparedCommand {
+    fn from(command: Command) -> Self {
+        PreparedCommand(match command {
+            Command::Track(mut event) => {
+                let properties = std::mem::take(&mut event.properties);
+                Prepared::Track(event, properties_json(&properties))
+            }
+            other => Prepared::Other(other),
+        })
+    }
+}
+
+/// Properties as the JSON text they are stored as.
+pub fn properties_json(properties: &Properties) -> String {
+    // Serializing a map of JSON values cannot fail.
+    serde_json::to_string(properties).unwrap_or_else(|_| "{}".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -23,7 +23,8 @@ pub enum EventIdentity {
 }
 
 impl EventIdentity {
-    pub fn of(event: &TrackEvent) -> Self {
+    /// `properties_json`: the event's properties as stored (the map of `event` is not read).
+    pub fn of(event: &TrackEvent, properties_json: &str) -> Self {
         match &event.id {
             Some(id) => EventIdentity::Client(xxh3_64(id.as_bytes())),
             None => {
@@ -32,7 +33,7 @@ impl EventIdentity {
                     buf.extend_from_slice(part);
                     buf.push(0);
                 }
-                buf.extend_from_slice(&serde_json::to_vec(&event.properties).unwrap_or_default());
+                buf.extend_from_slice(properties_json.as_bytes());
                 buf.push(0);
                 if let Some(ts) = event.timestamp {
                     buf.extend_from_slice(&ts.timestamp_micros().to_le_bytes());
@@ -134,24 +135,28 @@ mod tests {
         }
     }
 
+    fn identity(event: &TrackEvent) -> EventIdentity {
+        EventIdentity::of(event, &crate::properties_json(&event.properties))
+    }
+
     #[test]
     fn a_client_id_is_a_duplicate_forever() {
         let mut d = Deduper::new(Duration::seconds(30));
-        let id = EventIdentity::of(&event(Some("e-1")));
+        let id = identity(&event(Some("e-1")));
         assert!(!d.is_duplicate(id, now()));
         d.record(id, now());
         assert!(d.is_duplicate(id, now() + Duration::days(400)));
-        assert!(!d.is_duplicate(EventIdentity::of(&event(Some("e-2"))), now()));
+        assert!(!d.is_duplicate(identity(&event(Some("e-2"))), now()));
     }
 
     #[test]
     fn identical_id_less_events_are_duplicates_only_within_the_window() {
         let mut d = Deduper::new(Duration::seconds(30));
-        let id = EventIdentity::of(&event(None));
+        let id = identity(&event(None));
         d.record(id, now());
         assert!(d.is_duplicate(id, now() + Duration::seconds(3)));
         assert!(!d.is_duplicate(id, now() + Duration::seconds(31)));
-        d.record(EventIdentity::of(&event(Some("x"))), now() + Duration::seconds(31));
+        d.record(identity(&event(Some("x"))), now() + Duration::seconds(31));
         assert!(d.recent_content.is_empty(), "old content hashes are pruned");
     }
 
@@ -160,9 +165,9 @@ mod tests {
         let a = event(None);
         let mut b = event(None);
         b.properties.insert("k".into(), serde_json::json!(1));
-        assert_ne!(EventIdentity::of(&a), EventIdentity::of(&b));
+        assert_ne!(identity(&a), identity(&b));
         let mut c = event(None);
         c.groups.push(("company".into(), vec!["acme".into()]));
-        assert_ne!(EventIdentity::of(&a), EventIdentity::of(&c));
+        assert_ne!(identity(&a), identity(&c));
     }
 }

@@ -38,7 +38,8 @@ pub struct StoredEvent {
     pub distinct_id: String,
     pub timestamp: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
-    pub properties: Properties,
+    /// The event's properties as JSON text, serialized once before the writer.
+    pub properties_json: String,
     /// Group ids per group type slot, stamped at ingest.
     pub groups: BTreeMap<Slot, Vec<String>>,
     pub untyped_groups: Vec<String>,

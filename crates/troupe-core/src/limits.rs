@@ -49,6 +49,11 @@ impl Limits {
     fn check_serialized_size(&self, field: &str, value: &impl serde::Serialize) -> Result<(), CoreError> {
         let mut counter = ByteCounter(0);
         let bytes = serde_json::to_writer(&mut counter, value).map(|_| counter.0).unwrap_or(usize::MAX);
+        self.check_json_len(field, bytes)
+    }
+
+    /// JSON text of `bytes` bytes within `max_properties_bytes`.
+    pub fn check_json_len(&self, field: &str, bytes: usize) -> Result<(), CoreError> {
         if bytes > self.max_properties_bytes {
             return Err(CoreError::TooLarge { field: field.to_string(), bytes, max: self.max_properties_bytes });
         }
@@ -73,6 +78,10 @@ impl std::io::Write for ByteCounter {
 fn check_text(field: &str, text: &str, max: usize) -> Result<(), CoreError> {
     if text.trim().is_empty() {
         return Err(CoreError::missing(field));
+    }
+    // A text has at most as many characters as bytes: most ids are settled without counting.
+    if text.len() <= max {
+        return Ok(());
     }
     let len = text.chars().count();
     if len > max {

@@ -381,3 +381,40 @@ fn untyped_group_ids_join_the_groups_with_that_key_of_any_type() {
     let e = stored(&mut s, track("u1", "A"));
     assert_eq!(e.groups.len(), 2, "later events are attributed through the memberships");
 }
+
+#[test]
+fn properties_are_stored_as_json_text_whether_prepared_before_the_writer_or_not() {
+    let mut event = track("u1", "Plan Chosen");
+    event.id = Some("e-1".into());
+    event.properties = props(json!({"plan": "pro", "seats": 3}));
+    let plain = stored(&mut state(), event.clone());
+    let mut s = state();
+    s.apply(PreparedCommand::from(Command::Track(event)), t0()).expect("prepared event is stored");
+    let prepared = s.take_changes().events.pop().expect("one event");
+    assert_eq!(plain.properties_json, r#"{"plan":"pro","seats":3}"#);
+    assert_eq!(prepared, plain);
+}
+
+#[test]
+fn a_prepared_event_over_the_properties_limit_is_refused_and_leaves_nothing() {
+    let mut s = ProjectState::new(1, Limits { max_properties_bytes: 20, ..Limits::default() }, Duration::seconds(30));
+    let mut event = track("u1", "Plan Chosen");
+    event.properties = props(json!({"note": "more than twenty bytes of text"}));
+    let refused = s.apply(PreparedCommand::from(Command::Track(event)), t0());
+    assert!(matches!(refused, Err(CoreError::TooLarge { ref field, .. }) if field == "properties"), "{refused:?}");
+    assert!(s.take_changes().is_empty(), "no person, no event");
+}
+
+#[test]
+fn identical_id_less_events_are_one_event_within_the_retry_window_when_prepared() {
+    let mut s = state();
+    let mut event = track("u1", "Saved");
+    event.properties = props(json!({"k": 1}));
+    let first = s.apply(PreparedCommand::from(Command::Track(event.clone())), t0());
+    let retry = s.apply(PreparedCommand::from(Command::Track(event.clone())), t0() + Duration::seconds(2));
+    event.properties = props(json!({"k": 2}));
+    let other = s.apply(PreparedCommand::from(Command::Track(event)), t0() + Duration::seconds(2));
+    assert!(matches!(first, Ok(Outcome::Stored { .. })));
+    assert_eq!(retry, Ok(Outcome::Duplicate));
+    assert!(matches!(other, Ok(Outcome::Stored { .. })), "other properties: another event");
+}

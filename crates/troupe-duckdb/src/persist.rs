@@ -56,11 +56,10 @@ fn event_batch(project: u32, events: &[StoredEvent], group_slots: usize) -> Resu
     let mut distinct_id = StringBuilder::with_capacity(rows, text_bytes(|e| &e.distinct_id));
     let mut ts = TimestampMicrosecondBuilder::with_capacity(rows);
     let mut received_at = TimestampMicrosecondBuilder::with_capacity(rows);
-    let mut properties = StringBuilder::with_capacity(rows, rows * 128);
+    let mut properties = StringBuilder::with_capacity(rows, text_bytes(|e| &e.properties_json));
     let mut untyped = ListBuilder::new(StringBuilder::new());
     let mut slots: Vec<ListBuilder<StringBuilder>> =
         (0..group_slots).map(|_| ListBuilder::new(StringBuilder::new())).collect();
-    let mut json = Vec::with_capacity(1024);
     for e in events {
         uuid.append_value(&e.uuid);
         dedup_key.append_option(e.dedup_key);
@@ -68,9 +67,7 @@ fn event_batch(project: u32, events: &[StoredEvent], group_slots: usize) -> Resu
         distinct_id.append_value(&e.distinct_id);
         ts.append_value(e.timestamp.timestamp_micros());
         received_at.append_value(e.received_at.timestamp_micros());
-        json.clear();
-        serde_json::to_writer(&mut json, &e.properties).map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
-        properties.append_value(String::from_utf8_lossy(&json));
+        properties.append_value(&e.properties_json);
         append_list_or_null(&mut untyped, &e.untyped_groups);
         for (slot, column) in slots.iter_mut().enumerate() {
             let ids = u8::try_from(slot).ok().and_then(|s| e.groups.get(&s));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot};
-use troupe_core::{Changes, Command, Limits, ProjectId, ProjectState};
+use troupe_core::{Changes, Limits, PreparedCommand, ProjectId, ProjectState};
 use troupe_store::{CommandResult, NewProject, Project, StoreError};
 
 use crate::columns::{self, EventCache};
@@ -21,8 +21,15 @@ use crate::{load, persist, values};
 const MAX_JOBS_PER_COMMIT: usize = 256;
 
 pub enum Job {
-    Apply { project: ProjectId, commands: Vec<Command>, reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>> },
-    CreateProject { new: NewProject, reply: oneshot::Sender<Result<Project, StoreError>> },
+    Apply {
+        project: ProjectId,
+        commands: Vec<PreparedCommand>,
+        reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>>,
+    },
+    CreateProject {
+        new: NewProject,
+        reply: oneshot::Sender<Result<Project, StoreError>>,
+    },
 }
 
 pub type JobSender = mpsc::Sender<Job>;

@@ -12,7 +12,7 @@ pub mod value;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use troupe_core::{Command, CoreError, Outcome, ProjectId, ProjectState};
+use troupe_core::{Command, CoreError, Outcome, PreparedCommand, ProjectId, ProjectState};
 
 pub use error::StoreError;
 pub use read::*;
@@ -44,11 +44,14 @@ pub type CommandResult = Result<Outcome, CoreError>;
 pub fn apply_batch(
     state: Option<&mut ProjectState>,
     project: ProjectId,
-    commands: Vec<Command>,
+    commands: Vec<PreparedCommand>,
     now: DateTime<Utc>,
 ) -> Vec<CommandResult> {
     match state {
-        Some(state) => commands.into_iter().map(|c| state.apply(c, now)).collect(),
+        Some(state) => {
+            state.reserve_events(commands.len());
+            commands.into_iter().map(|c| state.apply(c, now)).collect()
+        }
         None => commands.iter().map(|_| Err(CoreError::invalid("project", format!("no project {project}")))).collect(),
     }
 }
