@@ -155,16 +155,20 @@ impl Store for ClickHouseStore {
         Ok(load::projects(&self.http).await?)
     }
 
-    async fn apply(&self, project: ProjectId, commands: Vec<Command>) -> Result<Vec<CommandResult>, StoreError> {
+    async fn apply_prepared(
+        &self,
+        project: ProjectId,
+        commands: Vec<PreparedCommand>,
+    ) -> Result<Vec<CommandResult>, StoreError> {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
         match &self.writes {
-            Writes::Local { jobs, .. } => {
-                let commands = commands.into_iter().map(PreparedCommand::from).collect();
-                Self::send(jobs, |reply| Job::Apply { project, commands, reply }).await?
+            Writes::Local { jobs, .. } => Self::send(jobs, |reply| Job::Apply { project, commands, reply }).await?,
+            Writes::Remote(writer) => {
+                let commands: Vec<Command> = commands.into_iter().map(PreparedCommand::into_command).collect();
+                writer.apply(project, &commands).await
             }
-            Writes::Remote(writer) => writer.apply(project, &commands).await,
             Writes::ReadOnly => Err(read_only()),
         }
     }

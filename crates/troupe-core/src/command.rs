@@ -125,6 +125,20 @@ impl From<Command> for PreparedCommand {
     }
 }
 
+impl PreparedCommand {
+    /// The command as it was given (a tracked event's properties parsed back from their text),
+    /// for a writer in another process.
+    pub fn into_command(self) -> Command {
+        match self.0 {
+            Prepared::Track(mut event, properties_json) => {
+                event.properties = serde_json::from_str(&properties_json).unwrap_or_default();
+                Command::Track(event)
+            }
+            Prepared::Other(command) => command,
+        }
+    }
+}
+
 /// Properties as the JSON text they are stored as.
 pub fn properties_json(properties: &Properties) -> String {
     // Serializing a map of JSON values cannot fail.

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot};
-use troupe_core::{Command, Limits, PreparedCommand, ProjectId};
+use troupe_core::{Limits, PreparedCommand, ProjectId};
 use troupe_store::{
     CommandResult, Document, EventQuery, EventRow, EventScan, GroupProfile, GroupQuery, GroupRow, GroupTypeInfo,
     NewProject, Page, PersonProfile, PersonQuery, PersonRow, Project, ScanRequest, Store, StoreError,
@@ -220,11 +220,14 @@ impl Store for DuckStore {
         self.read(|conn, _| load::projects(conn)).await
     }
 
-    async fn apply(&self, project: ProjectId, commands: Vec<Command>) -> Result<Vec<CommandResult>, StoreError> {
+    async fn apply_prepared(
+        &self,
+        project: ProjectId,
+        commands: Vec<PreparedCommand>,
+    ) -> Result<Vec<CommandResult>, StoreError> {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
-        let commands = commands.into_iter().map(PreparedCommand::from).collect();
         self.send(|reply| Job::Apply { project, commands, reply }).await?
     }
 

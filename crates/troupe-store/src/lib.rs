@@ -67,7 +67,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Apply commands in order. When this returns `Ok`, every applied command is durable.
     /// A command refused by a rule does not stop the others.
-    async fn apply(&self, project: ProjectId, commands: Vec<Command>) -> Result<Vec<CommandResult>, StoreError>;
+    async fn apply(&self, project: ProjectId, commands: Vec<Command>) -> Result<Vec<CommandResult>, StoreError> {
+        self.apply_prepared(project, commands.into_iter().map(PreparedCommand::from).collect()).await
+    }
+
+    /// [`Store::apply`] of commands the caller prepared on its own thread (an import prepares a
+    /// batch while the store's writer still applies the one before).
+    async fn apply_prepared(
+        &self,
+        project: ProjectId,
+        commands: Vec<PreparedCommand>,
+    ) -> Result<Vec<CommandResult>, StoreError>;
 
     /// The project's group types with how many groups each has.
     async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError>;

@@ -13,15 +13,15 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
-use troupe_core::{Command, Limits, Outcome, ProjectId};
-use troupe_ingest::{mixpanel, posthog, segment, ItemResult};
+use troupe_core::{Command, Limits, Outcome, PreparedCommand, ProjectId};
+use troupe_ingest::{mixpanel, posthog, segment};
 use troupe_store::Store;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::{ExportSource, ImportArgs};
 
-/// Rows applied per store call.
-const BATCH_ROWS: usize = 20_000;
+/// Commands applied per store call (a row is one or a few).
+const BATCH_COMMANDS: usize = 20_000;
 /// Rejected rows listed in the summary.
 const SHOWN_ERRORS: usize = 5;
 
@@ -98,23 +98,25 @@ async fn import_file(
         mixpanel_group_keys: args.mixpanel_group_keys.clone(),
         limits: limits.clone(),
     };
-    // Reading and translating rows runs on its own thread, a batch ahead of the store: the
-    // store's writer and the parser each keep a core busy instead of taking turns.
-    let (batches, mut ready) = tokio::sync::mpsc::channel::<Vec<(usize, ItemResult)>>(2);
+    // Reading, translating and preparing rows runs on its own thread, a batch ahead of the
+    // store: the store's writer and the reader each keep a core busy instead of taking turns.
+    let (batches, mut ready) = tokio::sync::mpsc::channel::<Batch>(2);
     let source = args.source;
     let parser = tokio::task::spawn_blocking(move || {
         let rows: Box<dyn Iterator<Item = Row>> =
             if is_csv { Box::new(csv_rows(reader, source)) } else { Box::new(ndjson_rows(reader)) };
         let mut read = Tally::default();
-        let mut batch: Vec<(usize, ItemResult)> = Vec::with_capacity(BATCH_ROWS);
+        let mut batch = Batch::with_capacity(BATCH_COMMANDS);
         for (line, row) in rows {
             read.rows += 1;
             match row.and_then(|(value, raw)| translator.translate(&value, &raw).map_err(|e| e.to_string())) {
-                Ok(commands) => batch.push((line, Ok(commands))),
+                Ok(commands) => batch.push(line, commands),
                 Err(e) => read.rejected.push((line, e)),
             }
             // A closed channel: the store failed, and the error is reported from there.
-            if batch.len() >= BATCH_ROWS && batches.blocking_send(std::mem::take(&mut batch)).is_err() {
+            if batch.lines.len() >= BATCH_COMMANDS
+                && batches.blocking_send(std::mem::replace(&mut batch, Batch::with_capacity(BATCH_COMMANDS))).is_err()
+            {
                 return read;
             }
         }
@@ -160,25 +162,31 @@ impl Translator {
     }
 }
 
-async fn apply(
-    store: &dyn Store,
-    project: ProjectId,
-    batch: Vec<(usize, ItemResult)>,
-    tally: &mut Tally,
-) -> Result<()> {
-    let mut owners = Vec::new();
-    let mut commands = Vec::new();
-    for (line, item) in batch {
-        if let Ok(item_commands) = item {
-            owners.extend(std::iter::repeat_n(line, item_commands.len()));
-            commands.extend(item_commands);
-        }
+/// Commands ready for the store, each with the line it came from.
+struct Batch {
+    lines: Vec<usize>,
+    commands: Vec<PreparedCommand>,
+}
+
+impl Batch {
+    fn with_capacity(commands: usize) -> Self {
+        Batch { lines: Vec::with_capacity(commands), commands: Vec::with_capacity(commands) }
     }
-    let results =
-        store.apply(project, commands).await.context("the store refused the batch; nothing of it was loaded")?;
+
+    fn push(&mut self, line: usize, commands: Vec<Command>) {
+        self.lines.extend(std::iter::repeat_n(line, commands.len()));
+        self.commands.extend(commands.into_iter().map(PreparedCommand::from));
+    }
+}
+
+async fn apply(store: &dyn Store, project: ProjectId, batch: Batch, tally: &mut Tally) -> Result<()> {
+    let results = store
+        .apply_prepared(project, batch.commands)
+        .await
+        .context("the store refused the batch; nothing of it was loaded")?;
     let mut failed_lines = std::collections::BTreeSet::new();
     let mut counted_lines = std::collections::BTreeSet::new();
-    for (line, result) in owners.into_iter().zip(results) {
+    for (line, result) in batch.lines.into_iter().zip(results) {
         match result {
             Ok(Outcome::Stored { .. }) => tally.new_events += 1,
             Ok(Outcome::Duplicate) => tally.known_events += 1,
