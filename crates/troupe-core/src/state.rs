@@ -4,7 +4,10 @@
 //! single writer, and persists what `take_changes` reports in the same transaction as the events.
 //! Applying a command either succeeds completely or changes nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// Seeded per process like std's, several times faster on the writer's hot path.
+use foldhash::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -63,7 +66,8 @@ pub struct ProjectState {
     group_types: GroupTypes,
     persons: HashMap<PersonId, Person>,
     distinct_ids: HashMap<String, PersonId>,
-    groups: HashMap<(Slot, String), Group>,
+    /// Per slot, so a lookup by key needs no owned copy of it.
+    groups: HashMap<Slot, HashMap<String, Group>>,
     dedupe: Deduper,
     changes: Changes,
 }
@@ -74,9 +78,9 @@ impl ProjectState {
             project_id,
             limits,
             group_types: GroupTypes::default(),
-            persons: HashMap::new(),
-            distinct_ids: HashMap::new(),
-            groups: HashMap::new(),
+            persons: HashMap::default(),
+            distinct_ids: HashMap::default(),
+            groups: HashMap::default(),
             dedupe: Deduper::new(dedupe_window),
             changes: Changes::default(),
         }
@@ -96,7 +100,7 @@ impl ProjectState {
     }
 
     pub fn restore_group(&mut self, group: Group) {
-        self.groups.insert((group.slot, group.key.clone()), group);
+        self.groups.entry(group.slot).or_default().insert(group.key.clone(), group);
     }
 
     pub fn restore_dedup_keys(&mut self, keys: impl IntoIterator<Item = u64>) {
@@ -118,7 +122,7 @@ impl ProjectState {
     }
 
     pub fn group(&self, slot: Slot, key: &str) -> Option<&Group> {
-        self.groups.get(&(slot, key.to_string()))
+        self.groups.get(&slot).and_then(|groups| groups.get(key))
     }
 
     /// A person's memberships keyed by group type name.
@@ -367,10 +371,7 @@ impl ProjectState {
             .iter()
             .flat_map(|key| {
                 let slots: Vec<Slot> = self.group_types.all().iter().map(|t| t.slot).collect();
-                slots
-                    .into_iter()
-                    .filter(|slot| self.groups.contains_key(&(*slot, key.clone())))
-                    .map(|slot| (slot, key.clone()))
+                slots.into_iter().filter(|slot| self.group(*slot, key).is_some()).map(|slot| (slot, key.clone()))
             })
             .collect();
         if let Some(person) = self.persons.get_mut(&person_id) {
@@ -412,15 +413,14 @@ impl ProjectState {
         let (slot, _) = types.resolve_or_create("group_type", group_type, self.limits.max_group_types)?;
         self.commit_group_types(types);
         self.ensure_group(slot, group_key, now);
-        let key = (slot, group_key.to_string());
-        if let Some(group) = self.groups.get_mut(&key) {
+        if let Some(group) = self.groups.get_mut(&slot).and_then(|groups| groups.get_mut(group_key)) {
             let name_from_props = props.get("name").and_then(|v| v.as_str()).map(String::from);
             let new_name = name.or(name_from_props).or_else(|| group.name.clone());
             if changed || new_name != group.name {
                 group.properties = props;
                 group.name = new_name;
                 group.updated_at = now;
-                self.changes.groups.insert(key);
+                self.changes.groups.insert((slot, group_key.to_string()));
             }
         }
         Ok(Outcome::Applied)
@@ -428,9 +428,8 @@ impl ProjectState {
 
     /// Remove a group's profile and every membership in it; events keep their stamped ids.
     fn delete_group(&mut self, slot: Slot, key: &str) {
-        let map_key = (slot, key.to_string());
-        if self.groups.remove(&map_key).is_some() {
-            self.changes.groups.insert(map_key);
+        if self.groups.get_mut(&slot).and_then(|groups| groups.remove(key)).is_some() {
+            self.changes.groups.insert((slot, key.to_string()));
         }
         for person in self.persons.values_mut() {
             if let Some(ids) = person.memberships.get_mut(&slot) {
@@ -449,7 +448,8 @@ impl ProjectState {
             return Err(CoreError::invalid("group_type", format!("no group type '{group_type}'")));
         };
         let slot = removed.slot;
-        let keys: Vec<String> = self.groups.keys().filter(|(s, _)| *s == slot).map(|(_, k)| k.clone()).collect();
+        let keys: Vec<String> =
+            self.groups.get(&slot).map(|groups| groups.keys().cloned().collect()).unwrap_or_default();
         for key in keys {
             self.delete_group(slot, &key);
         }
@@ -579,10 +579,10 @@ impl ProjectState {
     }
 
     fn ensure_group(&mut self, slot: Slot, key: &str, now: DateTime<Utc>) {
-        let map_key = (slot, key.to_string());
-        if !self.groups.contains_key(&map_key) {
-            self.groups.insert(
-                map_key.clone(),
+        let groups = self.groups.entry(slot).or_default();
+        if !groups.contains_key(key) {
+            groups.insert(
+                key.to_string(),
                 Group {
                     slot,
                     key: key.to_string(),
@@ -592,7 +592,7 @@ impl ProjectState {
                     updated_at: now,
                 },
             );
-            self.changes.groups.insert(map_key);
+            self.changes.groups.insert((slot, key.to_string()));
         }
     }
 

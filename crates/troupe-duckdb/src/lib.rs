@@ -92,9 +92,8 @@ impl DuckStore {
         schema::ensure_group_columns(&conn, group_slots).map_err(backend)?;
         let writer_conn = conn.try_clone().map_err(backend)?;
         let cache = Arc::new(EventCache::default());
-        let writer =
-            Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, group_slots, Arc::clone(&cache))
-                .map_err(backend)?;
+        let writer = Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, Arc::clone(&cache))
+            .map_err(backend)?;
         let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("troupe-writer".into())

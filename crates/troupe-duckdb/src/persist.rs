@@ -4,7 +4,7 @@
 //! statement per table and the current state of those still present is appended. Events are
 //! only ever appended.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use std::sync::Arc;
 
@@ -15,18 +15,18 @@ use duckdb::arrow::datatypes::{Field, Schema};
 use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
-use troupe_core::{Changes, ChargeChange, ProjectState, StoredEvent};
+use troupe_core::{Changes, ChargeChange, ProjectState, Slot, StoredEvent};
 
 use crate::values::{json, text_list, ts};
 
-pub fn changes(conn: &Connection, state: &ProjectState, changes: &Changes, group_slots: usize) -> duckdb::Result<()> {
+pub fn changes(conn: &Connection, state: &ProjectState, changes: &Changes) -> duckdb::Result<()> {
     let project = state.project_id;
     // Clearing comes first: it concerns events committed before; this batch's events already
     // had the slot removed by the state.
     for slot in &changes.cleared_slots {
         conn.execute(&format!("UPDATE events SET group_{slot} = NULL WHERE project_id = ?"), [project])?;
     }
-    events(conn, project, changes, group_slots)?;
+    events(conn, project, changes)?;
     persons(conn, state, changes)?;
     distinct_ids(conn, state, changes)?;
     groups(conn, state, changes)?;
@@ -34,20 +34,25 @@ pub fn changes(conn: &Connection, state: &ProjectState, changes: &Changes, group
     charges(conn, project, &changes.charges)
 }
 
-fn events(conn: &Connection, project: u32, changes: &Changes, group_slots: usize) -> duckdb::Result<()> {
+fn events(conn: &Connection, project: u32, changes: &Changes) -> duckdb::Result<()> {
     if changes.events.is_empty() {
         return Ok(());
     }
-    let batch = event_batch(project, &changes.events, group_slots)
-        .map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let batch =
+        event_batch(project, &changes.events).map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
     let mut appender = conn.appender("events")?;
+    for field in batch.schema().fields() {
+        appender.add_column(field.name())?;
+    }
     appender.append_record_batch(batch)?;
     appender.flush()
 }
 
-/// Events as one Arrow record batch in the column order and types of the `events` table:
+/// Events as one Arrow record batch with the names and types of the `events` table's columns:
 /// appended by columns, DuckDB copies each column once instead of binding a value per cell.
-fn event_batch(project: u32, events: &[StoredEvent], group_slots: usize) -> Result<RecordBatch, ArrowError> {
+/// Group columns no event of the batch has an id in are left out (they default to NULL), so
+/// the unused slots of a project cost nothing.
+fn event_batch(project: u32, events: &[StoredEvent]) -> Result<RecordBatch, ArrowError> {
     let rows = events.len();
     let text_bytes = |f: fn(&StoredEvent) -> &str| events.iter().map(|e| f(e).len()).sum::<usize>();
     let mut uuid = StringBuilder::with_capacity(rows, text_bytes(|e| &e.uuid));
@@ -57,9 +62,11 @@ fn event_batch(project: u32, events: &[StoredEvent], group_slots: usize) -> Resu
     let mut ts = TimestampMicrosecondBuilder::with_capacity(rows);
     let mut received_at = TimestampMicrosecondBuilder::with_capacity(rows);
     let mut properties = StringBuilder::with_capacity(rows, text_bytes(|e| &e.properties_json));
+    let used_slots: BTreeSet<Slot> = events.iter().flat_map(|e| e.groups.keys().copied()).collect();
+    let untyped_used = events.iter().any(|e| !e.untyped_groups.is_empty());
     let mut untyped = ListBuilder::new(StringBuilder::new());
-    let mut slots: Vec<ListBuilder<StringBuilder>> =
-        (0..group_slots).map(|_| ListBuilder::new(StringBuilder::new())).collect();
+    let mut slots: Vec<(Slot, ListBuilder<StringBuilder>)> =
+        used_slots.iter().map(|slot| (*slot, ListBuilder::new(StringBuilder::new()))).collect();
     for e in events {
         uuid.append_value(&e.uuid);
         dedup_key.append_option(e.dedup_key);
@@ -68,43 +75,30 @@ fn event_batch(project: u32, events: &[StoredEvent], group_slots: usize) -> Resu
         ts.append_value(e.timestamp.timestamp_micros());
         received_at.append_value(e.received_at.timestamp_micros());
         properties.append_value(&e.properties_json);
-        append_list_or_null(&mut untyped, &e.untyped_groups);
-        for (slot, column) in slots.iter_mut().enumerate() {
-            let ids = u8::try_from(slot).ok().and_then(|s| e.groups.get(&s));
-            append_list_or_null(column, ids.map(Vec::as_slice).unwrap_or_default());
+        if untyped_used {
+            append_list_or_null(&mut untyped, &e.untyped_groups);
+        }
+        for (slot, column) in &mut slots {
+            append_list_or_null(column, e.groups.get(slot).map(Vec::as_slice).unwrap_or_default());
         }
     }
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from(vec![project; rows])),
-        Arc::new(uuid.finish()),
-        Arc::new(dedup_key.finish()),
-        Arc::new(event.finish()),
-        Arc::new(distinct_id.finish()),
-        Arc::new(ts.finish()),
-        Arc::new(received_at.finish()),
-        Arc::new(properties.finish()),
-        Arc::new(untyped.finish()),
+    let mut columns: Vec<(String, ArrayRef)> = vec![
+        ("project_id".into(), Arc::new(UInt32Array::from(vec![project; rows]))),
+        ("uuid".into(), Arc::new(uuid.finish())),
+        ("dedup_key".into(), Arc::new(dedup_key.finish())),
+        ("event".into(), Arc::new(event.finish())),
+        ("distinct_id".into(), Arc::new(distinct_id.finish())),
+        ("ts".into(), Arc::new(ts.finish())),
+        ("received_at".into(), Arc::new(received_at.finish())),
+        ("properties".into(), Arc::new(properties.finish())),
     ];
-    columns.extend(slots.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    let names = [
-        "project_id",
-        "uuid",
-        "dedup_key",
-        "event",
-        "distinct_id",
-        "ts",
-        "received_at",
-        "properties",
-        "groups_untyped",
-    ];
-    let fields = names
-        .iter()
-        .map(|n| n.to_string())
-        .chain((0..group_slots).map(|slot| format!("group_{slot}")))
-        .zip(&columns)
-        .map(|(name, column)| Field::new(name, column.data_type().clone(), true))
-        .collect::<Vec<_>>();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+    if untyped_used {
+        columns.push(("groups_untyped".into(), Arc::new(untyped.finish())));
+    }
+    columns.extend(slots.iter_mut().map(|(slot, b)| (format!("group_{slot}"), Arc::new(b.finish()) as ArrayRef)));
+    let fields = columns.iter().map(|(name, column)| Field::new(name, column.data_type().clone(), true));
+    let schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
+    RecordBatch::try_new(schema, columns.into_iter().map(|(_, column)| column).collect())
 }
 
 /// A list cell, NULL when empty (most events have no id of most types).

@@ -38,7 +38,6 @@ pub struct Writer {
     conn: Connection,
     limits: Limits,
     dedupe_window: Duration,
-    group_slots: usize,
     projects: Vec<Project>,
     states: HashMap<ProjectId, ProjectState>,
     /// Loaded projects' in-memory columns, appended to after each commit.
@@ -56,11 +55,10 @@ impl Writer {
         conn: Connection,
         limits: Limits,
         dedupe_window: Duration,
-        group_slots: usize,
         cache: Arc<EventCache>,
     ) -> duckdb::Result<Self> {
         let projects = load::projects(&conn)?;
-        let mut writer = Writer { conn, limits, dedupe_window, group_slots, projects, states: HashMap::new(), cache };
+        let mut writer = Writer { conn, limits, dedupe_window, projects, states: HashMap::new(), cache };
         writer.reload()?;
         Ok(writer)
     }
@@ -104,7 +102,7 @@ impl Writer {
             for state in self.states.values_mut() {
                 let changes = state.take_changes();
                 if !changes.is_empty() {
-                    persist::changes(&self.conn, state, &changes, self.group_slots)?;
+                    persist::changes(&self.conn, state, &changes)?;
                     written.push((state.project_id, changes));
                 }
             }
