@@ -76,7 +76,8 @@ impl std::io::Write for ByteCounter {
 }
 
 fn check_text(field: &str, text: &str, max: usize) -> Result<(), CoreError> {
-    if text.trim().is_empty() {
+    // As `trim().is_empty()`, but stops at the first visible character.
+    if text.chars().all(char::is_whitespace) {
         return Err(CoreError::missing(field));
     }
     // A text has at most as many characters as bytes: most ids are settled without counting.

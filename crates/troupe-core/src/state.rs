@@ -231,14 +231,14 @@ impl ProjectState {
         // New group types are created on a copy so a limit error leaves no new type behind; the
         // copy is made only when the event names a type not seen before.
         let mut new_types: Option<GroupTypes> = None;
-        let mut explicit: BTreeMap<Slot, Vec<String>> = BTreeMap::new();
+        let mut slots = Vec::with_capacity(event.groups.len());
         for (group_type, ids) in &event.groups {
             self.check_id("group_type", group_type)?;
             for id in ids {
                 self.check_id("group_key", id)?;
             }
             let known = new_types.as_ref().unwrap_or(&self.group_types).slot_of(group_type);
-            let slot = match known {
+            slots.push(match known {
                 Some(slot) => slot,
                 None => {
                     new_types
@@ -246,14 +246,7 @@ impl ProjectState {
                         .resolve_or_create("group_type", group_type, self.limits.max_group_types)?
                         .0
                 }
-            };
-            // The ids of a type named twice are merged, each id once, in order.
-            let entry = explicit.entry(slot).or_default();
-            for id in ids {
-                if !entry.contains(id) {
-                    entry.push(id.clone());
-                }
-            }
+            });
         }
         for id in &event.untyped_groups {
             self.check_id("groups", id)?;
@@ -262,29 +255,54 @@ impl ProjectState {
             self.commit_group_types(types);
         }
 
-        let timestamp = resolve_timestamp(event.timestamp, event.sent_at, now);
-        let person_id = self.ensure_person(&event.distinct_id, timestamp, now);
+        // Checked: from here the event is stored, and its parts are moved, not copied.
+        let TrackEvent { event: name, distinct_id, id, timestamp, sent_at, groups: named, untyped_groups, .. } = event;
+        let timestamp = resolve_timestamp(timestamp, sent_at, now);
+        let person_id = self.ensure_person(&distinct_id, timestamp, now);
         let mut groups = self.persons.get(&person_id).map(|p| p.memberships.clone()).unwrap_or_default();
-        for (slot, ids) in explicit {
-            for id in &ids {
+        // Ids named on the event replace the membership of their type; a type named twice
+        // gets the ids of both, each once, in order.
+        let mut named_slots: Vec<Slot> = Vec::with_capacity(slots.len());
+        for (slot, (_, mut ids)) in slots.into_iter().zip(named) {
+            if named_slots.contains(&slot) {
+                let merged = groups.entry(slot).or_default();
+                for id in ids {
+                    if !merged.contains(&id) {
+                        merged.push(id);
+                    }
+                }
+            } else {
+                named_slots.push(slot);
+                let mut i = 0;
+                while i < ids.len() {
+                    if ids[..i].contains(&ids[i]) {
+                        ids.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+                groups.insert(slot, ids);
+            }
+        }
+        for slot in named_slots {
+            for id in groups.get(&slot).map(Vec::as_slice).unwrap_or_default() {
                 self.ensure_group(slot, id, now);
             }
-            groups.insert(slot, ids);
         }
         groups.retain(|_, ids| !ids.is_empty());
 
-        let uuid = event.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let uuid = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         self.dedupe.record(identity, now);
         self.changes.events.push(StoredEvent {
             uuid: uuid.clone(),
             dedup_key: identity.persisted_key(),
-            event: event.event,
-            distinct_id: event.distinct_id,
+            event: name,
+            distinct_id,
             timestamp,
             received_at: now,
             properties_json,
             groups,
-            untyped_groups: event.untyped_groups,
+            untyped_groups,
         });
         Ok(Outcome::Stored { uuid })
     }

@@ -418,3 +418,17 @@ fn identical_id_less_events_are_one_event_within_the_retry_window_when_prepared(
     assert_eq!(retry, Ok(Outcome::Duplicate));
     assert!(matches!(other, Ok(Outcome::Stored { .. })), "other properties: another event");
 }
+
+#[test]
+fn a_type_named_twice_on_an_event_gets_the_ids_of_both_once_each_in_order() {
+    let mut s = state();
+    member(&mut s, "u1", "company", MembershipOp::Set(ids(&["acme"])));
+    let mut e = track("u1", "Invite Sent");
+    e.groups.push(("team".into(), ids(&["t1", "t2", "t1"])));
+    e.groups.push(("team".into(), ids(&["t3", "t2"])));
+    e.groups.push(("company".into(), Vec::new()));
+    let e = stored(&mut s, e);
+    assert_eq!(e.groups[&slot(&s, "team")], ids(&["t1", "t2", "t3"]));
+    assert!(!e.groups.contains_key(&slot(&s, "company")), "an empty explicit list clears the type on the event");
+    assert!(s.group(slot(&s, "team"), "t3").is_some(), "named groups exist");
+}
