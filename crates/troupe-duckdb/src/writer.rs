@@ -42,6 +42,9 @@ pub struct Writer {
     states: HashMap<ProjectId, ProjectState>,
     /// Loaded projects' in-memory columns, appended to after each commit.
     cache: Arc<EventCache>,
+    /// Committed changes are freed on a thread of their own: freeing a batch's events took a
+    /// sixteenth of the writer's time in a bulk import.
+    retired: std::sync::mpsc::SyncSender<Vec<(ProjectId, Changes)>>,
 }
 
 /// A job's answer, held until its transaction commits.
@@ -58,7 +61,13 @@ impl Writer {
         cache: Arc<EventCache>,
     ) -> duckdb::Result<Self> {
         let projects = load::projects(&conn)?;
-        let mut writer = Writer { conn, limits, dedupe_window, projects, states: HashMap::new(), cache };
+        let (retired, to_free) = std::sync::mpsc::sync_channel::<Vec<(ProjectId, Changes)>>(2);
+        // Ends when the writer, and with it the sender, is dropped.
+        std::thread::Builder::new()
+            .name("troupe-writer-free".into())
+            .spawn(move || to_free.iter().for_each(drop))
+            .map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let mut writer = Writer { conn, limits, dedupe_window, projects, states: HashMap::new(), cache, retired };
         writer.reload()?;
         Ok(writer)
     }
@@ -123,6 +132,8 @@ impl Writer {
                         }
                     }
                 }
+                // Only fails when the freeing thread is gone; the changes are then freed here.
+                let _ = self.retired.send(written);
             }
             Err(e) => {
                 tracing::error!(error = %e, "write transaction failed; reloading state");
