@@ -18,6 +18,7 @@ macro_rules! store_conformance_suite {
             explicit_and_several_groups_per_type,
             profile_ops_persist,
             identity_merge_counts_the_person_once,
+            persons_are_stored_once_however_often_they_change,
             retried_events_are_stored_once,
             batches_keep_valid_items,
             group_list_search_sort_and_pages,
@@ -248,6 +249,37 @@ pub async fn identity_merge_counts_the_person_once(store: &dyn Store) {
     assert_eq!(by_user.recent_events.len(), 2, "the anonymous event belongs to the person");
     let persons = store.persons(p, PersonQuery { limit: 10, ..PersonQuery::default() }).await.expect("persons");
     assert_eq!(persons.total, 1);
+}
+
+/// Persons created, changed, deleted and seen again within one batch and across batches: each
+/// listed once, with its last values (a backend that replaces rows must not leave old ones).
+pub async fn persons_are_stored_once_however_often_they_change(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let set = |who: &str, v: Value| Command::PersonProfile { distinct_id: who.into(), op: ProfileOp::Set(props(v)) };
+    let membership_of = |who: &str, key: &str| membership(who, "company", MembershipOp::Set(ids(&[key])));
+    apply_ok(
+        store,
+        p,
+        vec![
+            set("u1", json!({"plan": "free"})),
+            Command::Track(event("u1", "Signed Up", 0)),
+            membership_of("u1", "acme"),
+            set("u1", json!({"plan": "pro"})),
+        ],
+    )
+    .await;
+    apply_ok(store, p, vec![set("u1", json!({"plan": "team"})), membership_of("u1", "globex")]).await;
+    apply_ok(store, p, vec![set("u2", json!({"n": 1})), membership_of("u2", "acme")]).await;
+    let delete = Command::PersonProfile { distinct_id: "u2".into(), op: ProfileOp::Delete };
+    apply_ok(store, p, vec![delete, Command::Track(event("u2", "Came Back", 5)), set("u2", json!({"n": 2}))]).await;
+    let persons = store.persons(p, PersonQuery { limit: 10, ..PersonQuery::default() }).await.expect("persons");
+    assert_eq!(persons.total, 2, "{:?}", persons.results);
+    let u1 = store.person(p, "u1", 0).await.expect("read").expect("u1");
+    assert_eq!(u1.person.properties["plan"], json!("team"));
+    assert_eq!(u1.person.group_memberships["company"], ids(&["globex"]));
+    let u2 = store.person(p, "u2", 0).await.expect("read").expect("u2");
+    assert_eq!(Value::Object(u2.person.properties), json!({"n": 2}), "a new person under the old id");
+    assert!(u2.person.group_memberships.is_empty(), "the deleted person's memberships went with it");
 }
 
 pub async fn retried_events_are_stored_once(store: &dyn Store) {
