@@ -11,7 +11,7 @@ use foldhash::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::command::{properties_json, Command, Outcome, Prepared, PreparedCommand};
+use crate::command::{Command, Outcome, Prepared, PreparedCommand};
 use crate::dedupe::{Deduper, EventIdentity};
 use crate::error::CoreError;
 use crate::event::{resolve_timestamp, StoredEvent, TrackEvent};
@@ -157,10 +157,8 @@ impl ProjectState {
             Prepared::Other(command) => command,
         };
         match command {
-            Command::Track(mut event) => {
-                let properties = std::mem::take(&mut event.properties);
-                self.track(event, properties_json(&properties), now)
-            }
+            // `From<Command>` always prepares a track; this arm only keeps the match whole.
+            track @ Command::Track(_) => self.apply(track, now),
             Command::Identify { anon_distinct_id, distinct_id } => {
                 self.check_id("distinct_id", &distinct_id)?;
                 self.check_id("anon_distinct_id", &anon_distinct_id)?;
