@@ -34,7 +34,8 @@ use troupe_store::{
 pub use config::ClickHouseConfig;
 pub use http::{quote, Http};
 pub use schema::SCHEMA_VERSION;
-use writer::{Job, Writer};
+use troupe_store::writer::Job;
+use writer::Writer;
 
 /// Jobs that may wait for the writer before senders are slowed down.
 const WRITER_QUEUE: usize = 4096;

@@ -9,9 +9,10 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
-use tokio::sync::{mpsc, oneshot};
-use troupe_core::{Limits, PreparedCommand, ProjectId, ProjectState};
-use troupe_store::{CommandResult, NewProject, Project, StoreError};
+use tokio::sync::mpsc;
+use troupe_core::{Limits, ProjectId, ProjectState};
+use troupe_store::writer::{Job, Pending};
+use troupe_store::{NewProject, Project, StoreError};
 
 use crate::http::Http;
 use crate::rows::{ProjectRow, Versions};
@@ -19,18 +20,6 @@ use crate::{load, persist, ClickHouseError};
 
 /// Jobs taken into one batch at most; bounds the latency of the first job in a burst.
 const MAX_JOBS_PER_BATCH: usize = 256;
-
-pub enum Job {
-    Apply {
-        project: ProjectId,
-        commands: Vec<PreparedCommand>,
-        reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>>,
-    },
-    CreateProject {
-        new: NewProject,
-        reply: oneshot::Sender<Result<Project, StoreError>>,
-    },
-}
 
 pub struct Writer {
     pub http: Http,
@@ -40,11 +29,6 @@ pub struct Writer {
     pub projects: Vec<Project>,
     pub states: HashMap<ProjectId, ProjectState>,
     pub versions: Versions,
-}
-
-enum Pending {
-    Apply(oneshot::Sender<Result<Vec<CommandResult>, StoreError>>, Vec<CommandResult>),
-    Project(oneshot::Sender<Result<Project, StoreError>>, Result<Project, StoreError>),
 }
 
 impl Writer {
@@ -100,12 +84,7 @@ impl Writer {
         let written = self.persist(&new_projects).await;
         match written {
             Ok(()) => {
-                for p in pending {
-                    match p {
-                        Pending::Apply(reply, results) => drop(reply.send(Ok(results))),
-                        Pending::Project(reply, result) => drop(reply.send(result)),
-                    }
-                }
+                pending.into_iter().for_each(Pending::answer);
             }
             Err(e) => {
                 tracing::error!(error = %e, "ClickHouse write failed; reloading state");
@@ -113,11 +92,7 @@ impl Writer {
                     tracing::error!(error = %reload, "reloading state failed");
                 }
                 for p in pending {
-                    let error = || StoreError::Backend(format!("write failed, retry the request: {e}"));
-                    match p {
-                        Pending::Apply(reply, _) => drop(reply.send(Err(error()))),
-                        Pending::Project(reply, _) => drop(reply.send(Err(error()))),
-                    }
+                    p.fail(StoreError::Backend(format!("write failed, retry the request: {e}")));
                 }
             }
         }

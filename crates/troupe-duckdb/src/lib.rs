@@ -30,7 +30,8 @@ use troupe_store::{
 
 use columns::EventCache;
 pub use schema::SCHEMA_VERSION;
-use writer::{Job, JobSender, Writer};
+use troupe_store::writer::Job;
+use writer::{JobSender, Writer};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "troupe.duckdb";
@@ -104,8 +105,11 @@ impl DuckStore {
         schema::ensure_group_columns(&conn, group_slots).map_err(backend)?;
         let writer_conn = conn.try_clone().map_err(backend)?;
         let cache = Arc::new(EventCache::default());
-        let writer = Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, Arc::clone(&cache))
-            .map_err(backend)?;
+        let retired = writer::spawn_freeing_thread()
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer's freeing thread: {e}")))?;
+        let writer =
+            Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, Arc::clone(&cache), retired)
+                .map_err(backend)?;
         let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("troupe-writer".into())

@@ -10,27 +10,16 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use duckdb::Connection;
-use tokio::sync::{mpsc, oneshot};
-use troupe_core::{Changes, Limits, PreparedCommand, ProjectId, ProjectState};
-use troupe_store::{CommandResult, NewProject, Project, StoreError};
+use tokio::sync::mpsc;
+use troupe_core::{Changes, Limits, ProjectId, ProjectState};
+use troupe_store::writer::{Job, Pending};
+use troupe_store::{NewProject, Project, StoreError};
 
 use crate::columns::{self, EventCache};
 use crate::{load, persist, values};
 
 /// Jobs taken into one transaction at most; bounds the latency of the first job in a burst.
 const MAX_JOBS_PER_COMMIT: usize = 256;
-
-pub enum Job {
-    Apply {
-        project: ProjectId,
-        commands: Vec<PreparedCommand>,
-        reply: oneshot::Sender<Result<Vec<CommandResult>, StoreError>>,
-    },
-    CreateProject {
-        new: NewProject,
-        reply: oneshot::Sender<Result<Project, StoreError>>,
-    },
-}
 
 pub type JobSender = mpsc::Sender<Job>;
 
@@ -44,13 +33,17 @@ pub struct Writer {
     cache: Arc<EventCache>,
     /// Committed changes are freed on a thread of their own: freeing a batch's events took a
     /// sixteenth of the writer's time in a bulk import.
-    retired: std::sync::mpsc::SyncSender<Vec<(ProjectId, Changes)>>,
+    retired: Retired,
 }
 
-/// A job's answer, held until its transaction commits.
-enum Pending {
-    Apply(oneshot::Sender<Result<Vec<CommandResult>, StoreError>>, Vec<CommandResult>),
-    Project(oneshot::Sender<Result<Project, StoreError>>, Result<Project, StoreError>),
+/// Where the writer sends committed changes to be freed.
+pub type Retired = std::sync::mpsc::SyncSender<Vec<(ProjectId, Changes)>>;
+
+/// The thread that frees what the writer retires; it ends when the writer (the sender) is gone.
+pub fn spawn_freeing_thread() -> std::io::Result<Retired> {
+    let (retired, to_free) = std::sync::mpsc::sync_channel::<Vec<(ProjectId, Changes)>>(2);
+    std::thread::Builder::new().name("troupe-writer-free".into()).spawn(move || to_free.iter().for_each(drop))?;
+    Ok(retired)
 }
 
 impl Writer {
@@ -59,14 +52,9 @@ impl Writer {
         limits: Limits,
         dedupe_window: Duration,
         cache: Arc<EventCache>,
+        retired: Retired,
     ) -> duckdb::Result<Self> {
         let projects = load::projects(&conn)?;
-        let (retired, to_free) = std::sync::mpsc::sync_channel::<Vec<(ProjectId, Changes)>>(2);
-        // Ends when the writer, and with it the sender, is dropped.
-        std::thread::Builder::new()
-            .name("troupe-writer-free".into())
-            .spawn(move || to_free.iter().for_each(drop))
-            .map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
         let mut writer = Writer { conn, limits, dedupe_window, projects, states: HashMap::new(), cache, retired };
         writer.reload()?;
         Ok(writer)
@@ -122,16 +110,7 @@ impl Writer {
                 for (project, changes) in &written {
                     self.append_to_cache(*project, changes);
                 }
-                for p in pending {
-                    match p {
-                        Pending::Apply(reply, results) => {
-                            let _ = reply.send(Ok(results));
-                        }
-                        Pending::Project(reply, result) => {
-                            let _ = reply.send(result);
-                        }
-                    }
-                }
+                pending.into_iter().for_each(Pending::answer);
                 // Only fails when the freeing thread is gone; the changes are then freed here.
                 let _ = self.retired.send(written);
             }
@@ -143,15 +122,7 @@ impl Writer {
                     tracing::error!(error = %reload, "reloading state failed");
                 }
                 for p in pending {
-                    let error = || StoreError::Backend(format!("write failed, nothing was stored: {e}"));
-                    match p {
-                        Pending::Apply(reply, _) => {
-                            let _ = reply.send(Err(error()));
-                        }
-                        Pending::Project(reply, _) => {
-                            let _ = reply.send(Err(error()));
-                        }
-                    }
+                    p.fail(StoreError::Backend(format!("write failed, nothing was stored: {e}")));
                 }
             }
         }

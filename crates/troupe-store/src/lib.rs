@@ -9,6 +9,7 @@ pub mod forward;
 mod read;
 mod scan;
 pub mod value;
+pub mod writer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
