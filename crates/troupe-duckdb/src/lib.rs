@@ -5,6 +5,7 @@
 //! groups; reads run on a small pool of reader connections on the blocking thread pool.
 
 mod columns;
+mod commit;
 mod documents;
 mod load;
 mod persist;
@@ -104,12 +105,12 @@ impl DuckStore {
         let group_slots = config.limits.max_group_types.max(schema::used_slots(&conn).map_err(backend)?);
         schema::ensure_group_columns(&conn, group_slots).map_err(backend)?;
         let writer_conn = conn.try_clone().map_err(backend)?;
+        let commit_conn = conn.try_clone().map_err(backend)?;
         let cache = Arc::new(EventCache::default());
-        let retired = writer::spawn_freeing_thread()
-            .map_err(|e| StoreError::Backend(format!("cannot start the writer's freeing thread: {e}")))?;
+        let commits = commit::spawn(commit_conn, Arc::clone(&cache))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer's commit thread: {e}")))?;
         let writer =
-            Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, Arc::clone(&cache), retired)
-                .map_err(backend)?;
+            Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, commits).map_err(backend)?;
         let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("troupe-writer".into())

@@ -1,8 +1,12 @@
-//! Writing one batch's changes inside the writer's transaction.
+//! Writing one batch's changes inside the commit thread's transaction.
 //!
 //! Entities are written set-based: the rows of every touched entity are deleted with one
 //! statement per table and the current state of those still present is appended. Events are
 //! only ever appended.
+//!
+//! The rows are built on the rules thread ([`ProjectWrite::new`], from the state as the batch
+//! left it) and written on the commit thread ([`ProjectWrite::write`]), so that building the
+//! next batch overlaps with committing this one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,37 +18,186 @@ use duckdb::arrow::array::{
 use duckdb::arrow::datatypes::{Field, Schema};
 use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::{params, Connection};
+use duckdb::types::Value;
+use duckdb::{params, params_from_iter, Connection};
 use troupe_core::{Changes, ChargeChange, ProjectState, Slot, StoredEvent};
 
 use crate::values::{json, text_list, ts};
 
-pub fn changes(conn: &Connection, state: &ProjectState, changes: &Changes) -> duckdb::Result<()> {
-    let project = state.project_id;
-    // Clearing comes first: it concerns events committed before; this batch's events already
-    // had the slot removed by the state.
-    for slot in &changes.cleared_slots {
-        conn.execute(&format!("UPDATE events SET group_{slot} = NULL WHERE project_id = ?"), [project])?;
-    }
-    events(conn, project, changes)?;
-    persons(conn, state, changes)?;
-    distinct_ids(conn, state, changes)?;
-    groups(conn, state, changes)?;
-    group_types(conn, state, changes)?;
-    charges(conn, project, &changes.charges)
+/// One table row, its values in column order.
+type Row = Vec<Value>;
+
+/// One project's changes as the rows to write, independent of the state they came from.
+pub struct ProjectWrite {
+    project: u32,
+    cleared_slots: Vec<Slot>,
+    events: Option<RecordBatch>,
+    /// Every touched person's id (its rows are replaced), then the rows of those still present.
+    person_ids: Vec<String>,
+    persons: Vec<Row>,
+    memberships: Vec<Row>,
+    /// Every touched distinct id with the person it now belongs to, if any.
+    pub distinct_ids: Vec<(String, Option<String>)>,
+    /// Touched groups by slot, then the rows of those still present.
+    group_keys: BTreeMap<Slot, Vec<String>>,
+    groups: Vec<Row>,
+    /// Touched group types with their row, absent when the type was deleted.
+    group_types: Vec<(Slot, Option<Row>)>,
+    charges: Vec<ChargeChange>,
 }
 
-fn events(conn: &Connection, project: u32, changes: &Changes) -> duckdb::Result<()> {
-    if changes.events.is_empty() {
-        return Ok(());
+impl ProjectWrite {
+    /// The rows for `changes`, read from `state` as the batch left it.
+    pub fn new(state: &ProjectState, changes: &Changes) -> Result<Self, ArrowError> {
+        let project = state.project_id;
+        let events = if changes.events.is_empty() { None } else { Some(event_batch(project, &changes.events)?) };
+        let mut write = ProjectWrite {
+            project,
+            cleared_slots: changes.cleared_slots.clone(),
+            events,
+            person_ids: changes.persons.iter().map(|id| id.to_string()).collect(),
+            persons: Vec::new(),
+            memberships: Vec::new(),
+            distinct_ids: changes
+                .distinct_ids
+                .iter()
+                .map(|id| (id.clone(), state.person_by_distinct_id(id).map(|p| p.id.to_string())))
+                .collect(),
+            group_keys: BTreeMap::new(),
+            groups: Vec::new(),
+            group_types: Vec::new(),
+            charges: changes.charges.clone(),
+        };
+        for person in changes.persons.iter().filter_map(|id| state.person(*id)) {
+            let id = person.id.to_string();
+            for (slot, keys) in &person.memberships {
+                write.memberships.push(vec![
+                    Value::UInt(project),
+                    Value::Text(id.clone()),
+                    Value::UTinyInt(*slot),
+                    text_list(keys),
+                ]);
+            }
+            write.persons.push(vec![
+                Value::UInt(project),
+                Value::Text(id),
+                text_list(&person.distinct_ids),
+                Value::Text(json(&person.properties)),
+                Value::Boolean(person.identified),
+                ts(person.created_at),
+                ts(person.updated_at),
+            ]);
+        }
+        for (slot, key) in &changes.groups {
+            write.group_keys.entry(*slot).or_default().push(key.clone());
+            if let Some(g) = state.group(*slot, key) {
+                write.groups.push(vec![
+                    Value::UInt(project),
+                    Value::UTinyInt(g.slot),
+                    Value::Text(g.key.clone()),
+                    g.name.clone().map_or(Value::Null, Value::Text),
+                    Value::Text(json(&g.properties)),
+                    ts(g.created_at),
+                    ts(g.updated_at),
+                ]);
+            }
+        }
+        for slot in &changes.group_types {
+            let row = state.group_types().by_slot(*slot).map(|t| {
+                vec![
+                    Value::UInt(project),
+                    Value::UTinyInt(t.slot),
+                    Value::Text(t.name.clone()),
+                    Value::Text(t.display_name.clone()),
+                ]
+            });
+            write.group_types.push((*slot, row));
+        }
+        Ok(write)
     }
-    let batch =
-        event_batch(project, &changes.events).map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let mut appender = conn.appender("events")?;
+
+    /// Write the rows inside the caller's transaction.
+    pub fn write(&self, conn: &Connection) -> duckdb::Result<()> {
+        let project = self.project;
+        // Clearing comes first: it concerns events committed before; this batch's events already
+        // had the slot removed by the state.
+        for slot in &self.cleared_slots {
+            conn.execute(&format!("UPDATE events SET group_{slot} = NULL WHERE project_id = ?"), [project])?;
+        }
+        if let Some(events) = &self.events {
+            append_batch(conn, "events", events)?;
+        }
+        self.persons(conn)?;
+        self.distinct_ids(conn)?;
+        self.groups(conn)?;
+        self.group_types(conn)?;
+        charges(conn, project, &self.charges)
+    }
+
+    fn persons(&self, conn: &Connection) -> duckdb::Result<()> {
+        if self.person_ids.is_empty() {
+            return Ok(());
+        }
+        delete_keys(conn, "persons", "id", self.project, &self.person_ids)?;
+        delete_keys(conn, "memberships", "person_id", self.project, &self.person_ids)?;
+        append_rows(conn, "persons", &self.persons)?;
+        append_rows(conn, "memberships", &self.memberships)
+    }
+
+    fn distinct_ids(&self, conn: &Connection) -> duckdb::Result<()> {
+        if self.distinct_ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = self.distinct_ids.iter().map(|(id, _)| id.clone()).collect();
+        delete_keys(conn, "person_distinct_ids", "distinct_id", self.project, &ids)?;
+        let mut appender = conn.appender("person_distinct_ids")?;
+        for (distinct_id, person) in &self.distinct_ids {
+            if let Some(person) = person {
+                appender.append_row(params![self.project, distinct_id, person])?;
+            }
+        }
+        appender.flush()
+    }
+
+    fn groups(&self, conn: &Connection) -> duckdb::Result<()> {
+        for (slot, keys) in &self.group_keys {
+            conn.execute(
+                "DELETE FROM group_profiles WHERE project_id = ? AND slot = ? AND group_key IN (SELECT unnest(?::VARCHAR[]))",
+                params![self.project, slot, text_list(keys)],
+            )?;
+        }
+        append_rows(conn, "group_profiles", &self.groups)
+    }
+
+    fn group_types(&self, conn: &Connection) -> duckdb::Result<()> {
+        for (slot, row) in &self.group_types {
+            conn.execute("DELETE FROM group_types WHERE project_id = ? AND slot = ?", params![self.project, slot])?;
+            if let Some(row) = row {
+                conn.execute("INSERT INTO group_types VALUES (?, ?, ?, ?)", params_from_iter(row))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Append a record batch to `table`, naming its columns (the table's others default to NULL).
+fn append_batch(conn: &Connection, table: &str, batch: &RecordBatch) -> duckdb::Result<()> {
+    let mut appender = conn.appender(table)?;
     for field in batch.schema().fields() {
         appender.add_column(field.name())?;
     }
-    appender.append_record_batch(batch)?;
+    appender.append_record_batch(batch.clone())?;
+    appender.flush()
+}
+
+fn append_rows(conn: &Connection, table: &str, rows: &[Row]) -> duckdb::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut appender = conn.appender(table)?;
+    for row in rows {
+        appender.append_row(duckdb::appender_params_from_iter(row))?;
+    }
     appender.flush()
 }
 
@@ -114,102 +267,9 @@ fn append_list_or_null(list: &mut ListBuilder<StringBuilder>, items: &[String]) 
 }
 
 /// DELETE the rows whose `column` is in `keys` (one statement, a hash semi-join).
-fn delete_keys(conn: &Connection, table: &str, column: &str, project: u32, keys: Vec<String>) -> duckdb::Result<()> {
-    if keys.is_empty() {
-        return Ok(());
-    }
+fn delete_keys(conn: &Connection, table: &str, column: &str, project: u32, keys: &[String]) -> duckdb::Result<()> {
     let sql = format!("DELETE FROM {table} WHERE project_id = ? AND {column} IN (SELECT unnest(?::VARCHAR[]))");
-    conn.execute(&sql, params![project, text_list(&keys)])?;
-    Ok(())
-}
-
-fn persons(conn: &Connection, state: &ProjectState, changes: &Changes) -> duckdb::Result<()> {
-    if changes.persons.is_empty() {
-        return Ok(());
-    }
-    let project = state.project_id;
-    let ids: Vec<String> = changes.persons.iter().map(|id| id.to_string()).collect();
-    delete_keys(conn, "persons", "id", project, ids.clone())?;
-    delete_keys(conn, "memberships", "person_id", project, ids)?;
-    let mut persons = conn.appender("persons")?;
-    let mut memberships = conn.appender("memberships")?;
-    for person in changes.persons.iter().filter_map(|id| state.person(*id)) {
-        let id = person.id.to_string();
-        persons.append_row(params![
-            project,
-            id,
-            text_list(&person.distinct_ids),
-            json(&person.properties),
-            person.identified,
-            ts(person.created_at),
-            ts(person.updated_at)
-        ])?;
-        for (slot, keys) in &person.memberships {
-            memberships.append_row(params![project, id, *slot, text_list(keys)])?;
-        }
-    }
-    persons.flush()?;
-    memberships.flush()
-}
-
-fn distinct_ids(conn: &Connection, state: &ProjectState, changes: &Changes) -> duckdb::Result<()> {
-    if changes.distinct_ids.is_empty() {
-        return Ok(());
-    }
-    let project = state.project_id;
-    delete_keys(conn, "person_distinct_ids", "distinct_id", project, changes.distinct_ids.iter().cloned().collect())?;
-    let mut appender = conn.appender("person_distinct_ids")?;
-    for distinct_id in &changes.distinct_ids {
-        if let Some(person) = state.person_by_distinct_id(distinct_id) {
-            appender.append_row(params![project, distinct_id, person.id.to_string()])?;
-        }
-    }
-    appender.flush()
-}
-
-fn groups(conn: &Connection, state: &ProjectState, changes: &Changes) -> duckdb::Result<()> {
-    if changes.groups.is_empty() {
-        return Ok(());
-    }
-    let project = state.project_id;
-    let mut by_slot: BTreeMap<u8, Vec<String>> = BTreeMap::new();
-    for (slot, key) in &changes.groups {
-        by_slot.entry(*slot).or_default().push(key.clone());
-    }
-    for (slot, keys) in by_slot {
-        conn.execute(
-            "DELETE FROM group_profiles WHERE project_id = ? AND slot = ? AND group_key IN (SELECT unnest(?::VARCHAR[]))",
-            params![project, slot, text_list(&keys)],
-        )?;
-    }
-    let mut appender = conn.appender("group_profiles")?;
-    for (slot, key) in &changes.groups {
-        if let Some(g) = state.group(*slot, key) {
-            appender.append_row(params![
-                project,
-                g.slot,
-                g.key,
-                g.name,
-                json(&g.properties),
-                ts(g.created_at),
-                ts(g.updated_at)
-            ])?;
-        }
-    }
-    appender.flush()
-}
-
-fn group_types(conn: &Connection, state: &ProjectState, changes: &Changes) -> duckdb::Result<()> {
-    let project = state.project_id;
-    for slot in &changes.group_types {
-        conn.execute("DELETE FROM group_types WHERE project_id = ? AND slot = ?", params![project, slot])?;
-        if let Some(t) = state.group_types().by_slot(*slot) {
-            conn.execute(
-                "INSERT INTO group_types VALUES (?, ?, ?, ?)",
-                params![project, t.slot, t.name, t.display_name],
-            )?;
-        }
-    }
+    conn.execute(&sql, params![project, text_list(keys)])?;
     Ok(())
 }
 

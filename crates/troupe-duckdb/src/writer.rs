@@ -1,22 +1,23 @@
-//! The single writer. Every write goes through one thread that owns the write connection and the
+//! The single writer, first stage: the rules thread. Every write goes through it; it owns the
 //! live state of every project, so commands apply in arrival order and no update is lost.
 //!
-//! Group commit: the thread takes every job waiting in the channel, applies them all, persists
-//! the resulting changes in one transaction and only then answers each job. DuckDB syncs its
-//! WAL on commit, so an answer means the data survives `kill -9`.
+//! Group commit: the thread takes every job waiting in the channel, applies them all, builds the
+//! rows of the resulting changes and hands them to the commit thread ([`crate::commit`]), which
+//! writes them in one transaction and only then answers each job.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use chrono::{Duration, Utc};
 use duckdb::Connection;
 use tokio::sync::mpsc;
-use troupe_core::{Changes, Limits, ProjectId, ProjectState};
+use troupe_core::{Limits, ProjectId, ProjectState};
 use troupe_store::writer::{Job, Pending};
 use troupe_store::{NewProject, Project, StoreError};
 
-use crate::columns::{self, EventCache};
-use crate::{load, persist, values};
+use crate::commit::{Batch, CommitLink, ToCommit};
+use crate::load;
+use crate::persist::ProjectWrite;
 
 /// Jobs taken into one transaction at most; bounds the latency of the first job in a burst.
 const MAX_JOBS_PER_COMMIT: usize = 256;
@@ -24,26 +25,13 @@ const MAX_JOBS_PER_COMMIT: usize = 256;
 pub type JobSender = mpsc::Sender<Job>;
 
 pub struct Writer {
+    /// Reads the state back after a failed commit; the commit thread has its own connection.
     conn: Connection,
     limits: Limits,
     dedupe_window: Duration,
     projects: Vec<Project>,
     states: HashMap<ProjectId, ProjectState>,
-    /// Loaded projects' in-memory columns, appended to after each commit.
-    cache: Arc<EventCache>,
-    /// Committed changes are freed on a thread of their own: freeing a batch's events took a
-    /// sixteenth of the writer's time in a bulk import.
-    retired: Retired,
-}
-
-/// Where the writer sends committed changes to be freed.
-pub type Retired = std::sync::mpsc::SyncSender<Vec<(ProjectId, Changes)>>;
-
-/// The thread that frees what the writer retires; it ends when the writer (the sender) is gone.
-pub fn spawn_freeing_thread() -> std::io::Result<Retired> {
-    let (retired, to_free) = std::sync::mpsc::sync_channel::<Vec<(ProjectId, Changes)>>(2);
-    std::thread::Builder::new().name("troupe-writer-free".into()).spawn(move || to_free.iter().for_each(drop))?;
-    Ok(retired)
+    commits: CommitLink,
 }
 
 impl Writer {
@@ -51,11 +39,10 @@ impl Writer {
         conn: Connection,
         limits: Limits,
         dedupe_window: Duration,
-        cache: Arc<EventCache>,
-        retired: Retired,
+        commits: CommitLink,
     ) -> duckdb::Result<Self> {
         let projects = load::projects(&conn)?;
-        let mut writer = Writer { conn, limits, dedupe_window, projects, states: HashMap::new(), cache, retired };
+        let mut writer = Writer { conn, limits, dedupe_window, projects, states: HashMap::new(), commits };
         writer.reload()?;
         Ok(writer)
     }
@@ -70,6 +57,8 @@ impl Writer {
         Ok(())
     }
 
+    /// Apply jobs until every sender is gone, then wait for the commit thread to write the last
+    /// batch and checkpoint.
     pub fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         while let Some(first) = jobs.blocking_recv() {
             let mut batch = vec![first];
@@ -81,100 +70,73 @@ impl Writer {
             }
             self.process(batch);
         }
-        if let Err(e) = self.conn.execute_batch("CHECKPOINT") {
-            tracing::warn!(error = %e, "checkpoint at shutdown failed");
+        let CommitLink { sender, thread, .. } = self.commits;
+        drop(sender);
+        if thread.join().is_err() {
+            tracing::error!("the commit thread panicked");
         }
     }
 
-    fn process(&mut self, batch: Vec<Job>) {
-        let cache = Arc::clone(&self.cache);
-        // Held until the changes are in the cache too: see `columns` on consistency.
-        let _gate = cache.gate();
-        let mut pending = Vec::with_capacity(batch.len());
-        let mut written = Vec::new();
-        let committed = self.conn.execute_batch("BEGIN TRANSACTION").and_then(|_| {
-            for job in batch {
-                pending.push(self.run_job(job)?);
+    fn process(&mut self, jobs: Vec<Job>) {
+        if self.commits.reload_needed.swap(false, Ordering::Acquire) {
+            self.recover();
+        }
+        let mut batch = Batch::default();
+        for job in jobs {
+            self.run_job(job, &mut batch);
+        }
+        for state in self.states.values_mut() {
+            let changes = state.take_changes();
+            if changes.is_empty() {
+                continue;
             }
-            for state in self.states.values_mut() {
-                let changes = state.take_changes();
-                if !changes.is_empty() {
-                    persist::changes(&self.conn, state, &changes)?;
-                    written.push((state.project_id, changes));
-                }
+            match ProjectWrite::new(state, &changes) {
+                Ok(write) => batch.writes.push((state.project_id, changes, write)),
+                Err(e) => batch.broken = Some(format!("cannot build the rows of the batch: {e}")),
             }
-            self.conn.execute_batch("COMMIT")
-        });
-        match committed {
-            Ok(()) => {
-                for (project, changes) in &written {
-                    self.append_to_cache(*project, changes);
-                }
-                pending.into_iter().for_each(Pending::answer);
-                // Only fails when the freeing thread is gone; the changes are then freed here.
-                let _ = self.retired.send(written);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "write transaction failed; reloading state");
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.projects = load::projects(&self.conn).unwrap_or_default();
-                if let Err(reload) = self.reload() {
-                    tracing::error!(error = %reload, "reloading state failed");
-                }
-                for p in pending {
-                    p.fail(StoreError::Backend(format!("write failed, nothing was stored: {e}")));
-                }
+        }
+        if let Err(std::sync::mpsc::SendError(ToCommit::Batch(batch))) =
+            self.commits.sender.send(ToCommit::Batch(batch))
+        {
+            for pending in batch.pending {
+                pending.fail(StoreError::Backend("the commit thread has stopped; nothing was stored".into()));
             }
         }
     }
 
-    /// A committed batch's events and identity changes into the project's columns, when loaded.
-    fn append_to_cache(&self, project: ProjectId, changes: &Changes) {
-        let (Some(columns), Some(state)) = (self.cache.get(project), self.states.get(&project)) else { return };
-        let mut columns = columns::write(&columns);
-        for &slot in &changes.cleared_slots {
-            columns.clear_slot(slot as usize);
+    /// A commit failed: the state holds batches that were not stored. The commit thread fails
+    /// every batch until told to resume, so what is in the database now is all that was committed.
+    fn recover(&mut self) {
+        self.projects = load::projects(&self.conn).unwrap_or_default();
+        if let Err(e) = self.reload() {
+            tracing::error!(error = %e, "reloading state failed");
         }
-        for event in &changes.events {
-            columns.push_stored(event);
-        }
-        for distinct_id in &changes.distinct_ids {
-            let person = state.person_by_distinct_id(distinct_id).map(|p| p.id.to_string());
-            columns.set_person(distinct_id, person.as_deref());
+        if self.commits.sender.send(ToCommit::Resume).is_err() {
+            tracing::error!("the commit thread has stopped");
         }
     }
 
-    fn run_job(&mut self, job: Job) -> duckdb::Result<Pending> {
+    fn run_job(&mut self, job: Job, batch: &mut Batch) {
         match job {
             Job::Apply { project, commands, reply } => {
                 let results = troupe_store::apply_batch(self.states.get_mut(&project), project, commands, Utc::now());
-                Ok(Pending::Apply(reply, results))
+                batch.pending.push(Pending::Apply(reply, results));
             }
             Job::CreateProject { new, reply } => {
-                let result = self.create_project(new)?;
-                Ok(Pending::Project(reply, result))
+                let result = self.create_project(new);
+                if let Ok(project) = &result {
+                    batch.created_projects.push(project.clone());
+                }
+                batch.pending.push(Pending::Project(reply, result));
             }
         }
     }
 
-    fn create_project(&mut self, new: NewProject) -> duckdb::Result<Result<Project, StoreError>> {
-        let project = match troupe_store::next_project(&self.projects, new) {
-            Ok(project) => project,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        let id = project.id;
-        self.conn.execute(
-            "INSERT INTO projects VALUES (?, ?, ?, ?, ?)",
-            duckdb::params![
-                project.id,
-                project.name,
-                project.ingestion_key,
-                project.secret_key_hash,
-                values::ts(project.created_at)
-            ],
-        )?;
+    /// The project is in the state at once; its row is written with the batch.
+    fn create_project(&mut self, new: NewProject) -> Result<Project, StoreError> {
+        let project = troupe_store::next_project(&self.projects, new)?;
         self.projects.push(project.clone());
-        self.states.insert(id, ProjectState::new(id, self.limits.clone(), self.dedupe_window));
-        Ok(Ok(project))
+        self.states.insert(project.id, ProjectState::new(project.id, self.limits.clone(), self.dedupe_window));
+        Ok(project)
     }
 }

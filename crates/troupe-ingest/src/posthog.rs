@@ -26,21 +26,27 @@ pub struct Capture {
     pub items: Vec<ItemResult>,
 }
 
-pub fn translate(body: &Value, limits: &Limits) -> Result<Capture, CoreError> {
-    let (events, envelope): (Vec<&Value>, Option<&Body>) = match body {
-        Value::Array(events) => (events.iter().collect(), None),
-        Value::Object(b) => match b.get("batch") {
-            Some(Value::Array(events)) => (events.iter().collect(), Some(b)),
-            Some(_) => return Err(CoreError::invalid("batch", "must be a list of events")),
-            None => (vec![body], Some(b)),
-        },
+/// A request body, taken by value: each event's properties move into its command uncopied.
+pub fn translate(body: Value, limits: &Limits) -> Result<Capture, CoreError> {
+    let (events, sent_at, api_key) = match body {
+        Value::Array(events) => {
+            let api_key = events.iter().find_map(|e| e.as_object().and_then(key_of));
+            (events, None, api_key)
+        }
+        Value::Object(mut b) => {
+            let sent_at = wire::timestamp(&b, "sent_at")?;
+            let api_key = key_of(&b);
+            match b.remove("batch") {
+                Some(Value::Array(events)) => {
+                    let api_key = api_key.or_else(|| events.iter().find_map(|e| e.as_object().and_then(key_of)));
+                    (events, sent_at, api_key)
+                }
+                Some(_) => return Err(CoreError::invalid("batch", "must be a list of events")),
+                None => (vec![Value::Object(b)], sent_at, api_key),
+            }
+        }
         _ => return Err(CoreError::invalid("body", "must be a JSON object or a list of events")),
     };
-    let sent_at = match envelope {
-        Some(b) => wire::timestamp(b, "sent_at")?,
-        None => None,
-    };
-    let api_key = envelope.and_then(key_of).or_else(|| events.iter().find_map(|e| e.as_object().and_then(key_of)));
     let items = events.into_iter().map(|e| event(e, sent_at, limits)).collect();
     Ok(Capture { api_key, items })
 }
@@ -53,11 +59,20 @@ fn key_of(b: &Body) -> Option<String> {
 }
 
 /// One event of any PostHog body (also one line of a PostHog export).
-pub fn event(value: &Value, sent_at: Option<chrono::DateTime<chrono::Utc>>, limits: &Limits) -> ItemResult {
-    let e = wire::object(value, "event")?;
+///
+/// The size of `properties` is not checked here: an event's stored properties (without the
+/// `$set`s taken out of them) are checked by the store's rules as the JSON text they are kept
+/// as, with the same field name and limit.
+pub fn event(value: Value, sent_at: Option<chrono::DateTime<chrono::Utc>>, limits: &Limits) -> ItemResult {
+    let Value::Object(mut e) = value else { return Err(CoreError::invalid("event", "must be a JSON object")) };
+    let e = &mut e;
     let name = wire::text(e, "event")?;
     limits.check_event_name("event", &name)?;
-    let mut properties = wire::properties(e, "properties", limits)?;
+    let mut properties = match e.remove("properties") {
+        None | Some(Value::Null) => Properties::new(),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(CoreError::invalid("properties", "must be a JSON object")),
+    };
     if name == "$groupidentify" {
         return group_identify(&properties, limits);
     }
@@ -117,7 +132,7 @@ fn distinct_id(e: &Body, properties: &Properties, limits: &Limits) -> Result<Str
 /// `$set` / `$set_once` of the event (top level wins over properties), removed from the stored
 /// properties since they are person writes.
 fn person_ops(
-    e: &Body,
+    e: &mut Body,
     properties: &mut Properties,
     distinct_id: &str,
     limits: &Limits,
@@ -125,7 +140,7 @@ fn person_ops(
     let mut commands = Vec::new();
     for (field, set_once) in [("$set", false), ("$set_once", true)] {
         let nested = properties.shift_remove(field);
-        let value = e.get(field).cloned().or(nested).filter(|v| !v.is_null());
+        let value = e.remove(field).or(nested).filter(|v| !v.is_null());
         let Some(value) = value else { continue };
         let Value::Object(props) = value else {
             return Err(CoreError::invalid(field, "must be a JSON object"));

@@ -11,23 +11,27 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 use troupe_core::{Command, Limits, Outcome, PreparedCommand, ProjectId};
 use troupe_ingest::{mixpanel, posthog, segment};
-use troupe_store::Store;
+use troupe_store::{CommandResult, Store};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::{ExportSource, ImportArgs};
 
 /// Commands applied per store call (a row is one or a few).
 const BATCH_COMMANDS: usize = 20_000;
+/// Store calls awaited at once: the embedded writer applies the rules to one batch while it
+/// commits the one before.
+const BATCHES_IN_FLIGHT: usize = 2;
 /// Rejected rows listed in the summary.
 const SHOWN_ERRORS: usize = 5;
 
-/// One row of an export: its line number, and its JSON with the raw bytes (for derived ids) or
-/// why it could not be read.
-type Row = (usize, Result<(Value, Vec<u8>), String>);
+/// One row of an export: its line number, and its JSON with the hash of its raw bytes (for
+/// derived ids) or why it could not be read.
+type Row = (usize, Result<(Value, u64), String>);
 
 /// What one file did.
 #[derive(Debug, Default)]
@@ -100,7 +104,7 @@ async fn import_file(
     };
     // Reading, translating and preparing rows runs on its own thread, a batch ahead of the
     // store: the store's writer and the reader each keep a core busy instead of taking turns.
-    let (batches, mut ready) = tokio::sync::mpsc::channel::<Batch>(2);
+    let (batches, ready) = tokio::sync::mpsc::channel::<Batch>(2);
     let source = args.source;
     let parser = tokio::task::spawn_blocking(move || {
         let rows: Box<dyn Iterator<Item = Row>> =
@@ -109,7 +113,7 @@ async fn import_file(
         let mut batch = Batch::with_capacity(BATCH_COMMANDS);
         for (line, row) in rows {
             read.rows += 1;
-            match row.and_then(|(value, raw)| translator.translate(&value, &raw).map_err(|e| e.to_string())) {
+            match row.and_then(|(value, raw_hash)| translator.translate(value, raw_hash).map_err(|e| e.to_string())) {
                 Ok(commands) => batch.push(line, commands),
                 Err(e) => read.rejected.push((line, e)),
             }
@@ -124,8 +128,18 @@ async fn import_file(
         read
     });
     let mut tally = Tally::default();
-    while let Some(batch) = ready.recv().await {
-        apply(store, project, batch, &mut tally).await?;
+    let batches =
+        futures_util::stream::unfold(ready, |mut ready| async move { ready.recv().await.map(|b| (b, ready)) });
+    let applied = batches
+        .map(|batch| async move {
+            let results = store.apply_prepared(project, batch.commands).await;
+            (batch.lines, results)
+        })
+        .buffered(BATCHES_IN_FLIGHT);
+    let mut applied = std::pin::pin!(applied);
+    while let Some((lines, results)) = applied.next().await {
+        let results = results.context("the store refused the batch; nothing of it was loaded")?;
+        count(lines, results, &mut tally);
     }
     let read = parser.await.context("the export's reader stopped")?;
     tally.rows = read.rows;
@@ -144,18 +158,18 @@ struct Translator {
 }
 
 impl Translator {
-    /// One row through its protocol's adapter; events without an id get one from the row's
-    /// bytes.
-    fn translate(&self, value: &Value, raw: &[u8]) -> Result<Vec<Command>, troupe_core::CoreError> {
+    /// One row through its protocol's adapter; events without an id get one from the hash of
+    /// the row's bytes.
+    fn translate(&self, value: Value, raw_hash: u64) -> Result<Vec<Command>, troupe_core::CoreError> {
         let limits = &self.limits;
         let mut commands = match self.source {
             ExportSource::Posthog => posthog::event(value, None, limits)?,
-            ExportSource::Segment => segment::message(value, None, None, &self.segment_group_type, limits)?,
-            ExportSource::Mixpanel => mixpanel::event(value, &self.mixpanel_group_keys, limits)?,
+            ExportSource::Segment => segment::message(&value, None, None, &self.segment_group_type, limits)?,
+            ExportSource::Mixpanel => mixpanel::event(&value, &self.mixpanel_group_keys, limits)?,
         };
         for command in &mut commands {
             if let Command::Track(event) = command {
-                event.id.get_or_insert_with(|| format!("import-{:016x}", xxh3_64(raw)));
+                event.id.get_or_insert_with(|| format!("import-{raw_hash:016x}"));
             }
         }
         Ok(commands)
@@ -179,14 +193,11 @@ impl Batch {
     }
 }
 
-async fn apply(store: &dyn Store, project: ProjectId, batch: Batch, tally: &mut Tally) -> Result<()> {
-    let results = store
-        .apply_prepared(project, batch.commands)
-        .await
-        .context("the store refused the batch; nothing of it was loaded")?;
+/// What the store said of each command of a batch, counted by row.
+fn count(lines: Vec<usize>, results: Vec<CommandResult>, tally: &mut Tally) {
     let mut failed_lines = std::collections::BTreeSet::new();
     let mut counted_lines = std::collections::BTreeSet::new();
-    for (line, result) in batch.lines.into_iter().zip(results) {
+    for (line, result) in lines.into_iter().zip(results) {
         match result {
             Ok(Outcome::Stored { .. }) => tally.new_events += 1,
             Ok(Outcome::Duplicate) => tally.known_events += 1,
@@ -202,7 +213,6 @@ async fn apply(store: &dyn Store, project: ProjectId, batch: Batch, tally: &mut 
             }
         }
     }
-    Ok(())
 }
 
 /// NDJSON: (line number, the parsed line and its bytes). Blank lines are skipped.
@@ -217,7 +227,7 @@ fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
             return None;
         }
         let parsed = serde_json::from_slice(trimmed).map_err(|e| format!("not valid JSON: {e}"));
-        Some((i + 1, parsed.map(|v| (v, trimmed.to_vec()))))
+        Some((i + 1, parsed.map(|v| (v, xxh3_64(trimmed)))))
     })
 }
 
@@ -262,8 +272,7 @@ fn csv_rows(reader: impl Read, source: ExportSource) -> impl Iterator<Item = Row
             };
             insert_dotted(&mut row, &key, value);
         }
-        let raw = record.as_slice().as_bytes().to_vec();
-        Some((line, Ok((Value::Object(row), raw))))
+        Some((line, Ok((Value::Object(row), xxh3_64(record.as_slice().as_bytes())))))
     })
 }
 

@@ -19,14 +19,14 @@ fn captured(file: &str) -> Value {
 }
 
 fn commands(body: &Value) -> Vec<Command> {
-    let capture = translate(body, &Limits::default()).expect("a capture");
+    let capture = translate(body.clone(), &Limits::default()).expect("a capture");
     capture.items.into_iter().flat_map(|i| i.expect("every item is valid")).collect()
 }
 
 #[test]
 fn the_python_batch_becomes_person_ops_group_ops_and_attributed_events() {
     let body = captured("python");
-    let capture = translate(&body, &Limits::default()).expect("a capture");
+    let capture = translate(body.clone(), &Limits::default()).expect("a capture");
     assert_eq!(capture.api_key.as_deref(), Some("phc_test_project_key"));
     let all = commands(&body);
     let tracks: Vec<_> = all.iter().filter_map(|c| if let Command::Track(e) = c { Some(e) } else { None }).collect();
@@ -75,9 +75,9 @@ fn the_node_identify_event_carries_set_and_set_once_in_properties() {
 #[test]
 fn single_events_and_js_arrays_find_their_key() {
     let single = json!({"api_key": "k1", "event": "A", "distinct_id": "u"});
-    assert_eq!(translate(&single, &Limits::default()).expect("ok").api_key.as_deref(), Some("k1"));
+    assert_eq!(translate(single.clone(), &Limits::default()).expect("ok").api_key.as_deref(), Some("k1"));
     let js = json!([{"event": "A", "properties": {"token": "k2", "distinct_id": "u", "$groups": {"company": 42}}}]);
-    let capture = translate(&js, &Limits::default()).expect("ok");
+    let capture = translate(js.clone(), &Limits::default()).expect("ok");
     assert_eq!(capture.api_key.as_deref(), Some("k2"));
     let Ok(cmds) = &capture.items[0] else { panic!("valid") };
     let Command::Track(e) = &cmds[0] else { panic!("a track") };
@@ -94,7 +94,7 @@ fn bad_events_are_rejected_one_by_one_naming_the_field() {
         {"event": "x", "distinct_id": "u".repeat(201)},
         {"event": "x", "distinct_id": "u", "timestamp": "not a time"},
     ]});
-    let capture = translate(&body, &Limits::default()).expect("a capture");
+    let capture = translate(body.clone(), &Limits::default()).expect("a capture");
     let fields: Vec<_> = capture.items.iter().map(|i| i.as_ref().err().map(|e| e.field().to_string())).collect();
     assert_eq!(
         fields,
@@ -107,6 +107,6 @@ fn bad_events_are_rejected_one_by_one_naming_the_field() {
             Some("timestamp".into())
         ]
     );
-    assert!(translate(&json!("text"), &Limits::default()).is_err());
-    assert!(translate(&json!({"batch": {}}), &Limits::default()).is_err());
+    assert!(translate(json!("text"), &Limits::default()).is_err());
+    assert!(translate(json!({"batch": {}}), &Limits::default()).is_err());
 }

@@ -58,7 +58,7 @@ async fn capture(
 ) -> Result<Response, PostHogError> {
     let raw = decompress_js(&body, params.compression.as_deref())?;
     let body: Value = json_body(&raw)?;
-    let capture = posthog::translate(&body, &app.limits)?;
+    let capture = posthog::translate(body, &app.limits)?;
     let key = capture.api_key.or_else(|| crate::auth::bearer(&headers).map(str::to_string)).ok_or_else(|| {
         ApiError::Unauthorized("missing project API key: send api_key in the body (or token in properties)".into())
     })?;
