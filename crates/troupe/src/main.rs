@@ -18,22 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use config::{Cli, Command, ProjectCommand};
 
-/// `mi_option_purge_delay` in the mimalloc (v2) that libmimalloc-sys builds: its Rust bindings
-/// name the options around it (eager_commit_delay = 14, use_numa_nodes = 16) but not this one.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Memory a thread frees goes back to the system at once instead of after mimalloc's default
-/// 10 ms: a 10M-event project's first question (loading its columns) peaked at 1000 MiB with
-/// the delay and 840 MiB without, and imports measured no slower.
-#[allow(unsafe_code)]
-fn purge_freed_memory_at_once() {
-    // SAFETY: mi_option_set only stores an integer option; it is thread-safe and valid at any
-    // time (mimalloc reads the option whenever it considers purging).
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
-}
-
 fn main() -> std::process::ExitCode {
-    purge_freed_memory_at_once();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
