@@ -46,7 +46,8 @@ pub struct Batch {
 }
 
 impl Batch {
-    fn fail(self, error: &str) {
+    /// Nothing of the batch was stored: every job hears `error`.
+    pub fn fail(self, error: &str) {
         for pending in self.pending {
             pending.fail(StoreError::Backend(error.to_string()));
         }
@@ -158,8 +159,8 @@ impl Committer {
                 ],
             )?;
         }
-        for (_, _, write) in &batch.writes {
-            write.write(&self.conn)?;
+        for (_, changes, write) in &batch.writes {
+            write.write(&self.conn, changes)?;
         }
         self.conn.execute_batch("COMMIT")
     }

@@ -27,10 +27,10 @@ use crate::values::{json, text_list, ts};
 /// One table row, its values in column order.
 type Row = Vec<Value>;
 
-/// One project's changes as the rows to write, independent of the state they came from.
+/// The rows one project's changes need from the state, built without it being read later. The
+/// rest (cleared slots, charges) is written from the [`Changes`] themselves.
 pub struct ProjectWrite {
     project: u32,
-    cleared_slots: Vec<Slot>,
     events: Option<RecordBatch>,
     /// Every touched person's id (its rows are replaced), then the rows of those still present.
     person_ids: Vec<String>,
@@ -43,7 +43,6 @@ pub struct ProjectWrite {
     groups: Vec<Row>,
     /// Touched group types with their row, absent when the type was deleted.
     group_types: Vec<(Slot, Option<Row>)>,
-    charges: Vec<ChargeChange>,
 }
 
 impl ProjectWrite {
@@ -53,7 +52,6 @@ impl ProjectWrite {
         let events = if changes.events.is_empty() { None } else { Some(event_batch(project, &changes.events)?) };
         let mut write = ProjectWrite {
             project,
-            cleared_slots: changes.cleared_slots.clone(),
             events,
             person_ids: changes.persons.iter().map(|id| id.to_string()).collect(),
             persons: Vec::new(),
@@ -66,7 +64,6 @@ impl ProjectWrite {
             group_keys: BTreeMap::new(),
             groups: Vec::new(),
             group_types: Vec::new(),
-            charges: changes.charges.clone(),
         };
         for person in changes.persons.iter().filter_map(|id| state.person(*id)) {
             let id = person.id.to_string();
@@ -116,12 +113,12 @@ impl ProjectWrite {
         Ok(write)
     }
 
-    /// Write the rows inside the caller's transaction.
-    pub fn write(&self, conn: &Connection) -> duckdb::Result<()> {
+    /// Write `changes` (the ones these rows were built from) inside the caller's transaction.
+    pub fn write(&self, conn: &Connection, changes: &Changes) -> duckdb::Result<()> {
         let project = self.project;
         // Clearing comes first: it concerns events committed before; this batch's events already
         // had the slot removed by the state.
-        for slot in &self.cleared_slots {
+        for slot in &changes.cleared_slots {
             conn.execute(&format!("UPDATE events SET group_{slot} = NULL WHERE project_id = ?"), [project])?;
         }
         if let Some(events) = &self.events {
@@ -131,7 +128,7 @@ impl ProjectWrite {
         self.distinct_ids(conn)?;
         self.groups(conn)?;
         self.group_types(conn)?;
-        charges(conn, project, &self.charges)
+        charges(conn, project, &changes.charges)
     }
 
     fn persons(&self, conn: &Connection) -> duckdb::Result<()> {

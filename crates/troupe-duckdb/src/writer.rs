@@ -98,9 +98,7 @@ impl Writer {
         if let Err(std::sync::mpsc::SendError(ToCommit::Batch(batch))) =
             self.commits.sender.send(ToCommit::Batch(batch))
         {
-            for pending in batch.pending {
-                pending.fail(StoreError::Backend("the commit thread has stopped; nothing was stored".into()));
-            }
+            batch.fail("the commit thread has stopped; nothing was stored");
         }
     }
 

@@ -215,7 +215,7 @@ fn count(lines: Vec<usize>, results: Vec<CommandResult>, tally: &mut Tally) {
     }
 }
 
-/// NDJSON: (line number, the parsed line and its bytes). Blank lines are skipped.
+/// NDJSON: (line number, the parsed line and the hash of its bytes). Blank lines are skipped.
 fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
     reader.split(b'\n').enumerate().filter_map(|(i, line)| {
         let line = match line {
