@@ -31,9 +31,15 @@ const NOT_A_GROUP: u32 = u32::MAX - 1;
 pub struct EventCache {
     gate: Mutex<()>,
     projects: RwLock<HashMap<ProjectId, Arc<RwLock<ProjectColumns>>>>,
+    /// See [`crate::EmbeddedConfig::release_freed_memory`].
+    release_freed_memory: Option<fn()>,
 }
 
 impl EventCache {
+    pub fn new(release_freed_memory: Option<fn()>) -> Self {
+        EventCache { release_freed_memory, ..EventCache::default() }
+    }
+
     /// Held by the writer from the start of a transaction until its changes are appended.
     pub fn gate(&self) -> MutexGuard<'_, ()> {
         self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -60,6 +66,9 @@ impl EventCache {
         let mut columns = load()?;
         tracing::debug!(events = columns.ts.len(), ms = started.elapsed().as_secs_f64() * 1e3, "columns read");
         columns.finish_load();
+        if let Some(release) = self.release_freed_memory {
+            release();
+        }
         tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "columns loaded");
         let columns = Arc::new(RwLock::new(columns));
         write(&self.projects).insert(project, Arc::clone(&columns));

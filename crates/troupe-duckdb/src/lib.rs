@@ -66,6 +66,12 @@ pub struct EmbeddedConfig {
     /// took 57.4 s with one, 60.5 s with two on 2 cores. The benchmark's plain-SQL reference
     /// opens with every core.
     pub duckdb_threads: usize,
+    /// Hands the memory the allocator holds freed back to the operating system. Called on the
+    /// loading thread after a project's columns load: the load frees about as much as it keeps
+    /// (DuckDB's batches, the sort's scratch), and an allocator that holds freed memory for a
+    /// while (mimalloc purges after a second) would otherwise add it to the first question's
+    /// peak. The binary owns the allocator, so it supplies this; `None` does nothing.
+    pub release_freed_memory: Option<fn()>,
 }
 
 impl Default for EmbeddedConfig {
@@ -75,6 +81,7 @@ impl Default for EmbeddedConfig {
             limits: Limits::default(),
             dedupe_window: Duration::seconds(30),
             duckdb_threads: 1,
+            release_freed_memory: None,
         }
     }
 }
@@ -106,7 +113,7 @@ impl DuckStore {
         schema::ensure_group_columns(&conn, group_slots).map_err(backend)?;
         let writer_conn = conn.try_clone().map_err(backend)?;
         let commit_conn = conn.try_clone().map_err(backend)?;
-        let cache = Arc::new(EventCache::default());
+        let cache = Arc::new(EventCache::new(config.release_freed_memory));
         let commits = commit::spawn(commit_conn, Arc::clone(&cache))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer's commit thread: {e}")))?;
         let writer =

@@ -76,6 +76,7 @@ impl StoreArgs {
             data_dir: Some(self.data_dir.clone()),
             limits: Limits { max_group_types: usize::from(self.max_group_types), ..Limits::default() },
             dedupe_window: chrono::Duration::seconds(i64::from(self.dedupe_window_secs)),
+            release_freed_memory: Some(crate::alloc::release_freed_memory),
             ..EmbeddedConfig::default()
         }
     }

@@ -1,5 +1,6 @@
 //! The `troupe` binary. Errors end here as readable messages (anyhow), never panics.
 
+mod alloc;
 mod bench;
 mod config;
 mod demo;
@@ -11,14 +12,10 @@ mod store;
 
 use clap::Parser;
 
-/// Parsing, the writer's state and the scans allocate many small, short-lived values; glibc's
-/// allocator showed in the profiles (malloc/free/consolidate ~15% of ingestion and queries).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use config::{Cli, Command, ProjectCommand};
 
 fn main() -> std::process::ExitCode {
+    alloc::configure();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -59,8 +59,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let dir = args.data_dir.join(format!("events-{}-seed-{}", shape.events, shape.seed));
     // Every core for DuckDB: the plain-SQL reference runs on this store.
     let duckdb_threads = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-    let store =
-        DuckStore::open(EmbeddedConfig { data_dir: Some(dir.clone()), duckdb_threads, ..EmbeddedConfig::default() })?;
+    let store = DuckStore::open(EmbeddedConfig {
+        data_dir: Some(dir.clone()),
+        duckdb_threads,
+        release_freed_memory: Some(crate::alloc::release_freed_memory),
+        ..EmbeddedConfig::default()
+    })?;
     let (project, load_seconds) = load(&store, shape).await?;
     let company_slot = company_slot(&store, project).await?;
 
