@@ -126,6 +126,14 @@ impl From<Command> for PreparedCommand {
 }
 
 impl PreparedCommand {
+    /// A tracked event whose properties arrive as JSON text already (a reader that kept them
+    /// as raw JSON instead of parsing them into a map). `properties_json` must be a JSON object;
+    /// the event's own `properties` map is ignored.
+    pub fn track(mut event: TrackEvent, properties_json: String) -> Self {
+        event.properties = Properties::new();
+        PreparedCommand(Prepared::Track(event, properties_json))
+    }
+
     /// The command as it was given (a tracked event's properties parsed back from their text),
     /// for a writer in another process.
     pub fn into_command(self) -> Command {

@@ -6,6 +6,7 @@ pub mod mixpanel;
 pub mod native;
 pub mod openpanel;
 pub mod posthog;
+pub mod raw;
 pub mod segment;
 pub mod wire;
 

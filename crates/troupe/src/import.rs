@@ -29,9 +29,16 @@ const BATCHES_IN_FLIGHT: usize = 2;
 /// Rejected rows listed in the summary.
 const SHOWN_ERRORS: usize = 5;
 
-/// One row of an export: its line number, and its JSON with the hash of its raw bytes (for
-/// derived ids) or why it could not be read.
-type Row = (usize, Result<(Value, u64), String>);
+/// One row of an export: its line number, and the record with the hash of its raw bytes (for
+/// derived ids), or why it could not be read.
+type Row = (usize, Result<(Record, u64), String>);
+
+/// A row as read: an NDJSON line still as text (each protocol parses it its own way), or a CSV
+/// row already made into JSON.
+enum Record {
+    Line(Vec<u8>),
+    Json(Value),
+}
 
 /// What one file did.
 #[derive(Debug, Default)]
@@ -106,14 +113,17 @@ async fn import_file(
     // store: the store's writer and the reader each keep a core busy instead of taking turns.
     let (batches, ready) = tokio::sync::mpsc::channel::<Batch>(2);
     let source = args.source;
-    let parser = tokio::task::spawn_blocking(move || {
+    let parser = std::thread::Builder::new().name("troupe-import-reader".into()).spawn(move || {
+        // The reader runs a batch ahead and has time to spare; the store's commit thread has
+        // none (see `lower_thread_priority`).
+        troupe_store::writer::lower_thread_priority();
         let rows: Box<dyn Iterator<Item = Row>> =
             if is_csv { Box::new(csv_rows(reader, source)) } else { Box::new(ndjson_rows(reader)) };
         let mut read = Tally::default();
         let mut batch = Batch::with_capacity(BATCH_COMMANDS);
         for (line, row) in rows {
             read.rows += 1;
-            match row.and_then(|(value, raw_hash)| translator.translate(value, raw_hash).map_err(|e| e.to_string())) {
+            match row.and_then(|(record, raw_hash)| translator.translate(record, raw_hash)) {
                 Ok(commands) => batch.push(line, commands),
                 Err(e) => read.rejected.push((line, e)),
             }
@@ -126,7 +136,7 @@ async fn import_file(
         }
         let _ = batches.blocking_send(batch);
         read
-    });
+    })?;
     let mut tally = Tally::default();
     let batches =
         futures_util::stream::unfold(ready, |mut ready| async move { ready.recv().await.map(|b| (b, ready)) });
@@ -141,7 +151,11 @@ async fn import_file(
         let results = results.context("the store refused the batch; nothing of it was loaded")?;
         count(lines, results, &mut tally);
     }
-    let read = parser.await.context("the export's reader stopped")?;
+    let read = tokio::task::spawn_blocking(move || parser.join())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .context("the export's reader stopped")?;
     tally.rows = read.rows;
     tally.rejected.extend(read.rejected);
     bar.finish_and_clear();
@@ -160,19 +174,29 @@ struct Translator {
 impl Translator {
     /// One row through its protocol's adapter; events without an id get one from the hash of
     /// the row's bytes.
-    fn translate(&self, value: Value, raw_hash: u64) -> Result<Vec<Command>, troupe_core::CoreError> {
+    fn translate(&self, record: Record, raw_hash: u64) -> Result<Vec<PreparedCommand>, String> {
+        let derived_id = || format!("import-{raw_hash:016x}");
+        let value = match record {
+            // PostHog lines keep their properties as text: see `posthog::export_line`.
+            Record::Line(line) if matches!(self.source, ExportSource::Posthog) => {
+                return posthog::export_line(&line, &self.limits, derived_id).map_err(|e| e.to_string());
+            }
+            Record::Line(line) => serde_json::from_slice(&line).map_err(|e| format!("not valid JSON: {e}"))?,
+            Record::Json(value) => value,
+        };
         let limits = &self.limits;
         let mut commands = match self.source {
-            ExportSource::Posthog => posthog::event(value, None, limits)?,
-            ExportSource::Segment => segment::message(&value, None, None, &self.segment_group_type, limits)?,
-            ExportSource::Mixpanel => mixpanel::event(&value, &self.mixpanel_group_keys, limits)?,
-        };
+            ExportSource::Posthog => posthog::event(value, None, limits),
+            ExportSource::Segment => segment::message(&value, None, None, &self.segment_group_type, limits),
+            ExportSource::Mixpanel => mixpanel::event(&value, &self.mixpanel_group_keys, limits),
+        }
+        .map_err(|e| e.to_string())?;
         for command in &mut commands {
             if let Command::Track(event) = command {
-                event.id.get_or_insert_with(|| format!("import-{raw_hash:016x}"));
+                event.id.get_or_insert_with(derived_id);
             }
         }
-        Ok(commands)
+        Ok(commands.into_iter().map(PreparedCommand::from).collect())
     }
 }
 
@@ -187,9 +211,9 @@ impl Batch {
         Batch { lines: Vec::with_capacity(commands), commands: Vec::with_capacity(commands) }
     }
 
-    fn push(&mut self, line: usize, commands: Vec<Command>) {
+    fn push(&mut self, line: usize, commands: Vec<PreparedCommand>) {
         self.lines.extend(std::iter::repeat_n(line, commands.len()));
-        self.commands.extend(commands.into_iter().map(PreparedCommand::from));
+        self.commands.extend(commands);
     }
 }
 
@@ -215,7 +239,7 @@ fn count(lines: Vec<usize>, results: Vec<CommandResult>, tally: &mut Tally) {
     }
 }
 
-/// NDJSON: (line number, the parsed line and the hash of its bytes). Blank lines are skipped.
+/// NDJSON: (line number, the line and the hash of its bytes). Blank lines are skipped.
 fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
     reader.split(b'\n').enumerate().filter_map(|(i, line)| {
         let line = match line {
@@ -226,8 +250,10 @@ fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
         if trimmed.is_empty() {
             return None;
         }
-        let parsed = serde_json::from_slice(trimmed).map_err(|e| format!("not valid JSON: {e}"));
-        Some((i + 1, parsed.map(|v| (v, xxh3_64(trimmed)))))
+        // JSON readers skip the surrounding whitespace themselves; the hash is of the trimmed
+        // line, so derived ids do not depend on it.
+        let hash = xxh3_64(trimmed);
+        Some((i + 1, Ok((Record::Line(line), hash))))
     })
 }
 
@@ -272,7 +298,7 @@ fn csv_rows(reader: impl Read, source: ExportSource) -> impl Iterator<Item = Row
             };
             insert_dotted(&mut row, &key, value);
         }
-        Some((line, Ok((Value::Object(row), xxh3_64(record.as_slice().as_bytes())))))
+        Some((line, Ok((Record::Json(Value::Object(row)), xxh3_64(record.as_slice().as_bytes())))))
     })
 }
 

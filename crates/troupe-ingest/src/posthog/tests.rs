@@ -110,3 +110,62 @@ fn bad_events_are_rejected_one_by_one_naming_the_field() {
     assert!(translate(json!("text"), &Limits::default()).is_err());
     assert!(translate(json!({"batch": {}}), &Limits::default()).is_err());
 }
+
+/// An export line read with its properties left as raw text gives exactly the commands the
+/// parsed path gives — every event of the captured batches, and lines that carry person
+/// writes, explicit groups, escapes or errors.
+#[test]
+fn export_lines_read_raw_mean_what_the_parsed_path_means() {
+    use super::{event, export_line};
+    use troupe_core::PreparedCommand;
+
+    let limits = Limits::default();
+    let mut lines: Vec<String> = ["python", "node"]
+        .iter()
+        .filter_map(|f| captured(f)["batch"].as_array().cloned())
+        .flatten()
+        .map(|e| e.to_string())
+        .collect();
+    lines.extend(
+        [
+            r#"{"event":"Signed In","distinct_id":"u1","timestamp":"2026-08-11T17:45:29+00:00","properties":{"$current_url":"/p/8629","duration_ms":3709,"$groups":{"company":"c10","active_team":["c10-t7","c10-t8"]}}}"#,
+            r#"{"event":"Paid","uuid":"e-1","properties":{"distinct_id":"u2","$set":{"plan":"pro"},"$set_once":{"first":"x"},"amount":9.50,"note":"a\"b\\c\u00e9","a":1,"a":2}}"#,
+            r#"{"event":"Paid","distinct_id":"u3","$set":{"top":"wins"},"properties":{"$set":{"top":"loses"}}}"#,
+            r#"{"event":"Viewed","distinct_id":7,"properties":null}"#,
+            r#"{"event":"Viewed","distinct_id":"u4"}"#,
+            r#"{"event":"$identify","distinct_id":"u5","properties":{"$anon_distinct_id":"anon-5","$set":{"email":"e@x"}}}"#,
+            r#"{"event":"$groupidentify","distinct_id":"x","properties":{"$group_type":"company","$group_key":"c1","$group_set":{"name":"C1"}}}"#,
+        ]
+        .map(str::to_string),
+    );
+    let derived = || "derived-id".to_string();
+    for line in &lines {
+        let raw: Vec<Command> = export_line(line.as_bytes(), &limits, derived)
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .into_iter()
+            .map(PreparedCommand::into_command)
+            .collect();
+        let value: Value = serde_json::from_str(line).expect("valid JSON");
+        let mut parsed = event(value, None, &limits).unwrap_or_else(|e| panic!("{line}: {e}"));
+        for command in &mut parsed {
+            if let Command::Track(e) = command {
+                e.id.get_or_insert_with(derived);
+            }
+        }
+        assert_eq!(raw, parsed, "{line}");
+    }
+
+    for (line, error) in [
+        (r#"{"event":"X","distinct_id":"u","properties":[1]}"#, "properties: must be a JSON object"),
+        (r#"{"distinct_id":"u"}"#, "event is required"),
+        (r#"{"event":"X"}"#, "distinct_id is required"),
+        (r#"{"event":"X","distinct_id":"u","properties":{"$set":"no"}}"#, "$set: must be a JSON object"),
+    ] {
+        let raw = export_line(line.as_bytes(), &limits, derived).err().map(|e| e.to_string());
+        let parsed = event(serde_json::from_str(line).expect("valid JSON"), None, &limits).err().map(|e| e.to_string());
+        assert_eq!(raw.as_deref(), Some(error), "{line}");
+        assert_eq!(raw, parsed, "{line}");
+    }
+    let broken = export_line(b"{\"event\": ", &limits, derived).err().map(|e| e.to_string());
+    assert!(broken.is_some_and(|e| e.starts_with("not valid JSON")));
+}
