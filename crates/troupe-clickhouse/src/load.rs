@@ -144,6 +144,6 @@ pub async fn project_state(
     let keys: Vec<Key> = http
         .rows(&format!("SELECT dedup_key AS k FROM events WHERE project_id = {project} AND dedup_key != 0"))
         .await?;
-    state.restore_dedup_keys(keys.into_iter().map(|k| k.k));
+    state.restore_dedup_keys(keys.into_iter().map(|k| k.k).collect());
     Ok(state)
 }

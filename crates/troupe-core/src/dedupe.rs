@@ -9,11 +9,12 @@
 use std::collections::VecDeque;
 
 // Seeded per process like std's, several times faster: every event is looked up here.
-use foldhash::{HashMap, HashSet};
+use foldhash::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::client_ids::ClientIds;
 use crate::event::TrackEvent;
 
 /// How an event is recognised again.
@@ -69,7 +70,7 @@ impl EventIdentity {
 /// The dedupe memory of one project.
 #[derive(Debug, Clone)]
 pub struct Deduper {
-    seen_client_ids: HashSet<u64>,
+    seen_client_ids: ClientIds,
     recent_content: HashMap<u64, DateTime<Utc>>,
     recent_order: VecDeque<(DateTime<Utc>, u64)>,
     window: Duration,
@@ -78,7 +79,7 @@ pub struct Deduper {
 impl Deduper {
     pub fn new(window: Duration) -> Self {
         Deduper {
-            seen_client_ids: HashSet::default(),
+            seen_client_ids: ClientIds::default(),
             recent_content: HashMap::default(),
             recent_order: VecDeque::new(),
             window,
@@ -86,13 +87,13 @@ impl Deduper {
     }
 
     /// Remember client ids stored before this process started.
-    pub fn load(&mut self, keys: impl IntoIterator<Item = u64>) {
-        self.seen_client_ids.extend(keys);
+    pub fn load(&mut self, keys: Vec<u64>) {
+        self.seen_client_ids.load(keys);
     }
 
     pub fn is_duplicate(&self, identity: EventIdentity, now: DateTime<Utc>) -> bool {
         match identity {
-            EventIdentity::Client(key) => self.seen_client_ids.contains(&key),
+            EventIdentity::Client(key) => self.seen_client_ids.contains(key),
             EventIdentity::Content(key) => self.recent_content.get(&key).is_some_and(|seen| now - *seen <= self.window),
         }
     }

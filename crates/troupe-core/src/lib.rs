@@ -3,6 +3,7 @@
 //! Wire adapters translate client requests into [`Command`]s; a store backend applies them to a
 //! [`ProjectState`] on one writer and persists the [`Changes`] it reports.
 
+pub mod client_ids;
 pub mod command;
 pub mod dedupe;
 pub mod error;

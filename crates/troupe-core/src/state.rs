@@ -103,7 +103,7 @@ impl ProjectState {
         self.groups.entry(group.slot).or_default().insert(group.key.clone(), group);
     }
 
-    pub fn restore_dedup_keys(&mut self, keys: impl IntoIterator<Item = u64>) {
+    pub fn restore_dedup_keys(&mut self, keys: Vec<u64>) {
         self.dedupe.load(keys);
     }
 
