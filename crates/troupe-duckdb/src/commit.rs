@@ -69,10 +69,9 @@ pub type Retired = SyncSender<Vec<(ProjectId, Changes)>>;
 /// sixteenth of the writer's time in a bulk import); it ends when its sender is gone.
 pub fn spawn_freeing_thread() -> std::io::Result<Retired> {
     let (retired, to_free) = std::sync::mpsc::sync_channel::<Vec<(ProjectId, Changes)>>(2);
-    std::thread::Builder::new().name("troupe-writer-free".into()).spawn(move || {
-        troupe_store::writer::lower_thread_priority();
-        to_free.iter().for_each(drop)
-    })?;
+    // Not lowered in priority like the import's reader: the commit thread waits for room in
+    // this channel, so a starved freeing thread would stall it.
+    std::thread::Builder::new().name("troupe-writer-free".into()).spawn(move || to_free.iter().for_each(drop))?;
     Ok(retired)
 }
 

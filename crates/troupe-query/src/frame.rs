@@ -133,6 +133,7 @@ impl Frame {
     }
 
     /// The actors event `i` counts for.
+    #[inline]
     pub fn actors(&self, i: usize, column: ActorColumn) -> &[u32] {
         match column {
             ActorColumn::Persons => self.scan.person.get(i).map(std::slice::from_ref).unwrap_or(&[]),
@@ -444,6 +445,7 @@ impl<'a> Masks<'a> {
         Masks { matchers, by_name }
     }
 
+    #[inline]
     pub fn of(&self, frame: &Frame, i: usize) -> u32 {
         match &self.by_name {
             Some(table) => frame.scan.name.get(i).and_then(|&n| table.get(n as usize)).copied().unwrap_or(0),

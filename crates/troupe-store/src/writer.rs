@@ -46,11 +46,11 @@ impl Pending {
 /// How much lower than the process the threads that feed or trail the writer run.
 const BACKGROUND_NICENESS: i32 = 10;
 
-/// Lower the calling thread's scheduling priority, for work that feeds or trails a writer
-/// whose commit thread is the bottleneck: the embedded store's commit thread waits on no one
-/// once a batch is built, so on a machine with fewer cores than busy threads it should be the
-/// one that runs. A bulk import of 1M PostHog events took 5.3-5.6 s with every thread equal,
-/// 4.6-4.8 s with the reader and the freeing thread lowered (2 cores).
+/// Lower the calling thread's scheduling priority, for work that runs ahead of a writer whose
+/// commit thread is the bottleneck (a bulk import's reader): on a machine with fewer cores than
+/// busy threads, the commit thread should be the one that runs. A bulk import of 1M PostHog
+/// events took 5.3-5.6 s with every thread equal, 4.7-5.2 s with the reader lowered (2 cores).
+/// Never for a thread the writer waits on, which would stall it instead.
 ///
 /// Best effort: a system that refuses leaves the priority as it was.
 pub fn lower_thread_priority() {
