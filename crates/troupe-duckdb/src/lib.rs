@@ -258,6 +258,12 @@ impl Store for DuckStore {
         self.read(move |conn, _| read::group_types(conn, project)).await
     }
 
+    /// Without the count of groups per type, which cost a scan of the group profiles (~6 ms at
+    /// 5,000 companies) in every insight question about groups.
+    async fn group_type_names(&self, project: ProjectId) -> Result<Vec<String>, StoreError> {
+        self.read(move |conn, _| read::group_type_names(conn, project)).await
+    }
+
     async fn groups(&self, project: ProjectId, query: GroupQuery) -> Result<Page<GroupRow>, StoreError> {
         self.read(move |conn, _| read::groups(conn, project, &query)).await
     }

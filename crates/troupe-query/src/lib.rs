@@ -123,7 +123,7 @@ async fn check_group_types<'a>(
     if group_types.peek().is_none() {
         return Ok(());
     }
-    let known: Vec<String> = ctx.store.group_types(ctx.project).await?.into_iter().map(|t| t.group_type).collect();
+    let known = ctx.store.group_type_names(ctx.project).await?;
     if let Some(unknown) = group_types.find(|t| !known.contains(t)) {
         return Err(QueryError::invalid(format!(
             "unknown group type {unknown:?} (this project has: {})",

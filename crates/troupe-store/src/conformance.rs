@@ -106,6 +106,7 @@ pub async fn memberships_stamp_events_and_show_on_profiles(store: &dyn Store) {
     let types: Vec<_> =
         store.group_types(p).await.expect("types").into_iter().map(|t| (t.group_type, t.group_count)).collect();
     assert_eq!(types, vec![("team".to_string(), 1), ("active_team".to_string(), 1)]);
+    assert_eq!(store.group_type_names(p).await.expect("names"), vec!["team", "active_team"], "names by slot");
 
     let events = recent(store, p).await;
     assert_eq!(events.len(), 1);
@@ -391,6 +392,7 @@ pub async fn group_type_rename_and_delete(store: &dyn Store) {
     apply_ok(store, p, vec![membership("u1", "team", MembershipOp::Set(ids(&["t1"])))]).await;
     let types = store.group_types(p).await.expect("types");
     assert_eq!(types.iter().map(|t| (t.index, t.group_type.as_str())).collect::<Vec<_>>(), vec![(0, "team")]);
+    assert_eq!(store.group_type_names(p).await.expect("names"), vec!["team"], "a deleted type's name is gone");
     let events = recent(store, p).await;
     assert!(events[0].groups.is_empty(), "the new type in the freed slot does not inherit old events");
 }

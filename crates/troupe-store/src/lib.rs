@@ -83,6 +83,12 @@ pub trait Store: Send + Sync + 'static {
     /// The project's group types with how many groups each has.
     async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError>;
 
+    /// The names of the project's group types, by slot: what every insight question about
+    /// groups checks first. A backend that can skip counting the groups overrides this.
+    async fn group_type_names(&self, project: ProjectId) -> Result<Vec<String>, StoreError> {
+        Ok(self.group_types(project).await?.into_iter().map(|t| t.group_type).collect())
+    }
+
     /// Groups of one type: searched, sorted, paginated.
     async fn groups(&self, project: ProjectId, query: GroupQuery) -> Result<Page<GroupRow>, StoreError>;
 
