@@ -162,7 +162,7 @@ pub fn export_line(
 ) -> Result<Vec<PreparedCommand>, LineError> {
     let text = std::str::from_utf8(line).map_err(|e| LineError::NotUtf8(e.valid_up_to()))?;
     let (top, properties) = raw::parse_with_nested(text, "properties").map_err(LineError::NotJson)?;
-    let mut e = top.parsed_except(&[]);
+    let mut e = top.parsed();
     let name = wire::text(&e, "event")?;
     if COMMAND_EVENTS.contains(&name.as_str()) {
         let value = serde_json::from_str(text).map_err(LineError::NotJson)?;

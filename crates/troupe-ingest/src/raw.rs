@@ -26,10 +26,6 @@ impl<'a> RawObject<'a> {
         serde_json::from_str(text)
     }
 
-    pub fn from_slice(bytes: &'a [u8]) -> serde_json::Result<Self> {
-        serde_json::from_slice(bytes)
-    }
-
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.members.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
@@ -47,11 +43,10 @@ impl<'a> RawObject<'a> {
         Some(serde_json::from_str(raw.get()).unwrap_or(Value::Null))
     }
 
-    /// Every member except those named in `except`, parsed, as a map.
-    pub fn parsed_except(&self, except: &[&str]) -> serde_json::Map<String, Value> {
+    /// Every member parsed, as a map.
+    pub fn parsed(&self) -> serde_json::Map<String, Value> {
         self.members
             .iter()
-            .filter(|(k, _)| !except.contains(&k.as_ref()))
             .map(|(k, raw)| (k.to_string(), serde_json::from_str(raw.get()).unwrap_or(Value::Null)))
             .collect()
     }
@@ -277,7 +272,7 @@ mod tests {
         assert_eq!(object.remove("$set"), Some(json!({"plan": "pro"})));
         assert_eq!(object.remove("$set"), None);
         assert_eq!(object.to_json(), r#"{"n":2,"s":"t"}"#);
-        assert_eq!(object.parsed_except(&["s"]), json!({"n": 2}).as_object().cloned().unwrap_or_default());
+        assert_eq!(object.parsed(), json!({"n": 2, "s": "t"}).as_object().cloned().unwrap_or_default());
     }
 
     #[test]
