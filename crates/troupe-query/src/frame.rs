@@ -24,6 +24,9 @@ pub struct Needs {
     pub event_properties: bool,
     pub persons: bool,
     pub person_details: bool,
+    /// Groups' properties: read by a group property filter or breakdown, a cohort of groups,
+    /// or a list of actors.
+    pub group_details: bool,
 }
 
 impl Needs {
@@ -66,6 +69,7 @@ impl Needs {
                 if let Some(resolved) = cohorts.get(&cohort_key(cohort)) {
                     self.count_by(&resolved.count_by);
                     self.person_details |= resolved.count_by == CountBy::Users;
+                    self.group_details |= resolved.count_by != CountBy::Users;
                 }
             }
         }
@@ -81,8 +85,15 @@ impl Needs {
             PropertySource::Person => self.person_details = true,
             PropertySource::Group { group_type } => {
                 self.group_types.insert(group_type.clone());
+                self.group_details = true;
             }
         }
+    }
+
+    /// The question lists who it counted: their profiles are part of the answer.
+    pub fn actors_listed(&mut self) {
+        self.person_details = true;
+        self.group_details = true;
     }
 
     pub fn request(&self, from: Option<i64>, to: Option<i64>) -> ScanRequest {
@@ -94,6 +105,7 @@ impl Needs {
             event_properties: self.event_properties,
             persons: self.persons || self.person_details,
             person_details: self.person_details,
+            group_details: self.group_details,
         }
     }
 }

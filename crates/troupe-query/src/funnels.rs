@@ -68,7 +68,9 @@ pub async fn run(ctx: &Ctx<'_>, q: &FunnelQuery) -> Result<FunnelResult, QueryEr
         // Any other event of the actor breaks a strict funnel, so all of them are read.
         needs.all_events();
     }
-    needs.person_details |= q.actors.is_some();
+    if q.actors.is_some() {
+        needs.actors_listed();
+    }
     let frame = scan(ctx, &needs, Some(setup.from_us), Some(setup.to_us)).await?;
     let column = frame.column(&q.common.count_by);
     let steps: Vec<Matcher> =

@@ -259,7 +259,9 @@ async fn scanned_values(
     if let Some(b) = &q.common.breakdown {
         needs.breakdown(b);
     }
-    needs.person_details |= q.actors.is_some();
+    if q.actors.is_some() {
+        needs.actors_listed();
+    }
     let current = periods[0];
     let scan_from = periods.iter().map(|p| p.from).min().unwrap_or(current.from);
     let frame = scan(ctx, &needs, Some(scan_from), Some(current.to)).await?;

@@ -26,6 +26,9 @@ pub struct ScanRequest {
     pub persons: bool,
     /// Return persons' properties, distinct ids and creation times (else only their ids).
     pub person_details: bool,
+    /// Return the properties of the requested types' groups (else their keys, names and
+    /// creation times; a backend may return the properties anyway).
+    pub group_details: bool,
 }
 
 /// Events of the range, in no particular order.
