@@ -91,7 +91,13 @@ async fn load(http: &Http, store: &DuckStore, project: u32, events: u64) -> Resu
     http.execute("TRUNCATE TABLE native_events").await?;
     http.execute("TRUNCATE TABLE native_companies").await?;
     let started = Instant::now();
-    let request = ScanRequest { group_types: vec!["company".into()], persons: true, ..ScanRequest::default() };
+    // The companies' properties too: the breakdown's native reference joins on their plan.
+    let request = ScanRequest {
+        group_types: vec!["company".into()],
+        persons: true,
+        group_details: true,
+        ..ScanRequest::default()
+    };
     let scan = store.scan(project, request).await?;
     let companies = scan.groups.first().context("the scan has no company column")?;
     let mut rows = Vec::with_capacity(CHUNK);
