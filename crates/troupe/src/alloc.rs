@@ -12,9 +12,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long freed pages are kept before they are purged. mimalloc's default of a second let
 /// the buffers of several questions in a row pile up (10M events: a peak of ~1040 MiB for the
-/// benchmark's six questions; 250 ms: ~880 MiB, the questions as fast within noise). Purging at
-/// once (0) measured 10–25% slower questions and slower ingestion.
-const PURGE_DELAY_MS: std::ffi::c_long = 250;
+/// benchmark's six questions). 250 ms gave 881–902 MiB in most runs but 990–1017 in others;
+/// 100 ms gave 844–869 in every run, for questions up to ~10% slower (the funnel by users up to
+/// ~20%). Purging at once (0) measured 10–25% slower questions and slower ingestion.
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
 
 /// `mi_option_purge_delay` in mimalloc.h (v2 and v3); the Rust bindings do not name it.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
