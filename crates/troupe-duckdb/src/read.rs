@@ -23,10 +23,9 @@ pub fn slot_names(conn: &Connection, project: u32) -> Result<SlotNames> {
     rows.collect()
 }
 
+/// The type names in slot order.
 pub fn group_type_names(conn: &Connection, project: u32) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT name FROM group_types WHERE project_id = ? ORDER BY slot")?;
-    let rows = stmt.query_map([project], |r| r.get(0))?;
-    rows.collect()
+    Ok(slot_names(conn, project)?.into_values().collect())
 }
 
 fn slot_of(names: &SlotNames, group_type: &str) -> Option<u8> {

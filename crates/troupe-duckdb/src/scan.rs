@@ -229,8 +229,8 @@ impl<'a> Lists<'a> {
 }
 
 /// Every group of the type with its profile; ids seen only on events are added while scanning.
-/// The type's groups as actors; their properties only with `details` (parsing every group's
-/// JSON was ~3% of a funnel by companies that never reads it).
+/// Their properties only with `details` (parsing every group's JSON was ~3% of a funnel by
+/// companies that never reads it).
 fn group_builder(
     conn: &Connection,
     project: u32,

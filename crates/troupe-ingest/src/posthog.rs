@@ -21,7 +21,7 @@ use crate::raw;
 use crate::wire::{self, Body};
 use crate::ItemResult;
 
-/// Events that are commands, not stored events.
+/// Events that are commands, not stored events: the names [`event`] turns into other commands.
 const COMMAND_EVENTS: [&str; 6] =
     ["$groupidentify", "$identify", "$create_alias", "$merge_dangerously", "$set", "$set_once"];
 
@@ -106,22 +106,36 @@ pub fn event(value: Value, sent_at: Option<chrono::DateTime<chrono::Utc>>, limit
         _ => {}
     }
     let groups = explicit_groups(&properties, limits)?;
+    let mut track = tracked(e, name, distinct_id, groups, sent_at, limits)?;
+    track.properties = properties;
+    commands.insert(0, Command::Track(track));
+    Ok(commands)
+}
+
+/// A stored event from its top-level fields (`uuid` checked, `timestamp`), properties left to
+/// the caller.
+fn tracked(
+    e: &Body,
+    name: String,
+    distinct_id: String,
+    groups: Vec<(String, Vec<String>)>,
+    sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    limits: &Limits,
+) -> Result<TrackEvent, CoreError> {
     let id = wire::opt_id(e, "uuid")?;
     if let Some(id) = &id {
         limits.check_id("uuid", id)?;
     }
-    let track = TrackEvent {
+    Ok(TrackEvent {
         event: name,
         distinct_id,
         id,
         timestamp: wire::timestamp(e, "timestamp")?,
         sent_at,
-        properties,
+        properties: Properties::new(),
         groups,
         untyped_groups: Vec::new(),
-    };
-    commands.insert(0, Command::Track(track));
-    Ok(commands)
+    })
 }
 
 /// Why a line of an export was not loaded.
@@ -186,23 +200,8 @@ pub fn export_line(
     let distinct_id = distinct_id(&e, &read, limits)?;
     let person = person_ops(&mut e, &mut read, &distinct_id, limits)?;
     let groups = explicit_groups(&read, limits)?;
-    let id = match wire::opt_id(&e, "uuid")? {
-        Some(id) => {
-            limits.check_id("uuid", &id)?;
-            id
-        }
-        None => default_id(),
-    };
-    let track = TrackEvent {
-        event: name,
-        distinct_id,
-        id: Some(id),
-        timestamp: wire::timestamp(&e, "timestamp")?,
-        sent_at: None,
-        properties: Properties::new(),
-        groups,
-        untyped_groups: Vec::new(),
-    };
+    let mut track = tracked(&e, name, distinct_id, groups, None, limits)?;
+    track.id.get_or_insert_with(default_id);
     let mut commands = vec![PreparedCommand::track(track, properties.to_json())];
     commands.extend(person.into_iter().map(PreparedCommand::from));
     Ok(commands)

@@ -32,23 +32,19 @@ impl<'a> RawObject<'a> {
 
     /// A member's value parsed, `None` when absent.
     pub fn value(&self, key: &str) -> Option<Value> {
-        // Raw text was checked as JSON when the object was read.
-        self.get(key).map(|raw| serde_json::from_str(raw.get()).unwrap_or(Value::Null))
+        self.get(key).map(parsed)
     }
 
     /// Take a member out, parsed.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let at = self.members.iter().position(|(k, _)| k == key)?;
         let (_, raw) = self.members.remove(at);
-        Some(serde_json::from_str(raw.get()).unwrap_or(Value::Null))
+        Some(parsed(raw))
     }
 
     /// Every member parsed, as a map.
     pub fn parsed(&self) -> serde_json::Map<String, Value> {
-        self.members
-            .iter()
-            .map(|(k, raw)| (k.to_string(), serde_json::from_str(raw.get()).unwrap_or(Value::Null)))
-            .collect()
+        self.members.iter().map(|(k, raw)| (k.to_string(), parsed(raw))).collect()
     }
 
     /// The object as compact JSON text: keys escaped as JSON, values copied as they came.
@@ -89,6 +85,11 @@ impl<'a> RawObject<'a> {
     }
 }
 
+/// A raw value as a JSON value. Its text was checked as JSON when the object was read.
+fn parsed(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
 /// A JSON object whose member `nested` is read as an object of raw members in the same pass
 /// (rather than kept as raw text and read again), and that member: `None` when absent or
 /// null, `Err(())` when it is not an object.
@@ -113,20 +114,25 @@ impl<'de> Visitor<'de> for NestedVisitor {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut object = RawObject { members: Vec::with_capacity(map.size_hint().unwrap_or(8)) };
-        let mut nested = Ok(None);
-        let mut index = None;
-        while let Some(Key(key)) = map.next_key()? {
-            if key == self.nested {
-                nested = map.next_value::<MaybeObject>()?.0;
-            } else {
-                let value: &'de RawValue = map.next_value()?;
-                object.insert(key, value, &mut index);
-            }
-        }
-        Ok((object, nested))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        read_members(map, Some(self.nested))
     }
+}
+
+/// An object's members; the one named `nested`, if any, read as an object of its own.
+fn read_members<'de, A: MapAccess<'de>>(mut map: A, nested: Option<&str>) -> Result<WithNested<'de>, A::Error> {
+    let mut object = RawObject { members: Vec::with_capacity(map.size_hint().unwrap_or(8)) };
+    let mut inner = Ok(None);
+    let mut index = None;
+    while let Some(Key(key)) = map.next_key()? {
+        if nested == Some(key.as_ref()) {
+            inner = map.next_value::<MaybeObject>()?.0;
+        } else {
+            let value: &'de RawValue = map.next_value()?;
+            object.insert(key, value, &mut index);
+        }
+    }
+    Ok((object, inner))
 }
 
 /// An object of raw members, nothing for null, or `Err(())` for any other value.
@@ -196,14 +202,8 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut object = RawObject { members: Vec::with_capacity(map.size_hint().unwrap_or(8)) };
-        let mut index = None;
-        while let Some(Key(key)) = map.next_key()? {
-            let value: &'de RawValue = map.next_value()?;
-            object.insert(key, value, &mut index);
-        }
-        Ok(object)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        read_members(map, None).map(|(object, _)| object)
     }
 }
 
