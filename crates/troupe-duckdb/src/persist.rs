@@ -31,7 +31,7 @@ type Row = Vec<Value>;
 /// rest (cleared slots, charges) is written from the [`Changes`] themselves.
 pub struct ProjectWrite {
     project: u32,
-    events: Option<RecordBatch>,
+    events: Vec<RecordBatch>,
     /// Every touched person's id (its rows are replaced), then the rows of those still present.
     person_ids: Vec<String>,
     persons: Vec<Row>,
@@ -49,7 +49,7 @@ impl ProjectWrite {
     /// The rows for `changes`, read from `state` as the batch left it.
     pub fn new(state: &ProjectState, changes: &Changes) -> Result<Self, ArrowError> {
         let project = state.project_id;
-        let events = if changes.events.is_empty() { None } else { Some(event_batch(project, &changes.events)?) };
+        let events = event_batches(project, &changes.events)?;
         let mut write = ProjectWrite {
             project,
             events,
@@ -121,9 +121,7 @@ impl ProjectWrite {
         for slot in &changes.cleared_slots {
             conn.execute(&format!("UPDATE events SET group_{slot} = NULL WHERE project_id = ?"), [project])?;
         }
-        if let Some(events) = &self.events {
-            append_batch(conn, "events", events)?;
-        }
+        append_batches(conn, "events", &self.events)?;
         self.persons(conn)?;
         self.distinct_ids(conn)?;
         self.groups(conn)?;
@@ -177,13 +175,17 @@ impl ProjectWrite {
     }
 }
 
-/// Append a record batch to `table`, naming its columns (the table's others default to NULL).
-fn append_batch(conn: &Connection, table: &str, batch: &RecordBatch) -> duckdb::Result<()> {
+/// Append record batches of one schema to `table`, naming their columns (the table's others
+/// default to NULL).
+fn append_batches(conn: &Connection, table: &str, batches: &[RecordBatch]) -> duckdb::Result<()> {
+    let Some(first) = batches.first() else { return Ok(()) };
     let mut appender = conn.appender(table)?;
-    for field in batch.schema().fields() {
+    for field in first.schema().fields() {
         appender.add_column(field.name())?;
     }
-    appender.append_record_batch(batch.clone())?;
+    for batch in batches {
+        appender.append_record_batch(batch.clone())?;
+    }
     appender.flush()
 }
 
@@ -198,11 +200,29 @@ fn append_rows(conn: &Connection, table: &str, rows: &[Row]) -> duckdb::Result<(
     appender.flush()
 }
 
-/// Events as one Arrow record batch with the names and types of the `events` table's columns:
+/// Rows per Arrow record batch of events: DuckDB's vector size. The appender converts a longer
+/// batch a vector at a time, and for a list column (the group columns) each of those
+/// conversions copies the child strings of the *whole* batch (duckdb 1.20000.1,
+/// `list_like_array_to_vector` ignores the slice), so longer batches cost quadratic time.
+const EVENTS_PER_RECORD_BATCH: usize = 2048;
+
+/// Events as Arrow record batches with the names and types of the `events` table's columns:
 /// appended by columns, DuckDB copies each column once instead of binding a value per cell.
-/// Group columns no event of the batch has an id in are left out (they default to NULL), so
-/// the unused slots of a project cost nothing.
-fn event_batch(project: u32, events: &[StoredEvent]) -> Result<RecordBatch, ArrowError> {
+/// Group columns no event has an id in are left out (they default to NULL), so the unused
+/// slots of a project cost nothing; every batch has the same columns.
+fn event_batches(project: u32, events: &[StoredEvent]) -> Result<Vec<RecordBatch>, ArrowError> {
+    let used_slots: Vec<Slot> =
+        events.iter().flat_map(|e| e.groups.keys().copied()).collect::<BTreeSet<Slot>>().into_iter().collect();
+    let untyped_used = events.iter().any(|e| !e.untyped_groups.is_empty());
+    events.chunks(EVENTS_PER_RECORD_BATCH).map(|chunk| event_batch(project, chunk, &used_slots, untyped_used)).collect()
+}
+
+fn event_batch(
+    project: u32,
+    events: &[StoredEvent],
+    used_slots: &[Slot],
+    untyped_used: bool,
+) -> Result<RecordBatch, ArrowError> {
     let rows = events.len();
     let text_bytes = |f: fn(&StoredEvent) -> &str| events.iter().map(|e| f(e).len()).sum::<usize>();
     let mut uuid = StringBuilder::with_capacity(rows, text_bytes(|e| &e.uuid));
@@ -212,8 +232,6 @@ fn event_batch(project: u32, events: &[StoredEvent]) -> Result<RecordBatch, Arro
     let mut ts = TimestampMicrosecondBuilder::with_capacity(rows);
     let mut received_at = TimestampMicrosecondBuilder::with_capacity(rows);
     let mut properties = StringBuilder::with_capacity(rows, text_bytes(|e| &e.properties_json));
-    let used_slots: BTreeSet<Slot> = events.iter().flat_map(|e| e.groups.keys().copied()).collect();
-    let untyped_used = events.iter().any(|e| !e.untyped_groups.is_empty());
     let mut untyped = ListBuilder::new(StringBuilder::new());
     let mut slots: Vec<(Slot, ListBuilder<StringBuilder>)> =
         used_slots.iter().map(|slot| (*slot, ListBuilder::new(StringBuilder::new()))).collect();

@@ -1,7 +1,7 @@
 //! The in-memory columns answer a scan exactly as the database does: loaded before the writes
 //! (so every batch arrives as an append), loaded after them (reopened store), through identity
-//! merges, deleted persons, untyped group ids, several ids of one type on an event and a group
-//! type deleted and its slot reused.
+//! merges, deleted persons, untyped group ids, several ids of one type on an event, a group
+//! type deleted and its slot reused, and a batch longer than DuckDB's vector.
 //!
 //! A request that reads event properties is answered from the database (the columns do not keep
 //! them), so each request is asked twice, with and without properties, and compared.
@@ -18,6 +18,9 @@ use troupe_store::{EventScan, NewProject, ScanRequest, Store};
 
 const ROUNDS: usize = 12;
 const COMMANDS_PER_ROUND: usize = 150;
+/// The last round is one batch longer than DuckDB's vector (2048 rows), which the writer
+/// appends as several Arrow batches: their group columns must line up with their events.
+const COMMANDS_IN_LAST_ROUND: usize = 5_000;
 
 fn base() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).single().unwrap_or_default()
@@ -28,7 +31,8 @@ fn base() -> DateTime<Utc> {
 fn round(rng: &mut StdRng, round: usize) -> Vec<Command> {
     let mut commands = Vec::new();
     let user = |rng: &mut StdRng| format!("u{}", rng.gen_range(0..40));
-    for i in 0..COMMANDS_PER_ROUND {
+    let commands_in_round = if round == ROUNDS - 1 { COMMANDS_IN_LAST_ROUND } else { COMMANDS_PER_ROUND };
+    for i in 0..commands_in_round {
         let who = user(rng);
         let command = match rng.gen_range(0..20) {
             0 => Command::Identify { anon_distinct_id: format!("anon-{}", rng.gen_range(0..40)), distinct_id: who },
