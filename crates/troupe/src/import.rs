@@ -26,15 +26,25 @@ use crate::config::{ExportSource, ImportArgs};
 /// those tables), so fewer, larger calls cost less; but past ~40k events DuckDB's checkpoints
 /// grew costlier. 10M PostHog events: 20k 52.3 s, 30k 47.2, 40k 46.3-47.5, 50k 51.5, 65k 51.2.
 const BATCH_COMMANDS: usize = 40_000;
+/// Bytes of rows read per store call at most, whatever their count: exports whose events carry
+/// large properties keep a batch's memory bounded (the bench's rows average ~210 bytes, so
+/// 40,000 of them are ~8 MB).
+const BATCH_BYTES: usize = 32 << 20;
 /// Store calls awaited at once: the embedded writer applies the rules to one batch while it
 /// commits the one before.
 const BATCHES_IN_FLIGHT: usize = 2;
 /// Rejected rows listed in the summary.
 const SHOWN_ERRORS: usize = 5;
 
-/// One row of an export: its line number, and the record with the hash of its raw bytes (for
-/// derived ids), or why it could not be read.
-type Row = (usize, Result<(Record, u64), String>);
+/// One row of an export: its line number, and what was read or why it could not be.
+type Row = (usize, Result<RawRow, String>);
+
+/// A row as read, with the hash of its raw bytes (for derived ids) and their count.
+struct RawRow {
+    record: Record,
+    hash: u64,
+    bytes: usize,
+}
 
 /// A row as read: an NDJSON line still as text (each protocol parses it its own way), or a CSV
 /// row already made into JSON.
@@ -126,12 +136,18 @@ async fn import_file(
         let mut batch = Batch::with_capacity(BATCH_COMMANDS);
         for (line, row) in rows {
             read.rows += 1;
-            match row.and_then(|(record, raw_hash)| translator.translate(record, raw_hash)) {
-                Ok(commands) => batch.push(line, commands),
+            match row {
+                Ok(RawRow { record, hash, bytes }) => {
+                    batch.bytes += bytes;
+                    match translator.translate(record, hash) {
+                        Ok(commands) => batch.push(line, commands),
+                        Err(e) => read.rejected.push((line, e)),
+                    }
+                }
                 Err(e) => read.rejected.push((line, e)),
             }
             // A closed channel: the store failed, and the error is reported from there.
-            if batch.lines.len() >= BATCH_COMMANDS
+            if batch.is_full()
                 && batches.blocking_send(std::mem::replace(&mut batch, Batch::with_capacity(BATCH_COMMANDS))).is_err()
             {
                 return read;
@@ -207,11 +223,18 @@ impl Translator {
 struct Batch {
     lines: Vec<usize>,
     commands: Vec<PreparedCommand>,
+    /// Bytes of the rows read into it.
+    bytes: usize,
 }
 
 impl Batch {
     fn with_capacity(commands: usize) -> Self {
-        Batch { lines: Vec::with_capacity(commands), commands: Vec::with_capacity(commands) }
+        Batch { lines: Vec::with_capacity(commands), commands: Vec::with_capacity(commands), bytes: 0 }
+    }
+
+    /// Whether the batch goes to the store now: [`BATCH_COMMANDS`] or [`BATCH_BYTES`] reached.
+    fn is_full(&self) -> bool {
+        self.commands.len() >= BATCH_COMMANDS || self.bytes >= BATCH_BYTES
     }
 
     fn push(&mut self, line: usize, commands: Vec<PreparedCommand>) {
@@ -256,7 +279,8 @@ fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
         // JSON readers skip the surrounding whitespace themselves; the hash is of the trimmed
         // line, so derived ids do not depend on it.
         let hash = xxh3_64(trimmed);
-        Some((i + 1, Ok((Record::Line(line), hash))))
+        let bytes = line.len();
+        Some((i + 1, Ok(RawRow { record: Record::Line(line), hash, bytes })))
     })
 }
 
@@ -301,7 +325,8 @@ fn csv_rows(reader: impl Read, source: ExportSource) -> impl Iterator<Item = Row
             };
             insert_dotted(&mut row, &key, value);
         }
-        Some((line, Ok((Record::Json(Value::Object(row)), xxh3_64(record.as_slice().as_bytes())))))
+        let raw = record.as_slice().as_bytes();
+        Some((line, Ok(RawRow { record: Record::Json(Value::Object(row)), hash: xxh3_64(raw), bytes: raw.len() })))
     })
 }
 
@@ -317,5 +342,32 @@ fn insert_dotted(row: &mut Map<String, Value>, key: &str, value: Value) {
         _ => {
             row.insert(key.to_string(), value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use troupe_core::TrackEvent;
+
+    fn track() -> Vec<PreparedCommand> {
+        vec![PreparedCommand::from(Command::Track(TrackEvent::default()))]
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_command_count_or_its_bytes() {
+        let mut small_rows = Batch::with_capacity(BATCH_COMMANDS);
+        while !small_rows.is_full() {
+            small_rows.bytes += 200;
+            small_rows.push(small_rows.lines.len() + 1, track());
+        }
+        assert_eq!(small_rows.commands.len(), BATCH_COMMANDS);
+
+        let mut large_rows = Batch::with_capacity(BATCH_COMMANDS);
+        while !large_rows.is_full() {
+            large_rows.bytes += 1 << 20;
+            large_rows.push(large_rows.lines.len() + 1, track());
+        }
+        assert_eq!(large_rows.commands.len(), BATCH_BYTES >> 20);
     }
 }
