@@ -56,8 +56,45 @@ pub enum ClickHouseError {
 
 impl From<ClickHouseError> for StoreError {
     fn from(e: ClickHouseError) -> Self {
-        StoreError::Backend(e.to_string())
+        e.to_store_error()
     }
+}
+
+/// ClickHouse's error codes that mean "not now" rather than "never": network and timeouts,
+/// overload, memory, a replica or shard that cannot be reached, a read-only table while
+/// ZooKeeper/Keeper is away.
+const TRANSIENT_CLICKHOUSE_CODES: &[u32] =
+    &[3, 159, 160, 164, 202, 203, 209, 210, 241, 242, 252, 279, 285, 319, 394, 425, 439, 999];
+
+impl ClickHouseError {
+    /// The store's error of this kind (the text is for the log).
+    pub fn to_store_error(&self) -> StoreError {
+        if self.is_transient() {
+            StoreError::Unavailable(self.to_string())
+        } else {
+            StoreError::Internal(self.to_string())
+        }
+    }
+
+    /// Whether a retry of the same request may succeed: the server could not be reached, or it
+    /// answered with an error of the transient kind (by its `Code: N`), or an HTTP 503.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClickHouseError::Unreachable { .. } => true,
+            ClickHouseError::Server { status, message } => {
+                *status == 503
+                    || clickhouse_code(message).is_some_and(|code| TRANSIENT_CLICKHOUSE_CODES.contains(&code))
+            }
+            ClickHouseError::Config(_) | ClickHouseError::Decode(_) | ClickHouseError::Schema(_) => false,
+        }
+    }
+}
+
+/// The `N` of ClickHouse's "Code: N. DB::Exception: …".
+fn clickhouse_code(message: &str) -> Option<u32> {
+    let after = &message[message.find("Code: ")? + 6..];
+    let digits = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+    after[..digits].parse().ok()
 }
 
 /// Which process applies this store's writes.
@@ -174,6 +211,18 @@ impl Store for ClickHouseStore {
         }
     }
 
+    /// Ready when ClickHouse answers and this process's writer (or the writer it forwards to)
+    /// is running.
+    async fn ready(&self) -> Result<(), StoreError> {
+        if let Writes::Local { jobs, .. } = &self.writes {
+            if jobs.is_closed() {
+                return Err(StoreError::Unavailable("the writer has stopped".into()));
+            }
+        }
+        self.http.execute("SELECT 1").await?;
+        Ok(())
+    }
+
     async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError> {
         Ok(read::group_types(&self.http, project).await?)
     }
@@ -244,5 +293,5 @@ impl Store for ClickHouseStore {
 }
 
 fn read_only() -> StoreError {
-    StoreError::Backend("this ClickHouse store was opened read-only".into())
+    StoreError::Internal("this ClickHouse store was opened read-only".into())
 }

@@ -145,5 +145,24 @@ pub async fn project_state(
         .rows(&format!("SELECT dedup_key AS k FROM events WHERE project_id = {project} AND dedup_key != 0"))
         .await?;
     state.restore_dedup_keys(keys.into_iter().map(|k| k.k).collect());
+
+    // Content keys older than the window are of no use; ids count forever.
+    let now = chrono::Utc::now();
+    let since = (now - dedupe_window).timestamp_micros();
+    let rows: Vec<crate::persist::RetryKeyRow> = http
+        .rows(&format!(
+            "SELECT project_id, key, seen_at, forever FROM retry_keys \
+             WHERE project_id = {project} AND (forever = 1 OR seen_at >= {since})"
+        ))
+        .await?;
+    let records = rows
+        .into_iter()
+        .map(|r| troupe_core::dedupe::RetryRecord {
+            key: r.key,
+            seen_at: chrono::DateTime::from_timestamp_micros(r.seen_at).unwrap_or_default(),
+            forever: r.forever != 0,
+        })
+        .collect();
+    state.restore_retry_keys(records, now);
     Ok(state)
 }

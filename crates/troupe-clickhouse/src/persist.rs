@@ -37,14 +37,34 @@ pub async fn changes(
     let distinct_ids = distinct_id_rows(versions, state, changes);
     let groups = group_rows(versions, state, changes);
     let group_types = group_type_rows(versions, state, changes);
+    let retry_keys: Vec<RetryKeyRow> = changes
+        .retry_keys
+        .iter()
+        .map(|r| RetryKeyRow {
+            project_id: project,
+            key: r.key,
+            seen_at: r.seen_at.timestamp_micros(),
+            forever: u8::from(r.forever),
+        })
+        .collect();
     tokio::try_join!(
         http.insert("events", &events),
         http.insert("persons", &persons),
         http.insert("person_distinct_ids", &distinct_ids),
         http.insert("group_profiles", &groups),
         http.insert("group_types", &group_types),
+        http.insert("retry_keys", &retry_keys),
     )?;
     charges(http, versions, project, &changes.charges).await
+}
+
+/// A row of `retry_keys`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RetryKeyRow {
+    pub project_id: u32,
+    pub key: u64,
+    pub seen_at: i64,
+    pub forever: u8,
 }
 
 fn event_rows(state: &ProjectState, changes: &Changes, group_slots: usize) -> Vec<Map<String, Value>> {

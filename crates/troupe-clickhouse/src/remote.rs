@@ -26,14 +26,15 @@ impl RemoteWriter {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| StoreError::Backend(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| StoreError::Internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(RemoteWriter { client, base: base.trim_end_matches('/').to_string(), secret: secret.to_string() })
     }
 
     async fn post<B: Serialize, T: for<'de> Deserialize<'de>>(&self, path: &str, body: &B) -> Result<T, StoreError> {
         let url = format!("{}{path}", self.base);
-        let unreachable =
-            |e: reqwest::Error| StoreError::Backend(format!("the troupe writer at {} is unreachable: {e}", self.base));
+        let unreachable = |e: reqwest::Error| {
+            StoreError::Unavailable(format!("the troupe writer at {} is unreachable: {e}", self.base))
+        };
         let response = self.client.post(&url).bearer_auth(&self.secret).json(body).send().await.map_err(unreachable)?;
         let status = response.status();
         if status.as_u16() == 409 {
@@ -43,7 +44,13 @@ impl RemoteWriter {
         }
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
-            return Err(StoreError::Backend(format!("the troupe writer at {} answered {status}: {text}", self.base)));
+            let message = format!("the troupe writer at {} answered {status}: {text}", self.base);
+            // The writer's 503 and 429 are worth a retry; anything else it refused will not mend.
+            return Err(if status.as_u16() == 503 || status.as_u16() == 429 {
+                StoreError::Unavailable(message)
+            } else {
+                StoreError::Internal(message)
+            });
         }
         response.json().await.map_err(unreachable)
     }

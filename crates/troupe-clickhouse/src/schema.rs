@@ -12,7 +12,7 @@ use crate::http::{quote, Http};
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -129,6 +129,18 @@ const EVENT_COLUMNS_V3: &[(&str, &str)] = &[
     ("events", "props_indexed UInt8 DEFAULT 0"),
 ];
 
+/// Version 4: retry keys of resent writes, recognised across a restart
+/// (`troupe_core::dedupe::RetryRecord`): guarded commands' client ids (forever) and content keys
+/// of writes without an id (read back only while inside the retry window).
+const TABLES_V4: &[Table] = &[Table {
+    name: "retry_keys",
+    columns: "project_id UInt32, key UInt64, seen_at Int64, forever UInt8",
+    version: None,
+    partition_by: None,
+    order_by: "(project_id, key)",
+    shard_by: "cityHash64(project_id, key)",
+}];
+
 struct Migration {
     version: u32,
     tables: &'static [Table],
@@ -141,6 +153,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, tables: TABLES_V1, columns: &[] },
     Migration { version: 2, tables: TABLES_V2, columns: &[] },
     Migration { version: 3, tables: &[], columns: EVENT_COLUMNS_V3 },
+    Migration { version: 4, tables: TABLES_V4, columns: &[] },
 ];
 
 /// The DDL that creates one table for this deployment.

@@ -78,8 +78,23 @@ impl Writer {
     async fn process(&mut self, batch: Vec<Job>) {
         let mut pending = Vec::with_capacity(batch.len());
         let mut new_projects = Vec::new();
+        let mut panicked = false;
         for job in batch {
-            pending.push(self.run_job(job, &mut new_projects));
+            match self.run_job(job, &mut new_projects) {
+                Some(p) => pending.push(p),
+                None => panicked = true,
+            }
+        }
+        if panicked {
+            // The state may hold part of the job that panicked: nothing of the group is
+            // written, and the state is read back from ClickHouse.
+            if let Err(reload) = self.reload().await {
+                tracing::error!(error = %reload, "reloading state failed");
+            }
+            for p in pending {
+                p.fail(troupe_store::writer::innocent_of_panic());
+            }
+            return;
         }
         let written = self.persist(&new_projects).await;
         match written {
@@ -92,7 +107,7 @@ impl Writer {
                     tracing::error!(error = %reload, "reloading state failed");
                 }
                 for p in pending {
-                    p.fail(StoreError::Backend(format!("write failed, retry the request: {e}")));
+                    p.fail(e.to_store_error());
                 }
             }
         }
@@ -121,18 +136,26 @@ impl Writer {
         Ok(())
     }
 
-    fn run_job(&mut self, job: Job, new_projects: &mut Vec<Project>) -> Pending {
+    /// Apply one job; `None` when it panicked (its caller has heard so).
+    fn run_job(&mut self, job: Job, new_projects: &mut Vec<Project>) -> Option<Pending> {
         match job {
             Job::Apply { project, commands, reply } => {
-                let results = troupe_store::apply_batch(self.states.get_mut(&project), project, commands, Utc::now());
-                Pending::Apply(reply, results)
+                let state = self.states.get_mut(&project);
+                match troupe_store::writer::apply_caught(state, project, commands, Utc::now()) {
+                    Ok(results) => Some(Pending::Apply(reply, results)),
+                    Err(panic) => {
+                        tracing::error!(project, panic = %panic, "applying a write panicked; reloading state");
+                        let _ = reply.send(Err(troupe_store::writer::write_panicked()));
+                        None
+                    }
+                }
             }
             Job::CreateProject { new, reply } => {
                 let result = self.create_project(new);
                 if let Ok(project) = &result {
                     new_projects.push(project.clone());
                 }
-                Pending::Project(reply, result)
+                Some(Pending::Project(reply, result))
             }
         }
     }

@@ -77,6 +77,85 @@ pub enum Command {
     DeleteGroupType {
         group_type: String,
     },
+    /// `command`, applied at most once for `retry`: a client's resend of a write that was
+    /// applied already is answered [`Outcome::Duplicate`] and changes nothing (DESIGN.md §10
+    /// for more than events: an increment, an append, a charge).
+    Once {
+        retry: RetryKey,
+        guarded: Box<Command>,
+    },
+}
+
+/// How a resent write is recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum RetryKey {
+    /// An id the client sent with the write (PostHog `uuid`, Segment `messageId`, Mixpanel
+    /// `$insert_id`, troupe's own `request_id`): a resend is dropped whenever it arrives.
+    Client(String),
+    /// The client sent none: the write's content, with this text from the request that tells
+    /// genuine repeats apart when the protocol has one (Mixpanel's `$time`), stands for it, for
+    /// the retry window (as for events without an id).
+    Content(String),
+}
+
+impl Command {
+    /// Whether applying the command twice leaves what applying it once does. Increments,
+    /// appends and charges do not; everything else (sets, unions, removes, memberships,
+    /// identify, deletes) does, so a resend of those needs no guard.
+    pub fn is_idempotent(&self) -> bool {
+        match self {
+            Command::PersonProfile { op, .. } | Command::GroupProfile { op, .. } => {
+                !matches!(op, ProfileOp::Increment(_) | ProfileOp::Append(_))
+            }
+            Command::TrackCharge { .. } | Command::Track(_) => false,
+            _ => true,
+        }
+    }
+
+    /// The command without its resend guard, if it has one.
+    pub fn into_unguarded(self) -> Command {
+        match self {
+            Command::Once { guarded, .. } => guarded.into_unguarded(),
+            other => other,
+        }
+    }
+
+    /// This command guarded against resends when applying it twice would count twice: by the
+    /// client's id for the write when it sent one, else by its content and `nonce`. Events are
+    /// guarded by their own id; idempotent commands need no guard (a resend changes nothing).
+    pub fn once(self, client_id: Option<&str>, nonce: &str) -> Command {
+        if matches!(self, Command::Track(_) | Command::Once { .. }) || self.is_idempotent() {
+            return self;
+        }
+        let retry = match client_id {
+            Some(id) => RetryKey::Client(id.to_string()),
+            None => RetryKey::Content(nonce.to_string()),
+        };
+        Command::Once { retry, guarded: Box::new(self) }
+    }
+}
+
+impl Command {
+    /// The distinct id the command writes for, if it writes for a person (rate limits are kept
+    /// per distinct id).
+    pub fn distinct_id(&self) -> Option<&str> {
+        match self {
+            Command::Track(event) => Some(&event.distinct_id),
+            Command::Identify { distinct_id, .. }
+            | Command::Alias { distinct_id, .. }
+            | Command::PersonProfile { distinct_id, .. }
+            | Command::TrackCharge { distinct_id, .. }
+            | Command::ClearCharges { distinct_id }
+            | Command::Membership { distinct_id, .. }
+            | Command::JoinUntypedGroups { distinct_id, .. } => Some(distinct_id),
+            Command::Once { guarded, .. } => guarded.distinct_id(),
+            Command::GroupProfile { .. }
+            | Command::RenameGroupType { .. }
+            | Command::SetGroupTypeDisplayName { .. }
+            | Command::DeleteGroupType { .. } => None,
+        }
+    }
 }
 
 /// What applying one command did.
@@ -182,6 +261,13 @@ mod tests {
                 op: ProfileOp::Increment(vec![("logins".into(), serde_json::Number::from(2))]),
             },
             Command::PersonProfile { distinct_id: "ann".into(), op: ProfileOp::Delete },
+            Command::PersonProfile {
+                distinct_id: "ann".into(),
+                op: ProfileOp::Increment(vec![("logins".into(), serde_json::Number::from(1))]),
+            }
+            .once(Some("req-1"), ""),
+            Command::TrackCharge { distinct_id: "ann".into(), amount: 9.5, properties: props.clone(), time: None }
+                .once(None, "nonce"),
             Command::Membership {
                 distinct_id: "ann".into(),
                 group_type: "team".into(),

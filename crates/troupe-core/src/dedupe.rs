@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::client_ids::ClientIds;
+use crate::command::{Command, RetryKey};
 use crate::event::TrackEvent;
 
 /// How an event is recognised again.
@@ -65,6 +66,36 @@ impl EventIdentity {
             EventIdentity::Content(_) => None,
         }
     }
+
+    /// How a guarded command ([`crate::Command::Once`]) is recognised. Its keys live beside
+    /// the events' in one memory: the text hashed starts with a marker no event's does.
+    pub fn of_command(retry: &RetryKey, command: &Command) -> Self {
+        match retry {
+            RetryKey::Client(id) => EventIdentity::Client(xxh3_64(format!("\u{1}command\0{id}").as_bytes())),
+            RetryKey::Content(nonce) => {
+                let text = serde_json::to_string(command).unwrap_or_default();
+                EventIdentity::Content(xxh3_64(format!("\u{1}command\0{text}\0{nonce}").as_bytes()))
+            }
+        }
+    }
+
+    /// The record that keeps this identity across a restart.
+    pub fn record(self, seen_at: DateTime<Utc>) -> RetryRecord {
+        match self {
+            EventIdentity::Client(key) => RetryRecord { key, seen_at, forever: true },
+            EventIdentity::Content(key) => RetryRecord { key, seen_at, forever: false },
+        }
+    }
+}
+
+/// A retry key as persisted (DESIGN.md §10, "the retry window survives a restart"): the keys of
+/// guarded commands (forever when the client gave an id, for the window otherwise) and the
+/// content keys of events without an id. Events' own client ids are persisted on the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryRecord {
+    pub key: u64,
+    pub seen_at: DateTime<Utc>,
+    pub forever: bool,
 }
 
 /// The dedupe memory of one project.
@@ -89,6 +120,28 @@ impl Deduper {
     /// Remember client ids stored before this process started.
     pub fn load(&mut self, keys: Vec<u64>) {
         self.seen_client_ids.load(keys);
+    }
+
+    /// Remember persisted retry records: ids forever, content keys still inside the window at
+    /// `now` (older ones are of no use and are left out).
+    pub fn load_records(&mut self, records: Vec<RetryRecord>, now: DateTime<Utc>) {
+        let mut ids = Vec::new();
+        let mut recent: Vec<(DateTime<Utc>, u64)> = Vec::new();
+        for r in records {
+            if r.forever {
+                ids.push(r.key);
+            } else if now - r.seen_at <= self.window {
+                recent.push((r.seen_at, r.key));
+            }
+        }
+        if !ids.is_empty() {
+            self.seen_client_ids.load(ids);
+        }
+        recent.sort_unstable();
+        for (at, key) in recent {
+            self.recent_content.insert(key, at);
+            self.recent_order.push_back((at, key));
+        }
     }
 
     pub fn is_duplicate(&self, identity: EventIdentity, now: DateTime<Utc>) -> bool {

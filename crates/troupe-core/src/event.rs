@@ -49,22 +49,46 @@ pub struct StoredEvent {
 /// and replaced by the receive time (PostHog uses the same 23 h bound).
 pub const MAX_FUTURE: Duration = Duration::hours(23);
 
+/// The earliest event time troupe stores: the Unix epoch. Earlier times are a client bug (an
+/// unset clock, a zero-filled field) in product analytics, and both backends' time columns
+/// start there.
+pub const EARLIEST_TIME: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
+/// The first time after the range troupe stores (2100-01-01T00:00:00Z), inside every backend's
+/// time column (ClickHouse's `DateTime` ends in 2106).
+pub const END_OF_TIME: DateTime<Utc> = match DateTime::from_timestamp(4_102_444_800, 0) {
+    Some(t) => t,
+    None => DateTime::UNIX_EPOCH,
+};
+
+/// Whether `t` is in the range of times troupe stores, `[EARLIEST_TIME, END_OF_TIME)`.
+pub fn in_time_range(t: DateTime<Utc>) -> bool {
+    (EARLIEST_TIME..END_OF_TIME).contains(&t)
+}
+
 /// The event's time: the client's timestamp corrected by the skew between the client's
 /// `sent_at` and our receive time; the receive time when the client gave none.
+///
+/// Total for any input: a correction that would leave the range troupe stores (a client whose
+/// `sent_at` and `timestamp` are decades apart), a time more than [`MAX_FUTURE`] ahead, or a
+/// time before 1970 gives the receive time, as PostHog does for timestamps it cannot use.
+/// Adapters refuse out-of-range times with a 400 before this; the check here keeps the writer
+/// safe from any caller.
 pub fn resolve_timestamp(
     timestamp: Option<DateTime<Utc>>,
     sent_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
     let resolved = match (timestamp, sent_at) {
-        (Some(ts), Some(sent)) => now - (sent - ts),
-        (Some(ts), None) => ts,
-        (None, _) => now,
+        // Both are within chrono's range, so their difference is a valid TimeDelta.
+        (Some(ts), Some(sent)) => now.checked_sub_signed(sent.signed_duration_since(ts)),
+        (Some(ts), None) => Some(ts),
+        (None, _) => None,
     };
-    if resolved > now + MAX_FUTURE {
-        now
-    } else {
-        resolved
+    let latest = now.checked_add_signed(MAX_FUTURE).unwrap_or(now);
+    match resolved {
+        Some(t) if in_time_range(t) && t <= latest => t,
+        _ => now,
     }
 }
 
@@ -96,5 +120,25 @@ mod tests {
         assert_eq!(resolve_timestamp(None, None, at(12, 0, 0)), at(12, 0, 0));
         let future = at(12, 0, 0) + Duration::days(2);
         assert_eq!(resolve_timestamp(Some(future), None, at(12, 0, 0)), at(12, 0, 0));
+    }
+
+    #[test]
+    fn extreme_times_and_skews_never_panic_and_fall_back_to_now() {
+        let now = at(12, 0, 0);
+        let extremes = [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, EARLIEST_TIME, END_OF_TIME, now];
+        for ts in extremes {
+            for sent in extremes {
+                let resolved = resolve_timestamp(Some(ts), Some(sent), now);
+                assert!(in_time_range(resolved), "{ts} sent {sent} gave {resolved}");
+            }
+            assert!(in_time_range(resolve_timestamp(Some(ts), None, now)));
+        }
+        // The body: epoch ms 8210000000000000 (year ~262,000) with sent_at 0.
+        let far = DateTime::from_timestamp_millis(8_210_000_000_000_000).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        assert_eq!(resolve_timestamp(Some(far), Some(EARLIEST_TIME), now), now);
+        // A correction that lands before 1970 is no time troupe stores either: stamped at the
+        // epoch, sent in 2099, received now.
+        let sent = END_OF_TIME - Duration::days(1);
+        assert_eq!(resolve_timestamp(Some(EARLIEST_TIME), Some(sent), now), now);
     }
 }

@@ -18,7 +18,7 @@ pub mod state;
 /// Properties of an event or a profile, in the order they were first written.
 pub type Properties = serde_json::Map<String, serde_json::Value>;
 
-pub use command::{properties_json, Command, Outcome, PreparedCommand};
+pub use command::{properties_json, Command, Outcome, PreparedCommand, RetryKey};
 pub use error::CoreError;
 pub use event::{StoredEvent, TrackEvent};
 pub use group_types::{GroupType, Slot};

@@ -12,7 +12,7 @@ use foldhash::HashMap;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::command::{Command, Outcome, Prepared, PreparedCommand};
-use crate::dedupe::{Deduper, EventIdentity};
+use crate::dedupe::{Deduper, EventIdentity, RetryRecord};
 use crate::error::CoreError;
 use crate::event::{resolve_timestamp, StoredEvent, TrackEvent};
 use crate::group_types::{GroupType, GroupTypes, Slot};
@@ -46,6 +46,8 @@ pub struct Changes {
     pub charges: Vec<ChargeChange>,
     /// Slots whose type was deleted: clear that column on events stored before this batch.
     pub cleared_slots: Vec<Slot>,
+    /// Retry keys to persist so that a resend after a restart is still recognised.
+    pub retry_keys: Vec<RetryRecord>,
 }
 
 impl Changes {
@@ -57,6 +59,7 @@ impl Changes {
             && self.group_types.is_empty()
             && self.charges.is_empty()
             && self.cleared_slots.is_empty()
+            && self.retry_keys.is_empty()
     }
 }
 
@@ -107,6 +110,11 @@ impl ProjectState {
         self.dedupe.load(keys);
     }
 
+    /// Persisted retry records ([`Changes::retry_keys`]), as of `now`.
+    pub fn restore_retry_keys(&mut self, records: Vec<RetryRecord>, now: DateTime<Utc>) {
+        self.dedupe.load_records(records, now);
+    }
+
     // ---- reads ----
 
     pub fn group_types(&self) -> &GroupTypes {
@@ -135,6 +143,64 @@ impl ProjectState {
                 Some((t.name.clone(), ids.clone()))
             })
             .collect()
+    }
+
+    /// Every way the state breaks its own rules, described; empty when it holds them all. The
+    /// property tests run random command sequences and check this after each command:
+    /// - every distinct id belongs to a person that lists it, and every listed id maps back;
+    /// - memberships name existing group types, hold no id twice, and are never empty lists;
+    /// - groups sit under their own type's slot and key, and that type exists;
+    /// - pending events name existing group types in their attribution.
+    pub fn invariant_violations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (id, person_id) in &self.distinct_ids {
+            match self.persons.get(person_id) {
+                None => out.push(format!("distinct id {id:?} maps to missing person {person_id}")),
+                Some(p) if !p.distinct_ids.contains(id) => {
+                    out.push(format!("person {person_id} does not list its distinct id {id:?}"))
+                }
+                Some(_) => {}
+            }
+        }
+        for (person_id, person) in &self.persons {
+            if person.id != *person_id {
+                out.push(format!("person {} is stored under {person_id}", person.id));
+            }
+            for id in &person.distinct_ids {
+                if self.distinct_ids.get(id) != Some(person_id) {
+                    out.push(format!("person {person_id} lists {id:?}, which maps elsewhere"));
+                }
+            }
+            for (slot, ids) in &person.memberships {
+                if self.group_types.by_slot(*slot).is_none() {
+                    out.push(format!("person {person_id} is a member in missing slot {slot}"));
+                }
+                if ids.is_empty() {
+                    out.push(format!("person {person_id} has an empty membership list in slot {slot}"));
+                }
+                if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
+                    out.push(format!("person {person_id} lists a group twice in slot {slot}: {ids:?}"));
+                }
+            }
+        }
+        for (slot, groups) in &self.groups {
+            if !groups.is_empty() && self.group_types.by_slot(*slot).is_none() {
+                out.push(format!("groups under missing slot {slot}"));
+            }
+            for (key, group) in groups {
+                if group.slot != *slot || group.key != *key {
+                    out.push(format!("group ({}, {:?}) stored under ({slot}, {key:?})", group.slot, group.key));
+                }
+            }
+        }
+        for event in &self.changes.events {
+            for slot in event.groups.keys() {
+                if self.group_types.by_slot(*slot).is_none() && !self.changes.cleared_slots.contains(slot) {
+                    out.push(format!("event {} is attributed in missing slot {slot}", event.uuid));
+                }
+            }
+        }
+        out
     }
 
     /// Room for `n` more events in the pending changes, reserved at once: growing the list by
@@ -177,6 +243,9 @@ impl ProjectState {
                 if !amount.is_finite() {
                     return Err(CoreError::invalid("amount", "must be a finite number"));
                 }
+                if time.is_some_and(|t| !crate::event::in_time_range(t)) {
+                    return Err(CoreError::invalid("time", "is out of range: times must be from 1970 to 2099"));
+                }
                 let person_id = self.ensure_person(&distinct_id, now, now);
                 let time = time.unwrap_or(now);
                 self.changes.charges.push(ChargeChange::Add(Charge { person_id, amount, properties, time }));
@@ -206,6 +275,16 @@ impl ProjectState {
                 Ok(Outcome::Applied)
             }
             Command::DeleteGroupType { group_type } => self.delete_group_type(&group_type),
+            Command::Once { retry, guarded } => {
+                let identity = EventIdentity::of_command(&retry, &guarded);
+                if self.dedupe.is_duplicate(identity, now) {
+                    return Ok(Outcome::Duplicate);
+                }
+                let outcome = self.apply(*guarded, now)?;
+                self.dedupe.record(identity, now);
+                self.changes.retry_keys.push(identity.record(now));
+                Ok(outcome)
+            }
         }
     }
 
@@ -291,6 +370,9 @@ impl ProjectState {
 
         let uuid = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         self.dedupe.record(identity, now);
+        if identity.persisted_key().is_none() {
+            self.changes.retry_keys.push(identity.record(now));
+        }
         self.changes.events.push(StoredEvent {
             uuid: uuid.clone(),
             dedup_key: identity.persisted_key(),

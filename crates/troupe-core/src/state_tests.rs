@@ -432,3 +432,76 @@ fn a_type_named_twice_on_an_event_gets_the_ids_of_both_once_each_in_order() {
     assert!(!e.groups.contains_key(&slot(&s, "company")), "an empty explicit list clears the type on the event");
     assert!(s.group(slot(&s, "team"), "t3").is_some(), "named groups exist");
 }
+
+fn increment(who: &str, by: i64) -> Command {
+    Command::PersonProfile {
+        distinct_id: who.into(),
+        op: ProfileOp::Increment(vec![("logins".into(), serde_json::Number::from(by))]),
+    }
+}
+
+fn logins(s: &ProjectState, who: &str) -> Value {
+    s.person_by_distinct_id(who).and_then(|p| p.properties.get("logins").cloned()).unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_resent_guarded_write_applies_once_by_client_id_forever_and_by_content_within_the_window() {
+    let mut s = state();
+    let by_id = increment("u1", 1).once(Some("req-1"), "");
+    assert_eq!(s.apply(by_id.clone(), t0()), Ok(Outcome::Applied));
+    assert_eq!(s.apply(by_id.clone(), t0() + Duration::days(30)), Ok(Outcome::Duplicate));
+    assert_eq!(logins(&s, "u1"), json!(1));
+    // Another id is another write.
+    assert_eq!(s.apply(increment("u1", 1).once(Some("req-2"), ""), t0()), Ok(Outcome::Applied));
+    assert_eq!(logins(&s, "u1"), json!(2));
+
+    let by_content = increment("u2", 5).once(None, "");
+    assert_eq!(s.apply(by_content.clone(), t0()), Ok(Outcome::Applied));
+    assert_eq!(s.apply(by_content.clone(), t0() + Duration::seconds(29)), Ok(Outcome::Duplicate));
+    assert_eq!(logins(&s, "u2"), json!(5));
+    assert_eq!(s.apply(by_content.clone(), t0() + Duration::seconds(31)), Ok(Outcome::Applied));
+    assert_eq!(logins(&s, "u2"), json!(10), "past the window it is a new write");
+    // A nonce (Mixpanel's $time) tells genuine repeats apart.
+    assert_eq!(s.apply(increment("u2", 5).once(None, "1795421785.5431"), t0()), Ok(Outcome::Applied));
+    assert_eq!(logins(&s, "u2"), json!(15));
+}
+
+#[test]
+fn idempotent_writes_are_not_guarded_and_a_refused_guarded_write_can_be_resent() {
+    let set = Command::PersonProfile { distinct_id: "u".into(), op: ProfileOp::Set(props(json!({"logins": "x"}))) };
+    assert_eq!(set.clone().once(None, ""), set, "a set needs no guard");
+    let mut s = state();
+    s.apply(set, t0()).expect("set");
+    let guarded = increment("u", 1).once(Some("r"), "");
+    assert!(s.apply(guarded.clone(), t0()).is_err(), "logins is text: the increment is refused");
+    s.apply(Command::PersonProfile { distinct_id: "u".into(), op: ProfileOp::Unset(vec!["logins".into()]) }, t0())
+        .expect("unset");
+    assert_eq!(s.apply(guarded, t0()), Ok(Outcome::Applied), "the refused write was not remembered");
+}
+
+#[test]
+fn retry_keys_are_persisted_and_restored_so_a_resend_after_a_restart_applies_once() {
+    let mut s = state();
+    let charge =
+        Command::TrackCharge { distinct_id: "u".into(), amount: 49.0, properties: Properties::new(), time: None };
+    s.apply(charge.clone().once(None, ""), t0()).expect("charge");
+    s.apply(increment("u", 1).once(Some("req-9"), ""), t0()).expect("increment");
+    s.apply(Command::Track(track("u", "id-less")), t0()).expect("event");
+    let records = s.take_changes().retry_keys;
+    assert_eq!(records.len(), 3, "two guarded writes and one id-less event: {records:?}");
+    assert_eq!(records.iter().filter(|r| r.forever).count(), 1, "only the client id is kept forever");
+
+    // A new process: the same records loaded, then the client's resends.
+    let mut restarted = state();
+    restarted.restore_retry_keys(records.clone(), t0() + Duration::seconds(5));
+    let now = t0() + Duration::seconds(5);
+    assert_eq!(restarted.apply(charge.clone().once(None, ""), now), Ok(Outcome::Duplicate));
+    assert_eq!(restarted.apply(increment("u", 1).once(Some("req-9"), ""), now), Ok(Outcome::Duplicate));
+    assert_eq!(restarted.apply(Command::Track(track("u", "id-less")), now), Ok(Outcome::Duplicate));
+    // Restored after the window: content keys are gone, ids are not.
+    let mut later = state();
+    let much_later = t0() + Duration::minutes(5);
+    later.restore_retry_keys(records, much_later);
+    assert_eq!(later.apply(charge.once(None, ""), much_later), Ok(Outcome::Applied));
+    assert_eq!(later.apply(increment("u", 1).once(Some("req-9"), ""), much_later), Ok(Outcome::Duplicate));
+}

@@ -49,6 +49,11 @@ impl EventCache {
         read(&self.projects).get(&project).cloned()
     }
 
+    /// Drop a project's columns (they may not match the database): the next scan loads them.
+    pub fn forget(&self, project: ProjectId) {
+        write(&self.projects).remove(&project);
+    }
+
     /// The project's columns, loaded by `load` (from the database) the first time.
     pub fn get_or_load<E>(
         &self,

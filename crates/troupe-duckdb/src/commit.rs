@@ -10,6 +10,7 @@
 //! commit thread fails the batch and every batch after it, writing nothing, until the rules
 //! thread has read its state back from the database and says so ([`ToCommit::Resume`]).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub enum ToCommit {
     /// The rules thread has reloaded its state after a failed commit: batches from here on were
     /// built on what is committed.
     Resume,
+    /// Answer once every batch sent before is committed or failed (the rules thread waits for
+    /// it before reloading its state after a panic).
+    Barrier(SyncSender<()>),
 }
 
 /// One group of jobs, ready to be written.
@@ -46,11 +50,24 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Nothing of the batch was stored: every job hears `error`.
-    pub fn fail(self, error: &str) {
+    /// Nothing of the batch was stored: every job hears the error `kind` makes of `message`
+    /// ([`StoreError::Unavailable`] when a retry may succeed, [`StoreError::Internal`] when not).
+    pub fn fail(self, kind: fn(String) -> StoreError, message: &str) {
         for pending in self.pending {
-            pending.fail(StoreError::Backend(error.to_string()));
+            pending.fail(kind(message.to_string()));
         }
+    }
+}
+
+/// The kind of error a failed DuckDB write is: running out of disk or memory, or an I/O error,
+/// may mend (the writer reloads and the next batch tries again); anything else (a SQL or
+/// constraint error) is a fault that a retry will not mend.
+pub fn write_error_kind(e: &duckdb::Error) -> fn(String) -> StoreError {
+    let text = e.to_string();
+    if ["IO Error", "Out of Memory", "No space left", "disk"].iter().any(|s| text.contains(s)) {
+        StoreError::Unavailable
+    } else {
+        StoreError::Internal
     }
 }
 
@@ -59,6 +76,9 @@ pub struct CommitLink {
     pub sender: SyncSender<ToCommit>,
     /// Set by the commit thread when a commit failed: the rules thread must reload its state.
     pub reload_needed: Arc<AtomicBool>,
+    /// Set while the commit thread refuses every batch (from a failed commit until the rules
+    /// thread has reloaded): the store is not ready for writes.
+    pub halted: Arc<AtomicBool>,
     pub thread: JoinHandle<()>,
 }
 
@@ -77,13 +97,23 @@ pub fn spawn_freeing_thread() -> std::io::Result<Retired> {
 
 /// Start the commit thread on `conn`. It checkpoints the database and ends when the rules
 /// thread drops its sender.
-pub fn spawn(conn: Connection, cache: Arc<EventCache>) -> std::io::Result<CommitLink> {
+pub fn spawn(conn: Connection, cache: Arc<EventCache>, dedupe_window: chrono::Duration) -> std::io::Result<CommitLink> {
     let retired = spawn_freeing_thread()?;
     let (sender, batches) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
     let reload_needed = Arc::new(AtomicBool::new(false));
-    let committer = Committer { conn, cache, retired, reload_needed: Arc::clone(&reload_needed), halted: false };
+    let halted = Arc::new(AtomicBool::new(false));
+    let committer = Committer {
+        conn,
+        cache,
+        retired,
+        reload_needed: Arc::clone(&reload_needed),
+        halted: false,
+        halted_flag: Arc::clone(&halted),
+        dedupe_window,
+        commits_since_prune: 0,
+    };
     let thread = std::thread::Builder::new().name("troupe-commit".into()).spawn(move || committer.run(batches))?;
-    Ok(CommitLink { sender, reload_needed, thread })
+    Ok(CommitLink { sender, reload_needed, halted, thread })
 }
 
 struct Committer {
@@ -93,16 +123,24 @@ struct Committer {
     reload_needed: Arc<AtomicBool>,
     /// A commit failed and the rules thread has not reloaded yet.
     halted: bool,
+    /// [`Self::halted`], shared with the store for `/readyz`.
+    halted_flag: Arc<AtomicBool>,
+    /// Content retry keys older than this are pruned every [`PRUNE_EVERY`] commits.
+    dedupe_window: chrono::Duration,
+    commits_since_prune: usize,
 }
+
+/// Commits between two prunings of expired retry keys (one DELETE over a small table).
+const PRUNE_EVERY: usize = 1024;
 
 impl Committer {
     fn run(mut self, batches: Receiver<ToCommit>) {
         while let Ok(message) = batches.recv() {
             match message {
-                ToCommit::Resume => self.halted = false,
-                ToCommit::Batch(batch) if self.halted => {
-                    batch.fail("write failed, nothing was stored: an earlier batch's write failed")
-                }
+                ToCommit::Resume => self.set_halted(false),
+                ToCommit::Barrier(done) => drop(done.send(())),
+                ToCommit::Batch(batch) if self.halted => batch
+                    .fail(StoreError::Unavailable, "write failed, nothing was stored: an earlier batch's write failed"),
                 ToCommit::Batch(batch) => self.commit(batch),
             }
         }
@@ -116,35 +154,69 @@ impl Committer {
             let error = format!("write failed, nothing was stored: {reason}");
             tracing::error!(error = %error, "batch could not be built; reloading state");
             self.halt();
-            return batch.fail(&error);
+            return batch.fail(StoreError::Internal, &error);
         }
         let cache = Arc::clone(&self.cache);
         // Held until the changes are in the cache too: see `columns` on consistency.
         let _gate = cache.gate();
-        match self.write(&batch) {
-            Ok(()) => {
+        let written = std::panic::catch_unwind(AssertUnwindSafe(|| self.write(&batch)));
+        match written {
+            Ok(Ok(())) => {
                 for (project, changes, write) in &batch.writes {
-                    self.append_to_cache(*project, changes, write);
+                    // The batch is durable whatever happens here: a panic while appending
+                    // drops the project's columns, which the next question loads again.
+                    let appended =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| self.append_to_cache(*project, changes, write)));
+                    if appended.is_err() {
+                        tracing::error!(project, "appending a committed batch to the columns panicked; they reload");
+                        self.cache.forget(*project);
+                    }
                 }
                 let Batch { pending, writes, .. } = batch;
                 pending.into_iter().for_each(Pending::answer);
+                self.prune_now_and_then();
                 let written = writes.into_iter().map(|(project, changes, _)| (project, changes)).collect();
                 // Only fails when the freeing thread is gone; the changes are then freed here.
                 let _ = self.retired.send(written);
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, "write transaction failed; reloading state");
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.halt();
-                batch.fail(&format!("write failed, nothing was stored: {e}"));
+                batch.fail(write_error_kind(&e), &format!("write failed, nothing was stored: {e}"));
             }
+            Err(panic) => {
+                let message = troupe_store::writer::panic_message(panic.as_ref());
+                tracing::error!(panic = %message, "write transaction panicked; reloading state");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.halt();
+                batch.fail(StoreError::Internal, &format!("write failed, nothing was stored: {message}"));
+            }
+        }
+    }
+
+    fn prune_now_and_then(&mut self) {
+        self.commits_since_prune += 1;
+        if self.commits_since_prune < PRUNE_EVERY {
+            return;
+        }
+        self.commits_since_prune = 0;
+        let older_than = chrono::Utc::now() - self.dedupe_window;
+        if let Err(e) = crate::persist::prune_retry_keys(&self.conn, older_than) {
+            tracing::warn!(error = %e, "pruning expired retry keys failed; the next pruning tries again");
         }
     }
 
     /// Stop writing until the rules thread has reloaded its state.
     fn halt(&mut self) {
-        self.halted = true;
+        self.set_halted(true);
         self.reload_needed.store(true, Ordering::Release);
+    }
+
+    /// Whether writes fail until the rules thread has reloaded; `/readyz` reads it.
+    fn set_halted(&mut self, halted: bool) {
+        self.halted = halted;
+        self.halted_flag.store(halted, Ordering::Release);
     }
 
     fn write(&self, batch: &Batch) -> duckdb::Result<()> {

@@ -16,6 +16,7 @@ mod values;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -92,6 +93,8 @@ pub struct DuckStore {
     cache: Arc<EventCache>,
     group_slots: usize,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set while the writer refuses writes after a failed commit (see [`commit`]).
+    halted: Arc<AtomicBool>,
 }
 
 impl DuckStore {
@@ -114,21 +117,23 @@ impl DuckStore {
         let writer_conn = conn.try_clone().map_err(backend)?;
         let commit_conn = conn.try_clone().map_err(backend)?;
         let cache = Arc::new(EventCache::new(config.release_freed_memory));
-        let commits = commit::spawn(commit_conn, Arc::clone(&cache))
-            .map_err(|e| StoreError::Backend(format!("cannot start the writer's commit thread: {e}")))?;
+        let commits = commit::spawn(commit_conn, Arc::clone(&cache), config.dedupe_window)
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer's commit thread: {e}")))?;
+        let halted = Arc::clone(&commits.halted);
         let writer =
             Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, commits).map_err(backend)?;
         let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("troupe-writer".into())
             .spawn(move || writer.run(receiver))
-            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(DuckStore {
             jobs,
             readers: Arc::new(Readers { base: Mutex::new(conn), idle: Mutex::new(Vec::new()) }),
             cache,
             group_slots,
             writer_thread: Mutex::new(Some(thread)),
+            halted,
         })
     }
 
@@ -173,7 +178,7 @@ impl DuckStore {
         let slots = self.group_slots;
         tokio::task::spawn_blocking(move || readers.with(|conn| f(conn, slots)))
             .await
-            .map_err(|e| StoreError::Backend(format!("reader task failed: {e}")))?
+            .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
     }
 }
 
@@ -191,23 +196,23 @@ impl Drop for DuckStore {
 
 fn open_file(dir: &Path) -> Result<Connection, StoreError> {
     std::fs::create_dir_all(dir)
-        .map_err(|e| StoreError::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
+        .map_err(|e| StoreError::Internal(format!("cannot create data directory {}: {e}", dir.display())))?;
     let file = dir.join(DB_FILE);
     Connection::open(&file).map_err(|e| {
         let message = e.to_string();
         if message.contains("lock") {
-            StoreError::Backend(format!(
+            StoreError::Internal(format!(
                 "the data directory {} is in use by another troupe process (stop it, or use another --data-dir)",
                 dir.display()
             ))
         } else {
-            StoreError::Backend(format!("cannot open {}: {message}", file.display()))
+            StoreError::Internal(format!("cannot open {}: {message}", file.display()))
         }
     })
 }
 
 fn backend(e: duckdb::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    StoreError::Internal(e.to_string())
 }
 
 /// Reader connections share the writer's database instance and see every committed write.
@@ -230,7 +235,7 @@ impl Readers {
 }
 
 fn poisoned() -> StoreError {
-    StoreError::Backend("a reader connection lock was poisoned".into())
+    StoreError::Internal("a reader connection lock was poisoned".into())
 }
 
 #[async_trait]
@@ -256,6 +261,23 @@ impl Store for DuckStore {
 
     async fn group_types(&self, project: ProjectId) -> Result<Vec<GroupTypeInfo>, StoreError> {
         self.read(move |conn, _| read::group_types(conn, project)).await
+    }
+
+    /// Ready while the writer runs and is not halted by a failed commit. A halted writer
+    /// reloads its state when it next takes a job: an empty one is sent for that, so that a
+    /// load balancer polling this route brings the store back without a client's write.
+    async fn ready(&self) -> Result<(), StoreError> {
+        let writer_gone = self.writer_thread.lock().map_or(true, |t| t.as_ref().is_none_or(|t| t.is_finished()));
+        if writer_gone || self.jobs.is_closed() {
+            return Err(StoreError::Unavailable("the writer has stopped".into()));
+        }
+        if self.halted.load(Ordering::Acquire) {
+            self.send(|reply| Job::Apply { project: 0, commands: Vec::new(), reply }).await??;
+            if self.halted.load(Ordering::Acquire) {
+                return Err(StoreError::Unavailable("the writer is recovering from a failed write".into()));
+            }
+        }
+        Ok(())
     }
 
     /// Without the count of groups per type, which cost a scan of the group profiles (~6 ms at

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::Duration;
 use duckdb::types::Value;
 use duckdb::Connection;
+use troupe_core::dedupe::RetryRecord;
 use troupe_core::{Group, GroupType, Limits, Person, PersonId, ProjectId, ProjectState};
 use troupe_store::Project;
 
@@ -99,5 +100,17 @@ pub fn project_state(
     let mut stmt = conn.prepare("SELECT dedup_key FROM events WHERE project_id = ? AND dedup_key IS NOT NULL")?;
     let keys = stmt.query_map([project], |r| r.get::<_, u64>(0))?.collect::<duckdb::Result<Vec<_>>>()?;
     state.restore_dedup_keys(keys);
+
+    let now = chrono::Utc::now();
+    let mut stmt = conn.prepare(
+        "SELECT key, epoch_us(seen_at), forever FROM retry_keys WHERE project_id = ? AND (forever OR seen_at >= ?)",
+    )?;
+    let since = crate::values::ts(now - dedupe_window);
+    let records = stmt
+        .query_map(duckdb::params![project, since], |r| {
+            Ok(RetryRecord { key: r.get(0)?, seen_at: from_micros(r.get(1)?), forever: r.get(2)? })
+        })?
+        .collect::<duckdb::Result<Vec<_>>>()?;
+    state.restore_retry_keys(records, now);
     Ok(state)
 }

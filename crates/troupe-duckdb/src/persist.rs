@@ -20,6 +20,7 @@ use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::Value;
 use duckdb::{params, params_from_iter, Connection};
+use troupe_core::dedupe::RetryRecord;
 use troupe_core::{Changes, ChargeChange, ProjectState, Slot, StoredEvent};
 
 use crate::values::{json, text_list, ts};
@@ -126,7 +127,8 @@ impl ProjectWrite {
         self.distinct_ids(conn)?;
         self.groups(conn)?;
         self.group_types(conn)?;
-        charges(conn, project, &changes.charges)
+        charges(conn, project, &changes.charges)?;
+        retry_keys(conn, project, &changes.retry_keys)
     }
 
     fn persons(&self, conn: &Connection) -> duckdb::Result<()> {
@@ -286,6 +288,22 @@ fn delete_keys(conn: &Connection, table: &str, column: &str, project: u32, keys:
     let sql = format!("DELETE FROM {table} WHERE project_id = ? AND {column} IN (SELECT unnest(?::VARCHAR[]))");
     conn.execute(&sql, params![project, text_list(keys)])?;
     Ok(())
+}
+
+fn retry_keys(conn: &Connection, project: u32, records: &[RetryRecord]) -> duckdb::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut appender = conn.appender("retry_keys")?;
+    for r in records {
+        appender.append_row(params![project, r.key, ts(r.seen_at), r.forever])?;
+    }
+    appender.flush()
+}
+
+/// Forget content keys that left the retry window (ids stay: a resend is dropped whenever).
+pub fn prune_retry_keys(conn: &Connection, older_than: chrono::DateTime<chrono::Utc>) -> duckdb::Result<usize> {
+    conn.execute("DELETE FROM retry_keys WHERE NOT forever AND seen_at < ?", params![ts(older_than)])
 }
 
 fn charges(conn: &Connection, project: u32, changes: &[ChargeChange]) -> duckdb::Result<()> {

@@ -3,11 +3,14 @@
 use duckdb::Connection;
 
 /// (version, SQL). Append only: a released migration never changes.
-const MIGRATIONS: &[(i32, &str)] =
-    &[(1, include_str!("../migrations/V1__initial.sql")), (2, include_str!("../migrations/V2__documents.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/V1__initial.sql")),
+    (2, include_str!("../migrations/V2__documents.sql")),
+    (3, include_str!("../migrations/V3__retry_keys.sql")),
+];
 
 /// The version this build expects.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 pub fn migrate(conn: &Connection) -> duckdb::Result<()> {
     conn.execute_batch(

@@ -6,6 +6,7 @@
 //! writes them in one transaction and only then answers each job.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 
 use chrono::{Duration, Utc};
@@ -49,6 +50,7 @@ impl Writer {
 
     /// Rebuild every project's state from the database (at start and after a failed commit).
     fn reload(&mut self) -> duckdb::Result<()> {
+        crate::persist::prune_retry_keys(&self.conn, Utc::now() - self.dedupe_window)?;
         self.states.clear();
         for project in &self.projects {
             let state = load::project_state(&self.conn, project.id, self.limits.clone(), self.dedupe_window)?;
@@ -82,23 +84,39 @@ impl Writer {
             self.recover();
         }
         let mut batch = Batch::default();
+        let mut panicked = false;
         for job in jobs {
-            self.run_job(job, &mut batch);
+            panicked |= !self.run_job(job, &mut batch);
+        }
+        if panicked {
+            // The state may hold part of the job that panicked: nothing of the group is
+            // written, and the state is read back from what is committed.
+            self.states.values_mut().for_each(|state| drop(state.take_changes()));
+            for pending in batch.pending {
+                pending.fail(troupe_store::writer::innocent_of_panic());
+            }
+            self.recover_after_panic();
+            return;
         }
         for state in self.states.values_mut() {
             let changes = state.take_changes();
             if changes.is_empty() {
                 continue;
             }
-            match ProjectWrite::new(state, &changes) {
-                Ok(write) => batch.writes.push((state.project_id, changes, write)),
-                Err(e) => batch.broken = Some(format!("cannot build the rows of the batch: {e}")),
+            let built = std::panic::catch_unwind(AssertUnwindSafe(|| ProjectWrite::new(state, &changes)));
+            match built {
+                Ok(Ok(write)) => batch.writes.push((state.project_id, changes, write)),
+                Ok(Err(e)) => batch.broken = Some(format!("cannot build the rows of the batch: {e}")),
+                Err(panic) => {
+                    let message = troupe_store::writer::panic_message(panic.as_ref());
+                    batch.broken = Some(format!("building the rows of the batch panicked: {message}"));
+                }
             }
         }
         if let Err(std::sync::mpsc::SendError(ToCommit::Batch(batch))) =
             self.commits.sender.send(ToCommit::Batch(batch))
         {
-            batch.fail("the commit thread has stopped; nothing was stored");
+            batch.fail(StoreError::Internal, "the commit thread has stopped; nothing was stored");
         }
     }
 
@@ -108,17 +126,39 @@ impl Writer {
         self.projects = load::projects(&self.conn).unwrap_or_default();
         if let Err(e) = self.reload() {
             tracing::error!(error = %e, "reloading state failed");
+            // Still halted: the next job tries again.
+            self.commits.reload_needed.store(true, Ordering::Release);
+            return;
         }
         if self.commits.sender.send(ToCommit::Resume).is_err() {
             tracing::error!("the commit thread has stopped");
         }
     }
 
-    fn run_job(&mut self, job: Job, batch: &mut Batch) {
+    /// A job panicked in the rules: wait until the commit thread has finished every batch sent
+    /// before (their state is in ours), then read the state back from the database.
+    fn recover_after_panic(&mut self) {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        if self.commits.sender.send(ToCommit::Barrier(done)).is_ok() {
+            let _ = wait.recv();
+        }
+        self.commits.reload_needed.store(false, Ordering::Release);
+        self.recover();
+    }
+
+    /// Apply one job into `batch`; `false` when it panicked (its caller has heard so).
+    fn run_job(&mut self, job: Job, batch: &mut Batch) -> bool {
         match job {
             Job::Apply { project, commands, reply } => {
-                let results = troupe_store::apply_batch(self.states.get_mut(&project), project, commands, Utc::now());
-                batch.pending.push(Pending::Apply(reply, results));
+                let state = self.states.get_mut(&project);
+                match troupe_store::writer::apply_caught(state, project, commands, Utc::now()) {
+                    Ok(results) => batch.pending.push(Pending::Apply(reply, results)),
+                    Err(panic) => {
+                        tracing::error!(project, panic = %panic, "applying a write panicked; reloading state");
+                        let _ = reply.send(Err(troupe_store::writer::write_panicked()));
+                        return false;
+                    }
+                }
             }
             Job::CreateProject { new, reply } => {
                 let result = self.create_project(new);
@@ -128,6 +168,7 @@ impl Writer {
                 batch.pending.push(Pending::Project(reply, result));
             }
         }
+        true
     }
 
     /// The project is in the state at once; its row is written with the batch.

@@ -37,13 +37,57 @@ pub struct MixpanelRequest {
 
 /// The `data` field: JSON, or base64 of JSON.
 pub fn decode_data(raw: &str) -> Result<Value, CoreError> {
-    if let Ok(value) = serde_json::from_str(raw) {
-        return Ok(value);
+    let text = data_text(raw)?;
+    serde_json::from_slice(&text).map_err(|e| CoreError::invalid("data", format!("is not valid JSON: {e}")))
+}
+
+/// The JSON text of a `data` field: itself when it is JSON, else its base64 decoded (JSON text
+/// never starts like base64 does, with a letter, digit, `+` or `/`).
+pub fn data_text(raw: &str) -> Result<std::borrow::Cow<'_, [u8]>, CoreError> {
+    let raw = raw.trim();
+    if raw.starts_with(['{', '[']) {
+        return Ok(std::borrow::Cow::Borrowed(raw.as_bytes()));
     }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(raw.trim())
-        .map_err(|_| CoreError::invalid("data", "must be JSON (or base64 of JSON)"))?;
-    serde_json::from_slice(&bytes).map_err(|e| CoreError::invalid("data", format!("is not valid JSON: {e}")))
+    base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|_| CoreError::invalid("data", "must be JSON (or base64 of JSON)"))
+}
+
+/// The `data` field of a form-encoded body (`application/x-www-form-urlencoded`), refusing
+/// bytes that are not UTF-8 once decoded (as the JSON routes refuse them) instead of turning
+/// them into U+FFFD.
+pub fn form_data(body: &[u8]) -> Result<String, CoreError> {
+    for pair in body.split(|&b| b == b'&') {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &pair[..0]),
+        };
+        if form_decode(key).as_deref() == Some(b"data".as_slice()) {
+            let bytes = form_decode(value).ok_or_else(|| CoreError::invalid("data", "has a malformed %-escape"))?;
+            return String::from_utf8(bytes).map_err(|_| CoreError::invalid("data", "is not valid UTF-8"));
+        }
+    }
+    Err(CoreError::missing("data"))
+}
+
+/// `+` as space and `%XX` escapes; `None` for a `%` not followed by two hex digits.
+fn form_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(text.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(out)
 }
 
 pub fn translate(
@@ -172,7 +216,19 @@ fn engage(value: &Value, group_keys: &[String], limits: &Limits) -> ItemResult {
     for (group_type, op) in memberships {
         commands.push(Command::Membership { distinct_id: distinct_id.clone(), group_type, op });
     }
-    Ok(commands)
+    guarded(m, commands, limits)
+}
+
+/// Profile updates guarded against resends: by `$insert_id` when the message has one, else by
+/// content with the message's `$time` (sent to the microsecond by mixpanel-python, so two
+/// genuine increments a moment apart stay two).
+fn guarded(m: &wire::Body, commands: Vec<Command>, limits: &Limits) -> ItemResult {
+    let insert_id = wire::opt_id(m, "$insert_id")?;
+    if let Some(id) = &insert_id {
+        limits.check_id("$insert_id", id)?;
+    }
+    let time = m.get("$time").map(Value::to_string).unwrap_or_default();
+    Ok(wire::guarded(commands, insert_id.as_deref(), &time))
 }
 
 /// A person property named after a group key is the person's membership of that type.
@@ -237,7 +293,7 @@ fn groups(value: &Value, limits: &Limits) -> ItemResult {
     let group_type = wire::id(m, "$group_key", limits)?;
     let group_key = wire::id(m, "$group_id", limits)?;
     let (op, _) = profile_op(m, limits)?;
-    Ok(vec![Command::GroupProfile { group_type, group_key, name: None, op }])
+    guarded(m, vec![Command::GroupProfile { group_type, group_key, name: None, op }], limits)
 }
 
 #[cfg(test)]

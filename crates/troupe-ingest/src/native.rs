@@ -24,8 +24,20 @@ use crate::wire::{self, Body};
 
 /// The kind of a native write: the route path after `/api/sdk/` (`events` for `/api/events`).
 /// Batch items name theirs in `type`.
+///
+/// Profile writes that are not idempotent (increments, appends, charges) are guarded against
+/// resends: by the body's `request_id` when the client sends one (troupe's own SDKs do), else by
+/// their content for the retry window (Trodo's SDKs send no id; see docs/semantics.md).
 pub fn translate(kind: &str, body: &Value, limits: &Limits) -> Result<Vec<Command>, CoreError> {
     let b = wire::object(body, "body")?;
+    let request_id = wire::opt_id(b, "request_id")?;
+    if let Some(id) = &request_id {
+        limits.check_id("request_id", id)?;
+    }
+    Ok(wire::guarded(commands(kind, b, limits)?, request_id.as_deref(), ""))
+}
+
+fn commands(kind: &str, b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> {
     match kind {
         "events" => Ok(vec![event(b, limits)?]),
         "identify" => identify(b, limits),

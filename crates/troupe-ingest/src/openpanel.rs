@@ -20,7 +20,14 @@ use troupe_core::{Command, CoreError, Limits, ProfileOp, TrackEvent};
 use crate::wire::{self, Body};
 
 /// Translate one request. `device_id` is the server-derived id for payloads without `profileId`.
+///
+/// OpenPanel sends no id with a write: its increments and decrements are guarded against
+/// resends by their content, for the retry window (docs/semantics.md).
 pub fn translate(body: &Value, device_id: &str, limits: &Limits) -> Result<Vec<Command>, CoreError> {
+    Ok(wire::guarded(commands(body, device_id, limits)?, None, ""))
+}
+
+fn commands(body: &Value, device_id: &str, limits: &Limits) -> Result<Vec<Command>, CoreError> {
     let b = wire::object(body, "body")?;
     let kind = wire::text(b, "type")?;
     let payload = wire::object(b.get("payload").unwrap_or(&Value::Null), "payload")?;

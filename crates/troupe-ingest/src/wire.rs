@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use troupe_core::{CoreError, Limits, Properties};
+use troupe_core::{Command, CoreError, Limits, Properties};
 
 pub type Body = Map<String, Value>;
 
@@ -39,6 +39,17 @@ pub fn opt_id(body: &Body, field: &str) -> Result<Option<String>, CoreError> {
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(_) => Err(CoreError::invalid(field, "must be a string")),
     }
+}
+
+/// `commands` of one request item guarded against the client's resends
+/// ([`Command::once`]): with the client's id for the write when it sent one (`#n` tells the
+/// commands of one item apart), else by content and `nonce`, for those that are not idempotent.
+pub fn guarded(commands: Vec<Command>, client_id: Option<&str>, nonce: &str) -> Vec<Command> {
+    commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| command.once(client_id.map(|id| format!("{id}#{i}")).as_deref(), nonce))
+        .collect()
 }
 
 /// A required string that is not an id (event names).
@@ -109,19 +120,25 @@ pub fn number(body: &Body, field: &str) -> Result<serde_json::Number, CoreError>
 
 /// A timestamp in any of the formats clients send: RFC 3339 text (`Z` or an offset), epoch
 /// milliseconds (Trodo, JavaScript) or epoch seconds (Mixpanel's float), told apart by size.
+/// Times outside the range troupe stores (1970 to 2100) are refused naming the field.
 pub fn timestamp(body: &Body, field: &str) -> Result<Option<DateTime<Utc>>, CoreError> {
     let bad = || CoreError::invalid(field, "must be an ISO 8601 time or epoch seconds/milliseconds");
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
-            if let Ok(n) = s.parse::<f64>() {
-                return epoch(n).map(Some).ok_or_else(bad);
-            }
-            DateTime::parse_from_rfc3339(s).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| bad())
-        }
-        Some(Value::Number(n)) => n.as_f64().and_then(epoch).map(Some).ok_or_else(bad),
-        Some(_) => Err(bad()),
+    let time = match body.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => match s.parse::<f64>() {
+            Ok(n) => epoch(n).ok_or_else(bad)?,
+            Err(_) => DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| bad())?,
+        },
+        Some(Value::Number(n)) => n.as_f64().and_then(epoch).ok_or_else(bad)?,
+        Some(_) => return Err(bad()),
+    };
+    if !troupe_core::event::in_time_range(time) {
+        return Err(CoreError::invalid(
+            field,
+            format!("{} is out of range: times must be from 1970-01-01 to 2099-12-31 (UTC)", time.to_rfc3339()),
+        ));
     }
+    Ok(Some(time))
 }
 
 /// Epoch seconds below 10^11 (until the year 5138), milliseconds above.
@@ -156,6 +173,24 @@ mod tests {
             assert!(diff <= 1, "{v} parsed as {got:?}");
         }
         assert_eq!(timestamp(&body(json!({"t": "yesterday"})), "t").unwrap_err().field(), "t");
+    }
+
+    #[test]
+    fn times_out_of_the_stored_range_are_refused_naming_the_field() {
+        for v in [
+            json!(8_210_000_000_000_000_i64),
+            json!(-1),
+            json!(1e300),
+            json!("1969-12-31T23:59:59Z"),
+            json!("2100-01-01T00:00:00Z"),
+            json!("+262143-12-31T23:59:59Z"),
+            json!("9999999999999999999999"),
+        ] {
+            let err = timestamp(&body(json!({"sent_at": v.clone()})), "sent_at").expect_err("refused");
+            assert_eq!((err.field(), err.code()), ("sent_at", "invalid_field"), "{v}");
+        }
+        assert!(timestamp(&body(json!({"t": "1970-01-01T00:00:00Z"})), "t").is_ok());
+        assert!(timestamp(&body(json!({"t": "2099-12-31T23:59:59Z"})), "t").is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use troupe_store::Actor;
 
 use crate::error::QueryError;
@@ -187,7 +187,8 @@ async fn criterion(ctx: &Ctx<'_>, by: &CountBy, c: &Criterion, depth: usize) -> 
             let mut needs = Needs::new();
             needs.count_by(by);
             needs.selector(&selector, &nested);
-            let from = ctx.now - Duration::days(i64::from(*days));
+            // Any u32 of days is a valid question ("ever"): clamped, not overflowed.
+            let from = ctx.now.checked_sub_signed(Duration::days(i64::from(*days))).unwrap_or(DateTime::<Utc>::MIN_UTC);
             let to = ctx.now + Duration::microseconds(1);
             // Counted by the backend when it can.
             if let Some(test) = pushdown::Conditions::new(ctx, &nested).test(&selector, None).await? {

@@ -337,5 +337,7 @@ fn unexpected(answer: &AggregateAnswer) -> QueryError {
         AggregateAnswer::Texts(_) => "texts",
         AggregateAnswer::PeriodStats { .. } => "period statistics",
     };
-    QueryError::Store(troupe_store::StoreError::Backend(format!("the backend answered with {kind} to another request")))
+    QueryError::Store(troupe_store::StoreError::Internal(format!(
+        "the backend answered with {kind} to another request"
+    )))
 }

@@ -5,7 +5,9 @@
 //! holds exactly the events of that local day. Hour buckets are real hours starting at a local
 //! full hour: the repeated hour of a fall-back day is two buckets, labelled with their offsets.
 
-use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Days, Duration, Months, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 use crate::error::QueryError;
@@ -211,36 +213,64 @@ enum End {
 fn bound(text: &str, calendar: &Calendar, now: DateTime<Utc>, end: End) -> Result<DateTime<Utc>, QueryError> {
     let text = text.trim();
     let today = now.with_timezone(&calendar.tz).date_naive();
-    // A whole day: its start for `from`, the next day's start for `to`.
-    let day = |date: NaiveDate| match end {
-        End::Start => calendar.midnight(date),
-        End::End => calendar.midnight(date + Duration::days(1)),
-    };
     let instant = |t: DateTime<Utc>| match end {
         End::Start => t,
         End::End => t + Duration::microseconds(1),
     };
-    match text {
+    let date = match text {
         "now" => return Ok(instant(now)),
-        "today" => return Ok(day(today)),
-        "yesterday" => return Ok(day(today - Duration::days(1))),
-        _ => {}
+        "today" => Some(today),
+        "yesterday" => today.pred_opt(),
+        _ => None,
+    };
+    if let Some(date) = date {
+        return Ok(day_bound(calendar, in_query_range(date, text)?, end));
     }
     if let Some(relative) = text.strip_prefix('-') {
-        return relative_bound(relative, calendar, now, today, end).ok_or_else(|| bad_bound(text));
+        return relative_bound(relative, calendar, now, today, end, text);
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(day(date));
+        return Ok(day_bound(calendar, in_query_range(date, text)?, end));
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(instant(t.with_timezone(&Utc)));
+        let t = t.with_timezone(&Utc);
+        in_query_range(t.date_naive(), text)?;
+        return Ok(instant(t));
     }
     if let Ok(local) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
+        in_query_range(local.date(), text)?;
         if let Some(t) = calendar.tz.from_local_datetime(&local).earliest() {
             return Ok(instant(t.with_timezone(&Utc)));
         }
     }
     Err(bad_bound(text))
+}
+
+/// The first and last days a date range may name. Events are stored from 1970 to 2099; the
+/// margins leave room for a week or month bucket around them, and keep every calendar
+/// computation far from chrono's limits, so no bound can overflow.
+const FIRST_QUERY_DATE: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
+const LAST_QUERY_DATE: NaiveDate = NaiveDate::from_ymd_opt(2199, 12, 31).expect("a valid date");
+
+fn in_query_range(date: NaiveDate, text: &str) -> Result<NaiveDate, QueryError> {
+    if (FIRST_QUERY_DATE..=LAST_QUERY_DATE).contains(&date) {
+        return Ok(date);
+    }
+    Err(out_of_range(text))
+}
+
+fn out_of_range(text: &str) -> QueryError {
+    QueryError::invalid(format!(
+        "date_range: {text:?} is out of range: dates must be from {FIRST_QUERY_DATE} to {LAST_QUERY_DATE}"
+    ))
+}
+
+/// A whole day: its start for `from`, the next day's start for `to`.
+fn day_bound(calendar: &Calendar, date: NaiveDate, end: End) -> DateTime<Utc> {
+    match end {
+        End::Start => calendar.midnight(date),
+        End::End => calendar.midnight(date.succ_opt().unwrap_or(date)),
+    }
 }
 
 fn relative_bound(
@@ -249,25 +279,30 @@ fn relative_bound(
     now: DateTime<Utc>,
     today: NaiveDate,
     end: End,
-) -> Option<DateTime<Utc>> {
-    let unit = relative.chars().last()?;
-    let n: u32 = relative[..relative.len() - unit.len_utf8()].parse().ok()?;
+    text: &str,
+) -> Result<DateTime<Utc>, QueryError> {
+    let unit = relative.chars().last().ok_or_else(|| bad_bound(text))?;
+    let n: u32 = relative[..relative.len() - unit.len_utf8()].parse().map_err(|_| bad_bound(text))?;
+    let out_of_range = || out_of_range(text);
+    let days_back = |days: u64| today.checked_sub_days(Days::new(days)).ok_or_else(out_of_range);
     let date = match unit {
         'h' => {
+            let then = now.checked_sub_signed(Duration::hours(i64::from(n))).ok_or_else(out_of_range)?;
+            in_query_range(then.date_naive(), text)?;
             let hours = Calendar { interval: Interval::Hour, ..*calendar };
-            let start = hours.period_start(now - Duration::hours(i64::from(n)));
-            return Some(if end == End::End { start + Duration::hours(1) } else { start });
+            let start = hours.period_start(then);
+            return Ok(if end == End::End { start + Duration::hours(1) } else { start });
         }
-        'd' => today - Duration::days(i64::from(n)),
-        'w' => today - Duration::days(7 * i64::from(n)),
-        'm' => today.checked_sub_months(Months::new(n))?,
-        'y' => today.checked_sub_months(Months::new(n.checked_mul(12)?))?,
-        _ => return None,
+        'd' => days_back(u64::from(n))?,
+        'w' => days_back(7 * u64::from(n))?,
+        'm' => today.checked_sub_months(Months::new(n)).ok_or_else(out_of_range)?,
+        'y' => n
+            .checked_mul(12)
+            .and_then(|months| today.checked_sub_months(Months::new(months)))
+            .ok_or_else(out_of_range)?,
+        _ => return Err(bad_bound(text)),
     };
-    Some(match end {
-        End::Start => calendar.midnight(date),
-        End::End => calendar.midnight(date + Duration::days(1)),
-    })
+    Ok(day_bound(calendar, in_query_range(date, text)?, end))
 }
 
 fn bad_bound(text: &str) -> QueryError {
@@ -349,5 +384,47 @@ mod tests {
         assert_eq!(r.to - r.from, Duration::hours(25));
         assert!(resolve(&DateRange { from: Some("last week".into()), to: None }, &cal, now).is_err());
         assert!(Calendar::new(Some("Mars/Olympus"), Interval::Day, WeekStart::Sunday).is_err());
+    }
+
+    #[test]
+    fn extreme_bounds_are_refused_not_overflowed() {
+        let now = at("2026-11-23T15:00:00Z");
+        for interval in [Interval::Hour, Interval::Day, Interval::Week, Interval::Month] {
+            for tz in [None, Some("Pacific/Kiritimati"), Some("Pacific/Pago_Pago")] {
+                let cal = Calendar::new(tz, interval, WeekStart::Sunday).expect("tz");
+                for from in [
+                    "-99999999w",
+                    "-4294967295d",
+                    "-4294967295h",
+                    "-4294967295m",
+                    "-4294967295y",
+                    "-357913942y",
+                    "+262142-12-31",
+                    "262142-12-31",
+                    "-262143-01-01",
+                    "0001-01-01",
+                    "9999-12-31",
+                    "9999-12-31T23:59:59Z",
+                    "9999-12-31T23:59:59",
+                    "0000-01-01T00:00:00+23:59",
+                    "-0d",
+                    "-d",
+                    "-",
+                    "-99999999999999999999d",
+                ] {
+                    for to in [None, Some(from)] {
+                        let range = DateRange { from: Some(from.into()), to: to.map(Into::into) };
+                        if let Err(e) = resolve(&range, &cal, now) {
+                            assert!(e.to_string().starts_with("date_range"), "{from}: {e}");
+                        }
+                    }
+                }
+            }
+        }
+        let cal = Calendar::new(None, Interval::Month, WeekStart::Sunday).expect("tz");
+        let range = DateRange { from: Some("1900-01-01".into()), to: Some("2199-12-31".into()) };
+        assert!(resolve(&range, &cal, now).is_ok(), "the whole supported range, in months");
+        let err = resolve(&DateRange { from: Some("-99999999w".into()), to: None }, &cal, now).expect_err("refused");
+        assert!(err.to_string().contains("out of range"), "{err}");
     }
 }

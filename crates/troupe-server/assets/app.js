@@ -148,7 +148,7 @@ function nav(active) {
 
 // ---------------------------------------------------------------- sign in and setup
 
-function authPage(title, intro, action, button) {
+function authPage(title, intro, action, button, tokenField = false) {
   document.getElementById('nav').hidden = true;
   const err = h('div');
   const form = h('form.auth', {
@@ -157,7 +157,9 @@ function authPage(title, intro, action, button) {
       err.replaceChildren();
       const data = new FormData(form);
       try {
-        await action({ email: data.get('email'), password: data.get('password') });
+        const credentials = { email: data.get('email'), password: data.get('password') };
+        if (tokenField) credentials.setup_token = data.get('setup_token');
+        await action(credentials);
         await loadSession();
         location.hash = '#/groups';
       } catch (ex) {
@@ -168,6 +170,7 @@ function authPage(title, intro, action, button) {
   h('h1', {}, title), h('p.muted', {}, intro),
   h('label', {}, 'Email', h('input', { name: 'email', type: 'email', required: true, autocomplete: 'username' })),
   h('label', {}, 'Password', h('input', { name: 'password', type: 'password', required: true, minlength: 8, autocomplete: title === 'Sign in' ? 'current-password' : 'new-password' })),
+  tokenField ? h('label', {}, 'Setup token (printed in the server log)', h('input', { name: 'setup_token', required: true, autocomplete: 'off' })) : '',
   err, h('button.primary', { type: 'submit' }, button));
   render(form);
 }
@@ -176,8 +179,8 @@ function loginPage() {
   authPage('Sign in', 'Sign in to your troupe.', (c) => api('POST', '/api/login', c), 'Sign in');
 }
 
-function setupPage() {
-  authPage('Welcome to troupe', 'First run: create the administrator account (at least 8 characters of password).', (c) => api('POST', '/api/setup', c), 'Create account');
+function setupPage(tokenRequired) {
+  authPage('Welcome to troupe', 'First run: create the administrator account (at least 8 characters of password).', (c) => api('POST', '/api/setup', c), 'Create account', tokenRequired);
 }
 
 // ---------------------------------------------------------------- groups
@@ -807,7 +810,7 @@ async function route() {
     if (!state.csrf) {
       const s = await loadSession();
       if (!s.signed_in) {
-        if (s.setup_needed) return setupPage();
+        if (s.setup_needed) return setupPage(s.setup_token_required);
         return loginPage();
       }
     }

@@ -69,18 +69,15 @@ impl Projects {
     }
 
     /// The project named by `reference` (its id or name) if `headers` carry its secret key.
+    /// A project that does not exist and a wrong key get the same 401, so that project names
+    /// cannot be probed without a key.
     pub async fn authorize_read(&self, headers: &HeaderMap, reference: &str) -> Result<Project, ApiError> {
         let hash = secret_hash(headers)?;
-        let project = self
-            .all()
+        self.all()
             .await
             .into_iter()
-            .find(|p| p.name == reference || p.id.to_string() == reference)
-            .ok_or_else(|| ApiError::NotFound(format!("no project '{reference}'")))?;
-        if project.secret_key_hash != hash {
-            return Err(ApiError::Unauthorized(format!("that secret key is not valid for project '{reference}'")));
-        }
-        Ok(project)
+            .find(|p| (p.name == reference || p.id.to_string() == reference) && p.secret_key_hash == hash)
+            .ok_or_else(|| ApiError::Unauthorized(format!("that secret key does not open a project '{reference}'")))
     }
 
     /// Every project a secret key opens.

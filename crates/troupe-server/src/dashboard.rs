@@ -28,6 +28,7 @@ use troupe_store::{Document, Store, StoreError, INSTANCE};
 
 use crate::auth::{generate_key, hash_secret};
 use crate::error::{json_body, ApiError};
+use crate::rate_limit::ClientAddr;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "troupe_session";
@@ -162,12 +163,17 @@ fn secure_headers(headers: &mut HeaderMap) {
 /// Who is signed in (and the CSRF token the pages must send), or whether setup is needed.
 async fn session(State(app): State<Arc<AppState>>, jar: CookieJar) -> Result<Json<Value>, ApiError> {
     let setup_needed = users(app.store.as_ref()).await?.is_empty();
+    let token_required = setup_needed && app.settings.setup_token.is_some();
     let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) else {
-        return Ok(Json(json!({"signed_in": false, "setup_needed": setup_needed})));
+        return Ok(Json(
+            json!({"signed_in": false, "setup_needed": setup_needed, "setup_token_required": token_required}),
+        ));
     };
     match app.sessions.find(&token, app.store.as_ref()).await? {
         Some(s) => Ok(Json(json!({"signed_in": true, "email": s.email, "csrf": s.csrf, "setup_needed": false}))),
-        None => Ok(Json(json!({"signed_in": false, "setup_needed": setup_needed}))),
+        None => {
+            Ok(Json(json!({"signed_in": false, "setup_needed": setup_needed, "setup_token_required": token_required})))
+        }
     }
 }
 
@@ -175,6 +181,9 @@ async fn session(State(app): State<Arc<AppState>>, jar: CookieJar) -> Result<Jso
 struct Credentials {
     email: String,
     password: String,
+    /// First-run setup on a non-loopback address: the one-time token from the server's log.
+    #[serde(default)]
+    setup_token: Option<String>,
 }
 
 fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
@@ -182,16 +191,29 @@ fn credentials(body: &[u8]) -> Result<Credentials, ApiError> {
     if !c.email.contains('@') || c.email.len() > 200 {
         return Err(ApiError::BadQuery("email: give an email address".into()));
     }
-    Ok(Credentials { email: c.email.trim().to_lowercase(), password: c.password })
+    Ok(Credentials { email: c.email.trim().to_lowercase(), ..c })
 }
 
 /// First run: create the administrator. Refused once one exists.
 async fn setup(
     State(app): State<Arc<AppState>>,
+    ClientAddr(client): ClientAddr,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
+    if let Some(client) = client {
+        app.rate_limits.check_sign_in(client)?;
+    }
     let c = credentials(&body)?;
+    if let Some(expected) = &app.settings.setup_token {
+        let given = c.setup_token.as_deref().unwrap_or_default();
+        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            return Err(ApiError::Unauthorized(
+                "setup_token: first-run setup on this address needs the one-time token printed in the server's log"
+                    .into(),
+            ));
+        }
+    }
     if c.password.chars().count() < MIN_PASSWORD {
         return Err(ApiError::BadQuery(format!("password: at least {MIN_PASSWORD} characters")));
     }
@@ -201,7 +223,7 @@ async fn setup(
     let salt = SaltString::generate(&mut OsRng);
     let hash = Argon2::default()
         .hash_password(c.password.as_bytes(), &salt)
-        .map_err(|e| ApiError::Store(StoreError::Backend(format!("cannot hash the password: {e}"))))?
+        .map_err(|e| ApiError::Store(StoreError::Internal(format!("cannot hash the password: {e}"))))?
         .to_string();
     let body = json!({"email": c.email, "password_hash": hash, "created_at": Utc::now()});
     app.store
@@ -212,9 +234,13 @@ async fn setup(
 
 async fn login(
     State(app): State<Arc<AppState>>,
+    ClientAddr(client): ClientAddr,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
+    if let Some(client) = client {
+        app.rate_limits.check_sign_in(client)?;
+    }
     let c = credentials(&body)?;
     let refused = || ApiError::Unauthorized("wrong email or password".into());
     let user = users(app.store.as_ref()).await?.into_iter().find(|d| d.id == c.email).ok_or_else(refused)?;
@@ -240,6 +266,11 @@ async fn logout(State(app): State<Arc<AppState>>, jar: CookieJar) -> Result<(Coo
         app.sessions.end(&token, app.store.as_ref()).await?;
     }
     Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/").build()), StatusCode::NO_CONTENT))
+}
+
+/// Equal without telling, by its timing, how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn users(store: &dyn Store) -> Result<Vec<Document>, StoreError> {

@@ -16,14 +16,42 @@ pub enum ApiError {
     Invalid(#[from] CoreError),
     #[error("request body is not valid JSON: {0}")]
     BadJson(String),
+    /// The body is over a size limit (bytes, decompressed bytes, JSON values, nesting).
+    #[error("request body is too large: {0}")]
+    TooLarge(String),
+    /// The body's `Content-Encoding` (or PostHog's `compression`) could not be decoded.
+    #[error("request body could not be decoded: {0}")]
+    BadEncoding(String),
     #[error("{0}")]
     BadQuery(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
-    #[error(transparent)]
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Over a rate limit; retry after the given seconds.
+    #[error("rate limit exceeded for {scope}: retry after {retry_after} s")]
+    RateLimited { scope: String, retry_after: u64 },
+    /// A failure of the store. Shown to clients by kind only: its text can hold a backend's
+    /// own message, which is logged with the request id instead.
+    #[error("{}", store_message(.0))]
     Store(#[from] StoreError),
+    /// A fault of troupe itself (a panic): logged, answered without detail.
+    #[error("internal error")]
+    Internal,
+}
+
+/// What a client is told of a store error.
+fn store_message(e: &StoreError) -> String {
+    match e {
+        StoreError::Unavailable(_) | StoreError::Closed => {
+            "the store is unavailable; nothing was stored, retry later".into()
+        }
+        StoreError::Internal(_) => "internal error; nothing was stored".into(),
+        // Our own texts ("a project named 'x' already exists", "group 'acme' not found").
+        StoreError::Conflict(_) | StoreError::NotFound(_) => e.to_string(),
+    }
 }
 
 impl From<QueryError> for ApiError {
@@ -35,15 +63,30 @@ impl From<QueryError> for ApiError {
     }
 }
 
+impl From<troupe_ingest::json::JsonError> for ApiError {
+    fn from(e: troupe_ingest::json::JsonError) -> Self {
+        match e {
+            troupe_ingest::json::JsonError::OverLimit(why) => ApiError::TooLarge(why),
+            troupe_ingest::json::JsonError::Syntax(why) => ApiError::BadJson(why),
+        }
+    }
+}
+
 impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ApiError::Invalid(_) | ApiError::BadJson(_) | ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::BadJson(_) | ApiError::BadQuery(_) | ApiError::BadEncoding(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             // Nothing of a failed write was stored, so the client's retry is safe.
-            ApiError::Store(StoreError::Backend(_) | StoreError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(StoreError::Internal(_)) | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -51,36 +94,90 @@ impl ApiError {
         match self {
             ApiError::Invalid(e) => e.code(),
             ApiError::BadJson(_) => "invalid_json",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::BadEncoding(_) => "invalid_encoding",
             ApiError::BadQuery(_) => "invalid_query",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound(_)) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Store(StoreError::Conflict(_)) => "conflict",
-            ApiError::Store(_) => "unavailable",
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::Closed) => "unavailable",
+            ApiError::Store(StoreError::Internal(_)) | ApiError::Internal => "internal",
         }
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    /// Seconds a client should wait before it retries, when a retry may succeed.
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            e if e.status() == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Log a server-side failure with its whole text (a backend's message included) and the
+    /// request id the client was given.
+    fn log(&self) {
+        if !self.status().is_server_error() {
+            return;
+        }
+        let detail = match self {
+            ApiError::Store(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        tracing::error!(request_id = %crate::respond::request_id(), error = %detail, "request failed");
+    }
+
+    /// The response: `body` in the status of this error, with `Retry-After` where a retry may
+    /// succeed and the request id on server errors.
+    pub(crate) fn respond(&self, mut body: serde_json::Value) -> Response {
+        self.log();
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        let mut body = json!({"error": self.to_string(), "code": self.code()});
-        if let ApiError::Invalid(e) = &self {
-            body["field"] = json!(e.field());
+            if let Some(object) = body.as_object_mut() {
+                object.insert("request_id".into(), json!(crate::respond::request_id()));
+            }
         }
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(seconds) = self.retry_after() {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
         }
         response
     }
 }
 
-/// A request body as JSON (a value, or a typed shape); anything else is a 400 `invalid_json`.
+/// troupe's own error shape (native routes, read and query API): `{error, code, field?}`.
+pub struct NativeShape;
+
+impl ErrorShape for NativeShape {
+    fn body(error: &ApiError) -> serde_json::Value {
+        let mut body = json!({"error": error.to_string(), "code": error.code()});
+        if let Some(field) = error_field(error) {
+            body["field"] = json!(field);
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.respond(NativeShape::body(&self))
+    }
+}
+
+/// A request body as JSON (a value, or a typed shape) within the body limits
+/// ([`troupe_ingest::json`]): a syntax error is a 400 `invalid_json`, a body over a limit a 413
+/// `too_large`, refused as soon as the parser crosses the limit.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))
+    Ok(troupe_ingest::json::parse_as(body, &troupe_ingest::json::JsonLimits::default())?)
+}
+
+/// [`json_body`] as a JSON value, without a second pass to a typed shape (the ingestion routes).
+pub fn json_value(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    Ok(troupe_ingest::json::parse(body, &troupe_ingest::json::JsonLimits::default())?)
 }
 
 /// The JSON object of a rejected batch item.
@@ -118,12 +215,7 @@ impl<S: ErrorShape, E: Into<ApiError>> From<E> for ProtocolError<S> {
 
 impl<S: ErrorShape> IntoResponse for ProtocolError<S> {
     fn into_response(self) -> Response {
-        let status = self.0.status();
-        let mut response = (status, Json(S::body(&self.0))).into_response();
-        if status.is_server_error() {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
+        self.0.respond(S::body(&self.0))
     }
 }
 
@@ -131,6 +223,7 @@ impl<S: ErrorShape> IntoResponse for ProtocolError<S> {
 pub fn error_field(error: &ApiError) -> Option<&str> {
     match error {
         ApiError::Invalid(e) => Some(e.field()),
+        ApiError::TooLarge(_) | ApiError::BadEncoding(_) | ApiError::BadJson(_) => Some("body"),
         _ => None,
     }
 }

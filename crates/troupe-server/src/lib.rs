@@ -4,6 +4,8 @@
 pub mod auth;
 mod dashboard;
 mod error;
+pub mod rate_limit;
+mod respond;
 pub mod routes;
 
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 use troupe_core::Limits;
@@ -38,6 +41,12 @@ pub struct ServerSettings {
     /// Shared secret of `/internal/v1/…`, set on the process that applies writes for the other
     /// processes of a deployment (ClickHouse with several servers); `None` leaves them unmounted.
     pub internal_secret: Option<String>,
+    /// Ingestion and sign-in rate limits.
+    pub rate_limits: rate_limit::RateLimitSettings,
+    /// First-run setup needs this token when set (`troupe serve` sets one when it listens on a
+    /// non-loopback address, and prints it): whoever reaches the port first must not become
+    /// the administrator.
+    pub setup_token: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +56,8 @@ impl Default for ServerSettings {
             segment_group_type: "company".into(),
             mixpanel_group_keys: vec!["company".into()],
             internal_secret: None,
+            rate_limits: rate_limit::RateLimitSettings::default(),
+            setup_token: None,
         }
     }
 }
@@ -58,18 +69,33 @@ pub struct AppState {
     pub settings: ServerSettings,
     pub projects: Projects,
     pub sessions: dashboard::Sessions,
+    pub rate_limits: rate_limit::RateLimiter,
 }
 
 impl AppState {
     pub async fn new(store: Arc<dyn Store>, settings: ServerSettings) -> Result<Arc<Self>, StoreError> {
         let projects = Projects::load(store.as_ref()).await?;
-        Ok(Arc::new(AppState {
+        let rate_limits = rate_limit::RateLimiter::new(settings.rate_limits.clone());
+        let state = Arc::new(AppState {
             store,
             limits: settings.limits.clone(),
             settings,
             projects,
             sessions: dashboard::Sessions::default(),
-        }))
+            rate_limits,
+        });
+        // Idle rate-limit buckets are forgotten once a minute, while the server runs.
+        let weak = Arc::downgrade(&state);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                match weak.upgrade() {
+                    Some(app) => app.rate_limits.forget_idle(),
+                    None => break,
+                }
+            }
+        });
+        Ok(state)
     }
 
     /// The project named by `reference` (id or name), for a request with its secret key or a
@@ -101,6 +127,7 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
         .merge(routes::native::routes())
         .merge(routes::posthog::routes())
         .merge(routes::segment::routes())
@@ -113,7 +140,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestDecompressionLayer::new())
+        .layer(CatchPanicLayer::custom(respond::panicked))
+        .layer(axum::middleware::from_fn(respond::request_context))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Ready to take writes: 200 `{"status": "ready"}`, else 503 (the writer stopped or is
+/// recovering from a failed write, the backend is unreachable; the log says which). `/healthz` says only that the
+/// process answers.
+async fn ready(axum::extract::State(app): axum::extract::State<Arc<AppState>>) -> axum::response::Response {
+    match app.store.ready().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            // The reason may hold a backend's own text (a host, a URL): logged, not shown.
+            let request_id = respond::request_id();
+            tracing::warn!(request_id = %request_id, error = %e, "not ready");
+            let reason = format!("the store cannot take writes now (logged with request id {request_id})");
+            let mut response =
+                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": reason})))
+                    .into_response();
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            response
+        }
+    }
 }
 
 async fn not_found(uri: Uri) -> impl IntoResponse {

@@ -24,6 +24,10 @@ pub struct App {
 }
 
 pub async fn app() -> App {
+    app_with(troupe_server::ServerSettings::default()).await
+}
+
+pub async fn app_with(settings: troupe_server::ServerSettings) -> App {
     let store: Arc<dyn Store> = Arc::new(DuckStore::open(EmbeddedConfig::default()).expect("store opens"));
     for (name, key, secret) in [("default", SITE, SECRET), ("other", "site_other", "trs_other")] {
         store
@@ -35,8 +39,7 @@ pub async fn app() -> App {
             .await
             .expect("project");
     }
-    let state =
-        troupe_server::AppState::new(store.clone(), troupe_server::ServerSettings::default()).await.expect("state");
+    let state = troupe_server::AppState::new(store.clone(), settings).await.expect("state");
     App { router: troupe_server::router(state), store }
 }
 

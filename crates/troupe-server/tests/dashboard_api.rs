@@ -54,7 +54,7 @@ async fn with_session(
 async fn setup_sign_in_sessions_and_csrf() {
     let app = app().await;
     let session = app.get_as("/api/session", None).await;
-    assert_eq!(session.body, json!({"signed_in": false, "setup_needed": true}));
+    assert_eq!(session.body, json!({"signed_in": false, "setup_needed": true, "setup_token_required": false}));
 
     let (status, body, _) = post(&app, "/api/setup", json!({"email": "a@b.co", "password": "short"}), None, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -181,4 +181,43 @@ async fn the_pages_are_served_with_a_content_security_policy() {
         assert_eq!(r.status(), StatusCode::OK, "{asset}");
     }
     assert_eq!(app.get_as("/assets/nope.js", None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn setup_on_a_public_address_needs_the_one_time_token() {
+    let settings = troupe_server::ServerSettings { setup_token: Some("setup_abc".into()), ..Default::default() };
+    let app = common::app_with(settings).await;
+    let session = app.get_as("/api/session", None).await;
+    assert_eq!(session.body["setup_token_required"], json!(true));
+    let admin = json!({"email": "admin@example.com", "password": "correct horse"});
+    let (status, body, _) = post(&app, "/api/setup", admin.clone(), None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body["error"].as_str().unwrap_or_default().contains("setup_token"), "{body}");
+    let mut wrong = admin.clone();
+    wrong["setup_token"] = json!("setup_abd");
+    assert_eq!(post(&app, "/api/setup", wrong, None, None).await.0, StatusCode::UNAUTHORIZED);
+    let mut right = admin;
+    right["setup_token"] = json!("setup_abc");
+    let (status, body, _) = post(&app, "/api/setup", right, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_rate_limited_per_address() {
+    let app = app().await;
+    let attempt = |from: [u8; 4]| {
+        let mut request = Request::post("/api/login")
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"email": "a@b.co", "password": "guess guess"}).to_string()))
+            .expect("request");
+        let addr = std::net::SocketAddr::from((from, 40000));
+        request.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+        app.send(request)
+    };
+    for _ in 0..troupe_server::rate_limit::SIGN_IN_BURST {
+        assert_eq!(attempt([10, 0, 0, 1]).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let refused = attempt([10, 0, 0, 1]).await;
+    assert_eq!((refused.status, refused.body["code"].clone()), (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited")));
+    assert_eq!(attempt([10, 0, 0, 2]).await.status, StatusCode::UNAUTHORIZED, "another address is not held back");
 }

@@ -227,9 +227,12 @@ async fn concurrent_profile_ops_on_one_entity_lose_no_update() {
     for i in 0..100 {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            let inc = json!({"groupKey": "company", "groupId": "acme", "property": "seats", "value": 1});
+            // 100 distinct increments: each with its own request id (without one, identical
+            // increments within the retry window are taken as resends of one).
+            let inc = json!({"groupKey": "company", "groupId": "acme", "property": "seats", "value": 1,
+                             "request_id": format!("seats-{i}")});
             let union = json!({"groupKey": "company", "groupId": "acme", "listName": "ids", "values": [i]});
-            let people = json!({"userId": "ada", "key": "logins", "amount": 1});
+            let people = json!({"userId": "ada", "key": "logins", "amount": 1, "request_id": format!("logins-{i}")});
             (
                 app.post("/api/sdk/groups/profile/increment", inc).await.status,
                 app.post("/api/sdk/groups/profile/union", union).await.status,

@@ -19,7 +19,8 @@ async fn reads_need_the_projects_secret_key() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(app.get_as("/api/projects/default/group-types", Some(SECRET)).await.status, StatusCode::OK);
-    assert_eq!(app.get("/api/projects/nope/group-types").await.status, StatusCode::NOT_FOUND);
+    // An unknown project answers as a wrong key does: names cannot be probed.
+    assert_eq!(app.get("/api/projects/nope/group-types").await.status, StatusCode::UNAUTHORIZED);
     let projects = app.get("/api/projects").await;
     assert_eq!(projects.body["results"].as_array().map(Vec::len), Some(1));
     assert_eq!(projects.body["results"][0]["name"], json!("default"));

@@ -20,6 +20,7 @@ macro_rules! store_conformance_suite {
             identity_merge_counts_the_person_once,
             persons_are_stored_once_however_often_they_change,
             retried_events_are_stored_once,
+            resent_profile_writes_apply_once,
             batches_keep_valid_items,
             group_list_search_sort_and_pages,
             deleting_a_group_removes_memberships,
@@ -37,7 +38,7 @@ macro_rules! store_conformance_suite {
     };
 }
 
-async fn project(store: &dyn Store, name: &str) -> ProjectId {
+pub async fn project(store: &dyn Store, name: &str) -> ProjectId {
     store
         .create_project(NewProject {
             name: name.into(),
@@ -292,6 +293,60 @@ pub async fn retried_events_are_stored_once(store: &dyn Store) {
     assert!(matches!(first[0], Outcome::Stored { ref uuid } if uuid == "evt-1"));
     assert_eq!((first[1].clone(), again[0].clone()), (Outcome::Duplicate, Outcome::Duplicate));
     assert_eq!(recent(store, p).await.len(), 1);
+}
+
+/// Writes a client sends without an event id, then sends again: an id-less event, guarded
+/// increments and a charge (by content, and one by the client's request id). Each backend's
+/// reopen test sends them, reopens the store, sends them again and checks
+/// [`resent_writes_were_applied_once`]: the retry window is persisted with the data.
+pub fn writes_a_client_resends() -> Vec<Command> {
+    let increment = |distinct_id: &str, by: i64| Command::PersonProfile {
+        distinct_id: distinct_id.into(),
+        op: ProfileOp::Increment(vec![("logins".into(), serde_json::Number::from(by))]),
+    };
+    vec![
+        Command::Track(event("u1", "Clicked", 1)),
+        increment("u1", 1).once(None, ""),
+        increment("u2", 1).once(Some("request-7"), ""),
+        Command::TrackCharge {
+            distinct_id: "u1".into(),
+            amount: 49.0,
+            properties: props(json!({"sku": "pro"})),
+            time: None,
+        }
+        .once(None, ""),
+        Command::GroupProfile {
+            group_type: "company".into(),
+            group_key: "acme".into(),
+            name: None,
+            op: ProfileOp::Append(vec![("milestones".into(), vec![json!("pilot")])]),
+        }
+        .once(None, ""),
+    ]
+}
+
+/// What [`writes_a_client_resends`] leave when applied once, however often they were sent.
+pub async fn resent_writes_were_applied_once(store: &dyn Store, p: ProjectId) {
+    assert_eq!(recent(store, p).await.len(), 1, "the id-less event once");
+    let u1 = store.person(p, "u1", 0).await.expect("reads").expect("u1 exists");
+    assert_eq!(u1.person.properties["logins"], json!(1));
+    assert_eq!(u1.charges.len(), 1, "one charge");
+    let u2 = store.person(p, "u2", 0).await.expect("reads").expect("u2 exists");
+    assert_eq!(u2.person.properties["logins"], json!(1));
+    let acme = store.group(p, "company", "acme", 0).await.expect("reads").expect("acme exists");
+    assert_eq!(acme.group.properties["milestones"], json!(["pilot"]));
+}
+
+pub async fn resent_profile_writes_apply_once(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let first = apply_ok(store, p, writes_a_client_resends()).await;
+    assert!(first.iter().all(|o| *o != Outcome::Duplicate), "{first:?}");
+    // Resent in one batch and in the next: every one a duplicate.
+    let mut twice = writes_a_client_resends();
+    twice.extend(writes_a_client_resends());
+    let again = apply_ok(store, p, twice).await;
+    assert!(again.iter().all(|o| *o == Outcome::Duplicate), "{again:?}");
+    resent_writes_were_applied_once(store, p).await;
 }
 
 pub async fn batches_keep_valid_items(store: &dyn Store) {

@@ -137,6 +137,12 @@ pub trait Store: Send + Sync + 'static {
     /// Delete a document; `false` when there was none.
     async fn delete_document(&self, project: ProjectId, kind: &str, id: &str) -> Result<bool, StoreError>;
 
+    /// Whether the store can take writes now (`/readyz`); `Err` says why not. A store that was
+    /// halted by a failed write may use the call to recover.
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Finish before the process exits (e.g. give up being a deployment's writer at once).
     async fn close(&self) {}
 }

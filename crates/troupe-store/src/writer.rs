@@ -1,8 +1,11 @@
 //! What every backend's single writer takes in and answers: a job, and its answer held until
 //! the batch it belongs to is durable (or has failed, and nothing of it was stored).
 
+use std::panic::AssertUnwindSafe;
+
+use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
-use troupe_core::{PreparedCommand, ProjectId};
+use troupe_core::{PreparedCommand, ProjectId, ProjectState};
 
 use crate::{CommandResult, NewProject, Project, StoreError};
 
@@ -41,6 +44,44 @@ impl Pending {
             Pending::Project(reply, _) => drop(reply.send(Err(error))),
         }
     }
+}
+
+/// A batch's commands applied to a project's state as [`crate::apply_batch`] does, with a panic
+/// of the rules caught: `Err` holds the panic's message, and the state may then hold part of
+/// the batch, so the writer must fail its whole group of jobs and reload from durable state.
+pub fn apply_caught(
+    state: Option<&mut ProjectState>,
+    project: ProjectId,
+    commands: Vec<PreparedCommand>,
+    now: DateTime<Utc>,
+) -> Result<Vec<CommandResult>, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        // Tests make a write panic here (see the `failpoints` feature).
+        fail::fail_point!("writer-apply");
+        crate::apply_batch(state, project, commands, now)
+    }))
+    .map_err(|panic| panic_message(panic.as_ref()))
+}
+
+/// The text a panic carried (`panic!("…")` gives a `&str` or a `String`).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// What the caller of a write that panicked hears: a fault of troupe, not worth a retry of the
+/// same request. The others of its group hear [`innocent_of_panic`].
+pub fn write_panicked() -> StoreError {
+    StoreError::Internal("troupe failed on this request (a bug, logged); nothing of it was stored".into())
+}
+
+/// What the other jobs grouped with a write that panicked hear: nothing of theirs was stored,
+/// and a retry will go through once the writer has reloaded.
+pub fn innocent_of_panic() -> StoreError {
+    StoreError::Unavailable("another write in the same group failed; nothing of this one was stored, retry it".into())
 }
 
 /// How much lower than the process the threads that feed or trail the writer run.

@@ -108,6 +108,60 @@ pub struct ServeArgs {
     /// group memberships and attribution.
     #[arg(long, env = "TROUPE_MIXPANEL_GROUP_KEYS", default_value = "company", value_delimiter = ',')]
     pub mixpanel_group_keys: Vec<String>,
+    #[command(flatten)]
+    pub rate_limits: RateLimitArgs,
+}
+
+/// Ingestion and sign-in rate limits (token buckets; docs/api.md "Rate limits"). Rates count
+/// commands: an event or a profile write is one.
+#[derive(Debug, Args)]
+pub struct RateLimitArgs {
+    /// Turn every rate limit off.
+    #[arg(long, env = "TROUPE_NO_RATE_LIMITS")]
+    pub no_rate_limits: bool,
+    /// Commands per second one project may send, sustained.
+    #[arg(long, env = "TROUPE_PROJECT_RATE", default_value_t = 500_000)]
+    pub project_rate: u32,
+    /// Commands one project may send at once above its rate.
+    #[arg(long, env = "TROUPE_PROJECT_BURST", default_value_t = 1_000_000)]
+    pub project_burst: u32,
+    /// A project's own rate and burst, as NAME=RATE[:BURST] (repeat the flag, or separate with
+    /// commas); the burst defaults to twice the rate.
+    #[arg(long = "project-rate-for", env = "TROUPE_PROJECT_RATE_FOR", value_delimiter = ',', value_parser = project_rate)]
+    pub project_rate_for: Vec<(String, troupe_server::rate_limit::Rate)>,
+    /// Commands per second one distinct id may send, sustained (writes with the ingestion key).
+    #[arg(long, env = "TROUPE_DISTINCT_ID_RATE", default_value_t = 100)]
+    pub distinct_id_rate: u32,
+    /// Commands one distinct id may send at once above its rate.
+    #[arg(long, env = "TROUPE_DISTINCT_ID_BURST", default_value_t = 1_000)]
+    pub distinct_id_burst: u32,
+    /// Sign-in and setup attempts per minute from one address (after a burst of 10).
+    #[arg(long, env = "TROUPE_SIGN_IN_PER_MINUTE", default_value_t = 10)]
+    pub sign_in_per_minute: u32,
+}
+
+impl RateLimitArgs {
+    pub fn settings(&self) -> troupe_server::rate_limit::RateLimitSettings {
+        use troupe_server::rate_limit::{Rate, RateLimitSettings};
+        RateLimitSettings {
+            enabled: !self.no_rate_limits,
+            project: Rate { per_second: self.project_rate, burst: self.project_burst },
+            projects: self.project_rate_for.iter().cloned().collect(),
+            distinct_id: Rate { per_second: self.distinct_id_rate, burst: self.distinct_id_burst },
+            sign_in_per_minute: self.sign_in_per_minute,
+        }
+    }
+}
+
+/// `NAME=RATE[:BURST]`.
+fn project_rate(text: &str) -> Result<(String, troupe_server::rate_limit::Rate), String> {
+    let (name, rate) = text.split_once('=').ok_or_else(|| format!("'{text}': expected NAME=RATE[:BURST]"))?;
+    let number = |s: &str| s.trim().parse::<u32>().map_err(|_| format!("'{text}': '{s}' is not a whole number"));
+    let (per_second, burst) = match rate.split_once(':') {
+        Some((rate, burst)) => (number(rate)?, number(burst)?),
+        None => (number(rate)?, number(rate)?.saturating_mul(2)),
+    };
+    Ok((name.trim().to_string(), troupe_server::rate_limit::Rate { per_second, burst }))
 }
 
 #[derive(Debug, Args)]

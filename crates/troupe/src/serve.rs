@@ -32,7 +32,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         segment_group_type: args.segment_group_type.clone(),
         mixpanel_group_keys: args.mixpanel_group_keys.clone(),
         internal_secret: args.store.accepted_internal_secret(),
+        rate_limits: args.rate_limits.settings(),
+        setup_token: (!args.addr.ip().is_loopback()).then(|| troupe_server::auth::generate_key("setup_")),
     };
+    if let Some(token) = &settings.setup_token {
+        // Printed even once setup is done: harmless then (setup is refused), and the operator
+        // of a fresh install finds it without knowing whether anyone came first.
+        println!("first-run setup token (the dashboard asks for it on {}): {token}", args.addr);
+    }
     let state = troupe_server::AppState::new(store.clone(), settings).await?;
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;

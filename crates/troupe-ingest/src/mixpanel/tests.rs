@@ -36,6 +36,7 @@ fn commands(requests: &[(Endpoint, Value)]) -> Vec<Command> {
         .iter()
         .flat_map(|(e, data)| translate(*e, data, &keys, &Limits::default()).expect("a request").items)
         .flat_map(|i| i.expect("every message is valid"))
+        .map(Command::into_unguarded)
         .collect()
 }
 
@@ -125,4 +126,15 @@ fn bad_messages_name_the_field() {
         let items = translate(e, &data, &keys, &Limits::default()).expect("a request").items;
         assert_eq!(items[0].as_ref().err().map(|e| e.field().to_string()), Some(field.to_string()), "{data}");
     }
+}
+
+#[test]
+fn form_data_is_percent_decoded_and_refuses_invalid_utf8() {
+    use super::form_data;
+    assert_eq!(form_data(b"verbose=1&data=%7B%22a%22%3A+1%7D").ok().as_deref(), Some("{\"a\": 1}"));
+    assert_eq!(form_data(b"data=caf%C3%A9").ok().as_deref(), Some("café"));
+    let err = form_data(b"data=%FF%FE").expect_err("not UTF-8");
+    assert_eq!((err.field(), err.code()), ("data", "invalid_field"));
+    assert_eq!(form_data(b"data=%4").expect_err("short escape").field(), "data");
+    assert_eq!(form_data(b"ip=1").expect_err("no data").code(), "missing_field");
 }

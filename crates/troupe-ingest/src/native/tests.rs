@@ -22,7 +22,12 @@ fn captured() -> Vec<(String, Value)> {
 fn one(kind: &str, body: Value) -> Command {
     let mut commands = translate(kind, &body, &Limits::default()).expect("translates");
     assert_eq!(commands.len(), 1, "{kind}");
-    commands.remove(0)
+    let command = commands.remove(0);
+    // Only writes that would count twice carry a resend guard (events have their own ids).
+    let unguarded = command.clone().into_unguarded();
+    let needs_guard = !unguarded.is_idempotent() && !matches!(unguarded, Command::Track(_));
+    assert_eq!(matches!(command, Command::Once { .. }), needs_guard, "{kind}");
+    command.into_unguarded()
 }
 
 #[test]

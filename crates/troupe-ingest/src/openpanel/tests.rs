@@ -16,7 +16,7 @@ fn captured() -> Vec<Value> {
 fn one(body: Value) -> Command {
     let mut commands = translate(&body, "device-1", &Limits::default()).expect("translates");
     assert_eq!(commands.len(), 1);
-    commands.remove(0)
+    commands.remove(0).into_unguarded()
 }
 
 #[test]

@@ -16,7 +16,7 @@ use troupe_query::spec::CohortDefinition;
 use troupe_query::{Insight, InsightResult, COHORT_KIND};
 use troupe_store::Document;
 
-use crate::error::{json_body, ApiError, ApiQuery};
+use crate::error::{json_value, ApiError, ApiQuery};
 use crate::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -109,7 +109,7 @@ async fn query(
 
 /// JSON into a query type, with serde's message (it names the field and the position).
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    let value: Value = json_body(body)?;
+    let value = json_value(body)?;
     serde_json::from_value(value).map_err(|e| ApiError::BadQuery(format!("{what}: {e}")))
 }
 
@@ -146,7 +146,7 @@ async fn create_saved(
     saved: Saved,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let project = app.authorize(&headers, &project).await?;
-    let mut body: Value = json_body(&body)?;
+    let mut body = json_value(&body)?;
     let id = match body.as_object_mut().and_then(|o| o.remove("id")) {
         Some(Value::String(id)) if valid_id(&id) => id,
         Some(other) => {
@@ -169,7 +169,7 @@ async fn put_saved(
     if !valid_id(&id) {
         return Err(ApiError::BadQuery("id must be 1-100 letters, digits, - or _".into()));
     }
-    let mut body: Value = json_body(&body)?;
+    let mut body = json_value(&body)?;
     if let Some(o) = body.as_object_mut() {
         o.remove("id");
         o.remove("updated_at");

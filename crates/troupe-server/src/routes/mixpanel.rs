@@ -15,12 +15,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use troupe_core::CoreError;
 use troupe_ingest::mixpanel::{self, Endpoint};
 
 use crate::auth::{basic_user, hash_secret};
-use crate::error::{error_field, json_body, ApiError, ErrorShape, ProtocolError};
-use crate::routes::apply_items;
+use crate::error::{error_field, json_value, ApiError, ErrorShape, ProtocolError};
+use crate::routes::{apply_items, Sender};
 use crate::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -36,7 +35,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// Mixpanel's error shape: `{status: 0, error, code, field?}` (the client reads only the body).
-struct MixpanelShape;
+pub(crate) struct MixpanelShape;
 
 impl ErrorShape for MixpanelShape {
     fn body(error: &ApiError) -> Value {
@@ -85,12 +84,17 @@ fn data(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
     if is_json {
-        return json_body(body);
+        return json_value(body);
     }
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| CoreError::invalid("body", format!("is not form-encoded: {e}")))?;
-    let raw = form.into_iter().find(|(k, _)| k == "data").map(|(_, v)| v).ok_or_else(|| CoreError::missing("data"))?;
-    Ok(mixpanel::decode_data(&raw)?)
+    let raw = mixpanel::form_data(body)?;
+    let text = mixpanel::data_text(&raw)?;
+    match troupe_ingest::json::parse(&text, &troupe_ingest::json::JsonLimits::default()) {
+        // Mixpanel's clients put the JSON in the form field `data`: the error names it.
+        Err(troupe_ingest::json::JsonError::Syntax(e)) => {
+            Err(troupe_core::CoreError::invalid("data", format!("is not valid JSON: {e}")).into())
+        }
+        parsed => Ok(parsed?),
+    }
 }
 
 async fn handle(
@@ -117,7 +121,8 @@ async fn handle(
         }
     }
     let total = request.items.len();
-    let report = apply_items(app, project.id, request.items).await?;
+    let sender = if endpoint == Endpoint::Import { Sender::SecretKey } else { Sender::IngestionKey };
+    let report = apply_items(app, &project, request.items, sender).await?;
     if report.rejected.is_empty() {
         return Ok((StatusCode::OK, Json(json!({"status": 1, "error": null}))).into_response());
     }

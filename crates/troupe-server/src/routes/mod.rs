@@ -10,8 +10,9 @@ pub mod posthog;
 pub mod read;
 pub mod segment;
 
-use troupe_core::{CoreError, Outcome, ProjectId};
+use troupe_core::{Command, CoreError, Outcome};
 use troupe_ingest::ItemResult;
+use troupe_store::{CommandResult, Project};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -43,8 +44,32 @@ impl BatchReport {
     }
 }
 
+/// Who sent a write, for the rate limits: ingestion-key writes are limited per project and per
+/// distinct id; a historical import authenticated with the secret key per project only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    IngestionKey,
+    SecretKey,
+}
+
+/// Apply `commands` to `project` through its rate limits.
+pub async fn apply_limited(
+    app: &AppState,
+    project: &Project,
+    commands: Vec<Command>,
+    sender: Sender,
+) -> Result<Vec<CommandResult>, ApiError> {
+    app.rate_limits.check_write(project.id, &project.name, &commands, sender == Sender::IngestionKey)?;
+    Ok(app.store.apply(project.id, commands).await?)
+}
+
 /// Apply the valid items of a batch in one store call and map results back to item indexes.
-pub async fn apply_items(app: &AppState, project: ProjectId, items: Vec<ItemResult>) -> Result<BatchReport, ApiError> {
+pub async fn apply_items(
+    app: &AppState,
+    project: &Project,
+    items: Vec<ItemResult>,
+    sender: Sender,
+) -> Result<BatchReport, ApiError> {
     let mut owners = Vec::new();
     let mut commands = Vec::new();
     let mut rejected = Vec::new();
@@ -60,7 +85,7 @@ pub async fn apply_items(app: &AppState, project: ProjectId, items: Vec<ItemResu
     let valid_items: std::collections::BTreeSet<usize> = owners.iter().copied().collect();
     let mut failed = std::collections::BTreeSet::new();
     let mut duplicates = 0;
-    for (index, result) in owners.into_iter().zip(app.store.apply(project, commands).await?) {
+    for (index, result) in owners.into_iter().zip(apply_limited(app, project, commands, sender).await?) {
         match result {
             Ok(Outcome::Duplicate) => duplicates += 1,
             Ok(_) => {}

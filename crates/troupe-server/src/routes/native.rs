@@ -14,8 +14,8 @@ use troupe_core::Outcome;
 use troupe_ingest::native;
 use troupe_store::Project;
 
-use crate::error::{json_body, ApiError};
-use crate::routes::apply_items;
+use crate::error::{json_value, ApiError};
+use crate::routes::{apply_items, apply_limited, Sender};
 use crate::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -68,11 +68,11 @@ async fn sdk_write(
 
 /// One write of `kind`: all of its commands succeed, or the first error is the answer.
 async fn write(app: &AppState, headers: &HeaderMap, kind: &str, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let body: Value = json_body(&body)?;
+    let body = json_value(&body)?;
     let project = project(app, headers, &body).await?;
     let commands = native::translate(kind, &body, &app.limits)?;
     let mut reply = json!({"success": true});
-    for result in app.store.apply(project.id, commands).await? {
+    for result in apply_limited(app, &project, commands, Sender::IngestionKey).await? {
         match result? {
             Outcome::Stored { uuid } => reply["uuid"] = json!(uuid),
             Outcome::Duplicate => reply["duplicate"] = json!(true),
@@ -105,10 +105,10 @@ async fn batch(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
 
 /// A batch keeps its valid items and reports the rejected ones with their index.
 async fn write_batch(app: &AppState, headers: &HeaderMap, field: &str, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let body: Value = json_body(&body)?;
+    let body = json_value(&body)?;
     let project = project(app, headers, &body).await?;
     let items = native::batch_items(&body, field, &app.limits)?;
-    let report = apply_items(app, project.id, items).await?;
+    let report = apply_items(app, &project, items, Sender::IngestionKey).await?;
     Ok(Json(json!({
         "success": true,
         "accepted": report.accepted,

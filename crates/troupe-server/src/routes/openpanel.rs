@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use troupe_ingest::openpanel;
 
-use crate::error::{json_body, ApiError};
+use crate::error::{json_value, ApiError};
 use crate::AppState;
 
 /// Whether a `/track` request is OpenPanel's rather than Mixpanel's.
@@ -56,10 +56,10 @@ pub async fn handle(
         .by_ingestion_key(app.store.as_ref(), &client_id)
         .await?
         .ok_or_else(|| ApiError::Unauthorized(format!("unknown client id '{client_id}'")))?;
-    let body: Value = json_body(body)?;
+    let body = json_value(body)?;
     let device = device_id(headers, &client_id, peer.map(|ConnectInfo(addr)| addr));
     let commands = openpanel::translate(&body, &device, &app.limits)?;
-    for result in app.store.apply(project.id, commands).await? {
+    for result in crate::routes::apply_limited(app, &project, commands, crate::routes::Sender::IngestionKey).await? {
         result?;
     }
     let profile = body.pointer("/payload/profileId").cloned().filter(|v| !v.is_null());

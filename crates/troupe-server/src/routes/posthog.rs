@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use troupe_core::CoreError;
 use troupe_ingest::posthog;
 
-use crate::error::{error_field, json_body, ApiError, ApiQuery, ErrorShape, ProtocolError};
-use crate::routes::apply_items;
+use crate::error::{error_field, json_value, ApiError, ApiQuery, ErrorShape, ProtocolError};
+use crate::routes::{apply_items, Sender};
 use crate::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -35,12 +35,13 @@ struct CaptureParams {
 }
 
 /// PostHog's error shape: `{type, code, detail, attr}`.
-struct PostHogShape;
+pub(crate) struct PostHogShape;
 
 impl ErrorShape for PostHogShape {
     fn body(error: &ApiError) -> Value {
         let kind = match error.status() {
             StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::TOO_MANY_REQUESTS => "throttled_error",
             s if s.is_server_error() => "server_error",
             _ => "validation_error",
         };
@@ -57,7 +58,7 @@ async fn capture(
     body: Bytes,
 ) -> Result<Response, PostHogError> {
     let raw = decompress_js(&body, params.compression.as_deref())?;
-    let body: Value = json_body(&raw)?;
+    let body = json_value(&raw)?;
     let capture = posthog::translate(body, &app.limits)?;
     let key = capture.api_key.or_else(|| crate::auth::bearer(&headers).map(str::to_string)).ok_or_else(|| {
         ApiError::Unauthorized("missing project API key: send api_key in the body (or token in properties)".into())
@@ -68,7 +69,7 @@ async fn capture(
         .await?
         .ok_or_else(|| ApiError::Unauthorized(format!("project API key '{key}' is not valid")))?;
     let total = capture.items.len();
-    let report = apply_items(&app, project.id, capture.items).await?;
+    let report = apply_items(&app, &project, capture.items, Sender::IngestionKey).await?;
     let Some((_, first)) = report.rejected.first() else {
         return Ok((StatusCode::OK, Json(json!({"status": 1}))).into_response());
     };

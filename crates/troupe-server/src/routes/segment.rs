@@ -15,8 +15,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use troupe_ingest::segment;
 
-use crate::error::{error_field, json_body, ApiError, ErrorShape, ProtocolError};
-use crate::routes::apply_items;
+use crate::error::{error_field, json_value, ApiError, ErrorShape, ProtocolError};
+use crate::routes::{apply_items, Sender};
 use crate::AppState;
 
 const MESSAGE_ROUTES: &[&str] = &["identify", "track", "page", "screen", "group", "alias"];
@@ -26,7 +26,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// Segment's error shape: `{success: false, message, code, field?}`.
-struct SegmentShape;
+pub(crate) struct SegmentShape;
 
 impl ErrorShape for SegmentShape {
     fn body(error: &ApiError) -> Value {
@@ -62,7 +62,7 @@ async fn handle(
     kind: Option<&str>,
     body: &Bytes,
 ) -> Result<Response, SegmentError> {
-    let body: Value = json_body(body)?;
+    let body = json_value(body)?;
     let request = segment::translate(&body, kind, &app.settings.segment_group_type, &app.limits)?;
     let key = crate::auth::basic_user(headers).or(request.write_key).ok_or_else(|| {
         ApiError::Unauthorized(
@@ -75,7 +75,7 @@ async fn handle(
         .await?
         .ok_or_else(|| ApiError::Unauthorized(format!("write key '{key}' is not valid")))?;
     let total = request.items.len();
-    let report = apply_items(app, project.id, request.items).await?;
+    let report = apply_items(app, &project, request.items, Sender::IngestionKey).await?;
     if report.rejected.is_empty() {
         return Ok((StatusCode::OK, Json(json!({"success": true}))).into_response());
     }
