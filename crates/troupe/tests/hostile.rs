@@ -28,7 +28,7 @@ fn id_less_writes() -> Vec<(&'static str, Value)> {
         ("/api/sdk/people/track_charge", json!({"userId": "u1", "amount": 49.0, "properties": {"sku": "pro"}})),
         (
             "/api/sdk/groups/profile/increment",
-            json!({"groupKey": "company", "groupId": "acme", "key": "seats", "amount": 5}),
+            json!({"groupKey": "company", "groupId": "acme", "property": "seats", "value": 5}),
         ),
     ]
 }
