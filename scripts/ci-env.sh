@@ -1,6 +1,6 @@
 # Sourced by .ci/run (and by developers who want CI's caches): build caches outside the clone.
 #
-# DuckDB's bundled C++ takes ~17 min on 2 cores, and cargo rebuilds it whenever the fingerprint
+# DuckDB's bundled C++ takes ~35 min cold on 2 cores (measured 2026-12-06, empty caches), and cargo rebuilds it whenever the fingerprint
 # of libduckdb-sys changes (its build script's dependencies, e.g. serde, can gain features when
 # the workspace's dependency graph changes). ccache turns such rebuilds into cache hits.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/troupe-target}"

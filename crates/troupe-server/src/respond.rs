@@ -130,3 +130,52 @@ fn shape_of(path: &str) -> fn(&ApiError) -> serde_json::Value {
         _ => NativeShape::body,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    async fn panics() -> &'static str {
+        panic!("a bug")
+    }
+
+    /// The layers as `crate::router` stacks them, around handlers that panic or answer text.
+    fn app() -> Router {
+        Router::new()
+            .route("/batch/", get(panics).post(|| async { "ok" }))
+            .route("/api/text", get(|| async { (StatusCode::BAD_REQUEST, "Failed to buffer the request body") }))
+            .layer(CatchPanicLayer::custom(super::panicked))
+            .layer(axum::middleware::from_fn(super::request_context))
+    }
+
+    async fn call(path: &str) -> (StatusCode, serde_json::Value, String) {
+        let request = Request::get(path).body(Body::empty()).expect("request");
+        let response = app().oneshot(request).await.expect("answers");
+        let status = response.status();
+        let id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default(), id)
+    }
+
+    #[tokio::test]
+    async fn a_handler_panic_is_a_500_in_the_protocols_shape_with_the_request_id() {
+        let (status, body, id) = call("/batch/").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        // PostHog's route: PostHog's shape.
+        assert_eq!((body["type"].as_str(), body["code"].as_str()), (Some("server_error"), Some("internal")));
+        assert_eq!(body["request_id"].as_str(), Some(id.as_str()));
+        assert!(!body.to_string().contains("a bug"), "the panic's text stays in the log: {body}");
+    }
+
+    #[tokio::test]
+    async fn plain_text_errors_become_json() {
+        let (status, body, _) = call("/api/text").await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_encoding")));
+        assert_eq!(body["field"].as_str(), Some("body"));
+    }
+}

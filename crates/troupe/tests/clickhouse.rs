@@ -113,11 +113,15 @@ async fn two_servers_lose_no_update_and_store_a_retry_once() {
     let increment = |server: &Server| {
         let (client, url) = (client.clone(), server.url("/api/sdk/groups/profile/increment"));
         async move {
-            for _ in 0..PER_SERVER {
+            for i in 0..PER_SERVER {
+                // Distinct increments carry distinct request ids (identical ones without an id
+                // inside the retry window are taken as resends of one).
+                let request_id = format!("{url}-{i}");
                 let r = client
                     .post(&url)
                     .header("X-Trodo-Site-Id", SITE)
-                    .json(&json!({"groupKey": "company", "groupId": "acme", "property": "seats", "value": 1}))
+                    .json(&json!({"groupKey": "company", "groupId": "acme", "property": "seats", "value": 1,
+                                  "request_id": request_id}))
                     .send()
                     .await
                     .expect("answers");
