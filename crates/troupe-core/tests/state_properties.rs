@@ -115,8 +115,8 @@ fn command() -> impl Strategy<Value = Command> {
 }
 
 fn config() -> ProptestConfig {
-    // 500 sequences by default (a few seconds); the environment's PROPTEST_CASES wins.
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(500);
+    // 2,000 sequences by default (about a second in release); the environment's PROPTEST_CASES wins.
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2_000);
     ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
@@ -143,11 +143,10 @@ proptest! {
     #[test]
     fn a_guarded_command_sent_twice_leaves_what_sending_it_once_does(
         before in prop::collection::vec(command(), 0..20),
-        guarded in command(),
+        // Events are guarded by their own id, not by `once`: left out here.
+        guarded in command().prop_filter("an event", |c| !matches!(c.clone().into_unguarded(), Command::Track(_))),
         id in prop::option::of(Just("req")),
     ) {
-        // Events are guarded by their own id, not by `once`: left out here.
-        prop_assume!(!matches!(guarded.clone().into_unguarded(), Command::Track(_)));
         let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).single().unwrap_or_default();
         let run = |times: usize| {
             let mut state = ProjectState::new(1, Limits::default(), Duration::seconds(30));

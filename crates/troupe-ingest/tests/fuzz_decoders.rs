@@ -246,8 +246,8 @@ fn import_lines(line: &[u8]) -> Vec<Command> {
 }
 
 fn config() -> ProptestConfig {
-    // 1,000 cases each by default (a few seconds); the environment's PROPTEST_CASES wins.
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(1_000);
+    // 5,000 cases each by default (seconds in release); the environment's PROPTEST_CASES wins.
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(5_000);
     ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
