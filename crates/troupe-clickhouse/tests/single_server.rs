@@ -34,6 +34,7 @@ async fn resent_writes_after_a_restart_are_applied_once() {
     drop(store);
 
     let store = common::store_on(config).await;
+    store.ready().await.expect("ready: ClickHouse answers and the writer runs");
     let again = store.apply(p, writes_a_client_resends()).await.expect("applies");
     assert!(again.iter().all(|r| matches!(r, Ok(troupe_core::Outcome::Duplicate))), "{again:?}");
     resent_writes_were_applied_once(&store, p).await;
