@@ -43,7 +43,11 @@ async fn a_failed_commit_stores_nothing_and_the_writer_goes_on_from_what_is_comm
     let refused = store.apply(project, vec![track("bob", "e2")]).await;
     let error = refused.expect_err("bob's batch cannot be committed").to_string();
     assert!(error.contains("nothing was stored"), "{error}");
+    // Not ready while the writer cannot reload (the table is still away); ready once it can.
+    let not_ready = store.ready().await;
+    assert!(matches!(not_ready, Err(troupe_store::StoreError::Unavailable(_))), "{not_ready:?}");
     sql(&store, "ALTER TABLE persons_away RENAME TO persons").await;
+    store.ready().await.expect("ready again: asking reloaded the writer's state");
 
     // The next batch is built on what is committed: bob's event is new again, and bob is
     // created again with it.
