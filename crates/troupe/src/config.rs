@@ -110,6 +110,10 @@ pub struct ServeArgs {
     pub mixpanel_group_keys: Vec<String>,
     #[command(flatten)]
     pub rate_limits: RateLimitArgs,
+    /// Make first-run setup ask for a one-time token printed at start, even on a loopback
+    /// address (troupe behind a reverse proxy). Always on for a non-loopback address.
+    #[arg(long, env = "TROUPE_REQUIRE_SETUP_TOKEN")]
+    pub require_setup_token: bool,
 }
 
 /// Ingestion and sign-in rate limits (token buckets; docs/api.md "Rate limits"). Rates count

@@ -33,7 +33,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         mixpanel_group_keys: args.mixpanel_group_keys.clone(),
         internal_secret: args.store.accepted_internal_secret(),
         rate_limits: args.rate_limits.settings(),
-        setup_token: (!args.addr.ip().is_loopback()).then(|| troupe_server::auth::generate_key("setup_")),
+        setup_token: (args.require_setup_token || !args.addr.ip().is_loopback())
+            .then(|| troupe_server::auth::generate_key("setup_")),
     };
     if let Some(token) = &settings.setup_token {
         // Printed even once setup is done: harmless then (setup is refused), and the operator

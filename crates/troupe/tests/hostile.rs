@@ -165,3 +165,23 @@ async fn a_burst_over_the_rate_limit_gets_429_and_the_real_clients_deliver_once_
     }
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_setup_behind_a_proxy_needs_the_token_serve_printed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &["--require-setup-token"]);
+    let token = server
+        .banner
+        .iter()
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("setup_")))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no setup token printed: {:?}", server.banner));
+    let client = reqwest::Client::new();
+    let setup = |body: Value| client.post(server.url("/api/setup")).json(&body).send();
+    let admin = json!({"email": "admin@example.com", "password": "correct horse"});
+    assert_eq!(setup(admin.clone()).await.expect("answers").status().as_u16(), 401);
+    let mut with_token = admin;
+    with_token["setup_token"] = json!(token);
+    assert_eq!(setup(with_token).await.expect("answers").status().as_u16(), 200);
+    server.stop();
+}
