@@ -110,8 +110,10 @@ impl Http {
             }
         };
         // The client's error names the URL with its settings and maybe the statement: left out.
-        let unreachable =
-            |e: reqwest::Error| ClickHouseError::Unreachable { node: node.to_string(), message: e.without_url().to_string() };
+        let unreachable = |e: reqwest::Error| ClickHouseError::Unreachable {
+            node: node.to_string(),
+            message: e.without_url().to_string(),
+        };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(unreachable)?;

@@ -81,8 +81,9 @@ impl ClickHouseError {
     pub fn is_transient(&self) -> bool {
         match self {
             ClickHouseError::Unreachable { .. } => true,
+            // 502/503/504: a proxy or load balancer in front of ClickHouse that cannot reach it.
             ClickHouseError::Server { status, message } => {
-                *status == 503
+                matches!(status, 502..=504)
                     || clickhouse_code(message).is_some_and(|code| TRANSIENT_CLICKHOUSE_CODES.contains(&code))
             }
             ClickHouseError::Config(_) | ClickHouseError::Decode(_) | ClickHouseError::Schema(_) => false,

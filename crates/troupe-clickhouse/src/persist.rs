@@ -47,15 +47,19 @@ pub async fn changes(
             forever: u8::from(r.forever),
         })
         .collect();
+    // Profiles first (versioned rows: writing them again on a retry is harmless), charges,
+    // then what marks the batch as seen (events with their ids, retry keys): a write that fails
+    // part-way leaves no mark, so the client's retry applies the batch again instead of being
+    // taken for a duplicate of something half stored.
     tokio::try_join!(
-        http.insert("events", &events),
         http.insert("persons", &persons),
         http.insert("person_distinct_ids", &distinct_ids),
         http.insert("group_profiles", &groups),
         http.insert("group_types", &group_types),
-        http.insert("retry_keys", &retry_keys),
     )?;
-    charges(http, versions, project, &changes.charges).await
+    charges(http, versions, project, &changes.charges).await?;
+    tokio::try_join!(http.insert("events", &events), http.insert("retry_keys", &retry_keys))?;
+    Ok(())
 }
 
 /// A row of `retry_keys`.

@@ -29,6 +29,9 @@ pub struct Writer {
     pub projects: Vec<Project>,
     pub states: HashMap<ProjectId, ProjectState>,
     pub versions: Versions,
+    /// A write failed and the state could not be read back yet (ClickHouse away): it may hold
+    /// what was never stored, so no job is applied until a reload succeeds.
+    pub stale: bool,
 }
 
 impl Writer {
@@ -47,6 +50,7 @@ impl Writer {
             projects,
             states: HashMap::new(),
             versions: Versions::default(),
+            stale: false,
         };
         writer.reload().await?;
         Ok(writer)
@@ -76,6 +80,19 @@ impl Writer {
     }
 
     async fn process(&mut self, batch: Vec<Job>) {
+        // Durable before visible: after a failed write the state is read back from ClickHouse
+        // before anything is applied to it again; while that fails, every job is refused
+        // (nothing recorded as seen, so the client's retry is applied once ClickHouse is back).
+        if self.stale {
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "ClickHouse still unavailable; refusing writes");
+                for job in batch {
+                    job.refuse(|| StoreError::Unavailable("ClickHouse is unavailable; nothing was stored".into()));
+                }
+                return;
+            }
+            self.stale = false;
+        }
         let mut pending = Vec::with_capacity(batch.len());
         let mut new_projects = Vec::new();
         let mut panicked = false;
@@ -89,7 +106,8 @@ impl Writer {
             // The state may hold part of the job that panicked: nothing of the group is
             // written, and the state is read back from ClickHouse.
             if let Err(reload) = self.reload().await {
-                tracing::error!(error = %reload, "reloading state failed");
+                tracing::error!(error = %reload, "reloading state failed; writes are refused until it succeeds");
+                self.stale = true;
             }
             for p in pending {
                 p.fail(troupe_store::writer::innocent_of_panic());
@@ -104,7 +122,8 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "ClickHouse write failed; reloading state");
                 if let Err(reload) = self.reload().await {
-                    tracing::error!(error = %reload, "reloading state failed");
+                    tracing::error!(error = %reload, "reloading state failed; writes are refused until it succeeds");
+                    self.stale = true;
                 }
                 for p in pending {
                     p.fail(e.to_store_error());

@@ -22,6 +22,16 @@ pub enum Job {
     },
 }
 
+impl Job {
+    /// Answer the job with an error without applying it.
+    pub fn refuse(self, error: impl Fn() -> StoreError) {
+        match self {
+            Job::Apply { reply, .. } => drop(reply.send(Err(error()))),
+            Job::CreateProject { reply, .. } => drop(reply.send(Err(error()))),
+        }
+    }
+}
+
 /// A job's answer, held until its batch is durable.
 pub enum Pending {
     Apply(oneshot::Sender<Result<Vec<CommandResult>, StoreError>>, Vec<CommandResult>),

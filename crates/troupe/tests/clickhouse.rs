@@ -204,3 +204,78 @@ fn bench_on_clickhouse_gives_the_embedded_answers() {
     }
     assert!(stdout.contains("ClickHouse native reference on clickhouse-server"), "{stdout}");
 }
+
+/// ClickHouse goes away mid-ingest and comes back (a proxy between troupe and ClickHouse drops
+/// every connection for a while) while the client retries each batch until it is acknowledged:
+/// every acknowledged event is stored exactly once, and the persons first seen during the
+/// outage exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once() {
+    const BATCHES: usize = 24;
+    const PER_BATCH: usize = 50;
+    let clickhouse = ClickHouseCluster::start(1).expect("ClickHouse starts");
+    let url = clickhouse.url("troupe_outage");
+    let migrated = troupe().args(["migrate", "--store", &url]).output().expect("runs");
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let node = clickhouse.config("troupe_outage").nodes[0].clone();
+    let proxy =
+        std::sync::Arc::new(common::proxy::FaultProxy::with_fault(&node, common::proxy::Fault::OutageOnly).await);
+    let proxied = url.replace(node.trim_start_matches("http://"), proxy.base.trim_start_matches("http://"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &["--store", &proxied]);
+
+    let client = reqwest::Client::new();
+    let mut refused = 0;
+    for b in 0..BATCHES {
+        if b == 8 {
+            // The outage: three seconds without ClickHouse, starting now.
+            proxy.set_down(true);
+            let proxy = proxy.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                proxy.set_down(false);
+            });
+        }
+        let events: Vec<Value> = (0..PER_BATCH)
+            .map(|i| json!({"event_name": "Tick", "distinct_id": format!("user-{b}"), "event_id": format!("b{b}-{i}")}))
+            .collect();
+        let body = json!({"events": events});
+        let started = std::time::Instant::now();
+        loop {
+            let r = client
+                .post(server.url("/api/events/bulk"))
+                .header("X-Trodo-Site-Id", SITE)
+                .json(&body)
+                .send()
+                .await
+                .expect("troupe answers");
+            if r.status().is_success() {
+                let reply: Value = r.json().await.expect("JSON");
+                assert_eq!(reply["rejected"], json!([]), "{reply}");
+                break;
+            }
+            assert_eq!(r.status().as_u16(), 503, "an outage is a 503, worth a retry");
+            refused += 1;
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "batch {b} never acknowledged");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    assert!(refused > 0, "the outage refused some batches");
+
+    #[derive(serde::Deserialize)]
+    struct Counts {
+        events: u64,
+        ids: u64,
+    }
+    let sql = "SELECT toUInt32(count()) AS events, toUInt32(uniqExact(uuid)) AS ids FROM troupe_outage.events FORMAT JSONEachRow";
+    let text =
+        client.post(format!("{node}/")).body(sql).send().await.expect("ClickHouse answers").text().await.expect("text");
+    let counts: Counts = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{text}: {e}"));
+    let expected = (BATCHES * PER_BATCH) as u64;
+    assert_eq!((counts.events, counts.ids), (expected, expected), "every acknowledged event exactly once");
+    for b in 0..BATCHES {
+        let person = common::get(&server, &format!("/api/projects/default/persons/user-{b}")).await;
+        assert_eq!(person["distinct_ids"], json!([format!("user-{b}")]));
+    }
+    server.stop();
+}

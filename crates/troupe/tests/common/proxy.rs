@@ -20,6 +20,10 @@ pub enum Fault {
     Status503,
     /// Start a 200 reply, then drop the connection before its body.
     DropConnection,
+    /// Forward everything, except while [`FaultProxy::set_down`] says the upstream is down:
+    /// then every request fails as an unreachable server's would (for troupe in front of a
+    /// ClickHouse that goes away and comes back).
+    OutageOnly,
 }
 
 struct ProxyState {
@@ -28,6 +32,7 @@ struct ProxyState {
     client: reqwest::Client,
     requests: AtomicUsize,
     failed: AtomicUsize,
+    down: std::sync::atomic::AtomicBool,
 }
 
 pub struct FaultProxy {
@@ -48,6 +53,7 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             requests: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
+            down: std::sync::atomic::AtomicBool::new(false),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
         let base = format!("http://{}", listener.local_addr().expect("address"));
@@ -56,6 +62,11 @@ impl FaultProxy {
             let _ = axum::serve(listener, app).await;
         });
         FaultProxy { base, state, task }
+    }
+
+    /// Take the upstream away (`true`) or bring it back.
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
     }
 
     /// How many answers were replaced by a 503.
@@ -70,7 +81,20 @@ impl Drop for FaultProxy {
     }
 }
 
+/// A reply that breaks off before its body: the client sees its connection fail.
+fn broken_reply() -> Response {
+    // A body that fails makes the server abort the connection mid-reply.
+    let broken = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("injected connection drop"))
+    });
+    Response::new(Body::from_stream(broken))
+}
+
 async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
+    if state.fault == Fault::OutageOnly && state.down.load(Ordering::SeqCst) {
+        state.failed.fetch_add(1, Ordering::SeqCst);
+        return broken_reply();
+    }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
         return StatusCode::BAD_REQUEST.into_response();
@@ -86,20 +110,14 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     let Ok(answer) = upstream.send().await else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
-    let fail = state.requests.fetch_add(1, Ordering::SeqCst) % 2 == 0;
+    let fail = state.fault != Fault::OutageOnly && state.requests.fetch_add(1, Ordering::SeqCst) % 2 == 0;
     if fail {
         state.failed.fetch_add(1, Ordering::SeqCst);
         return match state.fault {
             Fault::Status503 => {
                 (StatusCode::SERVICE_UNAVAILABLE, "injected failure after troupe stored the request").into_response()
             }
-            Fault::DropConnection => {
-                // A body that fails makes the server abort the connection mid-reply.
-                let broken = futures_util::stream::once(async {
-                    Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("injected connection drop"))
-                });
-                Response::new(Body::from_stream(broken))
-            }
+            Fault::DropConnection | Fault::OutageOnly => broken_reply(),
         };
     }
     let status = answer.status();
