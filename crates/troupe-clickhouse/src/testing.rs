@@ -73,6 +73,12 @@ impl ClickHouseCluster {
         }
     }
 
+    /// A `clickhouse://` URL signing in as [`PASSWORD_USER`] with [`TEST_PASSWORD`] (for tests
+    /// that no password leaks into replies or logs).
+    pub fn url_with_password(&self, database: &str) -> String {
+        self.url(database).replacen("default:@", &format!("{PASSWORD_USER}:{TEST_PASSWORD}@"), 1)
+    }
+
     /// The same as a `clickhouse://` URL (for `troupe serve --store`).
     pub fn url(&self, database: &str) -> String {
         let hosts: Vec<String> = self.servers.iter().map(|s| format!("127.0.0.1:{}", s.http_port)).collect();
@@ -103,7 +109,7 @@ impl ClickHouseServer {
   <tmp_path>{d}/tmp/</tmp_path>
   <user_files_path>{d}/user_files/</user_files_path>
   <format_schema_path>{d}/format_schemas/</format_schema_path>
-  <users_config>/etc/clickhouse-server/users.xml</users_config>
+  <users_config>{d}/users.xml</users_config>
   <mark_cache_size>268435456</mark_cache_size>
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
@@ -116,6 +122,7 @@ impl ClickHouseServer {
         );
         let config_path = dir.join("config.xml");
         std::fs::write(&config_path, config).map_err(setup)?;
+        std::fs::write(dir.join("users.xml"), users_xml()?).map_err(setup)?;
         // The watchdog stops the server (and removes its directory unless TROUPE_CLICKHOUSE_KEEP is
         // set, for reading its logs) once this process is gone.
         let script = r#"binary="$1"; config="$2"; parent="$3"; dir="$4"
@@ -154,6 +161,25 @@ kill "$server" 2>/dev/null; sleep 2; kill -9 "$server" 2>/dev/null; wait "$serve
             tail(&log),
             tail(&errors)
         )))
+    }
+}
+
+/// A user with a password, beside Debian's `default` (no password).
+pub const PASSWORD_USER: &str = "troupe_pw";
+/// Its password: a test greps replies and logs for it.
+pub const TEST_PASSWORD: &str = "Pw-8c1f-do-not-leak";
+
+/// Debian's users, plus [`PASSWORD_USER`] allowed from loopback.
+fn users_xml() -> Result<String, ClickHouseError> {
+    let system = std::fs::read_to_string("/etc/clickhouse-server/users.xml")
+        .map_err(|e| ClickHouseError::Config(format!("cannot read /etc/clickhouse-server/users.xml: {e}")))?;
+    let user = format!(
+        "<{PASSWORD_USER}><password>{TEST_PASSWORD}</password><networks><ip>::1</ip><ip>127.0.0.1</ip></networks>\
+         <profile>default</profile><quota>default</quota></{PASSWORD_USER}>\n    </users>"
+    );
+    match system.rfind("</users>") {
+        Some(at) => Ok(format!("{}{user}{}", &system[..at], &system[at + "</users>".len()..])),
+        None => Err(ClickHouseError::Config("no </users> in /etc/clickhouse-server/users.xml".into())),
     }
 }
 

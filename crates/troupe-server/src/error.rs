@@ -126,7 +126,14 @@ impl ApiError {
             ApiError::Store(e) => e.to_string(),
             other => other.to_string(),
         };
-        tracing::error!(request_id = %crate::respond::request_id(), error = %detail, "request failed");
+        let request_id = crate::respond::request_id();
+        // A 503 is the backend being away (worth a retry, often many in a row): a warning; a 500
+        // is a fault of troupe.
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(request_id = %request_id, error = %detail, "request refused, retry later");
+        } else {
+            tracing::error!(request_id = %request_id, error = %detail, "request failed");
+        }
     }
 
     /// The response: `body` in the status of this error, with `Retry-After` where a retry may

@@ -214,7 +214,8 @@ async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it
     const BATCHES: usize = 24;
     const PER_BATCH: usize = 50;
     let clickhouse = ClickHouseCluster::start(1).expect("ClickHouse starts");
-    let url = clickhouse.url("troupe_outage");
+    // Signed in with a password, which must appear in no reply and no log line.
+    let url = clickhouse.url_with_password("troupe_outage");
     let migrated = troupe().args(["migrate", "--store", &url]).output().expect("runs");
     assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
     let node = clickhouse.config("troupe_outage").nodes[0].clone();
@@ -222,10 +223,12 @@ async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it
         std::sync::Arc::new(common::proxy::FaultProxy::with_fault(&node, common::proxy::Fault::OutageOnly).await);
     let proxied = url.replace(node.trim_start_matches("http://"), proxy.base.trim_start_matches("http://"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path(), &["--store", &proxied]);
+    let log = dir.path().join("serve.log");
+    let server = Server::start_logging_to(&dir.path().join("data"), &["--store", &proxied], &log);
 
     let client = reqwest::Client::new();
     let mut refused = 0;
+    let mut replies = String::new();
     for b in 0..BATCHES {
         if b == 8 {
             // The outage: three seconds without ClickHouse, starting now.
@@ -255,6 +258,7 @@ async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it
                 break;
             }
             assert_eq!(r.status().as_u16(), 503, "an outage is a 503, worth a retry");
+            replies.push_str(&r.text().await.unwrap_or_default());
             refused += 1;
             assert!(started.elapsed() < std::time::Duration::from_secs(60), "batch {b} never acknowledged");
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -278,4 +282,9 @@ async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it
         assert_eq!(person["distinct_ids"], json!([format!("user-{b}")]));
     }
     server.stop();
+    let password = troupe_clickhouse::testing::TEST_PASSWORD;
+    let log = std::fs::read_to_string(&log).expect("the server's log");
+    assert!(log.contains("ClickHouse"), "the outage was logged: {log}");
+    assert!(!replies.contains(password), "a reply holds the password: {replies}");
+    assert!(!log.contains(password), "the log holds the password");
 }

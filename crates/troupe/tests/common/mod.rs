@@ -30,14 +30,24 @@ pub struct Server {
 impl Server {
     /// `troupe serve` on 127.0.0.1 with an OS-chosen port, the default project's keys fixed.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Server {
+        Self::start_with(data_dir, extra_args, "warn", Stdio::inherit())
+    }
+
+    /// [`Server::start`] with the server's log (stderr, at `info`) written to `log`.
+    pub fn start_logging_to(data_dir: &Path, extra_args: &[&str], log: &Path) -> Server {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::start_with(data_dir, extra_args, "info", Stdio::from(file))
+    }
+
+    fn start_with(data_dir: &Path, extra_args: &[&str], log_level: &str, stderr: Stdio) -> Server {
         let mut child = troupe()
-            .args(["serve", "--addr", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+            .args(["serve", "--addr", "127.0.0.1:0", "--log-level", log_level, "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .env("TROUPE_DEFAULT_PROJECT_KEY", SITE)
             .env("TROUPE_DEFAULT_SECRET_KEY", SECRET)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("troupe starts");
         let stdout = child.stdout.take().expect("stdout is piped");
