@@ -89,7 +89,12 @@ pub fn person_join(project: u32) -> (&'static str, String) {
     let ids = latest("person_distinct_ids", project, &["distinct_id"], &["person_id"], "");
     (
         "if(resolved_person = '', distinct_id, resolved_person)",
-        format!("GLOBAL ANY LEFT JOIN (SELECT distinct_id, person_id AS resolved_person FROM {ids}) USING distinct_id"),
+        // The alias: current ClickHouse refuses a joined subquery without one (ALIAS_REQUIRED,
+        // code 206); 18.16 accepts both.
+        format!(
+            "GLOBAL ANY LEFT JOIN (SELECT distinct_id, person_id AS resolved_person FROM {ids}) AS resolved_ids \
+             USING distinct_id"
+        ),
     )
 }
 
