@@ -449,6 +449,12 @@ fn in_range((from, to): (i64, i64)) -> String {
     format!("(ts >= {from} AND ts < {to})")
 }
 
+/// [`in_range`] for the WHERE clause on the events table, where `time` is there too: its
+/// bounds let ClickHouse skip partitions and granules outside the range.
+fn where_in_range((from, to): (i64, i64)) -> String {
+    format!("(ts >= {from} AND ts < {to} AND {})", crate::scan::time_bounds(Some(from), Some(to)))
+}
+
 /// Several ranges in SQL: `filter` passes an event of any of them, `index` is the index of the
 /// event's range (-1: none).
 struct Ranges {
@@ -459,7 +465,8 @@ struct Ranges {
 fn ranges_sql(ranges: &[(i64, i64)]) -> Ranges {
     let each: Vec<String> = ranges.iter().map(|r| in_range(*r)).collect();
     let index: Vec<String> = each.iter().enumerate().map(|(i, r)| format!("{r}, {i}")).collect();
-    Ranges { filter: format!("({})", each.join(" OR ")), index: format!("multiIf({}, -1)", index.join(", ")) }
+    let filter: Vec<String> = ranges.iter().map(|r| where_in_range(*r)).collect();
+    Ranges { filter: format!("({})", filter.join(" OR ")), index: format!("multiIf({}, -1)", index.join(", ")) }
 }
 
 /// The rows to aggregate and each row's line: split, one row per distinct line of an event
@@ -583,7 +590,8 @@ async fn patterns(
     let (from, to) = range;
     // The earliest `first` event may lie before the range.
     let lower = if first.is_some() { String::new() } else { format!("ts >= {from} AND ") };
-    let filter = format!("{lower}ts < {to}{}", event_filter(tests.iter().chain(first)));
+    let bounds = crate::scan::time_bounds(first.is_none().then_some(from), Some(to));
+    let filter = format!("{lower}ts < {to} AND {bounds}{}", event_filter(tests.iter().chain(first)));
     let all_tests: Vec<&EventTest> = tests.iter().chain(first).collect();
     let Inner { sql: inner, tables } = events_with_lines(
         http,
@@ -647,7 +655,7 @@ async fn streams(
         return Err(ClickHouseError::Config("a stream takes at most 32 tests".into()));
     }
     let names = if all_events { String::new() } else { event_filter(tests) };
-    let filter = format!("{}{names}", in_range(range));
+    let filter = format!("{}{names}", where_in_range(range));
     let tests_ref: Vec<&EventTest> = tests.iter().collect();
     let select = Select { actor: Some(actor), tests: &tests_ref, keys, ..Select::default() };
     let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;
@@ -688,7 +696,7 @@ async fn actors(
     range: (i64, i64),
     line: Option<u32>,
 ) -> Result<AggregateAnswer> {
-    let filter = format!("{}{}", in_range(range), event_filter(tests));
+    let filter = format!("{}{}", where_in_range(range), event_filter(tests));
     let tests_ref: Vec<&EventTest> = tests.iter().collect();
     let select = Select { actor: Some(actor), split, tests: &tests_ref, ..Select::default() };
     let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;

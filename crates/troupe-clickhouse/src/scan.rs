@@ -44,6 +44,10 @@ pub async fn scan(http: &Http, project: u32, req: &ScanRequest) -> Result<EventS
     if let Some(to) = req.to {
         filter.push_str(&format!(" AND ts < {}", to.timestamp_micros()));
     }
+    if req.from.is_some() || req.to.is_some() {
+        let (from, to) = (req.from.map(|t| t.timestamp_micros()), req.to.map(|t| t.timestamp_micros()));
+        filter.push_str(&format!(" AND {}", time_bounds(from, to)));
+    }
     if let Some(events) = &req.events {
         let names: Vec<String> = events.iter().map(|e| quote(e)).collect();
         filter.push_str(&format!(" AND event IN ({})", names.join(", ")));
@@ -81,6 +85,33 @@ pub async fn scan(http: &Http, project: u32, req: &ScanRequest) -> Result<EventS
     out.persons = person_actors(http, project, persons.keys, req.person_details).await?;
     out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
     Ok(out)
+}
+
+/// The same range as `ts` microseconds `[from, to)`, on the `time` column (seconds): the
+/// partition key (`toYYYYMM(time)`) and the sort key (`toDate(time)`) are functions of it, so
+/// ClickHouse skips the partitions and granules outside the range (the `ts` condition alone
+/// read the project's whole history). `time` is a `DateTime` (UInt32 seconds): bounds are
+/// clamped to it.
+pub fn time_bounds(from: Option<i64>, to: Option<i64>) -> String {
+    let seconds = |us: i64, round_up: bool| {
+        let s = if round_up {
+            us.div_euclid(1_000_000) + i64::from(us.rem_euclid(1_000_000) != 0)
+        } else {
+            us.div_euclid(1_000_000)
+        };
+        s.clamp(0, i64::from(u32::MAX))
+    };
+    let mut parts = Vec::new();
+    if let Some(from) = from {
+        parts.push(format!("time >= toDateTime({})", seconds(from, false)));
+    }
+    if let Some(to) = to {
+        parts.push(format!("time <= toDateTime({})", seconds(to, true)));
+    }
+    if parts.is_empty() {
+        return "1".into();
+    }
+    parts.join(" AND ")
 }
 
 /// An event's person as it resolves now (the latest distinct-id rows, so merges count the merged
