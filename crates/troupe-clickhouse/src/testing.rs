@@ -116,6 +116,7 @@ impl ClickHouseServer {
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <timezone>UTC</timezone>
+  <query_log><database>system</database><table>query_log</table><flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>
   {remote_servers}
 </yandex>
 "
@@ -177,9 +178,17 @@ fn users_xml() -> Result<String, ClickHouseError> {
         "<{PASSWORD_USER}><password>{TEST_PASSWORD}</password><networks><ip>::1</ip><ip>127.0.0.1</ip></networks>\
          <profile>default</profile><quota>default</quota></{PASSWORD_USER}>\n    </users>"
     );
-    match system.rfind("</users>") {
-        Some(at) => Ok(format!("{}{user}{}", &system[..at], &system[at + "</users>".len()..])),
-        None => Err(ClickHouseError::Config("no </users> in /etc/clickhouse-server/users.xml".into())),
+    let with_user = match system.rfind("</users>") {
+        Some(at) => format!("{}{user}{}", &system[..at], &system[at + "</users>".len()..]),
+        None => return Err(ClickHouseError::Config("no </users> in /etc/clickhouse-server/users.xml".into())),
+    };
+    // Queries are logged (`system.query_log`), so tests can read how many rows one read.
+    match with_user.find("<profiles>").and_then(|p| with_user[p..].find("<default>").map(|d| p + d)) {
+        Some(at) => {
+            let at = at + "<default>".len();
+            Ok(format!("{}<log_queries>1</log_queries>{}", &with_user[..at], &with_user[at..]))
+        }
+        None => Err(ClickHouseError::Config("no default profile in /etc/clickhouse-server/users.xml".into())),
     }
 }
 
