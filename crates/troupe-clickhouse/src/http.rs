@@ -230,6 +230,7 @@ pub fn float_literal(n: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::ClickHouseConfig;
 
     /// An unreachable node's error (the text the writer logs) names the node but carries no
@@ -237,13 +238,11 @@ mod tests {
     #[tokio::test]
     async fn errors_never_carry_the_password() {
         let config = ClickHouseConfig::parse("clickhouse://troupe:s3cret-pw@127.0.0.1:1/db").expect("a valid URL");
-        let http = super::Http::new(config).expect("client");
+        let http = Http::new(config).expect("client");
         let error = http.execute("SELECT 1").await.expect_err("nothing listens on port 1").to_string();
         assert!(error.contains("127.0.0.1:1"), "{error}");
         assert!(!error.contains("s3cret-pw") && !error.contains("password"), "{error}");
     }
-
-    use super::*;
 
     #[test]
     fn quoting_escapes_what_would_end_the_literal() {

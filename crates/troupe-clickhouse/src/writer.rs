@@ -66,6 +66,15 @@ impl Writer {
         Ok(())
     }
 
+    /// Read the state back after a batch that was not stored; when that fails too, the state
+    /// is stale and the next batch tries again before applying anything.
+    async fn reload_or_mark_stale(&mut self) {
+        if let Err(reload) = self.reload().await {
+            tracing::error!(error = %reload, "reloading state failed; writes are refused until it succeeds");
+            self.stale = true;
+        }
+    }
+
     pub async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         while let Some(first) = jobs.recv().await {
             let mut batch = vec![first];
@@ -87,7 +96,7 @@ impl Writer {
             if let Err(e) = self.reload().await {
                 tracing::warn!(error = %e, "ClickHouse still unavailable; refusing writes");
                 for job in batch {
-                    job.refuse(|| StoreError::Unavailable("ClickHouse is unavailable; nothing was stored".into()));
+                    job.refuse(StoreError::Unavailable("ClickHouse is unavailable; nothing was stored".into()));
                 }
                 return;
             }
@@ -105,10 +114,7 @@ impl Writer {
         if panicked {
             // The state may hold part of the job that panicked: nothing of the group is
             // written, and the state is read back from ClickHouse.
-            if let Err(reload) = self.reload().await {
-                tracing::error!(error = %reload, "reloading state failed; writes are refused until it succeeds");
-                self.stale = true;
-            }
+            self.reload_or_mark_stale().await;
             for p in pending {
                 p.fail(troupe_store::writer::innocent_of_panic());
             }
@@ -121,10 +127,7 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "ClickHouse write failed; reloading state");
-                if let Err(reload) = self.reload().await {
-                    tracing::error!(error = %reload, "reloading state failed; writes are refused until it succeeds");
-                    self.stale = true;
-                }
+                self.reload_or_mark_stale().await;
                 for p in pending {
                     p.fail(e.to_store_error());
                 }

@@ -125,7 +125,8 @@ impl Command {
     /// client's id for the write when it sent one, else by its content and `nonce`. Events are
     /// guarded by their own id; idempotent commands need no guard (a resend changes nothing).
     pub fn once(self, client_id: Option<&str>, nonce: &str) -> Command {
-        if matches!(self, Command::Track(_) | Command::Once { .. }) || self.is_idempotent() {
+        // A guarded command counts as idempotent: it is never guarded twice.
+        if matches!(self, Command::Track(_)) || self.is_idempotent() {
             return self;
         }
         let retry = match client_id {
@@ -134,9 +135,7 @@ impl Command {
         };
         Command::Once { retry, guarded: Box::new(self) }
     }
-}
 
-impl Command {
     /// The distinct id the command writes for, if it writes for a person (rate limits are kept
     /// per distinct id).
     pub fn distinct_id(&self) -> Option<&str> {

@@ -61,6 +61,9 @@ pub const END_OF_TIME: DateTime<Utc> = match DateTime::from_timestamp(4_102_444_
     None => DateTime::UNIX_EPOCH,
 };
 
+/// How an error says what [`in_time_range`] accepts.
+pub const TIME_RANGE: &str = "times must be from 1970-01-01 to 2099-12-31 (UTC)";
+
 /// Whether `t` is in the range of times troupe stores, `[EARLIEST_TIME, END_OF_TIME)`.
 pub fn in_time_range(t: DateTime<Utc>) -> bool {
     (EARLIEST_TIME..END_OF_TIME).contains(&t)

@@ -244,7 +244,7 @@ impl ProjectState {
                     return Err(CoreError::invalid("amount", "must be a finite number"));
                 }
                 if time.is_some_and(|t| !crate::event::in_time_range(t)) {
-                    return Err(CoreError::invalid("time", "is out of range: times must be from 1970 to 2099"));
+                    return Err(CoreError::invalid("time", format!("is out of range: {}", crate::event::TIME_RANGE)));
                 }
                 let person_id = self.ensure_person(&distinct_id, now, now);
                 let time = time.unwrap_or(now);

@@ -107,8 +107,7 @@ pub fn spawn(conn: Connection, cache: Arc<EventCache>, dedupe_window: chrono::Du
         cache,
         retired,
         reload_needed: Arc::clone(&reload_needed),
-        halted: false,
-        halted_flag: Arc::clone(&halted),
+        halted: Arc::clone(&halted),
         dedupe_window,
         commits_since_prune: 0,
     };
@@ -121,10 +120,9 @@ struct Committer {
     cache: Arc<EventCache>,
     retired: Retired,
     reload_needed: Arc<AtomicBool>,
-    /// A commit failed and the rules thread has not reloaded yet.
-    halted: bool,
-    /// [`Self::halted`], shared with the store for `/readyz`.
-    halted_flag: Arc<AtomicBool>,
+    /// A commit failed and the rules thread has not reloaded yet; shared with the store for
+    /// `/readyz`.
+    halted: Arc<AtomicBool>,
     /// Content retry keys older than this are pruned every [`PRUNE_EVERY`] commits.
     dedupe_window: chrono::Duration,
     commits_since_prune: usize,
@@ -139,7 +137,7 @@ impl Committer {
             match message {
                 ToCommit::Resume => self.set_halted(false),
                 ToCommit::Barrier(done) => drop(done.send(())),
-                ToCommit::Batch(batch) if self.halted => batch
+                ToCommit::Batch(batch) if self.halted.load(Ordering::Acquire) => batch
                     .fail(StoreError::Unavailable, "write failed, nothing was stored: an earlier batch's write failed"),
                 ToCommit::Batch(batch) => self.commit(batch),
             }
@@ -214,9 +212,8 @@ impl Committer {
     }
 
     /// Whether writes fail until the rules thread has reloaded; `/readyz` reads it.
-    fn set_halted(&mut self, halted: bool) {
-        self.halted = halted;
-        self.halted_flag.store(halted, Ordering::Release);
+    fn set_halted(&self, halted: bool) {
+        self.halted.store(halted, Ordering::Release);
     }
 
     fn write(&self, batch: &Batch) -> duckdb::Result<()> {

@@ -152,10 +152,7 @@ pub fn event(value: &Value, group_keys: &[String], limits: &Limits) -> ItemResul
             groups.push((key.clone(), wire::id_list(&properties, key, limits)?));
         }
     }
-    let id = wire::opt_id(&properties, "$insert_id")?;
-    if let Some(id) = &id {
-        limits.check_id("$insert_id", id)?;
-    }
+    let id = wire::checked_opt_id(&properties, "$insert_id", limits)?;
     let timestamp = wire::timestamp(&properties, "time")?;
     Ok(vec![Command::Track(TrackEvent {
         event: name,
@@ -223,10 +220,7 @@ fn engage(value: &Value, group_keys: &[String], limits: &Limits) -> ItemResult {
 /// content with the message's `$time` (sent to the microsecond by mixpanel-python, so two
 /// genuine increments a moment apart stay two).
 fn guarded(m: &wire::Body, commands: Vec<Command>, limits: &Limits) -> ItemResult {
-    let insert_id = wire::opt_id(m, "$insert_id")?;
-    if let Some(id) = &insert_id {
-        limits.check_id("$insert_id", id)?;
-    }
+    let insert_id = wire::checked_opt_id(m, "$insert_id", limits)?;
     let time = m.get("$time").map(Value::to_string).unwrap_or_default();
     Ok(wire::guarded(commands, insert_id.as_deref(), &time))
 }

@@ -30,10 +30,7 @@ use crate::wire::{self, Body};
 /// their content for the retry window (Trodo's SDKs send no id; see docs/semantics.md).
 pub fn translate(kind: &str, body: &Value, limits: &Limits) -> Result<Vec<Command>, CoreError> {
     let b = wire::object(body, "body")?;
-    let request_id = wire::opt_id(b, "request_id")?;
-    if let Some(id) = &request_id {
-        limits.check_id("request_id", id)?;
-    }
+    let request_id = wire::checked_opt_id(b, "request_id", limits)?;
     Ok(wire::guarded(commands(kind, b, limits)?, request_id.as_deref(), ""))
 }
 
@@ -133,10 +130,7 @@ fn event(b: &Body, limits: &Limits) -> Result<Command, CoreError> {
         }
     }
     limits.check_properties("custom_properties", &properties)?;
-    let id = wire::opt_id(b, "event_id")?;
-    if let Some(id) = &id {
-        limits.check_id("event_id", id)?;
-    }
+    let id = wire::checked_opt_id(b, "event_id", limits)?;
     Ok(Command::Track(TrackEvent {
         event: name,
         distinct_id,

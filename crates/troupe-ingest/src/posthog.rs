@@ -122,10 +122,7 @@ fn tracked(
     sent_at: Option<chrono::DateTime<chrono::Utc>>,
     limits: &Limits,
 ) -> Result<TrackEvent, CoreError> {
-    let id = wire::opt_id(e, "uuid")?;
-    if let Some(id) = &id {
-        limits.check_id("uuid", id)?;
-    }
+    let id = wire::checked_opt_id(e, "uuid", limits)?;
     Ok(TrackEvent {
         event: name,
         distinct_id,

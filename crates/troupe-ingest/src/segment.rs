@@ -140,10 +140,7 @@ fn track(
             groups.push((group_type.to_string(), vec![group_key]));
         }
     }
-    let id = wire::opt_id(m, "messageId")?;
-    if let Some(id) = &id {
-        limits.check_id("messageId", id)?;
-    }
+    let id = wire::checked_opt_id(m, "messageId", limits)?;
     Ok(TrackEvent {
         event,
         distinct_id,

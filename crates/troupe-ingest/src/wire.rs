@@ -31,6 +31,15 @@ pub fn id_of(body: &Body, fields: &[&str], limits: &Limits) -> Result<String, Co
     Err(CoreError::missing(fields.first().copied().unwrap_or("id")))
 }
 
+/// An optional id field (a client's event or request id), within the id length limit.
+pub fn checked_opt_id(body: &Body, field: &str, limits: &Limits) -> Result<Option<String>, CoreError> {
+    let id = opt_id(body, field)?;
+    if let Some(id) = &id {
+        limits.check_id(field, id)?;
+    }
+    Ok(id)
+}
+
 pub fn opt_id(body: &Body, field: &str) -> Result<Option<String>, CoreError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -135,7 +144,7 @@ pub fn timestamp(body: &Body, field: &str) -> Result<Option<DateTime<Utc>>, Core
     if !troupe_core::event::in_time_range(time) {
         return Err(CoreError::invalid(
             field,
-            format!("{} is out of range: times must be from 1970-01-01 to 2099-12-31 (UTC)", time.to_rfc3339()),
+            format!("{} is out of range: {}", time.to_rfc3339(), troupe_core::event::TIME_RANGE),
         ));
     }
     Ok(Some(time))

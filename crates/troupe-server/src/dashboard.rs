@@ -164,16 +164,13 @@ fn secure_headers(headers: &mut HeaderMap) {
 async fn session(State(app): State<Arc<AppState>>, jar: CookieJar) -> Result<Json<Value>, ApiError> {
     let setup_needed = users(app.store.as_ref()).await?.is_empty();
     let token_required = setup_needed && app.settings.setup_token.is_some();
+    let signed_out = json!({"signed_in": false, "setup_needed": setup_needed, "setup_token_required": token_required});
     let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) else {
-        return Ok(Json(
-            json!({"signed_in": false, "setup_needed": setup_needed, "setup_token_required": token_required}),
-        ));
+        return Ok(Json(signed_out));
     };
     match app.sessions.find(&token, app.store.as_ref()).await? {
         Some(s) => Ok(Json(json!({"signed_in": true, "email": s.email, "csrf": s.csrf, "setup_needed": false}))),
-        None => {
-            Ok(Json(json!({"signed_in": false, "setup_needed": setup_needed, "setup_token_required": token_required})))
-        }
+        None => Ok(Json(signed_out)),
     }
 }
 
@@ -201,9 +198,7 @@ async fn setup(
     jar: CookieJar,
     body: Bytes,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
-    if let Some(client) = client {
-        app.rate_limits.check_sign_in(client)?;
-    }
+    app.rate_limits.check_sign_in(client)?;
     let c = credentials(&body)?;
     if let Some(expected) = &app.settings.setup_token {
         let given = c.setup_token.as_deref().unwrap_or_default();
@@ -238,9 +233,7 @@ async fn login(
     jar: CookieJar,
     body: Bytes,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
-    if let Some(client) = client {
-        app.rate_limits.check_sign_in(client)?;
-    }
+    app.rate_limits.check_sign_in(client)?;
     let c = credentials(&body)?;
     let refused = || ApiError::Unauthorized("wrong email or password".into());
     let user = users(app.store.as_ref()).await?.into_iter().find(|d| d.id == c.email).ok_or_else(refused)?;

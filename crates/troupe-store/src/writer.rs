@@ -24,10 +24,10 @@ pub enum Job {
 
 impl Job {
     /// Answer the job with an error without applying it.
-    pub fn refuse(self, error: impl Fn() -> StoreError) {
+    pub fn refuse(self, error: StoreError) {
         match self {
-            Job::Apply { reply, .. } => drop(reply.send(Err(error()))),
-            Job::CreateProject { reply, .. } => drop(reply.send(Err(error()))),
+            Job::Apply { reply, .. } => drop(reply.send(Err(error))),
+            Job::CreateProject { reply, .. } => drop(reply.send(Err(error))),
         }
     }
 }

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use troupe_ingest::openpanel;
 
 use crate::error::{json_value, ApiError};
+use crate::routes::{apply_limited, Sender};
 use crate::AppState;
 
 /// Whether a `/track` request is OpenPanel's rather than Mixpanel's.
@@ -59,7 +60,7 @@ pub async fn handle(
     let body = json_value(body)?;
     let device = device_id(headers, &client_id, peer.map(|ConnectInfo(addr)| addr));
     let commands = openpanel::translate(&body, &device, &app.limits)?;
-    for result in crate::routes::apply_limited(app, &project, commands, crate::routes::Sender::IngestionKey).await? {
+    for result in apply_limited(app, &project, commands, Sender::IngestionKey).await? {
         result?;
     }
     let profile = body.pointer("/payload/profileId").cloned().filter(|v| !v.is_null());
