@@ -1,7 +1,12 @@
-//! Real ClickHouse servers for tests and the benchmark: Debian's `clickhouse-server` started from
-//! a minimal config of our own on free loopback ports, with its own data directory, stopped when
-//! dropped — and by a watchdog when the process that started it is gone, so a crashed test run
-//! leaves nothing behind.
+//! Real ClickHouse servers for tests and the benchmark, on free loopback ports with data
+//! directories of their own, stopped when dropped — and by a watchdog when the process that
+//! started them is gone, so a crashed test run leaves nothing behind. Two engines:
+//!
+//! - [`Engine::Debian`]: Debian's `clickhouse-server` (18.16) from a minimal config of ours; one
+//!   or several servers, each a shard of [`CLUSTER`].
+//! - [`Engine::Current`]: current ClickHouse (26.x), the in-process engine of PyPI `chdb-core`
+//!   behind a small ClickHouse-HTTP front (`testing/chdb_front.py`, which says what it does not
+//!   cover: one node, no Distributed tables, no `system.query_log`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,11 +20,33 @@ use crate::{ClickHouseConfig, ClickHouseError};
 /// The `remote_servers` name of clusters started here.
 pub const CLUSTER: &str = "troupe_test";
 
+/// Which ClickHouse the tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Debian's `clickhouse-server` package (18.16).
+    Debian,
+    /// ClickHouse 26.x of PyPI `chdb-core` behind `testing/chdb_front.py`.
+    Current,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 2] = [Engine::Debian, Engine::Current];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Debian => "ClickHouse 18.16 (Debian)",
+            Engine::Current => "ClickHouse 26.x (chdb-core)",
+        }
+    }
+}
+
 /// One running server.
 pub struct ClickHouseServer {
     child: Child,
+    pub engine: Engine,
     pub http_port: u16,
-    pub tcp_port: u16,
+    /// The native protocol's port (Debian's server only; the front speaks HTTP alone).
+    pub tcp_port: Option<u16>,
     pub dir: PathBuf,
 }
 
@@ -31,8 +58,23 @@ pub struct ClickHouseCluster {
 static DATABASES: AtomicU32 = AtomicU32::new(0);
 
 impl ClickHouseCluster {
-    /// Start `shards` servers (1 = a single server, no cluster).
+    /// Start `shards` of Debian's servers (1 = a single server, no cluster).
     pub fn start(shards: usize) -> Result<Self, ClickHouseError> {
+        Self::start_on(Engine::Debian, shards)
+    }
+
+    /// Start `shards` servers of `engine` (the current engine serves one node only).
+    pub fn start_on(engine: Engine, shards: usize) -> Result<Self, ClickHouseError> {
+        if engine == Engine::Current {
+            if shards != 1 {
+                return Err(ClickHouseError::Config(
+                    "the chdb front is one node: clusters are tested on Debian's server only".into(),
+                ));
+            }
+            let mut server = ClickHouseServer::start_front(free_port()?)?;
+            server.wait_ready()?;
+            return Ok(ClickHouseCluster { servers: vec![server] });
+        }
         let binary = std::env::var("TROUPE_CLICKHOUSE_SERVER").unwrap_or_else(|_| "clickhouse-server".into());
         let ports: Vec<(u16, u16)> =
             (0..shards).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_, ClickHouseError>>()?;
@@ -49,7 +91,7 @@ impl ClickHouseCluster {
         for (http_port, tcp_port) in ports {
             servers.push(ClickHouseServer::start(&binary, http_port, tcp_port, &remote)?);
         }
-        for server in &servers {
+        for server in &mut servers {
             server.wait_ready()?;
         }
         Ok(ClickHouseCluster { servers })
@@ -95,7 +137,7 @@ fn free_port() -> Result<u16, ClickHouseError> {
 
 impl ClickHouseServer {
     fn start(binary: &str, http_port: u16, tcp_port: u16, remote_servers: &str) -> Result<Self, ClickHouseError> {
-        let dir = std::env::temp_dir().join(format!("troupe-clickhouse-{}-{http_port}", std::process::id()));
+        let dir = server_dir(http_port);
         let setup = |e: std::io::Error| ClickHouseError::Config(format!("cannot prepare {}: {e}", dir.display()));
         std::fs::create_dir_all(&dir).map_err(setup)?;
         let d = dir.display();
@@ -142,22 +184,52 @@ kill "$server" 2>/dev/null; sleep 2; kill -9 "$server" 2>/dev/null; wait "$serve
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| ClickHouseError::Config(format!("cannot start {binary}: {e}")))?;
-        Ok(ClickHouseServer { child, http_port, tcp_port, dir })
+        Ok(ClickHouseServer { child, engine: Engine::Debian, http_port, tcp_port: Some(tcp_port), dir })
     }
 
-    fn wait_ready(&self) -> Result<(), ClickHouseError> {
+    /// The chdb front, run by the tests' Python (`TROUPE_TEST_PYTHON`, where
+    /// `scripts/setup-test-deps` installs `chdb-core`), which watches this process itself.
+    fn start_front(http_port: u16) -> Result<Self, ClickHouseError> {
+        let dir = server_dir(http_port);
+        let setup = |e: std::io::Error| ClickHouseError::Config(format!("cannot prepare {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(setup)?;
+        let python = std::env::var("TROUPE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let front = concat!(env!("CARGO_MANIFEST_DIR"), "/testing/chdb_front.py");
+        let log = std::fs::File::create(dir.join("stdout.log")).map_err(setup)?;
+        let child = Command::new(&python)
+            .arg(front)
+            .arg(http_port.to_string())
+            .arg(&dir)
+            .arg(std::process::id().to_string())
+            .arg(format!("{PASSWORD_USER}:{TEST_PASSWORD}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(setup)?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| ClickHouseError::Config(format!("cannot start {python} {front}: {e}")))?;
+        Ok(ClickHouseServer { child, engine: Engine::Current, http_port, tcp_port: None, dir })
+    }
+
+    fn wait_ready(&mut self) -> Result<(), ClickHouseError> {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(60) {
             if ping(self.http_port) {
                 return Ok(());
             }
+            // The front is the child itself: when it has exited, waiting longer is pointless.
+            if self.engine == Engine::Current && matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         let log = std::fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default();
         let errors = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
+        let what = match self.engine {
+            Engine::Debian => "clickhouse-server (is Debian's clickhouse-server installed?",
+            Engine::Current => "the chdb front (is chdb-core installed for TROUPE_TEST_PYTHON?",
+        };
         Err(ClickHouseError::Config(format!(
-            "clickhouse-server on port {} did not answer within 60 s (is Debian's clickhouse-server installed? \
-             scripts/setup-test-deps installs it): {}{}",
+            "{what} scripts/setup-test-deps installs it) on port {} did not answer within 60 s: {}{}",
             self.http_port,
             tail(&log),
             tail(&errors)
@@ -192,6 +264,10 @@ fn users_xml() -> Result<String, ClickHouseError> {
     }
 }
 
+fn server_dir(http_port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("troupe-clickhouse-{}-{http_port}", std::process::id()))
+}
+
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join("\n")
@@ -216,6 +292,12 @@ impl Drop for ClickHouseServer {
     /// only as a separate argument); the watchdog then sees it gone, removes the directory and
     /// exits.
     fn drop(&mut self) {
+        if self.engine == Engine::Current {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return;
+        }
         let pattern = format!("--config-file={}", self.dir.join("config.xml").display());
         let _ = Command::new("pkill").args(["-f", "--", &pattern]).status();
         let _ = self.child.wait();

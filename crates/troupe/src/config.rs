@@ -290,8 +290,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2_000)]
     pub ingest_singles: usize,
     /// Also load the data into troupe's ClickHouse store and time the same questions there:
-    /// `local` starts a clickhouse-server on a free loopback port for the run (its data is
-    /// removed after), or a `clickhouse://` URL of a server to use (the data set is kept there
+    /// `local` starts Debian's clickhouse-server (18.16) on a free loopback port for the run (its
+    /// data is removed after), `local-current` current ClickHouse (PyPI `chdb-core` behind the
+    /// tests' HTTP front, with `TROUPE_TEST_PYTHON`), or a `clickhouse://` URL of a server to use (the data set is kept there
     /// and reused, like the embedded one).
     #[arg(long, env = "TROUPE_BENCH_CLICKHOUSE")]
     pub clickhouse: Option<String>,

@@ -6,7 +6,7 @@ mod common;
 
 use common::{post_query, troupe, Server, SITE};
 use serde_json::{json, Value};
-use troupe_clickhouse::testing::ClickHouseCluster;
+use troupe_clickhouse::testing::{ClickHouseCluster, Engine};
 
 async fn send_batch(server: &Server) {
     let company = |user: &str| if user == "cat" { "globex" } else { "acme" };
@@ -36,9 +36,8 @@ async fn counts(server: &Server, count_by: Value) -> Vec<u64> {
     answer["steps"].as_array().into_iter().flatten().filter_map(|s| s["count"].as_u64()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_on_clickhouse_after_migrate() {
-    let clickhouse = ClickHouseCluster::start(1).expect("ClickHouse starts");
+async fn serve_on_clickhouse_after_migrate(engine: Engine) {
+    let clickhouse = ClickHouseCluster::start_on(engine, 1).expect("ClickHouse starts");
     let url = clickhouse.url("troupe_cli");
     let dir = tempfile::tempdir().expect("temp dir");
 
@@ -96,11 +95,10 @@ fn a_bad_store_url_is_a_readable_error() {
 /// Two troupe processes on one ClickHouse database: the writer and one forwarding its writes to
 /// it. Increments of one group property sent concurrently through both are all counted, and an
 /// event retried through the other process is stored once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_lose_no_update_and_store_a_retry_once() {
+async fn two_servers_lose_no_update_and_store_a_retry_once(engine: Engine) {
     const INTERNAL: &str = "internal-test-secret";
     const PER_SERVER: usize = 40;
-    let clickhouse = ClickHouseCluster::start(1).expect("ClickHouse starts");
+    let clickhouse = ClickHouseCluster::start_on(engine, 1).expect("ClickHouse starts");
     let url = clickhouse.url("troupe_two_servers");
     let migrated = troupe().args(["migrate", "--store", &url]).output().expect("runs");
     assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
@@ -166,9 +164,8 @@ async fn two_servers_lose_no_update_and_store_a_retry_once() {
 
 /// `troupe bench --clickhouse URL` loads the data set into the ClickHouse store and answers every
 /// question there as the embedded store does (the run fails otherwise), reporting both times.
-#[test]
-fn bench_on_clickhouse_gives_the_embedded_answers() {
-    let clickhouse = ClickHouseCluster::start(1).expect("ClickHouse starts");
+fn bench_on_clickhouse_gives_the_embedded_answers(engine: Engine) {
+    let clickhouse = ClickHouseCluster::start_on(engine, 1).expect("ClickHouse starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let report = dir.path().join("report.json");
     let output = troupe()
@@ -209,11 +206,10 @@ fn bench_on_clickhouse_gives_the_embedded_answers() {
 /// every connection for a while) while the client retries each batch until it is acknowledged:
 /// every acknowledged event is stored exactly once, and the persons first seen during the
 /// outage exist.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once() {
+async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once(engine: Engine) {
     const BATCHES: usize = 24;
     const PER_BATCH: usize = 50;
-    let clickhouse = ClickHouseCluster::start(1).expect("ClickHouse starts");
+    let clickhouse = ClickHouseCluster::start_on(engine, 1).expect("ClickHouse starts");
     // Signed in with a password, which must appear in no reply and no log line.
     let url = clickhouse.url_with_password("troupe_outage");
     let migrated = troupe().args(["migrate", "--store", &url]).output().expect("runs");
@@ -287,4 +283,46 @@ async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it
     assert!(log.contains("ClickHouse"), "the outage was logged: {log}");
     assert!(!replies.contains(password), "a reply holds the password: {replies}");
     assert!(!log.contains(password), "the log holds the password");
+}
+
+// Each test on Debian's ClickHouse 18.16 and on current ClickHouse (26.x, chdb-core).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_clickhouse_after_migrate_on_18_16() {
+    serve_on_clickhouse_after_migrate(Engine::Debian).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_clickhouse_after_migrate_on_current() {
+    serve_on_clickhouse_after_migrate(Engine::Current).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_lose_no_update_and_store_a_retry_once_on_18_16() {
+    two_servers_lose_no_update_and_store_a_retry_once(Engine::Debian).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_lose_no_update_and_store_a_retry_once_on_current() {
+    two_servers_lose_no_update_and_store_a_retry_once(Engine::Current).await;
+}
+
+#[test]
+fn bench_on_clickhouse_gives_the_embedded_answers_on_18_16() {
+    bench_on_clickhouse_gives_the_embedded_answers(Engine::Debian);
+}
+
+#[test]
+fn bench_on_clickhouse_gives_the_embedded_answers_on_current() {
+    bench_on_clickhouse_gives_the_embedded_answers(Engine::Current);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once_on_18_16() {
+    a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once(Engine::Debian).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once_on_current() {
+    a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once(Engine::Current).await;
 }

@@ -1,18 +1,25 @@
 //! One ClickHouse deployment per test binary (started on first use, stopped by its watchdog when
 //! the binary exits), and a fresh database in it for every test.
+// Each test binary uses part of this module.
+#![allow(dead_code)]
 
 use std::sync::OnceLock;
 
-use troupe_clickhouse::testing::ClickHouseCluster;
+use troupe_clickhouse::testing::{ClickHouseCluster, Engine};
 use troupe_clickhouse::{ClickHouseConfig, ClickHouseStore};
 use troupe_core::Limits;
 
 static DEPLOYMENT: OnceLock<ClickHouseCluster> = OnceLock::new();
 
+/// Debian's server(s): one binary's tests use one deployment.
 pub fn deployment(shards: usize) -> &'static ClickHouseCluster {
-    DEPLOYMENT.get_or_init(|| match ClickHouseCluster::start(shards) {
+    deployment_on(Engine::Debian, shards)
+}
+
+pub fn deployment_on(engine: Engine, shards: usize) -> &'static ClickHouseCluster {
+    DEPLOYMENT.get_or_init(|| match ClickHouseCluster::start_on(engine, shards) {
         Ok(cluster) => cluster,
-        Err(e) => panic!("cannot start ClickHouse for the tests: {e}"),
+        Err(e) => panic!("cannot start {} for the tests: {e}", engine.name()),
     })
 }
 
@@ -350,4 +357,22 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     );
     store.http().execute(&old).await.expect("an old row");
     assert_eq!(store.aggregate(project, counts).await.expect("answers"), None);
+}
+
+/// The retry window is kept with the data in ClickHouse: a client resending after this process
+/// stopped (and another opened the database) is recognised.
+pub async fn resent_writes_after_a_restart_are_applied_once(config: ClickHouseConfig) {
+    use troupe_store::conformance::{project, resent_writes_were_applied_once, writes_a_client_resends};
+    use troupe_store::Store;
+    let store = store_on(config.clone()).await;
+    let p = project(&store, "p").await;
+    store.apply(p, writes_a_client_resends()).await.expect("applies");
+    store.close().await;
+    drop(store);
+
+    let store = store_on(config).await;
+    store.ready().await.expect("ready: ClickHouse answers and the writer runs");
+    let again = store.apply(p, writes_a_client_resends()).await.expect("applies");
+    assert!(again.iter().all(|r| matches!(r, Ok(troupe_core::Outcome::Duplicate))), "{again:?}");
+    resent_writes_were_applied_once(&store, p).await;
 }

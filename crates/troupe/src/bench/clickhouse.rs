@@ -3,7 +3,7 @@
 //! with their aggregates pushed down into ClickHouse SQL.
 
 use anyhow::{Context, Result};
-use troupe_clickhouse::testing::ClickHouseCluster;
+use troupe_clickhouse::testing::{ClickHouseCluster, Engine};
 use troupe_clickhouse::{ClickHouseConfig, ClickHouseStore};
 use troupe_duckdb::EmbeddedConfig;
 use troupe_store::Store;
@@ -24,14 +24,18 @@ pub struct OnClickHouse {
 /// server for this run, anything else is a `clickhouse://` URL.
 pub async fn open(target: &str, shape: Shape) -> Result<OnClickHouse> {
     let database = format!("troupe_bench_{}_{}", shape.events, shape.seed);
-    let (config, server) = if target == "local" {
-        let server = ClickHouseCluster::start(1).context(
-            "cannot start clickhouse-server for --clickhouse local (scripts/setup-test-deps installs it; \
-             or pass a clickhouse:// URL)",
-        )?;
-        (server.config(&database), Some(server))
-    } else {
-        (ClickHouseConfig::parse(target).context("--clickhouse")?, None)
+    let (config, server) = match local_engine(target) {
+        Some(engine) => {
+            let server = ClickHouseCluster::start_on(engine, 1).with_context(|| {
+                format!(
+                    "cannot start {} for --clickhouse {target} (scripts/setup-test-deps installs it; \
+                     or pass a clickhouse:// URL)",
+                    engine.name()
+                )
+            })?;
+            (server.config(&database), Some(server))
+        }
+        None => (ClickHouseConfig::parse(target).context("--clickhouse")?, None),
     };
     let defaults = EmbeddedConfig::default();
     troupe_clickhouse::migrate(&config, defaults.limits.max_group_types)
@@ -43,6 +47,16 @@ pub async fn open(target: &str, shape: Shape) -> Result<OnClickHouse> {
         .context("cannot open the ClickHouse store")?;
     let (project, load_seconds) = super::load(&store, shape).await?;
     Ok(OnClickHouse { store, project, load_seconds, described, _server: server })
+}
+
+/// The engine `--clickhouse local` (Debian's 18.16) or `local-current` (26.x) starts; `None` for a
+/// URL.
+pub fn local_engine(target: &str) -> Option<Engine> {
+    match target {
+        "local" => Some(Engine::Debian),
+        "local-current" => Some(Engine::Current),
+        _ => None,
+    }
 }
 
 impl OnClickHouse {

@@ -10,7 +10,7 @@ use std::time::{Duration as StdDuration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use troupe_clickhouse::testing::ClickHouseCluster;
+use troupe_clickhouse::testing::{ClickHouseCluster, Engine};
 use troupe_clickhouse::{quote, ClickHouseConfig, Http};
 use troupe_duckdb::DuckStore;
 use troupe_store::{ScanRequest, Store};
@@ -31,12 +31,14 @@ pub struct Server {
 impl Server {
     pub async fn open(target: Option<&str>, shape: Shape) -> Result<Self> {
         let database = format!("troupe_native_{}_{}", shape.events, shape.seed);
-        let (config, local) = match target {
-            Some(url) if url != "local" => (ClickHouseConfig::parse(url).context("--clickhouse")?, None),
-            _ => {
-                let server = ClickHouseCluster::start(1).context("cannot start clickhouse-server")?;
+        // Without --clickhouse the reference runs on Debian's server, started for the run.
+        let (config, local) = match target.map_or(Some(Engine::Debian), super::clickhouse::local_engine) {
+            Some(engine) => {
+                let server = ClickHouseCluster::start_on(engine, 1)
+                    .with_context(|| format!("cannot start {}", engine.name()))?;
                 (server.config(&database), Some(server))
             }
+            None => (ClickHouseConfig::parse(target.unwrap_or_default()).context("--clickhouse")?, None),
         };
         let described = format!("{} database {}", config.nodes.join(", "), database);
         let node = config.nodes.first().cloned().unwrap_or_default();
@@ -195,7 +197,7 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
             sql: format!(
                 "SELECT plan AS label, toFloat64(count()) AS v FROM \
                  (SELECT company FROM native_events ARRAY JOIN companies AS company \
-                  WHERE {range} AND event = 'Dashboard Viewed') ANY LEFT JOIN native_companies USING company \
+                  WHERE {range} AND event = 'Dashboard Viewed') AS viewed ANY LEFT JOIN native_companies USING company \
                  GROUP BY plan"
             ),
             label: "enterprise",

@@ -1,0 +1,43 @@
+//! The store and insight conformance suites on current ClickHouse (26.x: PyPI `chdb-core` behind
+//! `testing/chdb_front.py`), as `single_server.rs` runs them on Debian's 18.16. Not here: the
+//! rows-read pruning test (the front has no `system.query_log`) and clusters (one node).
+
+mod common;
+
+use troupe_clickhouse::testing::Engine;
+
+async fn current() -> (troupe_clickhouse::ClickHouseStore, ()) {
+    (common::store_on(common::deployment_on(Engine::Current, 1).fresh_database()).await, ())
+}
+
+mod store {
+    troupe_store::store_conformance_suite!(super::current);
+}
+
+mod insights {
+    troupe_query::insight_conformance_suite!(super::current);
+}
+
+#[tokio::test]
+async fn aggregates_are_computed_by_clickhouse() {
+    let (store, _) = current().await;
+    common::aggregates_are_computed_by_clickhouse(&store).await;
+}
+
+#[tokio::test]
+async fn resent_writes_after_a_restart_are_applied_once() {
+    let config = common::deployment_on(Engine::Current, 1).fresh_database();
+    common::resent_writes_after_a_restart_are_applied_once(config).await;
+}
+
+#[tokio::test]
+async fn the_front_runs_current_clickhouse() {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        major: u32,
+    }
+    let (store, _) = current().await;
+    let version: Vec<Version> =
+        store.http().rows("SELECT toUInt32(splitByChar('.', version())[1]) AS major").await.expect("the version");
+    assert!(version.first().is_some_and(|v| v.major >= 24), "a current release");
+}
