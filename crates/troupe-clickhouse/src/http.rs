@@ -1,7 +1,11 @@
 //! ClickHouse's HTTP interface: statements in the body, settings in the URL, rows as
 //! `JSONEachRow` both ways. Works with 18.16 and with current releases alike.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -49,15 +53,36 @@ impl ExternalTable {
 }
 
 /// What a request carries: a statement (or an insert's rows), or a query with external tables.
+/// Cheap to clone: a request failing over to the next node is sent again.
+#[derive(Clone)]
 enum Body {
-    Text(String),
-    Form { sql: String, tables: Vec<ExternalTable> },
+    Text(Bytes),
+    Form { sql: String, tables: Arc<Vec<ExternalTable>> },
+}
+
+impl Body {
+    fn text(text: String) -> Self {
+        Body::Text(Bytes::from(text))
+    }
+}
+
+/// Whether a request may go to the next node after one did not answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Failover {
+    /// A read: whatever happened at the node that did not answer, asking another is harmless.
+    Read,
+    /// A write: only when the node was never reached (the connection was refused or timed out),
+    /// never after it may have written.
+    Write,
 }
 
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
     config: ClickHouseConfig,
+    /// The node of the URL that last answered: requests go there first, then to the others in
+    /// URL order when it does not answer.
+    preferred: Arc<AtomicUsize>,
 }
 
 impl Http {
@@ -67,7 +92,7 @@ impl Http {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ClickHouseError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Http { client, config })
+        Ok(Http { client, config, preferred: Arc::new(AtomicUsize::new(0)) })
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
@@ -99,12 +124,12 @@ impl Http {
                 // The statement travels as a form field (the URL would limit its length); each
                 // table's structure must be a URL parameter.
                 let mut form = reqwest::multipart::Form::new().text("query", sql);
-                for t in &tables {
+                for t in tables.iter() {
                     params.push((format!("{}_structure", t.name), "id String"));
                 }
-                for t in tables {
+                for t in tables.iter() {
                     let part = reqwest::multipart::Part::bytes(t.tsv()).file_name(t.name.clone());
-                    form = form.part(t.name, part);
+                    form = form.part(t.name.clone(), part);
                 }
                 request.query(&params).multipart(form)
             }
@@ -112,6 +137,7 @@ impl Http {
         // The client's error names the URL with its settings and maybe the statement: left out.
         let unreachable = |e: reqwest::Error| ClickHouseError::Unreachable {
             node: node.to_string(),
+            sent: !e.is_connect(),
             message: e.without_url().to_string(),
         };
         let response = request.send().await.map_err(unreachable)?;
@@ -124,57 +150,70 @@ impl Http {
         Ok(bytes.to_vec())
     }
 
-    /// Run a statement on the query node.
+    /// Send to the preferred node, failing over to the others in turn when one does not answer
+    /// (a cluster's Distributed tables exist on every node, so any node serves troupe's SQL).
+    async fn post_any(&self, failover: Failover, query: Option<&str>, body: Body) -> Result<Vec<u8>, ClickHouseError> {
+        let nodes = &self.config.nodes;
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut tried = 0;
+        loop {
+            let at = (first + tried) % nodes.len().max(1);
+            let node = nodes.get(at).map(String::as_str).unwrap_or("http://127.0.0.1:8123");
+            let answer = self.post(node, Some(&self.config.database), query, body.clone()).await;
+            tried += 1;
+            match &answer {
+                Err(ClickHouseError::Unreachable { sent, .. })
+                    if tried < nodes.len() && (failover == Failover::Read || !sent) =>
+                {
+                    tracing::warn!("ClickHouse at {node} does not answer; trying the next node of the URL");
+                    continue;
+                }
+                Ok(_) if at != first => {
+                    tracing::info!("ClickHouse queries go to {node} now");
+                    self.preferred.store(at, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            return answer;
+        }
+    }
+
+    /// Run a statement (on the preferred node, or the next when it cannot be reached).
     pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
-        self.post(self.query_node(), Some(&self.config.database), None, Body::Text(sql.to_string())).await.map(|_| ())
+        self.post_any(Failover::Write, None, Body::text(sql.to_string())).await.map(|_| ())
     }
 
     /// Run a statement on one node, with or without the database selected (DDL of migrations).
     pub async fn execute_on(&self, node: &str, sql: &str, use_database: bool) -> Result<(), ClickHouseError> {
         let db = use_database.then_some(self.config.database.as_str());
-        self.post(node, db, None, Body::Text(sql.to_string())).await.map(|_| ())
+        self.post(node, db, None, Body::text(sql.to_string())).await.map(|_| ())
     }
 
-    /// Run a SELECT on the query node and decode its rows.
+    /// Run a SELECT (on the preferred node, or the next that answers) and decode its rows.
     pub async fn rows<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError> {
-        self.rows_on(self.query_node(), sql).await
+        self.rows_with(sql, Vec::new()).await
     }
 
+    /// A SELECT on one node.
     pub async fn rows_on<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
-        self.decode_rows(node, Some(&self.config.database), sql, Vec::new()).await
+        let body = self.post(node, Some(&self.config.database), None, select(sql, Vec::new())).await?;
+        decode_rows(&body, sql)
     }
 
-    /// Run a SELECT that reads external tables on the query node and decode its rows.
+    /// Run a SELECT that reads external tables and decode its rows.
     pub async fn rows_with<T: DeserializeOwned>(
         &self,
         sql: &str,
         tables: Vec<ExternalTable>,
     ) -> Result<Vec<T>, ClickHouseError> {
-        self.decode_rows(self.query_node(), Some(&self.config.database), sql, tables).await
+        let body = self.post_any(Failover::Read, None, select(sql, tables)).await?;
+        decode_rows(&body, sql)
     }
 
     /// A SELECT on one node without selecting troupe's database (which may not exist yet).
     pub async fn system_rows<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
-        self.decode_rows(node, None, sql, Vec::new()).await
-    }
-
-    async fn decode_rows<T: DeserializeOwned>(
-        &self,
-        node: &str,
-        database: Option<&str>,
-        sql: &str,
-        tables: Vec<ExternalTable>,
-    ) -> Result<Vec<T>, ClickHouseError> {
-        tracing::debug!(target: "troupe_clickhouse::sql", "{sql}");
-        let statement = format!("{sql}\nFORMAT JSONEachRow");
-        let body = if tables.is_empty() { Body::Text(statement) } else { Body::Form { sql: statement, tables } };
-        let body = self.post(node, database, None, body).await?;
-        body.split(|b| *b == b'\n')
-            .filter(|line| !line.is_empty())
-            .map(|line| {
-                serde_json::from_slice(line).map_err(|e| ClickHouseError::Decode(format!("{e} in a row of: {sql}")))
-            })
-            .collect()
+        let body = self.post(node, None, None, select(sql, Vec::new())).await?;
+        decode_rows(&body, sql)
     }
 
     /// Insert rows into a table of troupe's database; answers once ClickHouse has them.
@@ -187,14 +226,29 @@ impl Http {
             serde_json::to_writer(&mut body, row).map_err(|e| ClickHouseError::Decode(e.to_string()))?;
             body.push(b'\n');
         }
-        let body = String::from_utf8(body).map_err(|e| ClickHouseError::Decode(e.to_string()))?;
         let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
-        self.post(self.query_node(), Some(&self.config.database), Some(&query), Body::Text(body)).await.map(|_| ())
+        self.post_any(Failover::Write, Some(&query), Body::Text(Bytes::from(body))).await.map(|_| ())
     }
+}
 
-    fn query_node(&self) -> &str {
-        self.config.nodes.first().map(String::as_str).unwrap_or("http://127.0.0.1:8123")
+/// A SELECT's request, rows asked for as `JSONEachRow`.
+fn select(sql: &str, tables: Vec<ExternalTable>) -> Body {
+    tracing::debug!(target: "troupe_clickhouse::sql", "{sql}");
+    let statement = format!("{sql}\nFORMAT JSONEachRow");
+    if tables.is_empty() {
+        Body::text(statement)
+    } else {
+        Body::Form { sql: statement, tables: Arc::new(tables) }
     }
+}
+
+fn decode_rows<T: DeserializeOwned>(body: &[u8], sql: &str) -> Result<Vec<T>, ClickHouseError> {
+    body.split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            serde_json::from_slice(line).map_err(|e| ClickHouseError::Decode(format!("{e} in a row of: {sql}")))
+        })
+        .collect()
 }
 
 /// A ClickHouse string literal.

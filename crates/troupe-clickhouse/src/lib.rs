@@ -44,8 +44,10 @@ const WRITER_QUEUE: usize = 4096;
 pub enum ClickHouseError {
     #[error("{0}")]
     Config(String),
+    /// No answer from a node. `sent`: the request may have reached it (a timeout or a dropped
+    /// connection after connecting), so a write may have happened.
     #[error("cannot reach ClickHouse at {node}: {message}")]
-    Unreachable { node: String, message: String },
+    Unreachable { node: String, message: String, sent: bool },
     #[error("ClickHouse answered {status}: {message}")]
     Server { status: u16, message: String },
     #[error("unexpected data from ClickHouse: {0}")]

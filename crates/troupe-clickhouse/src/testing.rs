@@ -55,6 +55,15 @@ pub struct ClickHouseCluster {
     pub servers: Vec<ClickHouseServer>,
 }
 
+/// How several Debian servers form [`CLUSTER`].
+#[derive(Clone, Copy)]
+enum Layout {
+    /// Each server one shard.
+    Shards,
+    /// The servers the replicas of one shard.
+    Replicas,
+}
+
 static DATABASES: AtomicU32 = AtomicU32::new(0);
 
 impl ClickHouseCluster {
@@ -75,17 +84,34 @@ impl ClickHouseCluster {
             server.wait_ready()?;
             return Ok(ClickHouseCluster { servers: vec![server] });
         }
+        Self::start_debian(Layout::Shards, shards)
+    }
+
+    /// Start `replicas` Debian servers as the replicas of one shard of [`CLUSTER`], with
+    /// `internal_replication` off: the Distributed table writes every row to each replica itself
+    /// (no ZooKeeper needed) and reads from any replica that answers.
+    pub fn start_replicas(replicas: usize) -> Result<Self, ClickHouseError> {
+        Self::start_debian(Layout::Replicas, replicas)
+    }
+
+    fn start_debian(layout: Layout, nodes: usize) -> Result<Self, ClickHouseError> {
         let binary = std::env::var("TROUPE_CLICKHOUSE_SERVER").unwrap_or_else(|_| "clickhouse-server".into());
         let ports: Vec<(u16, u16)> =
-            (0..shards).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_, ClickHouseError>>()?;
-        let remote = if shards > 1 {
-            let shard_xml: String = ports
-                .iter()
-                .map(|(_, tcp)| format!("<shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard>"))
-                .collect();
-            format!("<remote_servers><{CLUSTER}>{shard_xml}</{CLUSTER}></remote_servers>")
-        } else {
-            String::new()
+            (0..nodes).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_, ClickHouseError>>()?;
+        let replica = |tcp: &u16| format!("<replica><host>127.0.0.1</host><port>{tcp}</port></replica>");
+        let remote = match layout {
+            _ if nodes == 1 => String::new(),
+            Layout::Shards => {
+                let shards: String = ports.iter().map(|(_, tcp)| format!("<shard>{}</shard>", replica(tcp))).collect();
+                format!("<remote_servers><{CLUSTER}>{shards}</{CLUSTER}></remote_servers>")
+            }
+            Layout::Replicas => {
+                let replicas: String = ports.iter().map(|(_, tcp)| replica(tcp)).collect();
+                format!(
+                    "<remote_servers><{CLUSTER}><shard><internal_replication>false</internal_replication>\
+                     {replicas}</shard></{CLUSTER}></remote_servers>"
+                )
+            }
         };
         let mut servers = Vec::new();
         for (http_port, tcp_port) in ports {
@@ -169,9 +195,26 @@ impl ClickHouseServer {
         // The watchdog stops the server (and removes its directory unless TROUPE_CLICKHOUSE_KEEP is
         // set, for reading its logs) once this process is gone.
         let script = r#"binary="$1"; config="$2"; parent="$3"; dir="$4"
-"$binary" --config-file="$config" >"$dir/stdout.log" 2>&1 &
-server=$!
-while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.5; done
+start() { "$binary" --config-file="$config" >>"$dir/stdout.log" 2>&1 & server=$!; }
+start
+# Runs until this process is gone or `stop` exists. A server killed while `hold` exists (a
+# test's outage) is started again once `hold` is gone; `held` says the watchdog has seen it
+# down (so the test does not remove `hold` before).
+running() { kill -0 "$parent" 2>/dev/null && [ ! -e "$dir/stop" ]; }
+# A killed server stays a zombie until reaped, and `kill -0` succeeds on a zombie.
+server_alive() { [ -e "/proc/$server" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$server/status" 2>/dev/null; }
+while running; do
+    if ! server_alive; then
+        wait "$server" 2>/dev/null
+        [ -e "$dir/hold" ] || break
+        touch "$dir/held"
+        while [ -e "$dir/hold" ] && running; do sleep 0.2; done
+        running || break
+        rm -f "$dir/held"
+        start
+    fi
+    sleep 0.2
+done
 kill "$server" 2>/dev/null; sleep 2; kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null
 [ -n "$TROUPE_CLICKHOUSE_KEEP" ] || rm -rf "$dir""#;
         let child = Command::new("sh")
@@ -208,6 +251,32 @@ kill "$server" 2>/dev/null; sleep 2; kill -9 "$server" 2>/dev/null; wait "$serve
             .spawn()
             .map_err(|e| ClickHouseError::Config(format!("cannot start {python} {front}: {e}")))?;
         Ok(ClickHouseServer { child, engine: Engine::Current, http_port, tcp_port: None, dir })
+    }
+
+    /// An outage: the server is killed (`kill -9`) and stays down until [`Self::revive`].
+    /// Debian's server only.
+    pub fn kill(&self) {
+        if std::fs::write(self.dir.join("hold"), b"").is_err() {
+            return;
+        }
+        let _ = Command::new("pkill").args(["-9", "-f", "--", &self.pattern()]).status();
+        // Down once the watchdog has seen it down (else a quick `revive` could come first).
+        let started = Instant::now();
+        while !self.dir.join("held").exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Start a [`Self::kill`]ed server again, on its data, and wait until it answers.
+    pub fn revive(&mut self) -> Result<(), ClickHouseError> {
+        let _ = std::fs::remove_file(self.dir.join("hold"));
+        self.wait_ready()
+    }
+
+    /// The server's own command line (the watchdog's holds the config path only as a separate
+    /// argument).
+    fn pattern(&self) -> String {
+        format!("--config-file={}", self.dir.join("config.xml").display())
     }
 
     fn wait_ready(&mut self) -> Result<(), ClickHouseError> {
@@ -288,9 +357,7 @@ fn ping(port: u16) -> bool {
 }
 
 impl Drop for ClickHouseServer {
-    /// Stop the server (matched by its own command line: the watchdog's holds the config path
-    /// only as a separate argument); the watchdog then sees it gone, removes the directory and
-    /// exits.
+    /// Stop the server: the watchdog sees `stop`, stops it, removes the directory and exits.
     fn drop(&mut self) {
         if self.engine == Engine::Current {
             let _ = self.child.kill();
@@ -298,8 +365,7 @@ impl Drop for ClickHouseServer {
             let _ = std::fs::remove_dir_all(&self.dir);
             return;
         }
-        let pattern = format!("--config-file={}", self.dir.join("config.xml").display());
-        let _ = Command::new("pkill").args(["-f", "--", &pattern]).status();
+        let _ = std::fs::write(self.dir.join("stop"), b"");
         let _ = self.child.wait();
     }
 }

@@ -207,8 +207,6 @@ fn bench_on_clickhouse_gives_the_embedded_answers(engine: Engine) {
 /// every acknowledged event is stored exactly once, and the persons first seen during the
 /// outage exist.
 async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once(engine: Engine) {
-    const BATCHES: usize = 24;
-    const PER_BATCH: usize = 50;
     let clickhouse = ClickHouseCluster::start_on(engine, 1).expect("ClickHouse starts");
     // Signed in with a password, which must appear in no reply and no log line.
     let url = clickhouse.url_with_password("troupe_outage");
@@ -222,20 +220,77 @@ async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it
     let log = dir.path().join("serve.log");
     let server = Server::start_logging_to(&dir.path().join("data"), &["--store", &proxied], &log);
 
+    // The outage: three seconds without ClickHouse.
+    let outage = || {
+        proxy.set_down(true);
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            proxy.set_down(false);
+        });
+    };
+    let replies = ingest_retrying_through(&server, outage).await;
+    every_acknowledged_event_once(&server, &node, "troupe_outage").await;
+    server.stop();
+    let password = troupe_clickhouse::testing::TEST_PASSWORD;
+    let log = std::fs::read_to_string(&log).expect("the server's log");
+    assert!(log.contains("ClickHouse"), "the outage was logged: {log}");
+    assert!(!replies.contains(password), "a reply holds the password: {replies}");
+    assert!(!log.contains(password), "the log holds the password");
+}
+
+/// One shard of a two-shard cluster is killed (`kill -9`) mid-ingest and started again on its
+/// data a few seconds later, while the client retries each batch until it is acknowledged: every
+/// acknowledged event is stored exactly once (a batch the live shard took part of is not
+/// written there twice), and the persons first seen during the outage exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once() {
+    let clickhouse =
+        std::sync::Arc::new(std::sync::Mutex::new(ClickHouseCluster::start(2).expect("ClickHouse starts")));
+    let (url, node) = {
+        let cluster = clickhouse.lock().expect("cluster");
+        (cluster.url("troupe_shard_outage"), cluster.config("troupe_shard_outage").nodes[0].clone())
+    };
+    let migrated = troupe().args(["migrate", "--store", &url]).output().expect("runs");
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &["--store", &url]);
+
+    // The outage: the second shard killed, started again after three seconds.
+    let outage = || {
+        let cluster = clickhouse.clone();
+        clickhouse.lock().expect("cluster").servers[1].kill();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            tokio::task::spawn_blocking(move || {
+                cluster.lock().expect("cluster").servers[1].revive().expect("the shard starts again")
+            })
+            .await
+            .expect("revived");
+        });
+    };
+    ingest_retrying_through(&server, outage).await;
+    every_acknowledged_event_once(&server, &node, "troupe_shard_outage").await;
+    assert!(server.stop().success());
+}
+
+const OUTAGE_BATCHES: usize = 24;
+const OUTAGE_PER_BATCH: usize = 50;
+
+/// Send [`OUTAGE_BATCHES`] batches of events with ids, one person per batch, each retried until
+/// acknowledged; `outage` starts before the ninth. Returns the refusals' bodies.
+async fn ingest_retrying_through(server: &Server, outage: impl FnOnce()) -> String {
     let client = reqwest::Client::new();
+    let mut outage = Some(outage);
     let mut refused = 0;
     let mut replies = String::new();
-    for b in 0..BATCHES {
+    for b in 0..OUTAGE_BATCHES {
         if b == 8 {
-            // The outage: three seconds without ClickHouse, starting now.
-            proxy.set_down(true);
-            let proxy = proxy.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-                proxy.set_down(false);
-            });
+            if let Some(start) = outage.take() {
+                start();
+            }
         }
-        let events: Vec<Value> = (0..PER_BATCH)
+        let events: Vec<Value> = (0..OUTAGE_PER_BATCH)
             .map(|i| json!({"event_name": "Tick", "distinct_id": format!("user-{b}"), "event_id": format!("b{b}-{i}")}))
             .collect();
         let body = json!({"events": events});
@@ -256,33 +311,34 @@ async fn a_clickhouse_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it
             assert_eq!(r.status().as_u16(), 503, "an outage is a 503, worth a retry");
             replies.push_str(&r.text().await.unwrap_or_default());
             refused += 1;
-            assert!(started.elapsed() < std::time::Duration::from_secs(60), "batch {b} never acknowledged");
+            assert!(started.elapsed() < std::time::Duration::from_secs(90), "batch {b} never acknowledged");
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
     assert!(refused > 0, "the outage refused some batches");
+    replies
+}
 
+/// Every event [`ingest_retrying_through`] sent is in ClickHouse once, and every person exists.
+async fn every_acknowledged_event_once(server: &Server, node: &str, database: &str) {
     #[derive(serde::Deserialize)]
     struct Counts {
         events: u64,
         ids: u64,
     }
-    let sql = "SELECT toUInt32(count()) AS events, toUInt32(uniqExact(uuid)) AS ids FROM troupe_outage.events FORMAT JSONEachRow";
+    let sql = format!(
+        "SELECT toUInt32(count()) AS events, toUInt32(uniqExact(uuid)) AS ids FROM {database}.events FORMAT JSONEachRow"
+    );
+    let client = reqwest::Client::new();
     let text =
         client.post(format!("{node}/")).body(sql).send().await.expect("ClickHouse answers").text().await.expect("text");
     let counts: Counts = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{text}: {e}"));
-    let expected = (BATCHES * PER_BATCH) as u64;
+    let expected = (OUTAGE_BATCHES * OUTAGE_PER_BATCH) as u64;
     assert_eq!((counts.events, counts.ids), (expected, expected), "every acknowledged event exactly once");
-    for b in 0..BATCHES {
-        let person = common::get(&server, &format!("/api/projects/default/persons/user-{b}")).await;
+    for b in 0..OUTAGE_BATCHES {
+        let person = common::get(server, &format!("/api/projects/default/persons/user-{b}")).await;
         assert_eq!(person["distinct_ids"], json!([format!("user-{b}")]));
     }
-    server.stop();
-    let password = troupe_clickhouse::testing::TEST_PASSWORD;
-    let log = std::fs::read_to_string(&log).expect("the server's log");
-    assert!(log.contains("ClickHouse"), "the outage was logged: {log}");
-    assert!(!replies.contains(password), "a reply holds the password: {replies}");
-    assert!(!log.contains(password), "the log holds the password");
 }
 
 // Each test on Debian's ClickHouse 18.16 and on current ClickHouse (26.x, chdb-core).
