@@ -20,12 +20,15 @@ use std::future::Future;
 use std::pin::Pin;
 
 use serde::Deserialize;
+use troupe_core::ProjectId;
 use troupe_store::aggregate::{
-    ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet, Measure,
-    NumberOp, PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, Split, SplitBy, Stat,
-    ValueCondition, ValueCount,
+    ActorKind, ActorPattern, ActorStream, ActorsRequest, Aggregates, Condition, EventTest, IdSet, Measure, NumberOp,
+    PatternsRequest, PeriodCount, PeriodCounts, PeriodCountsRequest, PeriodStat, PeriodStats, PeriodStatsRequest,
+    PeriodUnit, Periods, RangeCount, RangeStat, Split, SplitBy, Stat, StreamsRequest, ValueCondition, ValueCount,
+    ValuesRequest,
 };
 use troupe_store::value::{number_of, text_of, KIND_NUMBER};
+use troupe_store::{Actor, StoreError};
 
 use crate::http::{float_literal, quote, ExternalTable, Http};
 use crate::read::{slot_names, slot_of, SlotNames};
@@ -35,35 +38,98 @@ use crate::ClickHouseError;
 
 type Result<T> = std::result::Result<T, ClickHouseError>;
 
-/// The aggregate, or `None` when it needs event properties that older rows do not have indexed.
-pub async fn aggregate(http: &Http, project: u32, request: &AggregateRequest) -> Result<Option<AggregateAnswer>> {
-    if reads_properties(request) && has_unindexed_events(http, project).await? {
-        return Ok(None);
+/// ClickHouse answers every kind of aggregate; `None` when a request needs event properties
+/// that older rows of the project do not have indexed (the question takes the scan path).
+#[async_trait::async_trait]
+impl Aggregates for crate::ClickHouseStore {
+    async fn period_counts(
+        &self,
+        project: ProjectId,
+        request: &PeriodCountsRequest,
+    ) -> std::result::Result<Option<PeriodCounts>, StoreError> {
+        let http = self.http();
+        if unindexed(http, project, request).await? {
+            return Ok(None);
+        }
+        Ok(Some(period_counts(http, project, request).await?))
     }
-    let answer = match request {
-        AggregateRequest::PeriodCounts { actor, periods, tests, ranges, split } => {
-            period_counts(http, project, actor.as_ref(), periods, tests, ranges, split.as_ref()).await
+
+    async fn patterns(
+        &self,
+        project: ProjectId,
+        request: &PatternsRequest,
+    ) -> std::result::Result<Option<Vec<ActorPattern>>, StoreError> {
+        let http = self.http();
+        if unindexed(http, project, request).await? {
+            return Ok(None);
         }
-        AggregateRequest::Patterns { actor, periods, tests, first, from, to, split } => {
-            let of = Of { actor, tests, split: split.as_ref() };
-            patterns(http, project, of, periods, first.as_ref(), (*from, *to)).await
+        Ok(Some(patterns(http, project, request).await?))
+    }
+
+    async fn streams(
+        &self,
+        project: ProjectId,
+        request: &StreamsRequest,
+    ) -> std::result::Result<Option<Vec<ActorStream>>, StoreError> {
+        let http = self.http();
+        if unindexed(http, project, request).await? {
+            return Ok(None);
         }
-        AggregateRequest::Streams { actor, tests, all_events, from, to, keys } => {
-            let of = Of { actor, tests, split: None };
-            streams(http, project, of, *all_events, (*from, *to), keys.as_ref()).await
+        Ok(Some(streams(http, project, request).await?))
+    }
+
+    async fn actors(
+        &self,
+        project: ProjectId,
+        request: &ActorsRequest,
+    ) -> std::result::Result<Option<Vec<(String, u64)>>, StoreError> {
+        let http = self.http();
+        if unindexed(http, project, request).await? {
+            return Ok(None);
         }
-        AggregateRequest::Actors { actor, test, at_least, from, to, on } => {
-            let of = Of { actor, tests: std::slice::from_ref(test), split: on.as_ref().map(|(split, _)| split) };
-            actors(http, project, of, *at_least, (*from, *to), on.as_ref().map(|(_, line)| *line)).await
+        Ok(Some(actors(http, project, request).await?))
+    }
+
+    async fn period_stats(
+        &self,
+        project: ProjectId,
+        request: &PeriodStatsRequest,
+    ) -> std::result::Result<Option<PeriodStats>, StoreError> {
+        let http = self.http();
+        if unindexed(http, project, request).await? {
+            return Ok(None);
         }
-        AggregateRequest::Profiles { actor } => profiles(http, project, actor).await,
-        AggregateRequest::Values { key, test, ranges } => values(http, project, key, test, ranges).await,
-        AggregateRequest::Texts { key } => texts(http, project, key).await,
-        AggregateRequest::PeriodStats { periods, test, measure, ranges, split } => {
-            period_stats(http, project, periods, test, measure, ranges, split.as_ref()).await
+        Ok(Some(period_stats(http, project, request).await?))
+    }
+
+    async fn values(
+        &self,
+        project: ProjectId,
+        request: &ValuesRequest,
+    ) -> std::result::Result<Option<Vec<ValueCount>>, StoreError> {
+        let http = self.http();
+        if has_unindexed_events(http, project).await? {
+            return Ok(None);
         }
-    };
-    answer.map(Some)
+        Ok(Some(values(http, project, request).await?))
+    }
+
+    async fn texts(&self, project: ProjectId, key: &str) -> std::result::Result<Option<Vec<String>>, StoreError> {
+        let http = self.http();
+        if has_unindexed_events(http, project).await? {
+            return Ok(None);
+        }
+        Ok(Some(texts(http, project, key).await?))
+    }
+
+    async fn profiles(&self, project: ProjectId, actor: &ActorKind) -> std::result::Result<Vec<Actor>, StoreError> {
+        Ok(profiles(self.http(), project, actor).await?)
+    }
+}
+
+/// Whether `request` reads the property index and the project has events without one.
+async fn unindexed(http: &Http, project: u32, request: &impl ReadsProperties) -> Result<bool> {
+    Ok(request.reads_properties() && has_unindexed_events(http, project).await?)
 }
 
 /// What an inner select carries besides `ts`, `time` and `event`.
@@ -364,8 +430,12 @@ fn property_sql(key: &str, test: &ValueCondition, ids: &mut Ids<'_>) -> String {
     format!("({at} > 0 AND ({passes}))")
 }
 
-/// Whether any of a request's tests reads event properties.
-fn reads_properties(request: &AggregateRequest) -> bool {
+/// Whether a request reads the event property index (directly or through a test).
+trait ReadsProperties {
+    fn reads_properties(&self) -> bool;
+}
+
+fn tests_read_properties<'a>(tests: impl IntoIterator<Item = &'a EventTest>) -> bool {
     fn in_condition(c: &Condition) -> bool {
         match c {
             Condition::All(items) | Condition::Any(items) => items.iter().any(in_condition),
@@ -374,24 +444,43 @@ fn reads_properties(request: &AggregateRequest) -> bool {
             Condition::Events(_) | Condition::Person(_) | Condition::Groups { .. } => false,
         }
     }
-    let tests: Vec<&EventTest> = match request {
-        AggregateRequest::PeriodCounts { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
-        | AggregateRequest::Actors { on: Some((Split { by: SplitBy::EventProperty(_), .. }, _)), .. }
-        | AggregateRequest::Streams { keys: Some(SplitBy::EventProperty(_)), .. }
-        | AggregateRequest::Patterns { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
-        | AggregateRequest::PeriodStats { split: Some(Split { by: SplitBy::EventProperty(_), .. }), .. }
-        | AggregateRequest::PeriodStats { measure: Measure::Property { .. }, .. }
-        | AggregateRequest::Values { .. }
-        | AggregateRequest::Texts { .. } => return true,
-        AggregateRequest::PeriodStats { test, .. } => vec![test],
-        AggregateRequest::PeriodCounts { tests, .. } | AggregateRequest::Streams { tests, .. } => {
-            tests.iter().collect()
-        }
-        AggregateRequest::Patterns { tests, first, .. } => tests.iter().chain(first).collect(),
-        AggregateRequest::Actors { test, .. } => vec![test],
-        AggregateRequest::Profiles { .. } => Vec::new(),
-    };
-    tests.iter().filter_map(|t| t.condition.as_ref()).any(in_condition)
+    tests.into_iter().filter_map(|t| t.condition.as_ref()).any(in_condition)
+}
+
+fn splits_by_property(split: Option<&Split>) -> bool {
+    matches!(split, Some(Split { by: SplitBy::EventProperty(_), .. }))
+}
+
+impl ReadsProperties for PeriodCountsRequest {
+    fn reads_properties(&self) -> bool {
+        splits_by_property(self.split.as_ref()) || tests_read_properties(&self.tests)
+    }
+}
+
+impl ReadsProperties for PatternsRequest {
+    fn reads_properties(&self) -> bool {
+        splits_by_property(self.split.as_ref()) || tests_read_properties(self.tests.iter().chain(&self.first))
+    }
+}
+
+impl ReadsProperties for StreamsRequest {
+    fn reads_properties(&self) -> bool {
+        matches!(self.keys, Some(SplitBy::EventProperty(_))) || tests_read_properties(&self.tests)
+    }
+}
+
+impl ReadsProperties for ActorsRequest {
+    fn reads_properties(&self) -> bool {
+        splits_by_property(self.on.as_ref().map(|(split, _)| split)) || tests_read_properties([&self.test])
+    }
+}
+
+impl ReadsProperties for PeriodStatsRequest {
+    fn reads_properties(&self) -> bool {
+        splits_by_property(self.split.as_ref())
+            || matches!(self.measure, Measure::Property { .. })
+            || tests_read_properties([&self.test])
+    }
 }
 
 /// Whether the project has events written before their properties were indexed (schema 3).
@@ -479,17 +568,11 @@ fn by_line(inner: &str, carried: &str, split: bool) -> (String, &'static str) {
     }
 }
 
-async fn period_counts(
-    http: &Http,
-    project: u32,
-    actor: Option<&ActorKind>,
-    periods: &Periods,
-    tests: &[EventTest],
-    ranges: &[(i64, i64)],
-    split: Option<&Split>,
-) -> Result<AggregateAnswer> {
+async fn period_counts(http: &Http, project: u32, request: &PeriodCountsRequest) -> Result<PeriodCounts> {
+    let PeriodCountsRequest { actor, periods, tests, ranges, split } = request;
+    let (actor, split) = (actor.as_ref(), split.as_ref());
     if tests.is_empty() || ranges.is_empty() {
-        return Ok(AggregateAnswer::PeriodCounts { cells: Vec::new(), totals: Vec::new() });
+        return Ok(PeriodCounts::default());
     }
     let Ranges { filter, index: range_index } = ranges_sql(ranges);
     let filter = format!("{filter}{}", event_filter(tests));
@@ -569,25 +652,13 @@ async fn period_counts(
             })
             .collect()
     };
-    Ok(AggregateAnswer::PeriodCounts { cells, totals })
+    Ok(PeriodCounts { cells, totals })
 }
 
-/// Whose events, which tests and which lines a pattern request is about.
-struct Of<'a> {
-    actor: &'a ActorKind,
-    tests: &'a [EventTest],
-    split: Option<&'a Split>,
-}
-
-async fn patterns(
-    http: &Http,
-    project: u32,
-    Of { actor, tests, split }: Of<'_>,
-    periods: &Periods,
-    first: Option<&EventTest>,
-    range: (i64, i64),
-) -> Result<AggregateAnswer> {
-    let (from, to) = range;
+async fn patterns(http: &Http, project: u32, request: &PatternsRequest) -> Result<Vec<ActorPattern>> {
+    let PatternsRequest { actor, periods, tests, first, from, to, split } = request;
+    let (first, split, from, to) = (first.as_ref(), split.as_ref(), *from, *to);
+    let range = (from, to);
     // The earliest `first` event may lie before the range.
     let lower = if first.is_some() { String::new() } else { format!("ts >= {from} AND ") };
     let bounds = crate::scan::time_bounds(first.is_none().then_some(from), Some(to));
@@ -631,26 +702,20 @@ async fn patterns(
         actors: u64,
     }
     let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
-    Ok(AggregateAnswer::Patterns(
-        rows.into_iter()
-            .map(|r| ActorPattern {
-                periods: r.periods,
-                first: (r.has_first == 1).then_some((r.first_period, r.first_in_range == 1)),
-                line: r.line,
-                actors: r.actors,
-            })
-            .collect(),
-    ))
+    Ok(rows
+        .into_iter()
+        .map(|r| ActorPattern {
+            periods: r.periods,
+            first: (r.has_first == 1).then_some((r.first_period, r.first_in_range == 1)),
+            line: r.line,
+            actors: r.actors,
+        })
+        .collect())
 }
 
-async fn streams(
-    http: &Http,
-    project: u32,
-    Of { actor, tests, .. }: Of<'_>,
-    all_events: bool,
-    range: (i64, i64),
-    keys: Option<&SplitBy>,
-) -> Result<AggregateAnswer> {
+async fn streams(http: &Http, project: u32, request: &StreamsRequest) -> Result<Vec<ActorStream>> {
+    let StreamsRequest { actor, tests, all_events, from, to, keys } = request;
+    let (all_events, range, keys) = (*all_events, (*from, *to), keys.as_ref());
     if tests.len() > 32 {
         return Err(ClickHouseError::Config("a stream takes at most 32 tests".into()));
     }
@@ -679,23 +744,19 @@ async fn streams(
         keys: Vec<Vec<String>>,
     }
     let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
-    Ok(AggregateAnswer::Streams(
-        rows.into_iter()
-            .map(|r| ActorStream { actor: r.actor, events: r.times.into_iter().zip(r.masks).collect(), keys: r.keys })
-            .collect(),
-    ))
+    Ok(rows
+        .into_iter()
+        .map(|r| ActorStream { actor: r.actor, events: r.times.into_iter().zip(r.masks).collect(), keys: r.keys })
+        .collect())
 }
 
 /// The actors with at least `at_least` events passing the test (each event counts once per
 /// actor), only events on `line` when split.
-async fn actors(
-    http: &Http,
-    project: u32,
-    Of { actor, tests, split }: Of<'_>,
-    at_least: u64,
-    range: (i64, i64),
-    line: Option<u32>,
-) -> Result<AggregateAnswer> {
+async fn actors(http: &Http, project: u32, request: &ActorsRequest) -> Result<Vec<(String, u64)>> {
+    let ActorsRequest { actor, test, at_least, from, to, on } = request;
+    let tests = std::slice::from_ref(test);
+    let (at_least, range) = (*at_least, (*from, *to));
+    let (split, line) = (on.as_ref().map(|(split, _)| split), on.as_ref().map(|(_, line)| *line));
     let filter = format!("{}{}", where_in_range(range), event_filter(tests));
     let tests_ref: Vec<&EventTest> = tests.iter().collect();
     let select = Select { actor: Some(actor), split, tests: &tests_ref, ..Select::default() };
@@ -713,10 +774,10 @@ async fn actors(
         events: u64,
     }
     let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
-    Ok(AggregateAnswer::Actors(rows.into_iter().map(|r| (r.actor, r.events)).collect()))
+    Ok(rows.into_iter().map(|r| (r.actor, r.events)).collect())
 }
 
-async fn profiles(http: &Http, project: u32, actor: &ActorKind) -> Result<AggregateAnswer> {
+async fn profiles(http: &Http, project: u32, actor: &ActorKind) -> Result<Vec<Actor>> {
     let profiles = match actor {
         ActorKind::Persons => person_profiles(http, project).await?,
         ActorKind::Group(group_type) => match slot_of(&slot_names(http, project).await?, group_type) {
@@ -724,7 +785,7 @@ async fn profiles(http: &Http, project: u32, actor: &ActorKind) -> Result<Aggreg
             None => Vec::new(),
         },
     };
-    Ok(AggregateAnswer::Profiles(profiles))
+    Ok(profiles)
 }
 
 /// The `pass_<i>` columns of the tests with a condition, to carry through a select.
@@ -733,15 +794,10 @@ fn passes(tests: &[&EventTest]) -> String {
 }
 
 /// Events per text of an event property and range.
-async fn values(
-    http: &Http,
-    project: u32,
-    key: &str,
-    test: &EventTest,
-    ranges: &[(i64, i64)],
-) -> Result<AggregateAnswer> {
+async fn values(http: &Http, project: u32, request: &ValuesRequest) -> Result<Vec<ValueCount>> {
+    let ValuesRequest { key, test, ranges } = request;
     if ranges.is_empty() {
-        return Ok(AggregateAnswer::Values(Vec::new()));
+        return Ok(Vec::new());
     }
     let Ranges { filter, index: range_index } = ranges_sql(ranges);
     let filter = format!("{filter}{}", event_filter([test]));
@@ -762,32 +818,25 @@ async fn values(
         test_sql(0, test)
     );
     let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
-    Ok(AggregateAnswer::Values(
-        rows.into_iter()
-            .filter(|r| r.range_of >= 0)
-            .map(|r| ValueCount {
-                value: (r.value_set == 1).then_some(r.value),
-                range: r.range_of as usize,
-                events: r.events,
-            })
-            .collect(),
-    ))
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.range_of >= 0)
+        .map(|r| ValueCount {
+            value: (r.value_set == 1).then_some(r.value),
+            range: r.range_of as usize,
+            events: r.events,
+        })
+        .collect())
 }
 
 /// A statistic per line and period and per line and range: of an event property's numbers (the
 /// events with one), or of each actor's event count (the actors with one). Values leave
 /// ClickHouse as their bits, so troupe reads exactly the double ClickHouse computed.
-async fn period_stats(
-    http: &Http,
-    project: u32,
-    periods: &Periods,
-    test: &EventTest,
-    measure: &Measure,
-    ranges: &[(i64, i64)],
-    split: Option<&Split>,
-) -> Result<AggregateAnswer> {
+async fn period_stats(http: &Http, project: u32, request: &PeriodStatsRequest) -> Result<PeriodStats> {
+    let PeriodStatsRequest { periods, test, measure, ranges, split } = request;
+    let split = split.as_ref();
     if ranges.is_empty() {
-        return Ok(AggregateAnswer::PeriodStats { cells: Vec::new(), totals: Vec::new() });
+        return Ok(PeriodStats::default());
     }
     let Ranges { filter, index: range_index } = ranges_sql(ranges);
     let filter = format!("{filter}{}", event_filter([test]));
@@ -844,7 +893,7 @@ async fn period_stats(
     }
     let totals = answers.pop().unwrap_or_default();
     let cells = answers.pop().unwrap_or_default();
-    Ok(AggregateAnswer::PeriodStats {
+    Ok(PeriodStats {
         cells: cells
             .into_iter()
             .map(|r| PeriodStat { line: r.line_of, key: r.bucket, value: f64::from_bits(r.bits) })
@@ -885,7 +934,7 @@ fn stat_value_sql(stat: Stat) -> String {
 }
 
 /// The distinct texts of an event property over the project's events.
-async fn texts(http: &Http, project: u32, key: &str) -> Result<AggregateAnswer> {
+async fn texts(http: &Http, project: u32, key: &str) -> Result<Vec<String>> {
     #[derive(Deserialize)]
     struct Row {
         text: String,
@@ -896,7 +945,7 @@ async fn texts(http: &Http, project: u32, key: &str) -> Result<AggregateAnswer> 
          WHERE project_id = {project} AND has(prop_keys, {key})"
     );
     let rows: Vec<Row> = http.rows(&sql).await?;
-    Ok(AggregateAnswer::Texts(rows.into_iter().map(|r| r.text).collect()))
+    Ok(rows.into_iter().map(|r| r.text).collect())
 }
 
 #[cfg(test)]
@@ -918,72 +967,52 @@ mod tests {
         };
         let periods = Periods { tz: chrono_tz::UTC, unit: PeriodUnit::Day };
         let group = ActorKind::Group("company".into());
-        let reading = [
-            AggregateRequest::PeriodCounts {
-                actor: None,
-                periods,
-                tests: vec![on_property.clone()],
-                ranges: Vec::new(),
-                split: None,
-            },
-            AggregateRequest::PeriodCounts {
-                actor: None,
-                periods,
-                tests: vec![EventTest::any()],
-                ranges: Vec::new(),
-                split: Some(split.clone()),
-            },
-            AggregateRequest::Streams {
-                actor: group.clone(),
-                tests: vec![EventTest::any()],
-                all_events: false,
-                from: 0,
-                to: 1,
-                keys: Some(by_property),
-            },
-            AggregateRequest::Actors {
-                actor: group.clone(),
-                test: EventTest::any(),
-                at_least: 1,
-                from: 0,
-                to: 1,
-                on: Some((split.clone(), 0)),
-            },
-            AggregateRequest::Patterns {
-                actor: group.clone(),
-                periods,
-                tests: Vec::new(),
-                first: Some(on_property),
-                from: 0,
-                to: 1,
-                split: None,
-            },
-            AggregateRequest::PeriodStats {
-                periods,
-                test: EventTest::any(),
-                measure: Measure::Property { key: "amount".into(), stat: Stat::Sum },
-                ranges: Vec::new(),
-                split: None,
-            },
-            AggregateRequest::Values { key: "plan".into(), test: EventTest::any(), ranges: Vec::new() },
-            AggregateRequest::Texts { key: "plan".into() },
-        ];
-        for request in &reading {
-            assert!(reads_properties(request), "{request:?}");
-        }
-        let not_reading = [
-            AggregateRequest::Streams {
-                actor: group.clone(),
-                tests: vec![EventTest::named("signup")],
-                all_events: false,
-                from: 0,
-                to: 1,
-                keys: Some(SplitBy::Group("company".into())),
-            },
-            AggregateRequest::Profiles { actor: group },
-        ];
-        for request in &not_reading {
-            assert!(!reads_properties(request), "{request:?}");
-        }
+        let counts = |tests: Vec<EventTest>, split: Option<Split>| PeriodCountsRequest {
+            actor: None,
+            periods,
+            tests,
+            ranges: Vec::new(),
+            split,
+        };
+        assert!(counts(vec![on_property.clone()], None).reads_properties());
+        assert!(counts(vec![EventTest::any()], Some(split.clone())).reads_properties());
+        assert!(!counts(vec![EventTest::any()], None).reads_properties());
+        let streams = |keys: Option<SplitBy>| StreamsRequest {
+            actor: group.clone(),
+            tests: vec![EventTest::named("signup")],
+            all_events: false,
+            from: 0,
+            to: 1,
+            keys,
+        };
+        assert!(streams(Some(by_property)).reads_properties());
+        assert!(!streams(Some(SplitBy::Group("company".into()))).reads_properties());
+        let actors = ActorsRequest {
+            actor: group.clone(),
+            test: EventTest::any(),
+            at_least: 1,
+            from: 0,
+            to: 1,
+            on: Some((split.clone(), 0)),
+        };
+        assert!(actors.reads_properties());
+        let patterns = PatternsRequest {
+            actor: group,
+            periods,
+            tests: Vec::new(),
+            first: Some(on_property),
+            from: 0,
+            to: 1,
+            split: None,
+        };
+        assert!(patterns.reads_properties());
+        let stats = PeriodStatsRequest {
+            periods,
+            test: EventTest::any(),
+            measure: Measure::Property { key: "amount".into(), stat: Stat::Sum },
+            ranges: Vec::new(),
+            split: None,
+        };
+        assert!(stats.reads_properties());
     }
 }

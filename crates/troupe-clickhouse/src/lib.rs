@@ -265,12 +265,8 @@ impl Store for ClickHouseStore {
         Ok(scan::scan(&self.http, project, &request).await?)
     }
 
-    async fn aggregate(
-        &self,
-        project: ProjectId,
-        request: troupe_store::aggregate::AggregateRequest,
-    ) -> Result<Option<troupe_store::aggregate::AggregateAnswer>, StoreError> {
-        Ok(aggregate::aggregate(&self.http, project, &request).await?)
+    fn aggregates(&self) -> Option<&dyn troupe_store::aggregate::Aggregates> {
+        Some(self)
     }
 
     async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError> {

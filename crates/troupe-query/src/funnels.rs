@@ -9,7 +9,7 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
-use troupe_store::aggregate::AggregateRequest;
+use troupe_store::aggregate::StreamsRequest;
 use troupe_store::Actor;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
@@ -323,7 +323,7 @@ async fn pushed_streams(
             None => return Ok(None),
         },
     };
-    let request = AggregateRequest::Streams {
+    let request = StreamsRequest {
         actor,
         tests,
         all_events: q.order == FunnelOrder::Strict,

@@ -46,6 +46,8 @@ pub struct Ctx<'a> {
     /// Profiles the backend gave during this question, each kind read once (see
     /// `pushdown::profiles`).
     profiles: ProfileCache,
+    /// The project's group type names, read once per question.
+    group_types: tokio::sync::OnceCell<Vec<String>>,
 }
 
 type ProfileCache = std::sync::Mutex<HashMap<ActorKind, Option<Arc<Vec<Actor>>>>>;
@@ -67,7 +69,7 @@ pub async fn run(
     insight: &Insight,
     now: DateTime<Utc>,
 ) -> Result<InsightResult, QueryError> {
-    let ctx = Ctx { store, project, now, profiles: ProfileCache::default() };
+    let ctx = Ctx { store, project, now, profiles: ProfileCache::default(), group_types: Default::default() };
     let started = std::time::Instant::now();
     let result = match insight {
         Insight::Trends(q) => InsightResult::Trends(trends::run(&ctx, q).await?),
@@ -123,7 +125,7 @@ async fn check_group_types<'a>(
     if group_types.peek().is_none() {
         return Ok(());
     }
-    let known = ctx.store.group_type_names(ctx.project).await?;
+    let known = ctx.group_types.get_or_try_init(|| ctx.store.group_type_names(ctx.project)).await?;
     if let Some(unknown) = group_types.find(|t| !known.contains(t)) {
         return Err(QueryError::invalid(format!(
             "unknown group type {unknown:?} (this project has: {})",

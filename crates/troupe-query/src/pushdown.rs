@@ -3,15 +3,16 @@
 //! cohorts as sets of ids decided here from the actors' profiles with the scan path's own rules,
 //! event-property tests as they are (regexes as the set of the property's texts they match,
 //! matched here). Breakdowns become splits (see `splits`), decided the same way. A backend that
-//! cannot answer (the embedded store) answers `None` and the question takes the scan path; both
-//! paths build the result with the same code, so they answer alike.
+//! does not offer [`Aggregates`] (the embedded store) is never asked and the question takes the
+//! scan path at once; both paths build the result with the same code, so they answer alike.
 
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::{
-    period_key, ActorKind, ActorPattern, ActorStream, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet,
-    PeriodCount, PeriodStat, PeriodUnit, Periods, RangeCount, RangeStat, Split, ValueCondition, ValueCount,
+    period_key, ActorKind, ActorPattern, ActorStream, ActorsRequest, Aggregates, Condition, EventTest, IdSet,
+    PatternsRequest, PeriodCount, PeriodCountsRequest, PeriodStat, PeriodStatsRequest, PeriodUnit, Periods, RangeCount,
+    RangeStat, Split, StreamsRequest, ValueCondition, ValueCount, ValuesRequest,
 };
 use troupe_store::Actor;
 
@@ -30,6 +31,9 @@ pub async fn tests(
     common: &Common,
     selectors: &[&EventSelector],
 ) -> Result<Option<Vec<EventTest>>, QueryError> {
+    if backend(ctx).is_none() {
+        return Ok(None);
+    }
     let mut conditions = Conditions::new(ctx, cohorts);
     let global = match &common.filters {
         None => None,
@@ -156,11 +160,8 @@ impl<'a> Conditions<'a> {
     /// A regex on an event property: matched by troupe against the property's distinct texts,
     /// the matching ones (or, when most match, the others) sent as a set.
     async fn regex(&mut self, key: &str, test: &ValueTest) -> Result<Option<Condition>, QueryError> {
-        let texts = match ask(self.ctx, AggregateRequest::Texts { key: key.to_string() }).await? {
-            None => return Ok(None),
-            Some(AggregateAnswer::Texts(texts)) => texts,
-            Some(other) => return Err(unexpected(&other)),
-        };
+        let Some(backend) = backend(self.ctx) else { return Ok(None) };
+        let Some(texts) = backend.texts(self.ctx.project, key).await? else { return Ok(None) };
         let truths: Vec<(String, bool)> = texts.into_iter().map(|t| (t.clone(), test.regex_matches(&t))).collect();
         let most_match = truths.iter().filter(|(_, m)| *m).count() * 2 > truths.len();
         let matched = Condition::EventProperty {
@@ -197,34 +198,27 @@ pub async fn actor_kind(ctx: &Ctx<'_>, count_by: &CountBy) -> Result<ActorKind, 
     })
 }
 
-/// The backend's answer, or `None` when it leaves the question to the scan path.
-async fn ask(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<AggregateAnswer>, QueryError> {
-    Ok(ctx.store.aggregate(ctx.project, request).await?)
+/// The backend's own aggregates, `None` when it offers none (the embedded store).
+pub fn backend<'a>(ctx: &'a Ctx<'_>) -> Option<&'a dyn Aggregates> {
+    ctx.store.aggregates()
 }
 
-/// Period counts (see [`AggregateRequest::PeriodCounts`]) as `(cells, totals)`, or `None`.
+/// Period counts (see [`PeriodCountsRequest`]) as `(cells, totals)`, or `None`.
 pub async fn period_counts(
     ctx: &Ctx<'_>,
-    request: AggregateRequest,
+    request: PeriodCountsRequest,
 ) -> Result<Option<(Vec<PeriodCount>, Vec<RangeCount>)>, QueryError> {
-    match ask(ctx, request).await? {
-        None => Ok(None),
-        Some(AggregateAnswer::PeriodCounts { cells, totals }) => Ok(Some((cells, totals))),
-        Some(other) => Err(unexpected(&other)),
-    }
+    let Some(backend) = backend(ctx) else { return Ok(None) };
+    Ok(backend.period_counts(ctx.project, &request).await?.map(|counts| (counts.cells, counts.totals)))
 }
 
-/// Per-actor streams (see [`AggregateRequest::Streams`]), or `None`.
-pub async fn streams(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<Vec<ActorStream>>, QueryError> {
-    match ask(ctx, request).await? {
-        None => Ok(None),
-        Some(AggregateAnswer::Streams(streams)) => Ok(Some(streams)),
-        Some(other) => Err(unexpected(&other)),
-    }
+/// Per-actor streams (see [`StreamsRequest`]), or `None`.
+pub async fn streams(ctx: &Ctx<'_>, request: StreamsRequest) -> Result<Option<Vec<ActorStream>>, QueryError> {
+    let Some(backend) = backend(ctx) else { return Ok(None) };
+    Ok(backend.streams(ctx.project, &request).await?)
 }
 
-/// Actors' activity patterns (see [`AggregateRequest::Patterns`]), or `None` from a backend that
-/// leaves the question to the scan path.
+/// Actors' activity patterns (see [`PatternsRequest`]), or `None`.
 pub async fn patterns(
     ctx: &Ctx<'_>,
     count_by: &CountBy,
@@ -234,12 +228,10 @@ pub async fn patterns(
     (from, to): (i64, i64),
     split: Option<Split>,
 ) -> Result<Option<Vec<ActorPattern>>, QueryError> {
+    let Some(backend) = backend(ctx) else { return Ok(None) };
     let actor = actor_kind(ctx, count_by).await?;
-    match ask(ctx, AggregateRequest::Patterns { actor, periods, tests, first, from, to, split }).await? {
-        None => Ok(None),
-        Some(AggregateAnswer::Patterns(patterns)) => Ok(Some(patterns)),
-        Some(other) => Err(unexpected(&other)),
-    }
+    let request = PatternsRequest { actor, periods, tests, first, from, to, split };
+    Ok(backend.patterns(ctx.project, &request).await?)
 }
 
 /// Every actor of the kind with a profile (after checking a group type exists), or `None`. Read
@@ -251,10 +243,9 @@ pub async fn profiles(ctx: &Ctx<'_>, actor: ActorKind) -> Result<Option<Arc<Vec<
     if let ActorKind::Group(group_type) = &actor {
         crate::check_group_types(ctx, std::iter::once(group_type)).await?;
     }
-    let profiles = match ask(ctx, AggregateRequest::Profiles { actor: actor.clone() }).await? {
+    let profiles = match backend(ctx) {
         None => None,
-        Some(AggregateAnswer::Profiles(p)) => Some(Arc::new(p)),
-        Some(other) => return Err(unexpected(&other)),
+        Some(backend) => Some(Arc::new(backend.profiles(ctx.project, &actor).await?)),
     };
     ctx.cache_profiles(actor, profiles.clone());
     Ok(profiles)
@@ -274,25 +265,19 @@ impl<'a> ProfileIndex<'a> {
     }
 }
 
-/// Statistics per period and range (see [`AggregateRequest::PeriodStats`]), or `None`.
+/// Statistics per period and range (see [`PeriodStatsRequest`]), or `None`.
 pub async fn period_stats(
     ctx: &Ctx<'_>,
-    request: AggregateRequest,
+    request: PeriodStatsRequest,
 ) -> Result<Option<(Vec<PeriodStat>, Vec<RangeStat>)>, QueryError> {
-    match ask(ctx, request).await? {
-        None => Ok(None),
-        Some(AggregateAnswer::PeriodStats { cells, totals }) => Ok(Some((cells, totals))),
-        Some(other) => Err(unexpected(&other)),
-    }
+    let Some(backend) = backend(ctx) else { return Ok(None) };
+    Ok(backend.period_stats(ctx.project, &request).await?.map(|stats| (stats.cells, stats.totals)))
 }
 
-/// Events per value of an event property (see [`AggregateRequest::Values`]), or `None`.
-pub async fn values(ctx: &Ctx<'_>, request: AggregateRequest) -> Result<Option<Vec<ValueCount>>, QueryError> {
-    match ask(ctx, request).await? {
-        None => Ok(None),
-        Some(AggregateAnswer::Values(counts)) => Ok(Some(counts)),
-        Some(other) => Err(unexpected(&other)),
-    }
+/// Events per value of an event property (see [`ValuesRequest`]), or `None`.
+pub async fn values(ctx: &Ctx<'_>, request: ValuesRequest) -> Result<Option<Vec<ValueCount>>, QueryError> {
+    let Some(backend) = backend(ctx) else { return Ok(None) };
+    Ok(backend.values(ctx.project, &request).await?)
 }
 
 /// The actors with at least `at_least` events passing `test` in `[from, to)` (on one line of a
@@ -305,11 +290,8 @@ pub async fn actors(
     (from, to): (i64, i64),
     on: Option<(Split, u32)>,
 ) -> Result<Option<Vec<(String, u64)>>, QueryError> {
-    match ask(ctx, AggregateRequest::Actors { actor, test, at_least, from, to, on }).await? {
-        None => Ok(None),
-        Some(AggregateAnswer::Actors(actors)) => Ok(Some(actors)),
-        Some(other) => Err(unexpected(&other)),
-    }
+    let Some(backend) = backend(ctx) else { return Ok(None) };
+    Ok(backend.actors(ctx.project, &ActorsRequest { actor, test, at_least, from, to, on }).await?)
 }
 
 /// Period keys to bucket indexes.
@@ -324,20 +306,4 @@ impl KeyMap {
     pub fn index(&self, key: i64) -> Option<usize> {
         self.0.get(&key).copied()
     }
-}
-
-fn unexpected(answer: &AggregateAnswer) -> QueryError {
-    let kind = match answer {
-        AggregateAnswer::PeriodCounts { .. } => "period counts",
-        AggregateAnswer::Patterns(_) => "patterns",
-        AggregateAnswer::Streams(_) => "streams",
-        AggregateAnswer::Actors(_) => "actors",
-        AggregateAnswer::Profiles(_) => "profiles",
-        AggregateAnswer::Values(_) => "values",
-        AggregateAnswer::Texts(_) => "texts",
-        AggregateAnswer::PeriodStats { .. } => "period statistics",
-    };
-    QueryError::Store(troupe_store::StoreError::Internal(format!(
-        "the backend answered with {kind} to another request"
-    )))
 }

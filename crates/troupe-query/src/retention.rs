@@ -16,7 +16,7 @@ use crate::result::{RetentionCell, RetentionResult, RetentionRow};
 use crate::spec::{Breakdown, Cohorting, RetentionQuery};
 use crate::splits;
 use crate::{scan, Ctx, Setup};
-use troupe_store::aggregate::AggregateRequest;
+use troupe_store::aggregate::StreamsRequest;
 
 /// One actor's part: the cohorts it entered (bucket → entering event) and where it returned.
 #[derive(Default)]
@@ -128,7 +128,7 @@ async fn streamed_grid(
         Cohorting::FirstTime => EARLIEST,
         Cohorting::Recurring => setup.from_us,
     };
-    let request = AggregateRequest::Streams {
+    let request = StreamsRequest {
         actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
         tests,
         all_events: false,

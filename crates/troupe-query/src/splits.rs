@@ -3,7 +3,7 @@
 //! scan path's rules and sends the lines back as a [`Split`].
 
 use rustc_hash::FxHashMap as HashMap;
-use troupe_store::aggregate::{ActorKind, AggregateRequest, EventTest, Periods, Split, SplitBy};
+use troupe_store::aggregate::{ActorKind, EventTest, PeriodCountsRequest, Periods, Split, SplitBy, ValuesRequest};
 
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, label, rank};
@@ -74,8 +74,7 @@ async fn event_split(
     tests: &[EventTest],
     ranges: &[(i64, i64)],
 ) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
-    let request =
-        AggregateRequest::Values { key: b.key.clone(), test: EventTest::any_of(tests), ranges: ranges.to_vec() };
+    let request = ValuesRequest { key: b.key.clone(), test: EventTest::any_of(tests), ranges: ranges.to_vec() };
     let Some(counts) = pushdown::values(ctx, request).await? else { return Ok(None) };
     let mut labels: Vec<Option<String>> = Vec::new();
     let mut label_ids: HashMap<Option<String>, usize> = HashMap::default();
@@ -133,7 +132,7 @@ async fn group_split(
     }
     let by_label =
         Split { by: SplitBy::Group(group_type.to_string()), lines: label_of_group, default_line: 0, unset_line: 0 };
-    let weigh = AggregateRequest::PeriodCounts {
+    let weigh = PeriodCountsRequest {
         actor: None,
         periods: calendar,
         tests: vec![EventTest::any_of(tests)],
@@ -159,7 +158,7 @@ async fn group_split(
 }
 
 /// Labels an event from the keys a stream carries for it (see
-/// [`AggregateRequest::Streams`]) as the scan path labels it: a property's text, or the smallest
+/// [`troupe_store::aggregate::StreamsRequest`]) as the scan path labels it: a property's text, or the smallest
 /// label among its groups, or its person's label.
 pub struct Labeller {
     pub by: SplitBy,

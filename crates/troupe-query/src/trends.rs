@@ -9,7 +9,7 @@ use evalexpr::{ContextWithMutableVariables, DefaultNumericTypes, HashMapContext,
 
 use std::sync::Arc;
 
-use troupe_store::aggregate::{ActorKind, AggregateRequest, EventTest, Measure, Split, Stat};
+use troupe_store::aggregate::{ActorKind, EventTest, Measure, PeriodCountsRequest, PeriodStatsRequest, Split, Stat};
 use troupe_store::Actor;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
@@ -105,7 +105,7 @@ async fn pushed_values(
             stats.push(None);
             continue;
         };
-        let request = AggregateRequest::PeriodStats {
+        let request = PeriodStatsRequest {
             periods: calendar,
             test: test.clone(),
             measure,
@@ -127,7 +127,7 @@ async fn pushed_values(
     };
     // Totals alone need no actors (nor, counting users, the identity join).
     let actor = q.series.iter().any(|s| s.math == Math::Unique).then_some(actor);
-    let request = AggregateRequest::PeriodCounts { actor, periods: calendar, tests, ranges, split: split.clone() };
+    let request = PeriodCountsRequest { actor, periods: calendar, tests, ranges, split: split.clone() };
     let Some((cells, totals)) = pushdown::period_counts(ctx, request).await? else { return Ok(None) };
     let pick = |math: Math, events: u64, actors: u64| if math == Math::Unique { actors as f64 } else { events as f64 };
     let mut out = Vec::new();

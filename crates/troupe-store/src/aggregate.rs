@@ -1,9 +1,9 @@
 //! Aggregates a backend may compute itself instead of returning a scan (push-down).
 //!
-//! The query layer asks [`crate::Store::aggregate`] first; a backend that can answer in its own
-//! engine (ClickHouse: `uniqExact`, `groupUniqArray`, arrays) returns the small aggregate, one that
-//! cannot (the embedded store, whose scan *is* its engine) returns `None` and the query layer
-//! computes from [`crate::EventScan`] as usual. Both give the same answers: the requests below
+//! A backend that can answer in its own engine (ClickHouse: `uniqExact`, `groupUniqArray`,
+//! arrays) offers [`Aggregates`] through [`crate::Store::aggregates`] and returns the small
+//! aggregate; one that does not (the embedded store, whose scan *is* its engine) offers nothing,
+//! and the query layer computes from [`crate::EventScan`] as usual. Both give the same answers: the requests below
 //! only carry what every backend evaluates the same way, and the query layer turns the answers
 //! into results with the same code as its scan path.
 //!
@@ -12,6 +12,9 @@
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
+use troupe_core::ProjectId;
+
+use crate::StoreError;
 
 /// Whose events: persons (after identity merges) or the groups of one type (typed ids, plus
 /// untyped ids naming a group of the type that has a profile, as in a scan).
@@ -138,7 +141,7 @@ pub enum ValueCondition {
     EqualsAny(Vec<serde_json::Value>),
     /// Set, and its text lowercased (Unicode's rules) contains this lowercased text.
     Contains(String),
-    /// Set, and its text is in the set (the query layer matched [`AggregateRequest::Texts`]).
+    /// Set, and its text is in the set (the query layer matched [`Aggregates::texts`]).
     TextIn(IdSet),
     /// Set, with a [`crate::value::number_of`], which compares to `number` as `op` says.
     Compare {
@@ -201,60 +204,135 @@ pub enum SplitBy {
     Person,
 }
 
-/// What to aggregate, over the events of one project. Times are UTC microseconds, `from`
-/// inclusive, `to` exclusive.
+// What to aggregate, over the events of one project: one request type per kind of aggregate,
+// each answered by its own method of [`Aggregates`]. Times are UTC microseconds, `from`
+// inclusive, `to` exclusive.
+
+/// Per test, line and period: events and distinct actors; and per test, line and range the same
+/// over the whole range. Without a split every event is on line 0.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AggregateRequest {
-    /// Per test, line and period: events and distinct actors; and per test, line and range the
-    /// same over the whole range. Without a split every event is on line 0.
-    PeriodCounts {
-        /// `None`: events only (every actor count is 0), which spares resolving actors.
-        actor: Option<ActorKind>,
-        periods: Periods,
-        tests: Vec<EventTest>,
-        ranges: Vec<(i64, i64)>,
-        split: Option<Split>,
-    },
-    /// Actors grouped by the same activity pattern: per test, the periods in `[from, to)` in which
-    /// they did it, and the period of their earliest event matching `first` (any time before
-    /// `to`) when asked. Split, an actor has a pattern per line, from the events on that line.
-    Patterns {
-        actor: ActorKind,
-        periods: Periods,
-        tests: Vec<EventTest>,
-        first: Option<EventTest>,
-        from: i64,
-        to: i64,
-        split: Option<Split>,
-    },
-    /// Per actor with an event of `[from, to)` matching a test: every such event (or every event
-    /// of the range at all, with `all_events`), with a bit mask of the tests it matches.
-    /// With `keys`, each event also carries what it would be labelled by.
-    Streams { actor: ActorKind, tests: Vec<EventTest>, all_events: bool, from: i64, to: i64, keys: Option<SplitBy> },
-    /// The actors with at least `at_least` events of `[from, to)` passing `test`, with how many;
-    /// with `on`, only the events on that line of the split count.
-    Actors { actor: ActorKind, test: EventTest, at_least: u64, from: i64, to: i64, on: Option<(Split, u32)> },
-    /// Per line and period, and per line and range, a statistic of the events passing `test`.
-    PeriodStats { periods: Periods, test: EventTest, measure: Measure, ranges: Vec<(i64, i64)>, split: Option<Split> },
-    /// Per range, events passing `test` per text of the event property `key` (`None`: not set).
-    Values { key: String, test: EventTest, ranges: Vec<(i64, i64)> },
-    /// Every text an event property has on the project's events, each once.
-    Texts { key: String },
-    /// Every actor of the kind that has a profile, with its properties (and a person's distinct
-    /// ids): what the query layer decides [`Condition`]s from.
-    Profiles { actor: ActorKind },
+pub struct PeriodCountsRequest {
+    /// `None`: events only (every actor count is 0), which spares resolving actors.
+    pub actor: Option<ActorKind>,
+    pub periods: Periods,
+    pub tests: Vec<EventTest>,
+    pub ranges: Vec<(i64, i64)>,
+    pub split: Option<Split>,
 }
 
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PeriodCounts {
+    pub cells: Vec<PeriodCount>,
+    pub totals: Vec<RangeCount>,
+}
+
+/// Actors grouped by the same activity pattern: per test, the periods in `[from, to)` in which
+/// they did it, and the period of their earliest event matching `first` (any time before `to`)
+/// when asked. Split, an actor has a pattern per line, from the events on that line.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AggregateAnswer {
-    PeriodCounts { cells: Vec<PeriodCount>, totals: Vec<RangeCount> },
-    Patterns(Vec<ActorPattern>),
-    Streams(Vec<ActorStream>),
-    Actors(Vec<(String, u64)>),
-    Profiles(Vec<crate::Actor>),
-    Values(Vec<ValueCount>),
-    Texts(Vec<String>),
-    PeriodStats { cells: Vec<PeriodStat>, totals: Vec<RangeStat> },
+pub struct PatternsRequest {
+    pub actor: ActorKind,
+    pub periods: Periods,
+    pub tests: Vec<EventTest>,
+    pub first: Option<EventTest>,
+    pub from: i64,
+    pub to: i64,
+    pub split: Option<Split>,
+}
+
+/// Per actor with an event of `[from, to)` matching a test: every such event (or every event of
+/// the range at all, with `all_events`), with a bit mask of the tests it matches. With `keys`,
+/// each event also carries what it would be labelled by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamsRequest {
+    pub actor: ActorKind,
+    pub tests: Vec<EventTest>,
+    pub all_events: bool,
+    pub from: i64,
+    pub to: i64,
+    pub keys: Option<SplitBy>,
+}
+
+/// The actors with at least `at_least` events of `[from, to)` passing `test`, with how many;
+/// with `on`, only the events on that line of the split count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActorsRequest {
+    pub actor: ActorKind,
+    pub test: EventTest,
+    pub at_least: u64,
+    pub from: i64,
+    pub to: i64,
+    pub on: Option<(Split, u32)>,
+}
+
+/// Per line and period, and per line and range, a statistic of the events passing `test`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodStatsRequest {
+    pub periods: Periods,
+    pub test: EventTest,
+    pub measure: Measure,
+    pub ranges: Vec<(i64, i64)>,
+    pub split: Option<Split>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PeriodStats {
+    pub cells: Vec<PeriodStat>,
+    pub totals: Vec<RangeStat>,
+}
+
+/// Per range, events passing `test` per text of the event property `key` (`None`: not set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValuesRequest {
+    pub key: String,
+    pub test: EventTest,
+    pub ranges: Vec<(i64, i64)>,
+}
+
+/// Insight aggregates a backend computes in its own engine: an optional capability of a
+/// [`crate::Store`] ([`crate::Store::aggregates`]), offered by ClickHouse and not by the embedded
+/// store. Each answer is `None` when this project's data cannot be answered this way (ClickHouse:
+/// events stored before their properties were indexed) and the question takes the scan path.
+#[async_trait::async_trait]
+pub trait Aggregates: Send + Sync {
+    async fn period_counts(
+        &self,
+        project: ProjectId,
+        request: &PeriodCountsRequest,
+    ) -> Result<Option<PeriodCounts>, StoreError>;
+
+    async fn patterns(
+        &self,
+        project: ProjectId,
+        request: &PatternsRequest,
+    ) -> Result<Option<Vec<ActorPattern>>, StoreError>;
+
+    async fn streams(
+        &self,
+        project: ProjectId,
+        request: &StreamsRequest,
+    ) -> Result<Option<Vec<ActorStream>>, StoreError>;
+
+    async fn actors(
+        &self,
+        project: ProjectId,
+        request: &ActorsRequest,
+    ) -> Result<Option<Vec<(String, u64)>>, StoreError>;
+
+    async fn period_stats(
+        &self,
+        project: ProjectId,
+        request: &PeriodStatsRequest,
+    ) -> Result<Option<PeriodStats>, StoreError>;
+
+    async fn values(&self, project: ProjectId, request: &ValuesRequest) -> Result<Option<Vec<ValueCount>>, StoreError>;
+
+    /// Every text the event property `key` has on the project's events, each once.
+    async fn texts(&self, project: ProjectId, key: &str) -> Result<Option<Vec<String>>, StoreError>;
+
+    /// Every actor of the kind that has a profile, with its properties (and a person's distinct
+    /// ids): what the query layer decides [`Condition`]s from.
+    async fn profiles(&self, project: ProjectId, actor: &ActorKind) -> Result<Vec<crate::Actor>, StoreError>;
 }
 
 /// What a statistic is taken over.

@@ -118,14 +118,10 @@ pub trait Store: Send + Sync + 'static {
     /// Events for an insight, columnar, with persons and groups resolved as they are now.
     async fn scan(&self, project: ProjectId, request: ScanRequest) -> Result<EventScan, StoreError>;
 
-    /// An insight's aggregate computed by the backend's own engine; `None` when the backend
-    /// leaves it to the query layer's scan path (see [`aggregate`]).
-    async fn aggregate(
-        &self,
-        _project: ProjectId,
-        _request: aggregate::AggregateRequest,
-    ) -> Result<Option<aggregate::AggregateAnswer>, StoreError> {
-        Ok(None)
+    /// Insight aggregates computed by the backend's own engine, when it offers them (see
+    /// [`aggregate`]); without, the query layer computes from [`Store::scan`].
+    fn aggregates(&self) -> Option<&dyn aggregate::Aggregates> {
+        None
     }
 
     /// Create or replace a saved document (cohort, insight, dashboard).

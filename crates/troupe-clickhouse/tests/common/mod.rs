@@ -39,8 +39,9 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     use chrono::{TimeZone, Utc};
     use troupe_core::{Command, MembershipOp, ProfileOp, TrackEvent};
     use troupe_store::aggregate::{
-        period_key, ActorKind, AggregateAnswer, AggregateRequest, Condition, EventTest, IdSet, Measure, NumberOp,
-        PeriodUnit, Periods, Split, SplitBy, Stat, ValueCondition,
+        period_key, ActorKind, ActorsRequest, Condition, EventTest, IdSet, Measure, NumberOp, PatternsRequest,
+        PeriodCountsRequest, PeriodStatsRequest, PeriodUnit, Periods, Split, SplitBy, Stat, StreamsRequest,
+        ValueCondition, ValuesRequest,
     };
     use troupe_store::{NewProject, Store};
 
@@ -92,28 +93,26 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     let periods = Periods { tz: chrono_tz::Europe::Paris, unit: PeriodUnit::Day };
     let day = |d: u32| period_key(&periods, at(d, 12));
     let (from, to) = (at(1, 0).timestamp_micros(), at(6, 0).timestamp_micros());
+    let aggregates = store.aggregates().expect("ClickHouse offers aggregates");
     let companies = ActorKind::Group("company".into());
     let signup = EventTest::named("signup");
     let pay = EventTest::named("pay");
 
-    let counts = AggregateRequest::PeriodCounts {
+    let counts = PeriodCountsRequest {
         actor: Some(companies.clone()),
         periods,
         tests: vec![signup.clone()],
         ranges: vec![(from, to)],
         split: None,
     };
-    let Some(AggregateAnswer::PeriodCounts { mut cells, totals }) =
-        store.aggregate(project, counts).await.expect("counts")
-    else {
-        panic!("ClickHouse computes period counts")
-    };
+    let troupe_store::aggregate::PeriodCounts { mut cells, totals } =
+        aggregates.period_counts(project, &counts).await.expect("counts").expect("ClickHouse computes period counts");
     cells.sort_by_key(|c| c.key);
     let cells: Vec<(i64, u64, u64)> = cells.iter().map(|c| (c.key, c.events, c.actors)).collect();
     assert_eq!(cells, vec![(day(2), 1, 1), (day(3), 1, 1), (day(4), 1, 1)]);
     assert_eq!((totals[0].events, totals[0].actors), (3, 2));
 
-    let patterns = AggregateRequest::Patterns {
+    let patterns = PatternsRequest {
         actor: companies.clone(),
         periods,
         tests: vec![signup.clone(), pay.clone()],
@@ -122,10 +121,11 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         to,
         split: None,
     };
-    let Some(AggregateAnswer::Patterns(mut patterns)) = store.aggregate(project, patterns).await.expect("patterns")
-    else {
-        panic!("ClickHouse computes activity patterns")
-    };
+    let mut patterns = aggregates
+        .patterns(project, &patterns)
+        .await
+        .expect("patterns")
+        .expect("ClickHouse computes activity patterns");
     patterns.sort_by_key(|p| p.periods.clone());
     let seen: Vec<_> = patterns.iter().map(|p| (p.periods.clone(), p.first, p.actors)).collect();
     assert_eq!(
@@ -136,7 +136,7 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         ]
     );
 
-    let streams = AggregateRequest::Streams {
+    let streams = StreamsRequest {
         actor: ActorKind::Persons,
         tests: vec![signup.clone(), pay],
         all_events: false,
@@ -144,9 +144,8 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         to,
         keys: None,
     };
-    let Some(AggregateAnswer::Streams(mut streams)) = store.aggregate(project, streams).await.expect("streams") else {
-        panic!("ClickHouse computes per-actor streams")
-    };
+    let mut streams =
+        aggregates.streams(project, &streams).await.expect("streams").expect("ClickHouse computes per-actor streams");
     streams.sort_by(|a, b| a.actor.cmp(&b.actor));
     for s in &mut streams {
         s.events.sort();
@@ -156,20 +155,11 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     assert_eq!(streams[0].events, vec![(u1.0, 1), (u1.1, 2)]);
 
     // Profiles: what the query layer decides conditions from.
-    let profiles = |actor| AggregateRequest::Profiles { actor };
-    let Some(AggregateAnswer::Profiles(persons)) =
-        store.aggregate(project, profiles(ActorKind::Persons)).await.expect("persons")
-    else {
-        panic!("ClickHouse lists person profiles")
-    };
+    let persons = aggregates.profiles(project, &ActorKind::Persons).await.expect("persons");
     assert_eq!(persons.len(), 3);
     let id_of = |d: &str| persons.iter().find(|p| p.distinct_ids.iter().any(|x| x == d)).map(|p| p.key.clone());
     let (u1, u3) = (id_of("u1").expect("u1"), id_of("u3").expect("u3"));
-    let Some(AggregateAnswer::Profiles(groups)) =
-        store.aggregate(project, profiles(companies.clone())).await.expect("groups")
-    else {
-        panic!("ClickHouse lists group profiles")
-    };
+    let groups = aggregates.profiles(project, &companies).await.expect("groups");
     assert!(groups.iter().any(|g| g.key == "globex"), "{groups:?}");
 
     // Conditions: sets of persons (sent as external data) and of groups, listed or negated.
@@ -188,18 +178,18 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         none: false,
     });
     let either = EventTest::any_of([&u1_or_u3, &globex_only]);
-    let counts = AggregateRequest::PeriodCounts {
+    let counts = PeriodCountsRequest {
         actor: Some(ActorKind::Persons),
         periods,
         tests: vec![u1_or_u3, not_u1, not_globex, globex_only, either],
         ranges: vec![(from, to)],
         split: None,
     };
-    let Some(AggregateAnswer::PeriodCounts { mut totals, .. }) =
-        store.aggregate(project, counts).await.expect("counts")
-    else {
-        panic!("ClickHouse computes conditional counts")
-    };
+    let troupe_store::aggregate::PeriodCounts { mut totals, .. } = aggregates
+        .period_counts(project, &counts)
+        .await
+        .expect("counts")
+        .expect("ClickHouse computes conditional counts");
     totals.sort_by_key(|t| t.test);
     let events: Vec<u64> = totals.iter().map(|t| t.events).collect();
     assert_eq!(events, vec![2, 2, 2, 1, 2]);
@@ -207,23 +197,21 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
     // Lines by person: listed persons travel as tables, the rest take the default line.
     let by_person =
         Split { by: SplitBy::Person, lines: vec![(id_of("u1").expect("u1"), 0)], default_line: 1, unset_line: 1 };
-    let counts = AggregateRequest::PeriodCounts {
+    let counts = PeriodCountsRequest {
         actor: Some(ActorKind::Persons),
         periods,
         tests: vec![signup.clone()],
         ranges: vec![(from, to)],
         split: Some(by_person),
     };
-    let Some(AggregateAnswer::PeriodCounts { mut totals, .. }) = store.aggregate(project, counts).await.expect("split")
-    else {
-        panic!("ClickHouse splits by person")
-    };
+    let troupe_store::aggregate::PeriodCounts { mut totals, .. } =
+        aggregates.period_counts(project, &counts).await.expect("split").expect("ClickHouse splits by person");
     totals.sort_by_key(|t| t.line);
     let lines: Vec<(u32, u64, u64)> = totals.iter().map(|t| (t.line, t.events, t.actors)).collect();
     assert_eq!(lines, vec![(0, 1, 1), (1, 2, 2)]);
 
     // Actors with enough events: what a behavioural cohort is.
-    let payers = |at_least| AggregateRequest::Actors {
+    let payers = |at_least| ActorsRequest {
         actor: companies.clone(),
         test: EventTest::named("pay"),
         at_least,
@@ -231,13 +219,11 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         to,
         on: None,
     };
-    let Some(AggregateAnswer::Actors(once)) = store.aggregate(project, payers(1)).await.expect("actors") else {
-        panic!("ClickHouse lists actors by their events")
-    };
+    let once =
+        aggregates.actors(project, &payers(1)).await.expect("actors").expect("ClickHouse lists actors by their events");
     assert_eq!(once, vec![("acme".to_string(), 1), ("globex".to_string(), 1)]);
-    let Some(AggregateAnswer::Actors(twice)) = store.aggregate(project, payers(2)).await.expect("actors") else {
-        panic!("ClickHouse lists actors by their events")
-    };
+    let twice =
+        aggregates.actors(project, &payers(2)).await.expect("actors").expect("ClickHouse lists actors by their events");
     assert!(twice.is_empty(), "{twice:?}");
 
     // Event properties are tested in SQL as filters read them: numbers as numbers (a string
@@ -277,29 +263,25 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         upgrade_if("plan", ValueCondition::TextIn(IdSet { ids: vec!["pro".into()], negated: false })),
         upgrade_if("plan", ValueCondition::TextIn(IdSet { ids: vec!["pro".into()], negated: true })),
     ];
-    let counts = AggregateRequest::PeriodCounts { actor: None, periods, tests, ranges: vec![(from, to)], split: None };
-    let Some(AggregateAnswer::PeriodCounts { mut totals, .. }) =
-        store.aggregate(project, counts.clone()).await.expect("counts")
-    else {
-        panic!("ClickHouse tests event properties")
-    };
+    let counts = PeriodCountsRequest { actor: None, periods, tests, ranges: vec![(from, to)], split: None };
+    let troupe_store::aggregate::PeriodCounts { mut totals, .. } =
+        aggregates.period_counts(project, &counts).await.expect("counts").expect("ClickHouse tests event properties");
     totals.sort_by_key(|t| t.test);
     let events: Vec<u64> = totals.iter().map(|t| t.events).collect();
     assert_eq!(events, vec![1, 2, 2, 2, 1, 1, 1, 2, 1, 1]);
     // The texts a property has, what regexes are matched against.
-    let Some(AggregateAnswer::Texts(mut texts)) =
-        store.aggregate(project, AggregateRequest::Texts { key: "plan".into() }).await.expect("texts")
-    else {
-        panic!("ClickHouse lists a property's texts")
-    };
+    let mut texts =
+        aggregates.texts(project, "plan").await.expect("texts").expect("ClickHouse lists a property's texts");
     texts.sort();
     assert_eq!(texts, vec!["free".to_string(), "pro".to_string()]);
     // Values and lines of an event property: the text of each value, "not set" apart.
     let upgrades = EventTest::named("upgrade");
-    let values = AggregateRequest::Values { key: "plan".into(), test: upgrades.clone(), ranges: vec![(from, to)] };
-    let Some(AggregateAnswer::Values(mut values)) = store.aggregate(project, values).await.expect("values") else {
-        panic!("ClickHouse counts events per property value")
-    };
+    let values = ValuesRequest { key: "plan".into(), test: upgrades.clone(), ranges: vec![(from, to)] };
+    let mut values = aggregates
+        .values(project, &values)
+        .await
+        .expect("values")
+        .expect("ClickHouse counts events per property value");
     values.sort_by(|a, b| a.value.cmp(&b.value));
     let values: Vec<(Option<&str>, u64)> = values.iter().map(|v| (v.value.as_deref(), v.events)).collect();
     assert_eq!(values, vec![(None, 1), (Some("free"), 1), (Some("pro"), 1)]);
@@ -309,24 +291,24 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         default_line: 1,
         unset_line: 2,
     };
-    let by_plan = AggregateRequest::PeriodCounts {
+    let by_plan = PeriodCountsRequest {
         actor: None,
         periods,
         tests: vec![upgrades],
         ranges: vec![(from, to)],
         split: Some(split),
     };
-    let Some(AggregateAnswer::PeriodCounts { mut totals, .. }) =
-        store.aggregate(project, by_plan).await.expect("split")
-    else {
-        panic!("ClickHouse splits by an event property")
-    };
+    let troupe_store::aggregate::PeriodCounts { mut totals, .. } = aggregates
+        .period_counts(project, &by_plan)
+        .await
+        .expect("split")
+        .expect("ClickHouse splits by an event property");
     totals.sort_by_key(|t| t.line);
     let lines: Vec<(u32, u64)> = totals.iter().map(|t| (t.line, t.events)).collect();
     assert_eq!(lines, vec![(0, 1), (1, 1), (2, 1)]);
 
     // Statistics: of a property's numbers ("12" reads as one, a null is not set), and per actor.
-    let stat = |measure| AggregateRequest::PeriodStats {
+    let stat = |measure| PeriodStatsRequest {
         periods,
         test: EventTest::named("upgrade"),
         measure,
@@ -340,11 +322,11 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         (seats(Stat::Quantile(0.9)), 11.3),
         (Measure::PerActor { actor: ActorKind::Persons, stat: Stat::Max }, 1.0),
     ] {
-        let Some(AggregateAnswer::PeriodStats { totals, .. }) =
-            store.aggregate(project, stat(measure)).await.expect("stats")
-        else {
-            panic!("ClickHouse computes statistics")
-        };
+        let troupe_store::aggregate::PeriodStats { totals, .. } = aggregates
+            .period_stats(project, &stat(measure))
+            .await
+            .expect("stats")
+            .expect("ClickHouse computes statistics");
         assert_eq!(totals.iter().map(|t| t.value).collect::<Vec<_>>(), vec![expected]);
     }
 
@@ -356,7 +338,7 @@ pub async fn aggregates_are_computed_by_clickhouse(store: &ClickHouseStore) {
         at(5, 10).timestamp()
     );
     store.http().execute(&old).await.expect("an old row");
-    assert_eq!(store.aggregate(project, counts).await.expect("answers"), None);
+    assert_eq!(aggregates.period_counts(project, &counts).await.expect("answers"), None);
 }
 
 /// The retry window is kept with the data in ClickHouse: a client resending after this process
