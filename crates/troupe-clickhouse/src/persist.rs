@@ -4,9 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde::Deserialize;
-use serde_json::{Map, Value};
-use troupe_core::{Changes, ChargeChange, ProjectState, Properties};
+use serde_json::Value;
+use troupe_core::{Changes, ChargeChange, ProjectState, Properties, StoredEvent};
 use troupe_store::value::PropertyIndex;
 
 use crate::http::{float_literal, quote, Http};
@@ -32,7 +33,8 @@ pub async fn changes(
     for slot in &changes.cleared_slots {
         clear_slot(http, project, *slot).await?;
     }
-    let events = event_rows(state, changes, group_slots);
+    let group_columns: Vec<String> = (0..group_slots).map(|slot| format!("group_{slot}")).collect();
+    let events = event_rows(state, changes, &group_columns);
     let persons = person_rows(versions, state, changes);
     let distinct_ids = distinct_id_rows(versions, state, changes);
     let groups = group_rows(versions, state, changes);
@@ -71,41 +73,62 @@ pub struct RetryKeyRow {
     pub forever: u8,
 }
 
-fn event_rows(state: &ProjectState, changes: &Changes, group_slots: usize) -> Vec<Map<String, Value>> {
+fn event_rows<'a>(state: &ProjectState, changes: &'a Changes, group_columns: &'a [String]) -> Vec<EventRow<'a>> {
     changes
         .events
         .iter()
-        .map(|e| {
-            let person = state.person_by_distinct_id(&e.distinct_id).map(|p| p.id.to_string()).unwrap_or_default();
-            let ts = e.timestamp.timestamp_micros();
-            let mut row = Map::new();
-            row.insert("project_id".into(), state.project_id.into());
-            row.insert("uuid".into(), e.uuid.clone().into());
-            row.insert("dedup_key".into(), e.dedup_key.unwrap_or(0).into());
-            row.insert("event".into(), e.event.clone().into());
-            row.insert("distinct_id".into(), e.distinct_id.clone().into());
-            row.insert("person_id".into(), person.into());
-            row.insert("ts".into(), ts.into());
-            // DateTime holds 1970..2106 in seconds; the exact time is `ts`.
-            row.insert("time".into(), ts.div_euclid(1_000_000).clamp(0, i64::from(u32::MAX)).into());
-            row.insert("received_at".into(), e.received_at.timestamp_micros().into());
-            row.insert("properties".into(), e.properties_json.clone().into());
-            let index = PropertyIndex::new(&parse_json(&e.properties_json));
-            row.insert("prop_keys".into(), index.keys.into());
-            row.insert("prop_texts".into(), index.texts.into());
-            row.insert("prop_lowers".into(), index.lowers.into());
-            let numbers: Vec<Value> = index.numbers.iter().map(|n| float_value(*n)).collect();
-            row.insert("prop_numbers".into(), numbers.into());
-            row.insert("prop_kinds".into(), index.kinds.into());
-            row.insert("props_indexed".into(), 1.into());
-            row.insert("groups_untyped".into(), e.untyped_groups.clone().into());
-            for slot in 0..group_slots {
-                let ids = u8::try_from(slot).ok().and_then(|s| e.groups.get(&s)).cloned().unwrap_or_default();
-                row.insert(format!("group_{slot}"), ids.into());
-            }
-            row
+        .map(|e| EventRow {
+            project_id: state.project_id,
+            person_id: state.person_by_distinct_id(&e.distinct_id).map(|p| p.id.to_string()).unwrap_or_default(),
+            index: PropertyIndex::new(&parse_json(&e.properties_json)),
+            event: e,
+            group_columns,
         })
         .collect()
+}
+
+/// One row of `events`, serialized as JSONEachRow straight from the event: no JSON map is built
+/// per row (the writer's ingestion rate depends on it).
+struct EventRow<'a> {
+    project_id: u32,
+    event: &'a StoredEvent,
+    person_id: String,
+    index: PropertyIndex,
+    /// `group_<slot>` for every slot the table has.
+    group_columns: &'a [String],
+}
+
+impl Serialize for EventRow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = self.event;
+        let ts = e.timestamp.timestamp_micros();
+        let mut row = serializer.serialize_map(None)?;
+        row.serialize_entry("project_id", &self.project_id)?;
+        row.serialize_entry("uuid", &e.uuid)?;
+        row.serialize_entry("dedup_key", &e.dedup_key.unwrap_or(0))?;
+        row.serialize_entry("event", &e.event)?;
+        row.serialize_entry("distinct_id", &e.distinct_id)?;
+        row.serialize_entry("person_id", &self.person_id)?;
+        row.serialize_entry("ts", &ts)?;
+        // DateTime holds 1970..2106 in seconds; the exact time is `ts`.
+        row.serialize_entry("time", &ts.div_euclid(1_000_000).clamp(0, i64::from(u32::MAX)))?;
+        row.serialize_entry("received_at", &e.received_at.timestamp_micros())?;
+        row.serialize_entry("properties", &e.properties_json)?;
+        row.serialize_entry("prop_keys", &self.index.keys)?;
+        row.serialize_entry("prop_texts", &self.index.texts)?;
+        row.serialize_entry("prop_lowers", &self.index.lowers)?;
+        let numbers: Vec<Value> = self.index.numbers.iter().map(|n| float_value(*n)).collect();
+        row.serialize_entry("prop_numbers", &numbers)?;
+        row.serialize_entry("prop_kinds", &self.index.kinds)?;
+        row.serialize_entry("props_indexed", &1u8)?;
+        row.serialize_entry("groups_untyped", &e.untyped_groups)?;
+        const NONE: &[String] = &[];
+        for (slot, column) in self.group_columns.iter().enumerate() {
+            let ids = u8::try_from(slot).ok().and_then(|s| e.groups.get(&s)).map_or(NONE, Vec::as_slice);
+            row.serialize_entry(column, ids)?;
+        }
+        row.end()
+    }
 }
 
 /// A Float64 for JSONEachRow: JSON has no NaN or infinities, which ClickHouse reads from strings.

@@ -195,6 +195,8 @@ fn bench_on_clickhouse_gives_the_embedded_answers(engine: Engine) {
     for q in &native {
         assert!(q["answer"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
         assert!(q["ratio_troupe_to_native"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
+        // troupe's own SQL on the same ClickHouse, beside the native functions.
+        assert!(q["ratio_troupe_on_clickhouse_to_native"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
     }
     for exact in [0, 4, 5] {
         assert_eq!(native[exact]["answer"], native[exact]["troupe_answer"], "{}", native[exact]);

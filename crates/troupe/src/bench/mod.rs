@@ -127,7 +127,16 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         None => None,
     };
     let import = if args.import { Some(import(shape, &args.data_dir)?) } else { None };
-    let native = native::reference(args.clickhouse.as_deref(), shape, &store, project, &results, args.runs).await?;
+    let on_clickhouse_questions = on_clickhouse.as_ref().and_then(|c| c["questions"].as_array()).cloned();
+    let native = native::reference(
+        args.clickhouse.as_deref(),
+        shape,
+        &store,
+        project,
+        (&results, on_clickhouse_questions.as_deref()),
+        args.runs,
+    )
+    .await?;
     let report = json!({
         "shape": {"events": shape.events, "users": shape.users(), "companies": shape.companies(), "seed": shape.seed, "days": shape.days},
         "machine": machine,

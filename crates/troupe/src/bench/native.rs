@@ -212,14 +212,16 @@ struct Row {
     v: f64,
 }
 
-/// Time the native questions beside troupe's embedded answers (`embedded`: the rows printed for
-/// the embedded store). `None` (with the reason printed) when no ClickHouse server is at hand.
+/// Time the native questions beside troupe's answers: `embedded` (the rows printed for the
+/// embedded store) and, when the run had one, `on_clickhouse` (troupe's SQL on ClickHouse, the
+/// comparison that says how well troupe pushes a question down). `None` (with the reason
+/// printed) when no ClickHouse server is at hand.
 pub async fn reference(
     target: Option<&str>,
     shape: Shape,
     store: &DuckStore,
     project: u32,
-    embedded: &[Value],
+    (embedded, on_clickhouse): (&[Value], Option<&[Value]>),
     runs: usize,
 ) -> Result<Option<Value>> {
     let server = match Server::open(target, shape).await {
@@ -238,8 +240,8 @@ pub async fn reference(
         println!("copied {} events into a plain MergeTree table in {s:.1} s", shape.events);
     }
     println!(
-        "{:<34} {:>10} {:>10} {:>10} {:>8}  answers (native / troupe)",
-        "question", "cold ms", "native ms", "troupe ms", "ratio"
+        "{:<34} {:>10} {:>10} {:>10} {:>8} {:>12} {:>8}  answers (native / troupe)",
+        "question", "cold ms", "native ms", "troupe ms", "ratio", "troupe-CH ms", "ratio"
     );
     let mut out = Vec::new();
     // The native questions come in the order of troupe's; those troupe did not run are skipped.
@@ -250,18 +252,28 @@ pub async fn reference(
         let troupe_ms = e["warm_ms"].as_f64().unwrap_or(f64::NAN);
         let troupe_answer = e["answer"].as_f64().unwrap_or(f64::NAN);
         let ratio = troupe_ms / ms(warm);
+        // troupe's own SQL on ClickHouse for the same question, when the run had it.
+        let on_clickhouse_ms = on_clickhouse
+            .and_then(|qs| qs.iter().find(|c| c["question"] == name))
+            .and_then(|c| c["warm_ms"].as_f64());
+        let clickhouse_ratio = on_clickhouse_ms.map(|t| t / ms(warm));
+        let or_dash = |v: Option<f64>, decimals: usize| v.map_or("-".to_string(), |v| format!("{v:.decimals$}"));
         println!(
-            "{:<34} {:>10.1} {:>10.1} {:>10.1} {:>8.2}  {answer} / {troupe_answer}{}",
+            "{:<34} {:>10.1} {:>10.1} {:>10.1} {:>8.2} {:>12} {:>8}  {answer} / {troupe_answer}{}",
             name,
             ms(cold),
             ms(warm),
             troupe_ms,
             ratio,
+            or_dash(on_clickhouse_ms, 1),
+            or_dash(clickhouse_ratio, 2),
             if (answer - troupe_answer).abs() < 1e-6 { " (same)" } else { "" }
         );
         out.push(json!({
             "question": name, "native_functions": q.functions, "cold_ms": ms(cold), "warm_ms": ms(warm),
             "troupe_warm_ms": troupe_ms, "ratio_troupe_to_native": ratio,
+            "troupe_on_clickhouse_warm_ms": on_clickhouse_ms,
+            "ratio_troupe_on_clickhouse_to_native": clickhouse_ratio,
             "answer": answer, "troupe_answer": troupe_answer,
         }));
     }
