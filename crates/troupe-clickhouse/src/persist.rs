@@ -2,6 +2,7 @@
 //! with `deleted = 1`), events are appended. The inserts of one batch run concurrently and the
 //! batch is answered only when all of them succeeded.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -20,26 +21,24 @@ pub fn json(props: &Properties) -> String {
     serde_json::to_string(props).unwrap_or_else(|_| "{}".to_string())
 }
 
-pub async fn changes(
-    http: &Http,
-    versions: &mut Versions,
-    state: &ProjectState,
-    changes: &Changes,
-    group_slots: usize,
-) -> Result<(), ClickHouseError> {
+/// One project's rows of a batch, built from the state when the batch is applied and owned, so
+/// that they can be written while the writer applies the next batch.
+pub struct ProjectRows {
+    project: u32,
+    cleared_slots: Vec<u8>,
+    events: Vec<EventRow>,
+    persons: Vec<PersonRow>,
+    distinct_ids: Vec<DistinctIdRow>,
+    groups: Vec<GroupProfileRow>,
+    group_types: Vec<GroupTypeRow>,
+    charges: Vec<ChargeChange>,
+    retry_keys: Vec<RetryKeyRow>,
+}
+
+/// The rows of one project's `changes`, read from its state right after they were applied.
+pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_columns: &Arc<[String]>) -> ProjectRows {
     let project = state.project_id;
-    // Clearing concerns events stored before this batch; this batch's events already lost the
-    // slot in the state.
-    for slot in &changes.cleared_slots {
-        clear_slot(http, project, *slot).await?;
-    }
-    let group_columns: Vec<String> = (0..group_slots).map(|slot| format!("group_{slot}")).collect();
-    let events = event_rows(state, changes, &group_columns);
-    let persons = person_rows(versions, state, changes);
-    let distinct_ids = distinct_id_rows(versions, state, changes);
-    let groups = group_rows(versions, state, changes);
-    let group_types = group_type_rows(versions, state, changes);
-    let retry_keys: Vec<RetryKeyRow> = changes
+    let retry_keys = changes
         .retry_keys
         .iter()
         .map(|r| RetryKeyRow {
@@ -49,6 +48,28 @@ pub async fn changes(
             forever: u8::from(r.forever),
         })
         .collect();
+    ProjectRows {
+        project,
+        persons: person_rows(versions, state, &changes),
+        distinct_ids: distinct_id_rows(versions, state, &changes),
+        groups: group_rows(versions, state, &changes),
+        group_types: group_type_rows(versions, state, &changes),
+        retry_keys,
+        cleared_slots: changes.cleared_slots,
+        charges: changes.charges,
+        events: event_rows(state, changes.events, group_columns),
+    }
+}
+
+/// Write one project's rows of a batch.
+pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Result<(), ClickHouseError> {
+    let ProjectRows { project, cleared_slots, events, persons, distinct_ids, groups, group_types, charges, retry_keys } =
+        rows;
+    // Clearing concerns events stored before this batch; this batch's events already lost the
+    // slot in the state.
+    for slot in cleared_slots {
+        clear_slot(http, project, slot).await?;
+    }
     // Profiles first (versioned rows: writing them again on a retry is harmless), charges,
     // then what marks the batch as seen (events with their ids, retry keys): a write that fails
     // part-way leaves no mark, so the client's retry applies the batch again instead of being
@@ -59,7 +80,7 @@ pub async fn changes(
         http.insert("group_profiles", &groups),
         http.insert("group_types", &group_types),
     )?;
-    charges(http, versions, project, &changes.charges).await?;
+    write_charges(http, versions, project, &charges).await?;
     tokio::try_join!(http.insert("events", &events), http.insert("retry_keys", &retry_keys))?;
     Ok(())
 }
@@ -73,34 +94,33 @@ pub struct RetryKeyRow {
     pub forever: u8,
 }
 
-fn event_rows<'a>(state: &ProjectState, changes: &'a Changes, group_columns: &'a [String]) -> Vec<EventRow<'a>> {
-    changes
-        .events
-        .iter()
+fn event_rows(state: &ProjectState, events: Vec<StoredEvent>, group_columns: &Arc<[String]>) -> Vec<EventRow> {
+    events
+        .into_iter()
         .map(|e| EventRow {
             project_id: state.project_id,
             person_id: state.person_by_distinct_id(&e.distinct_id).map(|p| p.id.to_string()).unwrap_or_default(),
             index: PropertyIndex::new(&parse_json(&e.properties_json)),
             event: e,
-            group_columns,
+            group_columns: group_columns.clone(),
         })
         .collect()
 }
 
 /// One row of `events`, serialized as JSONEachRow straight from the event: no JSON map is built
 /// per row (the writer's ingestion rate depends on it).
-struct EventRow<'a> {
+struct EventRow {
     project_id: u32,
-    event: &'a StoredEvent,
+    event: StoredEvent,
     person_id: String,
     index: PropertyIndex,
     /// `group_<slot>` for every slot the table has.
-    group_columns: &'a [String],
+    group_columns: Arc<[String]>,
 }
 
-impl Serialize for EventRow<'_> {
+impl Serialize for EventRow {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let e = self.event;
+        let e = &self.event;
         let ts = e.timestamp.timestamp_micros();
         let mut row = serializer.serialize_map(None)?;
         row.serialize_entry("project_id", &self.project_id)?;
@@ -140,7 +160,7 @@ fn float_value(n: f64) -> Value {
     }
 }
 
-fn person_rows(versions: &mut Versions, state: &ProjectState, changes: &Changes) -> Vec<PersonRow> {
+fn person_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> Vec<PersonRow> {
     changes
         .persons
         .iter()
@@ -178,7 +198,7 @@ fn person_rows(versions: &mut Versions, state: &ProjectState, changes: &Changes)
         .collect()
 }
 
-fn distinct_id_rows(versions: &mut Versions, state: &ProjectState, changes: &Changes) -> Vec<DistinctIdRow> {
+fn distinct_id_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> Vec<DistinctIdRow> {
     changes
         .distinct_ids
         .iter()
@@ -195,7 +215,7 @@ fn distinct_id_rows(versions: &mut Versions, state: &ProjectState, changes: &Cha
         .collect()
 }
 
-fn group_rows(versions: &mut Versions, state: &ProjectState, changes: &Changes) -> Vec<GroupProfileRow> {
+fn group_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> Vec<GroupProfileRow> {
     changes
         .groups
         .iter()
@@ -229,7 +249,7 @@ fn group_rows(versions: &mut Versions, state: &ProjectState, changes: &Changes) 
         .collect()
 }
 
-fn group_type_rows(versions: &mut Versions, state: &ProjectState, changes: &Changes) -> Vec<GroupTypeRow> {
+fn group_type_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> Vec<GroupTypeRow> {
     changes
         .group_types
         .iter()
@@ -249,9 +269,9 @@ fn group_type_rows(versions: &mut Versions, state: &ProjectState, changes: &Chan
 
 /// Charges in order: `clear` and `move` act on what was stored before them, so pending adds are
 /// written first.
-async fn charges(
+async fn write_charges(
     http: &Http,
-    versions: &mut Versions,
+    versions: &Versions,
     project: u32,
     changes: &[ChargeChange],
 ) -> Result<(), ClickHouseError> {

@@ -85,17 +85,21 @@ pub struct DocumentRow {
 }
 
 /// Versions for the rows this process writes: microseconds of the wall clock, strictly
-/// increasing even when the clock stalls or steps back.
-#[derive(Debug, Default)]
+/// increasing even when the clock stalls or steps back. Clones share one sequence.
+#[derive(Debug, Default, Clone)]
 pub struct Versions {
-    last: u64,
+    last: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Versions {
-    pub fn next(&mut self) -> u64 {
+    pub fn next(&self) -> u64 {
+        use std::sync::atomic::Ordering;
         let now = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
-        self.last = now.max(self.last + 1);
-        self.last
+        let previous = self
+            .last
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))
+            .unwrap_or_else(|last| last);
+        now.max(previous + 1)
     }
 }
 

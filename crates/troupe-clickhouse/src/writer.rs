@@ -7,6 +7,7 @@
 //! docs/clickhouse.md for how a deployment routes a project's writes to one process.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use tokio::sync::mpsc;
@@ -20,6 +21,39 @@ use crate::{load, persist, ClickHouseError};
 
 /// Jobs taken into one batch at most; bounds the latency of the first job in a burst.
 const MAX_JOBS_PER_BATCH: usize = 256;
+
+/// A batch applied to the state, with its rows.
+struct Applied {
+    pending: Vec<Pending>,
+    rows: BatchRows,
+    /// A job panicked: nothing of the batch may be written.
+    panicked: bool,
+}
+
+/// Everything one batch writes.
+struct BatchRows {
+    projects: Vec<ProjectRow>,
+    changed: Vec<persist::ProjectRows>,
+}
+
+/// A batch whose rows are being written.
+struct InFlight {
+    task: tokio::task::JoinHandle<Result<(), ClickHouseError>>,
+    pending: Vec<Pending>,
+}
+
+async fn write_batch(http: &Http, versions: &Versions, rows: BatchRows) -> Result<(), ClickHouseError> {
+    http.insert("projects", &rows.projects).await?;
+    for project in rows.changed {
+        persist::write(http, versions, project).await?;
+    }
+    Ok(())
+}
+
+/// A write task's outcome; a task that panicked is a failed write.
+fn flatten(joined: Result<Result<(), ClickHouseError>, tokio::task::JoinError>) -> Result<(), ClickHouseError> {
+    joined.unwrap_or_else(|e| Err(ClickHouseError::Schema(format!("the write task failed: {e}"))))
+}
 
 pub struct Writer {
     pub http: Http,
@@ -75,8 +109,32 @@ impl Writer {
         }
     }
 
+    /// Take every waiting job into a batch, apply it, and write its rows while applying the
+    /// next batch: writes stay one at a time and in order, and a batch is answered only when its
+    /// write succeeded (durable before visible). When a write fails, the batch applied after it
+    /// (whose rows were never sent) fails too, and the state is read back from ClickHouse.
     pub async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
-        while let Some(first) = jobs.recv().await {
+        let mut in_flight: Option<InFlight> = None;
+        loop {
+            let first = match in_flight.as_mut() {
+                None => match jobs.recv().await {
+                    Some(job) => job,
+                    None => break,
+                },
+                Some(write) => tokio::select! {
+                    written = &mut write.task => {
+                        let finished = in_flight.take();
+                        if let Some(write) = finished {
+                            self.finish(write.pending, flatten(written)).await;
+                        }
+                        continue;
+                    }
+                    job = jobs.recv() => match job {
+                        Some(job) => job,
+                        None => break,
+                    },
+                },
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_JOBS_PER_BATCH {
                 match jobs.try_recv() {
@@ -84,11 +142,45 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.process(batch).await;
+            let applied = self.apply(batch).await;
+            // The previous batch's write ends before this one's starts (and before any reload).
+            if let Some(write) = in_flight.take() {
+                let written = flatten(write.task.await);
+                if let Some(error) = self.finish(write.pending, written).await {
+                    // Applied on a state that held the failed batch; the state was read back.
+                    if let Some(applied) = applied {
+                        applied.pending.into_iter().for_each(|p| p.fail(error.to_store_error()));
+                    }
+                    continue;
+                }
+            }
+            match applied {
+                Some(Applied { pending, rows, panicked: true }) => {
+                    drop(rows);
+                    // The state may hold part of the job that panicked: nothing of the group is
+                    // written, and the state is read back from ClickHouse.
+                    self.reload_or_mark_stale().await;
+                    for p in pending {
+                        p.fail(troupe_store::writer::innocent_of_panic());
+                    }
+                }
+                Some(Applied { pending, rows, panicked: false }) => {
+                    let (http, versions) = (self.http.clone(), self.versions.clone());
+                    let task = tokio::spawn(async move { write_batch(&http, &versions, rows).await });
+                    in_flight = Some(InFlight { task, pending });
+                }
+                None => {}
+            }
+        }
+        if let Some(write) = in_flight.take() {
+            let written = flatten(write.task.await);
+            self.finish(write.pending, written).await;
         }
     }
 
-    async fn process(&mut self, batch: Vec<Job>) {
+    /// Apply a batch to the state and take its rows; `None` when it was refused (the state is
+    /// stale and ClickHouse still unavailable: every job heard so).
+    async fn apply(&mut self, batch: Vec<Job>) -> Option<Applied> {
         // Durable before visible: after a failed write the state is read back from ClickHouse
         // before anything is applied to it again; while that fails, every job is refused
         // (nothing recorded as seen, so the client's retry is applied once ClickHouse is back).
@@ -98,7 +190,7 @@ impl Writer {
                 for job in batch {
                     job.refuse(StoreError::Unavailable("ClickHouse is unavailable; nothing was stored".into()));
                 }
-                return;
+                return None;
             }
             self.stale = false;
         }
@@ -111,19 +203,17 @@ impl Writer {
                 None => panicked = true,
             }
         }
-        if panicked {
-            // The state may hold part of the job that panicked: nothing of the group is
-            // written, and the state is read back from ClickHouse.
-            self.reload_or_mark_stale().await;
-            for p in pending {
-                p.fail(troupe_store::writer::innocent_of_panic());
-            }
-            return;
-        }
-        let written = self.persist(&new_projects).await;
+        let rows = self.take_rows(&new_projects);
+        Some(Applied { pending, rows, panicked })
+    }
+
+    /// Answer a written batch, or fail it and read the state back when its write failed (the
+    /// error is handed back).
+    async fn finish(&mut self, pending: Vec<Pending>, written: Result<(), ClickHouseError>) -> Option<ClickHouseError> {
         match written {
             Ok(()) => {
                 pending.into_iter().for_each(Pending::answer);
+                None
             }
             Err(e) => {
                 tracing::error!(error = %e, "ClickHouse write failed; reloading state");
@@ -131,12 +221,15 @@ impl Writer {
                 for p in pending {
                     p.fail(e.to_store_error());
                 }
+                Some(e)
             }
         }
     }
 
-    async fn persist(&mut self, new_projects: &[Project]) -> Result<(), ClickHouseError> {
-        let rows: Vec<ProjectRow> = new_projects
+    /// The rows of everything applied since the last call: new projects, then each project's
+    /// changes.
+    fn take_rows(&mut self, new_projects: &[Project]) -> BatchRows {
+        let projects = new_projects
             .iter()
             .map(|p| ProjectRow {
                 id: p.id,
@@ -148,14 +241,15 @@ impl Writer {
                 deleted: 0,
             })
             .collect();
-        self.http.insert("projects", &rows).await?;
+        let group_columns: Arc<[String]> = (0..self.group_slots).map(|slot| format!("group_{slot}")).collect();
+        let mut changed = Vec::new();
         for state in self.states.values_mut() {
             let changes = state.take_changes();
             if !changes.is_empty() {
-                persist::changes(&self.http, &mut self.versions, state, &changes, self.group_slots).await?;
+                changed.push(persist::rows(&self.versions, state, changes, &group_columns));
             }
         }
-        Ok(())
+        BatchRows { projects, changed }
     }
 
     /// Apply one job; `None` when it panicked (its caller has heard so).

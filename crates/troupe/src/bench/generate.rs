@@ -146,10 +146,6 @@ impl Generator {
         }
     }
 
-    pub fn emitted(&self) -> u64 {
-        self.emitted
-    }
-
     /// The next commands, about `size` events' worth; empty when done.
     pub fn next_batch(&mut self, size: usize) -> Vec<Command> {
         let mut out = Vec::with_capacity(size + 64);

@@ -12,6 +12,7 @@ mod questions;
 
 use std::time::{Duration as StdDuration, Instant};
 
+use futures_util::StreamExt;
 use anyhow::{bail, Context, Result};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
@@ -246,15 +247,21 @@ async fn load(store: &dyn Store, shape: Shape) -> Result<(u32, Option<f64>)> {
     let started = Instant::now();
     let mut generator = Generator::new(shape);
     let bar = indicatif::ProgressBar::new(shape.events);
-    loop {
+    // Two batches in flight, as concurrent clients keep a writer busy: the next batch is
+    // applied while the previous one is being written. They reach the writer in order.
+    let batches = std::iter::from_fn(|| {
         let batch = generator.next_batch(BATCH);
-        if batch.is_empty() {
-            break;
-        }
-        for r in store.apply(project.id, batch).await? {
+        (!batch.is_empty()).then_some(batch)
+    });
+    let mut applied = futures_util::stream::iter(batches).map(|batch| store.apply(project.id, batch)).buffered(2);
+    let mut loaded = 0;
+    while let Some(results) = applied.next().await {
+        for r in results? {
             r.context("the generator produced a command the rules refuse")?;
+            loaded += 1;
         }
-        bar.set_position(generator.emitted());
+        // Commands (identities, memberships and events): about the events' count.
+        bar.set_position(loaded.min(shape.events));
     }
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
