@@ -83,6 +83,8 @@ pub struct Http {
     /// The node of the URL that last answered: requests go there first, then to the others in
     /// URL order when it does not answer.
     preferred: Arc<AtomicUsize>,
+    /// The server takes `insert_deduplication_token` (ClickHouse 22.2 and later; not 18.16).
+    insert_tokens: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Http {
@@ -92,7 +94,12 @@ impl Http {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ClickHouseError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Http { client, config, preferred: Arc::new(AtomicUsize::new(0)) })
+        Ok(Http {
+            client,
+            config,
+            preferred: Arc::new(AtomicUsize::new(0)),
+            insert_tokens: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        })
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
@@ -106,9 +113,13 @@ impl Http {
         node: &str,
         database: Option<&str>,
         query: Option<&str>,
+        token: Option<&str>,
         body: Body,
     ) -> Result<Vec<u8>, ClickHouseError> {
         let mut params: Vec<(String, &str)> = SETTINGS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        if let Some(token) = token {
+            params.push(("insert_deduplication_token".into(), token));
+        }
         if let Some(db) = database {
             params.push(("database".into(), db));
         }
@@ -152,14 +163,20 @@ impl Http {
 
     /// Send to the preferred node, failing over to the others in turn when one does not answer
     /// (a cluster's Distributed tables exist on every node, so any node serves troupe's SQL).
-    async fn post_any(&self, failover: Failover, query: Option<&str>, body: Body) -> Result<Vec<u8>, ClickHouseError> {
+    async fn post_any(
+        &self,
+        failover: Failover,
+        query: Option<&str>,
+        token: Option<&str>,
+        body: Body,
+    ) -> Result<Vec<u8>, ClickHouseError> {
         let nodes = &self.config.nodes;
         let first = self.preferred.load(Ordering::Relaxed);
         let mut tried = 0;
         loop {
             let at = (first + tried) % nodes.len().max(1);
             let node = nodes.get(at).map(String::as_str).unwrap_or("http://127.0.0.1:8123");
-            let answer = self.post(node, Some(&self.config.database), query, body.clone()).await;
+            let answer = self.post(node, Some(&self.config.database), query, token, body.clone()).await;
             tried += 1;
             match &answer {
                 Err(ClickHouseError::Unreachable { sent, .. })
@@ -180,13 +197,13 @@ impl Http {
 
     /// Run a statement (on the preferred node, or the next when it cannot be reached).
     pub async fn execute(&self, sql: &str) -> Result<(), ClickHouseError> {
-        self.post_any(Failover::Write, None, Body::text(sql.to_string())).await.map(|_| ())
+        self.post_any(Failover::Write, None, None, Body::text(sql.to_string())).await.map(|_| ())
     }
 
     /// Run a statement on one node, with or without the database selected (DDL of migrations).
     pub async fn execute_on(&self, node: &str, sql: &str, use_database: bool) -> Result<(), ClickHouseError> {
         let db = use_database.then_some(self.config.database.as_str());
-        self.post(node, db, None, Body::text(sql.to_string())).await.map(|_| ())
+        self.post(node, db, None, None, Body::text(sql.to_string())).await.map(|_| ())
     }
 
     /// Run a SELECT (on the preferred node, or the next that answers) and decode its rows.
@@ -196,7 +213,7 @@ impl Http {
 
     /// A SELECT on one node.
     pub async fn rows_on<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
-        let body = self.post(node, Some(&self.config.database), None, select(sql, Vec::new())).await?;
+        let body = self.post(node, Some(&self.config.database), None, None, select(sql, Vec::new())).await?;
         decode_rows(&body, sql)
     }
 
@@ -206,18 +223,50 @@ impl Http {
         sql: &str,
         tables: Vec<ExternalTable>,
     ) -> Result<Vec<T>, ClickHouseError> {
-        let body = self.post_any(Failover::Read, None, select(sql, tables)).await?;
+        let body = self.post_any(Failover::Read, None, None, select(sql, tables)).await?;
         decode_rows(&body, sql)
     }
 
     /// A SELECT on one node without selecting troupe's database (which may not exist yet).
     pub async fn system_rows<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
-        let body = self.post(node, None, None, select(sql, Vec::new())).await?;
+        let body = self.post(node, None, None, None, select(sql, Vec::new())).await?;
         decode_rows(&body, sql)
+    }
+
+    /// Whether `node` takes insert deduplication tokens (see [`Http::insert_once`]).
+    pub async fn takes_insert_tokens(&self, node: &str) -> Result<bool, ClickHouseError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            n: u64,
+        }
+        let sql = "SELECT count() AS n FROM system.settings WHERE name = 'insert_deduplication_token'";
+        let rows: Vec<Row> = self.system_rows(node, sql).await?;
+        Ok(rows.first().is_some_and(|r| r.n > 0))
+    }
+
+    /// Find out once whether the server takes insert deduplication tokens.
+    pub async fn detect_insert_tokens(&self) -> Result<(), ClickHouseError> {
+        let node = self.config.nodes.first().cloned().unwrap_or_default();
+        let takes = self.takes_insert_tokens(&node).await?;
+        self.insert_tokens.store(takes, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Insert rows into a table of troupe's database; answers once ClickHouse has them.
     pub async fn insert<T: Serialize>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError> {
+        self.insert_once(table, rows, None).await
+    }
+
+    /// Insert rows, with a deduplication token when the server takes one: ClickHouse drops a
+    /// later insert into the same table with the same token (the table keeps the tokens of its
+    /// latest inserts), so an insert that arrives late — after troupe took it for failed and
+    /// wrote the batch again — is not stored twice.
+    pub async fn insert_once<T: Serialize>(
+        &self,
+        table: &str,
+        rows: &[T],
+        token: Option<&str>,
+    ) -> Result<(), ClickHouseError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -227,7 +276,8 @@ impl Http {
             body.push(b'\n');
         }
         let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
-        self.post_any(Failover::Write, Some(&query), Body::Text(Bytes::from(body))).await.map(|_| ())
+        let token = token.filter(|_| self.insert_tokens.load(Ordering::Relaxed));
+        self.post_any(Failover::Write, Some(&query), token, Body::Text(Bytes::from(body))).await.map(|_| ())
     }
 }
 

@@ -153,6 +153,7 @@ impl ClickHouseStore {
     ) -> Result<Self, ClickHouseError> {
         let http = Http::new(config)?;
         let group_slots = schema::check(&http, limits.max_group_types).await?;
+        http.detect_insert_tokens().await?;
         let writes = match role {
             WriterRole::Own => {
                 let claim = Arc::new(guard::WriterClaim::claim(&http).await?);

@@ -81,8 +81,28 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         http.insert("group_types", &group_types),
     )?;
     write_charges(http, versions, project, &charges).await?;
-    tokio::try_join!(http.insert("events", &events), http.insert("retry_keys", &retry_keys))?;
+    let token = events_token(project, &events);
+    tokio::try_join!(http.insert_once("events", &events, token.as_deref()), http.insert("retry_keys", &retry_keys))?;
     Ok(())
+}
+
+/// The deduplication token of an insert of events: its project and the ids of its events. A
+/// batch written again after a failed write (the client's retry, applied anew) holds the same
+/// events with the same ids, so ClickHouse stores only one of the two inserts, whichever lands
+/// first — even when the first lands after troupe read its state back (a reply lost, an insert
+/// delayed on the way).
+fn events_token(project: u32, events: &[EventRow]) -> Option<String> {
+    if events.is_empty() {
+        return None;
+    }
+    let mut ids: Vec<&str> = events.iter().map(|e| e.event.uuid.as_str()).collect();
+    ids.sort_unstable();
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for id in ids {
+        hasher.update(id.as_bytes());
+        hasher.update(&[0]);
+    }
+    Some(format!("troupe-{project}-events-{:032x}", hasher.digest128()))
 }
 
 /// A row of `retry_keys`.

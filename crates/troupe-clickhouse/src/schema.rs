@@ -223,9 +223,26 @@ pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseE
                 .await?;
         }
         ensure_group_columns(http, &node, group_slots.max(DEFAULT_GROUP_COLUMNS)).await?;
+        ensure_insert_deduplication(http, &node).await?;
     }
     Ok(SCHEMA_VERSION)
 }
+
+/// Inserts of events carrying the same deduplication token are stored once (see
+/// `persist::events_token`). A plain MergeTree table remembers no insert by default: give it a
+/// window of its latest inserts. Replicated tables have one already; ClickHouse before 22.2
+/// (18.16) has no tokens, and there the writer's read-back after a failed write is the only line.
+async fn ensure_insert_deduplication(http: &Http, node: &str) -> Result<(), ClickHouseError> {
+    if http.config().replicated || !http.takes_insert_tokens(node).await? {
+        return Ok(());
+    }
+    let local = physical_tables(http, "events").remove(0);
+    let sql = format!("ALTER TABLE {local} MODIFY SETTING non_replicated_deduplication_window = {INSERT_WINDOW}");
+    http.execute_on(node, &sql, true).await
+}
+
+/// How many of the events table's latest inserts ClickHouse remembers by token.
+const INSERT_WINDOW: u32 = 1000;
 
 /// Add a column to a table (and its local table on a cluster) unless a previous, interrupted run
 /// added it already.

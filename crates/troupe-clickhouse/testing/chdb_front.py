@@ -63,6 +63,24 @@ class Engine:
         self.session = chdb_session.Session(path)
         self.lock = threading.Lock()
         self.users = users
+        # A session keeps what SET changed: settings a request does not carry go back to their
+        # defaults, as on a server, where settings in the URL last for one request.
+        self.defaults = {}
+        self.changed = set()
+
+    def apply_settings(self, settings):
+        given = dict(settings)
+        for name in list(self.changed):
+            if name not in given:
+                self.session.query(f"SET {name} = {quote_setting(self.defaults[name])}")
+                self.changed.discard(name)
+        for name, value in given.items():
+            if name not in self.defaults:
+                row = self.session.query(
+                    f"SELECT value FROM system.settings WHERE name = {quote_setting(name)}", "TabSeparated")
+                self.defaults[name] = row.bytes().decode().rstrip("\n")
+            self.session.query(f"SET {name} = {quote_setting(value)}")
+            self.changed.add(name)
 
     def check_user(self, user, password):
         if self.users.get(user) != password:
@@ -72,8 +90,7 @@ class Engine:
     def run(self, database, settings, statement, external):
         with self.lock:
             try:
-                for name, value in settings:
-                    self.session.query(f"SET {name} = {quote_setting(value)}")
+                self.apply_settings(settings)
                 if database:
                     self.session.query(f"USE {quote_identifier(database)}")
                 else:

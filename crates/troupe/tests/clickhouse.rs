@@ -276,6 +276,66 @@ async fn a_shard_outage_mid_ingest_loses_nothing_acknowledged_and_stores_it_once
     assert!(server.stop().success());
 }
 
+/// An insert of events that reaches ClickHouse late — after troupe took the write for failed,
+/// read its state back and wrote the client's retry — is stored once: ClickHouse drops it by its
+/// deduplication token (the database's own line behind the writer's read-back). Current
+/// ClickHouse only: 18.16 has no insert tokens (docs/clickhouse.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_arriving_after_its_retry_is_stored_once() {
+    const EVENTS: usize = 50;
+    let clickhouse = ClickHouseCluster::start_on(Engine::Current, 1).expect("ClickHouse starts");
+    let url = clickhouse.url("troupe_late");
+    let migrated = troupe().args(["migrate", "--store", &url]).output().expect("runs");
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let node = clickhouse.config("troupe_late").nodes[0].clone();
+    let proxy = common::proxy::FaultProxy::with_fault(&node, common::proxy::Fault::LateEventsInsert).await;
+    let proxied = url.replace(node.trim_start_matches("http://"), proxy.base.trim_start_matches("http://"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &["--store", &proxied]);
+
+    let events: Vec<Value> = (0..EVENTS)
+        .map(|i| json!({"event_name": "Tick", "distinct_id": "late-user", "event_id": format!("late-{i}")}))
+        .collect();
+    let body = json!({"events": events});
+    let client = reqwest::Client::new();
+    let mut refused = 0;
+    for attempt in 0.. {
+        assert!(attempt < 50, "never acknowledged");
+        let r = client
+            .post(server.url("/api/events/bulk"))
+            .header("X-Trodo-Site-Id", SITE)
+            .json(&body)
+            .send()
+            .await
+            .expect("troupe answers");
+        if r.status().is_success() {
+            break;
+        }
+        assert_eq!(r.status().as_u16(), 503, "a lost write is a 503, worth a retry");
+        refused += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        (refused, proxy.events_inserts()),
+        (1, 2),
+        "the first insert was held back and refused, the retry's went"
+    );
+    // The held-back insert reaches ClickHouse 1.5 s after it was sent.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+    #[derive(serde::Deserialize)]
+    struct Counts {
+        events: u64,
+        ids: u64,
+    }
+    let sql = "SELECT toUInt32(count()) AS events, toUInt32(uniqExact(uuid)) AS ids FROM troupe_late.events FORMAT JSONEachRow";
+    let text =
+        client.post(format!("{node}/")).body(sql).send().await.expect("ClickHouse answers").text().await.expect("text");
+    let counts: Counts = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert_eq!((counts.events, counts.ids), (EVENTS as u64, EVENTS as u64), "stored once");
+    assert!(server.stop().success());
+}
+
 const OUTAGE_BATCHES: usize = 24;
 const OUTAGE_PER_BATCH: usize = 50;
 

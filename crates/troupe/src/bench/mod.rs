@@ -12,9 +12,9 @@ mod questions;
 
 use std::time::{Duration as StdDuration, Instant};
 
-use futures_util::StreamExt;
 use anyhow::{bail, Context, Result};
 use chrono::{TimeZone, Utc};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use troupe_duckdb::{DuckStore, EmbeddedConfig};
 use troupe_store::{Document, NewProject, Store};

@@ -253,9 +253,8 @@ pub async fn reference(
         let troupe_answer = e["answer"].as_f64().unwrap_or(f64::NAN);
         let ratio = troupe_ms / ms(warm);
         // troupe's own SQL on ClickHouse for the same question, when the run had it.
-        let on_clickhouse_ms = on_clickhouse
-            .and_then(|qs| qs.iter().find(|c| c["question"] == name))
-            .and_then(|c| c["warm_ms"].as_f64());
+        let on_clickhouse_ms =
+            on_clickhouse.and_then(|qs| qs.iter().find(|c| c["question"] == name)).and_then(|c| c["warm_ms"].as_f64());
         let clickhouse_ratio = on_clickhouse_ms.map(|t| t / ms(warm));
         let or_dash = |v: Option<f64>, decimals: usize| v.map_or("-".to_string(), |v| format!("{v:.decimals$}"));
         println!(

@@ -24,6 +24,10 @@ pub enum Fault {
     /// then every request fails as an unreachable server's would (for troupe in front of a
     /// ClickHouse that goes away and comes back).
     OutageOnly,
+    /// Forward everything, but the first insert into ClickHouse's `events` table arrives late:
+    /// its connection breaks at once, and the insert reaches ClickHouse 1.5 s later (a reply
+    /// lost, a request held up on the way).
+    LateEventsInsert,
 }
 
 struct ProxyState {
@@ -33,6 +37,7 @@ struct ProxyState {
     requests: AtomicUsize,
     failed: AtomicUsize,
     down: std::sync::atomic::AtomicBool,
+    delayed: AtomicUsize,
 }
 
 pub struct FaultProxy {
@@ -54,6 +59,7 @@ impl FaultProxy {
             requests: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             down: std::sync::atomic::AtomicBool::new(false),
+            delayed: AtomicUsize::new(0),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
         let base = format!("http://{}", listener.local_addr().expect("address"));
@@ -72,6 +78,11 @@ impl FaultProxy {
     /// How many answers were replaced by a 503.
     pub fn failed(&self) -> usize {
         self.state.failed.load(Ordering::SeqCst)
+    }
+
+    /// How many inserts into `events` passed ([`Fault::LateEventsInsert`]; the first was held back).
+    pub fn events_inserts(&self) -> usize {
+        self.state.delayed.load(Ordering::SeqCst)
     }
 }
 
@@ -100,6 +111,23 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         return StatusCode::BAD_REQUEST.into_response();
     };
     let path = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let inserts_events = || {
+        let query = parts.uri.query().unwrap_or_default().replace('+', " ").replace("%20", " ");
+        query.contains("INSERT INTO events FORMAT")
+    };
+    if state.fault == Fault::LateEventsInsert && inserts_events() && state.delayed.fetch_add(1, Ordering::SeqCst) == 0 {
+        let late = state.client.post(format!("{}{path}", state.upstream)).body(bytes.to_vec());
+        let late = parts
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != header::HOST && *name != header::CONTENT_LENGTH)
+            .fold(late, |request, (name, value)| request.header(name, value));
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            let _ = late.send().await;
+        });
+        return broken_reply();
+    }
     let mut upstream =
         state.client.request(parts.method.clone(), format!("{}{path}", state.upstream)).body(bytes.to_vec());
     for (name, value) in &parts.headers {
@@ -110,14 +138,15 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     let Ok(answer) = upstream.send().await else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
-    let fail = state.fault != Fault::OutageOnly && state.requests.fetch_add(1, Ordering::SeqCst) % 2 == 0;
+    let injects = matches!(state.fault, Fault::Status503 | Fault::DropConnection);
+    let fail = injects && state.requests.fetch_add(1, Ordering::SeqCst) % 2 == 0;
     if fail {
         state.failed.fetch_add(1, Ordering::SeqCst);
         return match state.fault {
             Fault::Status503 => {
                 (StatusCode::SERVICE_UNAVAILABLE, "injected failure after troupe stored the request").into_response()
             }
-            Fault::DropConnection | Fault::OutageOnly => broken_reply(),
+            Fault::DropConnection | Fault::OutageOnly | Fault::LateEventsInsert => broken_reply(),
         };
     }
     let status = answer.status();
