@@ -231,6 +231,11 @@ impl Store for ClickHouseStore {
         Ok(read::group_types(&self.http, project).await?)
     }
 
+    /// The names alone: every question checks them, and counting groups would cost a query.
+    async fn group_type_names(&self, project: ProjectId) -> Result<Vec<String>, StoreError> {
+        Ok(read::slot_names(&self.http, project).await?.into_values().collect())
+    }
+
     async fn groups(&self, project: ProjectId, query: GroupQuery) -> Result<Page<GroupRow>, StoreError> {
         Ok(read::groups(&self.http, project, &query).await?)
     }
