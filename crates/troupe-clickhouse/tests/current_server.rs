@@ -41,3 +41,25 @@ async fn the_front_runs_current_clickhouse() {
         store.http().rows("SELECT toUInt32(splitByChar('.', version())[1]) AS major").await.expect("the version");
     assert!(version.first().is_some_and(|v| v.major >= 24), "a current release");
 }
+
+/// On a current release the property columns compress with ZSTD (18.16 has no column codecs).
+#[tokio::test]
+async fn property_columns_compress_with_zstd() {
+    #[derive(serde::Deserialize)]
+    struct Column {
+        name: String,
+        codec: String,
+    }
+    let (store, _) = current().await;
+    let database = &store.http().config().database;
+    let columns: Vec<Column> = store
+        .http()
+        .rows(&format!(
+            "SELECT name, compression_codec AS codec FROM system.columns WHERE database = '{database}' \
+             AND table = 'events' AND name IN ('properties', 'prop_texts', 'prop_lowers', 'ts') ORDER BY name"
+        ))
+        .await
+        .expect("columns");
+    let codecs: Vec<(&str, bool)> = columns.iter().map(|c| (c.name.as_str(), c.codec.contains("ZSTD"))).collect();
+    assert_eq!(codecs, vec![("prop_lowers", true), ("prop_texts", true), ("properties", true), ("ts", false)]);
+}
