@@ -164,10 +164,20 @@ async fn events_with_lines(http: &Http, project: u32, select: Select<'_>, filter
     let mut ids = Ids::new(http, project);
     let (person, join) = person_join(project);
     let mut needs_person = matches!(actor, Some(ActorKind::Persons));
-    let (raw_actors, actors) = match actor {
-        None => ("emptyArrayString()".to_string(), "raw_actors".to_string()),
-        Some(ActorKind::Persons) => (format!("[{person}]"), "raw_actors".to_string()),
-        Some(ActorKind::Group(group_type)) => (ids.of_group(group_type).await?, distinct("raw_actors")),
+    // Events without untyped ids (nearly all) take a group type's column as it is, and only the
+    // others go through naming untyped ids and removing repeats: the two read as one (UNION ALL).
+    let (raw_actors, actors, typed_only) = match actor {
+        None => ("emptyArrayString()".to_string(), "raw_actors".to_string(), None),
+        Some(ActorKind::Persons) => (format!("[{person}]"), "raw_actors".to_string(), None),
+        Some(ActorKind::Group(group_type)) => {
+            let typed = ids.typed_group(group_type).await?;
+            let all = ids.of_group(group_type).await?;
+            if all == typed {
+                (typed, "raw_actors".to_string(), None)
+            } else {
+                (all, distinct("raw_actors"), Some(typed))
+            }
+        }
     };
     needs_person |= split.is_some_and(|s| s.by == SplitBy::Person);
     let (raw_lines, lines) = match split {
@@ -190,20 +200,33 @@ async fn events_with_lines(http: &Http, project: u32, select: Select<'_>, filter
     for (i, test) in tests.iter().enumerate() {
         if let Some(condition) = &test.condition {
             needs_person |= uses_person(condition);
-            raw_passes.push_str(&format!(", {} AS pass_{i}", condition_sql(condition, person, &mut ids).await?));
+            // `materialize`: a condition may fold to a constant, which 18.16 refuses in one branch
+            // of a UNION ALL when the other's is not (code 171).
+            let sql = condition_sql(condition, person, &mut ids).await?;
+            raw_passes.push_str(&format!(", materialize({sql}) AS pass_{i}"));
             passes.push_str(&format!(", pass_{i}"));
         }
     }
     for (alias, expression) in &extra {
-        raw_passes.push_str(&format!(", {expression} AS {alias}"));
+        raw_passes.push_str(&format!(", materialize({expression}) AS {alias}"));
         passes.push_str(&format!(", {alias}"));
     }
     let join = if needs_person { join } else { String::new() };
-    let sql = format!(
-        "SELECT ts, time, event, {actors} AS actors{lines}{passes} FROM \
-         (SELECT ts, time, event, {raw_actors} AS raw_actors{raw_lines}{raw_passes} FROM events {join} \
-          WHERE project_id = {project} AND {filter})"
-    );
+    let select = |raw_actors: &str, actors: &str, only: &str| {
+        format!(
+            "SELECT ts, time, event, {actors} AS actors{lines}{passes} FROM \
+             (SELECT ts, time, event, {raw_actors} AS raw_actors{raw_lines}{raw_passes} FROM events {join} \
+              WHERE project_id = {project} AND ({filter}){only})"
+        )
+    };
+    let sql = match typed_only {
+        None => select(&raw_actors, &actors, ""),
+        Some(typed) => format!(
+            "{} UNION ALL {}",
+            select(&typed, "raw_actors", " AND empty(groups_untyped)"),
+            select(&raw_actors, &actors, " AND notEmpty(groups_untyped)")
+        ),
+    };
     Ok(Inner { sql, tables: ids.tables })
 }
 
@@ -228,14 +251,14 @@ async fn split_sql(split: &Split, person: &str, ids: &mut Ids<'_>) -> Result<(St
         SplitBy::Group(group_type) => {
             let groups = ids.of_group(group_type).await?;
             (
-                format!(", arrayMap(k -> {}, {groups}) AS raw_lines", line_of("k")),
+                format!(", materialize(arrayMap(k -> {}, {groups})) AS raw_lines", line_of("k")),
                 format!(", if(empty(raw_lines), [toUInt32({unset})], {}) AS lines", distinct("raw_lines")),
             )
         }
         SplitBy::EventProperty(key) => {
             let at = format!("indexOf(prop_keys, {})", quote(key));
             let line = format!("if({at} > 0, {}, toUInt32({unset}))", line_of(&format!("prop_texts[{at}]")));
-            (format!(", [{line}] AS raw_lines"), ", raw_lines AS lines".to_string())
+            (format!(", materialize([{line}]) AS raw_lines"), ", raw_lines AS lines".to_string())
         }
         SplitBy::Person => {
             // Persons may be many: each line's persons travel as a table beside the query.
@@ -252,7 +275,7 @@ async fn split_sql(split: &Split, person: &str, ids: &mut Ids<'_>) -> Result<(St
             } else {
                 format!("multiIf({}, toUInt32({default}))", cases.join(", "))
             };
-            (format!(", [{line}] AS raw_lines"), ", raw_lines AS lines".to_string())
+            (format!(", materialize([{line}]) AS raw_lines"), ", raw_lines AS lines".to_string())
         }
     })
 }
@@ -291,6 +314,15 @@ impl<'a> Ids<'a> {
         let name = format!("ids_{}", self.tables.len());
         self.tables.push(ExternalTable { name: name.clone(), ids: ids.to_vec() });
         name
+    }
+
+    /// The ids stamped in a group type's column (each once), as an array expression.
+    async fn typed_group(&mut self, group_type: &str) -> Result<String> {
+        if self.slots.is_none() {
+            self.slots = Some(slot_names(self.http, self.project).await?);
+        }
+        let slot = self.slots.as_ref().and_then(|slots| slot_of(slots, group_type));
+        Ok(slot.map_or_else(|| "emptyArrayString()".to_string(), |slot| format!("group_{slot}")))
     }
 
     /// The ids of one group type on an event, as an array expression (repeats possible).
