@@ -48,10 +48,7 @@ impl Aggregates for crate::ClickHouseStore {
         request: &PeriodCountsRequest,
     ) -> std::result::Result<Option<PeriodCounts>, StoreError> {
         let http = self.http();
-        if unindexed(http, project, request).await? {
-            return Ok(None);
-        }
-        Ok(Some(period_counts(http, project, request).await?))
+        indexed(http, project, request.reads_properties(), period_counts(http, project, request)).await
     }
 
     async fn patterns(
@@ -60,10 +57,7 @@ impl Aggregates for crate::ClickHouseStore {
         request: &PatternsRequest,
     ) -> std::result::Result<Option<Vec<ActorPattern>>, StoreError> {
         let http = self.http();
-        if unindexed(http, project, request).await? {
-            return Ok(None);
-        }
-        Ok(Some(patterns(http, project, request).await?))
+        indexed(http, project, request.reads_properties(), patterns(http, project, request)).await
     }
 
     async fn streams(
@@ -72,10 +66,7 @@ impl Aggregates for crate::ClickHouseStore {
         request: &StreamsRequest,
     ) -> std::result::Result<Option<Vec<ActorStream>>, StoreError> {
         let http = self.http();
-        if unindexed(http, project, request).await? {
-            return Ok(None);
-        }
-        Ok(Some(streams(http, project, request).await?))
+        indexed(http, project, request.reads_properties(), streams(http, project, request)).await
     }
 
     async fn actors(
@@ -84,10 +75,7 @@ impl Aggregates for crate::ClickHouseStore {
         request: &ActorsRequest,
     ) -> std::result::Result<Option<Vec<(String, u64)>>, StoreError> {
         let http = self.http();
-        if unindexed(http, project, request).await? {
-            return Ok(None);
-        }
-        Ok(Some(actors(http, project, request).await?))
+        indexed(http, project, request.reads_properties(), actors(http, project, request)).await
     }
 
     async fn period_stats(
@@ -96,10 +84,7 @@ impl Aggregates for crate::ClickHouseStore {
         request: &PeriodStatsRequest,
     ) -> std::result::Result<Option<PeriodStats>, StoreError> {
         let http = self.http();
-        if unindexed(http, project, request).await? {
-            return Ok(None);
-        }
-        Ok(Some(period_stats(http, project, request).await?))
+        indexed(http, project, request.reads_properties(), period_stats(http, project, request)).await
     }
 
     async fn values(
@@ -108,18 +93,12 @@ impl Aggregates for crate::ClickHouseStore {
         request: &ValuesRequest,
     ) -> std::result::Result<Option<Vec<ValueCount>>, StoreError> {
         let http = self.http();
-        if has_unindexed_events(http, project).await? {
-            return Ok(None);
-        }
-        Ok(Some(values(http, project, request).await?))
+        indexed(http, project, true, values(http, project, request)).await
     }
 
     async fn texts(&self, project: ProjectId, key: &str) -> std::result::Result<Option<Vec<String>>, StoreError> {
         let http = self.http();
-        if has_unindexed_events(http, project).await? {
-            return Ok(None);
-        }
-        Ok(Some(texts(http, project, key).await?))
+        indexed(http, project, true, texts(http, project, key)).await
     }
 
     async fn profiles(&self, project: ProjectId, actor: &ActorKind) -> std::result::Result<Vec<Actor>, StoreError> {
@@ -127,9 +106,18 @@ impl Aggregates for crate::ClickHouseStore {
     }
 }
 
-/// Whether `request` reads the property index and the project has events without one.
-async fn unindexed(http: &Http, project: u32, request: &impl ReadsProperties) -> Result<bool> {
-    Ok(request.reads_properties() && has_unindexed_events(http, project).await?)
+/// The `answer`, or `None` when it reads the property index (`reads_properties`) and the project
+/// has events stored without one. (`answer` does nothing until awaited.)
+async fn indexed<T>(
+    http: &Http,
+    project: u32,
+    reads_properties: bool,
+    answer: impl Future<Output = Result<T>>,
+) -> std::result::Result<Option<T>, StoreError> {
+    if reads_properties && has_unindexed_events(http, project).await? {
+        return Ok(None);
+    }
+    Ok(Some(answer.await?))
 }
 
 /// What an inner select carries besides `ts`, `time` and `event`.

@@ -297,24 +297,7 @@ async fn an_insert_arriving_after_its_retry_is_stored_once() {
         .map(|i| json!({"event_name": "Tick", "distinct_id": "late-user", "event_id": format!("late-{i}")}))
         .collect();
     let body = json!({"events": events});
-    let client = reqwest::Client::new();
-    let mut refused = 0;
-    for attempt in 0.. {
-        assert!(attempt < 50, "never acknowledged");
-        let r = client
-            .post(server.url("/api/events/bulk"))
-            .header("X-Trodo-Site-Id", SITE)
-            .json(&body)
-            .send()
-            .await
-            .expect("troupe answers");
-        if r.status().is_success() {
-            break;
-        }
-        assert_eq!(r.status().as_u16(), 503, "a lost write is a 503, worth a retry");
-        refused += 1;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let refused = send_until_acknowledged(&server, &body).await.len();
     assert_eq!(
         (refused, proxy.events_inserts()),
         (1, 2),
@@ -323,17 +306,51 @@ async fn an_insert_arriving_after_its_retry_is_stored_once() {
     // The held-back insert reaches ClickHouse 1.5 s after it was sent.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
 
+    let counts = stored_events(&node, "troupe_late").await;
+    assert_eq!(counts, (EVENTS as u64, EVENTS as u64), "stored once");
+    assert!(server.stop().success());
+}
+
+/// Post a batch of events until troupe acknowledges it (each refusal must be a 503, worth a
+/// retry, and the batch must come back with nothing rejected); the refusals' bodies.
+async fn send_until_acknowledged(server: &Server, body: &Value) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let mut refusals = Vec::new();
+    loop {
+        let r = client
+            .post(server.url("/api/events/bulk"))
+            .header("X-Trodo-Site-Id", SITE)
+            .json(body)
+            .send()
+            .await
+            .expect("troupe answers");
+        if r.status().is_success() {
+            let reply: Value = r.json().await.expect("JSON");
+            assert_eq!(reply["rejected"], json!([]), "{reply}");
+            return refusals;
+        }
+        assert_eq!(r.status().as_u16(), 503, "an unavailable store is a 503, worth a retry");
+        refusals.push(r.text().await.unwrap_or_default());
+        assert!(started.elapsed() < std::time::Duration::from_secs(90), "never acknowledged");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// `(rows, distinct event ids)` of a database's events table, read from ClickHouse directly.
+async fn stored_events(node: &str, database: &str) -> (u64, u64) {
     #[derive(serde::Deserialize)]
     struct Counts {
         events: u64,
         ids: u64,
     }
-    let sql = "SELECT toUInt32(count()) AS events, toUInt32(uniqExact(uuid)) AS ids FROM troupe_late.events FORMAT JSONEachRow";
-    let text =
-        client.post(format!("{node}/")).body(sql).send().await.expect("ClickHouse answers").text().await.expect("text");
+    let sql = format!(
+        "SELECT toUInt32(count()) AS events, toUInt32(uniqExact(uuid)) AS ids FROM {database}.events FORMAT JSONEachRow"
+    );
+    let answer = reqwest::Client::new().post(format!("{node}/")).body(sql).send().await.expect("ClickHouse answers");
+    let text = answer.text().await.expect("text");
     let counts: Counts = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{text}: {e}"));
-    assert_eq!((counts.events, counts.ids), (EVENTS as u64, EVENTS as u64), "stored once");
-    assert!(server.stop().success());
+    (counts.events, counts.ids)
 }
 
 const OUTAGE_BATCHES: usize = 24;
@@ -342,7 +359,6 @@ const OUTAGE_PER_BATCH: usize = 50;
 /// Send [`OUTAGE_BATCHES`] batches of events with ids, one person per batch, each retried until
 /// acknowledged; `outage` starts before the ninth. Returns the refusals' bodies.
 async fn ingest_retrying_through(server: &Server, outage: impl FnOnce()) -> String {
-    let client = reqwest::Client::new();
     let mut outage = Some(outage);
     let mut refused = 0;
     let mut replies = String::new();
@@ -356,25 +372,9 @@ async fn ingest_retrying_through(server: &Server, outage: impl FnOnce()) -> Stri
             .map(|i| json!({"event_name": "Tick", "distinct_id": format!("user-{b}"), "event_id": format!("b{b}-{i}")}))
             .collect();
         let body = json!({"events": events});
-        let started = std::time::Instant::now();
-        loop {
-            let r = client
-                .post(server.url("/api/events/bulk"))
-                .header("X-Trodo-Site-Id", SITE)
-                .json(&body)
-                .send()
-                .await
-                .expect("troupe answers");
-            if r.status().is_success() {
-                let reply: Value = r.json().await.expect("JSON");
-                assert_eq!(reply["rejected"], json!([]), "{reply}");
-                break;
-            }
-            assert_eq!(r.status().as_u16(), 503, "an outage is a 503, worth a retry");
-            replies.push_str(&r.text().await.unwrap_or_default());
+        for reply in send_until_acknowledged(server, &body).await {
+            replies.push_str(&reply);
             refused += 1;
-            assert!(started.elapsed() < std::time::Duration::from_secs(90), "batch {b} never acknowledged");
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
     assert!(refused > 0, "the outage refused some batches");
@@ -383,20 +383,9 @@ async fn ingest_retrying_through(server: &Server, outage: impl FnOnce()) -> Stri
 
 /// Every event [`ingest_retrying_through`] sent is in ClickHouse once, and every person exists.
 async fn every_acknowledged_event_once(server: &Server, node: &str, database: &str) {
-    #[derive(serde::Deserialize)]
-    struct Counts {
-        events: u64,
-        ids: u64,
-    }
-    let sql = format!(
-        "SELECT toUInt32(count()) AS events, toUInt32(uniqExact(uuid)) AS ids FROM {database}.events FORMAT JSONEachRow"
-    );
-    let client = reqwest::Client::new();
-    let text =
-        client.post(format!("{node}/")).body(sql).send().await.expect("ClickHouse answers").text().await.expect("text");
-    let counts: Counts = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{text}: {e}"));
     let expected = (OUTAGE_BATCHES * OUTAGE_PER_BATCH) as u64;
-    assert_eq!((counts.events, counts.ids), (expected, expected), "every acknowledged event exactly once");
+    let counts = stored_events(node, database).await;
+    assert_eq!(counts, (expected, expected), "every acknowledged event exactly once");
     for b in 0..OUTAGE_BATCHES {
         let person = common::get(server, &format!("/api/projects/default/persons/user-{b}")).await;
         assert_eq!(person["distinct_ids"], json!([format!("user-{b}")]));
