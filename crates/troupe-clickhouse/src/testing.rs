@@ -215,7 +215,9 @@ while running; do
     fi
     sleep 0.2
 done
-kill "$server" 2>/dev/null; sleep 2; kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null
+kill "$server" 2>/dev/null
+for _ in 1 2 3 4 5 6 7 8 9 10; do server_alive || break; sleep 0.2; done
+kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null
 [ -n "$TROUPE_CLICKHOUSE_KEEP" ] || rm -rf "$dir""#;
         let child = Command::new("sh")
             .args(["-c", script, "sh", binary])

@@ -207,15 +207,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                  ("Content-Type", "application/x-ndjson; charset=UTF-8")])
 
 
-def watch_parent(parent, data_dir, server):
-    while True:
-        try:
-            os.kill(parent, 0)
-        except OSError:
-            server.shutdown()
-            shutil.rmtree(data_dir, ignore_errors=True)
-            os._exit(0)
+def parent_alive(parent):
+    """Whether `parent` still runs: a process that exited stays a zombie until reaped, and
+    signalling a zombie succeeds, so its state is read too."""
+    try:
+        with open(f"/proc/{parent}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1:2] for line in status)
+    except OSError:
+        return False
+
+
+def watch_parent(parent, data_dir, engine):
+    while parent_alive(parent):
         time.sleep(0.5)
+    # Close the engine before removing its files (its background threads would write them
+    # again), then leave at once.
+    with engine.lock:
+        try:
+            engine.session.close()
+        except Exception:
+            pass
+        shutil.rmtree(data_dir, ignore_errors=True)
+        os._exit(0)
 
 
 def main():
@@ -228,7 +241,7 @@ def main():
     Handler.engine = Engine(os.path.join(data_dir, "chdb"), users)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=watch_parent, args=(parent, data_dir, server), daemon=True).start()
+    threading.Thread(target=watch_parent, args=(parent, data_dir, Handler.engine), daemon=True).start()
     server.serve_forever()
 
 
