@@ -171,6 +171,12 @@ impl ClickHouseStore {
         Ok(ClickHouseStore { http, writes, group_slots, versions: Arc::new(Mutex::new(rows::Versions::default())) })
     }
 
+    /// Delete the retry keys of id-less writes seen before `before` (the writer does so hourly
+    /// for those past the retry window; see `persist::prune_retry_keys`).
+    pub async fn prune_retry_keys(&self, before: chrono::DateTime<chrono::Utc>) -> Result<(), ClickHouseError> {
+        persist::prune_retry_keys(&self.http, before.timestamp_micros()).await
+    }
+
     /// The HTTP client, for the benchmark's SQL references.
     pub fn http(&self) -> &Http {
         &self.http

@@ -105,6 +105,18 @@ fn events_token(project: u32, events: &[EventRow]) -> Option<String> {
     Some(format!("troupe-{project}-events-{:032x}", hasher.digest128()))
 }
 
+/// Delete the content keys (id-less writes) seen before `before` (microseconds): past the retry
+/// window they are never read again. A ClickHouse mutation: it returns at once and runs in the
+/// background; keys with a client id are kept forever.
+pub async fn prune_retry_keys(http: &Http, before: i64) -> Result<(), ClickHouseError> {
+    let local = physical_tables(http, "retry_keys").remove(0);
+    for node in http.config().nodes.clone() {
+        let sql = format!("ALTER TABLE {local} DELETE WHERE forever = 0 AND seen_at < {before}");
+        http.execute_on(&node, &sql, true).await?;
+    }
+    Ok(())
+}
+
 /// A row of `retry_keys`.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct RetryKeyRow {

@@ -22,6 +22,10 @@ use crate::{load, persist, ClickHouseError};
 /// Jobs taken into one batch at most; bounds the latency of the first job in a burst.
 const MAX_JOBS_PER_BATCH: usize = 256;
 
+/// How often the retry keys of id-less writes older than the retry window are deleted (a
+/// mutation, so not after every batch): the table then holds about this much beyond the window.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A batch applied to the state, with its rows.
 struct Applied {
     pending: Vec<Pending>,
@@ -66,6 +70,8 @@ pub struct Writer {
     /// A write failed and the state could not be read back yet (ClickHouse away): it may hold
     /// what was never stored, so no job is applied until a reload succeeds.
     pub stale: bool,
+    /// When the retry keys were last pruned (see [`PRUNE_EVERY`]).
+    pub pruned: std::time::Instant,
 }
 
 impl Writer {
@@ -85,6 +91,7 @@ impl Writer {
             states: HashMap::new(),
             versions: Versions::default(),
             stale: false,
+            pruned: std::time::Instant::now(),
         };
         writer.reload().await?;
         Ok(writer)
@@ -213,6 +220,7 @@ impl Writer {
         match written {
             Ok(()) => {
                 pending.into_iter().for_each(Pending::answer);
+                self.prune_when_due().await;
                 None
             }
             Err(e) => {
@@ -223,6 +231,19 @@ impl Writer {
                 }
                 Some(e)
             }
+        }
+    }
+
+    /// Delete expired content keys once every [`PRUNE_EVERY`]; a failure is logged and tried
+    /// again at the next interval (the keys are only dead weight, never wrong).
+    async fn prune_when_due(&mut self) {
+        if self.pruned.elapsed() < PRUNE_EVERY {
+            return;
+        }
+        self.pruned = std::time::Instant::now();
+        let before = (Utc::now() - self.dedupe_window).timestamp_micros();
+        if let Err(e) = persist::prune_retry_keys(&self.http, before).await {
+            tracing::warn!(error = %e, "pruning expired retry keys failed; trying again later");
         }
     }
 

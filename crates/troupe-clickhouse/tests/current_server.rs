@@ -63,3 +63,8 @@ async fn property_columns_compress_with_zstd() {
     let codecs: Vec<(&str, bool)> = columns.iter().map(|c| (c.name.as_str(), c.codec.contains("ZSTD"))).collect();
     assert_eq!(codecs, vec![("prop_lowers", true), ("prop_texts", true), ("properties", true), ("ts", false)]);
 }
+
+#[tokio::test]
+async fn expired_retry_keys_are_pruned() {
+    common::expired_retry_keys_are_pruned(common::deployment_on(Engine::Current, 1).fresh_database()).await;
+}

@@ -78,3 +78,8 @@ async fn a_seven_day_question_reads_about_the_rows_of_those_days() {
     // 8,192 rows at the edges of each part the insert made. Without the `time` bounds: 1,722,048.
     assert!(rows <= 3 * 7 * 14_400, "read {rows} rows for a week of {} events", 7 * 14_400);
 }
+
+#[tokio::test]
+async fn expired_retry_keys_are_pruned() {
+    common::expired_retry_keys_are_pruned(common::deployment(1).fresh_database()).await;
+}

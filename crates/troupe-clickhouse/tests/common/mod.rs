@@ -358,3 +358,35 @@ pub async fn resent_writes_after_a_restart_are_applied_once(config: ClickHouseCo
     assert!(again.iter().all(|r| matches!(r, Ok(troupe_core::Outcome::Duplicate))), "{again:?}");
     resent_writes_were_applied_once(&store, p).await;
 }
+
+/// The retry keys of id-less writes are deleted once past the retry window (the writer does so
+/// hourly); the keys of writes with a client id are kept.
+pub async fn expired_retry_keys_are_pruned(config: ClickHouseConfig) {
+    use troupe_store::conformance::{project, writes_a_client_resends};
+    use troupe_store::Store;
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Keys {
+        content: u64,
+        ids: u64,
+    }
+    let store = store_on(config).await;
+    let p = project(&store, "p").await;
+    store.apply(p, writes_a_client_resends()).await.expect("applies");
+    let keys = || async {
+        let sql =
+            "SELECT toUInt64(countIf(forever = 0)) AS content, toUInt64(countIf(forever = 1)) AS ids FROM retry_keys";
+        let rows: Vec<Keys> = store.http().rows(sql).await.expect("counted");
+        rows.into_iter().next().expect("a row")
+    };
+    let before = keys().await;
+    assert!(before.content > 0 && before.ids > 0, "{before:?}");
+    store.prune_retry_keys(chrono::Utc::now() + chrono::Duration::seconds(1)).await.expect("pruned");
+    // A mutation runs in the background.
+    let started = std::time::Instant::now();
+    let mut after = keys().await;
+    while after.content > 0 && started.elapsed() < std::time::Duration::from_secs(30) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        after = keys().await;
+    }
+    assert_eq!(after, Keys { content: 0, ids: before.ids });
+}
