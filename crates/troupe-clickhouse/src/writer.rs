@@ -63,7 +63,8 @@ pub struct Writer {
     pub http: Http,
     pub limits: Limits,
     pub dedupe_window: Duration,
-    pub group_slots: usize,
+    /// `group_<slot>` for every slot the events table has (fixed while the writer runs).
+    pub group_columns: Arc<[String]>,
     pub projects: Vec<Project>,
     pub states: HashMap<ProjectId, ProjectState>,
     pub versions: Versions,
@@ -86,7 +87,7 @@ impl Writer {
             http,
             limits,
             dedupe_window,
-            group_slots,
+            group_columns: (0..group_slots).map(|slot| format!("group_{slot}")).collect(),
             projects,
             states: HashMap::new(),
             versions: Versions::default(),
@@ -262,12 +263,11 @@ impl Writer {
                 deleted: 0,
             })
             .collect();
-        let group_columns: Arc<[String]> = (0..self.group_slots).map(|slot| format!("group_{slot}")).collect();
         let mut changed = Vec::new();
         for state in self.states.values_mut() {
             let changes = state.take_changes();
             if !changes.is_empty() {
-                changed.push(persist::rows(&self.versions, state, changes, &group_columns));
+                changed.push(persist::rows(&self.versions, state, changes, &self.group_columns));
             }
         }
         BatchRows { projects, changed }

@@ -115,25 +115,20 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         let query = parts.uri.query().unwrap_or_default().replace('+', " ").replace("%20", " ");
         query.contains("INSERT INTO events FORMAT")
     };
-    if state.fault == Fault::LateEventsInsert && inserts_events() && state.delayed.fetch_add(1, Ordering::SeqCst) == 0 {
-        let late = state.client.post(format!("{}{path}", state.upstream)).body(bytes.to_vec());
-        let late = parts
-            .headers
-            .iter()
-            .filter(|(name, _)| *name != header::HOST && *name != header::CONTENT_LENGTH)
-            .fold(late, |request, (name, value)| request.header(name, value));
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-            let _ = late.send().await;
-        });
-        return broken_reply();
-    }
+    // The same request to the upstream, headers as sent (but the host and the length).
     let mut upstream =
         state.client.request(parts.method.clone(), format!("{}{path}", state.upstream)).body(bytes.to_vec());
     for (name, value) in &parts.headers {
         if name != header::HOST && name != header::CONTENT_LENGTH {
             upstream = upstream.header(name, value);
         }
+    }
+    if state.fault == Fault::LateEventsInsert && inserts_events() && state.delayed.fetch_add(1, Ordering::SeqCst) == 0 {
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            let _ = upstream.send().await;
+        });
+        return broken_reply();
     }
     let Ok(answer) = upstream.send().await else {
         return StatusCode::BAD_GATEWAY.into_response();
