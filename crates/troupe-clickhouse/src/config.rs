@@ -21,7 +21,13 @@ pub struct ClickHouseConfig {
     pub cluster: Option<String>,
     /// Local tables are ReplicatedMergeTree (needs ZooKeeper and the `{shard}`/`{replica}` macros).
     pub replicated: bool,
+    /// Persons, groups and client id hashes the writer keeps between batches, over all projects
+    /// (`?writer_cache=`); what a batch reads beyond them is looked up in ClickHouse.
+    pub writer_cache: usize,
 }
+
+/// The writer's default cache: about 1–2 GB at the bench's persons (see docs/clickhouse.md).
+pub const DEFAULT_WRITER_CACHE: usize = 2_000_000;
 
 impl fmt::Debug for ClickHouseConfig {
     /// Never prints the password.
@@ -32,6 +38,7 @@ impl fmt::Debug for ClickHouseConfig {
             .field("database", &self.database)
             .field("cluster", &self.cluster)
             .field("replicated", &self.replicated)
+            .field("writer_cache", &self.writer_cache)
             .finish()
     }
 }
@@ -77,7 +84,15 @@ impl ClickHouseConfig {
         if !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(invalid("the database name may only hold letters, digits and _"));
         }
-        let mut config = ClickHouseConfig { nodes, user, password, database, cluster: None, replicated: false };
+        let mut config = ClickHouseConfig {
+            nodes,
+            user,
+            password,
+            database,
+            cluster: None,
+            replicated: false,
+            writer_cache: DEFAULT_WRITER_CACHE,
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
@@ -86,7 +101,14 @@ impl ClickHouseConfig {
                 }
                 "cluster" => return Err(invalid("cluster must be a remote_servers name (letters, digits, _)")),
                 "replicated" => config.replicated = matches!(value, "1" | "true"),
-                other => return Err(invalid(&format!("unknown option '{other}' (known: cluster, replicated)"))),
+                "writer_cache" => {
+                    config.writer_cache = value
+                        .parse()
+                        .map_err(|_| invalid("writer_cache must be a number of entries (e.g. 2000000)"))?
+                }
+                other => {
+                    return Err(invalid(&format!("unknown option '{other}' (known: cluster, replicated, writer_cache)")))
+                }
             }
         }
         if config.nodes.len() > 1 && config.cluster.is_none() {
@@ -129,6 +151,7 @@ mod tests {
             ("clickhouse://a:1,b:2/db", "cluster"),
             ("clickhouse://a/db-x", "database name"),
             ("clickhouse://a/db?shards=2", "unknown option"),
+            ("clickhouse://a/db?writer_cache=lots", "writer_cache must be a number"),
         ] {
             let e = ClickHouseConfig::parse(url).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains(why), "{url}: {e}");

@@ -18,6 +18,7 @@ mod rows;
 mod scan;
 mod schema;
 pub mod testing;
+mod working_set;
 mod writer;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use troupe_core::{Group, GroupType, Limits, Person, PersonId, ProjectState};
 use troupe_store::Project;
 
 use crate::http::Http;
-use crate::rows::{GROUP_VALUES, PERSON_VALUES};
+use crate::rows::PERSON_VALUES;
 use crate::schema::latest;
 use crate::ClickHouseError;
 
@@ -109,6 +109,9 @@ impl StoredGroup {
     }
 }
 
+/// What the writer holds of a project before any batch: its group types and the content keys of
+/// the retry window (both small). Persons, groups and client ids are looked up per batch
+/// (`working_set`), so opening reads nothing that grows with history.
 pub async fn project_state(
     http: &Http,
     project: u32,
@@ -121,38 +124,13 @@ pub async fn project_state(
         types.into_iter().map(|t| GroupType { slot: t.slot, name: t.name, display_name: t.display_name }).collect(),
     );
 
-    let persons = latest("persons", project, &["id"], PERSON_VALUES, "");
-    let rows: Vec<StoredPerson> = http.rows(&format!("SELECT {} FROM {persons}", person_columns())).await?;
-    for row in rows {
-        match row.into_person() {
-            Some(person) => state.restore_person(person),
-            None => tracing::warn!("skipping a person row with an invalid id"),
-        }
-    }
-
-    let groups = latest("group_profiles", project, &["slot", "group_key"], GROUP_VALUES, "");
-    let rows: Vec<StoredGroup> =
-        http.rows(&format!("SELECT slot, group_key, name, properties, created_at, updated_at FROM {groups}")).await?;
-    for row in rows {
-        state.restore_group(row.into_group());
-    }
-
-    #[derive(Deserialize)]
-    struct Key {
-        k: u64,
-    }
-    let keys: Vec<Key> = http
-        .rows(&format!("SELECT dedup_key AS k FROM events WHERE project_id = {project} AND dedup_key != 0"))
-        .await?;
-    state.restore_dedup_keys(keys.into_iter().map(|k| k.k).collect());
-
-    // Content keys older than the window are of no use; ids count forever.
+    // Content keys older than the window are of no use; guarded writes' ids are looked up.
     let now = chrono::Utc::now();
     let since = (now - dedupe_window).timestamp_micros();
     let rows: Vec<crate::persist::RetryKeyRow> = http
         .rows(&format!(
             "SELECT project_id, key, seen_at, forever FROM retry_keys \
-             WHERE project_id = {project} AND (forever = 1 OR seen_at >= {since})"
+             WHERE project_id = {project} AND forever = 0 AND seen_at >= {since}"
         ))
         .await?;
     let records = rows

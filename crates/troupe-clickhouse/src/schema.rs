@@ -12,7 +12,7 @@ use crate::http::{quote, Http};
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -27,6 +27,8 @@ struct Table {
     /// Rows with one sharding key live on one shard: every version of an entity, every event of
     /// a person as resolved at ingest.
     shard_by: &'static str,
+    /// `SETTINGS …` of the table, if any.
+    settings: Option<&'static str>,
 }
 
 const TABLES_V1: &[Table] = &[
@@ -37,6 +39,7 @@ const TABLES_V1: &[Table] = &[
         partition_by: None,
         order_by: "id",
         shard_by: "id",
+        settings: None,
     },
     Table {
         name: "group_types",
@@ -45,6 +48,7 @@ const TABLES_V1: &[Table] = &[
         partition_by: None,
         order_by: "(project_id, slot)",
         shard_by: "cityHash64(project_id, slot)",
+        settings: None,
     },
     Table {
         name: "persons",
@@ -55,6 +59,7 @@ const TABLES_V1: &[Table] = &[
         partition_by: None,
         order_by: "(project_id, id)",
         shard_by: "cityHash64(project_id, id)",
+        settings: None,
     },
     Table {
         name: "person_distinct_ids",
@@ -63,6 +68,7 @@ const TABLES_V1: &[Table] = &[
         partition_by: None,
         order_by: "(project_id, distinct_id)",
         shard_by: "cityHash64(project_id, distinct_id)",
+        settings: None,
     },
     Table {
         name: "group_profiles",
@@ -72,6 +78,7 @@ const TABLES_V1: &[Table] = &[
         partition_by: None,
         order_by: "(project_id, slot, group_key)",
         shard_by: "cityHash64(project_id, slot, group_key)",
+        settings: None,
     },
     Table {
         name: "charges",
@@ -81,6 +88,7 @@ const TABLES_V1: &[Table] = &[
         partition_by: None,
         order_by: "(project_id, id)",
         shard_by: "cityHash64(project_id, id)",
+        settings: None,
     },
     Table {
         name: "documents",
@@ -90,6 +98,7 @@ const TABLES_V1: &[Table] = &[
         partition_by: None,
         order_by: "(project_id, kind, id)",
         shard_by: "cityHash64(project_id, kind, id)",
+        settings: None,
     },
     // `ts` is microseconds (18.16 has no DateTime64); `time` is the same in seconds for
     // partitioning, ordering and ClickHouse's date functions. Group ids per type slot are columns
@@ -103,6 +112,7 @@ const TABLES_V1: &[Table] = &[
         partition_by: Some("toYYYYMM(time)"),
         order_by: "(project_id, toDate(time), event, cityHash64(person_id), ts)",
         shard_by: "cityHash64(project_id, person_id)",
+        settings: None,
     },
 ];
 
@@ -114,6 +124,7 @@ const TABLES_V2: &[Table] = &[Table {
     partition_by: None,
     order_by: "writer_id",
     shard_by: "cityHash64(writer_id)",
+    settings: None,
 }];
 
 /// Version 3: each event's set top-level properties read as filters read them
@@ -139,21 +150,49 @@ const TABLES_V4: &[Table] = &[Table {
     partition_by: None,
     order_by: "(project_id, key)",
     shard_by: "cityHash64(project_id, key)",
+    settings: None,
 }];
+
+/// Version 5: the hash of every client event id, keyed for lookup, so the writer asks ClickHouse
+/// whether a batch's ids were stored before instead of holding every id ever seen. A
+/// materialized view fills it from each insert into `events` (the key lands with its event, in
+/// the same INSERT statement); the migration copies the ids stored before. A lookup reads one
+/// granule per id, so granules are small.
+const TABLES_V5: &[Table] = &[Table {
+    name: "client_keys",
+    columns: "project_id UInt32, key UInt64",
+    version: None,
+    partition_by: None,
+    order_by: "(project_id, key)",
+    shard_by: "cityHash64(project_id, key)",
+    settings: Some("index_granularity = 256"),
+}];
+
+/// Statements run on each node after a migration's tables exist; `{events}` and `{client_keys}`
+/// stand for the node's local tables.
+const STATEMENTS_V5: &[&str] = &[
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS client_keys_of_events TO {client_keys} AS \
+     SELECT project_id, dedup_key AS key FROM {events} WHERE dedup_key != 0",
+    // Rows the view also wrote (events inserted since it exists) are copied twice: a lookup
+    // only asks whether a key is there.
+    "INSERT INTO {client_keys} SELECT project_id, dedup_key AS key FROM {events} WHERE dedup_key != 0",
+];
 
 struct Migration {
     version: u32,
     tables: &'static [Table],
     /// `(table, column definition)` added to existing tables.
     columns: &'static [(&'static str, &'static str)],
+    statements: &'static [&'static str],
 }
 
 /// The migrations, in order.
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, tables: TABLES_V1, columns: &[] },
-    Migration { version: 2, tables: TABLES_V2, columns: &[] },
-    Migration { version: 3, tables: &[], columns: EVENT_COLUMNS_V3 },
-    Migration { version: 4, tables: TABLES_V4, columns: &[] },
+    Migration { version: 1, tables: TABLES_V1, columns: &[], statements: &[] },
+    Migration { version: 2, tables: TABLES_V2, columns: &[], statements: &[] },
+    Migration { version: 3, tables: &[], columns: EVENT_COLUMNS_V3, statements: &[] },
+    Migration { version: 4, tables: TABLES_V4, columns: &[], statements: &[] },
+    Migration { version: 5, tables: TABLES_V5, columns: &[], statements: STATEMENTS_V5 },
 ];
 
 /// The DDL that creates one table for this deployment.
@@ -173,8 +212,9 @@ fn create_table(http: &Http, table: &Table) -> Vec<String> {
         }
     };
     let partition = table.partition_by.map(|p| format!(" PARTITION BY {p}")).unwrap_or_default();
+    let settings = table.settings.map(|s| format!(" SETTINGS {s}")).unwrap_or_default();
     let mut ddl = vec![format!(
-        "CREATE TABLE IF NOT EXISTS {local} ({}) ENGINE = {engine}{partition} ORDER BY {}",
+        "CREATE TABLE IF NOT EXISTS {local} ({}) ENGINE = {engine}{partition} ORDER BY {}{settings}",
         table.columns, table.order_by
     )];
     if let Some(cluster) = &config.cluster {
@@ -210,7 +250,7 @@ pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseE
         )
         .await?;
         let current = node_version(http, &node).await?;
-        for Migration { version, tables, columns } in MIGRATIONS.iter().filter(|m| m.version > current) {
+        for Migration { version, tables, columns, statements } in MIGRATIONS.iter().filter(|m| m.version > current) {
             for table in *tables {
                 for ddl in create_table(http, table) {
                     http.execute_on(&node, &ddl, true).await?;
@@ -218,6 +258,11 @@ pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseE
             }
             for (table, column) in *columns {
                 add_column(http, &node, table, column).await?;
+            }
+            for statement in *statements {
+                let local = |name: &str| physical_tables(http, name).remove(0);
+                let sql = statement.replace("{events}", &local("events")).replace("{client_keys}", &local("client_keys"));
+                http.execute_on(&node, &sql, true).await?;
             }
             http.execute_on(&node, &format!("INSERT INTO schema_migrations (version) VALUES ({version})"), true)
                 .await?;

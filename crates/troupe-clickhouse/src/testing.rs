@@ -20,6 +20,11 @@ use crate::{ClickHouseConfig, ClickHouseError};
 /// The `remote_servers` name of clusters started here.
 pub const CLUSTER: &str = "troupe_test";
 
+/// The writer cache of test databases: none, so the writer forgets everything between
+/// batches and every test also checks that what it looks up in ClickHouse is what it would have
+/// held (the suites compare the answers with the embedded store's).
+pub const TEST_WRITER_CACHE: usize = 0;
+
 /// Which ClickHouse the tests run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -138,6 +143,7 @@ impl ClickHouseCluster {
             database: database.into(),
             cluster: (self.servers.len() > 1).then(|| CLUSTER.to_string()),
             replicated: false,
+            writer_cache: TEST_WRITER_CACHE,
         }
     }
 
@@ -150,8 +156,8 @@ impl ClickHouseCluster {
     /// The same as a `clickhouse://` URL (for `troupe serve --store`).
     pub fn url(&self, database: &str) -> String {
         let hosts: Vec<String> = self.servers.iter().map(|s| format!("127.0.0.1:{}", s.http_port)).collect();
-        let cluster = if self.servers.len() > 1 { format!("?cluster={CLUSTER}") } else { String::new() };
-        format!("clickhouse://default:@{}/{database}{cluster}", hosts.join(","))
+        let cluster = if self.servers.len() > 1 { format!("&cluster={CLUSTER}") } else { String::new() };
+        format!("clickhouse://default:@{}/{database}?writer_cache={TEST_WRITER_CACHE}{cluster}", hosts.join(","))
     }
 }
 

@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use tokio::sync::mpsc;
+use troupe_core::working_set::{Needs, Touched};
 use troupe_core::{Limits, ProjectId, ProjectState};
 use troupe_store::writer::{Job, Pending};
 use troupe_store::{NewProject, Project, StoreError};
 
 use crate::http::Http;
 use crate::rows::{ProjectRow, Versions};
-use crate::{load, persist, ClickHouseError};
+use crate::{load, persist, working_set, ClickHouseError};
 
 /// Jobs taken into one batch at most; bounds the latency of the first job in a burst.
 const MAX_JOBS_PER_BATCH: usize = 256;
@@ -30,9 +31,14 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 struct Applied {
     pending: Vec<Pending>,
     rows: BatchRows,
+    /// What the batch changed, per project: held until it is written.
+    touched: Unwritten,
     /// A job panicked: nothing of the batch may be written.
     panicked: bool,
 }
+
+/// What batches applied but not yet written changed, per project.
+type Unwritten = HashMap<ProjectId, Touched>;
 
 /// Everything one batch writes.
 struct BatchRows {
@@ -44,6 +50,7 @@ struct BatchRows {
 struct InFlight {
     task: tokio::task::JoinHandle<Result<(), ClickHouseError>>,
     pending: Vec<Pending>,
+    touched: Unwritten,
 }
 
 async fn write_batch(http: &Http, versions: &Versions, rows: BatchRows) -> Result<(), ClickHouseError> {
@@ -73,6 +80,9 @@ pub struct Writer {
     pub stale: bool,
     /// When the retry keys were last pruned (see [`PRUNE_EVERY`]).
     pub pruned: std::time::Instant,
+    /// Persons, groups and client id hashes held between batches, over all projects; past it
+    /// the states forget all but what an unwritten batch changed.
+    pub cache_limit: usize,
 }
 
 impl Writer {
@@ -83,6 +93,7 @@ impl Writer {
         group_slots: usize,
     ) -> Result<Self, ClickHouseError> {
         let projects = load::projects(&http).await?;
+        let http_cache_limit = http.config().writer_cache;
         let mut writer = Writer {
             http,
             limits,
@@ -93,11 +104,14 @@ impl Writer {
             versions: Versions::default(),
             stale: false,
             pruned: std::time::Instant::now(),
+            cache_limit: http_cache_limit,
         };
         writer.reload().await?;
         Ok(writer)
     }
 
+    /// Start again from what ClickHouse holds: the projects, and each one's group types and
+    /// retry window (everything else is looked up as batches need it).
     async fn reload(&mut self) -> Result<(), ClickHouseError> {
         self.projects = load::projects(&self.http).await?;
         self.states.clear();
@@ -150,7 +164,8 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let applied = self.apply(batch).await;
+            let unwritten = in_flight.as_ref().map(|w| &w.touched);
+            let applied = self.apply(batch, unwritten).await;
             // The previous batch's write ends before this one's starts (and before any reload).
             if let Some(write) = in_flight.take() {
                 let written = flatten(write.task.await);
@@ -163,7 +178,7 @@ impl Writer {
                 }
             }
             match applied {
-                Some(Applied { pending, rows, panicked: true }) => {
+                Some(Applied { pending, rows, panicked: true, .. }) => {
                     drop(rows);
                     // The state may hold part of the job that panicked: nothing of the group is
                     // written, and the state is read back from ClickHouse.
@@ -172,10 +187,10 @@ impl Writer {
                         p.fail(troupe_store::writer::innocent_of_panic());
                     }
                 }
-                Some(Applied { pending, rows, panicked: false }) => {
+                Some(Applied { pending, rows, touched, panicked: false }) => {
                     let (http, versions) = (self.http.clone(), self.versions.clone());
                     let task = tokio::spawn(async move { write_batch(&http, &versions, rows).await });
-                    in_flight = Some(InFlight { task, pending });
+                    in_flight = Some(InFlight { task, pending, touched });
                 }
                 None => {}
             }
@@ -188,7 +203,7 @@ impl Writer {
 
     /// Apply a batch to the state and take its rows; `None` when it was refused (the state is
     /// stale and ClickHouse still unavailable: every job heard so).
-    async fn apply(&mut self, batch: Vec<Job>) -> Option<Applied> {
+    async fn apply(&mut self, batch: Vec<Job>, unwritten: Option<&Unwritten>) -> Option<Applied> {
         // Durable before visible: after a failed write the state is read back from ClickHouse
         // before anything is applied to it again; while that fails, every job is refused
         // (nothing recorded as seen, so the client's retry is applied once ClickHouse is back).
@@ -202,6 +217,16 @@ impl Writer {
             }
             self.stale = false;
         }
+        let nothing = Unwritten::new();
+        let unwritten = unwritten.unwrap_or(&nothing);
+        if let Err(e) = self.load_working_set(&batch, unwritten).await {
+            // Nothing was applied: the state holds only what ClickHouse holds, so it stays.
+            tracing::warn!(error = %e, "reading a batch's persons, groups or ids failed; refusing it");
+            for job in batch {
+                job.refuse(e.to_store_error());
+            }
+            return None;
+        }
         let mut pending = Vec::with_capacity(batch.len());
         let mut new_projects = Vec::new();
         let mut panicked = false;
@@ -211,8 +236,35 @@ impl Writer {
                 None => panicked = true,
             }
         }
-        let rows = self.take_rows(&new_projects);
-        Some(Applied { pending, rows, panicked })
+        let (rows, touched) = self.take_rows(&new_projects);
+        Some(Applied { pending, rows, touched, panicked })
+    }
+
+    /// Make each project's state hold what the batch reads: first forget what is past the cache
+    /// limit (keeping what the unwritten batch changed), then look up what is not held.
+    async fn load_working_set(&mut self, batch: &[Job], unwritten: &Unwritten) -> Result<(), ClickHouseError> {
+        let held: usize = self.states.values().map(|s| s.held().total()).sum();
+        if held > self.cache_limit {
+            let nothing = Touched::default();
+            for (project, state) in &mut self.states {
+                state.evict_except(unwritten.get(project).unwrap_or(&nothing));
+            }
+        }
+        let mut needs: HashMap<ProjectId, Needs> = HashMap::new();
+        for job in batch {
+            if let Job::Apply { project, commands, .. } = job {
+                let project_needs = needs.entry(*project).or_default();
+                commands.iter().for_each(|c| project_needs.add(c));
+            }
+        }
+        let nothing = Touched::default();
+        for (project, needs) in needs {
+            // A project created in this batch has nothing stored yet.
+            if let Some(state) = self.states.get_mut(&project) {
+                working_set::load(&self.http, state, &needs, unwritten.get(&project).unwrap_or(&nothing)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Answer a written batch, or fail it and read the state back when its write failed (the
@@ -250,7 +302,7 @@ impl Writer {
 
     /// The rows of everything applied since the last call: new projects, then each project's
     /// changes.
-    fn take_rows(&mut self, new_projects: &[Project]) -> BatchRows {
+    fn take_rows(&mut self, new_projects: &[Project]) -> (BatchRows, Unwritten) {
         let projects = new_projects
             .iter()
             .map(|p| ProjectRow {
@@ -264,13 +316,15 @@ impl Writer {
             })
             .collect();
         let mut changed = Vec::new();
-        for state in self.states.values_mut() {
+        let mut touched = Unwritten::new();
+        for (project, state) in self.states.iter_mut() {
             let changes = state.take_changes();
             if !changes.is_empty() {
+                touched.insert(*project, Touched::of(&changes));
                 changed.push(persist::rows(&self.versions, state, changes, &self.group_columns));
             }
         }
-        BatchRows { projects, changed }
+        (BatchRows { projects, changed }, touched)
     }
 
     /// Apply one job; `None` when it panicked (its caller has heard so).

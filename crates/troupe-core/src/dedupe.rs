@@ -144,6 +144,29 @@ impl Deduper {
         }
     }
 
+    /// Whether this client id hash is held (a cache holds what was looked up or recorded).
+    pub fn holds_client_key(&self, key: u64) -> bool {
+        self.seen_client_ids.contains(key)
+    }
+
+    /// Hold client id hashes found stored before (looked up by a backend that caches).
+    pub fn hold_client_keys(&mut self, keys: impl IntoIterator<Item = u64>) {
+        for key in keys {
+            self.seen_client_ids.insert(key);
+        }
+    }
+
+    pub fn client_keys_held(&self) -> usize {
+        self.seen_client_ids.len()
+    }
+
+    /// Forget every client id hash but `keep` (content keys stay: the window bounds them).
+    pub fn retain_client_keys(&mut self, keep: impl IntoIterator<Item = u64>) {
+        let mut kept = ClientIds::default();
+        kept.load(keep.into_iter().filter(|k| self.seen_client_ids.contains(*k)).collect());
+        self.seen_client_ids = kept;
+    }
+
     pub fn is_duplicate(&self, identity: EventIdentity, now: DateTime<Utc>) -> bool {
         match identity {
             EventIdentity::Client(key) => self.seen_client_ids.contains(key),

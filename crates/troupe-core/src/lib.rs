@@ -14,6 +14,7 @@ pub mod membership;
 pub mod model;
 pub mod profile;
 pub mod state;
+pub mod working_set;
 
 /// Properties of an event or a profile, in the order they were first written.
 pub type Properties = serde_json::Map<String, serde_json::Value>;

@@ -20,6 +20,7 @@ use crate::limits::Limits;
 use crate::membership::{self, MembershipOp};
 use crate::model::{Charge, Group, Person, PersonId, ProjectId};
 use crate::profile::{self, ProfileOp};
+use crate::working_set::{Held, Touched};
 use crate::Properties;
 
 /// A change to charges, kept in order because `clear` and `add` do not commute.
@@ -143,6 +144,66 @@ impl ProjectState {
                 Some((t.name.clone(), ids.clone()))
             })
             .collect()
+    }
+
+    // ---- a state held as a cache (see `working_set`) ----
+
+    /// Whether the state holds this distinct id's person (or knows the id is gone).
+    pub fn holds_distinct_id(&self, distinct_id: &str) -> bool {
+        self.distinct_ids.contains_key(distinct_id)
+    }
+
+    pub fn holds_person(&self, id: PersonId) -> bool {
+        self.persons.contains_key(&id)
+    }
+
+    pub fn holds_group(&self, slot: Slot, key: &str) -> bool {
+        self.group(slot, key).is_some()
+    }
+
+    /// Client id hashes a backend found stored before.
+    pub fn hold_client_keys(&mut self, keys: impl IntoIterator<Item = u64>) {
+        self.dedupe.hold_client_keys(keys);
+    }
+
+    pub fn holds_client_key(&self, key: u64) -> bool {
+        self.dedupe.holds_client_key(key)
+    }
+
+    pub fn held(&self) -> Held {
+        Held {
+            persons: self.persons.len(),
+            groups: self.groups.values().map(HashMap::len).sum(),
+            client_keys: self.dedupe.client_keys_held(),
+        }
+    }
+
+    /// Forget every person, group and client id hash except what `keep` names (and the persons
+    /// its distinct ids belong to, each with all of its ids). Group types, pending changes and
+    /// the retry window's content keys stay.
+    pub fn evict_except(&mut self, keep: &Touched) {
+        let mut persons: BTreeSet<PersonId> = keep.persons.clone();
+        persons.extend(keep.distinct_ids.iter().filter_map(|id| self.distinct_ids.get(id).copied()));
+        let mut kept_persons = HashMap::default();
+        let mut kept_ids = HashMap::default();
+        for id in persons {
+            if let Some(person) = self.persons.remove(&id) {
+                for distinct_id in &person.distinct_ids {
+                    kept_ids.insert(distinct_id.clone(), id);
+                }
+                kept_persons.insert(id, person);
+            }
+        }
+        self.persons = kept_persons;
+        self.distinct_ids = kept_ids;
+        let mut kept_groups: HashMap<Slot, HashMap<String, Group>> = HashMap::default();
+        for (slot, key) in &keep.groups {
+            if let Some(group) = self.groups.get_mut(slot).and_then(|groups| groups.remove(key)) {
+                kept_groups.entry(*slot).or_default().insert(key.clone(), group);
+            }
+        }
+        self.groups = kept_groups;
+        self.dedupe.retain_client_keys(keep.client_keys.iter().copied());
     }
 
     /// Every way the state breaks its own rules, described; empty when it holds them all. The
