@@ -102,12 +102,13 @@ impl ClickHouseConfig {
                 "cluster" => return Err(invalid("cluster must be a remote_servers name (letters, digits, _)")),
                 "replicated" => config.replicated = matches!(value, "1" | "true"),
                 "writer_cache" => {
-                    config.writer_cache = value
-                        .parse()
-                        .map_err(|_| invalid("writer_cache must be a number of entries (e.g. 2000000)"))?
+                    config.writer_cache =
+                        value.parse().map_err(|_| invalid("writer_cache must be a number of entries (e.g. 2000000)"))?
                 }
                 other => {
-                    return Err(invalid(&format!("unknown option '{other}' (known: cluster, replicated, writer_cache)")))
+                    return Err(invalid(&format!(
+                        "unknown option '{other}' (known: cluster, replicated, writer_cache)"
+                    )))
                 }
             }
         }

@@ -261,7 +261,8 @@ pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseE
             }
             for statement in *statements {
                 let local = |name: &str| physical_tables(http, name).remove(0);
-                let sql = statement.replace("{events}", &local("events")).replace("{client_keys}", &local("client_keys"));
+                let sql =
+                    statement.replace("{events}", &local("events")).replace("{client_keys}", &local("client_keys"));
                 http.execute_on(&node, &sql, true).await?;
             }
             http.execute_on(&node, &format!("INSERT INTO schema_migrations (version) VALUES ({version})"), true)

@@ -155,9 +155,14 @@ impl ClickHouseCluster {
 
     /// The same as a `clickhouse://` URL (for `troupe serve --store`).
     pub fn url(&self, database: &str) -> String {
+        self.url_with_writer_cache(database, TEST_WRITER_CACHE)
+    }
+
+    /// The same with a writer cache of its own (the bench's writer runs with the default).
+    pub fn url_with_writer_cache(&self, database: &str, writer_cache: usize) -> String {
         let hosts: Vec<String> = self.servers.iter().map(|s| format!("127.0.0.1:{}", s.http_port)).collect();
         let cluster = if self.servers.len() > 1 { format!("&cluster={CLUSTER}") } else { String::new() };
-        format!("clickhouse://default:@{}/{database}?writer_cache={TEST_WRITER_CACHE}{cluster}", hosts.join(","))
+        format!("clickhouse://default:@{}/{database}?writer_cache={writer_cache}{cluster}", hosts.join(","))
     }
 }
 

@@ -10,14 +10,11 @@ use serde::Deserialize;
 use troupe_core::working_set::{Needs, Touched};
 use troupe_core::ProjectState;
 
-use crate::http::{ExternalTable, Http};
+use crate::http::Http;
 use crate::load::{person_columns, StoredGroup, StoredPerson};
 use crate::rows::{GROUP_VALUES, PERSON_VALUES};
 use crate::schema::latest;
 use crate::ClickHouseError;
-
-/// The external table a lookup's wanted keys travel in.
-const WANTED: &str = "wanted";
 
 pub async fn load(
     http: &Http,
@@ -30,22 +27,25 @@ pub async fn load(
     client_keys(http, state, needs, unwritten).await?;
     for (group_type, key) in &needs.deleted_groups {
         if let Some(slot) = state.group_types().slot_of(group_type) {
-            let filter = format!("has(arrayElement(membership_keys, indexOf(membership_slots, {slot})), {})", crate::quote(key));
+            let filter =
+                format!("has(arrayElement(membership_keys, indexOf(membership_slots, {slot})), {})", crate::quote(key));
             members(http, state, &filter, unwritten).await?;
         }
     }
     for group_type in &needs.deleted_types {
         if let Some(slot) = state.group_types().slot_of(group_type) {
             members(http, state, &format!("has(membership_slots, {slot})"), unwritten).await?;
-            let groups = latest("group_profiles", state.project_id, &["slot", "group_key"], GROUP_VALUES, &format!("slot = {slot}"));
-            restore_groups(http, state, &groups, Vec::new(), unwritten).await?;
+            let groups = latest(
+                "group_profiles",
+                state.project_id,
+                &["slot", "group_key"],
+                GROUP_VALUES,
+                &format!("slot = {slot}"),
+            );
+            restore_groups(http, state, &groups, unwritten).await?;
         }
     }
     Ok(())
-}
-
-fn wanted(ids: Vec<String>) -> Vec<ExternalTable> {
-    vec![ExternalTable { name: WANTED.into(), ids }]
 }
 
 async fn persons_of_distinct_ids(
@@ -63,20 +63,35 @@ async fn persons_of_distinct_ids(
     if ids.is_empty() {
         return Ok(());
     }
+    #[derive(Deserialize)]
+    struct Owner {
+        person_id: String,
+    }
     let project = state.project_id;
-    let owners = latest(
-        "person_distinct_ids",
-        project,
-        &["distinct_id"],
-        &["person_id"],
-        &format!("distinct_id GLOBAL IN {WANTED}"),
-    );
-    let filter = format!("id GLOBAL IN (SELECT person_id FROM {owners})");
-    restore_persons(http, state, &filter, wanted(ids), unwritten).await
+    let owners =
+        latest("person_distinct_ids", project, &["distinct_id"], &["person_id"], &in_list("distinct_id", &ids));
+    let owners: Vec<Owner> = http.rows(&format!("SELECT DISTINCT person_id FROM {owners}")).await?;
+    if owners.is_empty() {
+        return Ok(());
+    }
+    let persons: Vec<String> = owners.into_iter().map(|o| o.person_id).collect();
+    restore_persons(http, state, &in_list("id", &persons), unwritten).await
+}
+
+/// `column IN ('a', 'b', …)`: a literal list, which every release's primary key analysis uses (18.16
+/// reads the whole table for `IN (subquery)`, an external table included).
+fn in_list(column: &str, values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| crate::quote(v)).collect();
+    format!("{column} IN ({})", quoted.join(", "))
 }
 
 /// Every person with a membership the filter (on the latest row) names.
-async fn members(http: &Http, state: &mut ProjectState, filter: &str, unwritten: &Touched) -> Result<(), ClickHouseError> {
+async fn members(
+    http: &Http,
+    state: &mut ProjectState,
+    filter: &str,
+    unwritten: &Touched,
+) -> Result<(), ClickHouseError> {
     let persons = latest("persons", state.project_id, &["id"], PERSON_VALUES, "");
     let sql = format!("SELECT {} FROM {persons} WHERE {filter}", person_columns());
     let rows: Vec<StoredPerson> = http.rows(&sql).await?;
@@ -88,12 +103,11 @@ async fn restore_persons(
     http: &Http,
     state: &mut ProjectState,
     key_filter: &str,
-    tables: Vec<ExternalTable>,
     unwritten: &Touched,
 ) -> Result<(), ClickHouseError> {
     let persons = latest("persons", state.project_id, &["id"], PERSON_VALUES, key_filter);
     let sql = format!("SELECT {} FROM {persons}", person_columns());
-    let rows: Vec<StoredPerson> = http.rows_with(&sql, tables).await?;
+    let rows: Vec<StoredPerson> = http.rows(&sql).await?;
     hold_persons(state, rows, unwritten);
     Ok(())
 }
@@ -138,20 +152,18 @@ async fn groups(
     keys.sort_unstable();
     keys.dedup();
     let groups =
-        latest("group_profiles", state.project_id, &["slot", "group_key"], GROUP_VALUES, &format!("group_key GLOBAL IN {WANTED}"));
-    restore_groups(http, state, &groups, wanted(keys), unwritten).await
+        latest("group_profiles", state.project_id, &["slot", "group_key"], GROUP_VALUES, &in_list("group_key", &keys));
+    restore_groups(http, state, &groups, unwritten).await
 }
 
 async fn restore_groups(
     http: &Http,
     state: &mut ProjectState,
     groups: &str,
-    tables: Vec<ExternalTable>,
     unwritten: &Touched,
 ) -> Result<(), ClickHouseError> {
     let sql = format!("SELECT slot, group_key, name, properties, created_at, updated_at FROM {groups}");
-    let rows: Vec<StoredGroup> =
-        if tables.is_empty() { http.rows(&sql).await? } else { http.rows_with(&sql, tables).await? };
+    let rows: Vec<StoredGroup> = http.rows(&sql).await?;
     for row in rows {
         if !state.holds_group(row.slot, &row.group_key) && !unwritten.has_group(row.slot, &row.group_key) {
             state.restore_group(row.into_group());
@@ -174,6 +186,8 @@ async fn client_keys(
         .filter(|k| !state.holds_client_key(**k) && !unwritten.client_keys.contains(k))
         .map(u64::to_string)
         .collect();
+    // Numbers need no quoting.
+    let set = format!("({})", keys.join(", "));
     if keys.is_empty() {
         return Ok(());
     }
@@ -182,12 +196,11 @@ async fn client_keys(
         key: u64,
     }
     let project = state.project_id;
-    let set = format!("(SELECT toUInt64(id) FROM {WANTED})");
     let sql = format!(
-        "SELECT key FROM client_keys WHERE project_id = {project} AND key GLOBAL IN {set} \
-         UNION ALL SELECT key FROM retry_keys WHERE project_id = {project} AND forever = 1 AND key GLOBAL IN {set}"
+        "SELECT key FROM client_keys WHERE project_id = {project} AND key IN {set} \
+         UNION ALL SELECT key FROM retry_keys WHERE project_id = {project} AND forever = 1 AND key IN {set}"
     );
-    let found: Vec<Key> = http.rows_with(&sql, wanted(keys)).await?;
+    let found: Vec<Key> = http.rows(&sql).await?;
     state.hold_client_keys(found.into_iter().map(|k| k.key));
     Ok(())
 }

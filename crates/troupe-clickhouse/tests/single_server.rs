@@ -83,3 +83,89 @@ async fn a_seven_day_question_reads_about_the_rows_of_those_days() {
 async fn expired_retry_keys_are_pruned() {
     common::expired_retry_keys_are_pruned(common::deployment(1).fresh_database()).await;
 }
+
+/// The writer's memory and start do not grow with history (issue 22, item 5): a writer opened on
+/// a database of 1,000,000 events reads none of them, and what a batch needs — whether its ids
+/// were stored before, its persons and groups — is looked up for that batch. Its queries are
+/// told apart in `system.query_log` by signing in as the password user.
+#[tokio::test]
+async fn the_writer_starts_without_reading_events_and_looks_up_what_a_batch_needs() {
+    use troupe_clickhouse::testing::{PASSWORD_USER, TEST_PASSWORD};
+    use troupe_core::{Command, Outcome, TrackEvent};
+    use troupe_store::conformance::project;
+    use troupe_store::{PersonQuery, Store};
+
+    let config = common::deployment(1).fresh_database();
+    let store = common::store_on(config.clone()).await;
+    let p = project(&store, "p").await;
+    let event = |i: usize| {
+        Command::Track(TrackEvent {
+            event: "Viewed".into(),
+            distinct_id: format!("u{}", i % 50),
+            id: Some(format!("e{i}")),
+            groups: [("company".to_string(), vec![format!("c{}", i % 5)])].into_iter().collect(),
+            ..TrackEvent::default()
+        })
+    };
+    let stored = store.apply(p, (0..500).map(event).collect()).await.expect("stored");
+    assert!(stored.iter().all(|r| matches!(r, Ok(Outcome::Stored { .. }))));
+    // History written straight into the table: its ids reach `client_keys` through the view.
+    let db = &config.database;
+    store
+        .http()
+        .execute(&format!(
+            "INSERT INTO {db}.events (project_id, uuid, dedup_key, event, distinct_id, person_id, ts, time) \
+             SELECT {p}, toString(number), cityHash64(number), 'History', 'h', '', 1767225600000000, \
+             toDateTime(1767225600) FROM numbers(1000000)"
+        ))
+        .await
+        .expect("history inserted");
+    store.close().await;
+
+    let watched = troupe_clickhouse::ClickHouseConfig {
+        user: PASSWORD_USER.into(),
+        password: TEST_PASSWORD.into(),
+        ..config.clone()
+    };
+    let reopened = common::store_on(watched).await;
+    // A resend of stored events: duplicates, found by looking their ids up.
+    let again = reopened.apply(p, (0..100).map(event).collect()).await.expect("answered");
+    assert!(again.iter().all(|r| matches!(r, Ok(Outcome::Duplicate))), "{again:?}");
+    // New events of known persons and companies: stored, no person or company created twice.
+    let more = reopened.apply(p, (500..600).map(event).collect()).await.expect("answered");
+    assert!(more.iter().all(|r| matches!(r, Ok(Outcome::Stored { .. }))));
+    let persons = reopened.persons(p, PersonQuery { limit: 100, ..PersonQuery::default() }).await.expect("persons");
+    assert_eq!(persons.total, 50);
+    let groups =
+        reopened.groups(p, troupe_store::GroupQuery { group_type: "company".into(), limit: 100, ..Default::default() });
+    assert_eq!(groups.await.expect("groups").total, 5);
+
+    reopened.http().execute("SYSTEM FLUSH LOGS").await.expect("logs flushed");
+    #[derive(serde::Deserialize)]
+    struct Read {
+        rows: u64,
+        queries: u64,
+    }
+    let read: Vec<Read> = reopened
+        .http()
+        .rows(&format!(
+            "SELECT toUInt64(max(read_rows)) AS rows, count() AS queries FROM system.query_log \
+             WHERE user = '{PASSWORD_USER}' AND type = 2 AND query NOT LIKE '%query_log%'"
+        ))
+        .await
+        .expect("the query log");
+    let (rows, queries) = read.first().map_or((0, 0), |r| (r.rows, r.queries));
+    let heavy: Vec<serde_json::Value> = reopened
+        .http()
+        .rows(&format!(
+            "SELECT read_rows, substring(query, 1, 300) AS q FROM system.query_log \
+             WHERE user = '{PASSWORD_USER}' AND type = 2 AND read_rows > 100000"
+        ))
+        .await
+        .expect("the query log");
+    println!("the reopened writer's queries: {queries}, the most rows any read: {rows}");
+    assert!(queries > 0, "the writer's queries were logged");
+    // A lookup reads a 256-row granule per id it asks for (100 here); reading the history's ids,
+    // as the writer did at start before, reads all 1,000,500.
+    assert!(rows < 100_000, "a query of the writer read {rows} rows: {heavy:#?}");
+}

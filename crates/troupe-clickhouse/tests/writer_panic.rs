@@ -30,11 +30,13 @@ async fn a_panicking_write_fails_alone_and_the_writer_keeps_serving() {
     assert!(matches!(before[0], Ok(Outcome::Stored { .. })));
 
     // A large batch, and a write that panics sent right after it: the first is stored, the
-    // second fails alone.
+    // second fails alone. The fail point lets the first write pass and panics in the second
+    // (the idle writer takes the first alone; the second arrives while it is looked up,
+    // applied or written).
+    fail::cfg("writer-apply", "1*off->1*panic(injected)").expect("fail point");
     let first = store.apply(p, (0..2000).map(|i| event("bulk", &format!("bulk-{i}"))).collect());
     let panicking = async {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        fail::cfg("writer-apply", "1*panic(injected)").expect("fail point");
         store.apply(p, vec![event("panics", "x")]).await
     };
     let (first, panicked) = tokio::join!(first, panicking);

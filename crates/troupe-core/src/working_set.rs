@@ -164,3 +164,98 @@ impl Held {
         self.persons + self.groups + self.client_keys
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::{Limits, MembershipOp, Outcome, ProjectState, RetryKey, TrackEvent};
+
+    fn now() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).single().unwrap_or_default()
+    }
+
+    fn event(who: &str, id: Option<&str>) -> Command {
+        Command::Track(TrackEvent {
+            event: "Viewed".into(),
+            distinct_id: who.into(),
+            id: id.map(String::from),
+            groups: [("company".to_string(), vec!["acme".to_string()])].into_iter().collect(),
+            untyped_groups: vec!["loose".into()],
+            ..TrackEvent::default()
+        })
+    }
+
+    #[test]
+    fn needs_name_what_each_command_reads() {
+        let commands: Vec<PreparedCommand> = vec![
+            event("u1", Some("e1")).into(),
+            event("u2", None).into(),
+            Command::Identify { anon_distinct_id: "anon".into(), distinct_id: "u3".into() }.into(),
+            Command::Membership { distinct_id: "u4".into(), group_type: "team".into(), op: MembershipOp::Add("t1".into()) }
+                .into(),
+            Command::JoinUntypedGroups { distinct_id: "u5".into(), group_keys: vec!["k".into()] }.into(),
+            Command::GroupProfile {
+                group_type: "company".into(),
+                group_key: "gone".into(),
+                name: None,
+                op: ProfileOp::Delete,
+            }
+            .into(),
+            Command::DeleteGroupType { group_type: "team".into() }.into(),
+            Command::Once {
+                retry: RetryKey::Client("r1".into()),
+                guarded: Box::new(Command::ClearCharges { distinct_id: "u6".into() }),
+            }
+            .into(),
+        ];
+        let needs = Needs::of(&commands);
+        let ids: Vec<&str> = needs.distinct_ids.iter().map(String::as_str).collect();
+        assert_eq!(ids, ["anon", "u1", "u2", "u3", "u4", "u5", "u6"]);
+        let groups: Vec<(&str, &str)> = needs.groups.iter().map(|(t, k)| (t.as_str(), k.as_str())).collect();
+        assert_eq!(groups, [("company", "acme"), ("company", "gone"), ("team", "t1")]);
+        // An event's untyped ids are stored as sent; only joining them reads groups.
+        assert_eq!(needs.untyped_group_keys.iter().collect::<Vec<_>>(), ["k"]);
+        // The event with an id and the guarded write with one: two client keys; the event
+        // without an id is recognised by its content (the window, held whole).
+        assert_eq!(needs.client_keys.len(), 2);
+        assert_eq!(needs.deleted_groups, [("company".to_string(), "gone".to_string())]);
+        assert_eq!(needs.deleted_types, ["team"]);
+    }
+
+    #[test]
+    fn eviction_keeps_what_an_unwritten_batch_changed_with_every_id_of_its_persons() {
+        let mut state = ProjectState::new(1, Limits::default(), Duration::seconds(30));
+        for who in ["u1", "u2", "u3"] {
+            state.apply(event(who, Some(&format!("id-{who}"))), now()).expect("stored");
+        }
+        state.apply(Command::Identify { anon_distinct_id: "anon".into(), distinct_id: "u1".into() }, now()).expect("ok");
+        state.take_changes();
+        // The next batch changes u2 only (the event of u1 changes no person).
+        state.apply(event("u1", Some("id-1b")), now()).expect("stored");
+        let plan = [("plan".to_string(), serde_json::json!("pro"))].into_iter().collect();
+        state.apply(Command::PersonProfile { distinct_id: "u2".into(), op: ProfileOp::Set(plan) }, now()).expect("ok");
+        let touched = Touched::of(&state.take_changes());
+        assert!(state.held().total() > 0);
+
+        state.evict_except(&touched);
+        assert!(state.holds_distinct_id("u2"));
+        assert!(!state.holds_distinct_id("u1") && !state.holds_distinct_id("anon") && !state.holds_distinct_id("u3"));
+        assert!(state.holds_client_key(touched.client_keys.iter().copied().next().unwrap_or_default()));
+        assert_eq!(state.held().client_keys, 1, "only the unwritten batch's id");
+        assert_eq!(state.held().persons, 1);
+        let company = state.group_types().slot_of("company").unwrap_or_default();
+        assert!(!state.holds_group(company, "acme"), "the batch only read acme");
+        assert!(state.invariant_violations().is_empty(), "{:?}", state.invariant_violations());
+
+        // Evicting everything keeps group types and the retry window: an id-less resend within
+        // the window is still a duplicate.
+        state.apply(event("u9", None), now()).expect("stored");
+        state.take_changes();
+        state.evict_except(&Touched::default());
+        assert_eq!(state.held(), Held::default());
+        assert!(state.group_types().slot_of("company").is_some());
+        assert_eq!(state.apply(event("u9", None), now()).ok(), Some(Outcome::Duplicate));
+    }
+}

@@ -3,6 +3,7 @@
 //! with their aggregates pushed down into ClickHouse SQL.
 
 use anyhow::{Context, Result};
+use troupe_clickhouse::config::DEFAULT_WRITER_CACHE;
 use troupe_clickhouse::testing::{ClickHouseCluster, Engine};
 use troupe_clickhouse::{ClickHouseConfig, ClickHouseStore};
 use troupe_duckdb::EmbeddedConfig;
@@ -16,6 +17,8 @@ pub struct OnClickHouse {
     pub load_seconds: Option<f64>,
     /// Where: the server's version and address.
     pub described: String,
+    /// The `clickhouse://` URL of the database (for a `troupe serve` on it).
+    pub url: String,
     /// The server started for this run, stopped when dropped.
     _server: Option<ClickHouseCluster>,
 }
@@ -24,7 +27,7 @@ pub struct OnClickHouse {
 /// server for this run, anything else is a `clickhouse://` URL.
 pub async fn open(target: &str, shape: Shape) -> Result<OnClickHouse> {
     let database = format!("troupe_bench_{}_{}", shape.events, shape.seed);
-    let (config, server) = match local_engine(target) {
+    let (config, url, server) = match local_engine(target) {
         Some(engine) => {
             let server = ClickHouseCluster::start_on(engine, 1).with_context(|| {
                 format!(
@@ -33,9 +36,11 @@ pub async fn open(target: &str, shape: Shape) -> Result<OnClickHouse> {
                     engine.name()
                 )
             })?;
-            (server.config(&database), Some(server))
+            // The writer's own default cache, not the tests' empty one.
+            let config = ClickHouseConfig { writer_cache: DEFAULT_WRITER_CACHE, ..server.config(&database) };
+            (config, server.url_with_writer_cache(&database, DEFAULT_WRITER_CACHE), Some(server))
         }
-        None => (ClickHouseConfig::parse(target).context("--clickhouse")?, None),
+        None => (ClickHouseConfig::parse(target).context("--clickhouse")?, target.to_string(), None),
     };
     let defaults = EmbeddedConfig::default();
     troupe_clickhouse::migrate(&config, defaults.limits.max_group_types)
@@ -46,7 +51,7 @@ pub async fn open(target: &str, shape: Shape) -> Result<OnClickHouse> {
         .await
         .context("cannot open the ClickHouse store")?;
     let (project, load_seconds) = super::load(&store, shape).await?;
-    Ok(OnClickHouse { store, project, load_seconds, described, _server: server })
+    Ok(OnClickHouse { store, project, load_seconds, described, url, _server: server })
 }
 
 /// The engine `--clickhouse local` (Debian's 18.16) or `local-current` (26.x) starts; `None` for a

@@ -39,17 +39,47 @@ impl IngestReport {
 
 pub async fn run(events: u64, singles: usize) -> Result<IngestReport> {
     let dir = tempfile::tempdir().context("temp dir for the ingestion server")?;
-    let (mut server, base) = start_server(dir.path()).await?;
-    let result = measure(&base, events, singles, server.id()).await;
+    let data_dir = dir.path().to_string_lossy().into_owned();
+    let (mut server, base) = start_server(&["--data-dir", &data_dir]).await?;
+    let result = measure(&base, KEY, events, singles, server.id()).await;
     let _ = server.kill().await;
     result
 }
 
-async fn start_server(dir: &std::path::Path) -> Result<(Child, String)> {
+/// A writer started on a ClickHouse database that already holds a data set, then fed over HTTP.
+pub struct WriterReport {
+    pub start_seconds: f64,
+    pub rss_at_start_mib: f64,
+    pub ingest: IngestReport,
+}
+
+impl WriterReport {
+    pub fn json(&self) -> Value {
+        json!({
+            "start_seconds": self.start_seconds, "rss_at_start_mib": self.rss_at_start_mib,
+            "ingestion": self.ingest.json(),
+        })
+    }
+}
+
+/// Start `troupe serve --store <url>` on the loaded database (the time until it listens, its
+/// memory then), and send `events` events to the project whose ingestion key is `key`: persons
+/// and companies the data set has, ids it has not.
+pub async fn restart_on(url: &str, key: &str, events: u64) -> Result<WriterReport> {
+    let started = Instant::now();
+    let (mut server, base) = start_server(&["--store", url]).await?;
+    let start_seconds = started.elapsed().as_secs_f64();
+    let rss_at_start_mib = server.id().map_or(f64::NAN, |pid| status_mib(pid, "VmRSS:"));
+    let result = measure(&base, key, events, 0, server.id()).await;
+    let _ = server.kill().await;
+    Ok(WriterReport { start_seconds, rss_at_start_mib, ingest: result? })
+}
+
+async fn start_server(store: &[&str]) -> Result<(Child, String)> {
     let exe = std::env::current_exe().context("cannot find the troupe binary")?;
     let mut child = Command::new(exe)
-        .args(["serve", "--addr", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
-        .arg(dir)
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-level", "warn"])
+        .args(store)
         .env("TROUPE_DEFAULT_PROJECT_KEY", KEY)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -86,7 +116,7 @@ fn event(i: u64) -> Value {
     })
 }
 
-async fn measure(base: &str, events: u64, singles: usize, pid: Option<u32>) -> Result<IngestReport> {
+async fn measure(base: &str, key: &str, events: u64, singles: usize, pid: Option<u32>) -> Result<IngestReport> {
     let client = reqwest::Client::new();
     let bulk = format!("{base}/api/events/bulk");
     // The bodies are built before the clock starts and `CONCURRENCY` requests are kept in flight
@@ -105,7 +135,7 @@ async fn measure(base: &str, events: u64, singles: usize, pid: Option<u32>) -> R
         .map(|(count, body)| {
             let request = client
                 .post(&bulk)
-                .header("X-Trodo-Site-Id", KEY)
+                .header("X-Trodo-Site-Id", key)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body)
                 .send();
@@ -133,7 +163,7 @@ async fn measure(base: &str, events: u64, singles: usize, pid: Option<u32>) -> R
             break;
         }
         let at = Instant::now();
-        let reply = client.post(&single).header("X-Trodo-Site-Id", KEY).json(&event(events + i as u64)).send().await?;
+        let reply = client.post(&single).header("X-Trodo-Site-Id", key).json(&event(events + i as u64)).send().await?;
         if !reply.status().is_success() {
             bail!("the server refused an event: {}", reply.status());
         }
@@ -154,10 +184,15 @@ async fn measure(base: &str, events: u64, singles: usize, pid: Option<u32>) -> R
 
 /// A process's high-water resident memory (`VmHWM`).
 pub fn peak_rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmHWM:")
+}
+
+/// A memory line of `/proc/<pid>/status`, in MiB.
+fn status_mib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -202,8 +202,31 @@ async fn clickhouse_column(target: &str, shape: Shape, embedded: &[Value], args:
     }
     let described = ch.described.clone();
     let load_seconds = ch.load_seconds;
+    let url = ch.url.clone();
+    // The writer gives the database up when closed: a `troupe serve` takes it over.
     ch.close().await;
-    Ok(json!({"where": described, "load_seconds": load_seconds, "questions": rows}))
+    let writer = writer_restart(&url, shape).await?;
+    Ok(json!({"where": described, "load_seconds": load_seconds, "questions": rows, "writer_restart": writer}))
+}
+
+/// Events sent to the restarted writer: enough to see its memory settle, bounded in time.
+const RESTART_EVENTS: u64 = 200_000;
+
+/// A `troupe serve` started on the loaded database: how long it takes to start and how much
+/// memory it holds, then fed the data set's persons and companies with new event ids.
+async fn writer_restart(url: &str, shape: Shape) -> Result<Value> {
+    let report = ingest::restart_on(url, "bench", RESTART_EVENTS).await?;
+    println!(
+        "troupe serve on the {}-event database: started in {:.2} s, RSS {:.0} MiB; then {:.0} events/s over HTTP \
+         ({} events in batches of 500), peak RSS {:.0} MiB",
+        shape.events,
+        report.start_seconds,
+        report.rss_at_start_mib,
+        report.ingest.batch_events as f64 / report.ingest.batch_seconds.max(1e-9),
+        report.ingest.batch_events,
+        report.ingest.peak_rss_mib
+    );
+    Ok(report.json())
 }
 
 /// The data set as a PostHog export through `troupe import`, timed.
