@@ -20,7 +20,7 @@ pub struct OnClickHouse {
     /// The `clickhouse://` URL of the database (for a `troupe serve` on it).
     pub url: String,
     /// The server started for this run, stopped when dropped.
-    _server: Option<ClickHouseCluster>,
+    server: Option<ClickHouseCluster>,
 }
 
 /// Open (and load, unless an earlier run did) the data set on ClickHouse: `local` starts a
@@ -51,7 +51,7 @@ pub async fn open(target: &str, shape: Shape) -> Result<OnClickHouse> {
         .await
         .context("cannot open the ClickHouse store")?;
     let (project, load_seconds) = super::load(&store, shape).await?;
-    Ok(OnClickHouse { store, project, load_seconds, described, url, _server: server })
+    Ok(OnClickHouse { store, project, load_seconds, described, url, server })
 }
 
 /// The engine `--clickhouse local` (Debian's 18.16) or `local-current` (26.x) starts; `None` for a
@@ -65,7 +65,10 @@ pub fn local_engine(target: &str) -> Option<Engine> {
 }
 
 impl OnClickHouse {
-    pub async fn close(self) {
+    /// Close the store (its writer gives the database up); the server started for this run, if
+    /// any, is handed back to be kept running while another process uses the database.
+    pub async fn close(self) -> Option<ClickHouseCluster> {
         self.store.close().await;
+        self.server
     }
 }

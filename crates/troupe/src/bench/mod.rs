@@ -204,8 +204,9 @@ async fn clickhouse_column(target: &str, shape: Shape, embedded: &[Value], args:
     let load_seconds = ch.load_seconds;
     let url = ch.url.clone();
     // The writer gives the database up when closed: a `troupe serve` takes it over.
-    ch.close().await;
+    let server = ch.close().await;
     let writer = writer_restart(&url, shape).await?;
+    drop(server);
     Ok(json!({"where": described, "load_seconds": load_seconds, "questions": rows, "writer_restart": writer}))
 }
 
