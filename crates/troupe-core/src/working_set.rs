@@ -193,8 +193,12 @@ mod tests {
             event("u1", Some("e1")).into(),
             event("u2", None).into(),
             Command::Identify { anon_distinct_id: "anon".into(), distinct_id: "u3".into() }.into(),
-            Command::Membership { distinct_id: "u4".into(), group_type: "team".into(), op: MembershipOp::Add("t1".into()) }
-                .into(),
+            Command::Membership {
+                distinct_id: "u4".into(),
+                group_type: "team".into(),
+                op: MembershipOp::Add("t1".into()),
+            }
+            .into(),
             Command::JoinUntypedGroups { distinct_id: "u5".into(), group_keys: vec!["k".into()] }.into(),
             Command::GroupProfile {
                 group_type: "company".into(),
@@ -230,7 +234,9 @@ mod tests {
         for who in ["u1", "u2", "u3"] {
             state.apply(event(who, Some(&format!("id-{who}"))), now()).expect("stored");
         }
-        state.apply(Command::Identify { anon_distinct_id: "anon".into(), distinct_id: "u1".into() }, now()).expect("ok");
+        state
+            .apply(Command::Identify { anon_distinct_id: "anon".into(), distinct_id: "u1".into() }, now())
+            .expect("ok");
         state.take_changes();
         // The next batch changes u2 only (the event of u1 changes no person).
         state.apply(event("u1", Some("id-1b")), now()).expect("stored");
