@@ -331,7 +331,8 @@ impl<'a> Ids<'a> {
     }
 }
 
-/// Typed ids of a slot, then untyped ids that name a known group of it.
+/// Typed ids of a slot, then untyped ids that name a known group of it — only in a project that
+/// ever stored untyped ids (schema 6's mark; most never do, and read the column as it is).
 async fn group_ids(http: &Http, project: u32, slot: u8) -> Result<String> {
     #[derive(Deserialize)]
     struct Key {
@@ -339,7 +340,8 @@ async fn group_ids(http: &Http, project: u32, slot: u8) -> Result<String> {
     }
     let profiles =
         latest("group_profiles", project, &["slot", "group_key"], &["updated_at"], &format!("slot = {slot}"));
-    let known: Vec<Key> = http.rows(&format!("SELECT group_key FROM {profiles}")).await?;
+    let marked = format!("(SELECT max(has_untyped) FROM projects WHERE id = {project}) = 1");
+    let known: Vec<Key> = http.rows(&format!("SELECT group_key FROM {profiles} WHERE {marked}")).await?;
     if known.is_empty() {
         return Ok(format!("group_{slot}"));
     }
@@ -603,26 +605,31 @@ async fn period_counts(http: &Http, project: u32, request: &PeriodCountsRequest)
     // An event counts once per line: the lines are spread first, then counted.
     let (from, line) = by_line(&inner, &passes(&tests_ref), split.is_some());
     let events: Vec<String> = tests.iter().enumerate().map(|(i, t)| format!("countIf({})", test_sql(i, t))).collect();
-    let actors: Vec<String> =
-        tests.iter().enumerate().map(|(i, t)| format!("uniqExactArrayIf(actors, {})", test_sql(i, t))).collect();
-    let (events, actors) = (events.join(", "), actors.join(", "));
+    let events = events.join(", ");
 
+    let period = period_sql(periods, "time");
+    if actor.is_some() {
+        return period_and_range_counts(
+            http,
+            request,
+            &PeriodSql { range_index, period, line: line.to_string(), from, tables },
+        )
+        .await;
+    }
     #[derive(Deserialize)]
     struct Row {
         range_of: i64,
         bucket: i64,
         line_of: u32,
         events: Vec<u64>,
-        actors: Vec<u64>,
     }
-    let period = period_sql(periods, "time");
     let by_period: Vec<Row> = http
         .rows_with(
             &format!(
-                "SELECT {range_index} AS range_of, {period} AS bucket, {line} AS line_of, [{events}] AS events, \
-             [{actors}] AS actors FROM {from} GROUP BY range_of, bucket, line_of"
+                "SELECT {range_index} AS range_of, {period} AS bucket, {line} AS line_of, [{events}] AS events \
+                 FROM {from} GROUP BY range_of, bucket, line_of"
             ),
-            tables.clone(),
+            tables,
         )
         .await?;
     let cells: Vec<PeriodCount> = by_period
@@ -633,46 +640,93 @@ async fn period_counts(http: &Http, project: u32, request: &PeriodCountsRequest)
                 line: r.line_of,
                 key: r.bucket,
                 events: r.events.get(test).copied().unwrap_or(0),
-                actors: r.actors.get(test).copied().unwrap_or(0),
+                actors: 0,
             })
         })
         .collect();
-    let totals = if actor.is_none() {
-        // Events only: a range's totals are the sums of its periods, no second pass needed.
-        let mut sums: BTreeMap<(usize, u32, usize), u64> = BTreeMap::new();
-        for r in by_period.iter().filter(|r| r.range_of >= 0) {
-            for (test, events) in r.events.iter().enumerate() {
-                *sums.entry((r.range_of as usize, r.line_of, test)).or_default() += events;
+    // Events only: a range's totals are the sums of its periods.
+    let mut sums: BTreeMap<(usize, u32, usize), u64> = BTreeMap::new();
+    for r in by_period.iter().filter(|r| r.range_of >= 0) {
+        for (test, events) in r.events.iter().enumerate() {
+            *sums.entry((r.range_of as usize, r.line_of, test)).or_default() += events;
+        }
+    }
+    let totals = sums
+        .into_iter()
+        .map(|((range, line, test), events)| RangeCount { test, line, range, events, actors: 0 })
+        .collect();
+    Ok(PeriodCounts { cells, totals })
+}
+
+/// The pieces of a period count's SQL.
+struct PeriodSql {
+    range_index: String,
+    period: String,
+    line: String,
+    from: String,
+    tables: Vec<ExternalTable>,
+}
+
+/// Counts per period and per range in one pass over the events: distinct actors of a range are
+/// not the sum of its periods', so each period keeps its set of actors (an aggregate state),
+/// finalized for the period and merged for the range.
+async fn period_and_range_counts(http: &Http, request: &PeriodCountsRequest, sql: &PeriodSql) -> Result<PeriodCounts> {
+    let tests = &request.tests;
+    let PeriodSql { range_index, period, line, from, tables } = sql;
+    let events: Vec<String> = tests.iter().enumerate().map(|(i, t)| format!("countIf({})", test_sql(i, t))).collect();
+    let states: Vec<String> =
+        tests.iter().enumerate().map(|(i, t)| format!("uniqExactArrayIfState(actors, {})", test_sql(i, t))).collect();
+    let (events, states) = (events.join(", "), states.join(", "));
+
+    #[derive(Deserialize)]
+    struct Row {
+        range_of: i64,
+        line_of: u32,
+        buckets: Vec<i64>,
+        bucket_events: Vec<Vec<u64>>,
+        bucket_actors: Vec<Vec<u64>>,
+        range_events: Vec<u64>,
+        range_actors: Vec<u64>,
+    }
+    let rows: Vec<Row> = http
+        .rows_with(
+            &format!(
+                "SELECT range_of, line_of, groupArray(bucket) AS buckets, groupArray(events) AS bucket_events, \
+                 groupArray(arrayMap(s -> finalizeAggregation(s), states)) AS bucket_actors, \
+                 sumForEach(events) AS range_events, uniqExactArrayIfMergeForEach(states) AS range_actors FROM \
+                 (SELECT {range_index} AS range_of, {period} AS bucket, {line} AS line_of, [{events}] AS events, \
+                 [{states}] AS states FROM {from} GROUP BY range_of, bucket, line_of) GROUP BY range_of, line_of"
+            ),
+            tables.clone(),
+        )
+        .await?;
+    let mut counts = PeriodCounts::default();
+    for r in &rows {
+        for (i, bucket) in r.buckets.iter().enumerate() {
+            for test in 0..tests.len() {
+                let at = |v: &Vec<Vec<u64>>| v.get(i).and_then(|c| c.get(test)).copied().unwrap_or(0);
+                counts.cells.push(PeriodCount {
+                    test,
+                    line: r.line_of,
+                    key: *bucket,
+                    events: at(&r.bucket_events),
+                    actors: at(&r.bucket_actors),
+                });
             }
         }
-        sums.into_iter()
-            .map(|((range, line, test), events)| RangeCount { test, line, range, events, actors: 0 })
-            .collect()
-    } else {
-        let by_range: Vec<Row> = http
-            .rows_with(
-                &format!(
-                    "SELECT {range_index} AS range_of, 0 AS bucket, {line} AS line_of, [{events}] AS events, \
-                 [{actors}] AS actors FROM {from} GROUP BY range_of, line_of"
-                ),
-                tables,
-            )
-            .await?;
-        by_range
-            .iter()
-            .filter(|r| r.range_of >= 0)
-            .flat_map(|r| {
-                (0..tests.len()).map(move |test| RangeCount {
+        if r.range_of >= 0 {
+            for test in 0..tests.len() {
+                counts.totals.push(RangeCount {
                     test,
                     line: r.line_of,
                     range: r.range_of as usize,
-                    events: r.events.get(test).copied().unwrap_or(0),
-                    actors: r.actors.get(test).copied().unwrap_or(0),
-                })
-            })
-            .collect()
-    };
-    Ok(PeriodCounts { cells, totals })
+                    events: r.range_events.get(test).copied().unwrap_or(0),
+                    actors: r.range_actors.get(test).copied().unwrap_or(0),
+                });
+            }
+        }
+    }
+    Ok(counts)
 }
 
 async fn patterns(http: &Http, project: u32, request: &PatternsRequest) -> Result<Vec<ActorPattern>> {

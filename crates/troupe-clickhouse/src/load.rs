@@ -45,6 +45,16 @@ pub async fn projects(http: &Http) -> Result<Vec<Project>, ClickHouseError> {
         .collect())
 }
 
+/// Projects that stored an event with untyped group ids (schema 6's sticky mark).
+pub async fn projects_with_untyped_ids(http: &Http) -> Result<std::collections::HashSet<u32>, ClickHouseError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: u32,
+    }
+    let rows: Vec<Row> = http.rows("SELECT id FROM projects GROUP BY id HAVING max(has_untyped) = 1").await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
 #[derive(Deserialize)]
 pub struct TypeRow {
     pub slot: u8,

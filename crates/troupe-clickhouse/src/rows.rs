@@ -11,6 +11,8 @@ pub struct ProjectRow {
     pub created_at: i64,
     pub version: u64,
     pub deleted: u8,
+    /// The project stored an event with untyped group ids (schema 6; sticky).
+    pub has_untyped: u8,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use crate::http::{quote, Http};
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -168,14 +168,27 @@ const TABLES_V5: &[Table] = &[Table {
     settings: Some("index_granularity = 256"),
 }];
 
-/// Statements run on each node after a migration's tables exist; `{events}` and `{client_keys}`
-/// stand for the node's local tables.
+/// Statements run on each node after a migration's tables exist; `{events}`, `{client_keys}` and
+/// `{projects}` stand for the node's local tables.
 const STATEMENTS_V5: &[&str] = &[
     "CREATE MATERIALIZED VIEW IF NOT EXISTS client_keys_of_events TO {client_keys} AS \
      SELECT project_id, dedup_key AS key FROM {events} WHERE dedup_key != 0",
     // Rows the view also wrote (events inserted since it exists) are copied twice: a lookup
     // only asks whether a key is there.
     "INSERT INTO {client_keys} SELECT project_id, dedup_key AS key FROM {events} WHERE dedup_key != 0",
+];
+
+/// Version 6: whether a project ever stored an event with untyped group ids (Trodo's `groups`
+/// list), sticky (`max`). Questions by a group type name untyped ids only then, so the SQL of a
+/// project without any reads the type's column as it is. Projects with such events are marked.
+const PROJECT_COLUMNS_V6: &[(&str, &str)] = &[("projects", "has_untyped UInt8 DEFAULT 0")];
+
+const STATEMENTS_V6: &[&str] = &[
+    // `events` is the whole table on a cluster (a project's events live on every shard).
+    "INSERT INTO {projects} (id, name, ingestion_key, secret_key_hash, created_at, version, deleted, has_untyped) \
+     SELECT id, argMax(name, version), argMax(ingestion_key, version), argMax(secret_key_hash, version), \
+     argMax(created_at, version), max(version), argMax(deleted, version), 1 FROM {projects} \
+     WHERE id IN (SELECT DISTINCT project_id FROM events WHERE notEmpty(groups_untyped)) GROUP BY id",
 ];
 
 struct Migration {
@@ -193,6 +206,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, tables: &[], columns: EVENT_COLUMNS_V3, statements: &[] },
     Migration { version: 4, tables: TABLES_V4, columns: &[], statements: &[] },
     Migration { version: 5, tables: TABLES_V5, columns: &[], statements: STATEMENTS_V5 },
+    Migration { version: 6, tables: &[], columns: PROJECT_COLUMNS_V6, statements: STATEMENTS_V6 },
 ];
 
 /// The DDL that creates one table for this deployment.
@@ -240,36 +254,49 @@ pub fn physical_tables(http: &Http, name: &str) -> Vec<String> {
 /// table has `group_slots` group columns. Idempotent.
 pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseError> {
     let db = http.config().database.clone();
-    for node in http.config().nodes.clone() {
-        http.execute_on(&node, &format!("CREATE DATABASE IF NOT EXISTS {db}"), false).await?;
+    let nodes = http.config().nodes.clone();
+    // Every node gets its tables and columns first: a migration's statements may read the whole
+    // cluster through a Distributed table. A run stopped part-way does it all again (each step
+    // is safe to repeat).
+    let mut pending: Vec<(String, Vec<&Migration>)> = Vec::new();
+    for node in &nodes {
+        http.execute_on(node, &format!("CREATE DATABASE IF NOT EXISTS {db}"), false).await?;
         http.execute_on(
-            &node,
+            node,
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime DEFAULT now()) \
              ENGINE = MergeTree() ORDER BY version",
             true,
         )
         .await?;
-        let current = node_version(http, &node).await?;
-        for Migration { version, tables, columns, statements } in MIGRATIONS.iter().filter(|m| m.version > current) {
-            for table in *tables {
+        let current = node_version(http, node).await?;
+        let migrations: Vec<&Migration> = MIGRATIONS.iter().filter(|m| m.version > current).collect();
+        for migration in &migrations {
+            for table in migration.tables {
                 for ddl in create_table(http, table) {
-                    http.execute_on(&node, &ddl, true).await?;
+                    http.execute_on(node, &ddl, true).await?;
                 }
             }
-            for (table, column) in *columns {
-                add_column(http, &node, table, column).await?;
+            for (table, column) in migration.columns {
+                add_column(http, node, table, column).await?;
             }
-            for statement in *statements {
-                let local = |name: &str| physical_tables(http, name).remove(0);
-                let sql =
-                    statement.replace("{events}", &local("events")).replace("{client_keys}", &local("client_keys"));
-                http.execute_on(&node, &sql, true).await?;
-            }
-            http.execute_on(&node, &format!("INSERT INTO schema_migrations (version) VALUES ({version})"), true)
-                .await?;
         }
-        ensure_group_columns(http, &node, group_slots.max(DEFAULT_GROUP_COLUMNS)).await?;
-        tune_for_current_release(http, &node).await?;
+        ensure_group_columns(http, node, group_slots.max(DEFAULT_GROUP_COLUMNS)).await?;
+        pending.push((node.clone(), migrations));
+    }
+    let local = |name: &str| physical_tables(http, name).remove(0);
+    for (node, migrations) in &pending {
+        for migration in migrations {
+            for statement in migration.statements {
+                let sql = statement
+                    .replace("{events}", &local("events"))
+                    .replace("{client_keys}", &local("client_keys"))
+                    .replace("{projects}", &local("projects"));
+                http.execute_on(node, &sql, true).await?;
+            }
+            let version = migration.version;
+            http.execute_on(node, &format!("INSERT INTO schema_migrations (version) VALUES ({version})"), true).await?;
+        }
+        tune_for_current_release(http, node).await?;
     }
     Ok(SCHEMA_VERSION)
 }

@@ -6,7 +6,7 @@
 //! ClickHouse must not write the same project at once (each would hold its own state): see
 //! docs/clickhouse.md for how a deployment routes a project's writes to one process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
@@ -83,6 +83,8 @@ pub struct Writer {
     /// Persons, groups and client id hashes held between batches, over all projects; past it
     /// the states forget all but what an unwritten batch changed.
     pub cache_limit: usize,
+    /// Projects marked as having stored an event with untyped group ids (see schema 6).
+    pub untyped: HashSet<ProjectId>,
 }
 
 impl Writer {
@@ -105,6 +107,7 @@ impl Writer {
             stale: false,
             pruned: std::time::Instant::now(),
             cache_limit: http_cache_limit,
+            untyped: HashSet::new(),
         };
         writer.reload().await?;
         Ok(writer)
@@ -114,6 +117,7 @@ impl Writer {
     /// retry window (everything else is looked up as batches need it).
     async fn reload(&mut self) -> Result<(), ClickHouseError> {
         self.projects = load::projects(&self.http).await?;
+        self.untyped = load::projects_with_untyped_ids(&self.http).await?;
         self.states.clear();
         for project in &self.projects {
             let state = load::project_state(&self.http, project.id, self.limits.clone(), self.dedupe_window).await?;
@@ -303,22 +307,29 @@ impl Writer {
     /// The rows of everything applied since the last call: new projects, then each project's
     /// changes.
     fn take_rows(&mut self, new_projects: &[Project]) -> (BatchRows, Unwritten) {
-        let projects = new_projects
-            .iter()
-            .map(|p| ProjectRow {
-                id: p.id,
-                name: p.name.clone(),
-                ingestion_key: p.ingestion_key.clone(),
-                secret_key_hash: p.secret_key_hash.clone(),
-                created_at: p.created_at.timestamp_micros(),
-                version: self.versions.next(),
-                deleted: 0,
-            })
-            .collect();
+        let row = |p: &Project, has_untyped: bool| ProjectRow {
+            id: p.id,
+            name: p.name.clone(),
+            ingestion_key: p.ingestion_key.clone(),
+            secret_key_hash: p.secret_key_hash.clone(),
+            created_at: p.created_at.timestamp_micros(),
+            version: self.versions.next(),
+            deleted: 0,
+            has_untyped: u8::from(has_untyped),
+        };
+        let mut projects: Vec<ProjectRow> = new_projects.iter().map(|p| row(p, false)).collect();
         let mut changed = Vec::new();
         let mut touched = Unwritten::new();
         for (project, state) in self.states.iter_mut() {
             let changes = state.take_changes();
+            // The mark is written with (before) the first such event: a question never misses
+            // one. A write that fails after it leaves a mark with no event, which only costs speed.
+            if !self.untyped.contains(project) && changes.events.iter().any(|e| !e.untyped_groups.is_empty()) {
+                if let Some(p) = self.projects.iter().find(|p| p.id == *project) {
+                    projects.push(row(p, true));
+                    self.untyped.insert(*project);
+                }
+            }
             if !changes.is_empty() {
                 touched.insert(*project, Touched::of(&changes));
                 changed.push(persist::rows(&self.versions, state, changes, &self.group_columns));

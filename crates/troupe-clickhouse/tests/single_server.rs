@@ -169,3 +169,52 @@ async fn the_writer_starts_without_reading_events_and_looks_up_what_a_batch_need
     // as the writer did at start before, reads all 1,000,500.
     assert!(rows < 100_000, "a query of the writer read {rows} rows: {heavy:#?}");
 }
+
+/// Questions by a group type name untyped ids only in projects marked as having stored any
+/// (schema 6): the writer marks a project with its first such event (the conformance suites'
+/// untyped cases), and the migration marks projects that stored some before. Here an event with
+/// an untyped id is written straight into the table, past the writer: unmarked, the id is not
+/// looked at; after the migration's statement (run again by forgetting version 6), it counts.
+#[tokio::test]
+async fn the_migration_marks_projects_that_stored_untyped_ids() {
+    use troupe_core::{Command, ProfileOp};
+    use troupe_store::conformance::project;
+    use troupe_store::Store;
+
+    let config = common::deployment(1).fresh_database();
+    let store = common::store_on(config.clone()).await;
+    let p = project(&store, "p").await;
+    let acme = Command::GroupProfile {
+        group_type: "company".into(),
+        group_key: "acme".into(),
+        name: None,
+        op: ProfileOp::Set(serde_json::Map::new()),
+    };
+    store.apply(p, vec![acme]).await.expect("stored");
+    let at = 1_772_442_000_i64; // 2026-03-02T09:00:00Z
+    let http = store.http();
+    http.execute(&format!(
+        "INSERT INTO events (project_id, uuid, event, distinct_id, person_id, ts, time, groups_untyped) \
+         VALUES ({p}, 'e1', 'view', 'u1', '', {}, toDateTime({at}), ['acme'])",
+        at * 1_000_000
+    ))
+    .await
+    .expect("inserted");
+    let question: troupe_query::Insight = serde_json::from_value(serde_json::json!({
+        "kind": "trends", "date_range": {"from": "2026-03-02", "to": "2026-03-02"},
+        "count_by": {"group_type": "company"}, "series": [{"event": "view", "math": "unique"}]
+    }))
+    .expect("a question");
+    let now = chrono::DateTime::from_timestamp(at + 86_400, 0).unwrap_or_default();
+    let companies = |answer: troupe_query::InsightResult| {
+        serde_json::to_value(answer).ok().and_then(|a| a["series"][0]["aggregated_value"].as_f64())
+    };
+    let before = troupe_query::run(&store, p, &question, now).await.expect("answered");
+    assert_eq!(companies(before), Some(0.0), "an unmarked project reads the type's column only");
+
+    http.execute("TRUNCATE TABLE schema_migrations").await.expect("truncated");
+    http.execute("INSERT INTO schema_migrations (version) VALUES (1), (2), (3), (4), (5)").await.expect("versions");
+    troupe_clickhouse::migrate(&config, troupe_core::Limits::default().max_group_types).await.expect("migrates");
+    let after = troupe_query::run(&store, p, &question, now).await.expect("answered");
+    assert_eq!(companies(after), Some(1.0), "the marked project names the untyped id");
+}
