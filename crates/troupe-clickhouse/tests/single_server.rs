@@ -218,3 +218,95 @@ async fn the_migration_marks_projects_that_stored_untyped_ids() {
     let after = troupe_query::run(&store, p, &question, now).await.expect("answered");
     assert_eq!(companies(after), Some(1.0), "the marked project names the untyped id");
 }
+
+/// The writer applies a batch while the one before is being written, and (with the tests' empty
+/// cache) looks up everything else in ClickHouse: what the batch in flight changed must come
+/// from its state, not from ClickHouse, which may not hold it yet. 200 concurrent requests each
+/// identify an anonymous id into one of five users and send an event from each id, a membership
+/// and a group increment: five persons, every event counted for them, every increment once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_applied_while_others_are_written_read_their_changes() {
+    use troupe_core::{Command, MembershipOp, ProfileOp, TrackEvent};
+    use troupe_store::conformance::project;
+    use troupe_store::{PersonQuery, Store};
+
+    let config = common::deployment(1).fresh_database();
+    let store = std::sync::Arc::new(common::store_on(config).await);
+    let p = project(store.as_ref(), "p").await;
+    let event =
+        |who: String| Command::Track(TrackEvent { event: "Viewed".into(), distinct_id: who, ..TrackEvent::default() });
+    let requests = (0..200).map(|i| {
+        let store = store.clone();
+        let (anon, user) = (format!("anon-{i}"), format!("user-{}", i % 5));
+        let logins = vec![("logins".to_string(), serde_json::Number::from(1))];
+        let commands = vec![
+            event(anon.clone()),
+            Command::Identify { anon_distinct_id: anon.clone(), distinct_id: user.clone() },
+            event(user.clone()),
+            Command::Membership {
+                distinct_id: anon,
+                group_type: "company".into(),
+                op: MembershipOp::Set(vec![format!("c{}", i % 5)]),
+            },
+            Command::GroupProfile {
+                group_type: "company".into(),
+                group_key: "all".into(),
+                name: None,
+                op: ProfileOp::Increment(logins),
+            }
+            .once(Some(&format!("inc-{i}")), ""),
+        ];
+        tokio::spawn(async move { store.apply(p, commands).await })
+    });
+    for request in requests.collect::<Vec<_>>() {
+        let results = request.await.expect("joined").expect("applied");
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+    }
+    let persons = store.persons(p, PersonQuery { limit: 100, ..PersonQuery::default() }).await.expect("persons");
+    assert_eq!(persons.total, 5, "{:?}", persons.results);
+    let now = chrono::Utc::now();
+    let today = now.format("%Y-%m-%d").to_string();
+    let question: troupe_query::Insight = serde_json::from_value(serde_json::json!({
+        "kind": "trends", "date_range": {"from": today, "to": today}, "series": [{"event": "Viewed", "math": "unique"}]
+    }))
+    .expect("a question");
+    let answer = troupe_query::run(store.as_ref(), p, &question, now).await.expect("answered");
+    let answer = serde_json::to_value(answer).expect("JSON");
+    assert_eq!(answer["series"][0]["aggregated_value"].as_f64(), Some(5.0), "{answer}");
+    let all = store.group(p, "company", "all", 0).await.expect("read").expect("the group exists");
+    assert_eq!(all.group.properties.get("logins"), Some(&serde_json::json!(200)));
+}
+
+/// A person deleted by a batch still being written is gone for the batch applied meanwhile,
+/// although ClickHouse still holds the old rows: a write of the same distinct id creates a new
+/// person (no property of the deleted one comes back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_deleted_by_a_batch_in_flight_is_not_read_back() {
+    use troupe_core::{Command, ProfileOp, TrackEvent};
+    use troupe_store::conformance::project;
+    use troupe_store::Store;
+
+    let config = common::deployment(1).fresh_database();
+    let store = common::store_on(config).await;
+    let p = project(&store, "p").await;
+    let props = |key: &str| [(key.to_string(), serde_json::json!(true))].into_iter().collect();
+    let set = |key: &str| Command::PersonProfile { distinct_id: "x".into(), op: ProfileOp::Set(props(key)) };
+    store.apply(p, vec![set("old")]).await.expect("stored");
+    let mut big: Vec<Command> = (0..3000)
+        .map(|i| {
+            Command::Track(TrackEvent { event: "e".into(), distinct_id: format!("u{i}"), ..TrackEvent::default() })
+        })
+        .collect();
+    big.push(Command::PersonProfile { distinct_id: "x".into(), op: ProfileOp::Delete });
+    let deleting = store.apply(p, big);
+    let meanwhile = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        store.apply(p, vec![set("new")]).await
+    };
+    let (deleted, set_after) = tokio::join!(deleting, meanwhile);
+    deleted.expect("applied");
+    set_after.expect("applied");
+    let person = store.person(p, "x", 0).await.expect("read").expect("a new person");
+    let keys: Vec<&String> = person.person.properties.keys().collect();
+    assert_eq!(keys, ["new"], "{:?}", person.person.properties);
+}
