@@ -12,7 +12,7 @@ use crate::http::{quote, Http};
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -169,7 +169,8 @@ const TABLES_V5: &[Table] = &[Table {
 }];
 
 /// Statements run on each node after a migration's tables exist; `{events}`, `{client_keys}` and
-/// `{projects}` stand for the node's local tables.
+/// `{projects}` stand for the node's local tables, `{events_v7_engine}` for the engine of
+/// version 7's copy of events.
 const STATEMENTS_V5: &[&str] = &[
     "CREATE MATERIALIZED VIEW IF NOT EXISTS client_keys_of_events TO {client_keys} AS \
      SELECT project_id, dedup_key AS key FROM {events} WHERE dedup_key != 0",
@@ -191,6 +192,27 @@ const STATEMENTS_V6: &[&str] = &[
      WHERE id IN (SELECT DISTINCT project_id FROM events WHERE notEmpty(groups_untyped)) GROUP BY id",
 ];
 
+/// Version 7: events sorted by event name before the date, `(project_id, event, toDate(time),
+/// cityHash64(person_id), ts)`. Nearly every question names its events: their rows are then one
+/// run per name and month instead of one per day, name and part (at 1M events, counting one
+/// event's rows of 90 days 20 → 7 ms; the stickiness question's SQL 34 → 14 ms; a question over
+/// all events the same). Within a day and an event a person's events stay adjacent and in time
+/// order. ClickHouse cannot change a sort key in place: the table is copied into the new layout
+/// (each node its own rows) and swapped in, and the view filling `client_keys` moves with it.
+/// Every step may run again if a migration is interrupted (the copy starts over).
+const STATEMENTS_V7: &[&str] = &[
+    "DROP TABLE IF EXISTS {events}_v6",
+    "CREATE TABLE IF NOT EXISTS {events}_v7 AS {events} ENGINE = {events_v7_engine} PARTITION BY toYYYYMM(time) \
+     ORDER BY (project_id, event, toDate(time), cityHash64(person_id), ts)",
+    "TRUNCATE TABLE {events}_v7",
+    "INSERT INTO {events}_v7 SELECT * FROM {events}",
+    "DROP TABLE IF EXISTS client_keys_of_events",
+    "RENAME TABLE {events} TO {events}_v6, {events}_v7 TO {events}",
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS client_keys_of_events TO {client_keys} AS \
+     SELECT project_id, dedup_key AS key FROM {events} WHERE dedup_key != 0",
+    "DROP TABLE {events}_v6",
+];
+
 struct Migration {
     version: u32,
     tables: &'static [Table],
@@ -207,14 +229,15 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, tables: TABLES_V4, columns: &[], statements: &[] },
     Migration { version: 5, tables: TABLES_V5, columns: &[], statements: STATEMENTS_V5 },
     Migration { version: 6, tables: &[], columns: PROJECT_COLUMNS_V6, statements: STATEMENTS_V6 },
+    Migration { version: 7, tables: &[], columns: &[], statements: STATEMENTS_V7 },
 ];
 
-/// The DDL that creates one table for this deployment.
-fn create_table(http: &Http, table: &Table) -> Vec<String> {
+/// The engine of a local table: (Replacing)MergeTree, replicated when the deployment is (its
+/// ZooKeeper path named after `local`).
+fn engine(http: &Http, local: &str, version: Option<&str>) -> String {
     let config = http.config();
-    let local = if config.cluster.is_some() { format!("{}_local", table.name) } else { table.name.to_string() };
-    let family = if table.version.is_some() { "ReplacingMergeTree" } else { "MergeTree" };
-    let engine = match (config.replicated, table.version) {
+    let family = if version.is_some() { "ReplacingMergeTree" } else { "MergeTree" };
+    match (config.replicated, version) {
         (false, None) => format!("{family}()"),
         (false, Some(v)) => format!("{family}({v})"),
         (true, version) => {
@@ -224,7 +247,14 @@ fn create_table(http: &Http, table: &Table) -> Vec<String> {
                 None => format!("Replicated{family}({path})"),
             }
         }
-    };
+    }
+}
+
+/// The DDL that creates one table for this deployment.
+fn create_table(http: &Http, table: &Table) -> Vec<String> {
+    let config = http.config();
+    let local = if config.cluster.is_some() { format!("{}_local", table.name) } else { table.name.to_string() };
+    let engine = engine(http, &local, table.version);
     let partition = table.partition_by.map(|p| format!(" PARTITION BY {p}")).unwrap_or_default();
     let settings = table.settings.map(|s| format!(" SETTINGS {s}")).unwrap_or_default();
     let mut ddl = vec![format!(
@@ -287,7 +317,9 @@ pub async fn migrate(http: &Http, group_slots: usize) -> Result<u32, ClickHouseE
     for (node, migrations) in &pending {
         for migration in migrations {
             for statement in migration.statements {
+                let v7 = format!("{}_v7", local("events"));
                 let sql = statement
+                    .replace("{events_v7_engine}", &engine(http, &v7, None))
                     .replace("{events}", &local("events"))
                     .replace("{client_keys}", &local("client_keys"))
                     .replace("{projects}", &local("projects"));

@@ -174,9 +174,11 @@ async fn the_writer_starts_without_reading_events_and_looks_up_what_a_batch_need
 /// (schema 6): the writer marks a project with its first such event (the conformance suites'
 /// untyped cases), and the migration marks projects that stored some before. Here an event with
 /// an untyped id is written straight into the table, past the writer: unmarked, the id is not
-/// looked at; after the migration's statement (run again by forgetting version 6), it counts.
+/// looked at; after the migration's statement (run again by forgetting versions 6 and 7), it
+/// counts. Version 7's copy of events into the layout sorted by event name keeps every event and
+/// the view that fills `client_keys`.
 #[tokio::test]
-async fn the_migration_marks_projects_that_stored_untyped_ids() {
+async fn migrations_mark_untyped_projects_and_resort_events_keeping_them() {
     use troupe_core::{Command, ProfileOp};
     use troupe_store::conformance::project;
     use troupe_store::Store;
@@ -217,6 +219,39 @@ async fn the_migration_marks_projects_that_stored_untyped_ids() {
     troupe_clickhouse::migrate(&config, troupe_core::Limits::default().max_group_types).await.expect("migrates");
     let after = troupe_query::run(&store, p, &question, now).await.expect("answered");
     assert_eq!(companies(after), Some(1.0), "the marked project names the untyped id");
+
+    // Version 7 ran again too: the events were copied into the layout sorted by event name, and
+    // the view filling `client_keys` follows the new table.
+    #[derive(serde::Deserialize)]
+    struct Layout {
+        engine_full: String,
+    }
+    let layout: Vec<Layout> = http
+        .rows("SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'events'")
+        .await
+        .expect("layout");
+    assert!(
+        layout.first().is_some_and(|l| l.engine_full.contains("ORDER BY (project_id, event, toDate(time)")),
+        "{:?}",
+        layout.first().map(|l| &l.engine_full)
+    );
+    let tracked = troupe_core::TrackEvent {
+        event: "view".into(),
+        distinct_id: "u2".into(),
+        id: Some("with-id".into()),
+        ..Default::default()
+    };
+    store.apply(p, vec![Command::Track(tracked)]).await.expect("stored");
+    #[derive(serde::Deserialize)]
+    struct Count {
+        n: u64,
+    }
+    let count = |sql: &'static str| async move {
+        let rows: Vec<Count> = http.rows(sql).await.expect("counted");
+        rows.first().map_or(0, |r| r.n)
+    };
+    assert_eq!(count("SELECT count() AS n FROM events").await, 2, "the copy kept the event");
+    assert_eq!(count("SELECT count() AS n FROM client_keys").await, 1, "the view moved with the table");
 }
 
 /// The writer applies a batch while the one before is being written, and (with the tests' empty
