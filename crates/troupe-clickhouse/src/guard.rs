@@ -24,28 +24,40 @@ pub struct WriterClaim {
     started_at: i64,
 }
 
+/// A writer whose heartbeat is fresh: its id and the heartbeat's age.
+#[derive(Deserialize)]
+pub struct LiveWriter {
+    pub writer_id: String,
+    age_ms: i64,
+}
+
+impl LiveWriter {
+    pub fn describe(&self) -> String {
+        format!("writer {}, heartbeat {:.1} s ago", self.writer_id, self.age_ms as f64 / 1000.0)
+    }
+}
+
+/// The writer holding the database now, if any.
+pub async fn live_writer(http: &Http) -> Result<Option<LiveWriter>, ClickHouseError> {
+    let now = now_micros();
+    let sql = format!(
+        "SELECT writer_id, intDiv({now} - hb, 1000) AS age_ms FROM (SELECT writer_id, max(heartbeat) AS hb, \
+         argMax(stopped, heartbeat) AS st FROM writers GROUP BY writer_id) WHERE st = 0 AND hb > {}",
+        now - STALE_AFTER_MICROS
+    );
+    Ok(http.rows::<LiveWriter>(&sql).await?.into_iter().next())
+}
+
 impl WriterClaim {
     /// Become the writer, or say which writer holds the database.
     pub async fn claim(http: &Http) -> Result<Self, ClickHouseError> {
-        #[derive(Deserialize)]
-        struct Live {
-            writer_id: String,
-            age_ms: i64,
-        }
         let now = now_micros();
-        let sql = format!(
-            "SELECT writer_id, intDiv({now} - hb, 1000) AS age_ms FROM (SELECT writer_id, max(heartbeat) AS hb, \
-             argMax(stopped, heartbeat) AS st FROM writers GROUP BY writer_id) WHERE st = 0 AND hb > {}",
-            now - STALE_AFTER_MICROS
-        );
-        let live: Vec<Live> = http.rows(&sql).await?;
-        if let Some(other) = live.first() {
+        if let Some(other) = live_writer(http).await? {
             return Err(ClickHouseError::Config(format!(
-                "another troupe process is the writer of this database (writer {}, heartbeat {:.1} s ago): \
+                "another troupe process is the writer of this database ({}): \
                  start this one with --writer-url <that process's URL> --internal-secret <its secret> to forward \
                  writes to it, or stop it first (a crashed writer frees the database after {} s)",
-                other.writer_id,
-                other.age_ms as f64 / 1000.0,
+                other.describe(),
                 STALE_AFTER_MICROS / 1_000_000
             )));
         }

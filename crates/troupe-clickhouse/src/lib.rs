@@ -131,6 +131,17 @@ pub struct ClickHouseStore {
 /// `max_group_types`. Returns the schema version.
 pub async fn migrate(config: &ClickHouseConfig, max_group_types: usize) -> Result<u32, ClickHouseError> {
     let http = Http::new(config.clone())?;
+    // A migration may copy a table and swap it in (schema 7): what a running writer wrote
+    // meanwhile would be lost, so none may run.
+    if schema::has_table(&http, "writers").await? {
+        if let Some(writer) = guard::live_writer(&http).await? {
+            return Err(ClickHouseError::Config(format!(
+                "a troupe writer is running on this database ({}): stop it before migrating (a migration may \
+                 copy tables, and writes made meanwhile would be lost)",
+                writer.describe()
+            )));
+        }
+    }
     schema::migrate(&http, max_group_types).await
 }
 

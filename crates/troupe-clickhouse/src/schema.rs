@@ -232,6 +232,17 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, tables: &[], columns: &[], statements: STATEMENTS_V7 },
 ];
 
+/// Whether the database has this table (on the first node).
+pub async fn has_table(http: &Http, name: &str) -> Result<bool, ClickHouseError> {
+    let node = http.config().nodes.first().cloned().unwrap_or_default();
+    let sql = format!(
+        "SELECT name FROM system.tables WHERE database = {} AND name = {}",
+        quote(&http.config().database),
+        quote(name)
+    );
+    Ok(!http.system_rows::<serde_json::Value>(&node, &sql).await?.is_empty())
+}
+
 /// The engine of a local table: (Replacing)MergeTree, replicated when the deployment is (its
 /// ZooKeeper path named after `local`).
 fn engine(http: &Http, local: &str, version: Option<&str>) -> String {
