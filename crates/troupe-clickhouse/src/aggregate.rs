@@ -609,12 +609,8 @@ async fn period_counts(http: &Http, project: u32, request: &PeriodCountsRequest)
 
     let period = period_sql(periods, "time");
     if actor.is_some() {
-        return period_and_range_counts(
-            http,
-            request,
-            &PeriodSql { range_index, period, line: line.to_string(), from, tables },
-        )
-        .await;
+        let sql = PeriodSql { range_index, period, line: line.to_string(), from, tables, events };
+        return period_and_range_counts(http, request, sql).await;
     }
     #[derive(Deserialize)]
     struct Row {
@@ -665,18 +661,19 @@ struct PeriodSql {
     line: String,
     from: String,
     tables: Vec<ExternalTable>,
+    /// `countIf(…)` per test, comma-separated.
+    events: String,
 }
 
 /// Counts per period and per range in one pass over the events: distinct actors of a range are
 /// not the sum of its periods', so each period keeps its set of actors (an aggregate state),
 /// finalized for the period and merged for the range.
-async fn period_and_range_counts(http: &Http, request: &PeriodCountsRequest, sql: &PeriodSql) -> Result<PeriodCounts> {
+async fn period_and_range_counts(http: &Http, request: &PeriodCountsRequest, sql: PeriodSql) -> Result<PeriodCounts> {
     let tests = &request.tests;
-    let PeriodSql { range_index, period, line, from, tables } = sql;
-    let events: Vec<String> = tests.iter().enumerate().map(|(i, t)| format!("countIf({})", test_sql(i, t))).collect();
+    let PeriodSql { range_index, period, line, from, tables, events } = sql;
     let states: Vec<String> =
         tests.iter().enumerate().map(|(i, t)| format!("uniqExactArrayIfState(actors, {})", test_sql(i, t))).collect();
-    let (events, states) = (events.join(", "), states.join(", "));
+    let states = states.join(", ");
 
     #[derive(Deserialize)]
     struct Row {
@@ -697,7 +694,7 @@ async fn period_and_range_counts(http: &Http, request: &PeriodCountsRequest, sql
                  (SELECT {range_index} AS range_of, {period} AS bucket, {line} AS line_of, [{events}] AS events, \
                  [{states}] AS states FROM {from} GROUP BY range_of, bucket, line_of) GROUP BY range_of, line_of"
             ),
-            tables.clone(),
+            tables,
         )
         .await?;
     let mut counts = PeriodCounts::default();

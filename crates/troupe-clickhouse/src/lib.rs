@@ -133,7 +133,8 @@ pub async fn migrate(config: &ClickHouseConfig, max_group_types: usize) -> Resul
     let http = Http::new(config.clone())?;
     // A migration may copy a table and swap it in (schema 7): what a running writer wrote
     // meanwhile would be lost, so none may run.
-    if schema::has_table(&http, "writers").await? {
+    let first = config.nodes.first().cloned().unwrap_or_default();
+    if schema::has_table(&http, &first, "writers").await? {
         if let Some(writer) = guard::live_writer(&http).await? {
             return Err(ClickHouseError::Config(format!(
                 "a troupe writer is running on this database ({}): stop it before migrating (a migration may \

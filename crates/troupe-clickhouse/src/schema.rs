@@ -232,15 +232,14 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, tables: &[], columns: &[], statements: STATEMENTS_V7 },
 ];
 
-/// Whether the database has this table (on the first node).
-pub async fn has_table(http: &Http, name: &str) -> Result<bool, ClickHouseError> {
-    let node = http.config().nodes.first().cloned().unwrap_or_default();
+/// Whether the database has this table on `node`.
+pub async fn has_table(http: &Http, node: &str, name: &str) -> Result<bool, ClickHouseError> {
     let sql = format!(
         "SELECT name FROM system.tables WHERE database = {} AND name = {}",
         quote(&http.config().database),
         quote(name)
     );
-    Ok(!http.system_rows::<serde_json::Value>(&node, &sql).await?.is_empty())
+    Ok(!http.system_rows::<serde_json::Value>(node, &sql).await?.is_empty())
 }
 
 /// The engine of a local table: (Replacing)MergeTree, replicated when the deployment is (its
@@ -434,16 +433,8 @@ async fn group_columns_on(http: &Http, node: &str) -> Result<usize, ClickHouseEr
 pub async fn check(http: &Http, group_slots: usize) -> Result<usize, ClickHouseError> {
     let mut columns = usize::MAX;
     for node in http.config().nodes.clone() {
-        let exists: Vec<serde_json::Value> = http
-            .system_rows(
-                &node,
-                &format!(
-                    "SELECT name FROM system.tables WHERE database = '{}' AND name = 'schema_migrations'",
-                    http.config().database
-                ),
-            )
-            .await?;
-        let version = if exists.is_empty() { 0 } else { node_version(http, &node).await? };
+        let exists = has_table(http, &node, "schema_migrations").await?;
+        let version = if exists { node_version(http, &node).await? } else { 0 };
         if version < SCHEMA_VERSION {
             return Err(ClickHouseError::Schema(format!(
                 "the ClickHouse database '{}' on {node} is at schema version {version}, this troupe needs {SCHEMA_VERSION}: \

@@ -247,9 +247,9 @@ impl Writer {
     /// Make each project's state hold what the batch reads: first forget what is past the cache
     /// limit (keeping what the unwritten batch changed), then look up what is not held.
     async fn load_working_set(&mut self, batch: &[Job], unwritten: &Unwritten) -> Result<(), ClickHouseError> {
+        let nothing = Touched::default();
         let held: usize = self.states.values().map(|s| s.held().total()).sum();
         if held > self.cache_limit {
-            let nothing = Touched::default();
             for (project, state) in &mut self.states {
                 state.evict_except(unwritten.get(project).unwrap_or(&nothing));
             }
@@ -261,7 +261,6 @@ impl Writer {
                 commands.iter().for_each(|c| project_needs.add(c));
             }
         }
-        let nothing = Touched::default();
         for (project, needs) in needs {
             // A project created in this batch has nothing stored yet.
             if let Some(state) = self.states.get_mut(&project) {

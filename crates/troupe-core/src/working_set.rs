@@ -43,15 +43,6 @@ impl Needs {
         needs
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.distinct_ids.is_empty()
-            && self.groups.is_empty()
-            && self.untyped_group_keys.is_empty()
-            && self.client_keys.is_empty()
-            && self.deleted_groups.is_empty()
-            && self.deleted_types.is_empty()
-    }
-
     pub fn add(&mut self, command: &PreparedCommand) {
         match &command.0 {
             Prepared::Track(event, properties_json) => {
@@ -132,14 +123,6 @@ impl Touched {
                 .chain(changes.retry_keys.iter().filter(|r| r.forever).map(|r| r.key))
                 .collect(),
         }
-    }
-
-    /// Add what a later batch touched (two batches may be unwritten at once).
-    pub fn extend(&mut self, other: Touched) {
-        self.persons.extend(other.persons);
-        self.distinct_ids.extend(other.distinct_ids);
-        self.groups.extend(other.groups);
-        self.client_keys.extend(other.client_keys);
     }
 
     pub fn has_distinct_id(&self, id: &str) -> bool {
