@@ -51,8 +51,12 @@ impl Needs {
                     self.groups.extend(ids.iter().map(|id| (group_type.clone(), id.clone())));
                 }
                 // An event's untyped ids are stored as they came: no group is read for them.
-                if let EventIdentity::Client(key) = EventIdentity::of(event, properties_json) {
-                    self.client_keys.insert(key);
+                // Only a client id is looked up: an event without one is recognised by its content,
+                // whose hash (of all its properties) the window holds whole; it is not computed here.
+                if event.id.is_some() {
+                    if let EventIdentity::Client(key) = EventIdentity::of(event, properties_json) {
+                        self.client_keys.insert(key);
+                    }
                 }
             }
             Prepared::Other(command) => self.add_command(command),
