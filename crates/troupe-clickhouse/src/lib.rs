@@ -18,6 +18,7 @@ mod rows;
 mod scan;
 mod schema;
 pub mod testing;
+mod tsv;
 mod working_set;
 mod writer;
 

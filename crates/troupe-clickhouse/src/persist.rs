@@ -5,16 +5,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde::Deserialize;
-use serde_json::Value;
 use troupe_core::{Changes, ChargeChange, ProjectState, Properties, StoredEvent};
 use troupe_store::value::PropertyIndex;
 
-use crate::http::{float_literal, quote, Http};
+use crate::http::{quote, Http};
 use crate::load::parse_json;
 use crate::rows::{ChargeRow, DistinctIdRow, GroupProfileRow, GroupTypeRow, PersonRow, Versions};
 use crate::schema::{latest, physical_tables};
+use crate::tsv::{Tsv, TsvRow};
 use crate::ClickHouseError;
 
 pub fn json(props: &Properties) -> String {
@@ -33,6 +32,8 @@ pub struct ProjectRows {
     group_types: Vec<GroupTypeRow>,
     charges: Vec<ChargeChange>,
     retry_keys: Vec<RetryKeyRow>,
+    /// The events' column list (the group columns are the table's).
+    event_columns: String,
 }
 
 /// The rows of one project's `changes`, read from its state right after they were applied.
@@ -58,13 +59,24 @@ pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_c
         cleared_slots: changes.cleared_slots,
         charges: changes.charges,
         events: event_rows(state, changes.events, group_columns),
+        event_columns: event_columns(group_columns),
     }
 }
 
 /// Write one project's rows of a batch.
 pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Result<(), ClickHouseError> {
-    let ProjectRows { project, cleared_slots, events, persons, distinct_ids, groups, group_types, charges, retry_keys } =
-        rows;
+    let ProjectRows {
+        project,
+        cleared_slots,
+        events,
+        persons,
+        distinct_ids,
+        groups,
+        group_types,
+        charges,
+        retry_keys,
+        event_columns,
+    } = rows;
     // Clearing concerns events stored before this batch; this batch's events already lost the
     // slot in the state.
     for slot in cleared_slots {
@@ -82,7 +94,10 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
     )?;
     write_charges(http, versions, project, &charges).await?;
     let token = events_token(project, &events);
-    tokio::try_join!(http.insert_once("events", &events, token.as_deref()), http.insert("retry_keys", &retry_keys))?;
+    tokio::try_join!(
+        http.insert_tsv("events", &event_columns, &events, token.as_deref()),
+        http.insert_tsv("retry_keys", RETRY_KEY_COLUMNS, &retry_keys, None)
+    )?;
     Ok(())
 }
 
@@ -118,12 +133,23 @@ pub async fn prune_retry_keys(http: &Http, before: i64) -> Result<(), ClickHouse
 }
 
 /// A row of `retry_keys`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 pub struct RetryKeyRow {
     pub project_id: u32,
     pub key: u64,
     pub seen_at: i64,
     pub forever: u8,
+}
+
+const RETRY_KEY_COLUMNS: &str = "project_id, key, seen_at, forever";
+
+impl TsvRow for RetryKeyRow {
+    fn write(&self, row: &mut Tsv) {
+        row.number(self.project_id);
+        row.number(self.key);
+        row.number(self.seen_at);
+        row.number(self.forever);
+    }
 }
 
 fn event_rows(state: &ProjectState, events: Vec<StoredEvent>, group_columns: &Arc<[String]>) -> Vec<EventRow> {
@@ -139,8 +165,8 @@ fn event_rows(state: &ProjectState, events: Vec<StoredEvent>, group_columns: &Ar
         .collect()
 }
 
-/// One row of `events`, serialized as JSONEachRow straight from the event: no JSON map is built
-/// per row (the writer's ingestion rate depends on it).
+/// One row of `events`, written as `TabSeparated` straight from the event (see [`crate::tsv`]):
+/// the writer's ingestion rate depends on it.
 struct EventRow {
     project_id: u32,
     event: StoredEvent,
@@ -150,45 +176,42 @@ struct EventRow {
     group_columns: Arc<[String]>,
 }
 
-impl Serialize for EventRow {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let e = &self.event;
-        let ts = e.timestamp.timestamp_micros();
-        let mut row = serializer.serialize_map(None)?;
-        row.serialize_entry("project_id", &self.project_id)?;
-        row.serialize_entry("uuid", &e.uuid)?;
-        row.serialize_entry("dedup_key", &e.dedup_key.unwrap_or(0))?;
-        row.serialize_entry("event", &e.event)?;
-        row.serialize_entry("distinct_id", &e.distinct_id)?;
-        row.serialize_entry("person_id", &self.person_id)?;
-        row.serialize_entry("ts", &ts)?;
-        // DateTime holds 1970..2106 in seconds; the exact time is `ts`.
-        row.serialize_entry("time", &ts.div_euclid(1_000_000).clamp(0, i64::from(u32::MAX)))?;
-        row.serialize_entry("received_at", &e.received_at.timestamp_micros())?;
-        row.serialize_entry("properties", &e.properties_json)?;
-        row.serialize_entry("prop_keys", &self.index.keys)?;
-        row.serialize_entry("prop_texts", &self.index.texts)?;
-        row.serialize_entry("prop_lowers", &self.index.lowers)?;
-        let numbers: Vec<Value> = self.index.numbers.iter().map(|n| float_value(*n)).collect();
-        row.serialize_entry("prop_numbers", &numbers)?;
-        row.serialize_entry("prop_kinds", &self.index.kinds)?;
-        row.serialize_entry("props_indexed", &1u8)?;
-        row.serialize_entry("groups_untyped", &e.untyped_groups)?;
-        const NONE: &[String] = &[];
-        for (slot, column) in self.group_columns.iter().enumerate() {
-            let ids = u8::try_from(slot).ok().and_then(|s| e.groups.get(&s)).map_or(NONE, Vec::as_slice);
-            row.serialize_entry(column, ids)?;
-        }
-        row.end()
-    }
+/// The columns [`EventRow::write`] fills, in its order, then the group columns.
+const EVENT_COLUMNS: &str = "project_id, uuid, dedup_key, event, distinct_id, person_id, ts, time, received_at, \
+                             properties, prop_keys, prop_texts, prop_lowers, prop_numbers, prop_kinds, \
+                             props_indexed, groups_untyped";
+
+fn event_columns(group_columns: &[String]) -> String {
+    std::iter::once(EVENT_COLUMNS.to_string()).chain(group_columns.iter().cloned()).collect::<Vec<_>>().join(", ")
 }
 
-/// A Float64 for JSONEachRow: JSON has no NaN or infinities, which ClickHouse reads from strings.
-fn float_value(n: f64) -> Value {
-    if n.is_finite() {
-        n.into()
-    } else {
-        float_literal(n).into()
+impl TsvRow for EventRow {
+    fn write(&self, row: &mut Tsv) {
+        let e = &self.event;
+        let ts = e.timestamp.timestamp_micros();
+        row.number(self.project_id);
+        row.string(&e.uuid);
+        row.number(e.dedup_key.unwrap_or(0));
+        row.string(&e.event);
+        row.string(&e.distinct_id);
+        row.string(&self.person_id);
+        row.number(ts);
+        // DateTime holds 1970..2106 in seconds (read as a Unix time whatever the server's time
+        // zone); the exact time is `ts`.
+        row.number(ts.div_euclid(1_000_000).clamp(0, i64::from(u32::MAX)));
+        row.number(e.received_at.timestamp_micros());
+        row.string(&e.properties_json);
+        row.strings(&self.index.keys);
+        row.strings(&self.index.texts);
+        row.strings(&self.index.lowers);
+        row.floats(&self.index.numbers);
+        row.small_numbers(&self.index.kinds);
+        row.number(1u8);
+        row.strings(&e.untyped_groups);
+        for slot in 0..self.group_columns.len() {
+            let ids = u8::try_from(slot).ok().and_then(|s| e.groups.get(&s)).map_or(&[][..], Vec::as_slice);
+            row.strings(ids);
+        }
     }
 }
 

@@ -20,6 +20,7 @@ macro_rules! store_conformance_suite {
             identity_merge_counts_the_person_once,
             persons_are_stored_once_however_often_they_change,
             retried_events_are_stored_once,
+            text_with_control_characters_round_trips,
             resent_profile_writes_apply_once,
             batches_keep_valid_items,
             group_list_search_sort_and_pages,
@@ -293,6 +294,33 @@ pub async fn retried_events_are_stored_once(store: &dyn Store) {
     assert!(matches!(first[0], Outcome::Stored { ref uuid } if uuid == "evt-1"));
     assert_eq!((first[1].clone(), again[0].clone()), (Outcome::Duplicate, Outcome::Duplicate));
     assert_eq!(recent(store, p).await.len(), 1);
+}
+
+/// Every text an event carries — its id, name, distinct id, group keys and properties — comes
+/// back exactly as sent, whatever characters it holds (tabs, line breaks, quotes, backslashes,
+/// NUL, non-ASCII): a backend's row format must not cut or change it.
+pub async fn text_with_control_characters_round_trips(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let hostile = "tab\there\nline\r\\back'quote\"dq\u{0}nul ✓ 🚀 [a,b] {}";
+    let mut e = event(&format!("u{hostile}"), &format!("Clicked {hostile}"), 1);
+    e.id = Some(format!("evt {hostile}"));
+    e.groups.push(("company".into(), vec![format!("acme{hostile}"), "plain".into()]));
+    e.untyped_groups = vec![format!("org{hostile}")];
+    e.properties = props(json!({ "note": hostile, format!("key{hostile}"): [hostile, 1.5], "n": 3, "neg": -0.25 }));
+    let outcomes = apply_ok(store, p, vec![Command::Track(e.clone())]).await;
+    assert!(matches!(&outcomes[0], Outcome::Stored { uuid } if *uuid == format!("evt {hostile}")), "{outcomes:?}");
+    let events = recent(store, p).await;
+    assert_eq!(events.len(), 1);
+    let stored = &events[0];
+    assert_eq!(stored.uuid, format!("evt {hostile}"));
+    assert_eq!(stored.event, format!("Clicked {hostile}"));
+    assert_eq!(stored.distinct_id, format!("u{hostile}"));
+    assert_eq!(stored.properties, e.properties);
+    assert_eq!(stored.groups["company"], vec![format!("acme{hostile}"), "plain".to_string()]);
+    assert_eq!(stored.untyped_groups, vec![format!("org{hostile}")]);
+    // Sent again, it is recognised by its id.
+    let again = apply_ok(store, p, vec![Command::Track(e)]).await;
+    assert_eq!(again[0], Outcome::Duplicate);
 }
 
 /// Writes a client sends without an event id, then sends again: an id-less event, guarded

@@ -113,7 +113,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     let path = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let inserts_events = || {
         let query = parts.uri.query().unwrap_or_default().replace('+', " ").replace("%20", " ");
-        query.contains("INSERT INTO events FORMAT")
+        query.contains("INSERT INTO events ")
     };
     // The same request to the upstream, headers as sent (but the host and the length).
     let mut upstream =
