@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use troupe_core::dedupe::RetryRecord;
 use troupe_core::{Changes, ChargeChange, ProjectState, Properties, StoredEvent};
 use troupe_store::value::PropertyIndex;
 
@@ -32,6 +33,7 @@ pub struct ProjectRows {
     group_types: Vec<GroupTypeRow>,
     charges: Vec<ChargeChange>,
     retry_keys: Vec<RetryKeyRow>,
+    client_keys: Vec<ClientKeyRow>,
     /// The events' column list (the group columns are the table's).
     event_columns: String,
 }
@@ -39,15 +41,13 @@ pub struct ProjectRows {
 /// The rows of one project's `changes`, read from its state right after they were applied.
 pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_columns: &Arc<[String]>) -> ProjectRows {
     let project = state.project_id;
-    let retry_keys = changes
-        .retry_keys
+    // Guarded writes' client ids are kept forever beside the events' (`client_keys`, what the
+    // writer looks ids up in); content keys only for the retry window.
+    let (forever, window): (Vec<&RetryRecord>, Vec<&RetryRecord>) = changes.retry_keys.iter().partition(|r| r.forever);
+    let client_keys = forever.iter().map(|r| ClientKeyRow { project_id: project, key: r.key }).collect();
+    let retry_keys = window
         .iter()
-        .map(|r| RetryKeyRow {
-            project_id: project,
-            key: r.key,
-            seen_at: r.seen_at.timestamp_micros(),
-            forever: u8::from(r.forever),
-        })
+        .map(|r| RetryKeyRow { project_id: project, key: r.key, seen_at: r.seen_at.timestamp_micros(), forever: 0 })
         .collect();
     ProjectRows {
         project,
@@ -56,6 +56,7 @@ pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_c
         groups: group_rows(versions, state, &changes),
         group_types: group_type_rows(versions, state, &changes),
         retry_keys,
+        client_keys,
         cleared_slots: changes.cleared_slots,
         charges: changes.charges,
         events: event_rows(state, changes.events, group_columns),
@@ -75,6 +76,7 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         group_types,
         charges,
         retry_keys,
+        client_keys,
         event_columns,
     } = rows;
     // Clearing concerns events stored before this batch; this batch's events already lost the
@@ -96,7 +98,8 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
     let token = events_token(project, &events);
     tokio::try_join!(
         http.insert_tsv("events", &event_columns, &events, token.as_deref()),
-        http.insert_tsv("retry_keys", RETRY_KEY_COLUMNS, &retry_keys, None)
+        http.insert_tsv("retry_keys", RETRY_KEY_COLUMNS, &retry_keys, None),
+        http.insert_tsv("client_keys", CLIENT_KEY_COLUMNS, &client_keys, None),
     )?;
     Ok(())
 }
@@ -142,6 +145,22 @@ pub struct RetryKeyRow {
 }
 
 const RETRY_KEY_COLUMNS: &str = "project_id, key, seen_at, forever";
+
+/// A guarded write's client id in `client_keys` (schema 8; before, `retry_keys` with
+/// `forever = 1`, which held every content key too, so a lookup read them all).
+struct ClientKeyRow {
+    project_id: u32,
+    key: u64,
+}
+
+const CLIENT_KEY_COLUMNS: &str = "project_id, key";
+
+impl TsvRow for ClientKeyRow {
+    fn write(&self, row: &mut Tsv) {
+        row.number(self.project_id);
+        row.number(self.key);
+    }
+}
 
 impl TsvRow for RetryKeyRow {
     fn write(&self, row: &mut Tsv) {

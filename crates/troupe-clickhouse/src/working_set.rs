@@ -153,8 +153,8 @@ async fn groups(http: &Http, project: u32, filters: &[String]) -> Result<Vec<Sto
     http.rows(&format!("SELECT slot, group_key, name, properties, created_at, updated_at FROM {groups}")).await
 }
 
-/// Which of these client id hashes were stored before: events' ids (`client_keys`, filled with
-/// each insert of events) and guarded writes' ids (`retry_keys`, kept forever).
+/// Which of these client id hashes were stored before: events' ids and guarded writes' ids, both
+/// in `client_keys` (the events' filled with each insert of events).
 async fn stored_client_keys(http: &Http, project: u32, keys: &[u64]) -> Result<Vec<u64>> {
     #[derive(Deserialize)]
     struct Key {
@@ -164,10 +164,7 @@ async fn stored_client_keys(http: &Http, project: u32, keys: &[u64]) -> Result<V
         return Ok(Vec::new());
     }
     let set = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-    let sql = format!(
-        "SELECT key FROM client_keys WHERE project_id = {project} AND key IN ({set}) \
-         UNION ALL SELECT key FROM retry_keys WHERE project_id = {project} AND forever = 1 AND key IN ({set})"
-    );
+    let sql = format!("SELECT key FROM client_keys WHERE project_id = {project} AND key IN ({set})");
     let found: Vec<Key> = http.rows(&sql).await?;
     Ok(found.into_iter().map(|k| k.key).collect())
 }

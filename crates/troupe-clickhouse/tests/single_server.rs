@@ -174,9 +174,9 @@ async fn the_writer_starts_without_reading_events_and_looks_up_what_a_batch_need
 /// (schema 6): the writer marks a project with its first such event (the conformance suites'
 /// untyped cases), and the migration marks projects that stored some before. Here an event with
 /// an untyped id is written straight into the table, past the writer: unmarked, the id is not
-/// looked at; after the migration's statement (run again by forgetting versions 6 and 7), it
+/// looked at; after the migration's statement (run again by forgetting versions 6 to 8), it
 /// counts. Version 7's copy of events into the layout sorted by event name keeps every event and
-/// the view that fills `client_keys`.
+/// the view that fills `client_keys`; version 8 moves guarded writes' ids there from `retry_keys`.
 #[tokio::test]
 async fn migrations_mark_untyped_projects_and_resort_events_keeping_them() {
     use troupe_core::{Command, ProfileOp};
@@ -202,6 +202,19 @@ async fn migrations_mark_untyped_projects_and_resort_events_keeping_them() {
     ))
     .await
     .expect("inserted");
+    // A guarded write's id as a writer before version 8 kept it: in `retry_keys`, forever.
+    let increment = Command::PersonProfile {
+        distinct_id: "u1".into(),
+        op: ProfileOp::Increment(vec![("logins".into(), serde_json::Number::from(1))]),
+    };
+    let troupe_core::dedupe::EventIdentity::Client(old_key) =
+        troupe_core::dedupe::EventIdentity::of_command(&troupe_core::RetryKey::Client("request-old".into()), &increment)
+    else {
+        panic!("a client id gives a client key")
+    };
+    http.execute(&format!("INSERT INTO retry_keys (project_id, key, seen_at, forever) VALUES ({p}, {old_key}, 0, 1)"))
+        .await
+        .expect("inserted");
     let question: troupe_query::Insight = serde_json::from_value(serde_json::json!({
         "kind": "trends", "date_range": {"from": "2026-03-02", "to": "2026-03-02"},
         "count_by": {"group_type": "company"}, "series": [{"event": "view", "math": "unique"}]
@@ -257,7 +270,11 @@ async fn migrations_mark_untyped_projects_and_resort_events_keeping_them() {
         rows.first().map_or(0, |r| r.n)
     };
     assert_eq!(count("SELECT count() AS n FROM events").await, 2, "the copy kept the event");
-    assert_eq!(count("SELECT count() AS n FROM client_keys").await, 1, "the view moved with the table");
+    assert_eq!(count("SELECT count() AS n FROM client_keys").await, 2, "the view moved with the table");
+
+    // Version 8 copied the guarded write's id into `client_keys`: its resend is recognised.
+    let resent = store.apply(p, vec![increment.once(Some("request-old"), "")]).await.expect("applied");
+    assert!(matches!(resent[..], [Ok(troupe_core::Outcome::Duplicate)]), "{resent:?}");
 }
 
 /// The writer applies a batch while the one before is being written, and (with the tests' empty
