@@ -207,9 +207,10 @@ async fn migrations_mark_untyped_projects_and_resort_events_keeping_them() {
         distinct_id: "u1".into(),
         op: ProfileOp::Increment(vec![("logins".into(), serde_json::Number::from(1))]),
     };
-    let troupe_core::dedupe::EventIdentity::Client(old_key) =
-        troupe_core::dedupe::EventIdentity::of_command(&troupe_core::RetryKey::Client("request-old".into()), &increment)
-    else {
+    let troupe_core::dedupe::EventIdentity::Client(old_key) = troupe_core::dedupe::EventIdentity::of_command(
+        &troupe_core::RetryKey::Client("request-old".into()),
+        &increment,
+    ) else {
         panic!("a client id gives a client key")
     };
     http.execute(&format!("INSERT INTO retry_keys (project_id, key, seen_at, forever) VALUES ({p}, {old_key}, 0, 1)"))

@@ -3,7 +3,10 @@
 //! scan path's rules and sends the lines back as a [`Split`].
 
 use rustc_hash::FxHashMap as HashMap;
-use troupe_store::aggregate::{ActorKind, EventTest, PeriodCountsRequest, Periods, Split, SplitBy, ValuesRequest};
+use troupe_store::aggregate::{
+    ActorKind, EventTest, PeriodCount, PeriodCounts, PeriodCountsRequest, Periods, RangeCount, Split, SplitBy,
+    ValuesRequest,
+};
 
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, label, rank};
@@ -20,10 +23,35 @@ pub async fn split(
     tests: &[EventTest],
     ranges: &[(i64, i64)],
 ) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
+    Ok(split_counting(ctx, b, calendar, tests, ranges).await?.map(|lines| (lines.split, lines.values)))
+}
+
+/// A breakdown's lines, and what weighing them already counted.
+pub struct Lines {
+    pub split: Option<Split>,
+    pub values: Vec<Option<String>>,
+    /// The events of `tests` per period and line — what a request for the events (not the
+    /// actors) of this split would answer — when weighing the lines counted exactly that: one
+    /// test, one range, and every label with events on a line of its own. Breakdowns by a group
+    /// property weigh with the periods' counts, so the question needs no second pass then.
+    pub events: Option<PeriodCounts>,
+}
+
+/// [`split`], with the counts its weighing pass holds.
+pub async fn split_counting(
+    ctx: &Ctx<'_>,
+    b: &Breakdown,
+    calendar: Periods,
+    tests: &[EventTest],
+    ranges: &[(i64, i64)],
+) -> Result<Option<Lines>, QueryError> {
+    let without_counts = |found: Option<(Option<Split>, Vec<Option<String>>)>| {
+        found.map(|(split, values)| Lines { split, values, events: None })
+    };
     match &b.source {
-        PropertySource::Group { group_type } => group_split(ctx, b, group_type, calendar, tests, ranges[0]).await,
-        PropertySource::Event => event_split(ctx, b, tests, ranges).await,
-        PropertySource::Person => person_split(ctx, b, tests, ranges[0]).await,
+        PropertySource::Group { group_type } => group_split(ctx, b, group_type, calendar, tests, ranges).await,
+        PropertySource::Event => Ok(without_counts(event_split(ctx, b, tests, ranges).await?)),
+        PropertySource::Person => Ok(without_counts(person_split(ctx, b, tests, ranges[0]).await?)),
     }
 }
 
@@ -113,8 +141,8 @@ async fn group_split(
     group_type: &str,
     calendar: Periods,
     tests: &[EventTest],
-    current: (i64, i64),
-) -> Result<Option<(Option<Split>, Vec<Option<String>>)>, QueryError> {
+    ranges: &[(i64, i64)],
+) -> Result<Option<Lines>, QueryError> {
     let Some(profiles) = pushdown::profiles(ctx, ActorKind::Group(group_type.to_string())).await? else {
         return Ok(None);
     };
@@ -136,25 +164,33 @@ async fn group_split(
         actor: None,
         periods: calendar,
         tests: vec![EventTest::any_of(tests)],
-        ranges: vec![current],
+        ranges: vec![ranges[0]],
         split: Some(by_label.clone()),
     };
-    let Some((_, totals)) = pushdown::period_counts(ctx, weigh).await? else { return Ok(None) };
+    let Some((cells, totals)) = pushdown::period_counts(ctx, weigh).await? else { return Ok(None) };
     let mut weights = vec![0u64; labels.len()];
-    for t in totals {
+    for t in &totals {
         if let Some(w) = weights.get_mut(t.line as usize) {
             *w = t.events;
         }
     }
-    let (line_of_label, values) = rank(&labels, &weights, breakdown_limit(b));
+    let limit = breakdown_limit(b);
+    let (line_of_label, values) = rank(&labels, &weights, limit);
     let line = |label: u32| line_of_label.get(label as usize).copied().unwrap_or(0) as u32;
+    // Every label with events has a line of its own: the weighing counts, relabelled, are the
+    // question's (an event on two labels counted once on each, as it would be on their lines).
+    let own_lines = weights.iter().filter(|w| **w > 0).count() <= limit;
+    let events = (own_lines && tests.len() == 1 && ranges.len() == 1).then(|| PeriodCounts {
+        cells: cells.into_iter().map(|c| PeriodCount { line: line(c.line), ..c }).collect(),
+        totals: totals.into_iter().map(|t| RangeCount { line: line(t.line), ..t }).collect(),
+    });
     let split = Split {
         by: by_label.by,
         lines: by_label.lines.into_iter().map(|(key, l)| (key, line(l))).collect(),
         default_line: line(0),
         unset_line: line(0),
     };
-    Ok(Some((Some(split), values)))
+    Ok(Some(Lines { split: Some(split), values, events }))
 }
 
 /// Labels an event from the keys a stream carries for it (see

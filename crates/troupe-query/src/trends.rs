@@ -91,10 +91,10 @@ async fn pushed_values(
     let selectors: Vec<&EventSelector> = q.series.iter().map(|s| &s.selector).collect();
     let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &selectors).await? else { return Ok(None) };
     let ranges: Vec<(i64, i64)> = periods.iter().map(|p| (p.from, p.to)).collect();
-    let (split, values) = match &q.common.breakdown {
-        None => (None, vec![None]),
-        Some(b) => match splits::split(ctx, b, calendar, &tests, &ranges).await? {
-            Some(split) => split,
+    let (split, values, counted) = match &q.common.breakdown {
+        None => (None, vec![None], None),
+        Some(b) => match splits::split_counting(ctx, b, calendar, &tests, &ranges).await? {
+            Some(lines) => (lines.split, lines.values, lines.events),
             None => return Ok(None),
         },
     };
@@ -127,8 +127,15 @@ async fn pushed_values(
     };
     // Totals alone need no actors (nor, counting users, the identity join).
     let actor = q.series.iter().any(|s| s.math == Math::Unique).then_some(actor);
-    let request = PeriodCountsRequest { actor, periods: calendar, tests, ranges, split: split.clone() };
-    let Some((cells, totals)) = pushdown::period_counts(ctx, request).await? else { return Ok(None) };
+    let (cells, totals) = match counted {
+        // Events counted while weighing the breakdown's lines: nothing to ask again.
+        Some(counts) if actor.is_none() && stats.iter().all(Option::is_none) => (counts.cells, counts.totals),
+        _ => {
+            let request = PeriodCountsRequest { actor, periods: calendar, tests, ranges, split: split.clone() };
+            let Some(counts) = pushdown::period_counts(ctx, request).await? else { return Ok(None) };
+            counts
+        }
+    };
     let pick = |math: Math, events: u64, actors: u64| if math == Math::Unique { actors as f64 } else { events as f64 };
     let mut out = Vec::new();
     for (r, period) in periods.iter().enumerate() {

@@ -195,13 +195,15 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
         },
         NativeQuestion {
             sql: format!(
-                "SELECT plan AS label, toFloat64(count()) AS v FROM \
-                 (SELECT company FROM native_events ARRAY JOIN companies AS company \
-                  WHERE {range} AND event = 'Dashboard Viewed') AS viewed ANY LEFT JOIN native_companies USING company \
-                 GROUP BY plan"
+                "SELECT plan AS label, toFloat64(sum(n)) AS v FROM \
+                 (SELECT plan, d, count() AS n FROM \
+                  (SELECT company, toDate(time, 'UTC') AS d FROM native_events ARRAY JOIN companies AS company \
+                   WHERE {range} AND event = 'Dashboard Viewed') AS viewed ANY LEFT JOIN native_companies USING company \
+                  GROUP BY plan, d) GROUP BY plan"
             ),
             label: "enterprise",
-            functions: "JOIN + GROUP BY",
+            // A trend: per plan and day, as troupe answers it (the answer sums the days).
+            functions: "JOIN + GROUP BY plan, day",
         },
     ]
 }
