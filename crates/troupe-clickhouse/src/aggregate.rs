@@ -744,19 +744,38 @@ async fn patterns(http: &Http, project: u32, request: &PatternsRequest) -> Resul
     .await?;
     let line = if split.is_some() { "arrayJoin(lines)" } else { "toUInt32(0)" };
     let period = period_sql(periods, "time");
+    // Without `first`, every event read is in the range already: no range test per event, and
+    // nothing about a first event is computed (stickiness asks this way).
+    let in_range_too = |test: String| match first {
+        Some(_) => format!("{test} AND {}", in_range(range)),
+        None => test,
+    };
     let collected: Vec<String> = tests
         .iter()
         .enumerate()
-        .map(|(i, t)| format!("arraySort(groupUniqArrayIf(period, {} AND {}))", test_sql(i, t), in_range(range)))
+        .map(|(i, t)| format!("arraySort(groupUniqArrayIf(period, {}))", in_range_too(test_sql(i, t))))
         .collect();
-    let first_test = first.map_or("0".to_string(), |t| test_sql(tests.len(), t));
     let passes = passes(&all_tests);
-    let first_period = period_sql(periods, "toDateTime(intDiv(first_ts, 1000000))");
+    let (first_columns, first_keys) = match first {
+        None => (
+            String::new(),
+            "toUInt8(0) AS has_first, toInt64(0) AS first_period, toUInt8(0) AS first_in_range".to_string(),
+        ),
+        Some(first) => {
+            let first_test = test_sql(tests.len(), first);
+            let first_period = period_sql(periods, "toDateTime(intDiv(first_ts, 1000000))");
+            (
+                format!(", countIf({first_test}) > 0 AS has_first, minIf(ts, {first_test}) AS first_ts"),
+                format!(
+                    "has_first, if(has_first, {first_period}, 0) AS first_period, \
+                     has_first AND first_ts >= {from} AND first_ts < {to} AS first_in_range"
+                ),
+            )
+        }
+    };
     let sql = format!(
-        "SELECT line, periods, has_first, if(has_first, {first_period}, 0) AS first_period, \
-         has_first AND first_ts >= {from} AND first_ts < {to} AS first_in_range, count() AS actors \
-         FROM (SELECT actor, line, [{collected}] AS periods, countIf({first_test}) > 0 AS has_first, \
-               minIf(ts, {first_test}) AS first_ts \
+        "SELECT line, periods, {first_keys}, count() AS actors \
+         FROM (SELECT actor, line, [{collected}] AS periods{first_columns} \
                FROM (SELECT ts, event{passes}, {period} AS period, arrayJoin(actors) AS actor, {line} AS line \
                      FROM ({inner})) \
                GROUP BY actor, line) \

@@ -187,11 +187,15 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
         },
         NativeQuestion {
             sql: format!(
-                "SELECT '' AS label, toFloat64(uniqExact(company, toDate(time, 'UTC'))) AS v \
-                 FROM native_events ARRAY JOIN companies AS company WHERE {range} AND event = {back}"
+                "SELECT '' AS label, toFloat64(sum(days * companies)) AS v FROM \
+                 (SELECT days, count() AS companies FROM \
+                  (SELECT company, uniqExact(toDate(time, 'UTC')) AS days \
+                   FROM native_events ARRAY JOIN companies AS company WHERE {range} AND event = {back} GROUP BY company) \
+                  GROUP BY days)"
             ),
             label: "",
-            functions: "uniqExact of (company, day)",
+            // Stickiness is a histogram: companies per number of active days (the answer sums it).
+            functions: "uniqExact of days per company, then companies per count",
         },
         NativeQuestion {
             sql: format!(
