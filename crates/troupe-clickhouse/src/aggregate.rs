@@ -599,39 +599,48 @@ async fn period_counts(http: &Http, project: u32, request: &PeriodCountsRequest)
     let Ranges { filter, index: range_index } = ranges_sql(ranges);
     let filter = format!("{filter}{}", event_filter(tests));
     let tests_ref: Vec<&EventTest> = tests.iter().collect();
+    let events: Vec<String> = tests.iter().enumerate().map(|(i, t)| format!("countIf({})", test_sql(i, t))).collect();
+    let events = events.join(", ");
+    let period = period_sql(periods, "time");
+    // Events split by a group property, in a project that reads the type's column as it is.
+    if let (None, Some(split @ Split { by: SplitBy::Group(group_type), .. })) = (actor, split) {
+        if let Some(column) = typed_column(http, project, group_type).await? {
+            let counts = EventCounts { range_index, period, events, filter };
+            let rows = by_group_key(http, project, &tests_ref, split, &column, counts).await?;
+            return Ok(event_counts(rows, tests.len()));
+        }
+    }
     let Inner { sql: inner, tables } =
         events_with_lines(http, project, Select { actor, split, tests: &tests_ref, ..Select::default() }, &filter)
             .await?;
     // An event counts once per line: the lines are spread first, then counted.
     let (from, line) = by_line(&inner, &passes(&tests_ref), split.is_some());
-    let events: Vec<String> = tests.iter().enumerate().map(|(i, t)| format!("countIf({})", test_sql(i, t))).collect();
-    let events = events.join(", ");
-
-    let period = period_sql(periods, "time");
     if actor.is_some() {
         let sql = PeriodSql { range_index, period, line: line.to_string(), from, tables, events };
         return period_and_range_counts(http, request, sql).await;
     }
-    #[derive(Deserialize)]
-    struct Row {
-        range_of: i64,
-        bucket: i64,
-        line_of: u32,
-        events: Vec<u64>,
+    let rows = event_counts_by_line(http, &range_index, &period, line, &from, &events, tables).await?;
+    Ok(event_counts(rows, tests.len()))
+}
+
+/// Cells and range totals from events counted per range, period and line (rows of one key
+/// are added up, should they come more than once).
+fn event_counts(rows: Vec<EventCountRow>, tests: usize) -> PeriodCounts {
+    let mut merged: BTreeMap<(i64, i64, u32), Vec<u64>> = BTreeMap::new();
+    for r in rows {
+        let sum = merged.entry((r.range_of, r.bucket, r.line_of)).or_insert_with(|| vec![0; tests]);
+        for (total, n) in sum.iter_mut().zip(r.events) {
+            *total += n;
+        }
     }
-    let by_period: Vec<Row> = http
-        .rows_with(
-            &format!(
-                "SELECT {range_index} AS range_of, {period} AS bucket, {line} AS line_of, [{events}] AS events \
-                 FROM {from} GROUP BY range_of, bucket, line_of"
-            ),
-            tables,
-        )
-        .await?;
+    let by_period: Vec<EventCountRow> = merged
+        .into_iter()
+        .map(|((range_of, bucket, line_of), events)| EventCountRow { range_of, bucket, line_of, events })
+        .collect();
     let cells: Vec<PeriodCount> = by_period
         .iter()
         .flat_map(|r| {
-            (0..tests.len()).map(move |test| PeriodCount {
+            (0..tests).map(move |test| PeriodCount {
                 test,
                 line: r.line_of,
                 key: r.bucket,
@@ -651,7 +660,86 @@ async fn period_counts(http: &Http, project: u32, request: &PeriodCountsRequest)
         .into_iter()
         .map(|((range, line, test), events)| RangeCount { test, line, range, events, actors: 0 })
         .collect();
-    Ok(PeriodCounts { cells, totals })
+    PeriodCounts { cells, totals }
+}
+
+/// A row of events counted per range, period and line.
+#[derive(Deserialize)]
+struct EventCountRow {
+    range_of: i64,
+    bucket: i64,
+    line_of: u32,
+    events: Vec<u64>,
+}
+
+async fn event_counts_by_line(
+    http: &Http,
+    range_index: &str,
+    period: &str,
+    line: &str,
+    from: &str,
+    events: &str,
+    tables: Vec<ExternalTable>,
+) -> Result<Vec<EventCountRow>> {
+    let sql = format!(
+        "SELECT {range_index} AS range_of, {period} AS bucket, {line} AS line_of, [{events}] AS events \
+         FROM {from} GROUP BY range_of, bucket, line_of"
+    );
+    http.rows_with(&sql, tables).await
+}
+
+/// The group type's column when the project reads it as it is (no untyped ids to name).
+async fn typed_column(http: &Http, project: u32, group_type: &str) -> Result<Option<String>> {
+    let Some(slot) = slot_of(&slot_names(http, project).await?, group_type) else { return Ok(None) };
+    let column = format!("group_{slot}");
+    Ok((group_ids(http, project, slot).await? == column).then_some(column))
+}
+
+/// The pieces of an events-only count the split by group key reuses.
+struct EventCounts {
+    range_index: String,
+    period: String,
+    events: String,
+    filter: String,
+}
+
+/// Events per range, period and line of a split by a group property. Events are counted per
+/// range, period and *set of group keys* first, and each counted set is mapped to its lines
+/// afterwards — a lookup per counted set, not per event (mapping every event's keys through a
+/// lambda that holds all keys cost twice the count). An event still counts once per distinct
+/// line of its groups: the events of one counted row share their keys.
+async fn by_group_key(
+    http: &Http,
+    project: u32,
+    tests: &[&EventTest],
+    split: &Split,
+    column: &str,
+    counts: EventCounts,
+) -> Result<Vec<EventCountRow>> {
+    let EventCounts { range_index, period, events, filter } = counts;
+    let (default, unset) = (split.default_line, split.unset_line);
+    let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
+    let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
+    let lines_of_keys = if keys.is_empty() {
+        format!("[toUInt32({default})]")
+    } else {
+        format!(
+            "arrayDistinct(arrayMap(k -> transform(k, [{}], [{}], toUInt32({default})), group_keys))",
+            keys.join(", "),
+            lines.join(", ")
+        )
+    };
+    let select = Select { tests, extra: vec![("group_keys", column.to_string())], ..Select::default() };
+    let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;
+    let sql = format!(
+        "SELECT range_of, bucket, line_of, sumForEach(key_events) AS events FROM \
+         (SELECT range_of, bucket, key_events, \
+          arrayJoin(if(empty(group_keys), [toUInt32({unset})], {lines_of_keys})) AS line_of FROM \
+          (SELECT {range_index} AS range_of, {period} AS bucket, group_keys, [{events}] AS key_events \
+           FROM ({inner}) GROUP BY range_of, bucket, group_keys)) \
+         GROUP BY range_of, bucket, line_of"
+    );
+    http.rows_with(&sql, tables).await
 }
 
 /// The pieces of a period count's SQL.

@@ -24,6 +24,7 @@ macro_rules! insight_conformance_suite {
             trends_property_math_and_per_actor,
             trends_attribution_stays_where_it_was_stamped,
             trends_several_ids_per_type_count_for_each,
+            trends_breakdown_by_group_counts_an_event_once_per_value,
             trends_identity_merge_counts_the_person_once,
             trends_untyped_ids_resolve_at_query_time,
             trends_buckets_follow_the_timezone_across_dst,
@@ -300,6 +301,36 @@ pub async fn trends_several_ids_per_type_count_for_each(store: &dyn Store) {
     )
     .await;
     assert_eq!(data(&r), vec![vec![3.0], vec![2.0], vec![1.0]]);
+}
+
+/// Broken down by a group property, an event counts once on each value its groups have: u1's
+/// event (teams t1 and t2, both gold) once for gold; u2's (t1 gold, t3 silver) once on each;
+/// u3's (t3) for silver, u4's (no team) for "not set", u5's (t4, no tier) for "not set" too.
+pub async fn trends_breakdown_by_group_counts_an_event_once_per_value(store: &dyn Store) {
+    let mut d = Data::default();
+    d.group("team", "t1", json!({"tier": "gold"}))
+        .group("team", "t2", json!({"tier": "gold"}))
+        .group("team", "t3", json!({"tier": "silver"}))
+        .group("team", "t4", json!({}));
+    d.set_group("u1", "team", &["t1", "t2"]).set_group("u2", "team", &["t1", "t3"]).set_group("u3", "team", &["t3"]);
+    d.set_group("u5", "team", &["t4"]);
+    for (i, who) in ["u1", "u2", "u3", "u4", "u5"].iter().enumerate() {
+        d.event(who, "view", at(2, 9, i as u32), json!({}));
+    }
+    d.event("u1", "view", at(3, 9, 0), json!({}));
+    let p = d.load(store).await;
+    let r = trends(
+        store,
+        p,
+        json!({"date_range": {"from": "2026-03-02", "to": "2026-03-03"}, "series": [{"event": "view"}],
+               "breakdown": {"type": "group", "group_type": "team", "key": "tier"}}),
+    )
+    .await;
+    let mut lines: Vec<(Option<String>, Vec<f64>)> =
+        r.series.iter().map(|l| (l.breakdown_value.clone(), l.data.clone())).collect();
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(lines, vec![(None, vec![2.0, 0.0]), (s("gold"), vec![2.0, 1.0]), (s("silver"), vec![2.0, 0.0])]);
 }
 
 /// anon-1 browses on March 2, then is identified as u1, who acts on March 3: one user over the
