@@ -32,6 +32,7 @@ use troupe_store::{Actor, StoreError};
 
 use crate::http::{float_literal, quote, ExternalTable, Http};
 use crate::read::{slot_names, slot_of, SlotNames};
+use crate::row_binary::RowBinary;
 use crate::scan::{group_profiles, person_join, person_profiles};
 use crate::schema::latest;
 use crate::ClickHouseError;
@@ -906,6 +907,7 @@ async fn streams(http: &Http, project: u32, request: &StreamsRequest) -> Result<
         tests.iter().enumerate().map(|(k, t)| format!("{} * {}", test_sql(k, t), 1u64 << k)).collect();
     let (key_column, keys_column) = match keys {
         Some(_) => (", label_keys", ", groupArray(label_keys) AS keys"),
+        // Always empty: in RowBinary an empty array is its length, 0, whatever its type.
         None => ("", ", [] AS keys"),
     };
     let sql = format!(
@@ -914,18 +916,19 @@ async fn streams(http: &Http, project: u32, request: &StreamsRequest) -> Result<
          GROUP BY actor HAVING countIf(mask != 0) > 0",
         mask = mask.join(" + "),
     );
-    #[derive(Deserialize)]
-    struct Row {
-        actor: String,
-        times: Vec<i64>,
-        masks: Vec<u32>,
-        keys: Vec<Vec<String>>,
+    // Streams are mostly numbers: read as RowBinary (at 1M events, 2.9 MB of JSON took
+    // ClickHouse longer to write than the query took to run).
+    let body = http.binary_rows_with(&sql, tables).await?;
+    let mut reader = RowBinary::new(&body);
+    let mut streams = Vec::new();
+    while !reader.is_done() {
+        let actor = reader.string()?;
+        let times = reader.array(RowBinary::i64)?;
+        let masks = reader.array(RowBinary::u32)?;
+        let keys = reader.array(|r| r.array(RowBinary::string))?;
+        streams.push(ActorStream { actor, events: times.into_iter().zip(masks).collect(), keys });
     }
-    let rows: Vec<Row> = http.rows_with(&sql, tables).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ActorStream { actor: r.actor, events: r.times.into_iter().zip(r.masks).collect(), keys: r.keys })
-        .collect())
+    Ok(streams)
 }
 
 /// The actors with at least `at_least` events passing the test (each event counts once per

@@ -228,6 +228,13 @@ impl Http {
         decode_rows(&body, sql)
     }
 
+    /// Run a SELECT that reads external tables, its rows as `RowBinary` (see
+    /// [`crate::row_binary`]): for results of many numbers, which ClickHouse writes and troupe
+    /// reads several times faster than as JSON.
+    pub async fn binary_rows_with(&self, sql: &str, tables: Vec<ExternalTable>) -> Result<Vec<u8>, ClickHouseError> {
+        self.post_any(Failover::Read, None, None, select_as(sql, tables, "RowBinary")).await
+    }
+
     /// A SELECT on one node without selecting troupe's database (which may not exist yet).
     pub async fn system_rows<T: DeserializeOwned>(&self, node: &str, sql: &str) -> Result<Vec<T>, ClickHouseError> {
         let body = self.post(node, None, None, None, select(sql, Vec::new())).await?;
@@ -300,8 +307,12 @@ impl Http {
 
 /// A SELECT's request, rows asked for as `JSONEachRow`.
 fn select(sql: &str, tables: Vec<ExternalTable>) -> Body {
+    select_as(sql, tables, "JSONEachRow")
+}
+
+fn select_as(sql: &str, tables: Vec<ExternalTable>, format: &str) -> Body {
     tracing::debug!(target: "troupe_clickhouse::sql", "{sql}");
-    let statement = format!("{sql}\nFORMAT JSONEachRow");
+    let statement = format!("{sql}\nFORMAT {format}");
     if tables.is_empty() {
         Body::text(statement)
     } else {

@@ -14,6 +14,7 @@ mod load;
 mod persist;
 mod read;
 pub mod remote;
+mod row_binary;
 mod rows;
 mod scan;
 mod schema;
