@@ -175,6 +175,32 @@ async fn clickhouse_column(target: &str, shape: Shape, embedded: &[Value], args:
             shape.events as f64 / seconds
         );
     }
+    let rows = match time_on_clickhouse(&ch, shape, embedded, args).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            // Closed, the writer marks itself stopped: the next run need not wait for its
+            // heartbeat to age before migrating.
+            drop(ch.close().await);
+            return Err(e);
+        }
+    };
+    let described = ch.described.clone();
+    let load_seconds = ch.load_seconds;
+    let url = ch.url.clone();
+    // The writer gives the database up when closed: a `troupe serve` takes it over.
+    let server = ch.close().await;
+    let writer = writer_restart(&url, shape).await?;
+    drop(server);
+    Ok(json!({"where": described, "load_seconds": load_seconds, "questions": rows, "writer_restart": writer}))
+}
+
+/// The questions on the ClickHouse store, each beside the embedded store's warm time.
+async fn time_on_clickhouse(
+    ch: &clickhouse::OnClickHouse,
+    shape: Shape,
+    embedded: &[Value],
+    args: &BenchArgs,
+) -> Result<Vec<Value>> {
     println!("{:<34} {:>10} {:>10} {:>14} {:>8}  answer", "question", "cold ms", "warm ms", "embedded ms", "ratio");
     let mut rows = Vec::new();
     let selected = questions::all(shape, ch.project, 0)?.into_iter().filter(|q| args.selects(q.name));
@@ -200,14 +226,7 @@ async fn clickhouse_column(target: &str, shape: Shape, embedded: &[Value], args:
             "ratio_to_embedded": ms(warm) / embedded_ms, "answer": answer, "same_answer_as_embedded": same,
         }));
     }
-    let described = ch.described.clone();
-    let load_seconds = ch.load_seconds;
-    let url = ch.url.clone();
-    // The writer gives the database up when closed: a `troupe serve` takes it over.
-    let server = ch.close().await;
-    let writer = writer_restart(&url, shape).await?;
-    drop(server);
-    Ok(json!({"where": described, "load_seconds": load_seconds, "questions": rows, "writer_restart": writer}))
+    Ok(rows)
 }
 
 /// Events sent to the restarted writer: enough to see its memory settle, bounded in time.
