@@ -282,7 +282,8 @@ async fn split_sql(split: &Split, person: &str, ids: &mut Ids<'_>) -> Result<(St
 struct Ids<'a> {
     http: &'a Http,
     project: u32,
-    slots: Option<SlotNames>,
+    /// The project's slots, and whether it ever stored untyped ids (read together, once).
+    slots: Option<(SlotNames, bool)>,
     groups: HashMap<String, String>,
     /// Sets of persons, sent beside the query (they may hold every person of the project).
     tables: Vec<ExternalTable>,
@@ -316,11 +317,16 @@ impl<'a> Ids<'a> {
 
     /// The ids stamped in a group type's column (each once), as an array expression.
     async fn typed_group(&mut self, group_type: &str) -> Result<String> {
-        if self.slots.is_none() {
-            self.slots = Some(slot_names(self.http, self.project).await?);
-        }
-        let slot = self.slots.as_ref().and_then(|slots| slot_of(slots, group_type));
+        let (slots, _) = self.slots().await?;
+        let slot = slot_of(slots, group_type);
         Ok(slot.map_or_else(|| "emptyArrayString()".to_string(), |slot| format!("group_{slot}")))
+    }
+
+    async fn slots(&mut self) -> Result<&(SlotNames, bool)> {
+        if self.slots.is_none() {
+            self.slots = Some(slots_and_mark(self.http, self.project).await?);
+        }
+        Ok(self.slots.get_or_insert_default())
     }
 
     /// The ids of one group type on an event, as an array expression (repeats possible).
@@ -328,13 +334,11 @@ impl<'a> Ids<'a> {
         if let Some(sql) = self.groups.get(group_type) {
             return Ok(sql.clone());
         }
-        if self.slots.is_none() {
-            self.slots = Some(slot_names(self.http, self.project).await?);
-        }
-        let slot = self.slots.as_ref().and_then(|slots| slot_of(slots, group_type));
-        let sql = match slot {
+        let (http, project) = (self.http, self.project);
+        let (slots, marked) = self.slots().await?;
+        let sql = match slot_of(slots, group_type) {
             None => "emptyArrayString()".to_string(),
-            Some(slot) => group_ids(self.http, self.project, slot).await?,
+            Some(slot) => group_ids(http, project, slot, *marked).await?,
         };
         self.groups.insert(group_type.to_string(), sql.clone());
         Ok(sql)
@@ -342,21 +346,34 @@ impl<'a> Ids<'a> {
 }
 
 /// Typed ids of a slot, then untyped ids that name a known group of it — only in a project that
-/// ever stored untyped ids (schema 6's mark; most never do, and read the column as it is).
-async fn group_ids(http: &Http, project: u32, slot: u8) -> Result<String> {
+/// ever stored untyped ids (schema 6's mark, `marked`; most never do, and read the column as it is).
+async fn group_ids(http: &Http, project: u32, slot: u8, marked: bool) -> Result<String> {
     #[derive(Deserialize)]
     struct Key {
         group_key: String,
     }
+    if !marked {
+        return Ok(format!("group_{slot}"));
+    }
     let profiles =
         latest("group_profiles", project, &["slot", "group_key"], &["updated_at"], &format!("slot = {slot}"));
-    let marked = format!("(SELECT max(has_untyped) FROM projects WHERE id = {project}) = 1");
-    let known: Vec<Key> = http.rows(&format!("SELECT group_key FROM {profiles} WHERE {marked}")).await?;
+    let known: Vec<Key> = http.rows(&format!("SELECT group_key FROM {profiles}")).await?;
     if known.is_empty() {
         return Ok(format!("group_{slot}"));
     }
     let known: Vec<String> = known.iter().map(|k| quote(&k.group_key)).collect();
     Ok(format!("arrayConcat(group_{slot}, arrayFilter(x -> has([{}], x), groups_untyped))", known.join(", ")))
+}
+
+/// A project's group type slots and schema 6's mark (it stored untyped ids), read at once.
+async fn slots_and_mark(http: &Http, project: u32) -> Result<(SlotNames, bool)> {
+    #[derive(Deserialize)]
+    struct Mark {
+        marked: u8,
+    }
+    let mark = format!("SELECT toUInt8(max(has_untyped) = 1) AS marked FROM projects WHERE id = {project}");
+    let (slots, marks) = tokio::try_join!(slot_names(http, project), http.rows::<Mark>(&mark))?;
+    Ok((slots, marks.first().is_some_and(|m| m.marked == 1)))
 }
 
 fn uses_person(condition: &Condition) -> bool {
@@ -700,9 +717,10 @@ async fn event_counts_by_line(
 
 /// The group type's column when the project reads it as it is (no untyped ids to name).
 async fn typed_column(http: &Http, project: u32, group_type: &str) -> Result<Option<String>> {
-    let Some(slot) = slot_of(&slot_names(http, project).await?, group_type) else { return Ok(None) };
+    let (slots, marked) = slots_and_mark(http, project).await?;
+    let Some(slot) = slot_of(&slots, group_type) else { return Ok(None) };
     let column = format!("group_{slot}");
-    Ok((group_ids(http, project, slot).await? == column).then_some(column))
+    Ok((group_ids(http, project, slot, marked).await? == column).then_some(column))
 }
 
 /// The pieces of an events-only count the split by group key reuses.
@@ -851,9 +869,8 @@ async fn patterns(http: &Http, project: u32, request: &PatternsRequest) -> Resul
     let collected: Vec<String> = tests
         .iter()
         .enumerate()
-        .map(|(i, t)| format!("arraySort(groupUniqArrayIf(period, {}))", in_range_too(test_sql(i, t))))
+        .map(|(i, t)| format!("arraySort(groupUniqArrayIf({period}, {}))", in_range_too(test_sql(i, t))))
         .collect();
-    let passes = passes(&all_tests);
     let (first_columns, first_keys) = match first {
         None => (
             String::new(),
@@ -873,10 +890,8 @@ async fn patterns(http: &Http, project: u32, request: &PatternsRequest) -> Resul
     };
     let sql = format!(
         "SELECT line, periods, {first_keys}, count() AS actors \
-         FROM (SELECT actor, line, [{collected}] AS periods{first_columns} \
-               FROM (SELECT ts, event{passes}, {period} AS period, arrayJoin(actors) AS actor, {line} AS line \
-                     FROM ({inner})) \
-               GROUP BY actor, line) \
+         FROM (SELECT arrayJoin(actors) AS actor, {line} AS line, [{collected}] AS periods{first_columns} \
+               FROM ({inner}) GROUP BY actor, line) \
          GROUP BY line, periods, has_first, first_period, first_in_range",
         collected = collected.join(", "),
     );
