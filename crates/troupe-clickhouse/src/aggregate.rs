@@ -236,15 +236,7 @@ fn distinct(column: &str) -> String {
 /// A split's `raw_lines` (lower select) and `lines` (upper select, each line once).
 async fn split_sql(split: &Split, person: &str, ids: &mut Ids<'_>) -> Result<(String, String)> {
     let (default, unset) = (split.default_line, split.unset_line);
-    let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
-    let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
-    let line_of = |key: &str| {
-        if keys.is_empty() {
-            format!("toUInt32({default})")
-        } else {
-            format!("transform({key}, [{}], [{}], toUInt32({default}))", keys.join(", "), lines.join(", "))
-        }
-    };
+    let line_of = |key: &str| line_of_key(split, key);
     Ok(match &split.by {
         SplitBy::Group(group_type) => {
             let groups = ids.of_group(group_type).await?;
@@ -276,6 +268,18 @@ async fn split_sql(split: &Split, person: &str, ids: &mut Ids<'_>) -> Result<(St
             (format!(", materialize([{line}]) AS raw_lines"), ", raw_lines AS lines".to_string())
         }
     })
+}
+
+/// The line of the key `key` evaluates to, by the split's `(key, line)` list; its default line
+/// for keys not listed.
+fn line_of_key(split: &Split, key: &str) -> String {
+    let default = split.default_line;
+    if split.lines.is_empty() {
+        return format!("toUInt32({default})");
+    }
+    let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
+    let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
+    format!("transform({key}, [{}], [{}], toUInt32({default}))", keys.join(", "), lines.join(", "))
 }
 
 /// Each group type's id expression on an event, resolved once per query.
@@ -650,20 +654,8 @@ async fn period_counts(http: &Http, project: u32, request: &PeriodCountsRequest)
     Ok(event_counts(rows, tests.len()))
 }
 
-/// Cells and range totals from events counted per range, period and line (rows of one key
-/// are added up, should they come more than once).
-fn event_counts(rows: Vec<EventCountRow>, tests: usize) -> PeriodCounts {
-    let mut merged: BTreeMap<(i64, i64, u32), Vec<u64>> = BTreeMap::new();
-    for r in rows {
-        let sum = merged.entry((r.range_of, r.bucket, r.line_of)).or_insert_with(|| vec![0; tests]);
-        for (total, n) in sum.iter_mut().zip(r.events) {
-            *total += n;
-        }
-    }
-    let by_period: Vec<EventCountRow> = merged
-        .into_iter()
-        .map(|((range_of, bucket, line_of), events)| EventCountRow { range_of, bucket, line_of, events })
-        .collect();
+/// Cells and range totals from events counted per range, period and line (a row each).
+fn event_counts(by_period: Vec<EventCountRow>, tests: usize) -> PeriodCounts {
     let cells: Vec<PeriodCount> = by_period
         .iter()
         .flat_map(|r| {
@@ -715,12 +707,13 @@ async fn event_counts_by_line(
     http.rows_with(&sql, tables).await
 }
 
-/// The group type's column when the project reads it as it is (no untyped ids to name).
+/// The group type's column when the project reads it as it is (no untyped ids to name), as
+/// [`events_with_lines`] decides it.
 async fn typed_column(http: &Http, project: u32, group_type: &str) -> Result<Option<String>> {
-    let (slots, marked) = slots_and_mark(http, project).await?;
-    let Some(slot) = slot_of(&slots, group_type) else { return Ok(None) };
-    let column = format!("group_{slot}");
-    Ok((group_ids(http, project, slot, marked).await? == column).then_some(column))
+    let mut ids = Ids::new(http, project);
+    let typed = ids.typed_group(group_type).await?;
+    let all = ids.of_group(group_type).await?;
+    Ok((typed.starts_with("group_") && all == typed).then_some(typed))
 }
 
 /// The pieces of an events-only count the split by group key reuses.
@@ -745,18 +738,8 @@ async fn by_group_key(
     counts: EventCounts,
 ) -> Result<Vec<EventCountRow>> {
     let EventCounts { range_index, period, events, filter } = counts;
-    let (default, unset) = (split.default_line, split.unset_line);
-    let keys: Vec<String> = split.lines.iter().map(|(k, _)| quote(k)).collect();
-    let lines: Vec<String> = split.lines.iter().map(|(_, l)| format!("toUInt32({l})")).collect();
-    let lines_of_keys = if keys.is_empty() {
-        format!("[toUInt32({default})]")
-    } else {
-        format!(
-            "arrayDistinct(arrayMap(k -> transform(k, [{}], [{}], toUInt32({default})), group_keys))",
-            keys.join(", "),
-            lines.join(", ")
-        )
-    };
+    let unset = split.unset_line;
+    let lines_of_keys = format!("arrayDistinct(arrayMap(k -> {}, group_keys))", line_of_key(split, "k"));
     let select = Select { tests, extra: vec![("group_keys", column.to_string())], ..Select::default() };
     let Inner { sql: inner, tables } = events_with_lines(http, project, select, &filter).await?;
     let sql = format!(
