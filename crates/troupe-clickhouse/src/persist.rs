@@ -26,6 +26,7 @@ pub fn json(props: &Properties) -> String {
 pub struct ProjectRows {
     project: u32,
     cleared_slots: Vec<u8>,
+    erased: Erased,
     events: Vec<EventRow>,
     persons: Vec<PersonRow>,
     distinct_ids: Vec<DistinctIdRow>,
@@ -58,6 +59,10 @@ pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_c
         retry_keys,
         client_keys,
         cleared_slots: changes.cleared_slots,
+        erased: Erased {
+            distinct_ids: changes.erased_distinct_ids.iter().cloned().collect(),
+            persons: changes.erased_persons.iter().map(|p| p.to_string()).collect(),
+        },
         charges: changes.charges,
         events: event_rows(state, changes.events, group_columns),
         event_columns: event_columns(group_columns),
@@ -69,6 +74,7 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
     let ProjectRows {
         project,
         cleared_slots,
+        erased,
         events,
         persons,
         distinct_ids,
@@ -82,8 +88,10 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
     // Clearing concerns events stored before this batch; this batch's events already lost the
     // slot in the state.
     for slot in cleared_slots {
-        clear_slot(http, project, slot).await?;
+        let change = format!("UPDATE group_{slot} = emptyArrayString() WHERE project_id = {project}");
+        mutate(http, "events", &change, &format!("clearing group column {slot}")).await?;
     }
+    erase(http, project, &erased).await?;
     // Profiles first (versioned rows: writing them again on a retry is harmless), charges,
     // then what marks the batch as seen (events with their ids, retry keys): a write that fails
     // part-way leaves no mark, so the client's retry applies the batch again instead of being
@@ -238,6 +246,8 @@ fn person_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> 
     changes
         .persons
         .iter()
+        // An erased person's rows are removed whole (see `erase`): no deletion row names it.
+        .filter(|id| state.person(**id).is_some() || !changes.erased_persons.contains(id))
         .map(|id| {
             let version = versions.next();
             match state.person(*id) {
@@ -276,6 +286,7 @@ fn distinct_id_rows(versions: &Versions, state: &ProjectState, changes: &Changes
     changes
         .distinct_ids
         .iter()
+        .filter(|id| state.person_by_distinct_id(id).is_some() || !changes.erased_distinct_ids.contains(*id))
         .map(|distinct_id| {
             let person = state.person_by_distinct_id(distinct_id).map(|p| p.id.to_string());
             DistinctIdRow {
@@ -394,14 +405,41 @@ pub async fn stored_charges(http: &Http, project: u32, person: &str) -> Result<V
     http.rows(&sql).await
 }
 
-/// Empty one group column on every stored event of a project (its group type was deleted), and
-/// wait for ClickHouse to finish: the slot may be reused right after.
-async fn clear_slot(http: &Http, project: u32, slot: u8) -> Result<(), ClickHouseError> {
-    let local = physical_tables(http, "events").remove(0);
+/// Erased persons' ids and distinct ids (see [`erase`]).
+struct Erased {
+    distinct_ids: Vec<String>,
+    persons: Vec<String>,
+}
+
+/// Remove every row of erased persons, every version of it: events under their distinct ids
+/// first (until those are gone, questions still find the person and count it once), then the
+/// person rows (also the earlier versions of persons merged into them, which list their ids),
+/// the ids' rows and the charges. Runs before the batch's own rows are inserted, so that an id
+/// used again later in the batch keeps its new rows; an erased person needs no deletion row.
+async fn erase(http: &Http, project: u32, erased: &Erased) -> Result<(), ClickHouseError> {
+    if erased.distinct_ids.is_empty() {
+        return Ok(());
+    }
+    let ids = erased.distinct_ids.iter().map(|id| quote(id)).collect::<Vec<_>>().join(", ");
+    let at = format!("DELETE WHERE project_id = {project} AND");
+    mutate(http, "events", &format!("{at} distinct_id IN ({ids})"), "erasing a person's events").await?;
+    if !erased.persons.is_empty() {
+        let persons = erased.persons.iter().map(|id| quote(id)).collect::<Vec<_>>().join(", ");
+        let person_rows = format!("{at} (id IN ({persons}) OR hasAny(distinct_ids, [{ids}]))");
+        mutate(http, "persons", &person_rows, "erasing a person").await?;
+        mutate(http, "charges", &format!("{at} person_id IN ({persons})"), "erasing a person's charges").await?;
+    }
+    mutate(http, "person_distinct_ids", &format!("{at} distinct_id IN ({ids})"), "erasing a person's ids").await
+}
+
+/// Change a table's stored rows with a mutation (`ALTER TABLE … <change>`) on every node, and
+/// wait for ClickHouse to finish it: a deleted type's slot may be reused right after, and an
+/// erased person's rows must be gone when the erasure is answered.
+async fn mutate(http: &Http, table: &str, change: &str, what: &str) -> Result<(), ClickHouseError> {
+    let local = physical_tables(http, table).remove(0);
     let db = http.config().database.clone();
     for node in http.config().nodes.clone() {
-        let sql = format!("ALTER TABLE {local} UPDATE group_{slot} = emptyArrayString() WHERE project_id = {project}");
-        http.execute_on(&node, &sql, true).await?;
+        http.execute_on(&node, &format!("ALTER TABLE {local} {change}"), true).await?;
         let started = Instant::now();
         loop {
             #[derive(Deserialize)]
@@ -422,9 +460,7 @@ async fn clear_slot(http: &Http, project: u32, slot: u8) -> Result<(), ClickHous
                 break;
             }
             if started.elapsed() > Duration::from_secs(120) {
-                return Err(ClickHouseError::Schema(format!(
-                    "clearing group column {slot} on {node} did not finish within 120 s"
-                )));
+                return Err(ClickHouseError::Schema(format!("{what} on {node} did not finish within 120 s")));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -68,3 +68,8 @@ async fn property_columns_compress_with_zstd() {
 async fn expired_retry_keys_are_pruned() {
     common::expired_retry_keys_are_pruned(common::deployment_on(Engine::Current, 1).fresh_database()).await;
 }
+
+#[tokio::test]
+async fn an_erased_person_leaves_no_row() {
+    common::an_erased_person_leaves_no_row(common::deployment_on(Engine::Current, 1).fresh_database()).await;
+}

@@ -369,3 +369,8 @@ async fn a_person_deleted_by_a_batch_in_flight_is_not_read_back() {
     let keys: Vec<&String> = person.person.properties.keys().collect();
     assert_eq!(keys, ["new"], "{:?}", person.person.properties);
 }
+
+#[tokio::test]
+async fn an_erased_person_leaves_no_row() {
+    common::an_erased_person_leaves_no_row(common::deployment(1).fresh_database()).await;
+}

@@ -20,3 +20,8 @@ async fn aggregates_are_computed_by_clickhouse() {
     let (store, _) = two_shards().await;
     common::aggregates_are_computed_by_clickhouse(&store).await;
 }
+
+#[tokio::test]
+async fn an_erased_person_leaves_no_row() {
+    common::an_erased_person_leaves_no_row(common::deployment(2).fresh_database()).await;
+}

@@ -35,6 +35,13 @@ pub enum Command {
         distinct_id: String,
         op: ProfileOp,
     },
+    /// Erase a person as if it never existed: its profile, every distinct id, memberships,
+    /// charges and every event sent under any of its ids (DESIGN.md's privacy operations; unlike
+    /// a profile `Delete`, which keeps the events). An id with no person still has its events
+    /// erased, so a retry, or an erase after a profile delete, finishes the job.
+    ErasePerson {
+        distinct_id: String,
+    },
     /// A revenue line on a person (Mixpanel's `track_charge`).
     TrackCharge {
         distinct_id: String,
@@ -146,6 +153,7 @@ impl Command {
             | Command::PersonProfile { distinct_id, .. }
             | Command::TrackCharge { distinct_id, .. }
             | Command::ClearCharges { distinct_id }
+            | Command::ErasePerson { distinct_id }
             | Command::Membership { distinct_id, .. }
             | Command::JoinUntypedGroups { distinct_id, .. } => Some(distinct_id),
             Command::Once { guarded, .. } => guarded.distinct_id(),
@@ -280,6 +288,7 @@ mod tests {
             },
             Command::TrackCharge { distinct_id: "ann".into(), amount: 9.5, properties: props, time: None },
             Command::DeleteGroupType { group_type: "team".into() },
+            Command::ErasePerson { distinct_id: "ann".into() },
         ];
         let text = serde_json::to_string(&commands).expect("serializes");
         let back: Vec<Command> = serde_json::from_str(&text).expect("deserializes");

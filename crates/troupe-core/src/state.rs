@@ -47,6 +47,11 @@ pub struct Changes {
     pub charges: Vec<ChargeChange>,
     /// Slots whose type was deleted: clear that column on events stored before this batch.
     pub cleared_slots: Vec<Slot>,
+    /// Distinct ids of erased persons: delete every event stored under them before this batch
+    /// (this batch's own were dropped by the state).
+    pub erased_distinct_ids: BTreeSet<String>,
+    /// Erased persons: a backend that keeps earlier versions of rows removes every version.
+    pub erased_persons: BTreeSet<PersonId>,
     /// Retry keys to persist so that a resend after a restart is still recognised.
     pub retry_keys: Vec<RetryRecord>,
 }
@@ -60,6 +65,8 @@ impl Changes {
             && self.group_types.is_empty()
             && self.charges.is_empty()
             && self.cleared_slots.is_empty()
+            && self.erased_distinct_ids.is_empty()
+            && self.erased_persons.is_empty()
             && self.retry_keys.is_empty()
     }
 }
@@ -312,6 +319,11 @@ impl ProjectState {
                 self.changes.charges.push(ChargeChange::Add(Charge { person_id, amount, properties, time }));
                 Ok(Outcome::Applied)
             }
+            Command::ErasePerson { distinct_id } => {
+                self.check_id("distinct_id", &distinct_id)?;
+                self.erase_person(&distinct_id);
+                Ok(Outcome::Applied)
+            }
             Command::ClearCharges { distinct_id } => {
                 if let Some(person_id) = self.distinct_ids.get(&distinct_id).copied() {
                     self.changes.charges.push(ChargeChange::Clear(person_id));
@@ -481,6 +493,22 @@ impl ProjectState {
         }
         self.changes.persons.insert(person_id);
         self.changes.charges.push(ChargeChange::Clear(person_id));
+    }
+
+    /// Delete the person (as a profile delete does) and mark every one of its ids' events for
+    /// erasure, dropping those still pending in this batch.
+    fn erase_person(&mut self, distinct_id: &str) {
+        let ids = match self.person_by_distinct_id(distinct_id) {
+            Some(person) => {
+                let (id, ids) = (person.id, person.distinct_ids.clone());
+                self.changes.erased_persons.insert(id);
+                ids
+            }
+            None => vec![distinct_id.to_string()],
+        };
+        self.delete_person(distinct_id);
+        self.changes.events.retain(|e| !ids.contains(&e.distinct_id));
+        self.changes.erased_distinct_ids.extend(ids);
     }
 
     fn membership(

@@ -324,6 +324,28 @@ fn delete_person_removes_profile_ids_and_charges() {
 }
 
 #[test]
+fn erasing_a_person_marks_every_one_of_its_ids_events_and_drops_pending_ones() {
+    let mut s = state();
+    s.apply(Command::Track(track("anon-1", "Visited")), t0()).expect("event");
+    s.apply(Command::Identify { anon_distinct_id: "anon-1".into(), distinct_id: "ann".into() }, t0())
+        .expect("identify");
+    member(&mut s, "ann", "company", MembershipOp::Set(ids(&["acme"])));
+    s.apply(Command::Track(track("bob", "Visited")), t0()).expect("someone else's event");
+    s.apply(Command::ErasePerson { distinct_id: "anon-1".into() }, t0()).expect("erase by any of its ids");
+    assert!(s.person_by_distinct_id("ann").is_none() && s.person_by_distinct_id("anon-1").is_none());
+    let changes = s.take_changes();
+    assert_eq!(changes.erased_distinct_ids.iter().collect::<Vec<_>>(), ["ann", "anon-1"]);
+    let pending: Vec<&str> = changes.events.iter().map(|e| e.distinct_id.as_str()).collect();
+    assert_eq!(pending, ["bob"], "the erased person's pending event is dropped, others stay");
+    assert!(changes.distinct_ids.contains("ann") && changes.distinct_ids.contains("anon-1"));
+
+    // A retry, or an erase of an id whose person was deleted before, still erases its events.
+    s.apply(Command::ErasePerson { distinct_id: "ann".into() }, t0()).expect("retry");
+    assert_eq!(s.take_changes().erased_distinct_ids.iter().collect::<Vec<_>>(), ["ann"]);
+    assert!(s.invariant_violations().is_empty(), "{:?}", s.invariant_violations());
+}
+
+#[test]
 fn a_retried_event_is_stored_once() {
     let mut s = state();
     let mut e = track("u1", "A");

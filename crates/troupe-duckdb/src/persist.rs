@@ -122,6 +122,10 @@ impl ProjectWrite {
         for slot in &changes.cleared_slots {
             conn.execute(&format!("UPDATE events SET group_{slot} = NULL WHERE project_id = ?"), [project])?;
         }
+        if !changes.erased_distinct_ids.is_empty() {
+            let ids: Vec<String> = changes.erased_distinct_ids.iter().cloned().collect();
+            delete_keys(conn, "events", "distinct_id", project, &ids)?;
+        }
         append_batches(conn, "events", &self.events)?;
         self.persons(conn)?;
         self.distinct_ids(conn)?;

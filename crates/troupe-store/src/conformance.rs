@@ -26,6 +26,7 @@ macro_rules! store_conformance_suite {
             group_list_search_sort_and_pages,
             deleting_a_group_removes_memberships,
             group_type_rename_and_delete,
+            erasing_a_person_removes_it_and_every_event_of_its_ids,
             projects_are_isolated);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -478,6 +479,67 @@ pub async fn group_type_rename_and_delete(store: &dyn Store) {
     assert_eq!(store.group_type_names(p).await.expect("names"), vec!["team"], "a deleted type's name is gone");
     let events = recent(store, p).await;
     assert!(events[0].groups.is_empty(), "the new type in the freed slot does not inherit old events");
+}
+
+/// A person who merged an anonymous id, with a profile, a membership, a charge and events under
+/// both ids, erased by either id: nothing of it is left on any read, everyone else's data stays,
+/// a retry changes nothing, and a later event with the id starts a new, empty person.
+pub async fn erasing_a_person_removes_it_and_every_event_of_its_ids(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let ann = "ann@example.com";
+    erase_a_merged_person(store, p).await;
+
+    for id in ["anon-1", ann] {
+        assert!(store.person(p, id, 10).await.expect("read").is_none(), "{id} still finds a person");
+    }
+    let left: Vec<String> = recent(store, p).await.into_iter().map(|e| e.distinct_id).collect();
+    assert_eq!(left, ["bob"], "only other people's events are left");
+    let acme = store.group(p, "company", "acme", 10).await.expect("read").expect("the group stays");
+    let members: Vec<Vec<String>> = acme.members.iter().map(|m| m.distinct_ids.clone()).collect();
+    assert_eq!(members, [ids(&["bob"])]);
+    assert_eq!(acme.recent_events.len(), 1, "the group keeps only bob's event");
+    let persons = store.persons(p, PersonQuery { search: None, limit: 10, offset: 0 }).await.expect("persons");
+    assert_eq!(persons.total, 1);
+    let found = store.persons(p, PersonQuery { search: Some("ann".into()), limit: 10, offset: 0 }).await;
+    assert_eq!(found.expect("search").total, 0, "no profile holds the email");
+
+    // A retry of the erasure is harmless; a later event with the id starts from nothing.
+    apply_ok(store, p, vec![Command::ErasePerson { distinct_id: ann.into() }]).await;
+    apply_ok(store, p, vec![Command::Track(event(ann, "Visited", 5))]).await;
+    let again = store.person(p, ann, 10).await.expect("read").expect("a new person");
+    assert_eq!(again.person.distinct_ids, ids(&[ann]), "the anonymous id is not linked again");
+    assert!(again.person.properties.is_empty() && again.charges.is_empty());
+    assert!(again.person.group_memberships.is_empty());
+    assert_eq!(again.recent_events.len(), 1, "only the new event");
+    assert_eq!(recent(store, p).await.len(), 2);
+}
+
+/// Load a person who merged an anonymous id (`anon-1` into `ann@example.com`, whose email is in
+/// its profile), with a membership in `acme`, a charge and an event under each id, beside `bob`
+/// in `acme` with an event; then erase the person by its anonymous id. Returns every text that
+/// must no longer be stored anywhere: its ids, its email and its person id.
+pub async fn erase_a_merged_person(store: &dyn Store, p: ProjectId) -> Vec<String> {
+    let ann = "ann@example.com";
+    let charge =
+        Command::TrackCharge { distinct_id: ann.into(), amount: 20.0, properties: props(json!({})), time: None };
+    apply_ok(
+        store,
+        p,
+        vec![
+            Command::Track(event("anon-1", "Visited", 0)),
+            Command::Identify { anon_distinct_id: "anon-1".into(), distinct_id: ann.into() },
+            Command::PersonProfile { distinct_id: ann.into(), op: ProfileOp::Set(props(json!({"email": ann}))) },
+            membership(ann, "company", MembershipOp::Set(ids(&["acme"]))),
+            charge,
+            Command::Track(event(ann, "Report Exported", 1)),
+            membership("bob", "company", MembershipOp::Set(ids(&["acme"]))),
+            Command::Track(event("bob", "Report Exported", 2)),
+        ],
+    )
+    .await;
+    let person = store.person(p, ann, 0).await.expect("read").expect("the person exists").person.id;
+    apply_ok(store, p, vec![Command::ErasePerson { distinct_id: "anon-1".into() }]).await;
+    vec!["anon-1".into(), ann.into(), person]
 }
 
 pub async fn projects_are_isolated(store: &dyn Store) {

@@ -390,3 +390,41 @@ pub async fn expired_retry_keys_are_pruned(config: ClickHouseConfig) {
     }
     assert_eq!(after, Keys { content: 0, ids: before.ids });
 }
+
+/// After erasing a person who merged ids (`troupe_store::conformance::erase_a_merged_person`),
+/// no row of any table of the database holds its ids, email or person id, every version of its
+/// rows included, and a store opened afterwards (a restart) does not find it.
+pub async fn an_erased_person_leaves_no_row(config: ClickHouseConfig) {
+    use troupe_store::conformance::{erase_a_merged_person, project};
+    use troupe_store::Store;
+    let store = store_on(config.clone()).await;
+    let p = project(&store, "p").await;
+    let gone = erase_a_merged_person(&store, p).await;
+    #[derive(serde::Deserialize)]
+    struct Table {
+        name: String,
+    }
+    let tables: Vec<Table> = store
+        .http()
+        .rows(&format!(
+            "SELECT name FROM system.tables WHERE database = '{}' AND engine NOT LIKE '%View%'",
+            config.database
+        ))
+        .await
+        .expect("tables");
+    let mut rows = Vec::new();
+    for table in &tables {
+        let sql = format!("SELECT * FROM {}.{}", config.database, table.name);
+        let found: Vec<serde_json::Value> = store.http().rows(&sql).await.expect("rows");
+        rows.extend(found.into_iter().map(|row| format!("{}: {row}", table.name)));
+    }
+    assert!(rows.iter().any(|r| r.starts_with("events") && r.contains("bob")), "the check reads the rows: {rows:?}");
+    for text in &gone {
+        let found: Vec<&String> = rows.iter().filter(|r| r.contains(text.as_str())).collect();
+        assert!(found.is_empty(), "{text} is still stored: {found:?}");
+    }
+    store.close().await;
+    let reopened = store_on(config).await;
+    assert!(reopened.person(p, "ann@example.com", 0).await.expect("read").is_none());
+    assert!(reopened.person(p, "bob", 0).await.expect("read").is_some());
+}
