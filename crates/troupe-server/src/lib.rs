@@ -133,6 +133,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::segment::routes())
         .merge(routes::mixpanel::routes())
         .merge(routes::read::routes())
+        .merge(routes::privacy::routes())
         .merge(routes::insights::routes())
         .merge(routes::internal::routes())
         .merge(dashboard::routes())

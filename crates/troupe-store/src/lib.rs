@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod conformance;
 mod error;
 pub mod forward;
+pub mod privacy;
 mod read;
 mod scan;
 pub mod value;

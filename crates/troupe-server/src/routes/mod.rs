@@ -7,6 +7,7 @@ pub mod mixpanel;
 pub mod native;
 pub mod openpanel;
 pub mod posthog;
+pub mod privacy;
 pub mod read;
 pub mod segment;
 

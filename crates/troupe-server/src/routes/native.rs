@@ -30,7 +30,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 const OUT_OF_SCOPE: &[&str] = &["runs", "spans", "otel", "prompts", "datasets", "experiments", "wallet-address"];
 
 /// The project of a native request: the `X-Trodo-Site-Id` header, else the body's `siteId`.
-async fn project(app: &AppState, headers: &HeaderMap, body: &Value) -> Result<Project, ApiError> {
+pub(crate) async fn project(app: &AppState, headers: &HeaderMap, body: &Value) -> Result<Project, ApiError> {
     let key = headers
         .get("x-trodo-site-id")
         .and_then(|v| v.to_str().ok())

@@ -14,7 +14,7 @@ use troupe_core::CoreError;
 use troupe_store::{EventQuery, GroupQuery, GroupSort, PersonQuery};
 
 use crate::error::{ApiError, ApiQuery};
-use crate::routes::admin;
+use crate::routes::{admin, privacy};
 use crate::AppState;
 
 /// Page sizes are capped so one request cannot ask for the whole table.
@@ -32,7 +32,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(group).put(admin::put_group).delete(admin::delete_group),
         )
         .route("/api/projects/{project}/persons", get(persons))
-        .route("/api/projects/{project}/persons/{id}", get(person))
+        .route("/api/projects/{project}/persons/{id}", get(person).delete(privacy::erase_with_secret))
         .route("/api/projects/{project}/events", get(events))
 }
 

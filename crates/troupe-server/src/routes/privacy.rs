@@ -1,0 +1,203 @@
+//! Privacy routes: erase and export a person through the read API (secret key or session) and
+//! through the Trodo SDK's `/api/sdk/gdpr/*` (its site id, when the project's privacy settings
+//! allow it), the project's privacy policy, and the settings themselves. The operations are
+//! `troupe_store::privacy`'s, shared with the CLI.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use troupe_core::{CoreError, ProjectId};
+use troupe_store::privacy::{self, PersonEvents, PrivacyOperation, PrivacySettings};
+use troupe_store::{Project, Store};
+
+use crate::error::{json_body, json_value, ApiError};
+use crate::routes::native;
+use crate::AppState;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/projects/{project}/persons/{id}/export", get(export_with_secret))
+        .route("/api/projects/{project}/settings/privacy", get(settings).put(put_settings))
+        .route("/api/sdk/gdpr/delete", post(sdk_delete))
+        .route("/api/sdk/gdpr/export", post(sdk_export))
+        .route("/api/sdk/privacy/policy", get(sdk_policy))
+}
+
+/// `DELETE /api/projects/{p}/persons/{id}`: erase the person found by any of its ids or its
+/// person id (`troupe_store::privacy::erase_person`). Always 200 with what was done, so that
+/// a retry is harmless and says `"found": false`.
+pub async fn erase_with_secret(
+    State(app): State<Arc<AppState>>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    erase(&app, project.id, &id).await
+}
+
+async fn erase(app: &AppState, project: ProjectId, id: &str) -> Result<Json<Value>, ApiError> {
+    app.limits.check_id("id", id)?;
+    let erasure = privacy::erase_person(app.store.as_ref(), project, id).await?;
+    tracing::info!(project, found = erasure.found, ids = erasure.distinct_ids.len(), "person erased");
+    Ok(Json(json!({"erased": true, "found": erasure.found, "person_id": erasure.person_id,
+                   "distinct_ids": erasure.distinct_ids, "documents_changed": erasure.documents_changed})))
+}
+
+async fn export_with_secret(
+    State(app): State<Arc<AppState>>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    export(app, project, id).await
+}
+
+/// One JSON document: the person (profile, ids, memberships), its charges and every event of
+/// its ids, newest first. Events are streamed a page at a time, so a person with millions of
+/// events costs one page of memory; a read failing midway ends the body early (invalid JSON,
+/// never a silently short export).
+async fn export(app: Arc<AppState>, project: Project, id: String) -> Result<Response, ApiError> {
+    app.limits.check_id("id", &id)?;
+    let profile = app.store.person(project.id, &id, 0).await?;
+    let profile = profile.ok_or_else(|| ApiError::NotFound(format!("no person '{id}'")))?;
+    let head = json!({
+        "project": project.name,
+        "exported_at": chrono::Utc::now(),
+        "person": profile.person,
+        "charges": profile.charges,
+    });
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let person = profile.person.id.clone();
+    tokio::spawn(async move {
+        let store: &dyn Store = app.store.as_ref();
+        let mut text = head.to_string();
+        text.pop(); // the closing brace: the events follow
+        text.push_str(",\"events\":[");
+        if sender.send(Ok(Bytes::from(text))).await.is_err() {
+            return;
+        }
+        let mut pages = PersonEvents::new(store, project.id, &person);
+        let mut first = true;
+        loop {
+            let chunk = match pages.next_page().await {
+                Ok(Some(events)) => {
+                    let mut chunk = String::new();
+                    for event in events {
+                        if !std::mem::take(&mut first) {
+                            chunk.push(',');
+                        }
+                        chunk.push_str(&json!(event).to_string());
+                    }
+                    Ok(Bytes::from(chunk))
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "an export failed midway; its body ends early");
+                    Err(std::io::Error::other("the export failed midway"))
+                }
+            };
+            let failed = chunk.is_err();
+            if sender.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+        let _ = sender.send(Ok(Bytes::from_static(b"]}"))).await;
+    });
+    let body = futures_util::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|c| (c, r)) });
+    let filename = format!("attachment; filename=\"person-{}.json\"", person_file_name(&profile.person.id));
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, filename)],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// A person id as a file name (ids are uuids; anything else is replaced).
+fn person_file_name(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}
+
+async fn settings(
+    State(app): State<Arc<AppState>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    Ok(Json(json!(PrivacySettings::load(app.store.as_ref(), project.id).await?)))
+}
+
+/// `PUT …/settings/privacy`: the whole settings object (fields left out take their defaults;
+/// an unknown field is a 400 naming it).
+async fn put_settings(
+    State(app): State<Arc<AppState>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    let settings: PrivacySettings = json_body(&body)?;
+    settings.check()?;
+    settings.save(app.store.as_ref(), project.id).await?;
+    Ok(Json(json!(settings)))
+}
+
+/// The Trodo SDKs' body of a privacy call: `{siteId, userId}`.
+#[derive(Deserialize)]
+struct SdkPrivacyRequest {
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+}
+
+/// The project of a Trodo privacy call and the user it names, refused unless the project lets
+/// its ingestion key ask for `operation`.
+async fn sdk_request(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    operation: PrivacyOperation,
+) -> Result<(Project, String), ApiError> {
+    let value = json_value(body)?;
+    let project = native::project(app, headers, &value).await?;
+    let settings = PrivacySettings::load(app.store.as_ref(), project.id).await?;
+    if !settings.ingestion_key_may.contains(&operation) {
+        return Err(ApiError::Forbidden(format!(
+            "this project does not let its site id ask for {operation:?} (privacy settings: ingestion_key_may); \
+             use the read API with the secret key"
+        )));
+    }
+    let request: SdkPrivacyRequest = serde_json::from_value(value).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    let user = request.user_id.filter(|u| !u.is_empty()).ok_or_else(|| CoreError::missing("userId"))?;
+    Ok((project, user))
+}
+
+async fn sdk_delete(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (project, user) = sdk_request(&app, &headers, &body, PrivacyOperation::Delete).await?;
+    let Json(mut reply) = erase(&app, project.id, &user).await?;
+    reply["success"] = json!(true);
+    Ok(Json(reply))
+}
+
+async fn sdk_export(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let (project, user) = sdk_request(&app, &headers, &body, PrivacyOperation::Export).await?;
+    export(app, project, user).await
+}
+
+/// `GET /api/sdk/privacy/policy` (`X-Trodo-Site-Id`): the project's policy text and link, as
+/// configured (both `null` when none is).
+async fn sdk_policy(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let project = native::project(&app, &headers, &Value::Null).await?;
+    let settings = PrivacySettings::load(app.store.as_ref(), project.id).await?;
+    Ok(Json(json!({"success": true, "policy": {"text": settings.policy_text, "url": settings.policy_url}})))
+}

@@ -1,0 +1,172 @@
+//! Privacy over HTTP: erasing a person through the read API and Trodo's `/api/sdk/gdpr/delete`,
+//! exporting one (streamed, every event once), the privacy settings and policy.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{Duration, TimeZone, Utc};
+use common::{app, App, Reply, SECRET, SITE};
+use serde_json::{json, Value};
+use troupe_core::{Command, TrackEvent};
+
+async fn with_secret(app: &App, method: &str, path: &str, body: Option<Value>) -> Reply {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {SECRET}"))
+        .header("content-type", "application/json");
+    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
+    app.send(request.body(body).expect("request")).await
+}
+
+/// `anon-1` identified as `ann`, with an email, a company, two events; `bob` beside her; a static
+/// cohort naming ann.
+async fn ann_and_bob(app: &App) {
+    app.post("/api/sdk/track", json!({"sessionData": {"user_id": "anon-1", "distinct_id": "anon-1"}})).await;
+    app.post("/api/events", json!({"event_name": "Visited", "user_id": "anon-1"})).await;
+    let r =
+        app.post("/api/sdk/identify", json!({"userId": "anon-1", "distinctId": "anon-1", "identifyId": "ann"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.post("/api/sdk/people/set", json!({"userId": "ann", "properties": {"email": "ann@example.com"}})).await;
+    app.post("/api/sdk/groups/set_group", json!({"userId": "ann", "groupKey": "company", "groupId": "acme"})).await;
+    app.post("/api/events", json!({"event_name": "Report Exported", "user_id": "ann"})).await;
+    app.post("/api/events", json!({"event_name": "Report Exported", "user_id": "bob"})).await;
+    let cohort = json!({"name": "vip", "type": "static", "ids": ["ann", "bob"]});
+    let r = with_secret(app, "POST", "/api/projects/default/cohorts", Some(cohort)).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+}
+
+fn distinct_ids_of_events(reply: &Reply) -> Vec<String> {
+    let events = reply.body["results"].as_array().cloned().unwrap_or_default();
+    events.iter().filter_map(|e| e["distinct_id"].as_str().map(String::from)).collect()
+}
+
+#[tokio::test]
+async fn a_person_is_erased_with_the_secret_key_and_a_retry_is_harmless() {
+    let app = app().await;
+    ann_and_bob(&app).await;
+    let r = with_secret(&app, "DELETE", "/api/projects/default/persons/anon-1", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!((r.body["found"].clone(), r.body["documents_changed"].clone()), (json!(true), json!(1)));
+    let mut ids: Vec<String> = serde_json::from_value(r.body["distinct_ids"].clone()).expect("ids");
+    ids.sort();
+    assert_eq!(ids, ["ann", "anon-1"]);
+
+    assert_eq!(app.get("/api/projects/default/persons/ann").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(distinct_ids_of_events(&app.get("/api/projects/default/events").await), ["bob"]);
+    let cohorts = app.get("/api/projects/default/cohorts").await;
+    assert_eq!(cohorts.body["results"][0]["ids"], json!(["bob"]), "{:?}", cohorts.body);
+    let acme = app.get("/api/projects/default/groups/company/acme").await;
+    assert_eq!(acme.body["members"], json!([]));
+
+    let again = with_secret(&app, "DELETE", "/api/projects/default/persons/ann", None).await;
+    assert_eq!((again.status, again.body["found"].clone()), (StatusCode::OK, json!(false)));
+    assert_eq!(distinct_ids_of_events(&app.get("/api/projects/default/events").await), ["bob"]);
+
+    let request = Request::delete("/api/projects/default/persons/bob").body(Body::empty()).expect("request");
+    assert_eq!(app.send(request).await.status, StatusCode::UNAUTHORIZED, "no key, no erasure");
+    let request = Request::delete("/api/projects/default/persons/bob")
+        .header("authorization", "Bearer trs_other")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(app.send(request).await.status, StatusCode::UNAUTHORIZED, "another project's key");
+    assert_eq!(app.get("/api/projects/default/persons/bob").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn trodo_gdpr_routes_follow_the_projects_privacy_settings() {
+    let app = app().await;
+    ann_and_bob(&app).await;
+    let policy = app.get_as("/api/sdk/privacy/policy", None).await;
+    assert_eq!(policy.status, StatusCode::UNAUTHORIZED, "the policy needs the site id");
+    let request = Request::get("/api/sdk/privacy/policy").header("x-trodo-site-id", SITE);
+    let policy = app.send(request.body(Body::empty()).expect("request")).await;
+    assert_eq!(policy.body["policy"], json!({"text": null, "url": null}));
+
+    let settings = json!({"ingestion_key_may": ["export"], "policy_text": "We keep events 13 months.",
+                          "policy_url": "https://example.com/privacy"});
+    let r = with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(settings.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.get("/api/projects/default/settings/privacy").await.body, settings);
+    let request = Request::get("/api/sdk/privacy/policy").header("x-trodo-site-id", SITE);
+    let policy = app.send(request.body(Body::empty()).expect("request")).await;
+    assert_eq!(policy.body["policy"]["url"], json!("https://example.com/privacy"));
+
+    let r = app.post("/api/sdk/gdpr/delete", json!({"siteId": SITE, "userId": "ann"})).await;
+    assert_eq!((r.status, r.body["code"].clone()), (StatusCode::FORBIDDEN, json!("forbidden")), "{:?}", r.body);
+    assert_eq!(app.get("/api/projects/default/persons/ann").await.status, StatusCode::OK, "nothing erased");
+    let export = app.post("/api/sdk/gdpr/export", json!({"siteId": SITE, "userId": "ann"})).await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert_eq!(export.body["person"]["properties"]["email"], json!("ann@example.com"));
+
+    let r = with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(json!({}))).await;
+    assert_eq!(r.body["ingestion_key_may"], json!(["delete", "export", "anonymize"]), "the defaults");
+    let r = app.post("/api/sdk/gdpr/delete", json!({"userId": "ann"})).await;
+    assert_eq!((r.status, r.body["found"].clone()), (StatusCode::OK, json!(true)), "{:?}", r.body);
+    assert_eq!(app.get("/api/projects/default/persons/anon-1").await.status, StatusCode::NOT_FOUND);
+    let r = app.post("/api/sdk/gdpr/delete", json!({})).await;
+    assert_eq!((r.status, r.body["field"].clone()), (StatusCode::BAD_REQUEST, json!("userId")));
+    let r = app.post_raw("/api/sdk/gdpr/delete", "site_nope", b"{\"userId\": \"bob\"}".to_vec(), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    for (bad, field) in [
+        (json!({"policy_url": "javascript:alert(1)"}), "policy_url"),
+        (json!({"ingestion_key_may": ["erase_everything"]}), ""),
+        (json!({"polcy_text": "typo"}), ""),
+    ] {
+        let r = with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
+        if !field.is_empty() {
+            assert_eq!(r.body["field"], json!(field));
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_export_holds_every_event_once_even_when_many_share_a_timestamp() {
+    let app = app().await;
+    let project = app.store.projects().await.expect("projects").into_iter().find(|p| p.name == "default");
+    let project = project.expect("default project").id;
+    let base = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("a time");
+    // 1,200 events at one instant (more than a page), 1,300 at distinct instants around it, and
+    // someone else's.
+    let mut commands = Vec::new();
+    for i in 0..2500_i64 {
+        let at = if i < 1200 { base } else { base + Duration::seconds(i - 1800) };
+        commands.push(Command::Track(TrackEvent {
+            event: "Tick".into(),
+            distinct_id: if i % 2 == 0 { "zed".into() } else { "zed-phone".into() },
+            id: Some(format!("tick-{i}")),
+            timestamp: Some(at),
+            ..TrackEvent::default()
+        }));
+    }
+    commands.push(Command::Alias { distinct_id: "zed".into(), alias: "zed-phone".into() });
+    commands.push(Command::Track(TrackEvent {
+        event: "Tick".into(),
+        distinct_id: "yan".into(),
+        ..TrackEvent::default()
+    }));
+    for r in app.store.apply(project, commands).await.expect("stored") {
+        r.expect("valid");
+    }
+    let export = app.get("/api/projects/default/persons/zed-phone/export").await;
+    assert_eq!(export.status, StatusCode::OK);
+    let mut ids: Vec<String> = export.body["person"]["distinct_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["zed", "zed-phone"]);
+    let events = export.body["events"].as_array().cloned().unwrap_or_default();
+    let mut uuids: Vec<&str> = events.iter().filter_map(|e| e["uuid"].as_str()).collect();
+    uuids.sort_unstable();
+    uuids.dedup();
+    assert_eq!((events.len(), uuids.len()), (2500, 2500), "every event once, none of yan's");
+    let times: Vec<&str> = events.iter().filter_map(|e| e["timestamp"].as_str()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert_eq!(app.get("/api/projects/default/persons/nobody/export").await.status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,233 @@
+//! Privacy operations on any store, built on its commands and reads: erase a person, and read
+//! all of a person's data for an export (docs/semantics.md, "Privacy").
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use troupe_core::{Command, ProjectId};
+
+use crate::{Document, EventQuery, EventRow, Store, StoreError};
+
+/// A project's privacy settings are one document of this kind, with id [`PRIVACY_SETTINGS_ID`].
+pub const SETTINGS_KIND: &str = "settings";
+pub const PRIVACY_SETTINGS_ID: &str = "privacy";
+
+/// A privacy operation a client may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivacyOperation {
+    Delete,
+    Export,
+    Anonymize,
+}
+
+/// A project's privacy settings (`GET`/`PUT /api/projects/{p}/settings/privacy`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// What the ingestion key (Trodo's site id, which SDKs hold) may ask for on
+    /// `/api/sdk/gdpr/*`. Default: all three, as the Trodo server SDK offers them with the site
+    /// id; a project whose site id is public (a browser SDK) should empty it and use the read
+    /// API's secret key instead.
+    pub ingestion_key_may: Vec<PrivacyOperation>,
+    /// The privacy policy `GET /api/sdk/privacy/policy` answers: a text, a link, or both.
+    pub policy_text: Option<String>,
+    pub policy_url: Option<String>,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            ingestion_key_may: vec![PrivacyOperation::Delete, PrivacyOperation::Export, PrivacyOperation::Anonymize],
+            policy_text: None,
+            policy_url: None,
+        }
+    }
+}
+
+/// A policy text's limit: a policy is a page, not a book.
+const MAX_POLICY_TEXT: usize = 100_000;
+
+impl PrivacySettings {
+    /// The settings' problem, naming the field, if any.
+    pub fn check(&self) -> Result<(), troupe_core::CoreError> {
+        if self.policy_text.as_ref().is_some_and(|t| t.len() > MAX_POLICY_TEXT) {
+            return Err(troupe_core::CoreError::invalid("policy_text", format!("is over {MAX_POLICY_TEXT} bytes")));
+        }
+        if let Some(url) = &self.policy_url {
+            let web = url.starts_with("https://") || url.starts_with("http://");
+            if !web || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+                return Err(troupe_core::CoreError::invalid("policy_url", "must be an http(s) URL"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The project's settings, or the defaults when none were saved.
+    pub async fn load(store: &dyn Store, project: ProjectId) -> Result<Self, StoreError> {
+        let saved = store.documents(project, SETTINGS_KIND).await?.into_iter().find(|d| d.id == PRIVACY_SETTINGS_ID);
+        match saved {
+            None => Ok(PrivacySettings::default()),
+            Some(d) => serde_json::from_value(d.body)
+                .map_err(|e| StoreError::Internal(format!("the saved privacy settings are unreadable: {e}"))),
+        }
+    }
+
+    pub async fn save(&self, store: &dyn Store, project: ProjectId) -> Result<(), StoreError> {
+        let body = serde_json::to_value(self).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let document =
+            Document { kind: SETTINGS_KIND.into(), id: PRIVACY_SETTINGS_ID.into(), body, updated_at: Utc::now() };
+        store.put_document(project, document).await
+    }
+}
+
+/// Saved documents that may name persons (static cohorts list ids; saved insights and
+/// dashboards may hold inline cohorts or filters on an id).
+pub const DOCUMENT_KINDS_NAMING_PERSONS: &[&str] = &["cohort", "insight", "dashboard"];
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Erasure {
+    /// Whether a person was found by the id (when not, the events of that distinct id, if any
+    /// are left, are erased all the same).
+    pub found: bool,
+    pub person_id: Option<String>,
+    pub distinct_ids: Vec<String>,
+    /// Saved documents that named the person and were rewritten without it.
+    pub documents_changed: usize,
+}
+
+/// Erase a person found by any of its distinct ids or its person id: the store removes its
+/// profile, ids, memberships, charges and every event of its ids ([`Command::ErasePerson`]);
+/// then saved documents are rewritten without its ids. Repeating it is harmless.
+pub async fn erase_person(store: &dyn Store, project: ProjectId, id: &str) -> Result<Erasure, StoreError> {
+    let profile = store.person(project, id, 0).await?;
+    let (person_id, distinct_ids) = match profile {
+        Some(p) => (Some(p.person.id), p.person.distinct_ids),
+        None => (None, vec![id.to_string()]),
+    };
+    let distinct_id = distinct_ids.first().cloned().unwrap_or_else(|| id.to_string());
+    for result in store.apply(project, vec![Command::ErasePerson { distinct_id }]).await? {
+        result.map_err(|e| StoreError::Conflict(e.to_string()))?;
+    }
+    let mut named: Vec<String> = distinct_ids.clone();
+    named.extend(person_id.clone());
+    let documents_changed = scrub_documents(store, project, &named).await?;
+    Ok(Erasure { found: person_id.is_some(), person_id, distinct_ids, documents_changed })
+}
+
+/// Rewrite saved documents that name any of `names`: list elements equal to one are dropped,
+/// other string values equal to one become empty. Returns how many documents changed.
+pub async fn scrub_documents(store: &dyn Store, project: ProjectId, names: &[String]) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for kind in DOCUMENT_KINDS_NAMING_PERSONS {
+        for mut document in store.documents(project, kind).await? {
+            if scrub(&mut document.body, names) {
+                document.updated_at = Utc::now();
+                store.put_document(project, document).await?;
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// Remove `names` from a JSON value; whether anything changed.
+fn scrub(value: &mut Value, names: &[String]) -> bool {
+    let named = |v: &Value| v.as_str().is_some_and(|s| names.iter().any(|n| n == s));
+    match value {
+        Value::Array(items) => {
+            let before = items.len();
+            items.retain(|item| !named(item));
+            let mut changed = items.len() != before;
+            for item in items.iter_mut() {
+                changed |= scrub(item, names);
+            }
+            changed
+        }
+        Value::Object(fields) => {
+            let mut changed = false;
+            for field in fields.values_mut() {
+                if named(field) {
+                    *field = Value::String(String::new());
+                    changed = true;
+                } else {
+                    changed |= scrub(field, names);
+                }
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+/// A person's events, newest first, a page at a time: every event exactly once, also when many
+/// share a timestamp (a page never ends inside a run of equal timestamps).
+pub struct PersonEvents<'a> {
+    store: &'a dyn Store,
+    project: ProjectId,
+    person: String,
+    /// Only events strictly older than this are left.
+    before: Option<DateTime<Utc>>,
+    page: usize,
+    done: bool,
+}
+
+/// Events read per page of an export.
+pub const EXPORT_PAGE: usize = 1000;
+
+impl<'a> PersonEvents<'a> {
+    pub fn new(store: &'a dyn Store, project: ProjectId, person: &str) -> Self {
+        PersonEvents { store, project, person: person.to_string(), before: None, page: EXPORT_PAGE, done: false }
+    }
+
+    /// The next page; `None` when every event was returned.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<EventRow>>, StoreError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let query = EventQuery {
+                limit: self.page,
+                person: Some(self.person.clone()),
+                before: self.before,
+                ..EventQuery::default()
+            };
+            let mut events = self.store.events(self.project, query).await?;
+            if events.len() < self.page {
+                self.done = true;
+                return Ok(Some(events));
+            }
+            let Some(last) = events.last().map(|e| e.timestamp) else {
+                self.done = true;
+                return Ok(Some(events));
+            };
+            // The page may end inside a run of events at `last`: they all come next time.
+            events.retain(|e| e.timestamp > last);
+            if events.is_empty() {
+                // A whole page at one instant: ask for more at once.
+                self.page = self.page.saturating_mul(2);
+                continue;
+            }
+            self.before = Some(last + Duration::microseconds(1));
+            return Ok(Some(events));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::scrub;
+
+    #[test]
+    fn scrubbing_drops_listed_ids_and_empties_named_values() {
+        let names = vec!["ann".to_string(), "p-1".to_string()];
+        let mut cohort = json!({"rule": {"type": "static", "ids": ["bob", "ann", "p-1"]}, "name": "ann"});
+        assert!(scrub(&mut cohort, &names));
+        assert_eq!(cohort, json!({"rule": {"type": "static", "ids": ["bob"]}, "name": ""}));
+        let mut other = json!({"ids": ["bob"], "n": 3});
+        assert!(!scrub(&mut other, &names), "nothing named: unchanged");
+    }
+}
