@@ -215,6 +215,70 @@ impl<'a> PersonEvents<'a> {
     }
 }
 
+/// A person's export as one JSON document, produced a chunk at a time: the project's name, the
+/// time, the person (profile, distinct ids, memberships), its charges, then every event of its
+/// ids, newest first. Only one page of events is held at once.
+pub struct PersonExport<'a> {
+    head: Option<String>,
+    events: PersonEvents<'a>,
+    first_event: bool,
+    finished: bool,
+}
+
+impl<'a> PersonExport<'a> {
+    /// `None` when no person has this id.
+    pub async fn open(
+        store: &'a dyn Store,
+        project: &crate::Project,
+        id: &str,
+    ) -> Result<Option<PersonExport<'a>>, StoreError> {
+        let Some(profile) = store.person(project.id, id, 0).await? else {
+            return Ok(None);
+        };
+        let head = serde_json::json!({
+            "project": project.name,
+            "exported_at": Utc::now(),
+            "person": profile.person,
+            "charges": profile.charges,
+        });
+        let mut head = head.to_string();
+        head.pop(); // the closing brace: the events follow
+        head.push_str(",\"events\":[");
+        Ok(Some(PersonExport {
+            head: Some(head),
+            events: PersonEvents::new(store, project.id, &profile.person.id),
+            first_event: true,
+            finished: false,
+        }))
+    }
+
+    /// The next piece of the document's text; `None` once it is complete.
+    pub async fn next_chunk(&mut self) -> Result<Option<String>, StoreError> {
+        if let Some(head) = self.head.take() {
+            return Ok(Some(head));
+        }
+        if self.finished {
+            return Ok(None);
+        }
+        match self.events.next_page().await? {
+            Some(events) => {
+                let mut chunk = String::new();
+                for event in events {
+                    if !std::mem::take(&mut self.first_event) {
+                        chunk.push(',');
+                    }
+                    chunk.push_str(&serde_json::json!(event).to_string());
+                }
+                Ok(Some(chunk))
+            }
+            None => {
+                self.finished = true;
+                Ok(Some("]}".to_string()))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

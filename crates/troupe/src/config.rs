@@ -41,6 +41,44 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+    /// Erase or export a person (docs/semantics.md, "Privacy"): in the data directory (server
+    /// stopped) or through a running server (--server).
+    Person {
+        #[command(subcommand)]
+        command: PersonCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonCommand {
+    /// Erase a person found by any of its distinct ids or its person id: profile, ids,
+    /// memberships, charges and every event of its ids. Repeating it is harmless.
+    Erase(PersonArgs),
+    /// Write a person's data as one JSON document (profile, ids, memberships, charges, every
+    /// event) to --out or standard output.
+    Export {
+        #[command(flatten)]
+        person: PersonArgs,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PersonArgs {
+    /// Any distinct id of the person, or its person id.
+    pub id: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, default_value = "default")]
+    pub project: String,
+    /// Ask a running troupe (e.g. http://127.0.0.1:8000) instead of opening the data directory.
+    #[arg(long, env = "TROUPE_SERVER")]
+    pub server: Option<String>,
+    /// The project's secret key, for --server.
+    #[arg(long, env = "TROUPE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

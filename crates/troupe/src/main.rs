@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod demo;
 mod import;
+mod person;
 mod project;
 mod query;
 mod serve;
@@ -12,7 +13,7 @@ mod store;
 
 use clap::Parser;
 
-use config::{Cli, Command, ProjectCommand};
+use config::{Cli, Command, PersonCommand, ProjectCommand};
 
 fn main() -> std::process::ExitCode {
     alloc::configure();
@@ -36,6 +37,10 @@ fn main() -> std::process::ExitCode {
             }
             Command::Project { command: ProjectCommand::List { store } } => project::list(&store).await,
             Command::Migrate { store } => store::migrate(&store).await,
+            Command::Person { command: PersonCommand::Erase(args) } => person::erase(&args).await,
+            Command::Person { command: PersonCommand::Export { person, out } } => {
+                person::export(&person, out.as_deref()).await
+            }
         }
     });
     match result {

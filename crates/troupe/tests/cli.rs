@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{get, troupe, Server};
+use common::{get, troupe, Server, SECRET, SITE};
 use serde_json::json;
 
 fn run(args: &[&str]) -> (bool, String, String) {
@@ -20,6 +20,8 @@ fn every_command_has_help() {
         &["project", "create", "--help"],
         &["query", "--help"],
         &["bench", "--help"],
+        &["person", "erase", "--help"],
+        &["person", "export", "--help"],
     ] {
         let (ok, stdout, _) = run(args);
         assert!(ok && stdout.contains("Usage: troupe"), "{args:?}");
@@ -125,4 +127,48 @@ fn bench_answers_match_plain_sql_and_reports_json() {
     let again = troupe().args(args(&dir.path().join("again.json"))).output().expect("bench runs");
     assert!(again.status.success());
     assert!(!String::from_utf8_lossy(&again.stdout).contains("loaded through"), "the data set is reused");
+}
+
+/// `troupe person export|erase` through a running server, then on the data directory with the
+/// server stopped: the export holds the person's events, the erasure removes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_export_and_erase_through_a_server_and_on_the_data_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().unwrap_or_default().to_string();
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    // bob's two events differ (identical events without an id would be taken for a retry).
+    for (name, who) in [("Visited", "anon-1"), ("Report Exported", "ann"), ("Visited", "bob"), ("Signed Up", "bob")] {
+        let body = json!({"event_name": name, "user_id": who});
+        let r = client.post(server.url("/api/events")).header("x-trodo-site-id", SITE).json(&body).send().await;
+        assert!(r.expect("answers").status().is_success());
+    }
+    let identify = json!({"userId": "anon-1", "distinctId": "anon-1", "identifyId": "ann"});
+    let r = client.post(server.url("/api/sdk/identify")).header("x-trodo-site-id", SITE).json(&identify).send().await;
+    assert!(r.expect("answers").status().is_success());
+
+    let out = dir.path().join("ann.json");
+    let out_path = out.to_str().unwrap_or_default();
+    let remote = ["--server", server.base.as_str(), "--secret-key", SECRET];
+    let (ok, _, stderr) = run(&[&["person", "export", "ann", "--out", out_path][..], &remote].concat());
+    assert!(ok, "{stderr}");
+    let export: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("JSON");
+    assert_eq!(export["events"].as_array().map(Vec::len), Some(2), "{export}");
+    let (ok, stdout, stderr) = run(&[&["person", "erase", "anon-1"][..], &remote].concat());
+    assert!(ok && stdout.contains("erased person"), "{stdout}{stderr}");
+    assert_eq!(get(&server, "/api/projects/default/events").await["results"].as_array().map(Vec::len), Some(2));
+    let (ok, _, stderr) = run(&["person", "erase", "bob", "--server", server.base.as_str()]);
+    assert!(!ok && stderr.contains("--secret-key"), "{stderr}");
+    server.stop();
+
+    let (ok, stdout, stderr) = run(&["person", "export", "bob", "--data-dir", &data]);
+    assert!(ok, "{stderr}");
+    let export: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on standard output");
+    assert_eq!(export["events"].as_array().map(Vec::len), Some(2));
+    let (ok, stdout, _) = run(&["person", "erase", "bob", "--data-dir", &data]);
+    assert!(ok && stdout.contains("erased person"), "{stdout}");
+    let (ok, _, stderr) = run(&["person", "export", "bob", "--data-dir", &data]);
+    assert!(!ok && stderr.contains("no person has the id \"bob\""), "{stderr}");
+    let (ok, stdout, _) = run(&["person", "erase", "bob", "--data-dir", &data]);
+    assert!(ok && stdout.contains("no person has the id"), "a retry is harmless: {stdout}");
 }

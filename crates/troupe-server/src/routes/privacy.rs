@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use troupe_core::{CoreError, ProjectId};
-use troupe_store::privacy::{self, PersonEvents, PrivacyOperation, PrivacySettings};
-use troupe_store::{Project, Store};
+use troupe_store::privacy::{self, PersonExport, PrivacyOperation, PrivacySettings};
+use troupe_store::Project;
 
 use crate::error::{json_body, json_value, ApiError};
 use crate::routes::native;
@@ -65,39 +65,26 @@ async fn export_with_secret(
 /// never a silently short export).
 async fn export(app: Arc<AppState>, project: Project, id: String) -> Result<Response, ApiError> {
     app.limits.check_id("id", &id)?;
-    let profile = app.store.person(project.id, &id, 0).await?;
-    let profile = profile.ok_or_else(|| ApiError::NotFound(format!("no person '{id}'")))?;
-    let head = json!({
-        "project": project.name,
-        "exported_at": chrono::Utc::now(),
-        "person": profile.person,
-        "charges": profile.charges,
-    });
+    // Checked before the answer starts, so an unknown person is a 404, not an empty stream.
+    let exists = PersonExport::open(app.store.as_ref(), &project, &id).await?.is_some();
+    if !exists {
+        return Err(ApiError::NotFound(format!("no person '{id}'")));
+    }
+    let filename = format!("attachment; filename=\"person-{}.json\"", file_name(&id));
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let person = profile.person.id.clone();
     tokio::spawn(async move {
-        let store: &dyn Store = app.store.as_ref();
-        let mut text = head.to_string();
-        text.pop(); // the closing brace: the events follow
-        text.push_str(",\"events\":[");
-        if sender.send(Ok(Bytes::from(text))).await.is_err() {
-            return;
-        }
-        let mut pages = PersonEvents::new(store, project.id, &person);
-        let mut first = true;
+        let export = PersonExport::open(app.store.as_ref(), &project, &id).await;
+        let mut export = match export {
+            Ok(Some(export)) => export,
+            Ok(None) | Err(_) => {
+                let _ = sender.send(Err(std::io::Error::other("the person is gone"))).await;
+                return;
+            }
+        };
         loop {
-            let chunk = match pages.next_page().await {
-                Ok(Some(events)) => {
-                    let mut chunk = String::new();
-                    for event in events {
-                        if !std::mem::take(&mut first) {
-                            chunk.push(',');
-                        }
-                        chunk.push_str(&json!(event).to_string());
-                    }
-                    Ok(Bytes::from(chunk))
-                }
-                Ok(None) => break,
+            let chunk = match export.next_chunk().await {
+                Ok(Some(text)) => Ok(Bytes::from(text)),
+                Ok(None) => return,
                 Err(e) => {
                     tracing::error!(error = %e, "an export failed midway; its body ends early");
                     Err(std::io::Error::other("the export failed midway"))
@@ -108,10 +95,8 @@ async fn export(app: Arc<AppState>, project: Project, id: String) -> Result<Resp
                 return;
             }
         }
-        let _ = sender.send(Ok(Bytes::from_static(b"]}"))).await;
     });
     let body = futures_util::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|c| (c, r)) });
-    let filename = format!("attachment; filename=\"person-{}.json\"", person_file_name(&profile.person.id));
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, filename)],
@@ -120,8 +105,8 @@ async fn export(app: Arc<AppState>, project: Project, id: String) -> Result<Resp
         .into_response())
 }
 
-/// A person id as a file name (ids are uuids; anything else is replaced).
-fn person_file_name(id: &str) -> String {
+/// An id as a file name (anything but letters, digits and dashes replaced).
+fn file_name(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }
 

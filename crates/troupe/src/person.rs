@@ -1,0 +1,123 @@
+//! `troupe person erase|export`: the privacy operations of `troupe_store::privacy`, on the data
+//! directory (server stopped) or through a running server's read API (`--server`).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+use troupe_store::privacy::{self, PersonExport};
+use troupe_store::{Project, Store};
+
+use crate::config::PersonArgs;
+
+pub async fn erase(args: &PersonArgs) -> Result<()> {
+    let reply = match &args.server {
+        Some(server) => {
+            let response = request(args, server, reqwest::Method::DELETE, "").await?;
+            let status = response.status();
+            let body: Value = response.json().await.context("the server's answer is not JSON")?;
+            if !status.is_success() {
+                bail!("{status}: {}", body.get("error").and_then(Value::as_str).unwrap_or("(no message)"));
+            }
+            body
+        }
+        None => {
+            let store = open(args).await?;
+            let erased = match project(store.as_ref(), args).await {
+                Ok(project) => privacy::erase_person(store.as_ref(), project.id, &args.id).await.map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            store.close().await;
+            serde_json::to_value(erased?)?
+        }
+    };
+    let ids = reply["distinct_ids"].as_array().map(Vec::len).unwrap_or(0);
+    if reply["found"] == Value::Bool(true) {
+        println!("erased person {} ({ids} distinct ids) and every event of its ids", reply["person_id"]);
+    } else {
+        println!("no person has the id {:?}; events left under it, if any, were erased", args.id);
+    }
+    Ok(())
+}
+
+pub async fn export(args: &PersonArgs, out: Option<&Path>) -> Result<()> {
+    let mut sink: Box<dyn Write> = match out {
+        Some(path) => {
+            Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    match &args.server {
+        Some(server) => {
+            let mut response = request(args, server, reqwest::Method::GET, "/export").await?;
+            let status = response.status();
+            if !status.is_success() {
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                bail!("{status}: {}", body.get("error").and_then(Value::as_str).unwrap_or("(no message)"));
+            }
+            while let Some(chunk) = response.chunk().await.context("the export was cut off")? {
+                sink.write_all(&chunk)?;
+            }
+        }
+        None => {
+            let store = open(args).await?;
+            let written = write_export(store.as_ref(), args, &mut sink).await;
+            store.close().await;
+            written?;
+        }
+    }
+    sink.flush()?;
+    if let Some(path) = out {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+async fn write_export(store: &dyn Store, args: &PersonArgs, sink: &mut dyn Write) -> Result<()> {
+    let project = project(store, args).await?;
+    let mut export = PersonExport::open(store, &project, &args.id)
+        .await?
+        .ok_or_else(|| anyhow!("no person has the id {:?} in project {:?}", args.id, project.name))?;
+    while let Some(chunk) = export.next_chunk().await? {
+        sink.write_all(chunk.as_bytes())?;
+    }
+    Ok(())
+}
+
+async fn open(args: &PersonArgs) -> Result<std::sync::Arc<dyn Store>> {
+    args.store.open().await.map_err(|e| {
+        anyhow!("{e:#}\n(to go through a running server instead: --server http://127.0.0.1:8000 --secret-key …)")
+    })
+}
+
+async fn project(store: &dyn Store, args: &PersonArgs) -> Result<Project> {
+    store
+        .projects()
+        .await?
+        .into_iter()
+        .find(|p| p.name == args.project || p.id.to_string() == args.project)
+        .ok_or_else(|| anyhow!("no project named {:?} ({})", args.project, args.store.describe()))
+}
+
+/// A read-API request about the person: `…/persons/{id}{suffix}`.
+async fn request(args: &PersonArgs, server: &str, method: reqwest::Method, suffix: &str) -> Result<reqwest::Response> {
+    let key =
+        args.secret_key.as_deref().ok_or_else(|| anyhow!("--server needs --secret-key (or TROUPE_SECRET_KEY)"))?;
+    let mut url = reqwest::Url::parse(server).with_context(|| format!("--server {server:?} is not a URL"))?;
+    url.path_segments_mut().map_err(|()| anyhow!("--server {server:?} cannot take a path"))?.pop_if_empty().extend([
+        "api",
+        "projects",
+        &args.project,
+        "persons",
+        &args.id,
+    ]);
+    let mut url = url.to_string();
+    url.push_str(suffix);
+    reqwest::Client::new()
+        .request(method, &url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {server}"))
+}
