@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use troupe_core::dedupe::RetryRecord;
-use troupe_core::{Changes, ChargeChange, ProjectState, Properties, StoredEvent};
+use troupe_core::{Anonymized, Changes, ChargeChange, ProjectState, Properties, StoredEvent};
 use troupe_store::value::PropertyIndex;
 
 use crate::http::{quote, Http};
@@ -27,6 +27,7 @@ pub struct ProjectRows {
     project: u32,
     cleared_slots: Vec<u8>,
     erased: Erased,
+    anonymized: Vec<Anonymized>,
     events: Vec<EventRow>,
     persons: Vec<PersonRow>,
     distinct_ids: Vec<DistinctIdRow>,
@@ -63,6 +64,7 @@ pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_c
             distinct_ids: changes.erased_distinct_ids.iter().cloned().collect(),
             persons: changes.erased_persons.iter().map(|p| p.to_string()).collect(),
         },
+        anonymized: changes.anonymized.clone(),
         charges: changes.charges,
         events: event_rows(state, changes.events, group_columns),
         event_columns: event_columns(group_columns),
@@ -75,6 +77,7 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         project,
         cleared_slots,
         erased,
+        anonymized,
         events,
         persons,
         distinct_ids,
@@ -102,6 +105,9 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         http.insert("group_profiles", &groups),
         http.insert("group_types", &group_types),
     )?;
+    for anonymized in &anonymized {
+        anonymize(http, project, anonymized).await?;
+    }
     write_charges(http, versions, project, &charges).await?;
     let token = events_token(project, &events);
     tokio::try_join!(
@@ -286,7 +292,12 @@ fn distinct_id_rows(versions: &Versions, state: &ProjectState, changes: &Changes
     changes
         .distinct_ids
         .iter()
-        .filter(|id| state.person_by_distinct_id(id).is_some() || !changes.erased_distinct_ids.contains(*id))
+        // An erased or anonymized person's former ids are removed whole (`erase`, `anonymize`).
+        .filter(|id| {
+            state.person_by_distinct_id(id).is_some()
+                || !(changes.erased_distinct_ids.contains(*id)
+                    || changes.anonymized.iter().any(|a| a.former_ids.contains(*id)))
+        })
         .map(|distinct_id| {
             let person = state.person_by_distinct_id(distinct_id).map(|p| p.id.to_string());
             DistinctIdRow {
@@ -430,6 +441,52 @@ async fn erase(http: &Http, project: u32, erased: &Erased) -> Result<(), ClickHo
         mutate(http, "charges", &format!("{at} person_id IN ({persons})"), "erasing a person's charges").await?;
     }
     mutate(http, "person_distinct_ids", &format!("{at} distinct_id IN ({ids})"), "erasing a person's ids").await
+}
+
+/// Rewrite the stored events of an anonymized person's former ids (its pseudonym, without the
+/// personal fields, in the text and in the property index), then remove every row naming a
+/// former id: the ids' rows and the person's earlier versions. Runs after the batch's profile
+/// rows are in, so that at each step every event still finds the person.
+async fn anonymize(http: &Http, project: u32, anonymized: &Anonymized) -> Result<(), ClickHouseError> {
+    if anonymized.former_ids.is_empty() {
+        return Ok(());
+    }
+    #[derive(Deserialize)]
+    struct Stored {
+        uuid: String,
+        properties: String,
+    }
+    let former = anonymized.former_ids.iter().map(|id| quote(id)).collect::<Vec<_>>().join(", ");
+    let of_former = format!("project_id = {project} AND distinct_id IN ({former})");
+    let stored: Vec<Stored> = http.rows(&format!("SELECT uuid, properties FROM events WHERE {of_former}")).await?;
+    let (mut uuids, mut texts) = (Vec::new(), Vec::new());
+    for event in &stored {
+        if let Some(text) = anonymized.scrub_properties(&event.properties) {
+            uuids.push(quote(&event.uuid));
+            texts.push(quote(&text));
+        }
+    }
+    let mut change = format!("UPDATE distinct_id = {}", quote(&anonymized.pseudonym));
+    if !uuids.is_empty() {
+        let fields = anonymized.personal_fields.iter().map(|f| quote(f)).collect::<Vec<_>>().join(", ");
+        let kept = format!("NOT has([{fields}], k)");
+        change.push_str(&format!(
+            ", properties = transform(uuid, [{}], [{}], properties), prop_keys = arrayFilter(k -> {kept}, prop_keys)",
+            uuids.join(", "),
+            texts.join(", ")
+        ));
+        for column in ["prop_texts", "prop_lowers", "prop_numbers", "prop_kinds"] {
+            change.push_str(&format!(", {column} = arrayFilter((v, k) -> {kept}, {column}, prop_keys)"));
+        }
+    }
+    mutate(http, "events", &format!("{change} WHERE {of_former}"), "anonymizing a person's events").await?;
+    let ids = format!("DELETE WHERE project_id = {project} AND distinct_id IN ({former})");
+    mutate(http, "person_distinct_ids", &ids, "removing an anonymized person's ids").await?;
+    let earlier = format!(
+        "DELETE WHERE project_id = {project} AND id = {} AND hasAny(distinct_ids, [{former}])",
+        quote(&anonymized.person.to_string())
+    );
+    mutate(http, "persons", &earlier, "removing an anonymized person's earlier profiles").await
 }
 
 /// Change a table's stored rows with a mutation (`ALTER TABLE … <change>`) on every node, and

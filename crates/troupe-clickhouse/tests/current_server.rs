@@ -73,3 +73,9 @@ async fn expired_retry_keys_are_pruned() {
 async fn an_erased_person_leaves_no_row() {
     common::an_erased_person_leaves_no_row(common::deployment_on(Engine::Current, 1).fresh_database()).await;
 }
+
+#[tokio::test]
+async fn an_anonymized_person_leaves_no_personal_field() {
+    common::an_anonymized_person_leaves_no_personal_field(common::deployment_on(Engine::Current, 1).fresh_database())
+        .await;
+}

@@ -374,3 +374,8 @@ async fn a_person_deleted_by_a_batch_in_flight_is_not_read_back() {
 async fn an_erased_person_leaves_no_row() {
     common::an_erased_person_leaves_no_row(common::deployment(1).fresh_database()).await;
 }
+
+#[tokio::test]
+async fn an_anonymized_person_leaves_no_personal_field() {
+    common::an_anonymized_person_leaves_no_personal_field(common::deployment(1).fresh_database()).await;
+}

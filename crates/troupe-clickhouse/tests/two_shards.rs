@@ -25,3 +25,8 @@ async fn aggregates_are_computed_by_clickhouse() {
 async fn an_erased_person_leaves_no_row() {
     common::an_erased_person_leaves_no_row(common::deployment(2).fresh_database()).await;
 }
+
+#[tokio::test]
+async fn an_anonymized_person_leaves_no_personal_field() {
+    common::an_anonymized_person_leaves_no_personal_field(common::deployment(2).fresh_database()).await;
+}

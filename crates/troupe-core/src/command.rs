@@ -42,6 +42,14 @@ pub enum Command {
     ErasePerson {
         distinct_id: String,
     },
+    /// Anonymize a person: its profile properties are removed, its distinct ids replaced by one
+    /// stable pseudonym (on the person and on every event of its ids), and each event property
+    /// named in `personal_fields` removed. Events, memberships and charges stay, so aggregate
+    /// counts do not change.
+    AnonymizePerson {
+        distinct_id: String,
+        personal_fields: Vec<String>,
+    },
     /// A revenue line on a person (Mixpanel's `track_charge`).
     TrackCharge {
         distinct_id: String,
@@ -154,6 +162,7 @@ impl Command {
             | Command::TrackCharge { distinct_id, .. }
             | Command::ClearCharges { distinct_id }
             | Command::ErasePerson { distinct_id }
+            | Command::AnonymizePerson { distinct_id, .. }
             | Command::Membership { distinct_id, .. }
             | Command::JoinUntypedGroups { distinct_id, .. } => Some(distinct_id),
             Command::Once { guarded, .. } => guarded.distinct_id(),
@@ -289,6 +298,7 @@ mod tests {
             Command::TrackCharge { distinct_id: "ann".into(), amount: 9.5, properties: props, time: None },
             Command::DeleteGroupType { group_type: "team".into() },
             Command::ErasePerson { distinct_id: "ann".into() },
+            Command::AnonymizePerson { distinct_id: "ann".into(), personal_fields: vec!["email".into()] },
         ];
         let text = serde_json::to_string(&commands).expect("serializes");
         let back: Vec<Command> = serde_json::from_str(&text).expect("deserializes");

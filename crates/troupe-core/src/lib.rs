@@ -27,7 +27,7 @@ pub use limits::Limits;
 pub use membership::MembershipOp;
 pub use model::{Charge, Group, Person, PersonId, ProjectId};
 pub use profile::ProfileOp;
-pub use state::{Changes, ChargeChange, ProjectState};
+pub use state::{pseudonym, scrub_properties, Anonymized, Changes, ChargeChange, ProjectState};
 
 #[cfg(test)]
 mod state_tests;

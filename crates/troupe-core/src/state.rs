@@ -52,6 +52,8 @@ pub struct Changes {
     pub erased_distinct_ids: BTreeSet<String>,
     /// Erased persons: a backend that keeps earlier versions of rows removes every version.
     pub erased_persons: BTreeSet<PersonId>,
+    /// Anonymized persons: rewrite the stored events of their former ids.
+    pub anonymized: Vec<Anonymized>,
     /// Retry keys to persist so that a resend after a restart is still recognised.
     pub retry_keys: Vec<RetryRecord>,
 }
@@ -67,8 +69,46 @@ impl Changes {
             && self.cleared_slots.is_empty()
             && self.erased_distinct_ids.is_empty()
             && self.erased_persons.is_empty()
+            && self.anonymized.is_empty()
             && self.retry_keys.is_empty()
     }
+}
+
+/// An anonymization to apply to events stored before the batch: every event of `former_ids`
+/// gets `pseudonym` as its distinct id and loses the properties named in `personal_fields`.
+/// A backend that keeps earlier versions of rows removes those of the former ids and of the
+/// person (`person` keeps its id; only its latest row is its anonymous profile).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anonymized {
+    pub person: PersonId,
+    pub former_ids: Vec<String>,
+    pub pseudonym: String,
+    pub personal_fields: Vec<String>,
+}
+
+impl Anonymized {
+    /// Event properties (JSON text of an object) without the personal fields; the text as it is
+    /// when it names none of them (or is not an object).
+    pub fn scrub_properties(&self, properties_json: &str) -> Option<String> {
+        scrub_properties(properties_json, &self.personal_fields)
+    }
+}
+
+/// `properties_json` without the top-level keys in `fields`; `None` when nothing changes.
+pub fn scrub_properties(properties_json: &str, fields: &[String]) -> Option<String> {
+    if !fields.iter().any(|f| properties_json.contains(f.as_str())) {
+        return None;
+    }
+    let mut properties: Properties = serde_json::from_str(properties_json).ok()?;
+    let before = properties.len();
+    properties.retain(|key, _| !fields.contains(key));
+    (properties.len() != before).then(|| crate::command::properties_json(&properties))
+}
+
+/// The pseudonym an anonymized person's ids become: stable for the person (anonymizing twice
+/// gives the same one) and telling nothing about the former ids.
+pub fn pseudonym(person: PersonId) -> String {
+    format!("anon-{:016x}", xxhash_rust::xxh3::xxh3_64(person.to_string().as_bytes()))
 }
 
 pub struct ProjectState {
@@ -324,6 +364,14 @@ impl ProjectState {
                 self.erase_person(&distinct_id);
                 Ok(Outcome::Applied)
             }
+            Command::AnonymizePerson { distinct_id, personal_fields } => {
+                self.check_id("distinct_id", &distinct_id)?;
+                for field in &personal_fields {
+                    self.check_id("personal_fields", field)?;
+                }
+                self.anonymize_person(&distinct_id, personal_fields, now);
+                Ok(Outcome::Applied)
+            }
             Command::ClearCharges { distinct_id } => {
                 if let Some(person_id) = self.distinct_ids.get(&distinct_id).copied() {
                     self.changes.charges.push(ChargeChange::Clear(person_id));
@@ -509,6 +557,37 @@ impl ProjectState {
         self.delete_person(distinct_id);
         self.changes.events.retain(|e| !ids.contains(&e.distinct_id));
         self.changes.erased_distinct_ids.extend(ids);
+    }
+
+    /// Replace a person's ids by its pseudonym and empty its profile; pending events of its ids
+    /// are rewritten here, stored ones by the backend ([`Changes::anonymized`]). An unknown id
+    /// changes nothing (there is nobody to anonymize).
+    fn anonymize_person(&mut self, distinct_id: &str, personal_fields: Vec<String>, now: DateTime<Utc>) {
+        let Some(person_id) = self.distinct_ids.get(distinct_id).copied() else {
+            return;
+        };
+        let pseudonym = pseudonym(person_id);
+        let Some(person) = self.persons.get_mut(&person_id) else {
+            return;
+        };
+        let former_ids: Vec<String> = person.distinct_ids.iter().filter(|id| **id != pseudonym).cloned().collect();
+        person.distinct_ids = vec![pseudonym.clone()];
+        person.properties = Properties::new();
+        person.updated_at = now;
+        for id in &former_ids {
+            self.distinct_ids.remove(id);
+            self.changes.distinct_ids.insert(id.clone());
+        }
+        self.distinct_ids.insert(pseudonym.clone(), person_id);
+        self.changes.distinct_ids.insert(pseudonym.clone());
+        self.changes.persons.insert(person_id);
+        for event in self.changes.events.iter_mut().filter(|e| former_ids.contains(&e.distinct_id)) {
+            event.distinct_id = pseudonym.clone();
+            if let Some(scrubbed) = scrub_properties(&event.properties_json, &personal_fields) {
+                event.properties_json = scrubbed;
+            }
+        }
+        self.changes.anonymized.push(Anonymized { person: person_id, former_ids, pseudonym, personal_fields });
     }
 
     fn membership(

@@ -346,6 +346,46 @@ fn erasing_a_person_marks_every_one_of_its_ids_events_and_drops_pending_ones() {
 }
 
 #[test]
+fn anonymizing_a_person_keeps_it_and_its_events_under_one_pseudonym() {
+    let mut s = state();
+    s.apply(Command::Track(track("anon-1", "Visited")), t0()).expect("event");
+    s.apply(Command::Identify { anon_distinct_id: "anon-1".into(), distinct_id: "ann".into() }, t0())
+        .expect("identify");
+    member(&mut s, "ann", "company", MembershipOp::Set(ids(&["acme"])));
+    s.apply(
+        Command::PersonProfile { distinct_id: "ann".into(), op: ProfileOp::Set(props(json!({"email": "a@x"}))) },
+        t0(),
+    )
+    .expect("profile");
+    let mut e = track("ann", "Paid");
+    e.properties = props(json!({"email": "a@x", "plan": "pro"}));
+    s.apply(Command::Track(e), t0()).expect("event");
+    let person_id = s.person_by_distinct_id("ann").map(|p| p.id).expect("ann");
+    let fields = vec!["email".to_string()];
+    s.apply(Command::AnonymizePerson { distinct_id: "ann".into(), personal_fields: fields.clone() }, t0())
+        .expect("anonymize");
+    let pseudonym = crate::pseudonym(person_id);
+    assert!(s.person_by_distinct_id("ann").is_none() && s.person_by_distinct_id("anon-1").is_none());
+    let person = s.person_by_distinct_id(&pseudonym).cloned().expect("the person stays");
+    assert_eq!(person.id, person_id);
+    assert_eq!(person.distinct_ids, vec![pseudonym.clone()]);
+    assert!(person.properties.is_empty());
+    assert_eq!(person.memberships[&slot(&s, "company")], ids(&["acme"]), "memberships stay for group counts");
+    let changes = s.take_changes();
+    let pending: Vec<(&str, &str)> =
+        changes.events.iter().map(|e| (e.distinct_id.as_str(), e.properties_json.as_str())).collect();
+    assert_eq!(pending, [(pseudonym.as_str(), "{}"), (pseudonym.as_str(), r#"{"plan":"pro"}"#)]);
+    assert_eq!(changes.anonymized.len(), 1);
+    let mut former = changes.anonymized[0].former_ids.clone();
+    former.sort();
+    assert_eq!(former, ["ann", "anon-1"]);
+    // Stable: anonymizing again changes nothing and gives the same pseudonym.
+    s.apply(Command::AnonymizePerson { distinct_id: pseudonym.clone(), personal_fields: fields }, t0()).expect("again");
+    assert_eq!(s.take_changes().anonymized[0].former_ids, Vec::<String>::new());
+    assert!(s.invariant_violations().is_empty(), "{:?}", s.invariant_violations());
+}
+
+#[test]
 fn a_retried_event_is_stored_once() {
     let mut s = state();
     let mut e = track("u1", "A");

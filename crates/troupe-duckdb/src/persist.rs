@@ -21,7 +21,7 @@ use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::Value;
 use duckdb::{params, params_from_iter, Connection};
 use troupe_core::dedupe::RetryRecord;
-use troupe_core::{Changes, ChargeChange, ProjectState, Slot, StoredEvent};
+use troupe_core::{Anonymized, Changes, ChargeChange, ProjectState, Slot, StoredEvent};
 
 use crate::values::{json, text_list, ts};
 
@@ -125,6 +125,9 @@ impl ProjectWrite {
         if !changes.erased_distinct_ids.is_empty() {
             let ids: Vec<String> = changes.erased_distinct_ids.iter().cloned().collect();
             delete_keys(conn, "events", "distinct_id", project, &ids)?;
+        }
+        for anonymized in &changes.anonymized {
+            anonymize_events(conn, project, anonymized)?;
         }
         append_batches(conn, "events", &self.events)?;
         self.persons(conn)?;
@@ -292,6 +295,46 @@ fn delete_keys(conn: &Connection, table: &str, column: &str, project: u32, keys:
     let sql = format!("DELETE FROM {table} WHERE project_id = ? AND {column} IN (SELECT unnest(?::VARCHAR[]))");
     conn.execute(&sql, params![project, text_list(keys)])?;
     Ok(())
+}
+
+/// Give the stored events of an anonymized person's former ids its pseudonym, without the
+/// personal fields: the changed properties go through a temporary table, so the update is one
+/// join instead of a scan per event.
+fn anonymize_events(conn: &Connection, project: u32, anonymized: &Anonymized) -> duckdb::Result<()> {
+    if anonymized.former_ids.is_empty() {
+        return Ok(());
+    }
+    let ids = text_list(&anonymized.former_ids);
+    let mut select = conn.prepare(
+        "SELECT uuid, properties FROM events WHERE project_id = ? AND distinct_id IN (SELECT unnest(?::VARCHAR[]))",
+    )?;
+    let rows =
+        select.query_map(params![project, ids.clone()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut scrubbed = Vec::new();
+    for row in rows {
+        let (uuid, properties) = row?;
+        if let Some(properties) = anonymized.scrub_properties(&properties) {
+            scrubbed.push((uuid, properties));
+        }
+    }
+    conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS scrubbed_properties (uuid VARCHAR, properties VARCHAR); DELETE FROM scrubbed_properties")?;
+    {
+        let mut appender = conn.appender("scrubbed_properties")?;
+        for (uuid, properties) in &scrubbed {
+            appender.append_row(params![uuid, properties])?;
+        }
+        appender.flush()?;
+    }
+    conn.execute(
+        "UPDATE events SET properties = s.properties FROM scrubbed_properties s \
+         WHERE events.project_id = ? AND events.uuid = s.uuid AND events.distinct_id IN (SELECT unnest(?::VARCHAR[]))",
+        params![project, ids.clone()],
+    )?;
+    conn.execute(
+        "UPDATE events SET distinct_id = ? WHERE project_id = ? AND distinct_id IN (SELECT unnest(?::VARCHAR[]))",
+        params![anonymized.pseudonym, project, ids],
+    )?;
+    conn.execute_batch("DELETE FROM scrubbed_properties")
 }
 
 fn retry_keys(conn: &Connection, project: u32, records: &[RetryRecord]) -> duckdb::Result<()> {

@@ -1,12 +1,12 @@
-//! Erasing a person on the embedded store: after the erasure, and after a restart, no row of any
-//! table holds the person's ids, email or person id, and the in-memory columns loaded before the
-//! erasure no longer count it.
+//! Erasing and anonymizing a person on the embedded store: afterwards, and after a restart, no row
+//! of any table holds what was removed (ids, email, person id; an anonymized person's former ids
+//! and personal fields), and the in-memory columns loaded before no longer count it.
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use troupe_core::{Command, TrackEvent};
 use troupe_duckdb::{DuckStore, EmbeddedConfig, DB_FILE};
-use troupe_store::conformance::{erase_a_merged_person, project};
+use troupe_store::conformance::{anonymize_a_merged_person, erase_a_merged_person, project};
 use troupe_store::Store;
 
 /// Unique users of "Report Exported" on 2026-11-02, answered from the in-memory columns.
@@ -67,4 +67,31 @@ async fn an_erased_person_leaves_no_row_and_stays_erased_after_a_restart() {
     let store = DuckStore::open(config).expect("reopens");
     assert!(store.person(p, "ann@example.com", 0).await.expect("read").is_none());
     assert_eq!(users_reporting(&store, p).await, 2.0, "still erased after a restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymized_person_leaves_no_personal_field_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), ..EmbeddedConfig::default() };
+    let store = DuckStore::open(config.clone()).expect("opens");
+    let p = project(&store, "p").await;
+    let earlier = TrackEvent {
+        event: "Report Exported".into(),
+        distinct_id: "carol".into(),
+        timestamp: Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).single(),
+        ..TrackEvent::default()
+    };
+    store.apply(p, vec![Command::Track(earlier)]).await.expect("stored")[0].clone().expect("valid");
+    assert_eq!(users_reporting(&store, p).await, 1.0, "loads the columns before");
+    let (gone, pseudonym) = anonymize_a_merged_person(&store, p).await;
+    drop(store);
+    let rows = every_row(dir.path());
+    assert!(rows.iter().any(|r| r.contains(&pseudonym)), "the pseudonym is stored: {rows:?}");
+    assert!(rows.iter().any(|r| r.contains("bob@example.com")), "other people keep their fields");
+    for text in &gone {
+        let found: Vec<&String> = rows.iter().filter(|r| r.contains(text.as_str())).collect();
+        assert!(found.is_empty(), "{text} is still stored: {found:?}");
+    }
+    let store = DuckStore::open(config).expect("reopens");
+    assert!(store.person(p, &pseudonym, 0).await.expect("read").is_some());
 }

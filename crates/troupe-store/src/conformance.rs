@@ -27,6 +27,7 @@ macro_rules! store_conformance_suite {
             deleting_a_group_removes_memberships,
             group_type_rename_and_delete,
             erasing_a_person_removes_it_and_every_event_of_its_ids,
+            anonymizing_a_person_keeps_its_events_under_a_pseudonym,
             projects_are_isolated);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -540,6 +541,74 @@ pub async fn erase_a_merged_person(store: &dyn Store, p: ProjectId) -> Vec<Strin
     let person = store.person(p, ann, 0).await.expect("read").expect("the person exists").person.id;
     apply_ok(store, p, vec![Command::ErasePerson { distinct_id: "anon-1".into() }]).await;
     vec!["anon-1".into(), ann.into(), person]
+}
+
+/// The personal fields the anonymization cases remove.
+pub fn personal_fields() -> Vec<String> {
+    ids(&["email", "$ip"])
+}
+
+/// Load `anon-1` identified as `ann@example.com` (email in its profile, a membership in `acme`,
+/// events under both ids, some with an email and an `$ip` among their properties) beside `bob`,
+/// then anonymize it. Returns every text that must no longer be stored anywhere, and the
+/// pseudonym.
+pub async fn anonymize_a_merged_person(store: &dyn Store, p: ProjectId) -> (Vec<String>, String) {
+    let ann = "ann@example.com";
+    let mut paid = event(ann, "Paid", 1);
+    paid.properties = props(json!({"email": ann, "$ip": "203.0.113.7", "plan": "pro"}));
+    let mut visited = event("anon-1", "Visited", 0);
+    visited.properties = props(json!({"$ip": "203.0.113.7"}));
+    let mut bobs = event("bob", "Paid", 2);
+    bobs.properties = props(json!({"email": "bob@example.com", "plan": "free"}));
+    apply_ok(
+        store,
+        p,
+        vec![
+            Command::Track(visited),
+            Command::Identify { anon_distinct_id: "anon-1".into(), distinct_id: ann.into() },
+            Command::PersonProfile { distinct_id: ann.into(), op: ProfileOp::Set(props(json!({"email": ann}))) },
+            membership(ann, "company", MembershipOp::Set(ids(&["acme"]))),
+            Command::Track(paid),
+            Command::Track(bobs),
+        ],
+    )
+    .await;
+    let person = store.person(p, ann, 0).await.expect("read").expect("the person exists").person.id;
+    let command = Command::AnonymizePerson { distinct_id: "anon-1".into(), personal_fields: personal_fields() };
+    apply_ok(store, p, vec![command]).await;
+    let pseudonym = store.person(p, &person, 0).await.expect("read").expect("the person stays").person.distinct_ids;
+    (ids(&["anon-1", ann, "203.0.113.7"]), pseudonym.first().cloned().unwrap_or_default())
+}
+
+/// After anonymizing, the person and its events stay (under one pseudonym, same memberships),
+/// its profile and the personal fields of its events are gone, other people's events keep
+/// theirs, and anonymizing again changes nothing.
+pub async fn anonymizing_a_person_keeps_its_events_under_a_pseudonym(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let (_, pseudonym) = anonymize_a_merged_person(store, p).await;
+    assert!(pseudonym.starts_with("anon-"), "{pseudonym}");
+    for id in ["anon-1", "ann@example.com"] {
+        assert!(store.person(p, id, 0).await.expect("read").is_none(), "{id} still names the person");
+    }
+    let person = store.person(p, &pseudonym, 10).await.expect("read").expect("the person stays");
+    assert_eq!(person.person.distinct_ids, [pseudonym.clone()]);
+    assert!(person.person.properties.is_empty(), "{:?}", person.person.properties);
+    assert_eq!(person.person.group_memberships["company"], ids(&["acme"]));
+    assert_eq!(person.recent_events.len(), 2, "both events stay with the person");
+    let events = recent(store, p).await;
+    let of = |who: &str| -> Vec<(String, Value)> {
+        events
+            .iter()
+            .filter(|e| e.distinct_id == who)
+            .map(|e| (e.event.clone(), Value::Object(e.properties.clone())))
+            .collect()
+    };
+    assert_eq!(of(&pseudonym), [("Paid".to_string(), json!({"plan": "pro"})), ("Visited".to_string(), json!({}))]);
+    assert_eq!(of("bob"), [("Paid".to_string(), json!({"email": "bob@example.com", "plan": "free"}))]);
+    let again = Command::AnonymizePerson { distinct_id: pseudonym.clone(), personal_fields: personal_fields() };
+    apply_ok(store, p, vec![again]).await;
+    let after = store.person(p, &pseudonym, 10).await.expect("read").expect("still there");
+    assert_eq!((after.person.distinct_ids, after.recent_events.len()), (vec![pseudonym], 2));
 }
 
 pub async fn projects_are_isolated(store: &dyn Store) {
