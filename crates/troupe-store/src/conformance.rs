@@ -591,7 +591,7 @@ pub async fn anonymizing_a_person_keeps_its_events_under_a_pseudonym(store: &dyn
         assert!(store.person(p, id, 0).await.expect("read").is_none(), "{id} still names the person");
     }
     let person = store.person(p, &pseudonym, 10).await.expect("read").expect("the person stays");
-    assert_eq!(person.person.distinct_ids, [pseudonym.clone()]);
+    assert_eq!(person.person.distinct_ids, std::slice::from_ref(&pseudonym));
     assert!(person.person.properties.is_empty(), "{:?}", person.person.properties);
     assert_eq!(person.person.group_memberships["company"], ids(&["acme"]));
     assert_eq!(person.recent_events.len(), 2, "both events stay with the person");
