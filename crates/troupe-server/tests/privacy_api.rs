@@ -85,7 +85,7 @@ async fn trodo_gdpr_routes_follow_the_projects_privacy_settings() {
     assert_eq!(policy.body["policy"], json!({"text": null, "url": null}));
 
     let settings = json!({"ingestion_key_may": ["export"], "policy_text": "We keep events 13 months.",
-                          "policy_url": "https://example.com/privacy"});
+                          "policy_url": "https://example.com/privacy", "personal_fields": ["email"]});
     let r = with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(settings.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(app.get("/api/projects/default/settings/privacy").await.body, settings);
@@ -114,6 +114,7 @@ async fn trodo_gdpr_routes_follow_the_projects_privacy_settings() {
         (json!({"policy_url": "javascript:alert(1)"}), "policy_url"),
         (json!({"ingestion_key_may": ["erase_everything"]}), ""),
         (json!({"polcy_text": "typo"}), ""),
+        (json!({"personal_fields": [""]}), "personal_fields"),
     ] {
         let r = with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(bad.clone())).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
@@ -169,4 +170,32 @@ async fn an_export_holds_every_event_once_even_when_many_share_a_timestamp() {
     let times: Vec<&str> = events.iter().filter_map(|e| e["timestamp"].as_str()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
     assert_eq!(app.get("/api/projects/default/persons/nobody/export").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn anonymizing_keeps_events_under_a_pseudonym_without_the_personal_fields() {
+    let app = app().await;
+    ann_and_bob(&app).await;
+    app.post("/api/events", json!({"event_name": "Paid", "user_id": "ann", "custom_properties": {"email": "ann@example.com", "plan": "pro"}}))
+        .await;
+    let r = with_secret(&app, "POST", "/api/projects/default/persons/ann/anonymize", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let pseudonym = r.body["pseudonym"].as_str().unwrap_or_default().to_string();
+    assert!(pseudonym.starts_with("anon-") && r.body["documents_changed"] == json!(1), "{:?}", r.body);
+    assert_eq!(app.get("/api/projects/default/persons/ann").await.status, StatusCode::NOT_FOUND);
+    let person = app.get(&format!("/api/projects/default/persons/{pseudonym}")).await;
+    assert_eq!(person.body["properties"], json!({}), "{:?}", person.body);
+    let events = app.get("/api/projects/default/events").await;
+    let results = events.body["results"].as_array().cloned().unwrap_or_default();
+    let of_pseudonym: Vec<&Value> = results.iter().filter(|e| e["distinct_id"] == json!(pseudonym)).collect();
+    assert_eq!(of_pseudonym.len(), 3, "every event of both ids stays: {results:?}");
+    let paid = of_pseudonym.iter().find(|e| e["event"] == json!("Paid")).expect("the paid event");
+    assert_eq!(paid["properties"], json!({"plan": "pro"}));
+    let cohorts = app.get("/api/projects/default/cohorts").await;
+    assert_eq!(cohorts.body["results"][0]["ids"], json!(["bob"]));
+
+    let r = app.post("/api/sdk/gdpr/anonymize", json!({"userId": "bob"})).await;
+    assert_eq!((r.status, r.body["found"].clone()), (StatusCode::OK, json!(true)), "{:?}", r.body);
+    let r = app.post("/api/sdk/gdpr/anonymize", json!({"userId": "nobody"})).await;
+    assert_eq!((r.status, r.body["found"].clone()), (StatusCode::OK, json!(false)));
 }

@@ -33,7 +33,33 @@ pub struct PrivacySettings {
     /// The privacy policy `GET /api/sdk/privacy/policy` answers: a text, a link, or both.
     pub policy_text: Option<String>,
     pub policy_url: Option<String>,
+    /// Top-level event property names an anonymization removes from the person's events.
+    pub personal_fields: Vec<String>,
 }
+
+/// The default personal fields: the common names, and the `$`-prefixed ones PostHog and
+/// Mixpanel clients send (their `$ip`, `$email`, …).
+pub const DEFAULT_PERSONAL_FIELDS: &[&str] = &[
+    "email",
+    "name",
+    "first_name",
+    "last_name",
+    "username",
+    "phone",
+    "ip",
+    "address",
+    "$email",
+    "$name",
+    "$first_name",
+    "$last_name",
+    "$username",
+    "$phone",
+    "$ip",
+];
+
+/// At most this many personal fields, each a name of at most [`MAX_FIELD_NAME`] bytes.
+const MAX_PERSONAL_FIELDS: usize = 200;
+const MAX_FIELD_NAME: usize = 200;
 
 impl Default for PrivacySettings {
     fn default() -> Self {
@@ -41,6 +67,7 @@ impl Default for PrivacySettings {
             ingestion_key_may: vec![PrivacyOperation::Delete, PrivacyOperation::Export, PrivacyOperation::Anonymize],
             policy_text: None,
             policy_url: None,
+            personal_fields: DEFAULT_PERSONAL_FIELDS.iter().map(|f| f.to_string()).collect(),
         }
     }
 }
@@ -53,6 +80,16 @@ impl PrivacySettings {
     pub fn check(&self) -> Result<(), troupe_core::CoreError> {
         if self.policy_text.as_ref().is_some_and(|t| t.len() > MAX_POLICY_TEXT) {
             return Err(troupe_core::CoreError::invalid("policy_text", format!("is over {MAX_POLICY_TEXT} bytes")));
+        }
+        if self.personal_fields.len() > MAX_PERSONAL_FIELDS {
+            return Err(troupe_core::CoreError::invalid(
+                "personal_fields",
+                format!("holds over {MAX_PERSONAL_FIELDS} names"),
+            ));
+        }
+        if self.personal_fields.iter().any(|f| f.is_empty() || f.len() > MAX_FIELD_NAME) {
+            let why = format!("names must be 1 to {MAX_FIELD_NAME} bytes");
+            return Err(troupe_core::CoreError::invalid("personal_fields", why));
         }
         if let Some(url) = &self.policy_url {
             let web = url.starts_with("https://") || url.starts_with("http://");
@@ -114,6 +151,37 @@ pub async fn erase_person(store: &dyn Store, project: ProjectId, id: &str) -> Re
     named.extend(person_id.clone());
     let documents_changed = scrub_documents(store, project, &named).await?;
     Ok(Erasure { found: person_id.is_some(), person_id, distinct_ids, documents_changed })
+}
+
+/// What an anonymization did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Anonymization {
+    pub found: bool,
+    pub person_id: Option<String>,
+    /// The one distinct id the person has now.
+    pub pseudonym: Option<String>,
+    pub documents_changed: usize,
+}
+
+/// Anonymize the person found by any of its distinct ids or its person id
+/// ([`Command::AnonymizePerson`] with the project's personal fields); saved documents are
+/// rewritten without its former ids. Repeating it is harmless; an unknown id changes nothing.
+pub async fn anonymize_person(store: &dyn Store, project: ProjectId, id: &str) -> Result<Anonymization, StoreError> {
+    let Some(profile) = store.person(project, id, 0).await? else {
+        return Ok(Anonymization { found: false, person_id: None, pseudonym: None, documents_changed: 0 });
+    };
+    let settings = PrivacySettings::load(store, project).await?;
+    let former = profile.person.distinct_ids;
+    let distinct_id = former.first().cloned().unwrap_or_else(|| id.to_string());
+    let command = Command::AnonymizePerson { distinct_id, personal_fields: settings.personal_fields };
+    for result in store.apply(project, vec![command]).await? {
+        result.map_err(|e| StoreError::Conflict(e.to_string()))?;
+    }
+    let now = store.person(project, &profile.person.id, 0).await?;
+    let pseudonym = now.and_then(|p| p.person.distinct_ids.into_iter().next());
+    let former: Vec<String> = former.into_iter().filter(|f| Some(f) != pseudonym.as_ref()).collect();
+    let documents_changed = scrub_documents(store, project, &former).await?;
+    Ok(Anonymization { found: true, person_id: Some(profile.person.id), pseudonym, documents_changed })
 }
 
 /// Rewrite saved documents that name any of `names`: list elements equal to one are dropped,

@@ -41,7 +41,7 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
-    /// Erase or export a person (docs/semantics.md, "Privacy"): in the data directory (server
+    /// Erase, anonymize or export a person (docs/semantics.md, "Privacy"): in the data directory (server
     /// stopped) or through a running server (--server).
     Person {
         #[command(subcommand)]
@@ -54,6 +54,9 @@ pub enum PersonCommand {
     /// Erase a person found by any of its distinct ids or its person id: profile, ids,
     /// memberships, charges and every event of its ids. Repeating it is harmless.
     Erase(PersonArgs),
+    /// Anonymize a person: its events stay (counts do not change) under one pseudonym, its
+    /// profile and the project's personal fields (privacy settings) are removed.
+    Anonymize(PersonArgs),
     /// Write a person's data as one JSON document (profile, ids, memberships, charges, every
     /// event) to --out or standard output.
     Export {

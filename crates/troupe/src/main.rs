@@ -38,6 +38,7 @@ fn main() -> std::process::ExitCode {
             Command::Project { command: ProjectCommand::List { store } } => project::list(&store).await,
             Command::Migrate { store } => store::migrate(&store).await,
             Command::Person { command: PersonCommand::Erase(args) } => person::erase(&args).await,
+            Command::Person { command: PersonCommand::Anonymize(args) } => person::anonymize(&args).await,
             Command::Person { command: PersonCommand::Export { person, out } } => {
                 person::export(&person, out.as_deref()).await
             }

@@ -1,4 +1,4 @@
-//! `troupe person erase|export`: the privacy operations of `troupe_store::privacy`, on the data
+//! `troupe person erase|anonymize|export`: the privacy operations of `troupe_store::privacy`, on the data
 //! directory (server stopped) or through a running server's read API (`--server`).
 
 use std::io::Write;
@@ -13,15 +13,7 @@ use crate::config::PersonArgs;
 
 pub async fn erase(args: &PersonArgs) -> Result<()> {
     let reply = match &args.server {
-        Some(server) => {
-            let response = request(args, server, reqwest::Method::DELETE, "").await?;
-            let status = response.status();
-            let body: Value = response.json().await.context("the server's answer is not JSON")?;
-            if !status.is_success() {
-                bail!("{status}: {}", body.get("error").and_then(Value::as_str).unwrap_or("(no message)"));
-            }
-            body
-        }
+        Some(server) => json_reply(request(args, server, reqwest::Method::DELETE, "").await?).await?,
         None => {
             let store = open(args).await?;
             let erased = match project(store.as_ref(), args).await {
@@ -39,6 +31,39 @@ pub async fn erase(args: &PersonArgs) -> Result<()> {
         println!("no person has the id {:?}; events left under it, if any, were erased", args.id);
     }
     Ok(())
+}
+
+pub async fn anonymize(args: &PersonArgs) -> Result<()> {
+    let reply = match &args.server {
+        Some(server) => json_reply(request(args, server, reqwest::Method::POST, "/anonymize").await?).await?,
+        None => {
+            let store = open(args).await?;
+            let done = match project(store.as_ref(), args).await {
+                Ok(project) => {
+                    privacy::anonymize_person(store.as_ref(), project.id, &args.id).await.map_err(Into::into)
+                }
+                Err(e) => Err(e),
+            };
+            store.close().await;
+            serde_json::to_value(done?)?
+        }
+    };
+    if reply["found"] == Value::Bool(true) {
+        println!("anonymized person {}: its events stay under {}", reply["person_id"], reply["pseudonym"]);
+    } else {
+        println!("no person has the id {:?}; nothing to anonymize", args.id);
+    }
+    Ok(())
+}
+
+/// A JSON answer of the server, or its error as the message.
+async fn json_reply(response: reqwest::Response) -> Result<Value> {
+    let status = response.status();
+    let body: Value = response.json().await.context("the server's answer is not JSON")?;
+    if !status.is_success() {
+        bail!("{status}: {}", body.get("error").and_then(Value::as_str).unwrap_or("(no message)"));
+    }
+    Ok(body)
 }
 
 pub async fn export(args: &PersonArgs, out: Option<&Path>) -> Result<()> {

@@ -21,6 +21,7 @@ fn every_command_has_help() {
         &["query", "--help"],
         &["bench", "--help"],
         &["person", "erase", "--help"],
+        &["person", "anonymize", "--help"],
         &["person", "export", "--help"],
     ] {
         let (ok, stdout, _) = run(args);
@@ -132,7 +133,7 @@ fn bench_answers_match_plain_sql_and_reports_json() {
 /// `troupe person export|erase` through a running server, then on the data directory with the
 /// server stopped: the export holds the person's events, the erasure removes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn person_export_and_erase_through_a_server_and_on_the_data_directory() {
+async fn person_export_anonymize_and_erase_through_a_server_and_on_the_data_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().to_str().unwrap_or_default().to_string();
     let server = Server::start(dir.path(), &[]);
@@ -165,10 +166,16 @@ async fn person_export_and_erase_through_a_server_and_on_the_data_directory() {
     assert!(ok, "{stderr}");
     let export: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on standard output");
     assert_eq!(export["events"].as_array().map(Vec::len), Some(2));
-    let (ok, stdout, _) = run(&["person", "erase", "bob", "--data-dir", &data]);
-    assert!(ok && stdout.contains("erased person"), "{stdout}");
+    let (ok, stdout, stderr) = run(&["person", "anonymize", "bob", "--data-dir", &data]);
+    assert!(ok && stdout.contains("its events stay under \"anon-"), "{stdout}{stderr}");
+    let pseudonym = stdout.rsplit('"').nth(1).unwrap_or_default().to_string();
+    let (ok, stdout, _) = run(&["person", "export", &pseudonym, "--data-dir", &data]);
+    let export: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on standard output");
+    assert!(ok && export["events"].as_array().map(Vec::len) == Some(2), "{export}");
     let (ok, _, stderr) = run(&["person", "export", "bob", "--data-dir", &data]);
-    assert!(!ok && stderr.contains("no person has the id \"bob\""), "{stderr}");
-    let (ok, stdout, _) = run(&["person", "erase", "bob", "--data-dir", &data]);
+    assert!(!ok && stderr.contains("no person has the id \"bob\""), "bob is a pseudonym now: {stderr}");
+    let (ok, stdout, _) = run(&["person", "erase", &pseudonym, "--data-dir", &data]);
+    assert!(ok && stdout.contains("erased person"), "{stdout}");
+    let (ok, stdout, _) = run(&["person", "erase", &pseudonym, "--data-dir", &data]);
     assert!(ok && stdout.contains("no person has the id"), "a retry is harmless: {stdout}");
 }

@@ -24,9 +24,11 @@ use crate::AppState;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/projects/{project}/persons/{id}/export", get(export_with_secret))
+        .route("/api/projects/{project}/persons/{id}/anonymize", post(anonymize_with_secret))
         .route("/api/projects/{project}/settings/privacy", get(settings).put(put_settings))
         .route("/api/sdk/gdpr/delete", post(sdk_delete))
         .route("/api/sdk/gdpr/export", post(sdk_export))
+        .route("/api/sdk/gdpr/anonymize", post(sdk_anonymize))
         .route("/api/sdk/privacy/policy", get(sdk_policy))
 }
 
@@ -48,6 +50,26 @@ async fn erase(app: &AppState, project: ProjectId, id: &str) -> Result<Json<Valu
     tracing::info!(project, found = erasure.found, ids = erasure.distinct_ids.len(), "person erased");
     Ok(Json(json!({"erased": true, "found": erasure.found, "person_id": erasure.person_id,
                    "distinct_ids": erasure.distinct_ids, "documents_changed": erasure.documents_changed})))
+}
+
+/// `POST …/persons/{id}/anonymize`: the person keeps its events under a pseudonym, without its
+/// profile and the project's personal fields. 200 with what was done (`"found": false` for an
+/// unknown id: nothing to do).
+async fn anonymize_with_secret(
+    State(app): State<Arc<AppState>>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    anonymize(&app, project.id, &id).await
+}
+
+async fn anonymize(app: &AppState, project: ProjectId, id: &str) -> Result<Json<Value>, ApiError> {
+    app.limits.check_id("id", id)?;
+    let done = privacy::anonymize_person(app.store.as_ref(), project, id).await?;
+    tracing::info!(project, found = done.found, "person anonymized");
+    Ok(Json(json!({"anonymized": done.found, "found": done.found, "person_id": done.person_id,
+                   "pseudonym": done.pseudonym, "documents_changed": done.documents_changed})))
 }
 
 async fn export_with_secret(
@@ -177,6 +199,17 @@ async fn sdk_delete(
 async fn sdk_export(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let (project, user) = sdk_request(&app, &headers, &body, PrivacyOperation::Export).await?;
     export(app, project, user).await
+}
+
+async fn sdk_anonymize(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (project, user) = sdk_request(&app, &headers, &body, PrivacyOperation::Anonymize).await?;
+    let Json(mut reply) = anonymize(&app, project.id, &user).await?;
+    reply["success"] = json!(true);
+    Ok(Json(reply))
 }
 
 /// `GET /api/sdk/privacy/policy` (`X-Trodo-Site-Id`): the project's policy text and link, as
