@@ -101,7 +101,9 @@ async fn trodo_gdpr_routes_follow_the_projects_privacy_settings() {
     assert_eq!(export.body["person"]["properties"]["email"], json!("ann@example.com"));
 
     let r = with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(json!({}))).await;
-    assert_eq!(r.body["ingestion_key_may"], json!(["delete", "export", "anonymize"]), "the defaults");
+    assert_eq!(r.body["ingestion_key_may"], json!(["delete", "anonymize"]), "the defaults");
+    let export = app.post("/api/sdk/gdpr/export", json!({"userId": "ann"})).await;
+    assert_eq!(export.status, StatusCode::FORBIDDEN, "the public site id reads nobody's data by default");
     let r = app.post("/api/sdk/gdpr/delete", json!({"userId": "ann"})).await;
     assert_eq!((r.status, r.body["found"].clone()), (StatusCode::OK, json!(true)), "{:?}", r.body);
     assert_eq!(app.get("/api/projects/default/persons/anon-1").await.status, StatusCode::NOT_FOUND);

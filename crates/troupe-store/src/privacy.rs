@@ -26,9 +26,10 @@ pub enum PrivacyOperation {
 #[serde(default, deny_unknown_fields)]
 pub struct PrivacySettings {
     /// What the ingestion key (Trodo's site id, which SDKs hold) may ask for on
-    /// `/api/sdk/gdpr/*`. Default: all three, as the Trodo server SDK offers them with the site
-    /// id; a project whose site id is public (a browser SDK) should empty it and use the read
-    /// API's secret key instead.
+    /// `/api/sdk/gdpr/*`. Default: delete and anonymize, as the Trodo server SDK offers them
+    /// with the site id (its SDKs can already delete a person). Not export: the ingestion key is
+    /// public in browser apps and must not read anyone's data; a project whose site id stays on
+    /// its servers may add it.
     pub ingestion_key_may: Vec<PrivacyOperation>,
     /// The privacy policy `GET /api/sdk/privacy/policy` answers: a text, a link, or both.
     pub policy_text: Option<String>,
@@ -64,7 +65,7 @@ const MAX_FIELD_NAME: usize = 200;
 impl Default for PrivacySettings {
     fn default() -> Self {
         PrivacySettings {
-            ingestion_key_may: vec![PrivacyOperation::Delete, PrivacyOperation::Export, PrivacyOperation::Anonymize],
+            ingestion_key_may: vec![PrivacyOperation::Delete, PrivacyOperation::Anonymize],
             policy_text: None,
             policy_url: None,
             personal_fields: DEFAULT_PERSONAL_FIELDS.iter().map(|f| f.to_string()).collect(),
