@@ -21,7 +21,9 @@ pub enum CoreError {
 
     #[error(
         "{field}: group type limit reached: the project already has {limit} group types, \
-         so '{group_type}' cannot be created (delete a group type or raise the limit)"
+         so '{group_type}' cannot be created. Delete one you no longer use (dashboard: Settings → \
+         Group types; API: DELETE /api/projects/<project>/group-types/<type>; CLI: troupe group-type \
+         delete <type>) or raise the limit (--max-group-types)"
     )]
     GroupTypeLimit { field: String, group_type: String, limit: usize },
 

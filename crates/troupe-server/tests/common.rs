@@ -28,7 +28,12 @@ pub async fn app() -> App {
 }
 
 pub async fn app_with(settings: troupe_server::ServerSettings) -> App {
-    let store: Arc<dyn Store> = Arc::new(DuckStore::open(EmbeddedConfig::default()).expect("store opens"));
+    app_on(EmbeddedConfig::default(), settings).await
+}
+
+/// The app on an embedded store opened with `config` (its limits, say).
+pub async fn app_on(config: EmbeddedConfig, settings: troupe_server::ServerSettings) -> App {
+    let store: Arc<dyn Store> = Arc::new(DuckStore::open(config).expect("store opens"));
     for (name, key, secret) in [("default", SITE, SECRET), ("other", "site_other", "trs_other")] {
         store
             .create_project(NewProject {

@@ -95,3 +95,70 @@ async fn persons_and_events_can_be_filtered() {
     let r = app.get("/api/projects/default/events?before=yesterday").await;
     assert_eq!((r.status, r.body["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_query")));
 }
+
+/// Group types are renamed (key and display name) and deleted through the API: a renamed type
+/// keeps its events' attribution, a deleted one frees its slot for a new type that inherits
+/// nothing, and the limit error says how to make room.
+#[tokio::test]
+async fn group_types_are_renamed_and_deleted() {
+    use axum::body::Body;
+    use axum::http::Request;
+    let limits = troupe_core::Limits { max_group_types: 2, ..troupe_core::Limits::default() };
+    let config = troupe_duckdb::EmbeddedConfig { limits: limits.clone(), ..troupe_duckdb::EmbeddedConfig::default() };
+    let settings = troupe_server::ServerSettings { limits, ..troupe_server::ServerSettings::default() };
+    let app = common::app_on(config, settings).await;
+    let send = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {SECRET}"))
+            .header("content-type", "application/json")
+            .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
+            .expect("request")
+    };
+    app.post("/api/sdk/groups/set_group", json!({"userId": "u1", "groupKey": "org", "groupId": "acme"})).await;
+    app.post("/api/sdk/groups/set_group", json!({"userId": "u1", "groupKey": "team", "groupId": "t1"})).await;
+    app.post("/api/events", json!({"event_name": "Signed In", "user_id": "u1"})).await;
+    let r = app.post("/api/sdk/groups/set_group", json!({"userId": "u1", "groupKey": "region", "groupId": "eu"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let message = r.body["error"].as_str().unwrap_or_default();
+    assert!(message.contains("DELETE /api/projects/<project>/group-types/<type>"), "{message}");
+
+    let r = app.send(send("PATCH", "/api/projects/default/group-types/org", Some(json!({"name": "company"})))).await;
+    assert_eq!(
+        (r.status, r.body["group_type"].clone(), r.body["index"].clone()),
+        (StatusCode::OK, json!("company"), json!(0))
+    );
+    let events = app.get("/api/projects/default/events").await;
+    assert_eq!(events.body["results"][0]["groups"]["company"], json!(["acme"]), "attribution follows the rename");
+    let r = app.send(send("PATCH", "/api/projects/default/group-types/company", Some(json!({"name": "team"})))).await;
+    assert_eq!((r.status, r.body["field"].clone()), (StatusCode::BAD_REQUEST, json!("name")), "taken");
+    let r = app.send(send("PATCH", "/api/projects/default/group-types/nope", Some(json!({"name": "x"})))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app.send(send("PATCH", "/api/projects/default/group-types/team", Some(json!({"nmae": "x"})))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "an unknown field is named: {:?}", r.body);
+
+    let r = app.send(send("DELETE", "/api/projects/default/group-types/company", None)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.send(send("DELETE", "/api/projects/default/group-types/company", None)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = app.post("/api/sdk/groups/set_group", json!({"userId": "u1", "groupKey": "region", "groupId": "eu"})).await;
+    assert_eq!(r.status, StatusCode::OK, "the freed slot takes a new type: {:?}", r.body);
+    let types = app.get("/api/projects/default/group-types").await;
+    let names: Vec<_> = types.body["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| (t["index"].clone(), t["group_type"].clone()))
+        .collect();
+    assert_eq!(names, vec![(json!(0), json!("region")), (json!(1), json!("team"))]);
+    let events = app.get("/api/projects/default/events").await;
+    assert_eq!(
+        events.body["results"][0]["groups"],
+        json!({"team": ["t1"]}),
+        "nothing of the old type leaks into the new one"
+    );
+    assert_eq!(app.get("/api/projects/default/groups/company/acme").await.status, StatusCode::NOT_FOUND);
+}

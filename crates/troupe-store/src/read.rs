@@ -25,7 +25,7 @@ pub struct NewProject {
     pub secret_key_hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct GroupTypeInfo {
     pub index: u8,
     pub group_type: String,

@@ -47,6 +47,12 @@ pub enum Command {
         #[command(subcommand)]
         command: PersonCommand,
     },
+    /// List, rename and delete a project's group types: in the data directory (server stopped)
+    /// or through a running server (--server).
+    GroupType {
+        #[command(subcommand)]
+        command: GroupTypeCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,15 +79,44 @@ pub struct PersonArgs {
     /// Any distinct id of the person, or its person id.
     pub id: String,
     #[command(flatten)]
+    pub target: Target,
+}
+
+/// Where an administrative command acts: a project in the data directory (server stopped), or
+/// through a running server's API.
+#[derive(Debug, Args)]
+pub struct Target {
+    #[command(flatten)]
     pub store: StoreArgs,
     #[arg(long, default_value = "default")]
     pub project: String,
-    /// Ask a running troupe (e.g. http://127.0.0.1:8000) instead of opening the data directory.
+    /// Go through a running troupe (e.g. http://127.0.0.1:8000) instead of opening the data
+    /// directory.
     #[arg(long, env = "TROUPE_SERVER")]
     pub server: Option<String>,
     /// The project's secret key, for --server.
     #[arg(long, env = "TROUPE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupTypeCommand {
+    /// List the project's group types with their slots and group counts.
+    List(Target),
+    /// Rename a group type's key (it keeps its slot, so events keep their attribution).
+    Rename {
+        from: String,
+        to: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete a group type: its groups, every membership in them and the events' attribution
+    /// to it go, and its slot is free for a new type.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Debug, Args)]

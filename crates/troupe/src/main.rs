@@ -4,12 +4,14 @@ mod alloc;
 mod bench;
 mod config;
 mod demo;
+mod group_type;
 mod import;
 mod person;
 mod project;
 mod query;
 mod serve;
 mod store;
+mod target;
 
 use clap::Parser;
 
@@ -42,6 +44,7 @@ fn main() -> std::process::ExitCode {
             Command::Person { command: PersonCommand::Export { person, out } } => {
                 person::export(&person, out.as_deref()).await
             }
+            Command::GroupType { command } => group_type::run(&command).await,
         }
     });
     match result {

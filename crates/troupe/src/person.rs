@@ -5,14 +5,16 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
+
 use serde_json::Value;
 use troupe_store::privacy::{self, PersonExport};
 use troupe_store::{Project, Store};
 
 use crate::config::PersonArgs;
+use crate::target::json_reply;
 
 pub async fn erase(args: &PersonArgs) -> Result<()> {
-    let reply = match &args.server {
+    let reply = match &args.target.server {
         Some(server) => json_reply(request(args, server, reqwest::Method::DELETE, "").await?).await?,
         None => {
             let store = open(args).await?;
@@ -34,7 +36,7 @@ pub async fn erase(args: &PersonArgs) -> Result<()> {
 }
 
 pub async fn anonymize(args: &PersonArgs) -> Result<()> {
-    let reply = match &args.server {
+    let reply = match &args.target.server {
         Some(server) => json_reply(request(args, server, reqwest::Method::POST, "/anonymize").await?).await?,
         None => {
             let store = open(args).await?;
@@ -56,16 +58,6 @@ pub async fn anonymize(args: &PersonArgs) -> Result<()> {
     Ok(())
 }
 
-/// A JSON answer of the server, or its error as the message.
-async fn json_reply(response: reqwest::Response) -> Result<Value> {
-    let status = response.status();
-    let body: Value = response.json().await.context("the server's answer is not JSON")?;
-    if !status.is_success() {
-        bail!("{status}: {}", body.get("error").and_then(Value::as_str).unwrap_or("(no message)"));
-    }
-    Ok(body)
-}
-
 pub async fn export(args: &PersonArgs, out: Option<&Path>) -> Result<()> {
     let mut sink: Box<dyn Write> = match out {
         Some(path) => {
@@ -73,7 +65,7 @@ pub async fn export(args: &PersonArgs, out: Option<&Path>) -> Result<()> {
         }
         None => Box::new(std::io::stdout().lock()),
     };
-    match &args.server {
+    match &args.target.server {
         Some(server) => {
             let mut response = request(args, server, reqwest::Method::GET, "/export").await?;
             let status = response.status();
@@ -111,38 +103,16 @@ async fn write_export(store: &dyn Store, args: &PersonArgs, sink: &mut dyn Write
 }
 
 async fn open(args: &PersonArgs) -> Result<std::sync::Arc<dyn Store>> {
-    args.store.open().await.map_err(|e| {
-        anyhow!("{e:#}\n(to go through a running server instead: --server http://127.0.0.1:8000 --secret-key …)")
-    })
+    args.target.open().await
 }
 
 async fn project(store: &dyn Store, args: &PersonArgs) -> Result<Project> {
-    store
-        .projects()
-        .await?
-        .into_iter()
-        .find(|p| p.name == args.project || p.id.to_string() == args.project)
-        .ok_or_else(|| anyhow!("no project named {:?} ({})", args.project, args.store.describe()))
+    args.target.project_in(store).await
 }
 
 /// A read-API request about the person: `…/persons/{id}{suffix}`.
 async fn request(args: &PersonArgs, server: &str, method: reqwest::Method, suffix: &str) -> Result<reqwest::Response> {
-    let key =
-        args.secret_key.as_deref().ok_or_else(|| anyhow!("--server needs --secret-key (or TROUPE_SECRET_KEY)"))?;
-    let mut url = reqwest::Url::parse(server).with_context(|| format!("--server {server:?} is not a URL"))?;
-    url.path_segments_mut().map_err(|()| anyhow!("--server {server:?} cannot take a path"))?.pop_if_empty().extend([
-        "api",
-        "projects",
-        &args.project,
-        "persons",
-        &args.id,
-    ]);
-    let mut url = url.to_string();
+    let mut url = args.target.api_url(server, &["persons", &args.id])?;
     url.push_str(suffix);
-    reqwest::Client::new()
-        .request(method, &url)
-        .bearer_auth(key)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {server}"))
+    args.target.send(server, method, &url, None).await
 }

@@ -22,6 +22,7 @@ fn every_command_has_help() {
         &["bench", "--help"],
         &["person", "erase", "--help"],
         &["person", "anonymize", "--help"],
+        &["group-type", "delete", "--help"],
         &["person", "export", "--help"],
     ] {
         let (ok, stdout, _) = run(args);
@@ -178,4 +179,33 @@ async fn person_export_anonymize_and_erase_through_a_server_and_on_the_data_dire
     assert!(ok && stdout.contains("erased person"), "{stdout}");
     let (ok, stdout, _) = run(&["person", "erase", &pseudonym, "--data-dir", &data]);
     assert!(ok && stdout.contains("no person has the id"), "a retry is harmless: {stdout}");
+}
+
+/// `troupe group-type list|rename|delete` through a running server, then on the data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_types_are_listed_renamed_and_deleted_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().unwrap_or_default().to_string();
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    for (kind, key) in [("org", "acme"), ("team", "t1")] {
+        let body = json!({"userId": "u1", "groupKey": kind, "groupId": key});
+        let r = client.post(server.url("/api/sdk/groups/set_group")).header("x-trodo-site-id", SITE).json(&body).send();
+        assert!(r.await.expect("answers").status().is_success());
+    }
+    let remote = ["--server", server.base.as_str(), "--secret-key", SECRET];
+    let (ok, stdout, stderr) = run(&[&["group-type", "rename", "org", "company"][..], &remote].concat());
+    assert!(ok && stdout.contains("renamed group type 'org' to 'company'"), "{stdout}{stderr}");
+    let (ok, stdout, _) = run(&[&["group-type", "list"][..], &remote].concat());
+    assert!(ok && stdout.contains("company") && stdout.contains("team") && !stdout.contains("org "), "{stdout}");
+    let (ok, _, stderr) = run(&[&["group-type", "delete", "nope"][..], &remote].concat());
+    assert!(!ok && stderr.contains("no group type 'nope'"), "{stderr}");
+    server.stop();
+
+    let (ok, stdout, stderr) = run(&["group-type", "delete", "team", "--data-dir", &data]);
+    assert!(ok && stdout.contains("deleted group type 'team'"), "{stdout}{stderr}");
+    let (ok, _, stderr) = run(&["group-type", "delete", "team", "--data-dir", &data]);
+    assert!(!ok && stderr.contains("no group type 'team'"), "{stderr}");
+    let (ok, stdout, _) = run(&["group-type", "list", "--data-dir", &data]);
+    assert!(ok && stdout.contains("slot  0  company") && !stdout.contains("team"), "{stdout}");
 }

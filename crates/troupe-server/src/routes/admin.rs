@@ -71,11 +71,17 @@ pub async fn delete_group(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TypeEdit {
-    display_name: String,
+    /// A new key: the type keeps its slot, so attribution already stamped stays with it.
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
 }
 
-/// `PATCH …/group-types/{type}` `{display_name}`.
+/// `PATCH …/group-types/{type}` `{name?, display_name?}`: rename the type's key, change its
+/// display name, or both.
 pub async fn patch_group_type(
     State(app): State<Arc<AppState>>,
     Path((project, group_type)): Path<(String, String)>,
@@ -84,16 +90,54 @@ pub async fn patch_group_type(
 ) -> Result<Json<Value>, ApiError> {
     let project = app.authorize(&headers, &project).await?;
     let edit: TypeEdit = json_body(&body)?;
-    if edit.display_name.trim().is_empty() {
-        return Err(CoreError::invalid("display_name", "must not be empty").into());
+    existing_type(&app, project.id, &group_type).await?;
+    let mut commands = Vec::new();
+    let mut now_named = group_type.clone();
+    if let Some(name) = edit.name.map(|n| n.trim().to_string()).filter(|n| *n != group_type) {
+        if name.is_empty() {
+            return Err(CoreError::invalid("name", "must not be empty").into());
+        }
+        commands.push(Command::RenameGroupType { from: group_type.clone(), to: name.clone() });
+        now_named = name;
     }
-    let command = Command::SetGroupTypeDisplayName {
-        group_type: group_type.clone(),
-        display_name: edit.display_name.trim().into(),
-    };
-    apply(&app, project.id, vec![command]).await?;
+    if let Some(display_name) = edit.display_name {
+        if display_name.trim().is_empty() {
+            return Err(CoreError::invalid("display_name", "must not be empty").into());
+        }
+        let command = Command::SetGroupTypeDisplayName {
+            group_type: now_named.clone(),
+            display_name: display_name.trim().into(),
+        };
+        commands.push(command);
+    }
+    if commands.is_empty() {
+        return Err(CoreError::invalid("display_name", "send name, display_name or both").into());
+    }
+    apply(&app, project.id, commands).await?;
     let types = app.store.group_types(project.id).await?;
-    Ok(Json(json!(types.into_iter().find(|t| t.group_type == group_type))))
+    Ok(Json(json!(types.into_iter().find(|t| t.group_type == now_named))))
+}
+
+/// `DELETE …/group-types/{type}`: the type, its groups and every membership in them go, events
+/// lose their attribution to it, and its slot is free for a new type. `204`.
+pub async fn delete_group_type(
+    State(app): State<Arc<AppState>>,
+    Path((project, group_type)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    existing_type(&app, project.id, &group_type).await?;
+    apply(&app, project.id, vec![Command::DeleteGroupType { group_type }]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn existing_type(app: &AppState, project: u32, group_type: &str) -> Result<(), ApiError> {
+    let names = app.store.group_type_names(project).await?;
+    if names.iter().any(|n| n == group_type) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("no group type '{group_type}'")))
+    }
 }
 
 /// Apply, turning a refused command into a 400 naming the field.

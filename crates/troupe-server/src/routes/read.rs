@@ -25,7 +25,10 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/projects", get(projects))
         .route("/api/projects/{project}/group-types", get(group_types))
-        .route("/api/projects/{project}/group-types/{group_type}", patch(admin::patch_group_type))
+        .route(
+            "/api/projects/{project}/group-types/{group_type}",
+            patch(admin::patch_group_type).delete(admin::delete_group_type),
+        )
         .route("/api/projects/{project}/groups", get(groups))
         .route(
             "/api/projects/{project}/groups/{group_type}/{group_key}",
