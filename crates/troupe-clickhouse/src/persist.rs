@@ -28,6 +28,8 @@ pub struct ProjectRows {
     cleared_slots: Vec<u8>,
     erased: Erased,
     anonymized: Vec<Anonymized>,
+    detached_groups: Vec<(u8, String)>,
+    erased_group_events: Vec<(u8, String)>,
     events: Vec<EventRow>,
     persons: Vec<PersonRow>,
     distinct_ids: Vec<DistinctIdRow>,
@@ -65,6 +67,8 @@ pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_c
             persons: changes.erased_persons.iter().map(|p| p.to_string()).collect(),
         },
         anonymized: changes.anonymized.clone(),
+        detached_groups: changes.detached_groups.clone(),
+        erased_group_events: changes.erased_group_events.clone(),
         charges: changes.charges,
         events: event_rows(state, changes.events, group_columns),
         event_columns: event_columns(group_columns),
@@ -78,6 +82,8 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         cleared_slots,
         erased,
         anonymized,
+        detached_groups,
+        erased_group_events,
         events,
         persons,
         distinct_ids,
@@ -95,6 +101,22 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         mutate(http, "events", &change, &format!("clearing group column {slot}")).await?;
     }
     erase(http, project, &erased).await?;
+    // An erased group's earlier profile versions go too (the batch writes its deletion row).
+    for (slot, key) in detached_groups.iter().chain(&erased_group_events) {
+        let change = format!("DELETE WHERE project_id = {project} AND slot = {slot} AND group_key = {}", quote(key));
+        mutate(http, "group_profiles", &change, "erasing a group's profile").await?;
+    }
+    for (slot, key) in erased_group_events {
+        let change = format!("DELETE WHERE project_id = {project} AND has(group_{slot}, {})", quote(&key));
+        mutate(http, "events", &change, "erasing a group's events").await?;
+    }
+    for (slot, key) in detached_groups {
+        let key = quote(&key);
+        let change = format!(
+            "UPDATE group_{slot} = arrayFilter(x -> x != {key}, group_{slot}) WHERE project_id = {project} AND has(group_{slot}, {key})"
+        );
+        mutate(http, "events", &change, "taking an erased group off events").await?;
+    }
     // Profiles first (versioned rows: writing them again on a retry is harmless), charges,
     // then what marks the batch as seen (events with their ids, retry keys): a write that fails
     // part-way leaves no mark, so the client's retry applies the batch again instead of being

@@ -80,6 +80,14 @@ pub enum Command {
         name: Option<String>,
         op: ProfileOp,
     },
+    /// Erase a group: its profile and every membership in it go, and stored events lose their
+    /// attribution to it; with `with_events`, the events attributed to it are deleted instead.
+    /// (A profile `Delete` keeps the events' attribution.)
+    EraseGroup {
+        group_type: String,
+        group_key: String,
+        with_events: bool,
+    },
     RenameGroupType {
         from: String,
         to: String,
@@ -167,6 +175,7 @@ impl Command {
             | Command::JoinUntypedGroups { distinct_id, .. } => Some(distinct_id),
             Command::Once { guarded, .. } => guarded.distinct_id(),
             Command::GroupProfile { .. }
+            | Command::EraseGroup { .. }
             | Command::RenameGroupType { .. }
             | Command::SetGroupTypeDisplayName { .. }
             | Command::DeleteGroupType { .. } => None,
@@ -299,6 +308,7 @@ mod tests {
             Command::DeleteGroupType { group_type: "team".into() },
             Command::ErasePerson { distinct_id: "ann".into() },
             Command::AnonymizePerson { distinct_id: "ann".into(), personal_fields: vec!["email".into()] },
+            Command::EraseGroup { group_type: "company".into(), group_key: "acme".into(), with_events: true },
         ];
         let text = serde_json::to_string(&commands).expect("serializes");
         let back: Vec<Command> = serde_json::from_str(&text).expect("deserializes");

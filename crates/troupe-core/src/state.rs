@@ -54,6 +54,10 @@ pub struct Changes {
     pub erased_persons: BTreeSet<PersonId>,
     /// Anonymized persons: rewrite the stored events of their former ids.
     pub anonymized: Vec<Anonymized>,
+    /// Erased groups `(slot, key)`: remove the key from that slot of stored events.
+    pub detached_groups: Vec<(Slot, String)>,
+    /// Erased groups whose events go too: delete stored events holding the key in that slot.
+    pub erased_group_events: Vec<(Slot, String)>,
     /// Retry keys to persist so that a resend after a restart is still recognised.
     pub retry_keys: Vec<RetryRecord>,
 }
@@ -70,6 +74,8 @@ impl Changes {
             && self.erased_distinct_ids.is_empty()
             && self.erased_persons.is_empty()
             && self.anonymized.is_empty()
+            && self.detached_groups.is_empty()
+            && self.erased_group_events.is_empty()
             && self.retry_keys.is_empty()
     }
 }
@@ -382,6 +388,14 @@ impl ProjectState {
             Command::JoinUntypedGroups { distinct_id, group_keys } => self.join_untyped(&distinct_id, &group_keys, now),
             Command::GroupProfile { group_type, group_key, name, op } => {
                 self.group_profile(&group_type, &group_key, name, &op, now)
+            }
+            Command::EraseGroup { group_type, group_key, with_events } => {
+                self.check_id("group_type", &group_type)?;
+                self.check_id("group_key", &group_key)?;
+                if let Some(slot) = self.group_types.slot_of(&group_type) {
+                    self.erase_group(slot, &group_key, with_events);
+                }
+                Ok(Outcome::Applied)
             }
             Command::RenameGroupType { from, to } => {
                 self.check_id("name", &to)?;
@@ -706,6 +720,27 @@ impl ProjectState {
                     self.changes.persons.insert(person.id);
                 }
             }
+        }
+    }
+
+    /// Delete the group (profile, memberships) and take it off events: pending ones here, stored
+    /// ones by the backend ([`Changes::detached_groups`] or [`Changes::erased_group_events`]).
+    fn erase_group(&mut self, slot: Slot, key: &str, with_events: bool) {
+        self.delete_group(slot, key);
+        let holds = |e: &StoredEvent| e.groups.get(&slot).is_some_and(|ids| ids.iter().any(|id| id == key));
+        if with_events {
+            self.changes.events.retain(|e| !holds(e));
+            self.changes.erased_group_events.push((slot, key.to_string()));
+        } else {
+            for event in self.changes.events.iter_mut() {
+                if let Some(ids) = event.groups.get_mut(&slot) {
+                    ids.retain(|id| id != key);
+                    if ids.is_empty() {
+                        event.groups.remove(&slot);
+                    }
+                }
+            }
+            self.changes.detached_groups.push((slot, key.to_string()));
         }
     }
 

@@ -94,6 +94,10 @@ impl Needs {
                     self.deleted_groups.push((group_type.clone(), group_key.clone()));
                 }
             }
+            Command::EraseGroup { group_type, group_key, .. } => {
+                self.groups.insert((group_type.clone(), group_key.clone()));
+                self.deleted_groups.push((group_type.clone(), group_key.clone()));
+            }
             Command::RenameGroupType { .. } | Command::SetGroupTypeDisplayName { .. } => {}
             Command::DeleteGroupType { group_type } => self.deleted_types.push(group_type.clone()),
             Command::Once { retry, guarded } => {

@@ -129,6 +129,22 @@ impl ProjectWrite {
         for anonymized in &changes.anonymized {
             anonymize_events(conn, project, anonymized)?;
         }
+        for (slot, key) in &changes.erased_group_events {
+            conn.execute(
+                &format!("DELETE FROM events WHERE project_id = ? AND list_contains(group_{slot}, ?)"),
+                params![project, key],
+            )?;
+        }
+        for (slot, key) in &changes.detached_groups {
+            let column = format!("group_{slot}");
+            conn.execute(
+                &format!(
+                    "UPDATE events SET {column} = CASE WHEN len(list_filter({column}, lambda x: x != ?)) = 0 THEN NULL \
+                     ELSE list_filter({column}, lambda x: x != ?) END WHERE project_id = ? AND list_contains({column}, ?)"
+                ),
+                params![key, key, project, key],
+            )?;
+        }
         append_batches(conn, "events", &self.events)?;
         self.persons(conn)?;
         self.distinct_ids(conn)?;

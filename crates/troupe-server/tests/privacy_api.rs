@@ -201,3 +201,25 @@ async fn anonymizing_keeps_events_under_a_pseudonym_without_the_personal_fields(
     let r = app.post("/api/sdk/gdpr/anonymize", json!({"userId": "nobody"})).await;
     assert_eq!((r.status, r.body["found"].clone()), (StatusCode::OK, json!(false)));
 }
+
+#[tokio::test]
+async fn a_group_is_erased_from_events_attribution_or_with_its_events() {
+    let app = app().await;
+    for (user, company) in [("ann", "acme"), ("bob", "globex")] {
+        app.post("/api/sdk/groups/set_group", json!({"userId": user, "groupKey": "company", "groupId": company})).await;
+        app.post("/api/events", json!({"event_name": "Signed In", "user_id": user})).await;
+    }
+    let r = with_secret(&app, "DELETE", "/api/projects/default/groups/company/acme?events=everything", None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    let r = with_secret(&app, "DELETE", "/api/projects/default/groups/company/acme", None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let events = app.get("/api/projects/default/events").await;
+    let groups: Vec<Value> =
+        events.body["results"].as_array().into_iter().flatten().map(|e| e["groups"].clone()).collect();
+    assert_eq!(groups, [json!({"company": ["globex"]}), json!({})], "ann's event stays, without acme");
+    let r = with_secret(&app, "DELETE", "/api/projects/default/groups/company/globex?events=delete", None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(distinct_ids_of_events(&app.get("/api/projects/default/events").await), ["ann"]);
+    let r = with_secret(&app, "DELETE", "/api/projects/default/groups/company/globex", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

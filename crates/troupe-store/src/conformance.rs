@@ -28,6 +28,7 @@ macro_rules! store_conformance_suite {
             group_type_rename_and_delete,
             erasing_a_person_removes_it_and_every_event_of_its_ids,
             anonymizing_a_person_keeps_its_events_under_a_pseudonym,
+            erasing_a_group_takes_it_off_events_or_deletes_them,
             projects_are_isolated);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -609,6 +610,58 @@ pub async fn anonymizing_a_person_keeps_its_events_under_a_pseudonym(store: &dyn
     apply_ok(store, p, vec![again]).await;
     let after = store.person(p, &pseudonym, 10).await.expect("read").expect("still there");
     assert_eq!((after.person.distinct_ids, after.recent_events.len()), (vec![pseudonym], 2));
+}
+
+/// Erasing a group removes its profile and memberships and takes its key off stored and pending
+/// events (other groups of the events stay); with its events, those events go. Other groups
+/// and their events are untouched, and a retry changes nothing.
+pub async fn erasing_a_group_takes_it_off_events_or_deletes_them(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let erase = |key: &str, with_events: bool| Command::EraseGroup {
+        group_type: "company".into(),
+        group_key: key.into(),
+        with_events,
+    };
+    apply_ok(
+        store,
+        p,
+        vec![
+            membership("u1", "company", MembershipOp::Set(ids(&["acme", "globex"]))),
+            membership("u2", "company", MembershipOp::Set(ids(&["initech"]))),
+            Command::GroupProfile {
+                group_type: "company".into(),
+                group_key: "acme".into(),
+                name: Some("Acme".into()),
+                op: ProfileOp::Set(props(json!({"contact": "boss@acme.example"}))),
+            },
+            Command::Track(event("u1", "A", 1)),
+            Command::Track(event("u2", "B", 2)),
+        ],
+    )
+    .await;
+    // Pending in the same batch as the erasure: taken off too.
+    apply_ok(store, p, vec![Command::Track(event("u1", "C", 3)), erase("acme", false)]).await;
+    assert!(store.group(p, "company", "acme", 0).await.expect("read").is_none());
+    let u1 = store.person(p, "u1", 0).await.expect("read").expect("u1 stays");
+    assert_eq!(u1.person.group_memberships["company"], ids(&["globex"]));
+    let attribution = |events: &[crate::EventRow]| -> Vec<(String, Vec<String>)> {
+        events.iter().map(|e| (e.event.clone(), e.groups.get("company").cloned().unwrap_or_default())).collect()
+    };
+    let events = recent(store, p).await;
+    assert_eq!(
+        attribution(&events),
+        [
+            ("C".to_string(), ids(&["globex"])),
+            ("B".to_string(), ids(&["initech"])),
+            ("A".to_string(), ids(&["globex"]))
+        ]
+    );
+    apply_ok(store, p, vec![erase("acme", false)]).await;
+    apply_ok(store, p, vec![erase("initech", true)]).await;
+    let events = recent(store, p).await;
+    assert_eq!(attribution(&events), [("C".to_string(), ids(&["globex"])), ("A".to_string(), ids(&["globex"]))]);
+    let u2 = store.person(p, "u2", 0).await.expect("read").expect("u2 stays");
+    assert!(u2.person.group_memberships.is_empty());
 }
 
 pub async fn projects_are_isolated(store: &dyn Store) {

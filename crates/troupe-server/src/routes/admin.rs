@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use troupe_core::{Command, CoreError, ProfileOp, Properties};
 
-use crate::error::{json_body, ApiError};
+use crate::error::{json_body, ApiError, ApiQuery};
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -56,17 +56,37 @@ pub async fn put_group(
     Ok(Json(json!(group.map(|g| g.group))))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseGroupParams {
+    /// `detach` (default): events stay, without this group in their attribution; `delete`: the
+    /// events attributed to it go too.
+    #[serde(default)]
+    events: EventsOfErasedGroup,
+}
+
+#[derive(Deserialize, Default, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum EventsOfErasedGroup {
+    #[default]
+    Detach,
+    Delete,
+}
+
+/// `DELETE …/groups/{type}/{key}[?events=detach|delete]`: erase the group (profile, memberships,
+/// and its place in events' attribution, or its events). `204`; `404` for an unknown group.
 pub async fn delete_group(
     State(app): State<Arc<AppState>>,
     Path((project, group_type, group_key)): Path<(String, String, String)>,
     headers: HeaderMap,
+    ApiQuery(params): ApiQuery<EraseGroupParams>,
 ) -> Result<StatusCode, ApiError> {
     let project = app.authorize(&headers, &project).await?;
     if app.store.group(project.id, &group_type, &group_key, 0).await?.is_none() {
         return Err(ApiError::NotFound(format!("no group '{group_key}' of type '{group_type}'")));
     }
-    let op = ProfileOp::Delete;
-    apply(&app, project.id, vec![Command::GroupProfile { group_type, group_key, name: None, op }]).await?;
+    let with_events = params.events == EventsOfErasedGroup::Delete;
+    apply(&app, project.id, vec![Command::EraseGroup { group_type, group_key, with_events }]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
