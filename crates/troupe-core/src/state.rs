@@ -114,7 +114,7 @@ pub fn scrub_properties(properties_json: &str, fields: &[String]) -> Option<Stri
 /// The pseudonym an anonymized person's ids become: stable for the person (anonymizing twice
 /// gives the same one) and telling nothing about the former ids.
 pub fn pseudonym(person: PersonId) -> String {
-    format!("anon-{:016x}", xxhash_rust::xxh3::xxh3_64(person.to_string().as_bytes()))
+    format!("anonymized-{:016x}", xxhash_rust::xxh3::xxh3_64(person.to_string().as_bytes()))
 }
 
 pub struct ProjectState {

@@ -68,6 +68,10 @@ function errorBox(e) {
 function render(...nodes) {
   const app = document.getElementById('app');
   app.replaceChildren(...nodes);
+  if (notice) {
+    app.prepend(h('p.notice', { role: 'status' }, notice));
+    notice = '';
+  }
 }
 
 async function guard(container, fn) {
@@ -88,12 +92,31 @@ function table(headers, rows, cls = '') {
     h('tbody', {}, rows)));
 }
 
-function download(name, text) {
-  const a = h('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/csv' })), download: name });
+function download(name, text, type = 'text/csv') {
+  const a = h('a', { href: URL.createObjectURL(new Blob([text], { type })), download: name });
   document.body.append(a);
   a.click();
   a.remove();
 }
+
+/** A modal asking to confirm: resolves with the chosen choice's value, or null when cancelled. */
+function confirmDialog(title, text, choices) {
+  return new Promise((resolve) => {
+    const dialog = h('dialog.modal', { 'aria-label': title });
+    const close = (value) => { dialog.close(); dialog.remove(); resolve(value); };
+    dialog.addEventListener('cancel', () => close(null));
+    dialog.append(h('form', { onsubmit: (e) => e.preventDefault() },
+      h('h2', {}, title), h('p', {}, text),
+      h('div.actions', {},
+        h('button', { type: 'button', onclick: () => close(null) }, 'Cancel'),
+        choices.map((c) => h(c.danger ? 'button.danger' : 'button', { type: 'button', onclick: () => close(c.value) }, c.label)))));
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/** A notice at the top of the page, for what just happened elsewhere (an erasure). */
+let notice = '';
 
 function csv(rows) {
   return rows.map((r) => r.map((c) => {
@@ -316,11 +339,15 @@ async function groupPage(type, key) {
         h('div.spacer'),
         h('button', { onclick: () => groupForm(type, g) }, 'Edit'),
         h('button.danger', { onclick: async () => {
-          if (!confirm(`Delete ${type} ${key}? Its events keep their attribution.`)) return;
-          await api('DELETE', `${P()}/groups/${encodeURIComponent(type)}/${encodeURIComponent(key)}`);
+          const events = await confirmDialog(`Erase ${g.name || key}?`,
+            `The ${type} ${key}, its profile and every membership in it are erased. Its events can stay (they belong to people) without ${key} in their attribution, or go with it.`,
+            [{ label: 'Erase, keep its events', value: 'detach', danger: true }, { label: 'Erase with its events', value: 'delete', danger: true }]);
+          if (!events) return;
+          await api('DELETE', `${P()}/groups/${encodeURIComponent(type)}/${encodeURIComponent(key)}?events=${events}`);
+          notice = `${type} ${key} was erased.`;
           await loadGroupTypes();
           location.hash = `#/groups/${encodeURIComponent(type)}`;
-        } }, 'Delete')),
+        } }, 'Erase…')),
       h('div.grid2', {},
         h('section.card', {}, h('h2', {}, 'Properties'), propertiesTable(g.properties),
           h('p.muted.small', {}, `Created ${when(g.created_at)} · updated ${when(g.updated_at)}`)),
@@ -392,8 +419,39 @@ async function personPage(id) {
   render(h('p', {}, link('#/persons', '← Persons')), body);
   await guard(body, async () => {
     const p = await api('GET', `${P()}/persons/${encodeURIComponent(id)}?events=30`);
+    const name = p.properties.name || p.properties.email || p.distinct_ids[0];
+    const status = h('div');
+    const exportData = async () => {
+      const res = await fetch(`${P()}/persons/${encodeURIComponent(p.id)}/export`, { credentials: 'same-origin', headers: { 'X-CSRF-Token': state.csrf } });
+      if (!res.ok) throw new ApiError(`the export failed: the server answered ${res.status}`, res.status);
+      download(`person-${p.id}.json`, await res.text(), 'application/json');
+    };
+    const anonymize = async () => {
+      const ok = await confirmDialog(`Anonymize ${name}?`,
+        'Its profile properties and its personal event fields (see the privacy settings) are removed, and its distinct ids become one pseudonym. Its events stay, so every count stays the same. This cannot be undone.',
+        [{ label: 'Anonymize person', value: true, danger: true }]);
+      if (!ok) return;
+      const r = await api('POST', `${P()}/persons/${encodeURIComponent(p.id)}/anonymize`);
+      notice = `${name} was anonymized; the person is now ${r.pseudonym}.`;
+      location.hash = `#/person/${encodeURIComponent(r.pseudonym)}`;
+    };
+    const erase = async () => {
+      const ok = await confirmDialog(`Erase ${name}?`,
+        `The person, its ${p.distinct_ids.length} distinct id(s), memberships, charges and every event it sent are deleted, as if it never existed. This cannot be undone.`,
+        [{ label: 'Erase person', value: true, danger: true }]);
+      if (!ok) return;
+      await api('DELETE', `${P()}/persons/${encodeURIComponent(p.id)}`);
+      notice = `${name} was erased.`;
+      location.hash = '#/persons';
+    };
+    const act = (fn) => async () => { try { await fn(); } catch (e) { status.replaceChildren(errorBox(e)); } };
     body.append(
-      h('h1', {}, p.properties.name || p.properties.email || p.distinct_ids[0], h('span.muted.small', {}, p.identified ? ' identified' : ' anonymous')),
+      h('div.title-row', {}, h('h1', {}, name, h('span.muted.small', {}, p.identified ? ' identified' : ' anonymous')),
+        h('div.spacer'),
+        h('button', { onclick: act(exportData) }, 'Export'),
+        h('button.danger', { onclick: act(anonymize) }, 'Anonymize…'),
+        h('button.danger', { onclick: act(erase) }, 'Erase…')),
+      status,
       h('div.grid2', {},
         h('section.card', {}, h('h2', {}, 'Properties'), propertiesTable(p.properties)),
         h('section.card', {}, h('h2', {}, 'Distinct ids'), h('ul', {}, p.distinct_ids.map((d) => h('li', {}, h('code', {}, d)))),
@@ -785,20 +843,72 @@ async function settingsPage() {
   body.append(h('section.card', {}, h('h2', {}, project.name),
     h('p', {}, 'Ingestion key (write-only; give it to your SDKs): ', h('code.key', {}, project.ingestion_key)),
     h('p.muted.small', {}, 'The secret key that reads the API was shown once when the project was created.')));
-  body.append(h('h2', {}, 'Group types'));
-  if (!state.groupTypes.length) { body.append(h('p.empty', {}, 'No group types yet: they appear with the first group.')); return; }
-  body.append(table(['Type', 'Display name', 'Groups', ''], state.groupTypes.map((t) => {
-    const input = h('input', { value: t.display_name, 'aria-label': `Display name of ${t.group_type}` });
+  body.append(h('h2', {}, 'Group types'), groupTypesTable());
+  body.append(h('h2', {}, 'Privacy'));
+  await guard(body, async () => body.append(await privacyForm()));
+}
+
+function groupTypesTable() {
+  if (!state.groupTypes.length) return h('p.empty', {}, 'No group types yet: they appear with the first group.');
+  return table(['Slot', 'Key', 'Display name', 'Groups', ''], state.groupTypes.map((t) => {
+    const key = h('input', { value: t.group_type, 'aria-label': `Key of ${t.group_type}` });
+    const display = h('input', { value: t.display_name, 'aria-label': `Display name of ${t.group_type}` });
     const msg = h('span.small');
-    return h('tr', {}, h('td', {}, h('code', {}, t.group_type)), h('td', {}, input), h('td', {}, fmt(t.group_count)),
-      h('td', {}, h('button', { onclick: async () => {
-        try {
-          await api('PATCH', `${P()}/group-types/${encodeURIComponent(t.group_type)}`, { display_name: input.value });
-          await loadGroupTypes();
-          msg.textContent = ' saved';
-        } catch (e) { msg.replaceChildren(errorBox(e)); }
-      } }, 'Rename'), msg));
-  })));
+    const save = async () => {
+      try {
+        const edit = { display_name: display.value };
+        if (key.value.trim() !== t.group_type) edit.name = key.value.trim();
+        await api('PATCH', `${P()}/group-types/${encodeURIComponent(t.group_type)}`, edit);
+        await loadGroupTypes();
+        settingsPage();
+      } catch (e) { msg.replaceChildren(errorBox(e)); }
+    };
+    const remove = async () => {
+      const ok = await confirmDialog(`Delete the group type ${t.group_type}?`,
+        `Its ${fmt(t.group_count)} groups, every membership in them and the events' attribution to them are deleted; the events stay. Its slot is freed for a new type.`,
+        [{ label: 'Delete group type', value: true, danger: true }]);
+      if (!ok) return;
+      try {
+        await api('DELETE', `${P()}/group-types/${encodeURIComponent(t.group_type)}`);
+        notice = `The group type ${t.group_type} was deleted.`;
+        await loadGroupTypes();
+        settingsPage();
+      } catch (e) { msg.replaceChildren(errorBox(e)); }
+    };
+    return h('tr', {}, h('td', {}, String(t.index)), h('td', {}, key), h('td', {}, display), h('td', {}, fmt(t.group_count)),
+      h('td', {}, h('button', { onclick: save }, 'Save'), h('button.danger', { onclick: remove }, 'Delete…'), msg));
+  }));
+}
+
+async function privacyForm() {
+  const s = await api('GET', `${P()}/settings/privacy`);
+  const ops = ['delete', 'anonymize', 'export'];
+  const boxes = ops.map((op) => h('input', { type: 'checkbox', checked: s.ingestion_key_may.includes(op), 'aria-label': `Site id may ${op}` }));
+  const text = h('textarea', { rows: 3 }, s.policy_text || '');
+  const url = h('input', { type: 'url', value: s.policy_url || '' });
+  const fields = h('input', { value: s.personal_fields.join(', ') });
+  const msg = h('div');
+  const form = h('form.card', {
+    onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        await api('PUT', `${P()}/settings/privacy`, {
+          ingestion_key_may: ops.filter((_, i) => boxes[i].checked),
+          policy_text: text.value || null,
+          policy_url: url.value || null,
+          personal_fields: fields.value.split(',').map((f) => f.trim()).filter(Boolean),
+        });
+        msg.replaceChildren(h('p.small', {}, 'Saved.'));
+      } catch (ex) { msg.replaceChildren(errorBox(ex)); }
+    },
+  },
+  h('div.label', {}, 'What the ingestion key (site id) may ask for on /api/sdk/gdpr/*'),
+  h('div', {}, ops.map((op, i) => h('label.inline', {}, boxes[i], ` ${op}`))),
+  h('label', {}, 'Privacy policy text', text),
+  h('label', {}, 'Privacy policy link', url),
+  h('label', {}, 'Personal event fields removed by anonymization (comma-separated)', fields),
+  h('div.actions', {}, h('button.primary', { type: 'submit' }, 'Save privacy settings')), msg);
+  return form;
 }
 
 // ---------------------------------------------------------------- router

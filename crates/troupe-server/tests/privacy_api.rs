@@ -183,7 +183,7 @@ async fn anonymizing_keeps_events_under_a_pseudonym_without_the_personal_fields(
     let r = with_secret(&app, "POST", "/api/projects/default/persons/ann/anonymize", None).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let pseudonym = r.body["pseudonym"].as_str().unwrap_or_default().to_string();
-    assert!(pseudonym.starts_with("anon-") && r.body["documents_changed"] == json!(1), "{:?}", r.body);
+    assert!(pseudonym.starts_with("anonymized-") && r.body["documents_changed"] == json!(1), "{:?}", r.body);
     assert_eq!(app.get("/api/projects/default/persons/ann").await.status, StatusCode::NOT_FOUND);
     let person = app.get(&format!("/api/projects/default/persons/{pseudonym}")).await;
     assert_eq!(person.body["properties"], json!({}), "{:?}", person.body);

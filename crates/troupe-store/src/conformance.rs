@@ -587,7 +587,7 @@ pub async fn anonymize_a_merged_person(store: &dyn Store, p: ProjectId) -> (Vec<
 pub async fn anonymizing_a_person_keeps_its_events_under_a_pseudonym(store: &dyn Store) {
     let p = project(store, "p").await;
     let (_, pseudonym) = anonymize_a_merged_person(store, p).await;
-    assert!(pseudonym.starts_with("anon-"), "{pseudonym}");
+    assert!(pseudonym.starts_with("anonymized-"), "{pseudonym}");
     for id in ["anon-1", "ann@example.com"] {
         assert!(store.person(p, id, 0).await.expect("read").is_none(), "{id} still names the person");
     }

@@ -168,7 +168,7 @@ async fn person_export_anonymize_and_erase_through_a_server_and_on_the_data_dire
     let export: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on standard output");
     assert_eq!(export["events"].as_array().map(Vec::len), Some(2));
     let (ok, stdout, stderr) = run(&["person", "anonymize", "bob", "--data-dir", &data]);
-    assert!(ok && stdout.contains("its events stay under \"anon-"), "{stdout}{stderr}");
+    assert!(ok && stdout.contains("its events stay under \"anonymized-"), "{stdout}{stderr}");
     let pseudonym = stdout.rsplit('"').nth(1).unwrap_or_default().to_string();
     let (ok, stdout, _) = run(&["person", "export", &pseudonym, "--data-dir", &data]);
     let export: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on standard output");

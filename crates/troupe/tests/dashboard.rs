@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{get, post_query, run_node_flow, Server};
+use common::{get, post_query, run_node_flow, status_of, Server};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,10 +87,26 @@ async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboar
     assert_eq!(dashboards["results"][0]["name"], json!("Team health"));
     assert_eq!(dashboards["results"][0]["insights"], json!([insights["results"][0]["id"]]));
 
+    // The person erased with the page's button is gone, with every event of its ids.
+    let erased = seen["erased_person"].as_str().unwrap_or_default().to_string();
+    assert!(!erased.is_empty(), "the flow read the person's id");
+    assert!(seen["erase_notice"].as_str().unwrap_or_default().ends_with("was erased."), "{}", seen["erase_notice"]);
+    assert_eq!(status_of(&server, &format!("/api/projects/default/persons/{erased}")).await, 404);
+    let left = get(&server, &format!("/api/projects/default/events?person={erased}")).await;
+    assert_eq!(left["results"], json!([]), "no event of the erased person is left");
+
     // Phone width: nothing wider than the screen; no script errors on any page.
     assert_eq!(seen["phone_overflow"], json!(0));
     assert_eq!(seen["page_errors"], json!([]));
-    for page in ["01-setup", "03-groups", "05-group-profile", "09-funnel", "13-dashboard", "15-groups-phone"] {
+    for page in [
+        "01-setup",
+        "03-groups",
+        "05-group-profile",
+        "07b-erase-confirm",
+        "09-funnel",
+        "13-dashboard",
+        "15-groups-phone",
+    ] {
         assert!(shots.join(format!("{page}.png")).exists(), "screenshot {page}");
     }
     server.stop();

@@ -1,6 +1,6 @@
 // The dashboard as a new user meets it, in Debian's headless Chromium driven by playwright-core:
 // first-run setup, sign out and in, groups, a group created in the UI, a group profile, persons,
-// events, a funnel by companies, saved to a dashboard and reopened, settings, and a phone-width
+// erasing a person, events, a funnel by companies, saved to a dashboard and reopened, settings, and a phone-width
 // page. Saves a screenshot of each page and prints what it read as `RESULT <json>` lines for
 // the Rust test (dashboard.rs) to compare with the JSON API.
 //
@@ -89,6 +89,18 @@ async function main() {
   await page.getByRole('heading', { name: 'Distinct ids' }).waitFor();
   await shot('07-person');
 
+  // Erase that person: a confirmation first; then the persons list says it is gone.
+  const personId = decodeURIComponent(page.url().split('#/person/')[1] || '');
+  await page.getByRole('button', { name: 'Erase…' }).click();
+  const confirmErase = page.getByRole('dialog');
+  await confirmErase.getByRole('button', { name: 'Erase person' }).waitFor();
+  await shot('07b-erase-confirm');
+  await confirmErase.getByRole('button', { name: 'Erase person' }).click();
+  await page.getByRole('status').waitFor();
+  step('erased_person', personId);
+  step('erase_notice', await page.getByRole('status').innerText());
+  await shot('07c-erased');
+
   // Events, live.
   await page.goto(`${base}/#/events`);
   await page.locator('table.events tbody tr').first().waitFor();
@@ -148,6 +160,7 @@ async function main() {
   // Settings: keys and group types.
   await page.goto(`${base}/#/settings`);
   await page.getByRole('heading', { name: 'Group types' }).waitFor();
+  await page.getByRole('button', { name: 'Save privacy settings' }).waitFor();
   await shot('14-settings');
 
   // A phone.
