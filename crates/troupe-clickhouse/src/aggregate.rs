@@ -151,6 +151,8 @@ struct Inner {
 async fn events_with_lines(http: &Http, project: u32, select: Select<'_>, filter: &str) -> Result<Inner> {
     let Select { actor, split, tests, mut extra, keys } = select;
     let mut ids = Ids::new(http, project);
+    // Erasures in flight: their events are left out already (see `erasing`).
+    let erasing = http.erasing().filter(http, project).await?;
     let (person, join) = person_join(project);
     let mut needs_person = matches!(actor, Some(ActorKind::Persons));
     // Events without untyped ids (nearly all) take a group type's column as it is, and only the
@@ -207,13 +209,13 @@ async fn events_with_lines(http: &Http, project: u32, select: Select<'_>, filter
             // costs ClickHouse a copy of them).
             format!(
                 "SELECT ts, time, event, {raw_actors} AS actors{raw_passes} FROM events {join} \
-                 WHERE project_id = {project} AND ({filter}){only}"
+                 WHERE project_id = {project}{erasing} AND ({filter}){only}"
             )
         } else {
             format!(
                 "SELECT ts, time, event, {actors} AS actors{lines}{passes} FROM \
                  (SELECT ts, time, event, {raw_actors} AS raw_actors{raw_lines}{raw_passes} FROM events {join} \
-                  WHERE project_id = {project} AND ({filter}){only})"
+                  WHERE project_id = {project}{erasing} AND ({filter}){only})"
             )
         }
     };
@@ -1131,9 +1133,10 @@ async fn texts(http: &Http, project: u32, key: &str) -> Result<Vec<String>> {
         text: String,
     }
     let key = quote(key);
+    let erasing = http.erasing().filter(http, project).await?;
     let sql = format!(
         "SELECT DISTINCT prop_texts[indexOf(prop_keys, {key})] AS text FROM events \
-         WHERE project_id = {project} AND has(prop_keys, {key})"
+         WHERE project_id = {project}{erasing} AND has(prop_keys, {key})"
     );
     let rows: Vec<Row> = http.rows(&sql).await?;
     Ok(rows.into_iter().map(|r| r.text).collect())

@@ -86,6 +86,8 @@ pub struct Http {
     preferred: Arc<AtomicUsize>,
     /// The server takes `insert_deduplication_token` (ClickHouse 22.2 and later; not 18.16).
     insert_tokens: Arc<std::sync::atomic::AtomicBool>,
+    /// Erasures in flight, as this process last saw them (see [`crate::erasing`]).
+    erasing: Arc<crate::erasing::Erasing>,
 }
 
 impl Http {
@@ -100,11 +102,17 @@ impl Http {
             config,
             preferred: Arc::new(AtomicUsize::new(0)),
             insert_tokens: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            erasing: Arc::default(),
         })
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
         &self.config
+    }
+
+    /// This process's view of the erasures in flight, shared by every clone.
+    pub fn erasing(&self) -> &crate::erasing::Erasing {
+        &self.erasing
     }
 
     /// Send `body` to one node. `database` selects the default database of the statement

@@ -8,6 +8,7 @@
 mod aggregate;
 pub mod config;
 mod documents;
+mod erasing;
 mod guard;
 mod http;
 mod load;

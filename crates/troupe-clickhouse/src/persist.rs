@@ -65,6 +65,7 @@ pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_c
         erased: Erased {
             distinct_ids: changes.erased_distinct_ids.iter().cloned().collect(),
             persons: changes.erased_persons.iter().map(|p| p.to_string()).collect(),
+            at: changes.erased_at.map_or(i64::MAX, |t| t.timestamp_micros()),
         },
         anonymized: changes.anonymized.clone(),
         detached_groups: changes.detached_groups.clone(),
@@ -442,6 +443,8 @@ pub async fn stored_charges(http: &Http, project: u32, person: &str) -> Result<V
 struct Erased {
     distinct_ids: Vec<String>,
     persons: Vec<String>,
+    /// Microseconds: events of the ids received before it are the erased person's.
+    at: i64,
 }
 
 /// Remove every row of erased persons, every version of it: events under their distinct ids
@@ -453,6 +456,8 @@ async fn erase(http: &Http, project: u32, erased: &Erased) -> Result<(), ClickHo
     if erased.distinct_ids.is_empty() {
         return Ok(());
     }
+    // From here until the mutations end, reads leave the ids' events out already.
+    crate::erasing::start(http, project, &erased.distinct_ids, erased.at).await?;
     let ids = erased.distinct_ids.iter().map(|id| quote(id)).collect::<Vec<_>>().join(", ");
     let at = format!("DELETE WHERE project_id = {project} AND");
     mutate(http, "events", &format!("{at} distinct_id IN ({ids})"), "erasing a person's events").await?;
@@ -462,7 +467,8 @@ async fn erase(http: &Http, project: u32, erased: &Erased) -> Result<(), ClickHo
         mutate(http, "persons", &person_rows, "erasing a person").await?;
         mutate(http, "charges", &format!("{at} person_id IN ({persons})"), "erasing a person's charges").await?;
     }
-    mutate(http, "person_distinct_ids", &format!("{at} distinct_id IN ({ids})"), "erasing a person's ids").await
+    mutate(http, "person_distinct_ids", &format!("{at} distinct_id IN ({ids})"), "erasing a person's ids").await?;
+    crate::erasing::finish(http, project, &erased.distinct_ids).await
 }
 
 /// Rewrite the stored events of an anonymized person's former ids (its pseudonym, without the

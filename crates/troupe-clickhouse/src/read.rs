@@ -254,7 +254,7 @@ async fn events_of(
     if q.limit == 0 {
         return Ok(Vec::new());
     }
-    let mut filter = format!("project_id = {project}");
+    let mut filter = format!("project_id = {project}{}", http.erasing().filter(http, project).await?);
     if let Some(event) = &q.event {
         filter.push_str(&format!(" AND event = {}", quote(event)));
     }

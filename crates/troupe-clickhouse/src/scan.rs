@@ -37,7 +37,7 @@ pub async fn scan(http: &Http, project: u32, req: &ScanRequest) -> Result<EventS
         return Ok(out);
     }
     // Unqualified names: a Distributed table on the left of a GLOBAL JOIN keeps no alias.
-    let mut filter = format!("project_id = {project}");
+    let mut filter = format!("project_id = {project}{}", http.erasing().filter(http, project).await?);
     if let Some(from) = req.from {
         filter.push_str(&format!(" AND ts >= {}", from.timestamp_micros()));
     }

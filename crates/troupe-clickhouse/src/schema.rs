@@ -12,7 +12,7 @@ use crate::http::{quote, Http};
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -220,6 +220,18 @@ const STATEMENTS_V7: &[&str] = &[
 const STATEMENTS_V8: &[&str] =
     &["INSERT INTO {client_keys} SELECT project_id, key FROM {retry_keys} WHERE forever = 1"];
 
+/// Version 9: erasures in flight (`crate::erasing`): while an erasure's mutations run, reads
+/// leave out the events of the erased ids' hashes received before it. Rows live only that long.
+const TABLES_V9: &[Table] = &[Table {
+    name: "erasing",
+    columns: "project_id UInt32, key UInt64, before Int64",
+    version: None,
+    partition_by: None,
+    order_by: "(project_id, key)",
+    shard_by: "cityHash64(project_id, key)",
+    settings: None,
+}];
+
 struct Migration {
     version: u32,
     tables: &'static [Table],
@@ -238,6 +250,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, tables: &[], columns: PROJECT_COLUMNS_V6, statements: STATEMENTS_V6 },
     Migration { version: 7, tables: &[], columns: &[], statements: STATEMENTS_V7 },
     Migration { version: 8, tables: &[], columns: &[], statements: STATEMENTS_V8 },
+    Migration { version: 9, tables: TABLES_V9, columns: &[], statements: &[] },
 ];
 
 /// Whether the database has this table on `node`.

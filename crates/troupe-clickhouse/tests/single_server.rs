@@ -379,3 +379,8 @@ async fn an_erased_person_leaves_no_row() {
 async fn an_anonymized_person_leaves_no_personal_field() {
     common::an_anonymized_person_leaves_no_personal_field(common::deployment(1).fresh_database()).await;
 }
+
+#[tokio::test]
+async fn reads_leave_out_erasures_in_flight() {
+    common::reads_leave_out_erasures_in_flight(common::deployment(1).fresh_database()).await;
+}

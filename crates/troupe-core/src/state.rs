@@ -52,6 +52,9 @@ pub struct Changes {
     pub erased_distinct_ids: BTreeSet<String>,
     /// Erased persons: a backend that keeps earlier versions of rows removes every version.
     pub erased_persons: BTreeSet<PersonId>,
+    /// When the last erasure of the batch was applied: events received from then on under an
+    /// erased id belong to a person started afresh.
+    pub erased_at: Option<DateTime<Utc>>,
     /// Anonymized persons: rewrite the stored events of their former ids.
     pub anonymized: Vec<Anonymized>,
     /// Erased groups `(slot, key)`: remove the key from that slot of stored events.
@@ -368,6 +371,7 @@ impl ProjectState {
             Command::ErasePerson { distinct_id } => {
                 self.check_id("distinct_id", &distinct_id)?;
                 self.erase_person(&distinct_id);
+                self.changes.erased_at = Some(now);
                 Ok(Outcome::Applied)
             }
             Command::AnonymizePerson { distinct_id, personal_fields } => {

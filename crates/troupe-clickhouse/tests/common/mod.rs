@@ -450,3 +450,69 @@ async fn every_row(store: &ClickHouseStore, config: &ClickHouseConfig) -> Vec<St
     }
     rows
 }
+
+/// While an erasure's mutations run, its rows in `erasing` (the hash of an erased id, and the
+/// erasure's time) already leave that id's earlier events out of every read: event lists and
+/// insight aggregates. Events received after the erasure's time stay.
+pub async fn reads_leave_out_erasures_in_flight(config: ClickHouseConfig) {
+    use chrono::{Duration, Utc};
+    use troupe_core::{Command, TrackEvent};
+    use troupe_store::conformance::project;
+    use troupe_store::{EventQuery, Store};
+    let store = store_on(config.clone()).await;
+    let p = project(&store, "p").await;
+    let track = |who: &str, name: &str| {
+        let at = Utc::now() - Duration::hours(1);
+        Command::Track(TrackEvent {
+            event: name.into(),
+            distinct_id: who.into(),
+            timestamp: Some(at),
+            ..TrackEvent::default()
+        })
+    };
+    for r in store.apply(p, vec![track("anon-1", "Visited"), track("bob", "Visited")]).await.expect("stored") {
+        r.expect("valid");
+    }
+    let between = Utc::now().timestamp_micros();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.apply(p, vec![track("anon-1", "Paid")]).await.expect("stored")[0].clone().expect("valid");
+    let db = &config.database;
+    store
+        .http()
+        .execute(&format!(
+            "INSERT INTO {db}.erasing (project_id, key, before) VALUES ({p}, cityHash64('anon-1'), {between})"
+        ))
+        .await
+        .expect("an erasure in flight");
+
+    let names = |events: Vec<troupe_store::EventRow>| -> Vec<String> {
+        let mut names: Vec<String> = events.into_iter().map(|e| format!("{} {}", e.distinct_id, e.event)).collect();
+        names.sort();
+        names
+    };
+    let events = store.events(p, EventQuery { limit: 10, ..EventQuery::default() }).await.expect("events");
+    assert_eq!(names(events), ["anon-1 Paid", "bob Visited"], "the erased id's earlier event is left out");
+    let question: troupe_query::Insight = serde_json::from_value(serde_json::json!({
+        "kind": "trends", "date_range": {"from": "-1d"}, "series": [{"event": "Visited", "math": "unique"}]
+    }))
+    .expect("a question");
+    let answer = troupe_query::run(&store, p, &question, Utc::now()).await.expect("answered");
+    let answer = serde_json::to_value(&answer).expect("JSON");
+    assert_eq!(answer["series"][0]["aggregated_value"].as_f64(), Some(1.0), "{answer}");
+
+    // The erasure's rows gone (and the second of caching past), everything shows again.
+    let local = if config.cluster.is_some() { "erasing_local" } else { "erasing" };
+    for node in &config.nodes {
+        let sql = format!("ALTER TABLE {db}.{local} DELETE WHERE project_id = {p}");
+        store.http().execute_on(node, &sql, true).await.expect("deleted");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let events = store.events(p, EventQuery { limit: 10, ..EventQuery::default() }).await.expect("events");
+        if events.len() == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the erasure's rows were never gone: {events:?}");
+    }
+}
