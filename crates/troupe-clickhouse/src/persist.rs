@@ -30,6 +30,8 @@ pub struct ProjectRows {
     anonymized: Vec<Anonymized>,
     detached_groups: Vec<(u8, String)>,
     erased_group_events: Vec<(u8, String)>,
+    /// Event retention (microseconds): events before it go.
+    expired_before: Option<i64>,
     events: Vec<EventRow>,
     persons: Vec<PersonRow>,
     distinct_ids: Vec<DistinctIdRow>,
@@ -70,6 +72,7 @@ pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_c
         anonymized: changes.anonymized.clone(),
         detached_groups: changes.detached_groups.clone(),
         erased_group_events: changes.erased_group_events.clone(),
+        expired_before: changes.expired_before.map(|t| t.timestamp_micros()),
         charges: changes.charges,
         events: event_rows(state, changes.events, group_columns),
         event_columns: event_columns(group_columns),
@@ -85,6 +88,7 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         anonymized,
         detached_groups,
         erased_group_events,
+        expired_before,
         events,
         persons,
         distinct_ids,
@@ -102,6 +106,9 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         mutate(http, "events", &change, &format!("clearing group column {slot}")).await?;
     }
     erase(http, project, &erased).await?;
+    if let Some(before) = expired_before {
+        expire(http, project, before).await?;
+    }
     // An erased group's earlier profile versions go too (the batch writes its deletion row).
     for (slot, key) in detached_groups.iter().chain(&erased_group_events) {
         let change = format!("DELETE WHERE project_id = {project} AND slot = {slot} AND group_key = {}", quote(key));
@@ -437,6 +444,43 @@ pub async fn stored_charges(http: &Http, project: u32, person: &str) -> Result<V
         quote(person)
     );
     http.rows(&sql).await
+}
+
+/// Drop a project's events before `before` (microseconds). Monthly partitions holding nothing
+/// but this project's events from before it are dropped whole (`DROP PARTITION`, at once and
+/// without rewriting anything); what is left, a mutation deletes (only when there is something:
+/// the sweep runs every hour).
+async fn expire(http: &Http, project: u32, before: i64) -> Result<(), ClickHouseError> {
+    #[derive(Deserialize)]
+    struct Month {
+        month: u32,
+        projects: u64,
+        last: i64,
+        expired: u64,
+    }
+    let seconds = before.div_euclid(1_000_000);
+    let sql = format!(
+        "SELECT toYYYYMM(time) AS month, uniqExact(project_id) AS projects, max(ts) AS last, \
+         countIf(project_id = {project} AND ts < {before}) AS expired FROM events \
+         WHERE toYYYYMM(time) <= toYYYYMM(toDateTime({seconds})) GROUP BY month"
+    );
+    let months: Vec<Month> = http.rows(&sql).await?;
+    let local = physical_tables(http, "events").remove(0);
+    let mut left = 0;
+    for month in months.iter().filter(|m| m.expired > 0) {
+        if month.projects == 1 && month.last < before {
+            for node in http.config().nodes.clone() {
+                http.execute_on(&node, &format!("ALTER TABLE {local} DROP PARTITION {}", month.month), true).await?;
+            }
+        } else {
+            left += month.expired;
+        }
+    }
+    if left > 0 {
+        let change = format!("DELETE WHERE project_id = {project} AND ts < {before}");
+        mutate(http, "events", &change, "dropping events past the retention").await?;
+    }
+    Ok(())
 }
 
 /// Erased persons' ids and distinct ids (see [`erase`]).

@@ -100,6 +100,11 @@ pub enum Command {
     DeleteGroupType {
         group_type: String,
     },
+    /// Drop every event whose time is before `before`: a project's event retention
+    /// (troupe's own sweep sends it; no wire protocol does).
+    ExpireEvents {
+        before: DateTime<Utc>,
+    },
     /// `command`, applied at most once for `retry`: a client's resend of a write that was
     /// applied already is answered [`Outcome::Duplicate`] and changes nothing (DESIGN.md §10
     /// for more than events: an increment, an append, a charge).
@@ -176,6 +181,7 @@ impl Command {
             Command::Once { guarded, .. } => guarded.distinct_id(),
             Command::GroupProfile { .. }
             | Command::EraseGroup { .. }
+            | Command::ExpireEvents { .. }
             | Command::RenameGroupType { .. }
             | Command::SetGroupTypeDisplayName { .. }
             | Command::DeleteGroupType { .. } => None,
@@ -309,6 +315,7 @@ mod tests {
             Command::ErasePerson { distinct_id: "ann".into() },
             Command::AnonymizePerson { distinct_id: "ann".into(), personal_fields: vec!["email".into()] },
             Command::EraseGroup { group_type: "company".into(), group_key: "acme".into(), with_events: true },
+            Command::ExpireEvents { before: chrono::Utc::now() },
         ];
         let text = serde_json::to_string(&commands).expect("serializes");
         let back: Vec<Command> = serde_json::from_str(&text).expect("deserializes");

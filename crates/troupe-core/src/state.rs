@@ -61,6 +61,8 @@ pub struct Changes {
     pub detached_groups: Vec<(Slot, String)>,
     /// Erased groups whose events go too: delete stored events holding the key in that slot.
     pub erased_group_events: Vec<(Slot, String)>,
+    /// Event retention: delete stored events whose time is before this.
+    pub expired_before: Option<DateTime<Utc>>,
     /// Retry keys to persist so that a resend after a restart is still recognised.
     pub retry_keys: Vec<RetryRecord>,
 }
@@ -79,6 +81,7 @@ impl Changes {
             && self.anonymized.is_empty()
             && self.detached_groups.is_empty()
             && self.erased_group_events.is_empty()
+            && self.expired_before.is_none()
             && self.retry_keys.is_empty()
     }
 }
@@ -399,6 +402,11 @@ impl ProjectState {
                 if let Some(slot) = self.group_types.slot_of(&group_type) {
                     self.erase_group(slot, &group_key, with_events);
                 }
+                Ok(Outcome::Applied)
+            }
+            Command::ExpireEvents { before } => {
+                self.changes.events.retain(|e| e.timestamp >= before);
+                self.changes.expired_before = self.changes.expired_before.max(Some(before));
                 Ok(Outcome::Applied)
             }
             Command::RenameGroupType { from, to } => {

@@ -98,7 +98,9 @@ impl Needs {
                 self.groups.insert((group_type.clone(), group_key.clone()));
                 self.deleted_groups.push((group_type.clone(), group_key.clone()));
             }
-            Command::RenameGroupType { .. } | Command::SetGroupTypeDisplayName { .. } => {}
+            Command::RenameGroupType { .. }
+            | Command::SetGroupTypeDisplayName { .. }
+            | Command::ExpireEvents { .. } => {}
             Command::DeleteGroupType { group_type } => self.deleted_types.push(group_type.clone()),
             Command::Once { retry, guarded } => {
                 if let EventIdentity::Client(key) = EventIdentity::of_command(retry, guarded) {

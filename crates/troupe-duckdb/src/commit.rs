@@ -242,7 +242,8 @@ impl Committer {
         let rewritten = !changes.erased_distinct_ids.is_empty()
             || !changes.anonymized.is_empty()
             || !changes.detached_groups.is_empty()
-            || !changes.erased_group_events.is_empty();
+            || !changes.erased_group_events.is_empty()
+            || changes.expired_before.is_some();
         if rewritten {
             // Erasures and anonymizations are rare: the columns are read again from the database on the next
             // question instead of having rows taken out of every column here.

@@ -129,6 +129,9 @@ impl ProjectWrite {
         for anonymized in &changes.anonymized {
             anonymize_events(conn, project, anonymized)?;
         }
+        if let Some(before) = changes.expired_before {
+            conn.execute("DELETE FROM events WHERE project_id = ? AND ts < ?", params![project, ts(before)])?;
+        }
         for (slot, key) in &changes.erased_group_events {
             conn.execute(
                 &format!("DELETE FROM events WHERE project_id = ? AND list_contains(group_{slot}, ?)"),

@@ -887,6 +887,7 @@ async function privacyForm() {
   const text = h('textarea', { rows: 3 }, s.policy_text || '');
   const url = h('input', { type: 'url', value: s.policy_url || '' });
   const fields = h('input', { value: s.personal_fields.join(', ') });
+  const retention = h('input.num', { type: 'number', min: 1, max: 36500, value: s.event_retention_days ?? '' });
   const msg = h('div');
   const form = h('form.card', {
     onsubmit: async (e) => {
@@ -897,6 +898,7 @@ async function privacyForm() {
           policy_text: text.value || null,
           policy_url: url.value || null,
           personal_fields: fields.value.split(',').map((f) => f.trim()).filter(Boolean),
+          event_retention_days: retention.value ? Number(retention.value) : null,
         });
         msg.replaceChildren(h('p.small', {}, 'Saved.'));
       } catch (ex) { msg.replaceChildren(errorBox(ex)); }
@@ -907,6 +909,7 @@ async function privacyForm() {
   h('label', {}, 'Privacy policy text', text),
   h('label', {}, 'Privacy policy link', url),
   h('label', {}, 'Personal event fields removed by anonymization (comma-separated)', fields),
+  h('label', {}, 'Keep events for this many days (empty: forever; older events are dropped every hour)', retention),
   h('div.actions', {}, h('button.primary', { type: 'submit' }, 'Save privacy settings')), msg);
   return form;
 }

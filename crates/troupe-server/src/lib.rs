@@ -6,6 +6,7 @@ mod dashboard;
 mod error;
 pub mod rate_limit;
 mod respond;
+pub mod retention;
 pub mod routes;
 
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub struct ServerSettings {
     /// non-loopback address, and prints it): whoever reaches the port first must not become
     /// the administrator.
     pub setup_token: Option<String>,
+    /// How often projects' event retention (privacy settings) is applied; `None`: never (a
+    /// process that should not sweep, e.g. tests).
+    pub retention_sweep_every: Option<std::time::Duration>,
 }
 
 impl Default for ServerSettings {
@@ -58,6 +62,7 @@ impl Default for ServerSettings {
             internal_secret: None,
             rate_limits: rate_limit::RateLimitSettings::default(),
             setup_token: None,
+            retention_sweep_every: Some(retention::SWEEP_EVERY),
         }
     }
 }
@@ -84,6 +89,9 @@ impl AppState {
             sessions: dashboard::Sessions::default(),
             rate_limits,
         });
+        if let Some(every) = state.settings.retention_sweep_every {
+            retention::sweep_every(Arc::downgrade(&state), every);
+        }
         // Idle rate-limit buckets are forgotten once a minute, while the server runs.
         let weak = Arc::downgrade(&state);
         tokio::spawn(async move {

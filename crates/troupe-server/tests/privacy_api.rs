@@ -85,7 +85,8 @@ async fn trodo_gdpr_routes_follow_the_projects_privacy_settings() {
     assert_eq!(policy.body["policy"], json!({"text": null, "url": null}));
 
     let settings = json!({"ingestion_key_may": ["export"], "policy_text": "We keep events 13 months.",
-                          "policy_url": "https://example.com/privacy", "personal_fields": ["email"]});
+                          "policy_url": "https://example.com/privacy", "personal_fields": ["email"],
+                          "event_retention_days": 400});
     let r = with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(settings.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(app.get("/api/projects/default/settings/privacy").await.body, settings);
@@ -222,4 +223,57 @@ async fn a_group_is_erased_from_events_attribution_or_with_its_events() {
     assert_eq!(distinct_ids_of_events(&app.get("/api/projects/default/events").await), ["ann"]);
     let r = with_secret(&app, "DELETE", "/api/projects/default/groups/company/globex", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// A project's event retention, set in its privacy settings, is applied by the server's
+/// background sweep: older events go, newer ones and other projects' stay.
+#[tokio::test]
+async fn the_background_sweep_drops_events_past_the_projects_retention() {
+    let settings = troupe_server::ServerSettings {
+        retention_sweep_every: Some(std::time::Duration::from_millis(200)),
+        ..troupe_server::ServerSettings::default()
+    };
+    let app = common::app_with(settings).await;
+    let projects = app.store.projects().await.expect("projects");
+    let (default, other) = (projects[0].id, projects[1].id);
+    let old = Utc::now() - Duration::days(40);
+    let recent = Utc::now() - Duration::days(5);
+    for project in [default, other] {
+        let commands = [("Old", old), ("Recent", recent)].map(|(name, at)| {
+            Command::Track(TrackEvent {
+                event: name.into(),
+                distinct_id: "u1".into(),
+                timestamp: Some(at),
+                ..TrackEvent::default()
+            })
+        });
+        for r in app.store.apply(project, commands.to_vec()).await.expect("stored") {
+            r.expect("valid");
+        }
+    }
+    let r =
+        with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(json!({"event_retention_days": 0})))
+            .await;
+    assert_eq!((r.status, r.body["field"].clone()), (StatusCode::BAD_REQUEST, json!("event_retention_days")));
+    let r =
+        with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(json!({"event_retention_days": 30})))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    let names = |reply: Reply| -> Vec<String> {
+        reply.body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["event"].as_str().map(String::from))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while names(app.get("/api/projects/default/events").await) != ["Recent"] {
+        assert!(std::time::Instant::now() < deadline, "the sweep never dropped the old event");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let request = Request::get("/api/projects/other/events").header("authorization", "Bearer trs_other");
+    let others = app.send(request.body(Body::empty()).expect("request")).await;
+    assert_eq!(names(others), ["Recent", "Old"], "a project without retention keeps everything");
 }

@@ -29,6 +29,7 @@ macro_rules! store_conformance_suite {
             erasing_a_person_removes_it_and_every_event_of_its_ids,
             anonymizing_a_person_keeps_its_events_under_a_pseudonym,
             erasing_a_group_takes_it_off_events_or_deletes_them,
+            expiring_events_drops_those_before_the_cutoff,
             projects_are_isolated);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -662,6 +663,43 @@ pub async fn erasing_a_group_takes_it_off_events_or_deletes_them(store: &dyn Sto
     assert_eq!(attribution(&events), [("C".to_string(), ids(&["globex"])), ("A".to_string(), ids(&["globex"]))]);
     let u2 = store.person(p, "u2", 0).await.expect("read").expect("u2 stays");
     assert!(u2.person.group_memberships.is_empty());
+}
+
+/// Event retention: events before the cutoff go, of this project only; a month holding other
+/// projects' events keeps theirs (a backend dropping whole partitions must not drop those), and
+/// a later cutoff for the other project empties that month.
+pub async fn expiring_events_drops_those_before_the_cutoff(store: &dyn Store) {
+    let (a, b) = (project(store, "a").await, project(store, "b").await);
+    let at = |month: u32, day: u32| Utc.with_ymd_and_hms(2026, month, day, 12, 0, 0).single().unwrap_or_default();
+    let track = |who: &str, name: &str, when| {
+        Command::Track(TrackEvent {
+            event: name.into(),
+            distinct_id: who.into(),
+            timestamp: Some(when),
+            ..TrackEvent::default()
+        })
+    };
+    apply_ok(
+        store,
+        a,
+        vec![track("u1", "Jan", at(1, 10)), track("u1", "Feb", at(2, 20)), track("u1", "Mar", at(3, 5))],
+    )
+    .await;
+    apply_ok(store, b, vec![track("u9", "Jan", at(1, 11)), track("u9", "Mar", at(3, 6))]).await;
+    let names = |events: Vec<crate::EventRow>| -> Vec<String> { events.into_iter().map(|e| e.event).collect() };
+
+    apply_ok(store, a, vec![Command::ExpireEvents { before: at(3, 1) }]).await;
+    assert_eq!(names(recent(store, a).await), ["Mar"]);
+    assert_eq!(names(recent(store, b).await), ["Mar", "Jan"], "another project's events stay");
+    assert!(store.person(a, "u1", 0).await.expect("read").is_some(), "persons stay");
+
+    apply_ok(store, b, vec![Command::ExpireEvents { before: at(2, 1) }]).await;
+    assert_eq!(names(recent(store, b).await), ["Mar"]);
+    // A pending event before the cutoff, in the same batch, goes too; a retry changes nothing.
+    let batch = vec![track("u1", "Old", at(1, 2)), Command::ExpireEvents { before: at(3, 1) }];
+    apply_ok(store, a, batch).await;
+    apply_ok(store, a, vec![Command::ExpireEvents { before: at(3, 1) }]).await;
+    assert_eq!(names(recent(store, a).await), ["Mar"]);
 }
 
 pub async fn projects_are_isolated(store: &dyn Store) {

@@ -36,6 +36,9 @@ pub struct PrivacySettings {
     pub policy_url: Option<String>,
     /// Top-level event property names an anonymization removes from the person's events.
     pub personal_fields: Vec<String>,
+    /// Events older than this many days are dropped by the server's hourly sweep; `None` keeps
+    /// them forever.
+    pub event_retention_days: Option<u32>,
 }
 
 /// The default personal fields: the common names, and the `$`-prefixed ones PostHog and
@@ -69,6 +72,7 @@ impl Default for PrivacySettings {
             policy_text: None,
             policy_url: None,
             personal_fields: DEFAULT_PERSONAL_FIELDS.iter().map(|f| f.to_string()).collect(),
+            event_retention_days: None,
         }
     }
 }
@@ -91,6 +95,9 @@ impl PrivacySettings {
         if self.personal_fields.iter().any(|f| f.is_empty() || f.len() > MAX_FIELD_NAME) {
             let why = format!("names must be 1 to {MAX_FIELD_NAME} bytes");
             return Err(troupe_core::CoreError::invalid("personal_fields", why));
+        }
+        if self.event_retention_days.is_some_and(|d| !(1..=36_500).contains(&d)) {
+            return Err(troupe_core::CoreError::invalid("event_retention_days", "must be 1 to 36500 days, or null"));
         }
         if let Some(url) = &self.policy_url {
             let web = url.starts_with("https://") || url.starts_with("http://");

@@ -35,6 +35,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         rate_limits: args.rate_limits.settings(),
         setup_token: (args.require_setup_token || !args.addr.ip().is_loopback())
             .then(|| troupe_server::auth::generate_key("setup_")),
+        retention_sweep_every: Some(troupe_server::retention::SWEEP_EVERY),
     };
     if let Some(token) = &settings.setup_token {
         // Printed even once setup is done: harmless then (setup is refused), and the operator
