@@ -152,5 +152,12 @@ pub async fn project_state(
         })
         .collect();
     state.restore_retry_keys(records, now);
+
+    #[derive(serde::Deserialize)]
+    struct KeptOut {
+        key: u64,
+    }
+    let kept_out: Vec<KeptOut> = http.rows(&format!("SELECT key FROM kept_out WHERE project_id = {project}")).await?;
+    state.restore_kept_out(kept_out.into_iter().map(|k| k.key));
     Ok(state)
 }

@@ -32,6 +32,7 @@ pub struct ProjectRows {
     erased_group_events: Vec<(u8, String)>,
     /// Event retention (microseconds): events before it go.
     expired_before: Option<i64>,
+    kept_out: Vec<ClientKeyRow>,
     events: Vec<EventRow>,
     persons: Vec<PersonRow>,
     distinct_ids: Vec<DistinctIdRow>,
@@ -73,6 +74,7 @@ pub fn rows(versions: &Versions, state: &ProjectState, changes: Changes, group_c
         detached_groups: changes.detached_groups.clone(),
         erased_group_events: changes.erased_group_events.clone(),
         expired_before: changes.expired_before.map(|t| t.timestamp_micros()),
+        kept_out: changes.kept_out.iter().map(|&key| ClientKeyRow { project_id: project, key }).collect(),
         charges: changes.charges,
         events: event_rows(state, changes.events, group_columns),
         event_columns: event_columns(group_columns),
@@ -89,6 +91,7 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         detached_groups,
         erased_group_events,
         expired_before,
+        kept_out,
         events,
         persons,
         distinct_ids,
@@ -134,6 +137,7 @@ pub async fn write(http: &Http, versions: &Versions, rows: ProjectRows) -> Resul
         http.insert("person_distinct_ids", &distinct_ids),
         http.insert("group_profiles", &groups),
         http.insert("group_types", &group_types),
+        http.insert_tsv("kept_out", CLIENT_KEY_COLUMNS, &kept_out, None),
     )?;
     for anonymized in &anonymized {
         anonymize(http, project, anonymized).await?;

@@ -12,7 +12,7 @@ use crate::http::{quote, Http};
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -232,6 +232,18 @@ const TABLES_V9: &[Table] = &[Table {
     settings: None,
 }];
 
+/// Version 10: hashes of the ids of persons erased for good (`troupe_core::state::kept_out_key`):
+/// the writer reads them at start (there are few) and drops writes naming one.
+const TABLES_V10: &[Table] = &[Table {
+    name: "kept_out",
+    columns: "project_id UInt32, key UInt64",
+    version: None,
+    partition_by: None,
+    order_by: "(project_id, key)",
+    shard_by: "cityHash64(project_id, key)",
+    settings: None,
+}];
+
 struct Migration {
     version: u32,
     tables: &'static [Table],
@@ -251,6 +263,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, tables: &[], columns: &[], statements: STATEMENTS_V7 },
     Migration { version: 8, tables: &[], columns: &[], statements: STATEMENTS_V8 },
     Migration { version: 9, tables: TABLES_V9, columns: &[], statements: &[] },
+    Migration { version: 10, tables: TABLES_V10, columns: &[], statements: &[] },
 ];
 
 /// Whether the database has this table on `node`.

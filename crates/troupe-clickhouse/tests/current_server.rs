@@ -84,3 +84,11 @@ async fn an_anonymized_person_leaves_no_personal_field() {
 async fn reads_leave_out_erasures_in_flight() {
     common::reads_leave_out_erasures_in_flight(common::deployment_on(Engine::Current, 1).fresh_database()).await;
 }
+
+#[tokio::test]
+async fn a_person_erased_for_good_stays_out_after_a_restart() {
+    common::a_person_erased_for_good_stays_out_after_a_restart(
+        common::deployment_on(Engine::Current, 1).fresh_database(),
+    )
+    .await;
+}

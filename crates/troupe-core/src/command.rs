@@ -41,6 +41,10 @@ pub enum Command {
     /// erased, so a retry, or an erase after a profile delete, finishes the job.
     ErasePerson {
         distinct_id: String,
+        /// Keep the person out for good: later writes naming any of its ids are dropped
+        /// ([`Outcome::Dropped`]) instead of starting a new person.
+        #[serde(default)]
+        keep_out: bool,
     },
     /// Anonymize a person: its profile properties are removed, its distinct ids replaced by one
     /// stable pseudonym (on the person and on every event of its ids), and each event property
@@ -164,6 +168,15 @@ impl Command {
         Command::Once { retry, guarded: Box::new(self) }
     }
 
+    /// Every distinct id the command names (identify and alias name two).
+    pub fn distinct_ids(&self) -> Vec<&str> {
+        match self {
+            Command::Identify { anon_distinct_id, distinct_id } => vec![anon_distinct_id, distinct_id],
+            Command::Alias { distinct_id, alias } => vec![distinct_id, alias],
+            other => other.distinct_id().into_iter().collect(),
+        }
+    }
+
     /// The distinct id the command writes for, if it writes for a person (rate limits are kept
     /// per distinct id).
     pub fn distinct_id(&self) -> Option<&str> {
@@ -174,7 +187,7 @@ impl Command {
             | Command::PersonProfile { distinct_id, .. }
             | Command::TrackCharge { distinct_id, .. }
             | Command::ClearCharges { distinct_id }
-            | Command::ErasePerson { distinct_id }
+            | Command::ErasePerson { distinct_id, .. }
             | Command::AnonymizePerson { distinct_id, .. }
             | Command::Membership { distinct_id, .. }
             | Command::JoinUntypedGroups { distinct_id, .. } => Some(distinct_id),
@@ -197,6 +210,9 @@ pub enum Outcome {
     Stored { uuid: String },
     /// The event was seen before (a client retry) and dropped.
     Duplicate,
+    /// The write names an id of a person erased for good (its project does not let erased
+    /// persons start again): nothing was stored. Answered as a success, so clients drop it.
+    Dropped,
     /// A profile, membership or identity write took effect (or was already in effect).
     Applied,
     /// The result of `Identify`: who the person is now and the groups it belongs to, so a
@@ -312,7 +328,7 @@ mod tests {
             },
             Command::TrackCharge { distinct_id: "ann".into(), amount: 9.5, properties: props, time: None },
             Command::DeleteGroupType { group_type: "team".into() },
-            Command::ErasePerson { distinct_id: "ann".into() },
+            Command::ErasePerson { distinct_id: "ann".into(), keep_out: true },
             Command::AnonymizePerson { distinct_id: "ann".into(), personal_fields: vec!["email".into()] },
             Command::EraseGroup { group_type: "company".into(), group_key: "acme".into(), with_events: true },
             Command::ExpireEvents { before: chrono::Utc::now() },

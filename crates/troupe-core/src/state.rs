@@ -63,6 +63,8 @@ pub struct Changes {
     pub erased_group_events: Vec<(Slot, String)>,
     /// Event retention: delete stored events whose time is before this.
     pub expired_before: Option<DateTime<Utc>>,
+    /// Hashes of ids kept out for good ([`kept_out_key`]): persist them.
+    pub kept_out: Vec<u64>,
     /// Retry keys to persist so that a resend after a restart is still recognised.
     pub retry_keys: Vec<RetryRecord>,
 }
@@ -82,6 +84,7 @@ impl Changes {
             && self.detached_groups.is_empty()
             && self.erased_group_events.is_empty()
             && self.expired_before.is_none()
+            && self.kept_out.is_empty()
             && self.retry_keys.is_empty()
     }
 }
@@ -117,6 +120,11 @@ pub fn scrub_properties(properties_json: &str, fields: &[String]) -> Option<Stri
     (properties.len() != before).then(|| crate::command::properties_json(&properties))
 }
 
+/// The hash an id kept out for good is stored as (the id itself is not kept).
+pub fn kept_out_key(distinct_id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(distinct_id.as_bytes(), 0x6b65_7074_6f75_7421)
+}
+
 /// The pseudonym an anonymized person's ids become: stable for the person (anonymizing twice
 /// gives the same one) and telling nothing about the former ids.
 pub fn pseudonym(person: PersonId) -> String {
@@ -132,6 +140,8 @@ pub struct ProjectState {
     /// Per slot, so a lookup by key needs no owned copy of it.
     groups: HashMap<Slot, HashMap<String, Group>>,
     dedupe: Deduper,
+    /// Hashes of the ids of persons erased for good: writes naming one are dropped.
+    kept_out: std::collections::HashSet<u64>,
     changes: Changes,
 }
 
@@ -145,6 +155,7 @@ impl ProjectState {
             distinct_ids: HashMap::default(),
             groups: HashMap::default(),
             dedupe: Deduper::new(dedupe_window),
+            kept_out: std::collections::HashSet::new(),
             changes: Changes::default(),
         }
     }
@@ -164,6 +175,11 @@ impl ProjectState {
 
     pub fn restore_group(&mut self, group: Group) {
         self.groups.entry(group.slot).or_default().insert(group.key.clone(), group);
+    }
+
+    /// Ids kept out for good, as persisted ([`Changes::kept_out`]).
+    pub fn restore_kept_out(&mut self, keys: impl IntoIterator<Item = u64>) {
+        self.kept_out.extend(keys);
     }
 
     pub fn restore_dedup_keys(&mut self, keys: Vec<u64>) {
@@ -339,9 +355,21 @@ impl ProjectState {
     /// Apply one command at server time `now`.
     pub fn apply(&mut self, command: impl Into<PreparedCommand>, now: DateTime<Utc>) -> Result<Outcome, CoreError> {
         let command = match command.into().0 {
-            Prepared::Track(event, properties_json) => return self.track(event, properties_json, now),
+            Prepared::Track(event, properties_json) => {
+                if self.is_kept_out(&event.distinct_id) {
+                    return Ok(Outcome::Dropped);
+                }
+                return self.track(event, properties_json, now);
+            }
             Prepared::Other(command) => command,
         };
+        // An erasure itself goes through (it may be repeated); any other write naming an id kept
+        // out is dropped.
+        if !matches!(command, Command::ErasePerson { .. })
+            && command.distinct_ids().iter().any(|id| self.is_kept_out(id))
+        {
+            return Ok(Outcome::Dropped);
+        }
         match command {
             // `From<Command>` always prepares a track; this arm only keeps the match whole.
             track @ Command::Track(_) => self.apply(track, now),
@@ -371,10 +399,18 @@ impl ProjectState {
                 self.changes.charges.push(ChargeChange::Add(Charge { person_id, amount, properties, time }));
                 Ok(Outcome::Applied)
             }
-            Command::ErasePerson { distinct_id } => {
+            Command::ErasePerson { distinct_id, keep_out } => {
                 self.check_id("distinct_id", &distinct_id)?;
-                self.erase_person(&distinct_id);
+                let ids = self.erase_person(&distinct_id);
                 self.changes.erased_at = Some(now);
+                if keep_out {
+                    for id in ids {
+                        let key = kept_out_key(&id);
+                        if self.kept_out.insert(key) {
+                            self.changes.kept_out.push(key);
+                        }
+                    }
+                }
                 Ok(Outcome::Applied)
             }
             Command::AnonymizePerson { distinct_id, personal_fields } => {
@@ -571,7 +607,7 @@ impl ProjectState {
 
     /// Delete the person (as a profile delete does) and mark every one of its ids' events for
     /// erasure, dropping those still pending in this batch.
-    fn erase_person(&mut self, distinct_id: &str) {
+    fn erase_person(&mut self, distinct_id: &str) -> Vec<String> {
         let ids = match self.person_by_distinct_id(distinct_id) {
             Some(person) => {
                 let (id, ids) = (person.id, person.distinct_ids.clone());
@@ -582,7 +618,12 @@ impl ProjectState {
         };
         self.delete_person(distinct_id);
         self.changes.events.retain(|e| !ids.contains(&e.distinct_id));
-        self.changes.erased_distinct_ids.extend(ids);
+        self.changes.erased_distinct_ids.extend(ids.iter().cloned());
+        ids
+    }
+
+    fn is_kept_out(&self, distinct_id: &str) -> bool {
+        !self.kept_out.is_empty() && self.kept_out.contains(&kept_out_key(distinct_id))
     }
 
     /// Replace a person's ids by its pseudonym and empty its profile; pending events of its ids

@@ -331,7 +331,8 @@ fn erasing_a_person_marks_every_one_of_its_ids_events_and_drops_pending_ones() {
         .expect("identify");
     member(&mut s, "ann", "company", MembershipOp::Set(ids(&["acme"])));
     s.apply(Command::Track(track("bob", "Visited")), t0()).expect("someone else's event");
-    s.apply(Command::ErasePerson { distinct_id: "anon-1".into() }, t0()).expect("erase by any of its ids");
+    s.apply(Command::ErasePerson { distinct_id: "anon-1".into(), keep_out: false }, t0())
+        .expect("erase by any of its ids");
     assert!(s.person_by_distinct_id("ann").is_none() && s.person_by_distinct_id("anon-1").is_none());
     let changes = s.take_changes();
     assert_eq!(changes.erased_distinct_ids.iter().collect::<Vec<_>>(), ["ann", "anon-1"]);
@@ -340,7 +341,7 @@ fn erasing_a_person_marks_every_one_of_its_ids_events_and_drops_pending_ones() {
     assert!(changes.distinct_ids.contains("ann") && changes.distinct_ids.contains("anon-1"));
 
     // A retry, or an erase of an id whose person was deleted before, still erases its events.
-    s.apply(Command::ErasePerson { distinct_id: "ann".into() }, t0()).expect("retry");
+    s.apply(Command::ErasePerson { distinct_id: "ann".into(), keep_out: false }, t0()).expect("retry");
     assert_eq!(s.take_changes().erased_distinct_ids.iter().collect::<Vec<_>>(), ["ann"]);
     assert!(s.invariant_violations().is_empty(), "{:?}", s.invariant_violations());
 }

@@ -76,7 +76,7 @@ impl Needs {
             Command::PersonProfile { distinct_id, .. }
             | Command::TrackCharge { distinct_id, .. }
             | Command::ClearCharges { distinct_id }
-            | Command::ErasePerson { distinct_id }
+            | Command::ErasePerson { distinct_id, .. }
             | Command::AnonymizePerson { distinct_id, .. } => {
                 self.distinct_ids.insert(distinct_id.clone());
             }

@@ -112,5 +112,9 @@ pub fn project_state(
         })?
         .collect::<duckdb::Result<Vec<_>>>()?;
     state.restore_retry_keys(records, now);
+
+    let mut stmt = conn.prepare("SELECT key FROM kept_out WHERE project_id = ?")?;
+    let kept_out = stmt.query_map([project], |r| r.get::<_, u64>(0))?.collect::<duckdb::Result<Vec<_>>>()?;
+    state.restore_kept_out(kept_out);
     Ok(state)
 }

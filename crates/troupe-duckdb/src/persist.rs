@@ -154,6 +154,7 @@ impl ProjectWrite {
         self.groups(conn)?;
         self.group_types(conn)?;
         charges(conn, project, &changes.charges)?;
+        kept_out(conn, project, &changes.kept_out)?;
         retry_keys(conn, project, &changes.retry_keys)
     }
 
@@ -354,6 +355,17 @@ fn anonymize_events(conn: &Connection, project: u32, anonymized: &Anonymized) ->
         params![anonymized.pseudonym, project, ids],
     )?;
     conn.execute_batch("DELETE FROM scrubbed_properties")
+}
+
+fn kept_out(conn: &Connection, project: u32, keys: &[u64]) -> duckdb::Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut appender = conn.appender("kept_out")?;
+    for key in keys {
+        appender.append_row(params![project, key])?;
+    }
+    appender.flush()
 }
 
 fn retry_keys(conn: &Connection, project: u32, records: &[RetryRecord]) -> duckdb::Result<()> {

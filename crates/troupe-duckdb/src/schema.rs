@@ -7,10 +7,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/V1__initial.sql")),
     (2, include_str!("../migrations/V2__documents.sql")),
     (3, include_str!("../migrations/V3__retry_keys.sql")),
+    (4, include_str!("../migrations/V4__kept_out.sql")),
 ];
 
 /// The version this build expects.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 pub fn migrate(conn: &Connection) -> duckdb::Result<()> {
     conn.execute_batch(

@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 use troupe_core::{Command, TrackEvent};
 use troupe_duckdb::{DuckStore, EmbeddedConfig, DB_FILE};
-use troupe_store::conformance::{anonymize_a_merged_person, erase_a_merged_person, project};
+use troupe_store::conformance::{anonymize_a_merged_person, erase_a_merged_person, erase_for_good, project};
 use troupe_store::Store;
 
 /// Unique users of "Report Exported" on 2026-11-02, answered from the in-memory columns.
@@ -94,4 +94,22 @@ async fn an_anonymized_person_leaves_no_personal_field_after_a_restart() {
     }
     let store = DuckStore::open(config).expect("reopens");
     assert!(store.person(p, &pseudonym, 0).await.expect("read").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_erased_for_good_stays_out_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), ..EmbeddedConfig::default() };
+    let store = DuckStore::open(config.clone()).expect("opens");
+    let p = project(&store, "p").await;
+    let later = erase_for_good(&store, p).await;
+    drop(store);
+    let rows = every_row(dir.path());
+    for id in ["ann", "anon-1"] {
+        assert!(!rows.iter().any(|r| r.contains(id)), "{id} is kept as text: {rows:?}");
+    }
+    let store = DuckStore::open(config).expect("reopens");
+    let outcomes = store.apply(p, later).await.expect("applied");
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(troupe_core::Outcome::Dropped))), "{outcomes:?}");
+    assert!(store.person(p, "ann", 0).await.expect("read").is_none());
 }

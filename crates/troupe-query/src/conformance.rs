@@ -1104,7 +1104,7 @@ pub async fn an_erased_person_counts_as_if_it_never_existed(store: &dyn Store) {
     d.load_into(store, erased).await;
     // Asked once before the erasure, so a backend that caches what it read must drop it.
     ask(store, erased, json!({"kind": "trends", "series": [{"event": "use"}]})).await.expect("answer");
-    let results = store.apply(erased, vec![Command::ErasePerson { distinct_id: "eve".into() }]).await;
+    let results = store.apply(erased, vec![Command::ErasePerson { distinct_id: "eve".into(), keep_out: false }]).await;
     results.expect("applied").into_iter().for_each(|r| drop(r.expect("valid")));
 
     let range = json!({"from": "2026-03-01", "to": "2026-03-06"});

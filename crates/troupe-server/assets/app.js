@@ -887,6 +887,7 @@ async function privacyForm() {
   const text = h('textarea', { rows: 3 }, s.policy_text || '');
   const url = h('input', { type: 'url', value: s.policy_url || '' });
   const fields = h('input', { value: s.personal_fields.join(', ') });
+  const recreate = h('input', { type: 'checkbox', checked: s.recreate_erased, 'aria-label': 'Erased persons may start again' });
   const retention = h('input.num', { type: 'number', min: 1, max: 36500, value: s.event_retention_days ?? '' });
   const msg = h('div');
   const form = h('form.card', {
@@ -899,6 +900,7 @@ async function privacyForm() {
           policy_url: url.value || null,
           personal_fields: fields.value.split(',').map((f) => f.trim()).filter(Boolean),
           event_retention_days: retention.value ? Number(retention.value) : null,
+          recreate_erased: recreate.checked,
         });
         msg.replaceChildren(h('p.small', {}, 'Saved.'));
       } catch (ex) { msg.replaceChildren(errorBox(ex)); }
@@ -909,6 +911,7 @@ async function privacyForm() {
   h('label', {}, 'Privacy policy text', text),
   h('label', {}, 'Privacy policy link', url),
   h('label', {}, 'Personal event fields removed by anonymization (comma-separated)', fields),
+  h('label.inline', {}, recreate, ' A later event under an erased person\'s id starts a new person (unticked: it is dropped)'),
   h('label', {}, 'Keep events for this many days (empty: forever; older events are dropped every hour)', retention),
   h('div.actions', {}, h('button.primary', { type: 'submit' }, 'Save privacy settings')), msg);
   return form;

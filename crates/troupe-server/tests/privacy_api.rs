@@ -86,7 +86,7 @@ async fn trodo_gdpr_routes_follow_the_projects_privacy_settings() {
 
     let settings = json!({"ingestion_key_may": ["export"], "policy_text": "We keep events 13 months.",
                           "policy_url": "https://example.com/privacy", "personal_fields": ["email"],
-                          "event_retention_days": 400});
+                          "event_retention_days": 400, "recreate_erased": true});
     let r = with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(settings.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(app.get("/api/projects/default/settings/privacy").await.body, settings);
@@ -276,4 +276,20 @@ async fn the_background_sweep_drops_events_past_the_projects_retention() {
     let request = Request::get("/api/projects/other/events").header("authorization", "Bearer trs_other");
     let others = app.send(request.body(Body::empty()).expect("request")).await;
     assert_eq!(names(others), ["Recent", "Old"], "a project without retention keeps everything");
+}
+
+/// With `recreate_erased: false`, an erased person's ids stay out: a later event under one is
+/// answered as a success that stored nothing.
+#[tokio::test]
+async fn a_project_can_keep_erased_persons_out() {
+    let app = app().await;
+    ann_and_bob(&app).await;
+    let r = with_secret(&app, "PUT", "/api/projects/default/settings/privacy", Some(json!({"recreate_erased": false})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(with_secret(&app, "DELETE", "/api/projects/default/persons/ann", None).await.status, StatusCode::OK);
+    let r = app.post("/api/events", json!({"event_name": "Came Back", "user_id": "anon-1"})).await;
+    assert_eq!((r.status, r.body["dropped"].clone()), (StatusCode::OK, json!(true)), "{:?}", r.body);
+    assert_eq!(app.get("/api/projects/default/persons/anon-1").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(distinct_ids_of_events(&app.get("/api/projects/default/events").await), ["bob"]);
 }

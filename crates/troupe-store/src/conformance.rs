@@ -30,6 +30,7 @@ macro_rules! store_conformance_suite {
             anonymizing_a_person_keeps_its_events_under_a_pseudonym,
             erasing_a_group_takes_it_off_events_or_deletes_them,
             expiring_events_drops_those_before_the_cutoff,
+            a_person_erased_for_good_stays_out,
             projects_are_isolated);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -507,7 +508,7 @@ pub async fn erasing_a_person_removes_it_and_every_event_of_its_ids(store: &dyn 
     assert_eq!(found.expect("search").total, 0, "no profile holds the email");
 
     // A retry of the erasure is harmless; a later event with the id starts from nothing.
-    apply_ok(store, p, vec![Command::ErasePerson { distinct_id: ann.into() }]).await;
+    apply_ok(store, p, vec![Command::ErasePerson { distinct_id: ann.into(), keep_out: false }]).await;
     apply_ok(store, p, vec![Command::Track(event(ann, "Visited", 5))]).await;
     let again = store.person(p, ann, 10).await.expect("read").expect("a new person");
     assert_eq!(again.person.distinct_ids, ids(&[ann]), "the anonymous id is not linked again");
@@ -541,7 +542,7 @@ pub async fn erase_a_merged_person(store: &dyn Store, p: ProjectId) -> Vec<Strin
     )
     .await;
     let person = store.person(p, ann, 0).await.expect("read").expect("the person exists").person.id;
-    apply_ok(store, p, vec![Command::ErasePerson { distinct_id: "anon-1".into() }]).await;
+    apply_ok(store, p, vec![Command::ErasePerson { distinct_id: "anon-1".into(), keep_out: false }]).await;
     vec!["anon-1".into(), ann.into(), person]
 }
 
@@ -700,6 +701,44 @@ pub async fn expiring_events_drops_those_before_the_cutoff(store: &dyn Store) {
     apply_ok(store, a, batch).await;
     apply_ok(store, a, vec![Command::ExpireEvents { before: at(3, 1) }]).await;
     assert_eq!(names(recent(store, a).await), ["Mar"]);
+}
+
+/// Erase `anon-1` (identified as `ann`) for good ("delete and don't recreate"). Returns the
+/// writes a caller may apply afterwards to check they are dropped.
+pub async fn erase_for_good(store: &dyn Store, p: ProjectId) -> Vec<Command> {
+    apply_ok(
+        store,
+        p,
+        vec![
+            Command::Track(event("anon-1", "Visited", 0)),
+            Command::Identify { anon_distinct_id: "anon-1".into(), distinct_id: "ann".into() },
+        ],
+    )
+    .await;
+    apply_ok(store, p, vec![Command::ErasePerson { distinct_id: "ann".into(), keep_out: true }]).await;
+    vec![
+        Command::Track(event("ann", "Came Back", 5)),
+        Command::Track(event("anon-1", "Came Back", 6)),
+        Command::Identify { anon_distinct_id: "anon-7".into(), distinct_id: "ann".into() },
+        Command::PersonProfile { distinct_id: "anon-1".into(), op: ProfileOp::Set(props(json!({"email": "ann@x"}))) },
+        membership("ann", "company", MembershipOp::Set(ids(&["acme"]))),
+    ]
+}
+
+/// A person erased for good stays out: every later write naming one of its ids is answered
+/// `Dropped` and stores nothing (no person, no event, no membership); everyone else is unaffected.
+pub async fn a_person_erased_for_good_stays_out(store: &dyn Store) {
+    let p = project(store, "p").await;
+    let later = erase_for_good(store, p).await;
+    let outcomes = apply_ok(store, p, later).await;
+    assert!(outcomes.iter().all(|o| *o == Outcome::Dropped), "{outcomes:?}");
+    for id in ["ann", "anon-1", "anon-7"] {
+        assert!(store.person(p, id, 0).await.expect("read").is_none(), "{id} found a person");
+    }
+    assert!(recent(store, p).await.is_empty());
+    let stored = apply_ok(store, p, vec![Command::Track(event("bob", "Visited", 7))]).await;
+    assert!(matches!(stored[..], [Outcome::Stored { .. }]), "{stored:?}");
+    assert!(store.group(p, "company", "acme", 0).await.expect("read").is_none(), "no group was made for it");
 }
 
 pub async fn projects_are_isolated(store: &dyn Store) {

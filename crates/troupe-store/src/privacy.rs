@@ -39,6 +39,9 @@ pub struct PrivacySettings {
     /// Events older than this many days are dropped by the server's hourly sweep; `None` keeps
     /// them forever.
     pub event_retention_days: Option<u32>,
+    /// Whether a write naming an erased person's id starts a new person (default), or is
+    /// dropped for good ("delete and don't recreate").
+    pub recreate_erased: bool,
 }
 
 /// The default personal fields: the common names, and the `$`-prefixed ones PostHog and
@@ -73,6 +76,7 @@ impl Default for PrivacySettings {
             policy_url: None,
             personal_fields: DEFAULT_PERSONAL_FIELDS.iter().map(|f| f.to_string()).collect(),
             event_retention_days: None,
+            recreate_erased: true,
         }
     }
 }
@@ -152,7 +156,8 @@ pub async fn erase_person(store: &dyn Store, project: ProjectId, id: &str) -> Re
         None => (None, vec![id.to_string()]),
     };
     let distinct_id = distinct_ids.first().cloned().unwrap_or_else(|| id.to_string());
-    for result in store.apply(project, vec![Command::ErasePerson { distinct_id }]).await? {
+    let keep_out = !PrivacySettings::load(store, project).await?.recreate_erased;
+    for result in store.apply(project, vec![Command::ErasePerson { distinct_id, keep_out }]).await? {
         result.map_err(|e| StoreError::Conflict(e.to_string()))?;
     }
     let mut named: Vec<String> = distinct_ids.clone();

@@ -516,3 +516,17 @@ pub async fn reads_leave_out_erasures_in_flight(config: ClickHouseConfig) {
         assert!(std::time::Instant::now() < deadline, "the erasure's rows were never gone: {events:?}");
     }
 }
+
+/// A person erased for good stays out after the writer restarts (the ids' hashes are read back).
+pub async fn a_person_erased_for_good_stays_out_after_a_restart(config: ClickHouseConfig) {
+    use troupe_store::conformance::{erase_for_good, project};
+    use troupe_store::Store;
+    let store = store_on(config.clone()).await;
+    let p = project(&store, "p").await;
+    let later = erase_for_good(&store, p).await;
+    store.close().await;
+    let reopened = store_on(config).await;
+    let outcomes = reopened.apply(p, later).await.expect("applied");
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(troupe_core::Outcome::Dropped))), "{outcomes:?}");
+    assert!(reopened.person(p, "ann", 0).await.expect("read").is_none());
+}

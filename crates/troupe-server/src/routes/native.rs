@@ -76,6 +76,7 @@ async fn write(app: &AppState, headers: &HeaderMap, kind: &str, body: Bytes) -> 
         match result? {
             Outcome::Stored { uuid } => reply["uuid"] = json!(uuid),
             Outcome::Duplicate => reply["duplicate"] = json!(true),
+            Outcome::Dropped => reply["dropped"] = json!(true),
             Outcome::Identified { distinct_id, person_id, merged, group_memberships } => {
                 reply["distinctId"] = json!(distinct_id);
                 reply["personId"] = json!(person_id);
