@@ -338,6 +338,10 @@ async function groupPage(type, key) {
       h('div.title-row', {}, h('h1', {}, g.name || g.key, h('span.muted.small', {}, ` ${type} · ${g.key}`)),
         h('div.spacer'),
         h('button', { onclick: () => groupForm(type, g) }, 'Edit'),
+        h('button', { onclick: async () => {
+          const res = await fetch(`${P()}/groups/${encodeURIComponent(type)}/${encodeURIComponent(key)}/export`, { credentials: 'same-origin', headers: { 'X-CSRF-Token': state.csrf } });
+          if (res.ok) download(`group-${type}-${key}.json`, await res.text(), 'application/json');
+        } }, 'Export'),
         h('button.danger', { onclick: async () => {
           const events = await confirmDialog(`Erase ${g.name || key}?`,
             `The ${type} ${key}, its profile and every membership in it are erased. Its events can stay (they belong to people) without ${key} in their attribution, or go with it.`,

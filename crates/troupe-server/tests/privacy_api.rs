@@ -293,3 +293,25 @@ async fn a_project_can_keep_erased_persons_out() {
     assert_eq!(app.get("/api/projects/default/persons/anon-1").await.status, StatusCode::NOT_FOUND);
     assert_eq!(distinct_ids_of_events(&app.get("/api/projects/default/events").await), ["bob"]);
 }
+
+#[tokio::test]
+async fn a_group_is_exported_with_its_members_and_every_event_attributed_to_it() {
+    let app = app().await;
+    ann_and_bob(&app).await;
+    app.post("/api/sdk/groups/set_group", json!({"userId": "bob", "groupKey": "company", "groupId": "globex"})).await;
+    app.post("/api/events", json!({"event_name": "Invited", "user_id": "bob"})).await;
+    let export = app.get("/api/projects/default/groups/company/acme/export").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert_eq!(export.body["group"]["key"], json!("acme"));
+    let members: Vec<Value> =
+        export.body["members"].as_array().into_iter().flatten().map(|m| m["distinct_ids"].clone()).collect();
+    assert_eq!(members.len(), 1, "{members:?}");
+    let events: Vec<(Value, Value)> = export.body["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["event"].clone(), e["distinct_id"].clone()))
+        .collect();
+    assert_eq!(events, [(json!("Report Exported"), json!("ann"))], "only events attributed to acme");
+    assert_eq!(app.get("/api/projects/default/groups/company/nope/export").await.status, StatusCode::NOT_FOUND);
+}

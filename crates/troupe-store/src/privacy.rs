@@ -1,7 +1,7 @@
 //! Privacy operations on any store, built on its commands and reads: erase a person, and read
 //! all of a person's data for an export (docs/semantics.md, "Privacy").
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use troupe_core::{Command, ProjectId};
@@ -242,24 +242,22 @@ fn scrub(value: &mut Value, names: &[String]) -> bool {
     }
 }
 
-/// A person's events, newest first, a page at a time: every event exactly once, also when many
-/// share a timestamp (a page never ends inside a run of equal timestamps).
-pub struct PersonEvents<'a> {
+/// Events matching a query, newest first, a page at a time: every event exactly once, also
+/// when many share a timestamp (a page never ends inside a run of equal timestamps).
+pub struct EventPages<'a> {
     store: &'a dyn Store,
     project: ProjectId,
-    person: String,
-    /// Only events strictly older than this are left.
-    before: Option<DateTime<Utc>>,
-    page: usize,
+    /// The events asked for (`limit` and `before` are the pages').
+    query: EventQuery,
     done: bool,
 }
 
 /// Events read per page of an export.
 pub const EXPORT_PAGE: usize = 1000;
 
-impl<'a> PersonEvents<'a> {
-    pub fn new(store: &'a dyn Store, project: ProjectId, person: &str) -> Self {
-        PersonEvents { store, project, person: person.to_string(), before: None, page: EXPORT_PAGE, done: false }
+impl<'a> EventPages<'a> {
+    pub fn new(store: &'a dyn Store, project: ProjectId, query: EventQuery) -> Self {
+        EventPages { store, project, query: EventQuery { limit: EXPORT_PAGE, before: None, ..query }, done: false }
     }
 
     /// The next page; `None` when every event was returned.
@@ -268,14 +266,8 @@ impl<'a> PersonEvents<'a> {
             if self.done {
                 return Ok(None);
             }
-            let query = EventQuery {
-                limit: self.page,
-                person: Some(self.person.clone()),
-                before: self.before,
-                ..EventQuery::default()
-            };
-            let mut events = self.store.events(self.project, query).await?;
-            if events.len() < self.page {
+            let mut events = self.store.events(self.project, self.query.clone()).await?;
+            if events.len() < self.query.limit {
                 self.done = true;
                 return Ok(Some(events));
             }
@@ -287,32 +279,33 @@ impl<'a> PersonEvents<'a> {
             events.retain(|e| e.timestamp > last);
             if events.is_empty() {
                 // A whole page at one instant: ask for more at once.
-                self.page = self.page.saturating_mul(2);
+                self.query.limit = self.query.limit.saturating_mul(2);
                 continue;
             }
-            self.before = Some(last + Duration::microseconds(1));
+            self.query.before = Some(last + Duration::microseconds(1));
             return Ok(Some(events));
         }
     }
 }
 
-/// A person's export as one JSON document, produced a chunk at a time: the project's name, the
-/// time, the person (profile, distinct ids, memberships), its charges, then every event of its
-/// ids, newest first. Only one page of events is held at once.
-pub struct PersonExport<'a> {
+/// An export as one JSON document, produced a chunk at a time: a head (the project's name, the
+/// time, the person or group with what belongs to it), then `events`, newest first. Only one
+/// page of events is held at once.
+pub struct Export<'a> {
     head: Option<String>,
-    events: PersonEvents<'a>,
+    events: EventPages<'a>,
     first_event: bool,
     finished: bool,
 }
 
-impl<'a> PersonExport<'a> {
-    /// `None` when no person has this id.
-    pub async fn open(
+impl<'a> Export<'a> {
+    /// A person's: the person (profile, distinct ids, memberships), its charges, every event of
+    /// its ids. `None` when no person has this id.
+    pub async fn person(
         store: &'a dyn Store,
         project: &crate::Project,
         id: &str,
-    ) -> Result<Option<PersonExport<'a>>, StoreError> {
+    ) -> Result<Option<Export<'a>>, StoreError> {
         let Some(profile) = store.person(project.id, id, 0).await? else {
             return Ok(None);
         };
@@ -322,15 +315,36 @@ impl<'a> PersonExport<'a> {
             "person": profile.person,
             "charges": profile.charges,
         });
+        let query = EventQuery { person: Some(profile.person.id), ..EventQuery::default() };
+        Ok(Some(Export::new(head, EventPages::new(store, project.id, query))))
+    }
+
+    /// A group's: its profile, its current members, every event attributed to it. `None` when
+    /// there is no such group.
+    pub async fn group(
+        store: &'a dyn Store,
+        project: &crate::Project,
+        group_type: &str,
+        key: &str,
+    ) -> Result<Option<Export<'a>>, StoreError> {
+        let Some(profile) = store.group(project.id, group_type, key, 0).await? else {
+            return Ok(None);
+        };
+        let head = serde_json::json!({
+            "project": project.name,
+            "exported_at": Utc::now(),
+            "group": profile.group,
+            "members": profile.members,
+        });
+        let query = EventQuery { group: Some((group_type.to_string(), key.to_string())), ..EventQuery::default() };
+        Ok(Some(Export::new(head, EventPages::new(store, project.id, query))))
+    }
+
+    fn new(head: Value, events: EventPages<'a>) -> Self {
         let mut head = head.to_string();
         head.pop(); // the closing brace: the events follow
         head.push_str(",\"events\":[");
-        Ok(Some(PersonExport {
-            head: Some(head),
-            events: PersonEvents::new(store, project.id, &profile.person.id),
-            first_event: true,
-            finished: false,
-        }))
+        Export { head: Some(head), events, first_event: true, finished: false }
     }
 
     /// The next piece of the document's text; `None` once it is complete.

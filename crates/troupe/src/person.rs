@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 
 use serde_json::Value;
-use troupe_store::privacy::{self, PersonExport};
+use troupe_store::privacy::{self, Export};
 use troupe_store::{Project, Store};
 
 use crate::config::PersonArgs;
@@ -93,7 +93,7 @@ pub async fn export(args: &PersonArgs, out: Option<&Path>) -> Result<()> {
 
 async fn write_export(store: &dyn Store, args: &PersonArgs, sink: &mut dyn Write) -> Result<()> {
     let project = project(store, args).await?;
-    let mut export = PersonExport::open(store, &project, &args.id)
+    let mut export = Export::person(store, &project, &args.id)
         .await?
         .ok_or_else(|| anyhow!("no person has the id {:?} in project {:?}", args.id, project.name))?;
     while let Some(chunk) = export.next_chunk().await? {

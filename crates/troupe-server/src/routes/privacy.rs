@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use troupe_core::{CoreError, ProjectId};
-use troupe_store::privacy::{self, PersonExport, PrivacyOperation, PrivacySettings};
+use troupe_store::privacy::{self, Export, PrivacyOperation, PrivacySettings};
 use troupe_store::Project;
 
 use crate::error::{json_body, json_value, ApiError};
@@ -25,6 +25,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/projects/{project}/persons/{id}/export", get(export_with_secret))
         .route("/api/projects/{project}/persons/{id}/anonymize", post(anonymize_with_secret))
+        .route("/api/projects/{project}/groups/{group_type}/{group_key}/export", get(export_group))
         .route("/api/projects/{project}/settings/privacy", get(settings).put(put_settings))
         .route("/api/sdk/gdpr/delete", post(sdk_delete))
         .route("/api/sdk/gdpr/export", post(sdk_export))
@@ -88,43 +89,76 @@ async fn export_with_secret(
 async fn export(app: Arc<AppState>, project: Project, id: String) -> Result<Response, ApiError> {
     app.limits.check_id("id", &id)?;
     // Checked before the answer starts, so an unknown person is a 404, not an empty stream.
-    let exists = PersonExport::open(app.store.as_ref(), &project, &id).await?.is_some();
-    if !exists {
+    if Export::person(app.store.as_ref(), &project, &id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no person '{id}'")));
     }
-    let filename = format!("attachment; filename=\"person-{}.json\"", file_name(&id));
+    let name = format!("person-{}", file_name(&id));
+    Ok(streamed(name, async move |sender: Sender| {
+        let export = Export::person(app.store.as_ref(), &project, &id).await;
+        send_export(export, sender).await;
+    }))
+}
+
+/// `GET …/groups/{type}/{key}/export`: the group, its current members and every event
+/// attributed to it, as one streamed JSON document.
+async fn export_group(
+    State(app): State<Arc<AppState>>,
+    Path((project, group_type, key)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    if Export::group(app.store.as_ref(), &project, &group_type, &key).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no group '{key}' of type '{group_type}'")));
+    }
+    let name = format!("group-{}-{}", file_name(&group_type), file_name(&key));
+    Ok(streamed(name, async move |sender: Sender| {
+        let export = Export::group(app.store.as_ref(), &project, &group_type, &key).await;
+        send_export(export, sender).await;
+    }))
+}
+
+type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// A JSON attachment whose body `produce` sends, chunk by chunk, from a task of its own.
+fn streamed<F>(name: String, produce: impl FnOnce(Sender) -> F) -> Response
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::spawn(async move {
-        let export = PersonExport::open(app.store.as_ref(), &project, &id).await;
-        let mut export = match export {
-            Ok(Some(export)) => export,
-            Ok(None) | Err(_) => {
-                let _ = sender.send(Err(std::io::Error::other("the person is gone"))).await;
-                return;
-            }
-        };
-        loop {
-            let chunk = match export.next_chunk().await {
-                Ok(Some(text)) => Ok(Bytes::from(text)),
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "an export failed midway; its body ends early");
-                    Err(std::io::Error::other("the export failed midway"))
-                }
-            };
-            let failed = chunk.is_err();
-            if sender.send(chunk).await.is_err() || failed {
-                return;
-            }
-        }
-    });
+    tokio::spawn(produce(sender));
     let body = futures_util::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|c| (c, r)) });
-    Ok((
+    let disposition = format!("attachment; filename=\"{name}.json\"");
+    (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, filename)],
+        [(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, disposition)],
         Body::from_stream(body),
     )
-        .into_response())
+        .into_response()
+}
+
+/// Send an export's chunks; a failure ends the body early (invalid JSON, never a short export).
+async fn send_export(export: Result<Option<Export<'_>>, troupe_store::StoreError>, sender: Sender) {
+    let mut export = match export {
+        Ok(Some(export)) => export,
+        Ok(None) | Err(_) => {
+            let _ = sender.send(Err(std::io::Error::other("the export's subject is gone"))).await;
+            return;
+        }
+    };
+    loop {
+        let chunk = match export.next_chunk().await {
+            Ok(Some(text)) => Ok(Bytes::from(text)),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "an export failed midway; its body ends early");
+                Err(std::io::Error::other("the export failed midway"))
+            }
+        };
+        let failed = chunk.is_err();
+        if sender.send(chunk).await.is_err() || failed {
+            return;
+        }
+    }
 }
 
 /// An id as a file name (anything but letters, digits and dashes replaced).
