@@ -38,13 +38,13 @@ fn every_row(dir: &std::path::Path) -> Vec<String> {
     rows
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_erased_person_leaves_no_row_and_stays_erased_after_a_restart() {
+/// A store in a temporary directory with a project holding someone else's earlier event, and a
+/// question asked once, so that the project's columns are loaded before what the test does.
+async fn store_with_loaded_columns() -> (tempfile::TempDir, EmbeddedConfig, DuckStore, u32) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), ..EmbeddedConfig::default() };
     let store = DuckStore::open(config.clone()).expect("opens");
     let p = project(&store, "p").await;
-    // Someone's earlier event, and a question that loads the project's columns before the erasure.
     let earlier = TrackEvent {
         event: "Report Exported".into(),
         distinct_id: "carol".into(),
@@ -53,6 +53,12 @@ async fn an_erased_person_leaves_no_row_and_stays_erased_after_a_restart() {
     };
     store.apply(p, vec![Command::Track(earlier)]).await.expect("stored")[0].clone().expect("valid");
     assert_eq!(users_reporting(&store, p).await, 1.0);
+    (dir, config, store, p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_person_leaves_no_row_and_stays_erased_after_a_restart() {
+    let (dir, config, store, p) = store_with_loaded_columns().await;
 
     let gone = erase_a_merged_person(&store, p).await;
     assert_eq!(users_reporting(&store, p).await, 2.0, "carol and bob; the erased person is not counted");
@@ -71,18 +77,7 @@ async fn an_erased_person_leaves_no_row_and_stays_erased_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_anonymized_person_leaves_no_personal_field_after_a_restart() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), ..EmbeddedConfig::default() };
-    let store = DuckStore::open(config.clone()).expect("opens");
-    let p = project(&store, "p").await;
-    let earlier = TrackEvent {
-        event: "Report Exported".into(),
-        distinct_id: "carol".into(),
-        timestamp: Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).single(),
-        ..TrackEvent::default()
-    };
-    store.apply(p, vec![Command::Track(earlier)]).await.expect("stored")[0].clone().expect("valid");
-    assert_eq!(users_reporting(&store, p).await, 1.0, "loads the columns before");
+    let (dir, config, store, p) = store_with_loaded_columns().await;
     let (gone, pseudonym) = anonymize_a_merged_person(&store, p).await;
     drop(store);
     let rows = every_row(dir.path());

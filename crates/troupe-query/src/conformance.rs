@@ -1026,6 +1026,25 @@ pub async fn filters_apply_to_every_kind(store: &dyn Store) {
     assert_eq!(data(&trends(store, p, trend_q).await), vec![vec![1.0, 1.0], vec![2.0, 1.0]]);
 }
 
+/// A question of every kind over March 1–6 (signups, then `use` with a number `n`), by users and
+/// by companies, with one breakdown of the caller's and stickiness counted by `sticky_by`.
+fn every_kind_of_question(breakdown: Value, sticky_by: Value) -> Vec<Value> {
+    let range = json!({"from": "2026-03-01", "to": "2026-03-06"});
+    let users = json!("users");
+    vec![
+        json!({"kind": "trends", "date_range": range, "series": [{"event": "use"}, {"event": "use", "math": "unique"},
+               {"event": "signup", "math": "unique", "count_by": companies()}, {"event": "use", "math": "sum", "property": "n"}]}),
+        json!({"kind": "trends", "date_range": range, "series": [{"event": "use", "math": "unique"}], "breakdown": breakdown}),
+        json!({"kind": "trends", "date_range": range, "series": [{"event": "use"}],
+               "breakdown": {"type": "group", "group_type": "company", "key": "tier"}}),
+        json!({"kind": "funnel", "date_range": range, "count_by": users, "steps": [{"event": "signup"}, {"event": "use"}]}),
+        json!({"kind": "funnel", "date_range": range, "count_by": companies(), "steps": [{"event": "signup"}, {"event": "use"}]}),
+        json!({"kind": "retention", "date_range": range, "count_by": users, "start": {"event": "signup"}, "return": {"event": "use"}}),
+        json!({"kind": "stickiness", "date_range": range, "count_by": sticky_by, "series": [{"event": "use"}]}),
+        json!({"kind": "lifecycle", "date_range": range, "count_by": users, "event": {"event": "use"}}),
+    ]
+}
+
 /// Anonymizing a person who merged ids changes no count: every kind of question, by users and
 /// by companies, breakdowns by a kept event property and by person and group properties
 /// included, answers the same before and after (the person's own properties are gone, so a
@@ -1041,21 +1060,7 @@ pub async fn an_anonymized_person_keeps_every_count(store: &dyn Store) {
     d.event("eve", "use", at(3, 10, 0), json!({"n": 5, "plan": "pro", "email": "eve@example.com"}));
     d.event("anon-9", "use", at(5, 10, 0), json!({"n": 7, "plan": "free"}));
     let p = d.load(store).await;
-    let range = json!({"from": "2026-03-01", "to": "2026-03-06"});
-    let users = json!("users");
-    let questions = [
-        json!({"kind": "trends", "date_range": range, "series": [{"event": "use"}, {"event": "use", "math": "unique"},
-               {"event": "signup", "math": "unique", "count_by": companies()}, {"event": "use", "math": "sum", "property": "n"}]}),
-        json!({"kind": "trends", "date_range": range, "series": [{"event": "use", "math": "unique"}],
-               "breakdown": {"type": "event", "key": "plan"}}),
-        json!({"kind": "trends", "date_range": range, "series": [{"event": "use"}],
-               "breakdown": {"type": "group", "group_type": "company", "key": "tier"}}),
-        json!({"kind": "funnel", "date_range": range, "count_by": users, "steps": [{"event": "signup"}, {"event": "use"}]}),
-        json!({"kind": "funnel", "date_range": range, "count_by": companies(), "steps": [{"event": "signup"}, {"event": "use"}]}),
-        json!({"kind": "retention", "date_range": range, "count_by": users, "start": {"event": "signup"}, "return": {"event": "use"}}),
-        json!({"kind": "stickiness", "date_range": range, "count_by": users, "series": [{"event": "use"}]}),
-        json!({"kind": "lifecycle", "date_range": range, "count_by": users, "event": {"event": "use"}}),
-    ];
+    let questions = every_kind_of_question(json!({"type": "event", "key": "plan"}), json!("users"));
     let mut before = Vec::new();
     for question in &questions {
         before.push(ask(store, p, question.clone()).await.expect("answer"));
@@ -1107,21 +1112,7 @@ pub async fn an_erased_person_counts_as_if_it_never_existed(store: &dyn Store) {
     let results = store.apply(erased, vec![Command::ErasePerson { distinct_id: "eve".into(), keep_out: false }]).await;
     results.expect("applied").into_iter().for_each(|r| drop(r.expect("valid")));
 
-    let range = json!({"from": "2026-03-01", "to": "2026-03-06"});
-    let users = json!("users");
-    let questions = [
-        json!({"kind": "trends", "date_range": range, "series": [{"event": "use"}, {"event": "use", "math": "unique"},
-               {"event": "signup", "math": "unique", "count_by": companies()}, {"event": "use", "math": "sum", "property": "n"}]}),
-        json!({"kind": "trends", "date_range": range, "series": [{"event": "use", "math": "unique"}],
-               "breakdown": {"type": "person", "key": "plan"}}),
-        json!({"kind": "trends", "date_range": range, "series": [{"event": "use"}],
-               "breakdown": {"type": "group", "group_type": "company", "key": "tier"}}),
-        json!({"kind": "funnel", "date_range": range, "count_by": users, "steps": [{"event": "signup"}, {"event": "use"}]}),
-        json!({"kind": "funnel", "date_range": range, "count_by": companies(), "steps": [{"event": "signup"}, {"event": "use"}]}),
-        json!({"kind": "retention", "date_range": range, "count_by": users, "start": {"event": "signup"}, "return": {"event": "use"}}),
-        json!({"kind": "stickiness", "date_range": range, "count_by": companies(), "series": [{"event": "use"}]}),
-        json!({"kind": "lifecycle", "date_range": range, "count_by": users, "event": {"event": "use"}}),
-    ];
+    let questions = every_kind_of_question(json!({"type": "person", "key": "plan"}), companies());
     for question in questions {
         let want = ask(store, kept, question.clone()).await.expect("answer");
         let got = ask(store, erased, question.clone()).await.expect("answer");
