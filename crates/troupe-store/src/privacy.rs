@@ -257,7 +257,12 @@ pub const EXPORT_PAGE: usize = 1000;
 
 impl<'a> EventPages<'a> {
     pub fn new(store: &'a dyn Store, project: ProjectId, query: EventQuery) -> Self {
-        EventPages { store, project, query: EventQuery { limit: EXPORT_PAGE, before: None, ..query }, done: false }
+        Self::with_page(store, project, query, EXPORT_PAGE)
+    }
+
+    /// Pages of `page` events (at least one).
+    pub fn with_page(store: &'a dyn Store, project: ProjectId, query: EventQuery, page: usize) -> Self {
+        EventPages { store, project, query: EventQuery { limit: page.max(1), before: None, ..query }, done: false }
     }
 
     /// The next page; `None` when every event was returned.
