@@ -315,3 +315,18 @@ async fn a_group_is_exported_with_its_members_and_every_event_attributed_to_it()
     assert_eq!(events, [(json!("Report Exported"), json!("ann"))], "only events attributed to acme");
     assert_eq!(app.get("/api/projects/default/groups/company/nope/export").await.status, StatusCode::NOT_FOUND);
 }
+
+/// Privacy calls with the public site id count against the id's ingestion rate limit: a flood of
+/// erasures of one user is answered 429 with Retry-After before it rewrites stored rows again.
+#[tokio::test]
+async fn site_id_privacy_calls_are_rate_limited() {
+    let mut settings = troupe_server::ServerSettings::default();
+    settings.rate_limits.distinct_id = troupe_server::rate_limit::Rate { per_second: 1, burst: 2 };
+    let app = common::app_with(settings).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(app.post("/api/sdk/gdpr/delete", json!({"userId": "ann"})).await.status);
+    }
+    assert_eq!(&statuses[..2], [StatusCode::OK, StatusCode::OK]);
+    assert!(statuses[2..].contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}

@@ -216,6 +216,10 @@ async fn sdk_request(
     }
     let request: SdkPrivacyRequest = serde_json::from_value(value).map_err(|e| ApiError::BadJson(e.to_string()))?;
     let user = request.user_id.filter(|u| !u.is_empty()).ok_or_else(|| CoreError::missing("userId"))?;
+    // The site id is public: its privacy calls (each a rewrite of stored rows) count against
+    // the project's and the id's ingestion rate limits like any write.
+    let as_write = [troupe_core::Command::ErasePerson { distinct_id: user.clone(), keep_out: false }];
+    app.rate_limits.check_write(project.id, &project.name, &as_write, true)?;
     Ok((project, user))
 }
 
