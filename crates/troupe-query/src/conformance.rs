@@ -34,6 +34,7 @@ macro_rules! insight_conformance_suite {
             funnel_ordered_by_users_and_by_groups,
             funnel_window_is_inclusive_and_ties_count_in_order,
             funnel_strict_and_unordered,
+            funnel_unordered_completed_twice_times_the_first_completion,
             funnel_exclusion_removes_the_actor,
             funnel_out_of_order_arrival_and_breakdown,
             funnel_several_ids_merges_and_membership_changes,
@@ -623,6 +624,26 @@ pub async fn funnel_strict_and_unordered(store: &dyn Store) {
     assert_eq!(counts(&funnel(store, p, q("unordered")).await), vec![4, 3]);
     // Ordered, u3 enters with a and never does b after it; u4 never enters.
     assert_eq!(counts(&funnel(store, p, q("ordered")).await), vec![3, 2]);
+}
+
+/// Unordered, completed twice by one actor: u1 does a 09:00, b 10:00 on March 2, then a 09:00,
+/// b 12:00 on March 3 (both within the 14-day window). Times to convert come from the first
+/// completion that got that far (docs/insights.md, "Re-entry"): 1 h, not the later 3 h. By
+/// companies the same (u1 is acme's only member).
+pub async fn funnel_unordered_completed_twice_times_the_first_completion(store: &dyn Store) {
+    let mut d = Data::default();
+    d.set_group("u1", "company", &["acme"]);
+    d.event("u1", "a", at(2, 9, 0), json!({})).event("u1", "b", at(2, 10, 0), json!({}));
+    d.event("u1", "a", at(3, 9, 0), json!({})).event("u1", "b", at(3, 12, 0), json!({}));
+    let p = d.load(store).await;
+    for count_by in [json!("users"), companies()] {
+        let q = json!({"date_range": {"from": "2026-03-01", "to": "2026-03-19"}, "order": "unordered",
+                       "count_by": count_by, "steps": [{"event": "a"}, {"event": "b"}]});
+        let r = funnel(store, p, q).await;
+        assert_eq!(counts(&r), vec![1, 1]);
+        assert_eq!(r.steps[1].median_seconds, Some(3600.0), "{count_by}");
+        assert_eq!(r.steps[1].average_seconds, Some(3600.0), "{count_by}");
+    }
 }
 
 /// Exclusion of x between steps 0 and 1: u1 does a 09:00, x 09:01, b 09:02 → removed from the

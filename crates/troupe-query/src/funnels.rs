@@ -486,8 +486,9 @@ fn consider(best: &mut Option<Partial>, p: Partial) {
 }
 
 /// Unordered: from each step event, the distinct steps done within the window (an event
-/// matching several steps counts for each); the anchor reaching most steps wins, the latest on
-/// ties. Times are those at which the 1st, 2nd, … distinct step was first done.
+/// matching several steps counts for each); the anchor reaching most steps wins, the first on
+/// ties (times to convert come from the first path that got that far, as in ordered funnels).
+/// Times are those at which the 1st, 2nd, … distinct step was first done.
 fn unordered(stream: &[StreamEvent], n: usize, window: Window) -> Option<Path> {
     let events: Vec<&StreamEvent> = stream.iter().filter(|e| e.steps != 0).collect();
     let mut counts = vec![0u32; n];
@@ -500,7 +501,7 @@ fn unordered(stream: &[StreamEvent], n: usize, window: Window) -> Option<Path> {
             end += 1;
         }
         let done = counts.iter().filter(|&&c| c > 0).count();
-        if best.is_none_or(|(d, _)| done >= d) {
+        if best.is_none_or(|(d, _)| done > d) {
             best = Some((done, start));
         }
         add_steps(&mut counts, anchor.steps, -1);
