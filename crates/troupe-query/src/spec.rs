@@ -481,3 +481,89 @@ pub enum Criterion {
 fn one() -> u64 {
     1
 }
+
+// ---- Reading a question strictly ----
+
+/// Why a question (or a cohort) could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// A field the spec does not have, by its path (`series[0].mathh`): a typo or an option
+    /// troupe does not offer. Ignoring it would answer a different question than was asked.
+    #[error("unknown field `{0}`: not part of the question (docs/insights.md lists every field)")]
+    UnknownField(String),
+    /// The value does not fit the spec (serde's message names the field).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Read a question (or any spec type) from JSON, refusing fields it does not have. The spec's
+/// types share fields through `#[serde(flatten)]` and internal tags, where serde cannot refuse
+/// unknown fields itself; so the value read is written back out and every field of the input
+/// must be found again at the same place.
+pub fn from_json<T: serde::de::DeserializeOwned + Serialize>(value: Value) -> Result<T, SpecError> {
+    let read: T = serde_json::from_value(value.clone()).map_err(|e| SpecError::Invalid(e.to_string()))?;
+    let written = serde_json::to_value(&read).map_err(|e| SpecError::Invalid(e.to_string()))?;
+    match unknown_field(&value, &written, "") {
+        Some(path) => Err(SpecError::UnknownField(path)),
+        None => Ok(read),
+    }
+}
+
+/// The first field of `input` that `written` does not have at the same place.
+fn unknown_field(input: &Value, written: &Value, path: &str) -> Option<String> {
+    match (input, written) {
+        (Value::Object(given), Value::Object(kept)) => given.iter().find_map(|(key, value)| {
+            let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            match kept.get(key) {
+                None => Some(here),
+                Some(kept) => unknown_field(value, kept, &here),
+            }
+        }),
+        (Value::Array(given), Value::Array(kept)) => {
+            given.iter().zip(kept).enumerate().find_map(|(i, (g, k))| unknown_field(g, k, &format!("{path}[{i}]")))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod strict_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_named_by_their_path_everywhere() {
+        let ok = json!({"kind": "trends", "series": [{"event": "a", "math": "unique"}], "date_range": {"from": "-7d"},
+                        "filters": {"and": [{"type": "event", "key": "plan", "operator": "equals", "value": {"x": 1}}]}});
+        let read = from_json::<Insight>(ok.clone());
+        assert!(
+            read.is_ok(),
+            "{read:?} {}",
+            serde_json::to_value(serde_json::from_value::<Insight>(ok).ok()).unwrap_or_default()
+        );
+        for (question, path) in [
+            (json!({"kind": "trends", "series": [{"event": "a"}], "cohortng": 1}), "cohortng"),
+            (json!({"kind": "trends", "series": [{"event": "a", "mathh": "sum"}]}), "series[0].mathh"),
+            (
+                json!({"kind": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "window": {"value": 1, "unit": "day", "x": 0}}),
+                "window.x",
+            ),
+            (
+                json!({"kind": "retention", "start": {"event": "a"}, "return": {"event": "b"}, "cumulative": true}),
+                "cumulative",
+            ),
+            (json!({"kind": "trends", "series": [{"event": "a"}], "filters": {"and": [], "or": []}}), "filters.or"),
+            (
+                json!({"kind": "trends", "series": [{"event": "a"}], "date_range": {"from": "-7d", "till": "x"}}),
+                "date_range.till",
+            ),
+        ] {
+            assert_eq!(
+                from_json::<Insight>(question.clone()).map(|_| ()),
+                Err(SpecError::UnknownField(path.into())),
+                "{question}"
+            );
+        }
+    }
+}

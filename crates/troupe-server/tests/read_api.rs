@@ -162,3 +162,45 @@ async fn group_types_are_renamed_and_deleted() {
     );
     assert_eq!(app.get("/api/projects/default/groups/company/acme").await.status, StatusCode::NOT_FOUND);
 }
+
+/// A question with a field troupe does not have is refused with the field's path, not answered
+/// as a different question; a saved insight is checked the same way.
+#[tokio::test]
+async fn a_question_with_an_unknown_field_is_a_400_naming_it() {
+    use axum::body::Body;
+    use axum::http::Request;
+    let app = common::app().await;
+    let post = |path: &str, body: serde_json::Value| {
+        Request::post(path)
+            .header("authorization", format!("Bearer {SECRET}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request")
+    };
+    let cases = [
+        (
+            json!({"kind": "trends", "series": [{"event": "a"}], "cohortng": {"type": "static", "ids": ["u1"]}}),
+            "cohortng",
+        ),
+        (json!({"kind": "trends", "series": [{"event": "a", "math": "unique", "viz": "bar"}]}), "series[0].viz"),
+        (
+            json!({"kind": "retention", "start": {"event": "a"}, "return": {"event": "b"}, "cumulative": true}),
+            "cumulative",
+        ),
+    ];
+    for (question, field) in cases {
+        let r = app.send(post("/api/projects/default/query", question.clone())).await;
+        assert_eq!(
+            (r.status, r.body["field"].clone()),
+            (StatusCode::BAD_REQUEST, json!(field)),
+            "{question}: {:?}",
+            r.body
+        );
+    }
+    let saved = json!({"name": "x", "query": {"kind": "trends", "series": [{"event": "a"}], "intervall": "day"}});
+    let r = app.send(post("/api/projects/default/insights", saved)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(r.body["error"].as_str().unwrap_or_default().contains("intervall"), "{:?}", r.body);
+    let fine = json!({"kind": "trends", "series": [{"event": "a", "math": "unique"}], "interval": "day"});
+    assert_eq!(app.send(post("/api/projects/default/query", fine)).await.status, StatusCode::OK);
+}

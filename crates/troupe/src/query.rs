@@ -17,7 +17,8 @@ pub async fn run(args: QueryArgs) -> Result<()> {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     }
     let text = read_query(&args.query)?;
-    let insight: Insight = serde_json::from_str(&text).context("the query is not a valid insight")?;
+    let value: serde_json::Value = serde_json::from_str(&text).context("the query is not JSON")?;
+    let insight: Insight = troupe_query::spec::from_json(value).context("the query is not a valid insight")?;
     let result = match &args.server {
         Some(server) => ask_server(server, &args, &insight).await?,
         None => ask_store(&args, &insight).await?,

@@ -12,7 +12,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use troupe_query::spec::CohortDefinition;
+use troupe_core::CoreError;
+use troupe_query::spec::{CohortDefinition, SpecError};
 use troupe_query::{Insight, InsightResult, COHORT_KIND};
 use troupe_store::Document;
 
@@ -36,7 +37,7 @@ const COHORTS: Saved = Saved {
     plural: "cohorts",
     kind: COHORT_KIND,
     check: |body| {
-        serde_json::from_value::<CohortDefinition>(body.clone()).map(|_| ()).map_err(|e| format!("cohort: {e}"))
+        troupe_query::spec::from_json::<CohortDefinition>(body.clone()).map(|_| ()).map_err(|e| format!("cohort: {e}"))
     },
 };
 
@@ -47,7 +48,7 @@ const INSIGHTS: Saved = Saved {
     check: |body| {
         named(body, "insight")?;
         let query = body.get("query").cloned().ok_or("insight: \"query\" is missing")?;
-        serde_json::from_value::<Insight>(query).map(|_| ()).map_err(|e| format!("insight query: {e}"))
+        troupe_query::spec::from_json::<Insight>(query).map(|_| ()).map_err(|e| format!("insight query: {e}"))
     },
 };
 
@@ -107,10 +108,19 @@ async fn query(
     Ok(Json(result))
 }
 
-/// JSON into a query type, with serde's message (it names the field and the position).
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    let value = json_value(body)?;
-    serde_json::from_value(value).map_err(|e| ApiError::BadQuery(format!("{what}: {e}")))
+/// JSON into a query type, refusing unknown fields: a 400 naming the field's path, or serde's
+/// message (it names the field) for a value that does not fit.
+fn parse<T: serde::de::DeserializeOwned + serde::Serialize>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    strict(json_value(body)?, what)
+}
+
+fn strict<T: serde::de::DeserializeOwned + serde::Serialize>(value: Value, what: &str) -> Result<T, ApiError> {
+    troupe_query::spec::from_json(value).map_err(|e| match e {
+        SpecError::UnknownField(path) => {
+            CoreError::invalid(path, format!("unknown field of the {what} (docs/insights.md lists every field)")).into()
+        }
+        SpecError::Invalid(message) => ApiError::BadQuery(format!("{what}: {message}")),
+    })
 }
 
 async fn list_saved(
