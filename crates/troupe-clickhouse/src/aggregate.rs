@@ -30,7 +30,7 @@ use troupe_store::aggregate::{
 use troupe_store::value::{number_of, text_of, KIND_NUMBER};
 use troupe_store::{Actor, StoreError};
 
-use crate::http::{float_literal, quote, ExternalTable, Http};
+use crate::http::{float_literal, quote, quote_list, ExternalTable, Http};
 use crate::read::{slot_names, slot_of, SlotNames};
 use crate::row_binary::RowBinary;
 use crate::scan::{group_profiles, person_join, person_profiles};
@@ -414,7 +414,7 @@ fn condition_sql<'a>(
                 }
             }
             Condition::Not(inner) => format!("(NOT {})", condition_sql(inner, person, ids).await?),
-            Condition::Events(names) => format!("(event IN ({}))", quoted(names)),
+            Condition::Events(names) => format!("(event IN ({}))", quote_list(names)),
             Condition::EventProperty { key, test } => property_sql(key, test, ids),
             Condition::Person(set) => ids.member(person, set),
             Condition::Groups { group_type, keys, none } => {
@@ -422,7 +422,7 @@ fn condition_sql<'a>(
                 let list = if keys.ids.is_empty() {
                     "emptyArrayString()".to_string()
                 } else {
-                    format!("[{}]", quoted(&keys.ids))
+                    format!("[{}]", quote_list(&keys.ids))
                 };
                 // Negated: some group is outside the listed ones.
                 let some = if keys.negated {
@@ -549,7 +549,7 @@ async fn has_unindexed_events(http: &Http, project: u32) -> Result<bool> {
 /// A test over the inner select's columns; `index` is its place in the inner select's tests.
 fn test_sql(index: usize, test: &EventTest) -> String {
     let names = match &test.events {
-        Some(names) => format!("event IN ({})", quoted(names)),
+        Some(names) => format!("event IN ({})", quote_list(names)),
         None => "1".into(),
     };
     match &test.condition {
@@ -558,18 +558,10 @@ fn test_sql(index: usize, test: &EventTest) -> String {
     }
 }
 
-fn quoted(names: &[String]) -> String {
-    if names.is_empty() {
-        // Nothing to match: an IN list cannot be empty.
-        return "''".into();
-    }
-    names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ")
-}
-
 /// `event IN (…)` when every test names its events, else nothing to narrow by.
 fn event_filter<'a>(tests: impl IntoIterator<Item = &'a EventTest>) -> String {
     match EventTest::names_of(tests) {
-        Some(names) => format!(" AND event IN ({})", quoted(&names)),
+        Some(names) => format!(" AND event IN ({})", quote_list(&names)),
         None => String::new(),
     }
 }

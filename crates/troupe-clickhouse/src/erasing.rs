@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::http::{quote, Http};
+use crate::http::{quote_list, Http};
 use crate::schema::physical_tables;
 use crate::ClickHouseError;
 
@@ -42,9 +42,8 @@ impl Erasing {
         let rows = match cached {
             Some(rows) => rows,
             None => {
-                let sql = format!("SELECT project_id, key, before FROM erasing WHERE project_id = {project}");
-                let rows: Vec<Row> = http.rows(&sql).await?;
-                self.lock().insert(project, (Instant::now(), rows.clone()));
+                let rows = current(http, project).await?;
+                self.set(project, rows.clone());
                 rows
             }
         };
@@ -76,42 +75,38 @@ fn condition(rows: &[Row]) -> String {
     format!(" AND NOT ({})", terms.join(" OR "))
 }
 
-/// Mark `ids` of `project` as being erased from `before` (microseconds) on.
-pub async fn start(http: &Http, project: u32, ids: &[String], before: i64) -> Result<(), ClickHouseError> {
+/// Mark `ids` of `project` as being erased from `before` (microseconds) on; the keys written,
+/// for [`finish`].
+pub async fn start(http: &Http, project: u32, ids: &[String], before: i64) -> Result<Vec<u64>, ClickHouseError> {
+    let keys = keys_of(http, ids).await?;
+    let rows: Vec<Row> = keys.iter().map(|&key| Row { project_id: project, key, before }).collect();
+    http.insert("erasing", &rows).await?;
+    http.erasing().set(project, current(http, project).await?);
+    Ok(keys)
+}
+
+/// The erasure of `keys` is complete: its rows go (a mutation, not waited for; until it ends the
+/// rows only hide events that no longer exist).
+pub async fn finish(http: &Http, project: u32, keys: &[u64]) -> Result<(), ClickHouseError> {
+    let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+    let local = physical_tables(http, "erasing").remove(0);
+    for node in http.config().nodes.clone() {
+        let sql = format!("ALTER TABLE {local} DELETE WHERE project_id = {project} AND key IN ({list})");
+        http.execute_on(&node, &sql, true).await?;
+    }
+    let left: Vec<Row> = current(http, project).await?.into_iter().filter(|r| !keys.contains(&r.key)).collect();
+    http.erasing().set(project, left);
+    Ok(())
+}
+
+/// Each id's `cityHash64`, as ClickHouse computes it (the reads compare with the same function).
+async fn keys_of(http: &Http, ids: &[String]) -> Result<Vec<u64>, ClickHouseError> {
     #[derive(Deserialize)]
     struct Key {
         key: u64,
     }
-    let list = ids.iter().map(|id| quote(id)).collect::<Vec<_>>().join(", ");
-    let keys: Vec<Key> = http.rows(&format!("SELECT cityHash64(arrayJoin([{list}])) AS key")).await?;
-    let rows: Vec<Row> = keys.into_iter().map(|k| Row { project_id: project, key: k.key, before }).collect();
-    http.insert("erasing", &rows).await?;
-    let mut all = current(http, project).await?;
-    all.extend(rows);
-    http.erasing().set(project, all);
-    Ok(())
-}
-
-/// The erasure of `ids` is complete: its rows go (a mutation, not waited for; until it ends the
-/// rows only hide events that no longer exist).
-pub async fn finish(http: &Http, project: u32, ids: &[String]) -> Result<(), ClickHouseError> {
-    let list = ids.iter().map(|id| quote(id)).collect::<Vec<_>>().join(", ");
-    let local = physical_tables(http, "erasing").remove(0);
-    let done = format!("project_id = {project} AND key IN (SELECT cityHash64(arrayJoin([{list}])))");
-    for node in http.config().nodes.clone() {
-        http.execute_on(&node, &format!("ALTER TABLE {local} DELETE WHERE {done}"), true).await?;
-    }
-    let keys: Vec<u64> = {
-        #[derive(Deserialize)]
-        struct Key {
-            key: u64,
-        }
-        let keys: Vec<Key> = http.rows(&format!("SELECT cityHash64(arrayJoin([{list}])) AS key")).await?;
-        keys.into_iter().map(|k| k.key).collect()
-    };
-    let left: Vec<Row> = current(http, project).await?.into_iter().filter(|r| !keys.contains(&r.key)).collect();
-    http.erasing().set(project, left);
-    Ok(())
+    let keys: Vec<Key> = http.rows(&format!("SELECT cityHash64(arrayJoin([{}])) AS key", quote_list(ids))).await?;
+    Ok(keys.into_iter().map(|k| k.key).collect())
 }
 
 async fn current(http: &Http, project: u32) -> Result<Vec<Row>, ClickHouseError> {

@@ -338,6 +338,15 @@ fn decode_rows<T: DeserializeOwned>(body: &[u8], sql: &str) -> Result<Vec<T>, Cl
 }
 
 /// A ClickHouse string literal.
+/// Texts as a list of SQL literals, `'a', 'b'`, for `IN (…)` or `[…]`; an empty list is `''`
+/// (an `IN` list cannot be empty, and no text troupe matches is empty).
+pub fn quote_list(texts: &[String]) -> String {
+    if texts.is_empty() {
+        return "''".into();
+    }
+    texts.iter().map(|t| quote(t)).collect::<Vec<_>>().join(", ")
+}
+
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');

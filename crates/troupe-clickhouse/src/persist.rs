@@ -10,7 +10,7 @@ use troupe_core::dedupe::RetryRecord;
 use troupe_core::{Anonymized, Changes, ChargeChange, ProjectState, Properties, StoredEvent};
 use troupe_store::value::PropertyIndex;
 
-use crate::http::{quote, Http};
+use crate::http::{quote, quote_list, Http};
 use crate::load::parse_json;
 use crate::rows::{ChargeRow, DistinctIdRow, GroupProfileRow, GroupTypeRow, PersonRow, Versions};
 use crate::schema::{latest, physical_tables};
@@ -505,18 +505,18 @@ async fn erase(http: &Http, project: u32, erased: &Erased) -> Result<(), ClickHo
         return Ok(());
     }
     // From here until the mutations end, reads leave the ids' events out already.
-    crate::erasing::start(http, project, &erased.distinct_ids, erased.at).await?;
-    let ids = erased.distinct_ids.iter().map(|id| quote(id)).collect::<Vec<_>>().join(", ");
+    let keys = crate::erasing::start(http, project, &erased.distinct_ids, erased.at).await?;
+    let ids = quote_list(&erased.distinct_ids);
     let at = format!("DELETE WHERE project_id = {project} AND");
     mutate(http, "events", &format!("{at} distinct_id IN ({ids})"), "erasing a person's events").await?;
     if !erased.persons.is_empty() {
-        let persons = erased.persons.iter().map(|id| quote(id)).collect::<Vec<_>>().join(", ");
+        let persons = quote_list(&erased.persons);
         let person_rows = format!("{at} (id IN ({persons}) OR hasAny(distinct_ids, [{ids}]))");
         mutate(http, "persons", &person_rows, "erasing a person").await?;
         mutate(http, "charges", &format!("{at} person_id IN ({persons})"), "erasing a person's charges").await?;
     }
     mutate(http, "person_distinct_ids", &format!("{at} distinct_id IN ({ids})"), "erasing a person's ids").await?;
-    crate::erasing::finish(http, project, &erased.distinct_ids).await
+    crate::erasing::finish(http, project, &keys).await
 }
 
 /// Rewrite the stored events of an anonymized person's former ids (its pseudonym, without the
@@ -532,7 +532,7 @@ async fn anonymize(http: &Http, project: u32, anonymized: &Anonymized) -> Result
         uuid: String,
         properties: String,
     }
-    let former = anonymized.former_ids.iter().map(|id| quote(id)).collect::<Vec<_>>().join(", ");
+    let former = quote_list(&anonymized.former_ids);
     let of_former = format!("project_id = {project} AND distinct_id IN ({former})");
     let stored: Vec<Stored> = http.rows(&format!("SELECT uuid, properties FROM events WHERE {of_former}")).await?;
     let (mut uuids, mut texts) = (Vec::new(), Vec::new());
@@ -544,7 +544,7 @@ async fn anonymize(http: &Http, project: u32, anonymized: &Anonymized) -> Result
     }
     let mut change = format!("UPDATE distinct_id = {}", quote(&anonymized.pseudonym));
     if !uuids.is_empty() {
-        let fields = anonymized.personal_fields.iter().map(|f| quote(f)).collect::<Vec<_>>().join(", ");
+        let fields = quote_list(&anonymized.personal_fields);
         let kept = format!("NOT has([{fields}], k)");
         change.push_str(&format!(
             ", properties = transform(uuid, [{}], [{}], properties), prop_keys = arrayFilter(k -> {kept}, prop_keys)",

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use troupe_store::{Actor, Dictionary, EventScan, GroupColumnBuilder, ScanRequest};
 
-use crate::http::{quote, Http};
+use crate::http::{quote_list, Http};
 use crate::load::{from_micros, parse_json, StoredGroup};
 use crate::read::slot_names;
 use crate::rows::{GROUP_VALUES, PERSON_VALUES};
@@ -49,8 +49,7 @@ pub async fn scan(http: &Http, project: u32, req: &ScanRequest) -> Result<EventS
         filter.push_str(&format!(" AND {}", time_bounds(from, to)));
     }
     if let Some(events) = &req.events {
-        let names: Vec<String> = events.iter().map(|e| quote(e)).collect();
-        filter.push_str(&format!(" AND event IN ({})", names.join(", ")));
+        filter.push_str(&format!(" AND event IN ({})", quote_list(events)));
     }
     let (person, join) = if req.persons { person_join(project) } else { ("''", String::new()) };
     let properties = if req.event_properties { "properties" } else { "''" };

@@ -87,6 +87,18 @@ impl Changes {
             && self.kept_out.is_empty()
             && self.retry_keys.is_empty()
     }
+
+    /// Whether the changes delete or rewrite events stored before (erasures, anonymizations,
+    /// erased groups, retention), beyond appending this batch's and clearing a deleted type's
+    /// slot: a backend holding events elsewhere too (the embedded store's columns) reads them
+    /// again.
+    pub fn rewrites_stored_events(&self) -> bool {
+        !self.erased_distinct_ids.is_empty()
+            || !self.anonymized.is_empty()
+            || !self.detached_groups.is_empty()
+            || !self.erased_group_events.is_empty()
+            || self.expired_before.is_some()
+    }
 }
 
 /// An anonymization to apply to events stored before the batch: every event of `former_ids`

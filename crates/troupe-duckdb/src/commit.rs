@@ -239,14 +239,9 @@ impl Committer {
     /// A committed batch's events and identity changes into the project's columns, when loaded.
     fn append_to_cache(&self, project: ProjectId, changes: &Changes, write: &ProjectWrite) {
         let Some(columns) = self.cache.get(project) else { return };
-        let rewritten = !changes.erased_distinct_ids.is_empty()
-            || !changes.anonymized.is_empty()
-            || !changes.detached_groups.is_empty()
-            || !changes.erased_group_events.is_empty()
-            || changes.expired_before.is_some();
-        if rewritten {
-            // Erasures and anonymizations are rare: the columns are read again from the database on the next
-            // question instead of having rows taken out of every column here.
+        if changes.rewrites_stored_events() {
+            // Rare (erasures, anonymizations, retention): the columns are read again from the
+            // database on the next question instead of having rows taken out of every column here.
             self.cache.forget(project);
             return;
         }

@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use serde_json::json;
 use troupe_core::Command;
-use troupe_store::{GroupTypeInfo, Store};
+use troupe_store::GroupTypeInfo;
 
 use crate::config::{GroupTypeCommand, Target};
 use crate::target::json_reply;
@@ -18,7 +18,9 @@ pub async fn run(command: &GroupTypeCommand) -> Result<()> {
                     let reply = json_reply(target.send(server, reqwest::Method::GET, &url, None).await?).await?;
                     serde_json::from_value(reply["results"].clone())?
                 }
-                None => on_store(target, |store, project| async move { Ok(store.group_types(project).await?) }).await?,
+                None => {
+                    target.on_store(|store, project| async move { Ok(store.group_types(project.id).await?) }).await?
+                }
             };
             if types.is_empty() {
                 println!("no group types yet: they are created by use (a membership or an event naming one)");
@@ -55,32 +57,19 @@ pub async fn run(command: &GroupTypeCommand) -> Result<()> {
     Ok(())
 }
 
-/// Run `read` on the target's project in the data directory, closing the store after.
-async fn on_store<T, F, Fut>(target: &Target, read: F) -> Result<T>
-where
-    F: FnOnce(std::sync::Arc<dyn Store>, u32) -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let store = target.open().await?;
-    let result = match target.project_in(store.as_ref()).await {
-        Ok(project) => read(store.clone(), project.id).await,
-        Err(e) => Err(e),
-    };
-    store.close().await;
-    result
-}
-
 /// Apply one command to an existing group type of the target's project.
 async fn apply(target: &Target, group_type: &str, command: Command) -> Result<()> {
     let group_type = group_type.to_string();
-    on_store(target, |store, project| async move {
-        if !store.group_type_names(project).await?.contains(&group_type) {
-            bail!("no group type '{group_type}'");
-        }
-        for result in store.apply(project, vec![command]).await? {
-            result?;
-        }
-        Ok(())
-    })
-    .await
+    target
+        .on_store(|store, project| async move {
+            let project = project.id;
+            if !store.group_type_names(project).await?.contains(&group_type) {
+                bail!("no group type '{group_type}'");
+            }
+            for result in store.apply(project, vec![command]).await? {
+                result?;
+            }
+            Ok(())
+        })
+        .await
 }

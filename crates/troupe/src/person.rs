@@ -17,13 +17,14 @@ pub async fn erase(args: &PersonArgs) -> Result<()> {
     let reply = match &args.target.server {
         Some(server) => json_reply(request(args, server, reqwest::Method::DELETE, "").await?).await?,
         None => {
-            let store = open(args).await?;
-            let erased = match project(store.as_ref(), args).await {
-                Ok(project) => privacy::erase_person(store.as_ref(), project.id, &args.id).await.map_err(Into::into),
-                Err(e) => Err(e),
-            };
-            store.close().await;
-            serde_json::to_value(erased?)?
+            let id = &args.id;
+            let erased = args
+                .target
+                .on_store(
+                    |store, project| async move { Ok(privacy::erase_person(store.as_ref(), project.id, id).await?) },
+                )
+                .await?;
+            serde_json::to_value(erased)?
         }
     };
     let ids = reply["distinct_ids"].as_array().map(Vec::len).unwrap_or(0);
@@ -39,15 +40,14 @@ pub async fn anonymize(args: &PersonArgs) -> Result<()> {
     let reply = match &args.target.server {
         Some(server) => json_reply(request(args, server, reqwest::Method::POST, "/anonymize").await?).await?,
         None => {
-            let store = open(args).await?;
-            let done = match project(store.as_ref(), args).await {
-                Ok(project) => {
-                    privacy::anonymize_person(store.as_ref(), project.id, &args.id).await.map_err(Into::into)
-                }
-                Err(e) => Err(e),
-            };
-            store.close().await;
-            serde_json::to_value(done?)?
+            let id = &args.id;
+            let done = args
+                .target
+                .on_store(|store, project| async move {
+                    Ok(privacy::anonymize_person(store.as_ref(), project.id, id).await?)
+                })
+                .await?;
+            serde_json::to_value(done)?
         }
     };
     if reply["found"] == Value::Bool(true) {
@@ -78,10 +78,10 @@ pub async fn export(args: &PersonArgs, out: Option<&Path>) -> Result<()> {
             }
         }
         None => {
-            let store = open(args).await?;
-            let written = write_export(store.as_ref(), args, &mut sink).await;
-            store.close().await;
-            written?;
+            let sink = &mut sink;
+            args.target
+                .on_store(|store, project| async move { write_export(store.as_ref(), &project, args, sink).await })
+                .await?
         }
     }
     sink.flush()?;
@@ -91,23 +91,14 @@ pub async fn export(args: &PersonArgs, out: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-async fn write_export(store: &dyn Store, args: &PersonArgs, sink: &mut dyn Write) -> Result<()> {
-    let project = project(store, args).await?;
-    let mut export = Export::person(store, &project, &args.id)
+async fn write_export(store: &dyn Store, project: &Project, args: &PersonArgs, sink: &mut dyn Write) -> Result<()> {
+    let mut export = Export::person(store, project, &args.id)
         .await?
         .ok_or_else(|| anyhow!("no person has the id {:?} in project {:?}", args.id, project.name))?;
     while let Some(chunk) = export.next_chunk().await? {
         sink.write_all(chunk.as_bytes())?;
     }
     Ok(())
-}
-
-async fn open(args: &PersonArgs) -> Result<std::sync::Arc<dyn Store>> {
-    args.target.open().await
-}
-
-async fn project(store: &dyn Store, args: &PersonArgs) -> Result<Project> {
-    args.target.project_in(store).await
 }
 
 /// A read-API request about the person: `…/persons/{id}{suffix}`.

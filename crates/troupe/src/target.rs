@@ -27,6 +27,22 @@ impl Target {
             .ok_or_else(|| anyhow!("no project named {:?} ({})", self.project, self.store.describe()))
     }
 
+    /// Run `work` on the target's project in the data directory, closing the store after
+    /// (whatever `work` answered).
+    pub async fn on_store<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(Arc<dyn Store>, Project) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let store = self.open().await?;
+        let result = match self.project_in(store.as_ref()).await {
+            Ok(project) => work(store.clone(), project).await,
+            Err(e) => Err(e),
+        };
+        store.close().await;
+        result
+    }
+
     /// `{server}/api/projects/{project}/{segments…}`, each segment escaped.
     pub fn api_url(&self, server: &str, segments: &[&str]) -> Result<String> {
         let mut url = reqwest::Url::parse(server).with_context(|| format!("--server {server:?} is not a URL"))?;

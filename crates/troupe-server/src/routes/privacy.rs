@@ -49,8 +49,9 @@ async fn erase(app: &AppState, project: ProjectId, id: &str) -> Result<Json<Valu
     app.limits.check_id("id", id)?;
     let erasure = privacy::erase_person(app.store.as_ref(), project, id).await?;
     tracing::info!(project, found = erasure.found, ids = erasure.distinct_ids.len(), "person erased");
-    Ok(Json(json!({"erased": true, "found": erasure.found, "person_id": erasure.person_id,
-                   "distinct_ids": erasure.distinct_ids, "documents_changed": erasure.documents_changed})))
+    let mut reply = json!(erasure);
+    reply["erased"] = json!(true);
+    Ok(Json(reply))
 }
 
 /// `POST …/persons/{id}/anonymize`: the person keeps its events under a pseudonym, without its
@@ -69,8 +70,9 @@ async fn anonymize(app: &AppState, project: ProjectId, id: &str) -> Result<Json<
     app.limits.check_id("id", id)?;
     let done = privacy::anonymize_person(app.store.as_ref(), project, id).await?;
     tracing::info!(project, found = done.found, "person anonymized");
-    Ok(Json(json!({"anonymized": done.found, "found": done.found, "person_id": done.person_id,
-                   "pseudonym": done.pseudonym, "documents_changed": done.documents_changed})))
+    let mut reply = json!(done);
+    reply["anonymized"] = json!(done.found);
+    Ok(Json(reply))
 }
 
 async fn export_with_secret(
