@@ -35,6 +35,7 @@ macro_rules! insight_conformance_suite {
             funnel_window_is_inclusive_and_ties_count_in_order,
             funnel_strict_and_unordered,
             funnel_unordered_completed_twice_times_the_first_completion,
+            funnel_events_sharing_a_timestamp_serve_every_step_they_match,
             funnel_exclusion_removes_the_actor,
             funnel_out_of_order_arrival_and_breakdown,
             funnel_several_ids_merges_and_membership_changes,
@@ -646,6 +647,56 @@ pub async fn funnel_unordered_completed_twice_times_the_first_completion(store: 
         assert_eq!(r.steps[1].median_seconds, Some(3600.0), "{count_by}");
         assert_eq!(r.steps[1].average_seconds, Some(3600.0), "{count_by}");
     }
+}
+
+/// Events sharing a timestamp serve every step they match (PostHog's rule: one copy per
+/// matching step, steps in order, no event serving two steps of one path).
+/// - u1 does view, click, view at 09:00 on March 2 (funnel view → click → view): the first view
+///   enters, the click is step 2 and the other view step 3. Taking each event once at its lowest
+///   step, the second view would only enter again: [1, 1, 0].
+/// - u2 does five a and five b at 09:00 (funnel a → b → a → b … ten steps): completes.
+/// - By companies: acme's members u3 (view) and u4 (click, view) share 10:00: acme completes
+///   view → click → view (u4 alone has one view, which serves one step).
+/// - Strict (view → click → buy): u5 does view 09:00, click twice at 09:05, buy 09:10. Two
+///   identical events at one timestamp do not break the path: converts. u6 does view 09:00,
+///   click 09:05, click 09:06, buy 09:10: the second click came between, so u6 stops at click.
+pub async fn funnel_events_sharing_a_timestamp_serve_every_step_they_match(store: &dyn Store) {
+    let mut d = Data::default();
+    d.set_group("u3", "company", &["acme"]).set_group("u4", "company", &["acme"]);
+    for (who, name) in [("u1", "view"), ("u1", "click"), ("u1", "view")] {
+        d.event(who, name, at(2, 9, 0), json!({}));
+    }
+    for k in 0..10 {
+        d.event("u2", if k % 2 == 0 { "a" } else { "b" }, at(2, 9, 0), json!({}));
+    }
+    for (who, name) in [("u3", "view"), ("u4", "click"), ("u4", "view")] {
+        d.event(who, name, at(2, 10, 0), json!({}));
+    }
+    d.event("u5", "view", at(2, 9, 0), json!({})).event("u5", "click", at(2, 9, 5), json!({}));
+    d.event("u5", "click", at(2, 9, 5), json!({})).event("u5", "buy", at(2, 9, 10), json!({}));
+    d.event("u6", "view", at(2, 9, 0), json!({})).event("u6", "click", at(2, 9, 5), json!({}));
+    d.event("u6", "click", at(2, 9, 6), json!({})).event("u6", "buy", at(2, 9, 10), json!({}));
+    let p = d.load(store).await;
+    let range = json!({"from": "2026-03-01", "to": "2026-03-19"});
+    let steps = |names: &[&str]| names.iter().map(|n| json!({"event": n})).collect::<Vec<_>>();
+    let view_click_view = steps(&["view", "click", "view"]);
+    let r = funnel(store, p, json!({"date_range": range, "steps": view_click_view})).await;
+    // u1, u3, u4, u5, u6 view; u1 and u4 click at their view's timestamp, u5 and u6 after it;
+    // only u1 has a second view (u4's one view already entered its path).
+    assert_eq!(counts(&r), vec![5, 4, 1]);
+    let r = funnel(store, p, json!({"date_range": range, "steps": view_click_view, "count_by": companies()})).await;
+    assert_eq!(counts(&r), vec![1, 1, 1]);
+    let ten: Vec<&str> = (0..10).map(|k| if k % 2 == 0 { "a" } else { "b" }).collect();
+    let r = funnel(store, p, json!({"date_range": range, "steps": steps(&ten)})).await;
+    assert_eq!(counts(&r), vec![1; 10]);
+    let strict = json!({"date_range": range, "order": "strict", "steps": steps(&["view", "click", "buy"]),
+                        "actors": {"step": 2, "status": "converted"}});
+    let r = funnel(store, p, strict).await;
+    // Strict: u1, u3, u4, u5, u6 view; u1 and u4 click at their view's timestamp, u5 and u6
+    // after it; only u5 buys with nothing between.
+    assert_eq!(counts(&r), vec![5, 4, 1]);
+    let converted: Vec<Vec<String>> = r.actors.iter().flatten().map(|a| a.distinct_ids.clone()).collect();
+    assert_eq!(converted, vec![vec!["u5".to_string()]]);
 }
 
 /// Exclusion of x between steps 0 and 1: u1 does a 09:00, x 09:01, b 09:02 → removed from the

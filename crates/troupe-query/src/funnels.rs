@@ -416,11 +416,19 @@ struct Partial {
     node: u32,
 }
 
-/// A step's time, and the node of the step before it ([`NO_NODE`] for the first).
+/// A step's time, the node of the step before it ([`NO_NODE`] for the first), and the event
+/// that served it (told apart only among events sharing a timestamp, see [`node_event`]).
 #[derive(Debug, Clone, Copy)]
 struct Node {
     ts: i64,
     previous: u32,
+    event: u32,
+}
+
+/// An event's index as a node keeps it: 32 bits fill the node's padding (16 bytes either way),
+/// and a frame of 2^32 events would not fit in memory.
+fn node_event(event: usize) -> u32 {
+    event as u32
 }
 
 const NO_NODE: u32 = u32::MAX;
@@ -430,38 +438,107 @@ impl OrderedWalker {
         self.nodes.clear();
         self.state.clear();
         self.state.resize(n, None);
+        self.before.clear();
+        self.before.resize(n, None);
         let mut best: Option<Partial> = None;
-        for e in stream {
+        for run in stream.chunk_by(|a, b| a.ts == b.ts) {
             if strict {
-                // Only the paths extended by this very event survive it.
+                // Only the paths extended by the events of this timestamp survive them: events
+                // sharing a timestamp have no order among them, so none comes "between" another.
                 std::mem::swap(&mut self.state, &mut self.before);
                 self.state.clear();
                 self.state.resize(n, None);
             }
-            for k in (1..n).rev() {
-                if e.steps & (1 << k) == 0 {
-                    continue;
-                }
-                let previous = if strict { self.before[k - 1] } else { self.state[k - 1] };
-                let Some(p) = previous.filter(|p| e.ts <= window_end(window, p.entry)) else { continue };
-                if self.state[k].is_some_and(|q| p.entry <= q.entry) {
-                    continue;
-                }
-                let extended = Partial { len: p.len + 1, node: self.node(e.ts, p.node), ..p };
-                consider(&mut best, extended);
-                self.state[k] = Some(extended);
-            }
-            if e.steps & 1 != 0 {
-                let entered = Partial { entry: e.ts, entry_event: e.event, len: 1, node: self.node(e.ts, NO_NODE) };
-                consider(&mut best, entered);
-                self.state[0] = Some(entered);
+            match run {
+                [e] => self.single(e, window, &mut best),
+                _ => self.shared_timestamp(run, n, window, &mut best),
             }
         }
         best.map(|p| self.path(p))
     }
 
-    fn node(&mut self, ts: i64, previous: u32) -> u32 {
-        self.nodes.push(Node { ts, previous });
+    /// The path an event at step `k` may extend: the latest-entered path at step `k - 1`, within
+    /// the window, that does not already use `e` (at `e`'s timestamp). In strict funnels the
+    /// paths from before this timestamp are in `before` (`state` holds this timestamp's).
+    fn previous(&self, k: usize, e: &StreamEvent, window: Window, run_nodes: u32) -> Option<Partial> {
+        let usable = |p: &Partial| e.ts <= window_end(window, p.entry) && !self.uses(p, e.event, run_nodes);
+        let here = self.state[k - 1].filter(usable);
+        let earlier = self.before[k - 1].filter(usable);
+        match (here, earlier) {
+            (Some(h), Some(b)) => Some(if b.entry > h.entry { b } else { h }),
+            (h, b) => h.or(b),
+        }
+    }
+
+    /// Extend `p` to step `k` with `e`, unless a path entered no earlier already reached `k`.
+    fn extend(&mut self, k: usize, p: Partial, e: &StreamEvent, best: &mut Option<Partial>) {
+        if self.state[k].is_some_and(|q| p.entry <= q.entry) {
+            return;
+        }
+        let extended = Partial { len: p.len + 1, node: self.node(e.ts, p.node, e.event), ..p };
+        consider(best, extended);
+        self.state[k] = Some(extended);
+    }
+
+    fn enter(&mut self, e: &StreamEvent, best: &mut Option<Partial>) {
+        let entered = Partial { entry: e.ts, entry_event: e.event, len: 1, node: self.node(e.ts, NO_NODE, e.event) };
+        consider(best, entered);
+        self.state[0] = Some(entered);
+    }
+
+    /// An event alone at its timestamp: it serves each step it matches, on different paths
+    /// (later steps first, so that it never extends a path it just started or extended).
+    fn single(&mut self, e: &StreamEvent, window: Window, best: &mut Option<Partial>) {
+        let run_nodes = self.nodes.len() as u32;
+        let mut later = e.steps & !1;
+        while later != 0 {
+            let k = (u32::BITS - 1 - later.leading_zeros()) as usize;
+            later &= !(1 << k);
+            if let Some(p) = self.previous(k, e, window, run_nodes) {
+                self.extend(k, p, e, best);
+            }
+        }
+        if e.steps & 1 != 0 {
+            self.enter(e, best);
+        }
+    }
+
+    /// Events sharing a timestamp, PostHog's rule: each serves every step it matches, steps taken
+    /// in order (one copy of the event per matching step), and no event serves two steps of one
+    /// path. So ten steps whose events all share one timestamp can complete. The first event to
+    /// enter at this timestamp is the entry; later ones would start the same path again.
+    fn shared_timestamp(&mut self, run: &[StreamEvent], n: usize, window: Window, best: &mut Option<Partial>) {
+        let run_nodes = self.nodes.len() as u32;
+        let matched = run.iter().fold(0u32, |m, e| m | e.steps);
+        for k in (0..n).filter(|k| matched & (1 << k) != 0) {
+            for e in run.iter().filter(|e| e.steps & (1 << k) != 0) {
+                if k == 0 {
+                    if self.state[0].is_none_or(|p| p.entry != e.ts) {
+                        self.enter(e, best);
+                    }
+                } else if let Some(p) = self.previous(k, e, window, run_nodes) {
+                    self.extend(k, p, e, best);
+                }
+            }
+        }
+    }
+
+    /// Whether path `p` used event `event` at this timestamp: its nodes made since `run_nodes`
+    /// (the first node of this timestamp) are the only ones that can hold it.
+    fn uses(&self, p: &Partial, event: usize, run_nodes: u32) -> bool {
+        let mut node = p.node;
+        while node != NO_NODE && node >= run_nodes {
+            let Some(n) = self.nodes.get(node as usize) else { return false };
+            if n.event == node_event(event) {
+                return true;
+            }
+            node = n.previous;
+        }
+        false
+    }
+
+    fn node(&mut self, ts: i64, previous: u32, event: usize) -> u32 {
+        self.nodes.push(Node { ts, previous, event: node_event(event) });
         (self.nodes.len() - 1) as u32
     }
 
