@@ -50,6 +50,49 @@ pub struct FunnelResult {
     pub breakdowns: Vec<FunnelBreakdown>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actors: Option<Vec<Actor>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_over_time: Option<ConversionOverTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_convert: Option<TimeToConvertResult>,
+}
+
+/// Per interval of entry into the funnel: the actors whose paths entered then and reached
+/// `from_step`, and those of them who reached `to_step` (within the window).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversionOverTime {
+    pub from_step: usize,
+    pub to_step: usize,
+    pub buckets: Vec<String>,
+    /// One line without a breakdown, else one per breakdown value.
+    pub lines: Vec<ConversionLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversionLine {
+    pub breakdown_value: Option<String>,
+    pub entered: Vec<u64>,
+    pub converted: Vec<u64>,
+    /// `converted / entered` per bucket, 0–1 (0 when nobody entered).
+    pub conversion_rate: Vec<f64>,
+}
+
+/// How long the actors who reached `to_step` took from `from_step`, in bins of equal width.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeToConvertResult {
+    pub from_step: usize,
+    pub to_step: usize,
+    pub bins: Vec<TimeBin>,
+    pub average_seconds: Option<f64>,
+    pub median_seconds: Option<f64>,
+}
+
+/// Actors who took from `from_seconds` (inclusive) to `to_seconds` (exclusive; inclusive for the
+/// last bin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeBin {
+    pub from_seconds: f64,
+    pub to_seconds: f64,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,11 +105,15 @@ pub struct FunnelBreakdown {
 pub struct FunnelStep {
     pub index: usize,
     pub name: String,
+    /// Counted among the actors who did it; skipping it does not stop a path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
     pub count: u64,
     /// Ratios in 0..=1.
     pub conversion_from_first: f64,
     pub conversion_from_previous: f64,
-    /// Reached the previous step but not this one.
+    /// Reached the previous step but not this one (for the step after an optional one, and for
+    /// an optional step: the last required step before it stands for "previous").
     pub dropped: u64,
     /// From the previous step, over the actors who reached this one.
     pub median_seconds: Option<f64>,

@@ -306,7 +306,7 @@ pub enum Math {
 pub struct FunnelQuery {
     #[serde(flatten)]
     pub common: Common,
-    pub steps: Vec<EventSelector>,
+    pub steps: Vec<FunnelStepSpec>,
     #[serde(default)]
     pub order: FunnelOrder,
     /// From the first step's time, inclusive. Default 14 days (PostHog's).
@@ -317,6 +317,105 @@ pub struct FunnelQuery {
     /// Also list the actors who converted to, or dropped at, a step.
     #[serde(default)]
     pub actors: Option<FunnelActors>,
+    /// Which of a path's events gives the breakdown value an actor counts under.
+    #[serde(default)]
+    pub breakdown_attribution: Attribution,
+    /// Also answer the conversion rate per interval of entry.
+    #[serde(default, deserialize_with = "span_or_true")]
+    pub conversion_over_time: Option<StepSpan>,
+    /// Also answer a histogram of the time taken between two steps.
+    #[serde(default)]
+    pub time_to_convert: Option<TimeToConvert>,
+}
+
+/// A funnel step: an event selector, which may be optional (not the first step).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FunnelStepSpec {
+    #[serde(flatten)]
+    pub selector: EventSelector,
+    /// Actors may skip this step and still go on to the next ones.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+impl From<EventSelector> for FunnelStepSpec {
+    fn from(selector: EventSelector) -> Self {
+        FunnelStepSpec { selector, optional: false }
+    }
+}
+
+/// `first_touch` (the entry event's value, the default), `last_touch` (the value on the last
+/// step reached), `all_steps` (every step's event must have the value; an actor may count under
+/// several), or `{"step": k}` (the value on step k's event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Attribution {
+    Named(AttributionKind),
+    Step { step: usize },
+}
+
+impl<'de> Deserialize<'de> for Attribution {
+    /// By hand, so that a mistake is told what the choices are (an untagged enum's error does
+    /// not say).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Step {
+            step: usize,
+        }
+        let value = Value::deserialize(d)?;
+        let named = serde_json::from_value::<AttributionKind>(value.clone()).map(Attribution::Named);
+        let step = || serde_json::from_value::<Step>(value.clone()).map(|s| Attribution::Step { step: s.step });
+        named.or_else(|_| step()).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "breakdown_attribution is \"first_touch\", \"last_touch\", \"all_steps\" or {{\"step\": k}}, got {value}"
+            ))
+        })
+    }
+}
+
+impl Default for Attribution {
+    fn default() -> Self {
+        Attribution::Named(AttributionKind::FirstTouch)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributionKind {
+    FirstTouch,
+    LastTouch,
+    AllSteps,
+}
+
+/// From one step to a later one (0-based); the first and the last step when absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSpan {
+    #[serde(default)]
+    pub from_step: Option<usize>,
+    #[serde(default)]
+    pub to_step: Option<usize>,
+}
+
+/// A [`StepSpan`], or `true` for the whole funnel.
+fn span_or_true<'de, D: Deserializer<'de>>(d: D) -> Result<Option<StepSpan>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Bool(true) => Ok(Some(StepSpan::default())),
+        Value::Null => Ok(None),
+        value @ Value::Object(_) => serde_json::from_value(value).map(Some).map_err(serde::de::Error::custom),
+        other => Err(serde::de::Error::custom(format!(
+            "expected true or {{\"from_step\": …, \"to_step\": …}}, got {other} (leave the field out for none)"
+        ))),
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeToConvert {
+    #[serde(flatten)]
+    pub span: StepSpan,
+    /// Number of bins; by default Sturges' rule on the number of actors (at most 30).
+    #[serde(default)]
+    pub bins: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -528,6 +627,31 @@ fn unknown_field(input: &Value, written: &Value, path: &str) -> Option<String> {
 
 #[cfg(test)]
 mod strict_tests {
+    #[test]
+    fn funnel_options_name_their_choices() {
+        let funnel = |extra: Value| {
+            let mut q = json!({"kind": "funnel", "steps": [{"event": "a"}, {"event": "b"}]});
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                q[k] = v.clone();
+            }
+            from_json::<Insight>(q)
+        };
+        let Err(SpecError::Invalid(m)) = funnel(json!({"breakdown_attribution": "middle_touch"})) else {
+            panic!("middle_touch is refused")
+        };
+        assert!(m.contains("first_touch") && m.contains("middle_touch"), "{m}");
+        let Err(SpecError::Invalid(m)) = funnel(json!({"conversion_over_time": false})) else {
+            panic!("false is refused")
+        };
+        assert!(m.contains("leave the field out"), "{m}");
+        for ok in [
+            json!({"breakdown_attribution": {"step": 1}, "conversion_over_time": true}),
+            json!({"breakdown_attribution": "all_steps", "conversion_over_time": {"to_step": 1}, "time_to_convert": {}}),
+        ] {
+            assert!(funnel(ok.clone()).is_ok(), "{ok}: {:?}", funnel(ok.clone()));
+        }
+    }
+
     use serde_json::json;
 
     use super::*;
@@ -554,6 +678,14 @@ mod strict_tests {
                 "cumulative",
             ),
             (json!({"kind": "trends", "series": [{"event": "a"}], "filters": {"and": [], "or": []}}), "filters.or"),
+            (
+                json!({"kind": "funnel", "steps": [{"event": "a", "optionel": true}, {"event": "b"}]}),
+                "steps[0].optionel",
+            ),
+            (
+                json!({"kind": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "time_to_convert": {"bin": 3}}),
+                "time_to_convert.bin",
+            ),
             (
                 json!({"kind": "trends", "series": [{"event": "a"}], "date_range": {"from": "-7d", "till": "x"}}),
                 "date_range.till",

@@ -164,6 +164,39 @@ fn funnel_table(r: &FunnelResult) -> String {
         add(b.breakdown_value.as_deref().unwrap_or("(not set)"), &b.steps);
     }
     let mut out = render(header.iter().map(|h| h.to_string()).collect(), rows);
+    if let Some(o) = &r.conversion_over_time {
+        out.push_str(&format!(
+            "\nconversion from step {} to step {} by interval of entry:\n",
+            o.from_step + 1,
+            o.to_step + 1
+        ));
+        let header = ["interval", "breakdown", "entered", "converted", "rate"].map(String::from).to_vec();
+        let rows = o
+            .lines
+            .iter()
+            .flat_map(|line| {
+                o.buckets.iter().enumerate().map(move |(b, bucket)| {
+                    vec![
+                        bucket.clone(),
+                        line.breakdown_value.clone().unwrap_or_else(|| "all".into()),
+                        line.entered[b].to_string(),
+                        line.converted[b].to_string(),
+                        format!("{:.1}%", line.conversion_rate[b] * 100.0),
+                    ]
+                })
+            })
+            .collect();
+        out.push_str(&render(header, rows));
+    }
+    if let Some(t) = &r.time_to_convert {
+        out.push_str(&format!("\ntime to convert from step {} to step {}:\n", t.from_step + 1, t.to_step + 1));
+        let header = ["from", "to", "actors"].map(String::from).to_vec();
+        let rows = t
+            .bins
+            .iter()
+            .map(|b| vec![format!("{:.0}s", b.from_seconds), format!("{:.0}s", b.to_seconds), b.count.to_string()]);
+        out.push_str(&render(header, rows.collect()));
+    }
     if let Some(actors) = &r.actors {
         out.push_str(&format!("\nactors ({}):\n", actors.len()));
         for a in actors {

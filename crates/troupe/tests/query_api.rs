@@ -96,6 +96,25 @@ async fn insights_cohorts_and_errors_over_http_and_the_cli() {
     let r = client.post(server.url("/api/projects/default/query")).json(&funnel()).send().await.expect("answers");
     assert_eq!(r.status().as_u16(), 401);
 
+    // Funnel options over HTTP and in the CLI's table: both companies enter on 2 March and
+    // convert, each in 540 s (acme from ben's sign-in, the latest entry before ann's export;
+    // globex from cat's): two default bins of the least width, 1 s.
+    let mut options = funnel();
+    options["conversion_over_time"] = json!(true);
+    options["time_to_convert"] = json!({});
+    options["breakdown_attribution"] = json!("last_touch");
+    let answer = post_query(&server, options.clone()).await;
+    assert_eq!(answer["conversion_over_time"]["lines"][0]["converted"], json!([0, 2, 0]), "{answer}");
+    assert_eq!(answer["time_to_convert"]["bins"][0], json!({"from_seconds": 540.0, "to_seconds": 541.0, "count": 2}));
+    let out = troupe()
+        .args(["query", "--server", &server.base, "--secret-key", SECRET, &options.to_string()])
+        .output()
+        .expect("troupe query runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("time to convert from step 1 to step 2") && stdout.contains("540s"), "{stdout}");
+    assert!(stdout.contains("conversion from step 1 to step 2 by interval of entry"), "{stdout}");
+
     // The CLI asks the running server and prints a table.
     let out = troupe()
         .args(["query", "--server", &server.base, "--secret-key", SECRET, &funnel().to_string()])

@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 use troupe_core::{Command, MembershipOp, ProfileOp, ProjectId, TrackEvent};
 use troupe_store::{NewProject, Store};
 
+mod funnel_options;
+pub use funnel_options::*;
+
 use crate::result::{FunnelResult, InsightResult, LifecycleResult, RetentionResult, StickinessResult, TrendsResult};
 use crate::spec::Insight;
 use crate::QueryError;
@@ -36,6 +39,11 @@ macro_rules! insight_conformance_suite {
             funnel_strict_and_unordered,
             funnel_unordered_completed_twice_times_the_first_completion,
             funnel_events_sharing_a_timestamp_serve_every_step_they_match,
+            funnel_conversion_over_time_by_interval_of_entry,
+            funnel_time_to_convert_histogram,
+            funnel_breakdown_attribution,
+            funnel_unordered_exclusion_spans_the_whole_funnel,
+            funnel_optional_steps,
             funnel_exclusion_removes_the_actor,
             funnel_out_of_order_arrival_and_breakdown,
             funnel_several_ids_merges_and_membership_changes,
@@ -1207,6 +1215,32 @@ pub async fn invalid_questions_are_refused(store: &dyn Store) {
             json!({"kind": "funnel", "steps": [{"event": "view"}, {"event": "view"}],
                    "exclusions": vec![json!({"event": "x", "from_step": 0, "to_step": 1}); 33]}),
             "at most 32 exclusions",
+        ),
+        (
+            json!({"kind": "funnel", "steps": [{"event": "view", "optional": true}, {"event": "view"}]}),
+            "first step cannot be optional",
+        ),
+        (
+            json!({"kind": "funnel", "order": "unordered", "steps": [{"event": "a"}, {"event": "b", "optional": true}]}),
+            "optional steps need an ordered or strict funnel",
+        ),
+        (
+            json!({"kind": "funnel", "order": "unordered", "steps": [{"event": "a"}, {"event": "b"}, {"event": "c"}],
+                   "exclusions": [{"event": "x", "from_step": 0, "to_step": 1}]}),
+            "spans the whole funnel",
+        ),
+        (
+            json!({"kind": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "breakdown_attribution": {"step": 2}}),
+            "breakdown_attribution.step 2",
+        ),
+        (
+            json!({"kind": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "time_to_convert": {"bins": 0}}),
+            "bins must be 1 to 90",
+        ),
+        (
+            json!({"kind": "funnel", "steps": [{"event": "a"}, {"event": "b"}],
+                   "conversion_over_time": {"from_step": 1, "to_step": 1}}),
+            "conversion_over_time: from_step must be before to_step",
         ),
         (json!({"kind": "trends", "series": [{"event": "view"}], "timezone": "Mars/Base"}), "timezone"),
         (json!({"kind": "trends", "series": [{"event": "view", "math": "sum"}]}), "property"),
