@@ -248,14 +248,19 @@ impl OrderedWalker {
     /// (`state` holds this timestamp's).
     fn previous(&self, k: usize, e: &StreamEvent, at: At) -> Option<Partial> {
         let usable = |p: &Partial| e.ts <= window_end(at.shape.window, p.entry) && !self.uses(p, e.event, at.run_nodes);
+        let strict = at.shape.order == FunnelOrder::Strict;
         let mut found: Option<Partial> = None;
+        let mut take = |p: Option<Partial>| {
+            if let Some(p) = p.filter(|p| found.is_none_or(|f| p.entry > f.entry) && usable(p)) {
+                found = Some(p);
+            }
+        };
         let mut j = k;
         while j > 0 {
             j -= 1;
-            for p in [self.state[j], self.before[j]].into_iter().flatten().filter(usable) {
-                if found.is_none_or(|f| p.entry > f.entry) {
-                    found = Some(p);
-                }
+            take(self.state[j]);
+            if strict {
+                take(self.before[j]);
             }
             if at.shape.optional & (1 << j) == 0 {
                 break;
@@ -323,6 +328,10 @@ impl OrderedWalker {
     /// Whether path `p` used event `event` at this timestamp: its nodes made since `run_nodes`
     /// (the first node of this timestamp) are the only ones that can hold it.
     fn uses(&self, p: &Partial, event: usize, run_nodes: u32) -> bool {
+        if p.node < run_nodes {
+            // Made before this timestamp (the usual case).
+            return false;
+        }
         let mut node = p.node;
         while node != NO_NODE && node >= run_nodes {
             let Some(n) = self.nodes.get(node as usize) else { return false };
