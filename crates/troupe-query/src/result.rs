@@ -124,6 +124,32 @@ pub struct FunnelStep {
 pub struct RetentionResult {
     pub buckets: Vec<String>,
     pub rows: Vec<RetentionRow>,
+    /// Per breakdown value, the mean row over the cohorts.
+    #[serde(default)]
+    pub means: Vec<RetentionMean>,
+    /// The actors of the cell the query asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actors: Option<Vec<Actor>>,
+}
+
+/// Per period, over the cohorts that reach it and are not empty: `count` and `size` summed,
+/// `percentage` weighted by size (`count / size`), `simple_percentage` the plain mean of the
+/// cohorts' percentages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionMean {
+    pub breakdown_value: Option<String>,
+    pub values: Vec<RetentionMeanCell>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionMeanCell {
+    pub period: usize,
+    /// Cohorts averaged (those reaching the period with at least one actor).
+    pub cohorts: usize,
+    pub size: u64,
+    pub count: u64,
+    pub percentage: f64,
+    pub simple_percentage: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

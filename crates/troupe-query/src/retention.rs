@@ -12,11 +12,12 @@ use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, keep, top_values, Needs};
 use crate::pushdown::{self, KeyMap};
-use crate::result::{RetentionCell, RetentionResult, RetentionRow};
-use crate::spec::{Breakdown, Cohorting, RetentionQuery};
+use crate::result::{RetentionCell, RetentionMean, RetentionMeanCell, RetentionResult, RetentionRow};
+use crate::spec::{Cohorting, RetentionQuery};
 use crate::splits;
 use crate::{scan, Ctx, Setup};
 use troupe_store::aggregate::StreamsRequest;
+use troupe_store::Actor;
 
 /// One actor's part: the cohorts it entered (bucket → entering event) and where it returned.
 #[derive(Default)]
@@ -25,32 +26,54 @@ struct Activity {
     first_start: Option<(i64, usize)>,
     /// Cohort bucket → its earliest start event there.
     cohorts: BTreeMap<usize, (i64, usize)>,
+    /// The buckets it came back in (with at least `min_occurrences` return events).
     returned: BucketSet,
+    /// The latest of them, for cumulative retention.
+    last_returned: Option<usize>,
+    /// Return events per bucket, kept only when coming back takes more than one.
+    counts: HashMap<usize, u32>,
+}
+
+/// A question's answer before it becomes rows: the grid, and the actors of the cell asked for.
+struct Answer {
+    grid: Grid,
+    actors: Option<Vec<Actor>>,
 }
 
 pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, QueryError> {
+    if q.min_occurrences == Some(0) {
+        return Err(QueryError::invalid("min_occurrences must be at least 1"));
+    }
     let setup = Setup::new(&q.common, ctx.now)?;
+    let n = setup.buckets.len();
+    if let Some(a) = &q.actors {
+        if a.cohort >= n || a.period >= n - a.cohort {
+            return Err(QueryError::invalid(format!(
+                "actors: cohort {} period {} is not a cell of the triangle ({n} cohorts; cohort c has periods 0 to {n} - 1 - c)",
+                a.cohort, a.period
+            )));
+        }
+    }
     let filters = q.common.filters.iter().chain(q.start.filters.as_ref()).chain(q.return_event.filters.as_ref());
     let cohorts = resolve_all(ctx, filters).await?;
-    let n = setup.buckets.len();
-    let pushed = match &q.common.breakdown {
-        None => pushed_grid(ctx, q, &setup, &cohorts).await?,
-        Some(b) => streamed_grid(ctx, q, b, &setup, &cohorts).await?,
+    // Counts of actors per pattern answer the plain triangle; anything per actor or per event
+    // needs each actor's events.
+    let per_actor = q.common.breakdown.is_some() || q.min_occurrences.unwrap_or(1) > 1 || q.actors.is_some();
+    let pushed = match per_actor {
+        false => pushed_grid(ctx, q, &setup, &cohorts).await?.map(|grid| Answer { grid, actors: None }),
+        true => streamed_grid(ctx, q, &setup, &cohorts).await?,
     };
-    let grid = match pushed {
-        Some(grid) => grid,
+    let answer = match pushed {
+        Some(answer) => answer,
         None => scanned_grid(ctx, q, &setup, &cohorts).await?,
     };
     let mut rows = Vec::new();
-    for (value, cohorts) in grid {
+    let mut means = Vec::new();
+    for (value, cohorts) in answer.grid {
         for (c, counts) in cohorts.iter().enumerate() {
             let size = counts[0];
             let values = (0..n - c)
-                .map(|p| {
-                    let count = counts[p];
-                    let percentage = if size == 0 { 0.0 } else { count as f64 * 100.0 / size as f64 };
-                    RetentionCell { period: p, count, percentage }
-                })
+                .map(|p| RetentionCell { period: p, count: counts[p], percentage: percent(counts[p], size) })
                 .collect();
             rows.push(RetentionRow {
                 cohort: setup.buckets.labels[c].clone(),
@@ -59,8 +82,39 @@ pub async fn run(ctx: &Ctx<'_>, q: &RetentionQuery) -> Result<RetentionResult, Q
                 values,
             });
         }
+        means.push(RetentionMean { breakdown_value: value, values: mean(&cohorts) });
     }
-    Ok(RetentionResult { buckets: setup.buckets.labels.clone(), rows })
+    Ok(RetentionResult { buckets: setup.buckets.labels.clone(), rows, means, actors: answer.actors })
+}
+
+fn percent(count: u64, size: u64) -> f64 {
+    if size == 0 {
+        0.0
+    } else {
+        count as f64 * 100.0 / size as f64
+    }
+}
+
+/// The mean row: per period, over the cohorts that reach it and have actors.
+fn mean(cohorts: &[Vec<u64>]) -> Vec<RetentionMeanCell> {
+    (0..cohorts.len())
+        .map(|p| {
+            let reaching: Vec<&Vec<u64>> = cohorts.iter().filter(|c| c.len() > p && c[0] > 0).collect();
+            let (size, count) = reaching.iter().fold((0, 0), |(s, n), c| (s + c[0], n + c[p]));
+            let simple = match reaching.len() {
+                0 => 0.0,
+                k => reaching.iter().map(|c| percent(c[p], c[0])).sum::<f64>() / k as f64,
+            };
+            RetentionMeanCell {
+                period: p,
+                cohorts: reaching.len(),
+                size,
+                count,
+                percentage: percent(count, size),
+                simple_percentage: simple,
+            }
+        })
+        .collect()
 }
 
 /// Per breakdown value, per cohort bucket `c`: its size at index 0, then per period `p ≥ 1` how
@@ -98,10 +152,15 @@ async fn pushed_grid(
             Cohorting::Recurring => p.periods.first().into_iter().flatten().filter_map(|&k| keys.index(k)).collect(),
         };
         let returned: HashSet<usize> = p.periods.get(1).into_iter().flatten().filter_map(|&k| keys.index(k)).collect();
+        let last = returned.iter().max().copied();
         for c in entered {
             cohorts[c][0] += p.actors;
             for (offset, count) in cohorts[c].iter_mut().enumerate().skip(1) {
-                if returned.contains(&(c + offset)) {
+                let back = match q.cumulative {
+                    true => last.is_some_and(|l| l >= c + offset),
+                    false => returned.contains(&(c + offset)),
+                };
+                if back {
                     *count += p.actors;
                 }
             }
@@ -110,46 +169,67 @@ async fn pushed_grid(
     Ok(Some(BTreeMap::from([(None, cohorts)])))
 }
 
-/// Broken down: each actor's start and return events from the backend's streams, each labelled
-/// as the scan path labels it, through the scan path's grid.
+/// Per actor (broken down, counting return events, or listing a cell's actors): each actor's
+/// start and return events from the backend's streams, each labelled as the scan path labels
+/// it, through the scan path's grid.
 async fn streamed_grid(
     ctx: &Ctx<'_>,
     q: &RetentionQuery,
-    b: &Breakdown,
     setup: &Setup,
     cohorts: &HashMap<String, Arc<ResolvedCohort>>,
-) -> Result<Option<Grid>, QueryError> {
+) -> Result<Option<Answer>, QueryError> {
     let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &[&q.start, &q.return_event]).await? else {
         return Ok(None);
     };
-    let Some(labeller) = splits::Labeller::new(ctx, b).await? else { return Ok(None) };
+    let labeller = match &q.common.breakdown {
+        None => None,
+        Some(b) => match splits::Labeller::new(ctx, b).await? {
+            Some(l) => Some(l),
+            None => return Ok(None),
+        },
+    };
+    let actor = pushdown::actor_kind(ctx, &q.common.count_by).await?;
+    let profiles = match &q.actors {
+        None => Arc::default(),
+        Some(_) => match pushdown::profiles(ctx, actor.clone()).await? {
+            Some(profiles) => profiles,
+            None => return Ok(None),
+        },
+    };
     let from = match q.cohorting {
         // The first start event ever, before the range too.
         Cohorting::FirstTime => EARLIEST,
         Cohorting::Recurring => setup.from_us,
     };
     let request = StreamsRequest {
-        actor: pushdown::actor_kind(ctx, &q.common.count_by).await?,
+        actor,
         tests,
         all_events: false,
         from,
         to: setup.to_us,
-        keys: Some(labeller.by.clone()),
+        keys: labeller.as_ref().map(|l| l.by.clone()),
     };
     let Some(streams) = pushdown::streams(ctx, request).await? else { return Ok(None) };
     let mut labels: Vec<Option<String>> = Vec::new();
+    let mut keys: Vec<String> = Vec::with_capacity(streams.len());
     let mut actors: Vec<Activity> = Vec::with_capacity(streams.len());
     let mut hint = 0;
     for stream in streams {
         let mut activity = Activity::default();
         for (k, (ts, mask)) in stream.events.into_iter().enumerate() {
             let event = labels.len();
-            labels.push(stream.keys.get(k).and_then(|keys| labeller.label(keys)));
+            labels.push(match (&labeller, stream.keys.get(k)) {
+                (Some(l), Some(keys)) => l.label(keys),
+                _ => None,
+            });
             activity.record(q, setup, (ts, event), (mask & 1 != 0, mask & 2 != 0), &mut hint);
         }
         actors.push(activity);
+        keys.push(stream.actor);
     }
-    Ok(Some(grid(q, setup, actors, |event| labels.get(event).cloned().flatten())))
+    let profiles = pushdown::ProfileIndex::new(&profiles);
+    let actor = |a: u32| keys.get(a as usize).map(|key| profiles.actor(key));
+    Ok(Some(grid(q, setup, actors, |event| labels.get(event).cloned().flatten(), &actor)))
 }
 
 /// A lower bound before any event (microseconds, far enough from `i64::MIN` to stay a plain
@@ -161,7 +241,7 @@ async fn scanned_grid(
     q: &RetentionQuery,
     setup: &Setup,
     cohorts: &HashMap<String, Arc<ResolvedCohort>>,
-) -> Result<Grid, QueryError> {
+) -> Result<Answer, QueryError> {
     let mut needs = Needs::new();
     needs.count_by(&q.common.count_by);
     needs.selector(&q.start, cohorts);
@@ -171,6 +251,9 @@ async fn scanned_grid(
     }
     if let Some(b) = &q.common.breakdown {
         needs.breakdown(b);
+    }
+    if q.actors.is_some() {
+        needs.actors_listed();
     }
     // First-time cohorts need each actor's first start event ever, before the range too.
     let from = match q.cohorting {
@@ -200,7 +283,7 @@ async fn scanned_grid(
     let value = |event: usize| {
         q.common.breakdown.as_ref().and_then(|bd| frame.breakdown_values(bd, event).into_iter().flatten().next())
     };
-    Ok(grid(q, setup, actors, value))
+    Ok(grid(q, setup, actors, value, &|a| frame.actor(column, a).cloned()))
 }
 
 impl Activity {
@@ -224,14 +307,38 @@ impl Activity {
             }
         }
         if let (true, Some(b)) = (is_return, bucket) {
-            self.returned.insert(b);
+            let min = q.min_occurrences.unwrap_or(1);
+            let enough = min <= 1 || {
+                let count = self.counts.entry(b).or_insert(0);
+                *count += 1;
+                *count >= min
+            };
+            if enough {
+                self.returned.insert(b);
+                self.last_returned = self.last_returned.max(Some(b));
+            }
+        }
+    }
+
+    /// Whether the actor counts as back in `bucket`: came back then, or (cumulative) then or
+    /// later.
+    fn back_in(&self, bucket: usize, cumulative: bool) -> bool {
+        match cumulative {
+            true => self.last_returned.is_some_and(|last| last >= bucket),
+            false => self.returned.contains(bucket),
         }
     }
 }
 
 /// The grid from each actor's activity (indexed by actor id); `value` is the breakdown value of
-/// an entering event.
-fn grid(q: &RetentionQuery, setup: &Setup, mut actors: Vec<Activity>, value: impl Fn(usize) -> Option<String>) -> Grid {
+/// an entering event, `actor` an actor's profile (for the cell's actors).
+fn grid(
+    q: &RetentionQuery,
+    setup: &Setup,
+    mut actors: Vec<Activity>,
+    value: impl Fn(usize) -> Option<String>,
+    actor: &dyn Fn(u32) -> Option<Actor>,
+) -> Answer {
     let buckets = &setup.buckets;
     if q.cohorting == Cohorting::FirstTime {
         for activity in &mut actors {
@@ -268,18 +375,29 @@ fn grid(q: &RetentionQuery, setup: &Setup, mut actors: Vec<Activity>, value: imp
         grid.entry(v).or_insert_with(|| vec![Vec::new(); buckets.len()])[b].push(a);
     }
     let n = buckets.len();
+    let back = |a: u32, bucket: usize| actors[a as usize].back_in(bucket, q.cumulative);
+    let listed = q.actors.as_ref().map(|cell| {
+        let members = grid.get(&cell.breakdown_value).and_then(|m| m.get(cell.cohort)).into_iter().flatten();
+        let mut listed: Vec<Actor> = members
+            .filter(|&&a| cell.period == 0 || back(a, cell.cohort + cell.period))
+            .filter_map(|&a| actor(a))
+            .collect();
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        listed.truncate(cell.limit.unwrap_or(100));
+        listed
+    });
     let mut out = Grid::new();
     for (value, members) in grid {
         let mut table = empty_cohorts(n);
         for (c, members) in members.iter().enumerate() {
             table[c][0] = members.len() as u64;
             for (p, count) in table[c].iter_mut().enumerate().skip(1) {
-                *count = members.iter().filter(|&&a| actors[a as usize].returned.contains(c + p)).count() as u64;
+                *count = members.iter().filter(|&&a| back(a, c + p)).count() as u64;
             }
         }
         out.insert(value, table);
     }
-    out
+    Answer { grid: out, actors: listed }
 }
 
 fn earliest(slot: &mut Option<(i64, usize)>, candidate: (i64, usize)) {

@@ -489,6 +489,26 @@ pub struct RetentionQuery {
     pub return_event: EventSelector,
     #[serde(default)]
     pub cohorting: Cohorting,
+    /// Period k counts the actors who came back in period k *or later* ("on or after").
+    #[serde(default)]
+    pub cumulative: bool,
+    /// Coming back takes at least this many return events in the period (default 1).
+    #[serde(default)]
+    pub min_occurrences: Option<u32>,
+    /// Also list the actors of one cell.
+    #[serde(default)]
+    pub actors: Option<RetentionActors>,
+}
+
+/// A cell of the triangle: the cohort's index (0 is the range's first interval) and the period.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetentionActors {
+    pub cohort: usize,
+    pub period: usize,
+    #[serde(default)]
+    pub breakdown_value: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -674,8 +694,8 @@ mod strict_tests {
                 "window.x",
             ),
             (
-                json!({"kind": "retention", "start": {"event": "a"}, "return": {"event": "b"}, "cumulative": true}),
-                "cumulative",
+                json!({"kind": "retention", "start": {"event": "a"}, "return": {"event": "b"}, "cumulatve": true}),
+                "cumulatve",
             ),
             (json!({"kind": "trends", "series": [{"event": "a"}], "filters": {"and": [], "or": []}}), "filters.or"),
             (

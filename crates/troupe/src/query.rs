@@ -219,8 +219,20 @@ fn retention_table(r: &RetentionResult) -> String {
             cells.extend(row.values.iter().map(|c| format!("{:.0}%", c.percentage)));
             cells
         })
+        .chain(r.means.iter().map(|m| {
+            let mut cells = vec!["mean".to_string(), m.breakdown_value.clone().unwrap_or_default(), String::new()];
+            cells.extend(m.values.iter().map(|c| format!("{:.0}%", c.percentage)));
+            cells
+        }))
         .collect();
-    render(header, rows)
+    let mut out = render(header, rows);
+    if let Some(actors) = &r.actors {
+        out.push_str(&format!("\nactors ({}):\n", actors.len()));
+        for a in actors {
+            out.push_str(&format!("  {} {}\n", a.key, a.name.as_deref().unwrap_or(&a.distinct_ids.join(", "))));
+        }
+    }
+    out
 }
 
 fn stickiness_table(r: &StickinessResult) -> String {

@@ -11,7 +11,9 @@ use troupe_core::{Command, MembershipOp, ProfileOp, ProjectId, TrackEvent};
 use troupe_store::{NewProject, Store};
 
 mod funnel_options;
+mod retention_options;
 pub use funnel_options::*;
+pub use retention_options::*;
 
 use crate::result::{FunnelResult, InsightResult, LifecycleResult, RetentionResult, StickinessResult, TrendsResult};
 use crate::spec::Insight;
@@ -49,6 +51,7 @@ macro_rules! insight_conformance_suite {
             funnel_several_ids_merges_and_membership_changes,
             retention_first_time_and_recurring,
             retention_weeks_follow_the_timezone_across_dst,
+            retention_cumulative_min_occurrences_actors_and_mean,
             stickiness_by_users_and_groups,
             lifecycle_by_users_and_groups,
             cohorts_static_and_dynamic_as_filters,
