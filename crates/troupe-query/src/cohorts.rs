@@ -7,12 +7,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use troupe_store::Actor;
+use troupe_store::{Actor, GroupQuery, PersonQuery};
 
 use crate::error::QueryError;
 use crate::frame::{Frame, Needs, ValueTest};
 use crate::pushdown;
-use crate::spec::{CohortDefinition, CohortRef, CohortRule, CountBy, Criterion, EventSelector, Filter, Match};
+use crate::spec::{
+    CohortDefinition, CohortRef, CohortRule, CountBy, Criterion, EventSelector, Filter, Match, GROUP_KEY,
+};
 use crate::Ctx;
 
 /// Saved cohorts are documents of this kind.
@@ -178,6 +180,17 @@ fn resolve<'a>(
 
 async fn criterion(ctx: &Ctx<'_>, by: &CountBy, c: &Criterion, depth: usize) -> Result<Members, QueryError> {
     match c {
+        Criterion::GroupProperty { group_type, key, operator, value } => {
+            if *by != CountBy::Users {
+                return Err(QueryError::invalid(
+                    "a group_property criterion is for cohorts of users (their current groups); \
+                     a cohort of groups tests its groups' own properties with a property criterion",
+                ));
+            }
+            crate::check_group_types(ctx, std::iter::once(group_type)).await?;
+            let test = ValueTest::new(*operator, value)?;
+            Ok(Members::Ids(members_of_matching_groups(ctx, group_type, key, &test).await?))
+        }
         Criterion::Property { key, operator, value } => {
             Ok(Members::Property { key: key.clone(), test: ValueTest::new(*operator, value)? })
         }
@@ -221,4 +234,55 @@ async fn criterion(ctx: &Ctx<'_>, by: &CountBy, c: &Criterion, depth: usize) -> 
             Ok(Members::Ids(keys))
         }
     }
+}
+
+/// Listing pages read at once.
+const PAGE: usize = 10_000;
+
+/// The person ids of the current members of the groups of `group_type` whose property `key`
+/// passes `test` ([`GROUP_KEY`]: their key). A group without a profile reads every property as
+/// not set.
+async fn members_of_matching_groups(
+    ctx: &Ctx<'_>,
+    group_type: &str,
+    key: &str,
+    test: &ValueTest,
+) -> Result<HashSet<String>, QueryError> {
+    let mut truths: HashMap<String, bool> = HashMap::default();
+    if key != GROUP_KEY {
+        let mut offset = 0;
+        loop {
+            let query = GroupQuery { group_type: group_type.to_string(), limit: PAGE, offset, ..GroupQuery::default() };
+            let page = ctx.store.groups(ctx.project, query).await?;
+            let read = page.results.len();
+            for g in page.results {
+                let truth = test.test(g.properties.get(key));
+                truths.insert(g.key, truth);
+            }
+            offset += read;
+            if read == 0 || offset as u64 >= page.total {
+                break;
+            }
+        }
+    }
+    let passes = |group: &str| match key == GROUP_KEY {
+        true => test.test(Some(&serde_json::Value::String(group.to_string()))),
+        false => truths.get(group).copied().unwrap_or_else(|| test.test(None)),
+    };
+    let mut members = HashSet::default();
+    let mut offset = 0;
+    loop {
+        let page = ctx.store.persons(ctx.project, PersonQuery { search: None, limit: PAGE, offset }).await?;
+        let read = page.results.len();
+        for person in page.results {
+            if person.group_memberships.get(group_type).is_some_and(|keys| keys.iter().any(|k| passes(k))) {
+                members.insert(person.id);
+            }
+        }
+        offset += read;
+        if read == 0 || offset as u64 >= page.total {
+            break;
+        }
+    }
+    Ok(members)
 }

@@ -13,7 +13,7 @@ use troupe_store::{Actor, EventScan, ScanRequest};
 
 use crate::cohorts::{cohort_key, ResolvedCohort};
 use crate::error::QueryError;
-use crate::spec::{Breakdown, CountBy, EventSelector, Filter, Operator, PropertySource};
+use crate::spec::{Breakdown, CountBy, EventSelector, Filter, Operator, PropertySource, GROUP_KEY};
 
 /// What a scan must return for a query's filters, breakdowns and counting.
 #[derive(Debug, Default)]
@@ -196,10 +196,13 @@ impl Frame {
             }
             Filter::Or { or } => Compiled::Or(or.iter().map(|f| self.compile(f, cohorts)).collect::<Result<_, _>>()?),
             Filter::Not { not } => Compiled::Not(Box::new(self.compile(not, cohorts)?)),
-            Filter::Property(c) => Compiled::Property {
-                source: self.source(&c.source),
-                key: c.key.clone(),
-                test: ValueTest::new(c.operator, &c.value)?,
+            Filter::Property(c) => match (self.source(&c.source), c.key == GROUP_KEY) {
+                (Source::Group(g), true) => {
+                    Compiled::GroupKey { group: g, test: ValueTest::new(c.operator, &c.value)? }
+                }
+                (source, _) => {
+                    Compiled::Property { source, key: c.key.clone(), test: ValueTest::new(c.operator, &c.value)? }
+                }
             },
             Filter::Cohort { cohort } => {
                 let key = cohort_key(cohort);
@@ -486,6 +489,11 @@ pub enum Compiled {
         key: String,
         test: ValueTest,
     },
+    /// The key of the event's group(s) of a type ([`GROUP_KEY`]).
+    GroupKey {
+        group: usize,
+        test: ValueTest,
+    },
     /// Membership per actor index of the column.
     Cohort {
         column: ActorColumn,
@@ -512,6 +520,17 @@ impl Compiled {
                     ids.iter().any(|&id| test.test(frame.actor(column, id).and_then(|a| a.properties.get(key))))
                 }
             },
+            Compiled::GroupKey { group, test } => {
+                let column = ActorColumn::Group(*group);
+                let ids = frame.actors(i, column);
+                if ids.is_empty() {
+                    return test.test(None);
+                }
+                ids.iter().any(|&id| {
+                    let key = frame.actor(column, id).map(|a| Value::String(a.key.clone()));
+                    test.test(key.as_ref())
+                })
+            }
             Compiled::Cohort { column, members } => {
                 frame.actors(i, *column).iter().any(|&id| members.get(id as usize).copied().unwrap_or(false))
             }

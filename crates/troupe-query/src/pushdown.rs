@@ -19,9 +19,10 @@ use troupe_store::Actor;
 use crate::cohorts::{cohort_key, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::ValueTest;
-use crate::spec::{Common, CountBy, EventSelector, Filter, Interval, PropertySource, WeekStart};
+use crate::spec::{Common, CountBy, EventSelector, Filter, Interval, Operator, PropertySource, WeekStart, GROUP_KEY};
 use crate::time::{from_micros, Buckets, Calendar};
 use crate::Ctx;
+use serde_json::Value;
 
 /// Each selector's test with the question's filters, or `None` when a filter cannot be pushed
 /// down (or the backend leaves profiles, and so the question, to the scan path).
@@ -108,6 +109,9 @@ impl<'a> Conditions<'a> {
                 Filter::Not { not } => self.of(not).await?.map(|c| Condition::Not(Box::new(c))),
                 Filter::Property(c) => {
                     let test = ValueTest::new(c.operator, &c.value)?;
+                    if let (PropertySource::Group { group_type }, true) = (&c.source, c.key == GROUP_KEY) {
+                        return Ok(group_key_condition(group_type, c.operator, &c.value, &test));
+                    }
                     let group_type = match &c.source {
                         PropertySource::Event if test.is_regex() => {
                             return self.regex(&c.key, &test).await;
@@ -170,6 +174,31 @@ impl<'a> Conditions<'a> {
         };
         Ok(Some(if test.negated() { Condition::Not(Box::new(matched)) } else { matched }))
     }
+}
+
+/// A test of the key of the event's groups of a type, as a set of keys: exact for the
+/// operators whose answer for a key not named in the value is known (equal to none of them);
+/// others (`contains`, `regex`, comparisons) are left to the scan, which sees every key.
+fn group_key_condition(group_type: &str, operator: Operator, value: &Value, test: &ValueTest) -> Option<Condition> {
+    let unnamed = match operator {
+        Operator::Equals | Operator::In | Operator::IsNotSet => false,
+        Operator::NotEquals | Operator::NotIn | Operator::IsSet => true,
+        _ => return None,
+    };
+    let named: Vec<String> = match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    };
+    let truths = named.into_iter().map(|k| {
+        let truth = test.test(Some(&Value::String(k.clone())));
+        (k, truth)
+    });
+    Some(Condition::Groups {
+        group_type: group_type.to_string(),
+        keys: IdSet::from_truths(truths, unnamed),
+        none: test.test(None),
+    })
 }
 
 /// Persons (`None`) or the groups of a type.

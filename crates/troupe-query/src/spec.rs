@@ -129,6 +129,10 @@ pub enum Filter {
     Cohort { cohort: CohortRef },
 }
 
+/// The key that reads a group's own key (`{"type": "group", "group_type": "company", "key":
+/// "$group_key", "value": "acme"}`: events attributed to acme), as PostHog's `$group_key`.
+pub const GROUP_KEY: &str = "$group_key";
+
 /// Where a property is read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -586,6 +590,17 @@ pub enum Criterion {
         #[serde(default = "one")]
         at_least: u64,
         days: u32,
+    },
+    /// User cohorts: persons currently members of a group of `group_type` whose property
+    /// passes the test (`key` [`GROUP_KEY`] tests the group's key): "users whose company is on
+    /// the enterprise plan now".
+    GroupProperty {
+        group_type: String,
+        key: String,
+        #[serde(default)]
+        operator: Operator,
+        #[serde(default)]
+        value: Value,
     },
     /// A current property of the person (or of the group, for group cohorts).
     Property {

@@ -12,8 +12,10 @@ use troupe_store::{NewProject, Store};
 
 mod funnel_options;
 mod retention_options;
+mod trend_options;
 pub use funnel_options::*;
 pub use retention_options::*;
+pub use trend_options::*;
 
 use crate::result::{FunnelResult, InsightResult, LifecycleResult, RetentionResult, StickinessResult, TrendsResult};
 use crate::spec::Insight;
@@ -36,6 +38,7 @@ macro_rules! insight_conformance_suite {
             trends_filters_on_event_person_and_group_properties,
             trends_breakdown_top_values_and_other,
             trends_formula_and_previous_period,
+            trends_filter_on_group_key_and_current_membership,
             funnel_ordered_by_users_and_by_groups,
             funnel_window_is_inclusive_and_ties_count_in_order,
             funnel_strict_and_unordered,
