@@ -79,6 +79,11 @@ impl Needs {
         self.source(&b.source);
     }
 
+    /// A property read from where `source` says (a series' property of profiles).
+    pub fn property_source(&mut self, source: &PropertySource) {
+        self.source(source);
+    }
+
     fn source(&mut self, source: &PropertySource) {
         match source {
             PropertySource::Event => self.event_properties = true,
@@ -139,7 +144,7 @@ impl Frame {
         }
     }
 
-    fn group_column(&self, group_type: &str) -> ActorColumn {
+    pub fn group_column(&self, group_type: &str) -> ActorColumn {
         // Every requested type has a column (empty when the type does not exist).
         ActorColumn::Group(self.group_index.get(group_type).copied().unwrap_or(usize::MAX))
     }

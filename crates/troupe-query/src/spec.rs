@@ -134,9 +134,10 @@ pub enum Filter {
 pub const GROUP_KEY: &str = "$group_key";
 
 /// Where a property is read.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PropertySource {
+    #[default]
     Event,
     Person,
     /// The current properties of the event's group(s) of this type.
@@ -256,6 +257,10 @@ pub struct TrendsQuery {
     /// Also list the actors behind one data point.
     #[serde(default)]
     pub actors: Option<TrendActors>,
+    /// Each bucket shows the total up to it: a running sum, or for `unique` the distinct actors
+    /// from the range's start.
+    #[serde(default)]
+    pub cumulative: bool,
 }
 
 /// A data point of the current period: series index, bucket index, breakdown value.
@@ -275,9 +280,14 @@ pub struct TrendSeries {
     pub selector: EventSelector,
     #[serde(default)]
     pub math: Math,
-    /// The numeric event property for sum/avg/min/max/median/p90.
+    /// The numeric property for sum/avg/min/max/median/p90.
     #[serde(default)]
     pub property: Option<String>,
+    /// Where `property` is read: the event (default), or the current profile of the event's
+    /// person or groups of a type, each actor counted once per bucket ("the sum of `mrr` over
+    /// the companies that did X").
+    #[serde(default)]
+    pub property_source: PropertySource,
     #[serde(default)]
     pub label: Option<String>,
 }
@@ -296,6 +306,10 @@ pub enum Math {
     Max,
     Median,
     P90,
+    /// Distinct actors active in the 7 days ending with each (daily) bucket.
+    WeeklyActive,
+    /// Distinct actors active in the 30 days ending with each (daily) bucket.
+    MonthlyActive,
     /// Events per actor, averaged over the actors active in the bucket (and so on).
     AvgPerActor,
     MinPerActor,

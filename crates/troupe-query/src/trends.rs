@@ -17,7 +17,7 @@ use crate::error::QueryError;
 use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{TrendLine, TrendsResult};
-use crate::spec::{CountBy, EventSelector, Math, TrendActors, TrendSeries, TrendsQuery};
+use crate::spec::{CountBy, EventSelector, Interval, Math, PropertySource, TrendActors, TrendSeries, TrendsQuery};
 use crate::splits;
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
@@ -26,20 +26,20 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
     if q.series.is_empty() {
         return Err(QueryError::invalid("trends need at least one series"));
     }
-    for (i, s) in q.series.iter().enumerate() {
-        if needs_property(s.math) && s.property.as_deref().is_none_or(str::is_empty) {
-            return Err(QueryError::invalid(format!("series {i}: math {:?} needs a \"property\"", s.math)));
-        }
-    }
+    validate(q)?;
     let formula = q.formula.as_deref().map(parse_formula).transpose()?;
     let setup = Setup::new(&q.common, ctx.now)?;
     let filters = q.common.filters.iter().chain(q.series.iter().filter_map(|s| s.selector.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
 
-    let current = Period { buckets: setup.buckets.clone(), from: setup.from_us, to: setup.to_us };
+    // Rolling counts look back up to 30 days before each bucket.
+    let rolling = q.series.iter().any(|s| rolling_days(s.math).is_some());
+    let lead = |buckets: &Buckets| rolling.then(|| setup.calendar.buckets_before(buckets, MAX_ROLLING_DAYS - 1));
+    let current =
+        Period { lead: lead(&setup.buckets), buckets: setup.buckets.clone(), from: setup.from_us, to: setup.to_us };
     let previous = q.compare.then(|| {
         let buckets = setup.calendar.buckets_before(&setup.buckets, setup.buckets.len());
-        Period { from: buckets.start(), to: buckets.end(), buckets }
+        Period { lead: lead(&buckets), from: buckets.start(), to: buckets.end(), buckets }
     });
     let periods: Vec<&Period> = std::iter::once(&current).chain(previous.as_ref()).collect();
     let (values, actors) = match pushed_values(ctx, q, &setup, &periods, &cohorts).await? {
@@ -47,6 +47,19 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
         None => scanned_values(ctx, q, &cohorts, &periods).await?,
     };
 
+    let mut values = values;
+    if q.cumulative {
+        // Unique counts were made cumulative while counting (a union, not a sum).
+        for period_values in &mut values {
+            for (s, series_values) in q.series.iter().zip(period_values.iter_mut()) {
+                if s.math != Math::Unique {
+                    for (_, data, _) in series_values.iter_mut() {
+                        running_sum(data);
+                    }
+                }
+            }
+        }
+    }
     let mut lines = Vec::new();
     for ((period, name), period_values) in periods.iter().zip(["current", "previous"]).zip(values) {
         let compare = q.compare.then(|| name.to_string());
@@ -74,6 +87,51 @@ pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryEr
     Ok(TrendsResult { buckets: setup.buckets.labels, series: lines, actors })
 }
 
+/// The longest rolling window, in days.
+const MAX_ROLLING_DAYS: usize = 30;
+
+/// The window of a rolling math, in days.
+fn rolling_days(math: Math) -> Option<usize> {
+    match math {
+        Math::WeeklyActive => Some(7),
+        Math::MonthlyActive => Some(MAX_ROLLING_DAYS),
+        _ => None,
+    }
+}
+
+fn validate(q: &TrendsQuery) -> Result<(), QueryError> {
+    for (i, s) in q.series.iter().enumerate() {
+        if needs_property(s.math) && s.property.as_deref().is_none_or(str::is_empty) {
+            return Err(QueryError::invalid(format!("series {i}: math {:?} needs a \"property\"", s.math)));
+        }
+        if s.property_source != PropertySource::Event && !needs_property(s.math) {
+            return Err(QueryError::invalid(format!(
+                "series {i}: property_source goes with a property's math (sum, avg, min, max, median, p90)"
+            )));
+        }
+        if rolling_days(s.math).is_some() && q.common.interval != Interval::Day {
+            return Err(QueryError::invalid(format!(
+                "series {i}: weekly_active and monthly_active count the days before each bucket: they need \"interval\": \"day\""
+            )));
+        }
+        if q.cumulative && !matches!(s.math, Math::Total | Math::Unique | Math::Sum) {
+            return Err(QueryError::invalid(format!(
+                "series {i}: cumulative adds up buckets, which means something for total, unique and sum only"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Each value becomes the sum of those up to it.
+fn running_sum(data: &mut [f64]) {
+    let mut sum = 0.0;
+    for x in data {
+        sum += *x;
+        *x = sum;
+    }
+}
+
 /// A series' lines in one period: (breakdown value, per bucket, over the range).
 type SeriesValues = Vec<(Option<String>, Vec<f64>, f64)>;
 
@@ -86,6 +144,16 @@ async fn pushed_values(
     periods: &[&Period],
     cohorts: &HashMap<String, Arc<ResolvedCohort>>,
 ) -> Result<Option<(Vec<Vec<SeriesValues>>, Option<Vec<Actor>>)>, QueryError> {
+    // Rolling windows, properties of profiles and cumulative distinct counts are counted from a
+    // scan.
+    let scanned_only = |s: &TrendSeries| {
+        rolling_days(s.math).is_some()
+            || s.property_source != PropertySource::Event
+            || (q.cumulative && s.math == Math::Unique)
+    };
+    if q.series.iter().any(scanned_only) {
+        return Ok(None);
+    }
     let calendar = pushdown::periods(&setup.calendar);
     let actor = pushdown::actor_kind(ctx, &q.common.count_by).await?;
     let selectors: Vec<&EventSelector> = q.series.iter().map(|s| &s.selector).collect();
@@ -227,7 +295,7 @@ fn measure(s: &TrendSeries, actor: &ActorKind) -> Option<Measure> {
     let property = |stat| s.property.clone().map(|key| Measure::Property { key, stat });
     let per_actor = |stat| Some(Measure::PerActor { actor: actor.clone(), stat });
     match s.math {
-        Math::Total | Math::Unique => None,
+        Math::Total | Math::Unique | Math::WeeklyActive | Math::MonthlyActive => None,
         Math::Sum => property(Stat::Sum),
         Math::Avg => property(Stat::Avg),
         Math::Min => property(Stat::Min),
@@ -258,7 +326,10 @@ async fn scanned_values(
     }
     for s in &q.series {
         needs.selector(&s.selector, cohorts);
-        needs.event_properties |= s.property.is_some();
+        match &s.property_source {
+            PropertySource::Event => needs.event_properties |= s.property.is_some(),
+            source => needs.property_source(source),
+        }
     }
     if let Some(f) = &q.common.filters {
         needs.filter(f, cohorts);
@@ -270,7 +341,8 @@ async fn scanned_values(
         needs.actors_listed();
     }
     let current = periods[0];
-    let scan_from = periods.iter().map(|p| p.from).min().unwrap_or(current.from);
+    let scan_from =
+        periods.iter().map(|p| p.lead.as_ref().map_or(p.from, Buckets::start)).min().unwrap_or(current.from);
     let frame = scan(ctx, &needs, Some(scan_from), Some(current.to)).await?;
     let column = frame.column(&q.common.count_by);
     let matchers: Vec<Matcher> = q
@@ -289,7 +361,8 @@ async fn scanned_values(
     let values = periods
         .iter()
         .map(|period| {
-            q.series.iter().zip(&matchers).map(|(s, m)| series_values(&frame, s, m, column, period, &split)).collect()
+            let on = On { frame: &frame, column, period, split: &split, cumulative: q.cumulative };
+            q.series.iter().zip(&matchers).map(|(s, m)| series_values(&on, s, m)).collect()
         })
         .collect();
     let actors = match &q.actors {
@@ -339,6 +412,8 @@ fn point_actors(
 }
 
 struct Period {
+    /// The days before the first bucket that rolling windows reach back to.
+    lead: Option<Buckets>,
     buckets: Buckets,
     from: i64,
     to: i64,
@@ -363,18 +438,29 @@ enum Acc {
     Count(u64),
     Actors(ActorSet),
     Values(Vec<f64>),
+    /// A property of each actor's profile, by actor.
+    ActorValues(HashMap<u32, f64>),
     PerActor(HashMap<u32, u64>),
 }
 
 impl Acc {
     /// An accumulator for `math`; `actors` and `cells` size a unique count's set (ids below
     /// `actors`, `cells` such sets alive at once).
-    fn new(math: Math, actors: usize, cells: usize) -> Acc {
+    /// `of_profiles`: the property is read from actors' profiles, one value per actor.
+    fn new(math: Math, of_profiles: bool, actors: usize, cells: usize) -> Acc {
         match math {
             Math::Total => Acc::Count(0),
             Math::Unique => Acc::Actors(ActorSet::new(actors, cells)),
+            m if needs_property(m) && of_profiles => Acc::ActorValues(HashMap::default()),
             m if needs_property(m) => Acc::Values(Vec::new()),
             _ => Acc::PerActor(HashMap::default()),
+        }
+    }
+
+    /// A profile's property value: kept once per actor.
+    fn add_actor_value(&mut self, actor: u32, value: f64) {
+        if let Acc::ActorValues(values) = self {
+            values.insert(actor, value);
         }
     }
 
@@ -383,6 +469,7 @@ impl Acc {
             Acc::Count(n) => *n += 1,
             Acc::Actors(set) => actors.iter().for_each(|&a| set.insert(a)),
             Acc::Values(values) => values.extend(value),
+            Acc::ActorValues(_) => {}
             Acc::PerActor(counts) => {
                 for &a in actors {
                     *counts.entry(a).or_default() += 1;
@@ -396,6 +483,7 @@ impl Acc {
             Acc::Count(n) => n as f64,
             Acc::Actors(set) => set.len() as f64,
             Acc::Values(values) => statistic(math, values),
+            Acc::ActorValues(values) => statistic(math, values.into_values().collect()),
             Acc::PerActor(counts) => statistic(math, counts.into_values().map(|n| n as f64).collect()),
         }
     }
@@ -415,7 +503,7 @@ fn statistic(math: Math, mut values: Vec<f64>) -> f64 {
         Math::Max | Math::MaxPerActor => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         Math::Median | Math::MedianPerActor => percentile(&mut values, 0.5),
         Math::P90 | Math::P90PerActor => percentile(&mut values, 0.9),
-        Math::Total | Math::Unique => n,
+        Math::Total | Math::Unique | Math::WeeklyActive | Math::MonthlyActive => n,
     }
 }
 
@@ -426,25 +514,41 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[lo] + (values[hi] - values[lo]) * (rank - lo as f64)
 }
 
-/// Every line of one series in one period: (breakdown value, per bucket, over the range).
-fn series_values(
-    frame: &Frame,
-    s: &TrendSeries,
-    m: &Matcher,
+/// What a series is counted on: the frame, whom, the period, the breakdown's lines.
+struct On<'a> {
+    frame: &'a Frame,
     column: ActorColumn,
-    period: &Period,
-    split: &Lines,
-) -> Vec<(Option<String>, Vec<f64>, f64)> {
+    period: &'a Period,
+    split: &'a Lines,
+    cumulative: bool,
+}
+
+/// Every line of one series in one period: (breakdown value, per bucket, over the range).
+fn series_values(on: &On<'_>, s: &TrendSeries, m: &Matcher) -> SeriesValues {
+    if let Some(days) = rolling_days(s.math) {
+        return rolling_values(on, m, days);
+    }
+    let On { frame, column, period, split, .. } = *on;
     let n = period.buckets.len();
+    // A property of profiles is counted once per actor of that kind (per bucket).
+    let source = match &s.property_source {
+        PropertySource::Event => None,
+        PropertySource::Person => Some(ActorColumn::Persons),
+        PropertySource::Group { group_type } => Some(frame.group_column(group_type)),
+    };
     let (actor_count, cells) = (frame.actor_count(column), (n + 1) * split.values.len());
-    let acc = || Acc::new(s.math, actor_count, cells);
+    let acc = || Acc::new(s.math, source.is_some(), actor_count, cells);
     let fresh = || ((0..n).map(|_| acc()).collect::<Vec<_>>(), acc());
     let mut lines: Vec<Option<(Vec<Acc>, Acc)>> = (0..split.values.len()).map(|_| None).collect();
     if split.keys.is_none() {
         lines[0] = Some(fresh());
     }
+    // Cumulative unique: each actor's first bucket, per line.
+    let first_seen = on.cumulative && s.math == Math::Unique;
+    let mut firsts: Vec<HashMap<u32, usize>> = vec![HashMap::default(); split.values.len()];
     let mut hit = Vec::new();
     let mut hint = 0;
+    let mut profile_values: Vec<(u32, f64)> = Vec::new();
     for i in 0..frame.len() {
         let ts = frame.scan.ts[i];
         if ts < period.from || ts >= period.to {
@@ -455,25 +559,122 @@ fn series_values(
             continue;
         }
         let actors = frame.actors(i, column);
-        let value = s
-            .property
-            .as_ref()
-            .and_then(|p| frame.scan.properties.get(i).and_then(|props| props.get(p)).and_then(number_of));
+        let property = s.property.as_deref().unwrap_or_default();
+        let value = match source {
+            None => s.property.as_ref().and_then(|_| frame.scan.properties.get(i)?.get(property)).and_then(number_of),
+            Some(source) => {
+                profile_values.clear();
+                for &a in frame.actors(i, source) {
+                    let v = frame.actor(source, a).and_then(|x| x.properties.get(property)).and_then(number_of);
+                    profile_values.extend(v.map(|v| (a, v)));
+                }
+                None
+            }
+        };
         split.of(i, &mut hit);
         for &line in &hit {
             let (cells, total) = lines[line].get_or_insert_with(fresh);
-            cells[bucket].add(actors, value);
-            total.add(actors, value);
+            match source {
+                None => {
+                    cells[bucket].add(actors, value);
+                    total.add(actors, value);
+                }
+                Some(_) => {
+                    for &(a, v) in &profile_values {
+                        cells[bucket].add_actor_value(a, v);
+                        total.add_actor_value(a, v);
+                    }
+                }
+            }
+            if first_seen {
+                for &a in actors {
+                    let first = firsts[line].entry(a).or_insert(bucket);
+                    *first = (*first).min(bucket);
+                }
+            }
         }
     }
     let mut out: Vec<_> = lines
         .into_iter()
         .zip(&split.values)
-        .filter_map(|(line, v)| {
+        .zip(firsts)
+        .filter_map(|((line, v), firsts)| {
             let (cells, total) = line?;
-            Some((v.clone(), cells.into_iter().map(|c| c.value(s.math)).collect::<Vec<f64>>(), total.value(s.math)))
+            let mut data: Vec<f64> = cells.into_iter().map(|c| c.value(s.math)).collect();
+            if first_seen {
+                data = vec![0.0; n];
+                for b in firsts.into_values() {
+                    data[b] += 1.0;
+                }
+                running_sum(&mut data);
+            }
+            Some((v.clone(), data, total.value(s.math)))
         })
         .collect();
+    sort_lines(&mut out);
+    out
+}
+
+/// Rolling active actors: per daily bucket, the distinct actors with a matching event in the
+/// `days` days ending with it (the bucket and the `days - 1` before, calendar days in the
+/// question's timezone); over the range, the distinct actors active in it.
+fn rolling_values(on: &On<'_>, m: &Matcher, days: usize) -> SeriesValues {
+    let On { frame, column, period, split, .. } = *on;
+    let n = period.buckets.len();
+    let lead = period.lead.as_ref().map_or(0, Buckets::len);
+    // The lead days and the range's, as one run of buckets.
+    let mut days_run = period.lead.clone().unwrap_or_else(|| period.buckets.clone());
+    if period.lead.is_some() {
+        days_run.bounds.extend(period.buckets.bounds.iter().skip(1));
+        days_run.labels.extend(period.buckets.labels.iter().cloned());
+    }
+    let mut active: Vec<Option<HashMap<u32, Vec<u32>>>> = vec![None; split.values.len()];
+    let mut in_range: Vec<Option<ActorSet>> = (0..split.values.len()).map(|_| None).collect();
+    if split.keys.is_none() {
+        active[0] = Some(HashMap::default());
+    }
+    let (mut hit, mut hint) = (Vec::new(), 0);
+    for i in 0..frame.len() {
+        let ts = frame.scan.ts[i];
+        let Some(day) = days_run.index_near(ts, &mut hint) else { continue };
+        if ts >= period.to || !m.matches(frame, i) {
+            continue;
+        }
+        split.of(i, &mut hit);
+        for &line in &hit {
+            let line_days = active[line].get_or_insert_with(HashMap::default);
+            for &a in frame.actors(i, column) {
+                line_days.entry(a).or_default().push(day as u32);
+            }
+            if ts >= period.from {
+                let set = in_range[line].get_or_insert_with(|| ActorSet::new(frame.actor_count(column), 1));
+                frame.actors(i, column).iter().for_each(|&a| set.insert(a));
+            }
+        }
+    }
+    let mut out: SeriesValues = Vec::new();
+    for ((line, v), range_set) in active.into_iter().zip(&split.values).zip(in_range) {
+        let Some(line) = line else { continue };
+        let mut data = vec![0.0; n];
+        // Bucket c is run day c + lead and covers the `days` run days ending there: day d is in
+        // buckets d - lead ..= d - lead + days - 1. `stamp` counts an actor once per bucket.
+        let mut stamp = vec![u32::MAX; n];
+        for (a, mut active_days) in line {
+            active_days.sort_unstable();
+            active_days.dedup();
+            for d in active_days {
+                let first = (d as usize).saturating_sub(lead);
+                let last = (d as usize + days).saturating_sub(lead).min(n);
+                for c in first..last {
+                    if stamp[c] != a {
+                        stamp[c] = a;
+                        data[c] += 1.0;
+                    }
+                }
+            }
+        }
+        out.push((v.clone(), data, range_set.map_or(0.0, |s| s.len() as f64)));
+    }
     sort_lines(&mut out);
     out
 }

@@ -39,6 +39,7 @@ macro_rules! insight_conformance_suite {
             trends_breakdown_top_values_and_other,
             trends_formula_and_previous_period,
             trends_filter_on_group_key_and_current_membership,
+            trends_rolling_cumulative_and_profile_property_math,
             funnel_ordered_by_users_and_by_groups,
             funnel_window_is_inclusive_and_ties_count_in_order,
             funnel_strict_and_unordered,
