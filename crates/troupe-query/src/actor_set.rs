@@ -81,10 +81,6 @@ impl BucketSet {
     pub fn contains(&self, bucket: usize) -> bool {
         self.0.get(bucket / 64).is_some_and(|w| w & (1 << (bucket % 64)) != 0)
     }
-
-    pub fn len(&self) -> usize {
-        self.0.iter().map(|w| w.count_ones() as usize).sum()
-    }
 }
 
 #[cfg(test)]

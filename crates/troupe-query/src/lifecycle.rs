@@ -2,7 +2,8 @@
 //!
 //! An actor is *new* in the interval holding its first event of any kind, ever (for a person
 //! that is its creation time, which troupe moves back to its earliest event; for a group, its
-//! first attributed event). Active = did the chosen event in the interval.
+//! first attributed event), or with `new_by: created_at` its profile's creation time (PostHog's
+//! rule). Active = did the chosen event in the interval.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -15,7 +16,7 @@ use crate::error::QueryError;
 use crate::frame::Needs;
 use crate::pushdown::{self, KeyMap};
 use crate::result::LifecycleResult;
-use crate::spec::LifecycleQuery;
+use crate::spec::{LifecycleQuery, NewBy};
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
@@ -38,7 +39,11 @@ pub async fn run(ctx: &Ctx<'_>, q: &LifecycleQuery) -> Result<LifecycleResult, Q
     let mut bounds = vec![setup.calendar.previous(crate::time::from_micros(buckets.start())).timestamp_micros()];
     bounds.extend(&buckets.bounds);
     let extended = crate::time::Buckets { bounds, labels: vec![String::new(); n + 1] };
-    let pushed = pushed_activity(ctx, q, &setup, &extended, &cohorts).await?;
+    // Creation times are in profiles, which the backend's patterns do not carry.
+    let pushed = match q.new_by {
+        NewBy::FirstEvent => pushed_activity(ctx, q, &setup, &extended, &cohorts).await?,
+        NewBy::CreatedAt => None,
+    };
     let actors = match pushed {
         Some(actors) => actors,
         None => scanned_activity(ctx, q, &setup, &extended, &cohorts).await?,
@@ -110,6 +115,9 @@ async fn scanned_activity(
     }
     // Every event ever, for each actor's first appearance.
     needs.all_events();
+    if q.new_by == NewBy::CreatedAt {
+        needs.actors_listed();
+    }
     let frame = scan(ctx, &needs, None, Some(setup.to_us)).await?;
     let column = frame.column(&q.common.count_by);
     let matcher = frame.matcher(&q.event, q.common.filters.as_ref(), cohorts)?;
@@ -127,8 +135,14 @@ async fn scanned_activity(
             }
         }
     }
+    // Created: the profile's creation time; an actor without one (a group never given a
+    // profile row) falls back to its first event.
+    let created = |a: u32, first: i64| match q.new_by {
+        NewBy::FirstEvent => first,
+        NewBy::CreatedAt => frame.actor(column, a).and_then(|x| x.created_at).map_or(first, |t| t.timestamp_micros()),
+    };
     Ok(actors
-        .into_values()
-        .map(|(first, active)| (Activity { first_seen: setup.buckets.index(first), active }, 1))
+        .into_iter()
+        .map(|(a, (first, active))| (Activity { first_seen: setup.buckets.index(created(a, first)), active }, 1))
         .collect())
 }

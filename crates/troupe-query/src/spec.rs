@@ -549,6 +549,35 @@ pub struct StickinessQuery {
     /// Count actors active on N *or more* intervals instead of exactly N.
     #[serde(default)]
     pub cumulative: bool,
+    /// An interval counts for an actor when its events there pass this (default: at least 1).
+    #[serde(default)]
+    pub criterion: Option<StickyCriterion>,
+}
+
+/// Per interval: at least (`gte`), exactly (`exact`) or at most (`lte`) `value` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StickyCriterion {
+    pub operator: StickyOperator,
+    pub value: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StickyOperator {
+    Gte,
+    Exact,
+    Lte,
+}
+
+impl StickyCriterion {
+    /// Whether an interval with `events` events (at least one) counts.
+    pub fn passes(&self, events: u64) -> bool {
+        match self.operator {
+            StickyOperator::Gte => events >= self.value,
+            StickyOperator::Exact => events == self.value,
+            StickyOperator::Lte => events <= self.value,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -556,6 +585,17 @@ pub struct LifecycleQuery {
     #[serde(flatten)]
     pub common: Common,
     pub event: EventSelector,
+    /// What makes an actor *new*: its first event (default) or its profile's creation time.
+    #[serde(default)]
+    pub new_by: NewBy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewBy {
+    #[default]
+    FirstEvent,
+    CreatedAt,
 }
 
 // ---- Cohorts ----

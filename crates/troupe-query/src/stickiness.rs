@@ -6,13 +6,12 @@ use rustc_hash::FxHashMap as HashMap;
 
 use std::sync::Arc;
 
-use crate::actor_set::BucketSet;
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::{breakdown_limit, Lines, Matcher, Needs};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{StickinessLine, StickinessResult};
-use crate::spec::{EventSelector, StickinessQuery};
+use crate::spec::{EventSelector, StickinessQuery, StickyOperator};
 use crate::splits;
 use crate::{scan, Ctx, Setup};
 
@@ -24,7 +23,18 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
     let filters = q.common.filters.iter().chain(q.series.iter().filter_map(|s| s.filters.as_ref()));
     let cohorts = resolve_all(ctx, filters).await?;
     let n = setup.buckets.len();
-    let pushed = pushed_histograms(ctx, q, &setup, &cohorts).await?;
+    if q.criterion.is_some_and(|c| c.value == 0 && c.operator != StickyOperator::Gte) {
+        return Err(QueryError::invalid(
+            "criterion.value: an actor is active in an interval with at least one event, so exact or lte 0 never holds",
+        ));
+    }
+    // The backend's patterns say where actors were active, not how often: a criterion other
+    // than "at least once" is counted from a scan.
+    let plain = q.criterion.is_none_or(|c| c.operator == StickyOperator::Gte && c.value <= 1);
+    let pushed = match plain {
+        true => pushed_histograms(ctx, q, &setup, &cohorts).await?,
+        false => None,
+    };
     let per_series = match pushed {
         Some(histograms) => histograms,
         None => scanned_histograms(ctx, q, &setup, &cohorts).await?,
@@ -123,8 +133,8 @@ async fn scanned_histograms(
     let n = setup.buckets.len();
     let mut out = Vec::new();
     for m in &matchers {
-        // (line, actor) → the intervals it was active in.
-        let mut active: HashMap<(usize, u32), BucketSet> = HashMap::default();
+        // (line, actor) → its events per interval.
+        let mut active: HashMap<(usize, u32), HashMap<usize, u64>> = HashMap::default();
         let mut hit = Vec::new();
         let mut hint = 0;
         for i in 0..frame.len() {
@@ -135,7 +145,7 @@ async fn scanned_histograms(
             split.of(i, &mut hit);
             for &line in &hit {
                 for &a in frame.actors(i, column) {
-                    active.entry((line, a)).or_default().insert(bucket);
+                    *active.entry((line, a)).or_default().entry(bucket).or_default() += 1;
                 }
             }
         }
@@ -143,8 +153,11 @@ async fn scanned_histograms(
         if split.keys.is_none() {
             histograms.insert(0, vec![0; n]);
         }
-        for ((line, _), buckets) in active {
-            histograms.entry(line).or_insert_with(|| vec![0; n])[buckets.len() - 1] += 1;
+        for ((line, _), per_bucket) in active {
+            let counted = per_bucket.values().filter(|&&events| q.criterion.is_none_or(|c| c.passes(events))).count();
+            if let Some(slot) = counted.checked_sub(1) {
+                histograms.entry(line).or_insert_with(|| vec![0; n])[slot] += 1;
+            }
         }
         out.push(histograms.into_iter().map(|(line, data)| (split.values[line].clone(), data)).collect());
     }

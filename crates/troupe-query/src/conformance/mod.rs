@@ -11,9 +11,11 @@ use troupe_core::{Command, MembershipOp, ProfileOp, ProjectId, TrackEvent};
 use troupe_store::{NewProject, Store};
 
 mod funnel_options;
+mod kind_options;
 mod retention_options;
 mod trend_options;
 pub use funnel_options::*;
+pub use kind_options::*;
 pub use retention_options::*;
 pub use trend_options::*;
 
@@ -57,7 +59,9 @@ macro_rules! insight_conformance_suite {
             retention_weeks_follow_the_timezone_across_dst,
             retention_cumulative_min_occurrences_actors_and_mean,
             stickiness_by_users_and_groups,
+            stickiness_criterion_per_interval,
             lifecycle_by_users_and_groups,
+            lifecycle_new_by_creation_time,
             cohorts_static_and_dynamic_as_filters,
             filters_apply_to_every_kind,
             an_erased_person_counts_as_if_it_never_existed,
