@@ -286,3 +286,57 @@ async fn members_of_matching_groups(
     }
     Ok(members)
 }
+
+/// Every member of a cohort, by key, with its profile: the kind's actors (every person, or every
+/// group of the type: troupe keeps a row for each it has heard of) that the cohort contains.
+pub async fn members(ctx: &Ctx<'_>, cohort: &CohortRef) -> Result<(CountBy, Vec<Actor>), QueryError> {
+    let mut resolved = resolve_refs(ctx, vec![cohort], 0).await?;
+    let cohort =
+        resolved.remove(&cohort_key(cohort)).ok_or_else(|| QueryError::invalid("the cohort was not resolved"))?;
+    let mut members = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (page, total) = match &cohort.count_by {
+            CountBy::Users => {
+                let page = ctx.store.persons(ctx.project, PersonQuery { search: None, limit: PAGE, offset }).await?;
+                let actors: Vec<Actor> = page
+                    .results
+                    .into_iter()
+                    .map(|p| Actor {
+                        key: p.id,
+                        distinct_ids: p.distinct_ids,
+                        name: None,
+                        properties: p.properties,
+                        created_at: Some(p.created_at),
+                    })
+                    .collect();
+                (actors, page.total)
+            }
+            CountBy::Group { group_type } => {
+                crate::check_group_types(ctx, std::iter::once(group_type)).await?;
+                let query = GroupQuery { group_type: group_type.clone(), limit: PAGE, offset, ..GroupQuery::default() };
+                let page = ctx.store.groups(ctx.project, query).await?;
+                let actors: Vec<Actor> = page
+                    .results
+                    .into_iter()
+                    .map(|g| Actor {
+                        key: g.key,
+                        distinct_ids: Vec::new(),
+                        name: g.name,
+                        properties: g.properties,
+                        created_at: Some(g.created_at),
+                    })
+                    .collect();
+                (actors, page.total)
+            }
+        };
+        let read = page.len();
+        members.extend(page.into_iter().filter(|a| cohort.contains(a)));
+        offset += read;
+        if read == 0 || offset as u64 >= total {
+            break;
+        }
+    }
+    members.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok((cohort.count_by.clone(), members))
+}

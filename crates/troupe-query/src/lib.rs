@@ -82,6 +82,18 @@ pub async fn run(
     Ok(result)
 }
 
+/// Every member of a cohort (saved or inline), sorted by key: users with their distinct ids,
+/// or groups of the cohort's type. Dynamic criteria are evaluated as of `now`.
+pub async fn cohort_members(
+    store: &dyn Store,
+    project: ProjectId,
+    cohort: &spec::CohortRef,
+    now: DateTime<Utc>,
+) -> Result<(spec::CountBy, Vec<Actor>), QueryError> {
+    let ctx = Ctx { store, project, now, profiles: ProfileCache::default(), group_types: Default::default() };
+    cohorts::members(&ctx, cohort).await
+}
+
 /// The calendar, range and buckets of a query.
 struct Setup {
     calendar: Calendar,

@@ -184,8 +184,8 @@ async fn a_question_with_an_unknown_field_is_a_400_naming_it() {
         ),
         (json!({"kind": "trends", "series": [{"event": "a", "math": "unique", "viz": "bar"}]}), "series[0].viz"),
         (
-            json!({"kind": "retention", "start": {"event": "a"}, "return": {"event": "b"}, "cumulative": true}),
-            "cumulative",
+            json!({"kind": "retention", "start": {"event": "a"}, "return": {"event": "b"}, "cumulatve": true}),
+            "cumulatve",
         ),
     ];
     for (question, field) in cases {
@@ -203,4 +203,48 @@ async fn a_question_with_an_unknown_field_is_a_400_naming_it() {
     assert!(r.body["error"].as_str().unwrap_or_default().contains("intervall"), "{:?}", r.body);
     let fine = json!({"kind": "trends", "series": [{"event": "a", "math": "unique"}], "interval": "day"});
     assert_eq!(app.send(post("/api/projects/default/query", fine)).await.status, StatusCode::OK);
+}
+
+/// A saved cohort shows its size, and its members are listed a page at a time.
+#[tokio::test]
+async fn cohort_members_are_listed_with_sizes() {
+    use axum::body::Body;
+    use axum::http::Request;
+    let app = common::app().await;
+    for (user, plan) in [("ann", "pro"), ("bob", "free"), ("cat", "pro"), ("dan", "pro")] {
+        let r = app.post("/api/sdk/people/set", json!({"userId": user, "properties": {"plan": plan}})).await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+    }
+    let cohort = json!({"id": "pro", "name": "Pro", "type": "dynamic",
+                        "criteria": [{"type": "property", "key": "plan", "value": "pro"}]});
+    let created = app
+        .send(
+            Request::post("/api/projects/default/cohorts")
+                .header("authorization", format!("Bearer {SECRET}"))
+                .header("content-type", "application/json")
+                .body(Body::from(cohort.to_string()))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(app.get("/api/projects/default/cohorts/pro").await.body["size"], json!(3));
+    assert_eq!(app.get("/api/projects/default/cohorts").await.body["results"][0]["size"], json!(3));
+    let page = app.get("/api/projects/default/cohorts/pro/members?limit=2&offset=1").await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    assert_eq!((page.body["total"].clone(), page.body["count_by"].clone()), (json!(3), json!("users")));
+    let listed = page.body["results"].as_array().map(Vec::len);
+    assert_eq!(listed, Some(2));
+    let all = app.get("/api/projects/default/cohorts/pro/members").await;
+    let mut ids: Vec<String> = all.body["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["distinct_ids"].as_array().cloned().unwrap_or_default())
+        .filter_map(|d| d.as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["ann", "cat", "dan"]);
+    assert_eq!(app.get("/api/projects/default/cohorts/nope/members").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/projects/default/cohorts/pro/members?limit=0").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get_as("/api/projects/default/cohorts/pro/members", None).await.status, StatusCode::UNAUTHORIZED);
 }

@@ -101,3 +101,52 @@ pub async fn lifecycle_new_by_creation_time(store: &dyn Store) {
     assert_eq!(ask_statuses(json!("users"), "first_event").await, users);
     assert_eq!(ask_statuses(json!("users"), "created_at").await, users);
 }
+
+/// Cohort members, listed. u1 and u3 are on plan pro, u2 on free; u1 exports twice, u2 once;
+/// u1 and u2 are in acme (tier gold), u3 in globex (silver).
+/// - Users on pro: u1, u3. Users who exported at least twice: u1. Users whose company is gold
+///   now: u1, u2.
+/// - Gold companies: acme. A static list naming acme and initech (never heard of): acme (a
+///   member is an actor troupe knows).
+pub async fn cohort_members_are_listed(store: &dyn Store) {
+    let mut d = Data::default();
+    d.group("company", "acme", json!({"tier": "gold"})).group("company", "globex", json!({"tier": "silver"}));
+    d.person("u1", json!({"plan": "pro"})).person("u2", json!({"plan": "free"})).person("u3", json!({"plan": "pro"}));
+    d.set_group("u1", "company", &["acme"]).set_group("u2", "company", &["acme"]);
+    d.set_group("u3", "company", &["globex"]);
+    d.event("u1", "export", at(2, 9, 0), json!({})).event("u1", "export", at(3, 9, 0), json!({}));
+    d.event("u2", "export", at(2, 9, 0), json!({}));
+    let p = d.load(store).await;
+    let members = |cohort: Value| async move {
+        let cohort: crate::spec::CohortRef = crate::spec::from_json(cohort).expect("a cohort");
+        let (_, actors) = crate::cohort_members(store, p, &cohort, super::now()).await.expect("members");
+        let mut ids: Vec<String> = actors
+            .iter()
+            .map(|a| if a.distinct_ids.is_empty() { a.key.clone() } else { a.distinct_ids.join(",") })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let dynamic =
+        |count_by: Value, criterion: Value| json!({"count_by": count_by, "type": "dynamic", "criteria": [criterion]});
+    let users = json!("users");
+    assert_eq!(
+        members(dynamic(users.clone(), json!({"type": "property", "key": "plan", "value": "pro"}))).await,
+        ["u1", "u3"]
+    );
+    assert_eq!(
+        members(dynamic(
+            users.clone(),
+            json!({"type": "performed_event", "event": "export", "at_least": 2, "days": 30})
+        ))
+        .await,
+        ["u1"]
+    );
+    let gold = json!({"type": "group_property", "group_type": "company", "key": "tier", "value": "gold"});
+    assert_eq!(members(dynamic(users, gold)).await, ["u1", "u2"]);
+    assert_eq!(
+        members(dynamic(companies(), json!({"type": "property", "key": "tier", "value": "gold"}))).await,
+        ["acme"]
+    );
+    assert_eq!(members(json!({"count_by": companies(), "type": "static", "ids": ["acme", "initech"]})).await, ["acme"]);
+}

@@ -63,6 +63,7 @@ macro_rules! insight_conformance_suite {
             lifecycle_by_users_and_groups,
             lifecycle_new_by_creation_time,
             cohorts_static_and_dynamic_as_filters,
+            cohort_members_are_listed,
             filters_apply_to_every_kind,
             an_erased_person_counts_as_if_it_never_existed,
             an_anonymized_person_keeps_every_count,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use troupe_core::CoreError;
-use troupe_query::spec::{CohortDefinition, SpecError};
+use troupe_query::spec::{CohortDefinition, CohortRef, SpecError};
 use troupe_query::{Insight, InsightResult, COHORT_KIND};
 use troupe_store::Document;
 
@@ -21,7 +21,9 @@ use crate::error::{json_value, ApiError, ApiQuery};
 use crate::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    let router = Router::new().route("/api/projects/{project}/query", post(query));
+    let router = Router::new()
+        .route("/api/projects/{project}/query", post(query))
+        .route("/api/projects/{project}/cohorts/{id}/members", get(cohort_members));
     [COHORTS, INSIGHTS, DASHBOARDS].into_iter().fold(router, saved_routes)
 }
 
@@ -131,8 +133,69 @@ async fn list_saved(
 ) -> Result<Json<Value>, ApiError> {
     let project = app.authorize(&headers, &project).await?;
     let docs = app.store.documents(project.id, saved.kind).await?;
-    Ok(Json(json!({"results": docs.into_iter().map(document_json).collect::<Vec<_>>()})))
+    let mut results = Vec::with_capacity(docs.len());
+    for doc in docs {
+        results.push(with_size(&app, project.id, saved, doc).await);
+    }
+    Ok(Json(json!({"results": results})))
 }
+
+/// A document as JSON; a cohort also with its `size` now (or, when it cannot be evaluated,
+/// `size: null` and `size_error` saying why).
+async fn with_size(app: &AppState, project: u32, saved: Saved, doc: Document) -> Value {
+    let id = doc.id.clone();
+    let mut value = document_json(doc);
+    if saved.kind == COHORT_KIND {
+        let cohort = CohortRef::Saved(id);
+        match troupe_query::cohort_members(app.store.as_ref(), project, &cohort, Utc::now()).await {
+            Ok((_, members)) => value["size"] = json!(members.len()),
+            Err(e) => {
+                value["size"] = Value::Null;
+                value["size_error"] = json!(e.to_string());
+            }
+        }
+    }
+    value
+}
+
+#[derive(Deserialize)]
+struct MembersParams {
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: Option<usize>,
+    /// Evaluate dynamic criteria as of this instant; default: now.
+    now: Option<DateTime<Utc>>,
+}
+
+/// The members of a saved cohort, by key, a page at a time: users with their distinct ids, or
+/// groups with their names.
+async fn cohort_members(
+    State(app): State<Arc<AppState>>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<MembersParams>,
+) -> Result<Json<Value>, ApiError> {
+    let project = app.authorize(&headers, &project).await?;
+    let docs = app.store.documents(project.id, COHORT_KIND).await?;
+    if !docs.iter().any(|d| d.id == id) {
+        return Err(ApiError::NotFound(format!("cohort {id:?}")));
+    }
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=MAX_MEMBERS_PAGE).contains(&limit) {
+        return Err(ApiError::BadQuery(format!("limit must be 1 to {MAX_MEMBERS_PAGE}")));
+    }
+    let offset = params.offset.unwrap_or(0);
+    let now = params.now.unwrap_or_else(Utc::now);
+    let (count_by, members) =
+        troupe_query::cohort_members(app.store.as_ref(), project.id, &CohortRef::Saved(id), now).await?;
+    let total = members.len();
+    let results: Vec<_> = members.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(json!({"count_by": count_by, "total": total, "limit": limit, "offset": offset, "results": results})))
+}
+
+/// Members listed per page at most.
+const MAX_MEMBERS_PAGE: usize = 10_000;
 
 async fn get_saved(
     State(app): State<Arc<AppState>>,
@@ -144,7 +207,7 @@ async fn get_saved(
     let docs = app.store.documents(project.id, saved.kind).await?;
     let doc =
         docs.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::NotFound(format!("{} {id:?}", saved.kind)))?;
-    Ok(Json(document_json(doc)))
+    Ok(Json(with_size(&app, project.id, saved, doc).await))
 }
 
 /// The body, with `id` optional (one is made up when absent).
