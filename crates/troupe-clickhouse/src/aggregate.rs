@@ -184,6 +184,7 @@ async fn events_with_lines(http: &Http, project: u32, select: Select<'_>, filter
             }
             SplitBy::Group(group_type) => ids.of_group(group_type).await?,
             SplitBy::Person => format!("[{person}]"),
+            SplitBy::EventName => "[event]".to_string(),
         };
         extra.push(("label_keys", label_keys));
     }
@@ -251,6 +252,9 @@ async fn split_sql(split: &Split, person: &str, ids: &mut Ids<'_>) -> Result<(St
             let at = format!("indexOf(prop_keys, {})", quote(key));
             let line = format!("if({at} > 0, {}, toUInt32({unset}))", line_of(&format!("prop_texts[{at}]")));
             (format!(", materialize([{line}]) AS raw_lines"), ", raw_lines AS lines".to_string())
+        }
+        SplitBy::EventName => {
+            (format!(", materialize([{}]) AS raw_lines", line_of("event")), ", raw_lines AS lines".to_string())
         }
         SplitBy::Person => {
             // Persons may be many: each line's persons travel as a table beside the query.

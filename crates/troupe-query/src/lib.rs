@@ -1,4 +1,4 @@
-//! Insights over the store: Trends, Funnels, Retention, Stickiness, Lifecycle, with Cohorts as
+//! Insights over the store: Trends, Funnels, Retention, Stickiness, Lifecycle, Paths, with Cohorts as
 //! filters, each counted by users (persons after identity merges) or by groups of one type.
 //!
 //! Every kind reads one columnar [`troupe_store::EventScan`] and computes in Rust; the
@@ -12,6 +12,7 @@ mod error;
 mod frame;
 mod funnels;
 mod lifecycle;
+mod paths;
 mod pushdown;
 pub mod result;
 mod retention;
@@ -77,6 +78,7 @@ pub async fn run(
         Insight::Retention(q) => InsightResult::Retention(retention::run(&ctx, q).await?),
         Insight::Stickiness(q) => InsightResult::Stickiness(stickiness::run(&ctx, q).await?),
         Insight::Lifecycle(q) => InsightResult::Lifecycle(lifecycle::run(&ctx, q).await?),
+        Insight::Paths(q) => InsightResult::Paths(paths::run(&ctx, q).await?),
     };
     tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "answered");
     Ok(result)

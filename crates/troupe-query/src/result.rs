@@ -13,6 +13,7 @@ pub enum InsightResult {
     Retention(RetentionResult),
     Stickiness(StickinessResult),
     Lifecycle(LifecycleResult),
+    Paths(PathsResult),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,4 +195,43 @@ pub struct LifecycleResult {
     pub resurrecting: Vec<u64>,
     /// Negative, as charts draw them below the axis.
     pub dormant: Vec<i64>,
+}
+
+/// Paths as a Sankey diagram: steps are numbered from 1 along each path (with an `end` event,
+/// so that the end event is at step `step_limit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathsResult {
+    /// Actors with a path (those who did the start or end event, when there is one).
+    pub actors_with_paths: u64,
+    /// Actors per step and event; `ended`: of them, those whose path stops there.
+    pub nodes: Vec<PathNode>,
+    /// Actors per transition, most first (at most `edge_limit`).
+    pub edges: Vec<PathEdge>,
+    /// Whole paths, most common first (at most `edge_limit`).
+    pub sequences: Vec<PathSequence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actors: Option<Vec<Actor>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathNode {
+    pub step: usize,
+    pub name: String,
+    pub actors: u64,
+    pub ended: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathEdge {
+    /// The source's step; the target is at `step + 1`.
+    pub step: usize,
+    pub source: String,
+    pub target: String,
+    pub actors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathSequence {
+    pub steps: Vec<String>,
+    pub actors: u64,
 }

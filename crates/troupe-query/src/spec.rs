@@ -13,6 +13,7 @@ pub enum Insight {
     Retention(RetentionQuery),
     Stickiness(StickinessQuery),
     Lifecycle(LifecycleQuery),
+    Paths(PathsQuery),
 }
 
 impl Insight {
@@ -23,6 +24,7 @@ impl Insight {
             Insight::Retention(q) => &q.common,
             Insight::Stickiness(q) => &q.common,
             Insight::Lifecycle(q) => &q.common,
+            Insight::Paths(q) => &q.common,
         }
     }
 }
@@ -596,6 +598,59 @@ pub enum NewBy {
     #[default]
     FirstEvent,
     CreatedAt,
+}
+
+// ---- Paths ----
+
+/// The most common sequences of events, from a start event, up to an end event, or from each
+/// actor's first event in the range.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PathsQuery {
+    #[serde(flatten)]
+    pub common: Common,
+    /// Paths begin at each actor's first such event in the range.
+    #[serde(default)]
+    pub start: Option<EventSelector>,
+    /// Paths lead up to each actor's first such event in the range.
+    #[serde(default)]
+    pub end: Option<EventSelector>,
+    /// Steps per path, the start or end event included: 2 to 20, default 5.
+    #[serde(default)]
+    pub step_limit: Option<usize>,
+    /// Only events of these names make up paths (default: every event).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Events of these names are left out of paths.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Event names rewritten before paths are made: the first rule whose regex matches gives
+    /// the step its label.
+    #[serde(default)]
+    pub cleaning: Vec<CleaningRule>,
+    /// Edges (and sequences) kept, most actors first: 1 to 1000, default 50.
+    #[serde(default)]
+    pub edge_limit: Option<usize>,
+    /// Also list the actors who went along one edge (or reached one node).
+    #[serde(default)]
+    pub actors: Option<PathActors>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleaningRule {
+    pub regex: String,
+    pub label: String,
+}
+
+/// The edge from `source` at `step` (1-based) to `target` at `step + 1`; without `target`, the
+/// node `source` at `step`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PathActors {
+    pub step: usize,
+    pub source: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 // ---- Cohorts ----

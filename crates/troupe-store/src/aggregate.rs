@@ -202,6 +202,8 @@ pub enum SplitBy {
     EventProperty(String),
     /// The event's person as it resolves now: the query layer lists persons by id.
     Person,
+    /// The event's name.
+    EventName,
 }
 
 // What to aggregate, over the events of one project: one request type per kind of aggregate,
@@ -417,7 +419,7 @@ pub struct ActorStream {
     /// `(ts, tests matched as bits)`, in no particular order.
     pub events: Vec<(i64, u32)>,
     /// When asked for, per event (in the same order): the text of the event property (none
-    /// when not set), the event's groups of the type, or its person.
+    /// when not set), the event's groups of the type, its person, or its name.
     pub keys: Vec<Vec<String>>,
 }
 

@@ -6,7 +6,9 @@ use std::io::Read;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::Utc;
 use serde_json::Value;
-use troupe_query::result::{FunnelResult, LifecycleResult, RetentionResult, StickinessResult, TrendsResult};
+use troupe_query::result::{
+    FunnelResult, LifecycleResult, PathsResult, RetentionResult, StickinessResult, TrendsResult,
+};
 use troupe_query::{Insight, InsightResult};
 
 use crate::config::{QueryArgs, QueryFormat};
@@ -86,6 +88,7 @@ fn table(result: &InsightResult) -> String {
         InsightResult::Retention(r) => retention_table(r),
         InsightResult::Stickiness(r) => stickiness_table(r),
         InsightResult::Lifecycle(r) => lifecycle_table(r),
+        InsightResult::Paths(r) => paths_table(r),
     }
 }
 
@@ -268,4 +271,26 @@ fn lifecycle_table(r: &LifecycleResult) -> String {
         })
         .collect();
     render(header, rows)
+}
+
+fn paths_table(r: &PathsResult) -> String {
+    let mut out = format!("{} actors with a path\n", r.actors_with_paths);
+    let header = ["step", "from", "to", "actors"].map(String::from).to_vec();
+    let rows = r
+        .edges
+        .iter()
+        .map(|e| vec![format!("{} → {}", e.step, e.step + 1), e.source.clone(), e.target.clone(), e.actors.to_string()])
+        .collect();
+    out.push_str(&render(header, rows));
+    out.push_str("\nmost common paths:\n");
+    let header = ["actors", "path"].map(String::from).to_vec();
+    let rows = r.sequences.iter().map(|s| vec![s.actors.to_string(), s.steps.join(" → ")]).collect();
+    out.push_str(&render(header, rows));
+    if let Some(actors) = &r.actors {
+        out.push_str(&format!("\nactors ({}):\n", actors.len()));
+        for a in actors {
+            out.push_str(&format!("  {} {}\n", a.key, a.name.as_deref().unwrap_or(&a.distinct_ids.join(", "))));
+        }
+    }
+    out
 }

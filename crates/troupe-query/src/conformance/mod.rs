@@ -12,10 +12,12 @@ use troupe_store::{NewProject, Store};
 
 mod funnel_options;
 mod kind_options;
+mod paths;
 mod retention_options;
 mod trend_options;
 pub use funnel_options::*;
 pub use kind_options::*;
+pub use paths::*;
 pub use retention_options::*;
 pub use trend_options::*;
 
@@ -62,6 +64,7 @@ macro_rules! insight_conformance_suite {
             stickiness_criterion_per_interval,
             lifecycle_by_users_and_groups,
             lifecycle_new_by_creation_time,
+            paths_from_start_to_end_by_users_and_groups,
             cohorts_static_and_dynamic_as_filters,
             cohort_members_are_listed,
             filters_apply_to_every_kind,
