@@ -147,6 +147,8 @@ async fn check_seed(seed: u64) {
         retention(&store, project, &events, by_company).await;
         stickiness(&store, project, &events, by_company).await;
         lifecycle(&store, project, &events, by_company).await;
+        paths(&store, project, &events, by_company).await;
+        weekly_active(&store, project, &events, by_company).await;
     }
 }
 
@@ -319,4 +321,57 @@ async fn lifecycle(store: &DuckStore, project: u32, events: &[Event], by_company
         (new, returning, resurrecting, dormant),
         "lifecycle, by company: {by_company}"
     );
+}
+
+/// Paths from each actor's first `a`, 4 steps, repeats in a row merged: every whole path and
+/// how many actors took it.
+async fn paths(store: &DuckStore, project: u32, events: &[Event], by_company: bool) {
+    let r = ask(
+        store,
+        project,
+        json!({"kind": "paths", "date_range": range(0, DAYS - 1), "count_by": count_by(by_company),
+               "start": {"event": "a"}, "step_limit": 4, "edge_limit": 1000}),
+    )
+    .await;
+    let InsightResult::Paths(r) = r else { panic!("paths") };
+    let mut expected: BTreeMap<Vec<String>, u64> = BTreeMap::new();
+    for (_, mut stream) in streams(events, by_company) {
+        stream.sort_by_key(|e| e.ts);
+        let Some(start) = stream.iter().position(|e| e.name == "a") else { continue };
+        let mut path: Vec<String> = Vec::new();
+        for e in &stream[start..] {
+            if path.last().map(String::as_str) != Some(e.name) {
+                if path.len() == 4 {
+                    break;
+                }
+                path.push(e.name.to_string());
+            }
+        }
+        *expected.entry(path).or_default() += 1;
+    }
+    let got: BTreeMap<Vec<String>, u64> = r.sequences.iter().map(|s| (s.steps.clone(), s.actors)).collect();
+    assert_eq!(got, expected, "paths from a, by company: {by_company}");
+}
+
+/// Weekly active: per day, the actors with an `a` in the 7 days ending that day.
+async fn weekly_active(store: &DuckStore, project: u32, events: &[Event], by_company: bool) {
+    let r = ask(
+        store,
+        project,
+        json!({"kind": "trends", "date_range": range(0, DAYS - 1), "count_by": count_by(by_company),
+               "series": [{"event": "a", "math": "weekly_active"}]}),
+    )
+    .await;
+    let InsightResult::Trends(r) = r else { panic!("trends") };
+    let expected: Vec<f64> = (0..DAYS)
+        .map(|k| {
+            let active: BTreeSet<usize> = events
+                .iter()
+                .filter(|e| e.name == "a" && (k - 6..=k).contains(&day(e.ts)))
+                .map(|e| actor(e, by_company))
+                .collect();
+            active.len() as f64
+        })
+        .collect();
+    assert_eq!(r.series[0].data, expected, "weekly active, by company: {by_company}");
 }
