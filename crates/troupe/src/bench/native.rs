@@ -209,6 +209,39 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
             // A trend: per plan and day, as troupe answers it (the answer sums the days).
             functions: "JOIN + GROUP BY plan, day",
         },
+        NativeQuestion {
+            // Each company's events once per day it entered on, the entry step held to that day.
+            sql: format!(
+                "SELECT '' AS label, toFloat64(countIf(level = 3)) AS v FROM \
+                 (SELECT company, d, windowFunnel(1209600)(time, {s0} AND toDate(time, 'UTC') = d, {s1}, {s2}) AS level \
+                  FROM (SELECT company, time, event FROM native_events ARRAY JOIN companies AS company \
+                        WHERE {range} AND event IN ({names})) AS e \
+                  ALL INNER JOIN (SELECT DISTINCT company, toDate(time, 'UTC') AS d FROM native_events \
+                                  ARRAY JOIN companies AS company WHERE {range} AND event = {f0}) AS entries USING company \
+                  GROUP BY company, d)",
+                s0 = steps[0],
+                s1 = steps[1],
+                s2 = steps[2],
+                f0 = quote(FUNNEL[0]),
+                names = names.join(", ")
+            ),
+            label: "",
+            functions: "windowFunnel per company and day of entry (JOIN on the entry days)",
+        },
+        NativeQuestion {
+            // 18.16 lambdas cannot capture a column: the previous step travels as a second array.
+            sql: format!(
+                "SELECT '' AS label, toFloat64(sum(least(length(steps), 4) - 1)) AS v FROM \
+                 (SELECT arrayFilter((x, p) -> x != p, tail, arrayPushFront(arrayPopBack(tail), '')) AS steps FROM \
+                  (SELECT arraySlice(names, indexOf(names, {f0})) AS tail FROM \
+                   (SELECT arrayMap(x -> x.2, arraySort(groupArray((ts, event)))) AS names \
+                    FROM native_events ARRAY JOIN companies AS company WHERE {range} GROUP BY company) \
+                   WHERE has(names, {f0})))",
+                f0 = quote(FUNNEL[0])
+            ),
+            label: "",
+            functions: "groupArray, arraySort, arraySlice, arrayFilter",
+        },
     ]
 }
 

@@ -122,6 +122,52 @@ pub fn all(shape: Shape, project: u32, slot: u8) -> serde_json::Result<Vec<Quest
                 _ => f64::NAN,
             },
         },
+        Question {
+            name: "funnel over time daily, by companies",
+            insight: {
+                let mut q = serde_json::to_value(funnel(json!({"group_type": "company"}))?)?;
+                q["conversion_over_time"] = json!(true);
+                serde_json::from_value(q)?
+            },
+            // Per company and day of entry: whether a path entering that day completes.
+            sql: format!(
+                "WITH s AS (SELECT unnest({company}) AS a, ts, event FROM events e WHERE {in_range} AND event IN ('{0}', '{1}', '{2}')),
+                 e1 AS (SELECT a, ts AS t1 FROM s WHERE event = '{0}'),
+                 e2 AS (SELECT e1.a, e1.t1, min(s.ts) AS t2 FROM e1 JOIN s ON s.a = e1.a AND s.event = '{1}'
+                        AND s.ts >= e1.t1 AND s.ts <= e1.t1 + INTERVAL 14 DAY GROUP BY e1.a, e1.t1),
+                 e3 AS (SELECT DISTINCT e2.a, date_trunc('day', e2.t1) AS d FROM e2 JOIN s ON s.a = e2.a AND s.event = '{2}'
+                        AND s.ts >= e2.t2 AND s.ts <= e2.t1 + INTERVAL 14 DAY)
+                 SELECT count(*)::DOUBLE FROM e3",
+                FUNNEL[0], FUNNEL[1], FUNNEL[2]
+            ),
+            checksum: |r| match r {
+                InsightResult::Funnel(f) => f
+                    .conversion_over_time
+                    .as_ref()
+                    .map_or(f64::NAN, |o| o.lines.iter().flat_map(|l| &l.converted).sum::<u64>() as f64),
+                _ => f64::NAN,
+            },
+        },
+        Question {
+            name: "paths from sign-in 4 steps, by companies",
+            insight: insight(json!({"kind": "paths", "count_by": {"group_type": "company"}, "date_range": range,
+                                    "start": {"event": FUNNEL[0]}, "step_limit": 4, "edge_limit": 1000}))?,
+            // Each company's events from its first sign-in, in (time, name) order, repeats in a
+            // row merged, 4 steps at most: the transitions, summed.
+            sql: format!(
+                "WITH s AS (SELECT unnest({company}) AS a, ts, event FROM events WHERE {in_range}),
+                 f AS (SELECT a, min(ts) AS t0 FROM s WHERE event = '{0}' GROUP BY a),
+                 o AS (SELECT s.a, s.ts, s.event, lag(s.event) OVER (PARTITION BY s.a ORDER BY s.ts, s.event) AS prev
+                       FROM s JOIN f ON s.a = f.a AND (s.ts > f.t0 OR (s.ts = f.t0 AND s.event >= '{0}')))
+                 SELECT sum(least(n, 4) - 1)::DOUBLE FROM
+                 (SELECT a, count(*) AS n FROM o WHERE prev IS NULL OR prev <> event GROUP BY a)",
+                FUNNEL[0]
+            ),
+            checksum: |r| match r {
+                InsightResult::Paths(p) => p.edges.iter().map(|e| e.actors as f64).sum(),
+                _ => f64::NAN,
+            },
+        },
     ])
 }
 
