@@ -121,7 +121,7 @@ fn bench_answers_match_plain_sql_and_reports_json() {
     assert_eq!(json["import"]["events"], json!(20000));
     assert!(json["import"]["events_per_second"].as_f64().unwrap_or(0.0) > 0.0, "{}", json["import"]);
     let questions = json["questions"].as_array().cloned().unwrap_or_default();
-    assert_eq!(questions.len(), 6);
+    assert_eq!(questions.len(), 8);
     for q in &questions {
         assert_eq!(q["answers_match"], json!(true), "{q}");
         assert!(q["answer"].as_f64().unwrap_or(0.0) > 0.0, "a question with nothing to count proves little: {q}");

@@ -115,6 +115,22 @@ async fn insights_cohorts_and_errors_over_http_and_the_cli() {
     assert!(stdout.contains("time to convert from step 1 to step 2") && stdout.contains("540s"), "{stdout}");
     assert!(stdout.contains("conversion from step 1 to step 2 by interval of entry"), "{stdout}");
 
+    // Paths over HTTP and in the CLI: both companies go from Signed In to Report Exported.
+    let paths = json!({"kind": "paths", "count_by": {"group_type": "company"},
+                       "date_range": {"from": "2026-03-01", "to": "2026-03-03"}, "start": {"event": "Signed In"}});
+    let answer = post_query(&server, paths.clone()).await;
+    assert_eq!(
+        answer["edges"],
+        json!([{"step": 1, "source": "Signed In", "target": "Report Exported", "actors": 2}]),
+        "{answer}"
+    );
+    let out = troupe()
+        .args(["query", "--server", &server.base, "--secret-key", SECRET, &paths.to_string()])
+        .output()
+        .expect("troupe query runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Signed In → Report Exported"), "{stdout}");
+
     // The CLI asks the running server and prints a table.
     let out = troupe()
         .args(["query", "--server", &server.base, "--secret-key", SECRET, &funnel().to_string()])

@@ -23,6 +23,7 @@ use crate::pushdown;
 use crate::result::FunnelResult;
 use crate::spec::{Attribution, AttributionKind, EventSelector, FunnelOrder, FunnelQuery, Window, WindowUnit};
 use crate::splits;
+use crate::time::window_end;
 use crate::{scan, Ctx, Setup};
 
 use report::{Outcome, Report};
@@ -106,10 +107,16 @@ fn answer(
             }
         }
         if q.conversion_over_time.is_some() {
-            for (bucket, entries) in entry_buckets(stream, setup) {
-                let Some(path) = walker.path(q, shape, stream, entries) else { continue };
+            for (bucket, (from, to)) in entry_buckets(stream, setup) {
+                // Only the events a path entering in the bucket can use: from the bucket's start
+                // to the window's end after it (earlier events neither extend nor exclude it).
+                let first = stream.partition_point(|e| e.ts < from);
+                let last = stream.partition_point(|e| e.ts <= window_end(shape.window, to));
+                let part = &stream[first..last.max(first)];
+                let entries = Some((from, to));
+                let Some(path) = walker.path(q, shape, part, entries) else { continue };
                 let attributed = match q.common.breakdown {
-                    Some(_) => attribute(q, shape, &mut walker, stream, path, entries, label),
+                    Some(_) => attribute(q, shape, &mut walker, part, path, entries, label),
                     None => vec![(path, None)],
                 };
                 for (path, value) in attributed {
@@ -172,8 +179,8 @@ fn all_steps(
     out
 }
 
-/// The buckets in which the actor has step-1 events, with their bounds as entries.
-fn entry_buckets(stream: &[StreamEvent], setup: &Setup) -> Vec<(usize, Entries)> {
+/// The buckets in which the actor has step-1 events, with their bounds.
+fn entry_buckets(stream: &[StreamEvent], setup: &Setup) -> Vec<(usize, (i64, i64))> {
     let mut found: Vec<usize> = Vec::new();
     let mut hint = 0;
     for e in stream.iter().filter(|e| e.steps & 1 != 0) {
@@ -183,7 +190,7 @@ fn entry_buckets(stream: &[StreamEvent], setup: &Setup) -> Vec<(usize, Entries)>
             }
         }
     }
-    found.into_iter().map(|b| (b, Some((setup.buckets.bounds[b], setup.buckets.bounds[b + 1])))).collect()
+    found.into_iter().map(|b| (b, (setup.buckets.bounds[b], setup.buckets.bounds[b + 1]))).collect()
 }
 
 fn validate(q: &FunnelQuery) -> Result<(), QueryError> {
