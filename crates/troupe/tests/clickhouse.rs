@@ -182,7 +182,7 @@ fn bench_on_clickhouse_gives_the_embedded_answers(engine: Engine) {
     assert!(stdout.contains("loaded through the ClickHouse store's writer"), "{stdout}");
     let json: Value = serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("JSON");
     let questions = json["troupe_on_clickhouse"]["questions"].as_array().cloned().unwrap_or_default();
-    assert_eq!(questions.len(), 6, "{json}");
+    assert_eq!(questions.len(), 8, "{json}");
     for q in &questions {
         assert_eq!(q["same_answer_as_embedded"], json!(true), "{q}");
         assert!(q["warm_ms"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
@@ -191,7 +191,7 @@ fn bench_on_clickhouse_gives_the_embedded_answers(engine: Engine) {
     // beside troupe. Counts that mean the same in both (distinct companies per day, active
     // company-days, events per plan) agree exactly; `windowFunnel` counts seconds and may differ.
     let native = json["clickhouse_native_reference"]["questions"].as_array().cloned().unwrap_or_default();
-    assert_eq!(native.len(), 6, "{json}");
+    assert_eq!(native.len(), 8, "{json}");
     for q in &native {
         assert!(q["answer"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
         assert!(q["ratio_troupe_to_native"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
