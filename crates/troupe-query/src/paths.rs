@@ -109,13 +109,7 @@ async fn pushed_events(
     let selectors: Vec<&EventSelector> = std::iter::once(&every).chain(anchor).collect();
     let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &selectors).await? else { return Ok(None) };
     let actor = pushdown::actor_kind(ctx, &q.common.count_by).await?;
-    let profiles = match &q.actors {
-        None => Arc::default(),
-        Some(_) => match pushdown::profiles(ctx, actor.clone()).await? {
-            Some(profiles) => profiles,
-            None => return Ok(None),
-        },
-    };
+    let Some(profiles) = pushdown::listed_profiles(ctx, &actor, q.actors.is_some()).await? else { return Ok(None) };
     let request = StreamsRequest {
         actor,
         tests,

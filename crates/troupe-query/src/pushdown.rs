@@ -263,6 +263,19 @@ pub async fn patterns(
     Ok(backend.patterns(ctx.project, &request).await?)
 }
 
+/// The profiles a question that lists actors needs (`listed`), else none: `None` when the
+/// backend has none to give.
+pub async fn listed_profiles(
+    ctx: &Ctx<'_>,
+    actor: &ActorKind,
+    listed: bool,
+) -> Result<Option<Arc<Vec<Actor>>>, QueryError> {
+    match listed {
+        false => Ok(Some(Arc::default())),
+        true => profiles(ctx, actor.clone()).await,
+    }
+}
+
 /// Every actor of the kind with a profile (after checking a group type exists), or `None`. Read
 /// once per question: filters, breakdowns and lists of actors share them.
 pub async fn profiles(ctx: &Ctx<'_>, actor: ActorKind) -> Result<Option<Arc<Vec<Actor>>>, QueryError> {

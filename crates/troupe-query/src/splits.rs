@@ -219,6 +219,15 @@ impl Labeller {
         Ok(Some(Labeller { by, labels: Some(labels) }))
     }
 
+    /// For a question that may have a breakdown: `Some(None)` without one, `None` when the
+    /// backend cannot label by it.
+    pub async fn of(ctx: &Ctx<'_>, b: Option<&Breakdown>) -> Result<Option<Option<Self>>, QueryError> {
+        match b {
+            None => Ok(Some(None)),
+            Some(b) => Ok(Labeller::new(ctx, b).await?.map(Some)),
+        }
+    }
+
     pub fn label(&self, keys: &[String]) -> Option<String> {
         match &self.labels {
             None => keys.first().cloned(),

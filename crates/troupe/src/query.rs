@@ -200,12 +200,7 @@ fn funnel_table(r: &FunnelResult) -> String {
             .map(|b| vec![format!("{:.0}s", b.from_seconds), format!("{:.0}s", b.to_seconds), b.count.to_string()]);
         out.push_str(&render(header, rows.collect()));
     }
-    if let Some(actors) = &r.actors {
-        out.push_str(&format!("\nactors ({}):\n", actors.len()));
-        for a in actors {
-            out.push_str(&format!("  {} {}\n", a.key, a.name.as_deref().unwrap_or(&a.distinct_ids.join(", "))));
-        }
-    }
+    out.push_str(&actors_list(r.actors.as_deref()));
     out
 }
 
@@ -229,12 +224,7 @@ fn retention_table(r: &RetentionResult) -> String {
         }))
         .collect();
     let mut out = render(header, rows);
-    if let Some(actors) = &r.actors {
-        out.push_str(&format!("\nactors ({}):\n", actors.len()));
-        for a in actors {
-            out.push_str(&format!("  {} {}\n", a.key, a.name.as_deref().unwrap_or(&a.distinct_ids.join(", "))));
-        }
-    }
+    out.push_str(&actors_list(r.actors.as_deref()));
     out
 }
 
@@ -286,11 +276,16 @@ fn paths_table(r: &PathsResult) -> String {
     let header = ["actors", "path"].map(String::from).to_vec();
     let rows = r.sequences.iter().map(|s| vec![s.actors.to_string(), s.steps.join(" → ")]).collect();
     out.push_str(&render(header, rows));
-    if let Some(actors) = &r.actors {
-        out.push_str(&format!("\nactors ({}):\n", actors.len()));
-        for a in actors {
-            out.push_str(&format!("  {} {}\n", a.key, a.name.as_deref().unwrap_or(&a.distinct_ids.join(", "))));
-        }
+    out.push_str(&actors_list(r.actors.as_deref()));
+    out
+}
+
+/// The actors a question listed, one a line (nothing when it listed none).
+fn actors_list(actors: Option<&[troupe_store::Actor]>) -> String {
+    let Some(actors) = actors else { return String::new() };
+    let mut out = format!("\nactors ({}):\n", actors.len());
+    for a in actors {
+        out.push_str(&format!("  {} {}\n", a.key, a.name.as_deref().unwrap_or(&a.distinct_ids.join(", "))));
     }
     out
 }

@@ -306,21 +306,9 @@ async fn pushed_streams(
         return Ok(None);
     }
     let Some(tests) = pushdown::tests(ctx, cohorts, &q.common, &selectors).await? else { return Ok(None) };
-    let labeller = match &q.common.breakdown {
-        None => None,
-        Some(b) => match splits::Labeller::new(ctx, b).await? {
-            Some(l) => Some(l),
-            None => return Ok(None),
-        },
-    };
+    let Some(labeller) = splits::Labeller::of(ctx, q.common.breakdown.as_ref()).await? else { return Ok(None) };
     let actor = pushdown::actor_kind(ctx, &q.common.count_by).await?;
-    let profiles = match &q.actors {
-        None => Arc::default(),
-        Some(_) => match pushdown::profiles(ctx, actor.clone()).await? {
-            Some(profiles) => profiles,
-            None => return Ok(None),
-        },
-    };
+    let Some(profiles) = pushdown::listed_profiles(ctx, &actor, q.actors.is_some()).await? else { return Ok(None) };
     let request = StreamsRequest {
         actor,
         tests,
