@@ -375,3 +375,67 @@ async fn weekly_active(store: &DuckStore, project: u32, events: &[Event], by_com
         .collect();
     assert_eq!(r.series[0].data, expected, "weekly active, by company: {by_company}");
 }
+
+/// Enough users that the funnel walks them in several runs on separate threads: the joined
+/// answer is the one computed here. User i signs in on day i % 5; even users create a project an
+/// hour later; users divisible by 6 (even, and by 3) then invite, by source i % 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn funnels_over_many_actors_join_their_threads_answers() {
+    const N: usize = 3000;
+    let store = DuckStore::open(EmbeddedConfig::default()).expect("opens");
+    let project = store
+        .create_project(NewProject { name: "x".into(), ingestion_key: "k".into(), secret_key_hash: "h".into() })
+        .await
+        .expect("project")
+        .id;
+    let mut commands = Vec::new();
+    let at = |i: usize, hour: i64| base() + chrono::Duration::days((i % 5) as i64) + chrono::Duration::hours(hour);
+    for i in 0..N {
+        let event = |name: &str, hour: i64| {
+            Command::Track(TrackEvent {
+                event: name.into(),
+                distinct_id: format!("u{i}"),
+                id: Some(format!("{name}-{i}")),
+                timestamp: Some(at(i, hour)),
+                properties: json!({"source": format!("s{}", i % 4)}).as_object().cloned().unwrap_or_default(),
+                ..TrackEvent::default()
+            })
+        };
+        commands.push(event("a", 9));
+        if i % 2 == 0 {
+            commands.push(event("b", 10));
+        }
+        if i % 6 == 0 {
+            commands.push(event("c", 11));
+        }
+    }
+    for r in store.apply(project, commands).await.expect("applies") {
+        r.expect("valid command");
+    }
+    let r = ask(
+        &store,
+        project,
+        json!({"kind": "funnel", "date_range": range(0, 9), "steps": [{"event": "a"}, {"event": "b"}, {"event": "c"}],
+               "breakdown": {"type": "event", "key": "source"}, "conversion_over_time": true}),
+    )
+    .await;
+    let InsightResult::Funnel(r) = r else { panic!("funnel") };
+    let counts: Vec<u64> = r.steps.iter().map(|s| s.count).collect();
+    assert_eq!(counts, vec![N as u64, (N / 2) as u64, (N / 6) as u64]);
+    // Per source: s0 and s2 hold the even users (half of them b, a third of those c); s1 and s3
+    // none past a.
+    for b in &r.breakdowns {
+        let source: usize = b.breakdown_value.as_deref().and_then(|v| v[1..].parse().ok()).expect("a source");
+        let users = (0..N).filter(|i| i % 4 == source);
+        let expected =
+            [users.clone().count(), users.clone().filter(|i| i % 2 == 0).count(), users.filter(|i| i % 6 == 0).count()];
+        let got: Vec<u64> = b.steps.iter().map(|s| s.count).collect();
+        assert_eq!(got, expected.map(|n| n as u64), "source s{source}");
+    }
+    // Over time, per day of entry: the users entering that day, and those of them who converted.
+    let o = r.conversion_over_time.expect("over time");
+    let entered: u64 = o.lines.iter().map(|l| l.entered[2]).sum();
+    let converted: u64 = o.lines.iter().map(|l| l.converted[2]).sum();
+    assert_eq!(entered, (0..N).filter(|i| i % 5 == 2).count() as u64);
+    assert_eq!(converted, (0..N).filter(|i| i % 5 == 2 && i % 6 == 0).count() as u64);
+}

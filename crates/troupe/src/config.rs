@@ -380,6 +380,10 @@ pub struct BenchArgs {
     /// working on one kind.
     #[arg(long)]
     pub only: Vec<String>,
+    /// Threads the questions may use (default: every core), e.g. `--threads 1` to see how a
+    /// question scales.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 impl BenchArgs {

@@ -12,6 +12,7 @@ mod walk;
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::StreamsRequest;
 use troupe_store::Actor;
@@ -92,41 +93,70 @@ fn answer(
     setup: &Setup,
     shape: Shape,
     mut streams: Streams,
-    label: &dyn Fn(usize) -> Option<String>,
+    label: &Label<'_>,
     actor: &dyn Fn(u32) -> Option<Actor>,
 ) -> Result<FunnelResult, QueryError> {
-    let mut walker = Walker::default();
-    let mut report = Report::default();
-    for (a, stream) in streams.each() {
-        time_order(stream);
-        // No path overall: none from any interval either.
-        let Some(path) = walker.path(q, shape, stream, None) else { continue };
-        if q.common.breakdown.is_some() {
-            for (path, value) in attribute(q, shape, &mut walker, stream, path, None, label) {
-                report.attributed.push(Outcome { actor: a, path, value, bucket: 0 });
+    // Actors are independent: contiguous runs of them are walked on every core, and their
+    // reports joined in actor order, so the answer is the one a single thread gives.
+    let mut actors: Vec<(u32, &mut [StreamEvent])> = streams.each().collect();
+    let runs = actors.len().div_ceil(rayon::current_num_threads() * 4).max(MIN_ACTORS_PER_RUN);
+    let reports: Vec<Report> = actors
+        .par_chunks_mut(runs)
+        .map(|run| {
+            let (mut walker, mut report) = (Walker::default(), Report::default());
+            for (a, stream) in run.iter_mut() {
+                walk_actor(q, setup, shape, (&mut walker, &mut report), *a, stream, label);
             }
+            report
+        })
+        .collect();
+    Report::join(reports).finish(q, setup, shape, actor)
+}
+
+/// A stream event's breakdown value, shared by the threads walking actors.
+type Label<'a> = dyn Fn(usize) -> Option<String> + Sync + 'a;
+
+/// Actors per thread's run at least: fewer are not worth a thread's start.
+const MIN_ACTORS_PER_RUN: usize = 256;
+
+/// One actor's paths into the report: overall, attributed to breakdown values, and per interval
+/// of entry.
+fn walk_actor(
+    q: &FunnelQuery,
+    setup: &Setup,
+    shape: Shape,
+    (walker, report): (&mut Walker, &mut Report),
+    a: u32,
+    stream: &mut [StreamEvent],
+    label: &Label<'_>,
+) {
+    time_order(stream);
+    // No path overall: none from any interval either.
+    let Some(path) = walker.path(q, shape, stream, None) else { return };
+    if q.common.breakdown.is_some() {
+        for (path, value) in attribute(q, shape, walker, stream, path, None, label) {
+            report.attributed.push(Outcome { actor: a, path, value, bucket: 0 });
         }
-        if q.conversion_over_time.is_some() {
-            for (bucket, (from, to)) in entry_buckets(stream, setup) {
-                // Only the events a path entering in the bucket can use: from the bucket's start
-                // to the window's end after it (earlier events neither extend nor exclude it).
-                let first = stream.partition_point(|e| e.ts < from);
-                let last = stream.partition_point(|e| e.ts <= window_end(shape.window, to));
-                let part = &stream[first..last.max(first)];
-                let entries = Some((from, to));
-                let Some(path) = walker.path(q, shape, part, entries) else { continue };
-                let attributed = match q.common.breakdown {
-                    Some(_) => attribute(q, shape, &mut walker, part, path, entries, label),
-                    None => vec![(path, None)],
-                };
-                for (path, value) in attributed {
-                    report.over_time.push(Outcome { actor: a, path, value, bucket });
-                }
-            }
-        }
-        report.overall.push(Outcome { actor: a, path, value: None, bucket: 0 });
     }
-    report.finish(q, setup, shape, actor)
+    if q.conversion_over_time.is_some() {
+        for (bucket, (from, to)) in entry_buckets(stream, setup) {
+            // Only the events a path entering in the bucket can use: from the bucket's start
+            // to the window's end after it (earlier events neither extend nor exclude it).
+            let first = stream.partition_point(|e| e.ts < from);
+            let last = stream.partition_point(|e| e.ts <= window_end(shape.window, to));
+            let part = &stream[first..last.max(first)];
+            let entries = Some((from, to));
+            let Some(path) = walker.path(q, shape, part, entries) else { continue };
+            let attributed = match q.common.breakdown {
+                Some(_) => attribute(q, shape, walker, part, path, entries, label),
+                None => vec![(path, None)],
+            };
+            for (path, value) in attributed {
+                report.over_time.push(Outcome { actor: a, path, value, bucket });
+            }
+        }
+    }
+    report.overall.push(Outcome { actor: a, path, value: None, bucket: 0 });
 }
 
 /// The breakdown value (or values, attributing to all steps) an actor's path counts under.
@@ -137,7 +167,7 @@ fn attribute(
     stream: &[StreamEvent],
     path: Path,
     entries: Entries,
-    label: &dyn Fn(usize) -> Option<String>,
+    label: &Label<'_>,
 ) -> Vec<(Path, Option<String>)> {
     let value = match q.breakdown_attribution {
         Attribution::Named(AttributionKind::FirstTouch) => label(path.entry_event),
@@ -157,7 +187,7 @@ fn all_steps(
     walker: &mut Walker,
     stream: &[StreamEvent],
     entries: Entries,
-    label: &dyn Fn(usize) -> Option<String>,
+    label: &Label<'_>,
 ) -> Vec<(Path, Option<String>)> {
     let labels: Vec<Option<String>> = stream.iter().map(|e| if e.steps != 0 { label(e.event) } else { None }).collect();
     let mut values: Vec<&Option<String>> =

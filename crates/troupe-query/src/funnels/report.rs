@@ -47,6 +47,17 @@ pub fn span(span: StepSpan, n: usize, field: &str) -> Result<(usize, usize), Que
 }
 
 impl Report {
+    /// Reports of consecutive runs of actors, as one (in the runs' order).
+    pub fn join(reports: Vec<Report>) -> Report {
+        let mut joined = Report::default();
+        for r in reports {
+            joined.overall.extend(r.overall);
+            joined.attributed.extend(r.attributed);
+            joined.over_time.extend(r.over_time);
+        }
+        joined
+    }
+
     pub fn finish(
         mut self,
         q: &FunnelQuery,

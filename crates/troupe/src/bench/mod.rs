@@ -32,6 +32,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     }
+    if let Some(threads) = args.threads {
+        // The insights' parallel work runs on rayon's global pool, sized once per process.
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global()
+            .context("--threads: the thread pool was already started")?;
+    }
     let shape = Shape {
         events: args.size.unwrap_or(args.events),
         seed: args.seed,
@@ -71,12 +78,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     let machine = machine();
     println!(
-        "troupe bench: {} events, {} users, {} companies, seed {}, {} cores, {} MiB memory (data in {})",
+        "troupe bench: {} events, {} users, {} companies, seed {}, {} cores ({} query threads), {} MiB memory (data in {})",
         shape.events,
         shape.users(),
         shape.companies(),
         shape.seed,
         machine["cores"],
+        machine["query_threads"],
         machine["memory_mib"],
         dir.display()
     );
@@ -394,6 +402,7 @@ async fn measure(
 
 fn machine() -> Value {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let threads = rayon::current_num_threads();
     let memory_mib = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -402,5 +411,5 @@ fn machine() -> Value {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb / 1024);
-    json!({"cores": cores, "memory_mib": memory_mib})
+    json!({"cores": cores, "query_threads": threads, "memory_mib": memory_mib})
 }
