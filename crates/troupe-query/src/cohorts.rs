@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use troupe_store::{Actor, GroupQuery, PersonQuery};
+use troupe_store::{Actor, GroupQuery, GroupRow, Page, PersonQuery, PersonRow, StoreError};
 
 use crate::error::QueryError;
 use crate::frame::{Frame, Needs, ValueTest};
@@ -239,6 +239,35 @@ async fn criterion(ctx: &Ctx<'_>, by: &CountBy, c: &Criterion, depth: usize) -> 
 /// Listing pages read at once.
 const PAGE: usize = 10_000;
 
+/// Every row of a paginated listing, each handed to `visit`: `fetch` reads the page at an offset.
+async fn each_row<T, Fut>(mut fetch: impl FnMut(usize) -> Fut, mut visit: impl FnMut(T)) -> Result<(), QueryError>
+where
+    Fut: Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut offset = 0;
+    loop {
+        let page = fetch(offset).await?;
+        let (read, total) = (page.results.len(), page.total);
+        page.results.into_iter().for_each(&mut visit);
+        offset += read;
+        if read == 0 || offset as u64 >= total {
+            return Ok(());
+        }
+    }
+}
+
+/// Every person of the project, a page at a time.
+async fn each_person(ctx: &Ctx<'_>, visit: impl FnMut(PersonRow)) -> Result<(), QueryError> {
+    each_row(|offset| ctx.store.persons(ctx.project, PersonQuery { search: None, limit: PAGE, offset }), visit).await
+}
+
+/// Every group of a type, a page at a time.
+async fn each_group(ctx: &Ctx<'_>, group_type: &str, visit: impl FnMut(GroupRow)) -> Result<(), QueryError> {
+    let query =
+        |offset| GroupQuery { group_type: group_type.to_string(), limit: PAGE, offset, ..GroupQuery::default() };
+    each_row(|offset| ctx.store.groups(ctx.project, query(offset)), visit).await
+}
+
 /// The person ids of the current members of the groups of `group_type` whose property `key`
 /// passes `test` ([`GROUP_KEY`]: their key). A group without a profile reads every property as
 /// not set.
@@ -250,40 +279,23 @@ async fn members_of_matching_groups(
 ) -> Result<HashSet<String>, QueryError> {
     let mut truths: HashMap<String, bool> = HashMap::default();
     if key != GROUP_KEY {
-        let mut offset = 0;
-        loop {
-            let query = GroupQuery { group_type: group_type.to_string(), limit: PAGE, offset, ..GroupQuery::default() };
-            let page = ctx.store.groups(ctx.project, query).await?;
-            let read = page.results.len();
-            for g in page.results {
-                let truth = test.test(g.properties.get(key));
-                truths.insert(g.key, truth);
-            }
-            offset += read;
-            if read == 0 || offset as u64 >= page.total {
-                break;
-            }
-        }
+        each_group(ctx, group_type, |g| {
+            let truth = test.test(g.properties.get(key));
+            truths.insert(g.key, truth);
+        })
+        .await?;
     }
     let passes = |group: &str| match key == GROUP_KEY {
         true => test.test(Some(&serde_json::Value::String(group.to_string()))),
         false => truths.get(group).copied().unwrap_or_else(|| test.test(None)),
     };
     let mut members = HashSet::default();
-    let mut offset = 0;
-    loop {
-        let page = ctx.store.persons(ctx.project, PersonQuery { search: None, limit: PAGE, offset }).await?;
-        let read = page.results.len();
-        for person in page.results {
-            if person.group_memberships.get(group_type).is_some_and(|keys| keys.iter().any(|k| passes(k))) {
-                members.insert(person.id);
-            }
+    each_person(ctx, |person| {
+        if person.group_memberships.get(group_type).is_some_and(|keys| keys.iter().any(|k| passes(k))) {
+            members.insert(person.id);
         }
-        offset += read;
-        if read == 0 || offset as u64 >= page.total {
-            break;
-        }
-    }
+    })
+    .await?;
     Ok(members)
 }
 
@@ -294,47 +306,36 @@ pub async fn members(ctx: &Ctx<'_>, cohort: &CohortRef) -> Result<(CountBy, Vec<
     let cohort =
         resolved.remove(&cohort_key(cohort)).ok_or_else(|| QueryError::invalid("the cohort was not resolved"))?;
     let mut members = Vec::new();
-    let mut offset = 0;
-    loop {
-        let (page, total) = match &cohort.count_by {
-            CountBy::Users => {
-                let page = ctx.store.persons(ctx.project, PersonQuery { search: None, limit: PAGE, offset }).await?;
-                let actors: Vec<Actor> = page
-                    .results
-                    .into_iter()
-                    .map(|p| Actor {
-                        key: p.id,
-                        distinct_ids: p.distinct_ids,
-                        name: None,
-                        properties: p.properties,
-                        created_at: Some(p.created_at),
-                    })
-                    .collect();
-                (actors, page.total)
-            }
-            CountBy::Group { group_type } => {
-                crate::check_group_types(ctx, std::iter::once(group_type)).await?;
-                let query = GroupQuery { group_type: group_type.clone(), limit: PAGE, offset, ..GroupQuery::default() };
-                let page = ctx.store.groups(ctx.project, query).await?;
-                let actors: Vec<Actor> = page
-                    .results
-                    .into_iter()
-                    .map(|g| Actor {
-                        key: g.key,
-                        distinct_ids: Vec::new(),
-                        name: g.name,
-                        properties: g.properties,
-                        created_at: Some(g.created_at),
-                    })
-                    .collect();
-                (actors, page.total)
-            }
-        };
-        let read = page.len();
-        members.extend(page.into_iter().filter(|a| cohort.contains(a)));
-        offset += read;
-        if read == 0 || offset as u64 >= total {
-            break;
+    let mut keep = |a: Actor| {
+        if cohort.contains(&a) {
+            members.push(a);
+        }
+    };
+    match &cohort.count_by {
+        CountBy::Users => {
+            each_person(ctx, |p| {
+                keep(Actor {
+                    key: p.id,
+                    distinct_ids: p.distinct_ids,
+                    name: None,
+                    properties: p.properties,
+                    created_at: Some(p.created_at),
+                })
+            })
+            .await?
+        }
+        CountBy::Group { group_type } => {
+            crate::check_group_types(ctx, std::iter::once(group_type)).await?;
+            each_group(ctx, group_type, |g| {
+                keep(Actor {
+                    key: g.key,
+                    distinct_ids: Vec::new(),
+                    name: g.name,
+                    properties: g.properties,
+                    created_at: Some(g.created_at),
+                })
+            })
+            .await?
         }
     }
     members.sort_by(|a, b| a.key.cmp(&b.key));

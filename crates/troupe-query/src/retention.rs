@@ -204,12 +204,9 @@ async fn streamed_grid(
     let mut hint = 0;
     for stream in streams {
         let mut activity = Activity::default();
-        for (k, (ts, mask)) in stream.events.into_iter().enumerate() {
+        for (k, &(ts, mask)) in stream.events.iter().enumerate() {
             let event = labels.len();
-            labels.push(match (&labeller, stream.keys.get(k)) {
-                (Some(l), Some(keys)) => l.label(keys),
-                _ => None,
-            });
+            labels.push(splits::Labeller::event_label(labeller.as_ref(), &stream, k));
             activity.record(q, setup, (ts, event), (mask & 1 != 0, mask & 2 != 0), &mut hint);
         }
         actors.push(activity);

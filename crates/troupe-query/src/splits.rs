@@ -4,8 +4,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use troupe_store::aggregate::{
-    ActorKind, EventTest, PeriodCount, PeriodCounts, PeriodCountsRequest, Periods, RangeCount, Split, SplitBy,
-    ValuesRequest,
+    ActorKind, ActorStream, EventTest, PeriodCount, PeriodCounts, PeriodCountsRequest, Periods, RangeCount, Split,
+    SplitBy, ValuesRequest,
 };
 
 use crate::error::QueryError;
@@ -226,6 +226,12 @@ impl Labeller {
             None => Ok(Some(None)),
             Some(b) => Ok(Labeller::new(ctx, b).await?.map(Some)),
         }
+    }
+
+    /// The label of a backend stream's event `k`, by what it carries (`None` without a
+    /// labeller).
+    pub fn event_label(labeller: Option<&Self>, stream: &ActorStream, k: usize) -> Option<String> {
+        labeller.zip(stream.keys.get(k)).and_then(|(l, keys)| l.label(keys))
     }
 
     pub fn label(&self, keys: &[String]) -> Option<String> {

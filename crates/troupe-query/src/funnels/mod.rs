@@ -353,13 +353,9 @@ async fn pushed_streams(
     let streams = Streams { offsets: vec![0], events: Vec::new() };
     let mut pushed = Pushed { streams, keys: Vec::new(), labels: Vec::new(), profiles };
     for s in answer {
-        for (k, (ts, mask)) in s.events.into_iter().enumerate() {
+        for (k, &(ts, mask)) in s.events.iter().enumerate() {
             let event = pushed.labels.len();
-            let label = match (&labeller, s.keys.get(k)) {
-                (Some(l), Some(keys)) => l.label(keys),
-                _ => None,
-            };
-            pushed.labels.push(label);
+            pushed.labels.push(splits::Labeller::event_label(labeller.as_ref(), &s, k));
             pushed.streams.events.push(StreamEvent { ts, steps: mask & step_mask, exclusions: mask >> n, event });
         }
         pushed.streams.offsets.push(pushed.streams.events.len());

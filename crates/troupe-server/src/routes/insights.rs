@@ -181,10 +181,7 @@ async fn cohort_members(
     if !docs.iter().any(|d| d.id == id) {
         return Err(ApiError::NotFound(format!("cohort {id:?}")));
     }
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=MAX_MEMBERS_PAGE).contains(&limit) {
-        return Err(ApiError::BadQuery(format!("limit must be 1 to {MAX_MEMBERS_PAGE}")));
-    }
+    let limit = super::read::limit_up_to(params.limit, 100, MAX_MEMBERS_PAGE)?;
     let offset = params.offset.unwrap_or(0);
     let now = params.now.unwrap_or_else(Utc::now);
     let (count_by, members) =

@@ -40,10 +40,15 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 fn limit(requested: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    limit_up_to(requested, default, MAX_LIMIT)
+}
+
+/// A page's `limit`: `default` when absent, else 1 to `max` (a 400 naming `limit` otherwise).
+pub(crate) fn limit_up_to(requested: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
     match requested {
         None => Ok(default),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(CoreError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")).into()),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(CoreError::invalid("limit", format!("must be between 1 and {max}")).into()),
     }
 }
 
