@@ -249,7 +249,7 @@ kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null
         let dir = server_dir(http_port);
         let setup = |e: std::io::Error| ClickHouseError::Config(format!("cannot prepare {}: {e}", dir.display()));
         std::fs::create_dir_all(&dir).map_err(setup)?;
-        let python = std::env::var("TROUPE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let python = test_python();
         let front = concat!(env!("CARGO_MANIFEST_DIR"), "/testing/chdb_front.py");
         let log = std::fs::File::create(dir.join("stdout.log")).map_err(setup)?;
         let child = Command::new(&python)
@@ -317,6 +317,21 @@ kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null
             tail(&errors)
         )))
     }
+}
+
+/// The Python with `chdb-core`: `TROUPE_TEST_PYTHON`, else the venv `scripts/setup-test-deps`
+/// makes (so `troupe bench` finds it without the tests' environment), else `python3`.
+fn test_python() -> String {
+    if let Ok(python) = std::env::var("TROUPE_TEST_PYTHON") {
+        return python;
+    }
+    let cache = std::env::var("TROUPE_TEST_CACHE")
+        .ok()
+        .or_else(|| std::env::var("HOME").ok().map(|home| format!("{home}/.cache/troupe-test")));
+    cache
+        .map(|cache| format!("{cache}/venv/bin/python"))
+        .filter(|python| std::path::Path::new(python).exists())
+        .unwrap_or_else(|| "python3".into())
 }
 
 /// A user with a password, beside Debian's `default` (no password).

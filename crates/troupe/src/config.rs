@@ -384,6 +384,21 @@ pub struct BenchArgs {
     /// question scales.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// The ClickHouse native references to run (repeatable): `debian` (Debian's
+    /// clickhouse-server 18.16 started for the run, the bench's schema), `current` (ClickHouse
+    /// 26.x of PyPI `chdb-core`, the bench's schema and the tuned one), `server` (the server a
+    /// `--clickhouse` URL names), `none`. Default: all of them.
+    #[arg(long, value_enum)]
+    pub references: Vec<NativeReferences>,
+}
+
+/// Which ClickHouse engines answer the bench's native reference questions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NativeReferences {
+    Debian,
+    Current,
+    Server,
+    None,
 }
 
 impl BenchArgs {

@@ -109,11 +109,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "troupe's answers: process peak RSS {questions_peak_rss_mib:.0} MiB{} (before any reference ran)",
         if reset { "" } else { " since the start (the kernel refused to reset the mark)" }
     );
-    println!("{:<34} {:>10} {:>10} {:>12} {:>8}  answer", "question", "cold ms", "warm ms", "plain SQL ms", "ratio");
+    println!("{:<40} {:>10} {:>10} {:>12} {:>8}  answer", "question", "cold ms", "warm ms", "plain SQL ms", "ratio");
     for (q, answer) in selected.iter().zip(answers) {
         let r = measure(&store, q, answer, args.runs).await?;
         println!(
-            "{:<34} {:>10.1} {:>10.1} {:>12.1} {:>8.2}  {}",
+            "{:<40} {:>10.1} {:>10.1} {:>12.1} {:>8.2}  {}",
             q.name,
             ms(r.cold),
             ms(r.warm),
@@ -137,15 +137,14 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     };
     let import = if args.import { Some(import(shape, &args.data_dir)?) } else { None };
     let on_clickhouse_questions = on_clickhouse.as_ref().and_then(|c| c["questions"].as_array()).cloned();
-    let native = native::reference(
-        args.clickhouse.as_deref(),
-        shape,
-        &store,
-        project,
-        (&results, on_clickhouse_questions.as_deref()),
-        args.runs,
-    )
-    .await?;
+    let on_clickhouse_where = on_clickhouse.as_ref().and_then(|c| c["where"].as_str()).unwrap_or_default().to_string();
+    let troupe = native::Troupe {
+        embedded: &results,
+        on_clickhouse: on_clickhouse_questions.as_deref().map(|rows| (rows, on_clickhouse_where.as_str())),
+    };
+    let native =
+        native::reference(&args.references, args.clickhouse.as_deref(), shape, (&store, project), troupe, args.runs)
+            .await?;
     let report = json!({
         "shape": {"events": shape.events, "users": shape.users(), "companies": shape.companies(), "seed": shape.seed, "days": shape.days},
         "machine": machine,
@@ -154,7 +153,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "questions": results,
         "questions_peak_rss_mib": questions_peak_rss_mib,
         "troupe_on_clickhouse": on_clickhouse,
-        "clickhouse_native_reference": native,
+        "clickhouse_native_references": native,
         "import": import,
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)
@@ -209,7 +208,7 @@ async fn time_on_clickhouse(
     embedded: &[Value],
     args: &BenchArgs,
 ) -> Result<Vec<Value>> {
-    println!("{:<34} {:>10} {:>10} {:>14} {:>8}  answer", "question", "cold ms", "warm ms", "embedded ms", "ratio");
+    println!("{:<40} {:>10} {:>10} {:>14} {:>8}  answer", "question", "cold ms", "warm ms", "embedded ms", "ratio");
     let mut rows = Vec::new();
     let selected = questions::all(shape, ch.project, 0)?.into_iter().filter(|q| args.selects(q.name));
     for (q, e) in selected.zip(embedded) {
@@ -217,7 +216,7 @@ async fn time_on_clickhouse(
         let embedded_ms = e["warm_ms"].as_f64().unwrap_or(f64::NAN);
         let same = e["answer"].as_f64().is_some_and(|a| (a - answer).abs() < 1e-6);
         println!(
-            "{:<34} {:>10.1} {:>10.1} {:>14.1} {:>8.2}  {}",
+            "{:<40} {:>10.1} {:>10.1} {:>14.1} {:>8.2}  {}",
             q.name,
             ms(cold),
             ms(warm),

@@ -16,37 +16,116 @@ use troupe_duckdb::DuckStore;
 use troupe_store::{ScanRequest, Store};
 
 use super::generate::{Shape, FUNNEL, RETURN_EVENT};
+use crate::config::NativeReferences;
 
 /// Rows per insert.
 const CHUNK: usize = 200_000;
 
-/// A ClickHouse server to run the references on: the one `--clickhouse` names, or one started
-/// for the run when `clickhouse-server` is installed. `Err` says why there is none.
+/// A ClickHouse server the references run on: one started for the run (Debian's 18.16, or
+/// current ClickHouse of PyPI `chdb-core` behind the tests' HTTP front), or the one a
+/// `--clickhouse` URL names.
 pub struct Server {
     http: Http,
     described: String,
+    /// "18.16", "26.9": the reference's name in the tables.
+    version: String,
+    /// Whether it knows `LowCardinality` (the tuned schema): every release since 19.x.
+    tunable: bool,
     _local: Option<ClickHouseCluster>,
 }
 
 impl Server {
-    pub async fn open(target: Option<&str>, shape: Shape) -> Result<Self> {
+    pub async fn open(target: Where<'_>, shape: Shape) -> Result<Self> {
         let database = format!("troupe_native_{}_{}", shape.events, shape.seed);
-        // Without --clickhouse the reference runs on Debian's server, started for the run.
-        let (config, local) = match target.map_or(Some(Engine::Debian), super::clickhouse::local_engine) {
-            Some(engine) => {
+        let (config, local) = match target {
+            Where::Local(engine) => {
                 let server = ClickHouseCluster::start_on(engine, 1)
                     .with_context(|| format!("cannot start {}", engine.name()))?;
                 (server.config(&database), Some(server))
             }
-            None => (ClickHouseConfig::parse(target.unwrap_or_default()).context("--clickhouse")?, None),
+            Where::Url(url) => (ClickHouseConfig::parse(url).context("--clickhouse")?, None),
         };
         let described = format!("{} database {}", config.nodes.join(", "), database);
         let node = config.nodes.first().cloned().unwrap_or_default();
         let http = Http::new(ClickHouseConfig { database: database.clone(), ..config })?;
         http.execute_on(&node, &format!("CREATE DATABASE IF NOT EXISTS {database}"), false).await?;
         let version: Vec<Version> = http.rows("SELECT version() AS version").await?;
-        let version = version.first().map(|v| v.version.clone()).unwrap_or_default();
-        Ok(Server { http, described: format!("clickhouse-server {version}, {described}"), _local: local })
+        let full = version.first().map(|v| v.version.clone()).unwrap_or_default();
+        let version: String = full.split('.').take(2).collect::<Vec<_>>().join(".");
+        let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        let engine = match target {
+            Where::Local(Engine::Current) => "ClickHouse (chdb-core, in-process behind an HTTP front)",
+            _ => "clickhouse-server",
+        };
+        Ok(Server {
+            http,
+            described: format!("{engine} {full}, {described}"),
+            version,
+            tunable: major >= 19,
+            _local: local,
+        })
+    }
+}
+
+/// Where a reference runs.
+#[derive(Clone, Copy)]
+pub enum Where<'a> {
+    Local(Engine),
+    Url(&'a str),
+}
+
+/// The references a run asks for: each local engine wanted, and the server a `--clickhouse` URL
+/// names.
+pub fn wanted<'a>(asked: &[NativeReferences], target: Option<&'a str>) -> Vec<Where<'a>> {
+    if asked.contains(&NativeReferences::None) {
+        return Vec::new();
+    }
+    let all = asked.is_empty();
+    let mut out = Vec::new();
+    if all || asked.contains(&NativeReferences::Debian) {
+        out.push(Where::Local(Engine::Debian));
+    }
+    if all || asked.contains(&NativeReferences::Current) {
+        out.push(Where::Local(Engine::Current));
+    }
+    if all || asked.contains(&NativeReferences::Server) {
+        if let Some(url) = target.filter(|t| super::clickhouse::local_engine(t).is_none()) {
+            out.push(Where::Url(url));
+        }
+    }
+    out
+}
+
+/// A schema the events are copied into, and the tables the questions read.
+#[derive(Clone, Copy, PartialEq)]
+enum Schema {
+    /// What a first-time user writes: texts as `String`, persons and companies as their keys.
+    Plain,
+    /// What an expert chooses: event names as `LowCardinality(String)`, persons and companies as
+    /// 64-bit hashes of their keys (troupe keeps dense integer ids), the same `ORDER BY`.
+    Tuned,
+}
+
+impl Schema {
+    fn events(self) -> &'static str {
+        match self {
+            Schema::Plain => "native_events",
+            Schema::Tuned => "native_tuned_events",
+        }
+    }
+
+    fn companies(self) -> &'static str {
+        match self {
+            Schema::Plain => "native_companies",
+            Schema::Tuned => "native_tuned_companies",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Schema::Plain => "bench's schema",
+            Schema::Tuned => "tuned schema",
+        }
     }
 }
 
@@ -134,6 +213,41 @@ async fn load(http: &Http, store: &DuckStore, project: u32, events: u64) -> Resu
     Ok(Some(started.elapsed().as_secs_f64()))
 }
 
+/// The plain tables again in the tuned schema (`INSERT … SELECT` on the server), unless an
+/// earlier run did. Returns the seconds it took, if it loaded.
+async fn load_tuned(http: &Http, events: u64) -> Result<Option<f64>> {
+    http.execute(
+        "CREATE TABLE IF NOT EXISTS native_tuned_events (ts Int64, time DateTime, event LowCardinality(String), \
+         person UInt64, companies Array(UInt64)) ENGINE = MergeTree ORDER BY (event, time)",
+    )
+    .await?;
+    http.execute(
+        "CREATE TABLE IF NOT EXISTS native_tuned_companies (company UInt64, plan LowCardinality(String)) \
+         ENGINE = MergeTree ORDER BY company",
+    )
+    .await?;
+    #[derive(Deserialize)]
+    struct Count {
+        n: u64,
+    }
+    let have: Vec<Count> = http.rows("SELECT count() AS n FROM native_tuned_events").await?;
+    if have.first().is_some_and(|c| c.n == events) {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    http.execute("TRUNCATE TABLE native_tuned_events").await?;
+    http.execute("TRUNCATE TABLE native_tuned_companies").await?;
+    http.execute(
+        "INSERT INTO native_tuned_events SELECT ts, time, event, cityHash64(person), \
+         arrayMap(c -> cityHash64(c), companies) FROM native_events",
+    )
+    .await?;
+    http.execute("INSERT INTO native_tuned_companies SELECT cityHash64(company), plan FROM native_companies").await?;
+    // Merged into one part, as a table loaded once and queried many times would be by then.
+    http.execute("OPTIMIZE TABLE native_tuned_events FINAL").await?;
+    Ok(Some(started.elapsed().as_secs_f64()))
+}
+
 /// One question in ClickHouse's SQL: rows of `(label, v)`; the answer is the row labelled
 /// `label` (the breakdown value asked for) or the single row.
 struct NativeQuestion {
@@ -143,8 +257,9 @@ struct NativeQuestion {
     functions: &'static str,
 }
 
-/// The questions of `super::questions` in the same order.
-fn questions(shape: Shape) -> Vec<NativeQuestion> {
+/// The questions of `super::questions` in the same order, on a schema's tables.
+fn questions(shape: Shape, schema: Schema) -> Vec<NativeQuestion> {
+    let (events, companies) = (schema.events(), schema.companies());
     let to = shape.end.timestamp_micros();
     let from = (shape.end - chrono::Duration::days(shape.days)).timestamp_micros();
     let range = format!("ts >= {from} AND ts < {to}");
@@ -153,7 +268,7 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
     let funnel = |actor: &str, join: &str| NativeQuestion {
         sql: format!(
             "SELECT '' AS label, toFloat64(countIf(level = 3)) AS v FROM \
-             (SELECT {actor} AS actor, windowFunnel(1209600)(time, {steps}) AS level FROM native_events {join} \
+             (SELECT {actor} AS actor, windowFunnel(1209600)(time, {steps}) AS level FROM {events} {join} \
               WHERE {range} AND event IN ({names}) GROUP BY actor)",
             steps = steps.join(", "),
             names = names.join(", ")
@@ -166,7 +281,7 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
         NativeQuestion {
             sql: format!(
                 "SELECT '' AS label, toFloat64(sum(u)) AS v FROM (SELECT toDate(time, 'UTC') AS d, uniqExact(company) AS u \
-                 FROM native_events ARRAY JOIN companies AS company WHERE {range} GROUP BY d)"
+                 FROM {events} ARRAY JOIN companies AS company WHERE {range} GROUP BY d)"
             ),
             label: "",
             functions: "uniqExact per day",
@@ -178,7 +293,7 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
                 "SELECT '' AS label, toFloat64(sum(arrayCount((w, c) -> w > c, weeks, arrayResize([cohort], length(weeks), cohort)))) AS v FROM \
                  (SELECT company, minIf(ts, event = {start}) AS first, toMonday(toDate(minIf(time, event = {start}), 'UTC')) AS cohort, \
                   groupUniqArrayIf(toMonday(toDate(time, 'UTC')), event = {back} AND {range}) AS weeks \
-                  FROM native_events ARRAY JOIN companies AS company WHERE ts < {to} AND event IN ({start}, {back}) \
+                  FROM {events} ARRAY JOIN companies AS company WHERE ts < {to} AND event IN ({start}, {back}) \
                   GROUP BY company HAVING countIf(event = {start}) > 0 AND first >= {from})"
             ),
             label: "",
@@ -190,7 +305,7 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
                 "SELECT '' AS label, toFloat64(sum(days * companies)) AS v FROM \
                  (SELECT days, count() AS companies FROM \
                   (SELECT company, uniqExact(toDate(time, 'UTC')) AS days \
-                   FROM native_events ARRAY JOIN companies AS company WHERE {range} AND event = {back} GROUP BY company) \
+                   FROM {events} ARRAY JOIN companies AS company WHERE {range} AND event = {back} GROUP BY company) \
                   GROUP BY days)"
             ),
             label: "",
@@ -201,8 +316,8 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
             sql: format!(
                 "SELECT plan AS label, toFloat64(sum(n)) AS v FROM \
                  (SELECT plan, d, count() AS n FROM \
-                  (SELECT company, toDate(time, 'UTC') AS d FROM native_events ARRAY JOIN companies AS company \
-                   WHERE {range} AND event = 'Dashboard Viewed') AS viewed ANY LEFT JOIN native_companies USING company \
+                  (SELECT company, toDate(time, 'UTC') AS d FROM {events} ARRAY JOIN companies AS company \
+                   WHERE {range} AND event = 'Dashboard Viewed') AS viewed ANY LEFT JOIN {companies} USING company \
                   GROUP BY plan, d) GROUP BY plan"
             ),
             label: "enterprise",
@@ -214,9 +329,9 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
             sql: format!(
                 "SELECT '' AS label, toFloat64(countIf(level = 3)) AS v FROM \
                  (SELECT company, d, windowFunnel(1209600)(time, {s0} AND toDate(time, 'UTC') = d, {s1}, {s2}) AS level \
-                  FROM (SELECT company, time, event FROM native_events ARRAY JOIN companies AS company \
+                  FROM (SELECT company, time, event FROM {events} ARRAY JOIN companies AS company \
                         WHERE {range} AND event IN ({names})) AS e \
-                  ALL INNER JOIN (SELECT DISTINCT company, toDate(time, 'UTC') AS d FROM native_events \
+                  ALL INNER JOIN (SELECT DISTINCT company, toDate(time, 'UTC') AS d FROM {events} \
                                   ARRAY JOIN companies AS company WHERE {range} AND event = {f0}) AS entries USING company \
                   GROUP BY company, d)",
                 s0 = steps[0],
@@ -235,7 +350,7 @@ fn questions(shape: Shape) -> Vec<NativeQuestion> {
                  (SELECT arrayFilter((x, p) -> x != p, tail, arrayPushFront(arrayPopBack(tail), '')) AS steps FROM \
                   (SELECT arraySlice(names, indexOf(names, {f0})) AS tail FROM \
                    (SELECT arrayMap(x -> x.2, arraySort(groupArray((ts, event)))) AS names \
-                    FROM native_events ARRAY JOIN companies AS company WHERE {range} GROUP BY company) \
+                    FROM {events} ARRAY JOIN companies AS company WHERE {range} GROUP BY company) \
                    WHERE has(names, {f0})))",
                 f0 = quote(FUNNEL[0])
             ),
@@ -251,53 +366,161 @@ struct Row {
     v: f64,
 }
 
-/// Time the native questions beside troupe's answers: `embedded` (the rows printed for the
-/// embedded store) and, when the run had one, `on_clickhouse` (troupe's SQL on ClickHouse, the
-/// comparison that says how well troupe pushes a question down). `None` (with the reason
-/// printed) when no ClickHouse server is at hand.
+/// What the references are compared with: troupe's rows on the embedded store (as printed), and
+/// troupe's on its ClickHouse store when the run had one (and where that ran).
+pub struct Troupe<'a> {
+    pub embedded: &'a [Value],
+    pub on_clickhouse: Option<(&'a [Value], &'a str)>,
+}
+
+/// Time the native questions on every reference asked for, each beside troupe's answers, then
+/// one table of troupe beside every reference (and DuckDB's plain SQL). `None` when no
+/// reference could run (each reason printed).
 pub async fn reference(
+    asked: &[NativeReferences],
     target: Option<&str>,
     shape: Shape,
-    store: &DuckStore,
-    project: u32,
-    (embedded, on_clickhouse): (&[Value], Option<&[Value]>),
+    (store, project): (&DuckStore, u32),
+    troupe: Troupe<'_>,
     runs: usize,
 ) -> Result<Option<Value>> {
-    let server = match Server::open(target, shape).await {
-        Ok(server) => server,
-        Err(e) => {
-            println!(
-                "ClickHouse native reference: skipped — {e:#} (scripts/setup-test-deps installs clickhouse-server; \
-                 or pass --clickhouse clickhouse://…)"
-            );
-            return Ok(None);
+    let mut references = Vec::new();
+    let mut columns: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+    for place in wanted(asked, target) {
+        let server = match Server::open(place, shape).await {
+            Ok(server) => server,
+            Err(e) => {
+                let what = match place {
+                    Where::Local(engine) => engine.name().to_string(),
+                    Where::Url(url) => url.to_string(),
+                };
+                println!(
+                    "ClickHouse native reference on {what}: skipped — {e:#} (scripts/setup-test-deps installs \
+                     clickhouse-server and chdb-core; --references picks which run)"
+                );
+                continue;
+            }
+        };
+        println!("ClickHouse native reference on {}: copying the events…", server.described);
+        let copy_seconds = load(&server.http, store, project, shape.events).await?;
+        if let Some(s) = copy_seconds {
+            println!("copied {} events into a plain MergeTree table in {s:.1} s", shape.events);
         }
-    };
-    println!("ClickHouse native reference on {}: copying the events…", server.described);
-    let load_seconds = load(&server.http, store, project, shape.events).await?;
-    if let Some(s) = load_seconds {
-        println!("copied {} events into a plain MergeTree table in {s:.1} s", shape.events);
+        // troupe on ClickHouse beside the reference of the same place only.
+        let same_place = match (place, target) {
+            (Where::Local(engine), Some(t)) => super::clickhouse::local_engine(t) == Some(engine),
+            (Where::Url(url), Some(t)) => url == t,
+            (_, None) => false,
+        };
+        let on_clickhouse = troupe.on_clickhouse.filter(|_| same_place).map(|(rows, _)| rows);
+        let mut schemas = vec![Schema::Plain];
+        if server.tunable {
+            schemas.push(Schema::Tuned);
+        }
+        for schema in schemas {
+            let copy_seconds = match schema {
+                Schema::Plain => copy_seconds,
+                Schema::Tuned => {
+                    let seconds = load_tuned(&server.http, shape.events).await?;
+                    if let Some(s) = seconds {
+                        println!("copied them into the tuned schema in {s:.1} s");
+                    }
+                    seconds
+                }
+            };
+            println!("ClickHouse {} ({}):", server.version, schema.name());
+            let rows = time_schema(&server, schema, shape, (troupe.embedded, on_clickhouse), runs).await?;
+            let label = match schema {
+                Schema::Plain => format!("CH {}", server.version),
+                Schema::Tuned => format!("CH {} tuned", server.version),
+            };
+            let warm = troupe
+                .embedded
+                .iter()
+                .map(|e| rows.iter().find(|r| r["question"] == e["question"]).and_then(|r| r["warm_ms"].as_f64()))
+                .collect();
+            columns.push((label.clone(), warm));
+            references.push(json!({
+                "reference": label, "where": server.described, "schema": schema.name(),
+                "copy_seconds": copy_seconds, "questions": rows,
+            }));
+        }
     }
+    if references.is_empty() {
+        return Ok(None);
+    }
+    let summary = summary(troupe.embedded, &columns);
+    Ok(Some(json!({"references": references, "summary": summary})))
+}
+
+/// One table: troupe's warm time beside DuckDB's plain SQL and every ClickHouse reference, the
+/// best reference and troupe's ratio to it (issue 25's target: ≤ 0.7).
+fn summary(embedded: &[Value], columns: &[(String, Vec<Option<f64>>)]) -> Vec<Value> {
+    let or_dash = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    print!("\nevery reference, warm ms:\n{:<40} {:>9} {:>11}", "question", "troupe", "DuckDB SQL");
+    for (label, _) in columns {
+        print!(" {label:>14}");
+    }
+    println!(" {:>16} {:>8}", "best reference", "ratio");
+    let mut out = Vec::new();
+    for (q, e) in embedded.iter().enumerate() {
+        let troupe = e["warm_ms"].as_f64().unwrap_or(f64::NAN);
+        let mut refs: Vec<(String, f64)> = Vec::new();
+        refs.extend(e["plain_sql_ms"].as_f64().map(|v| ("DuckDB SQL".to_string(), v)));
+        refs.extend(columns.iter().filter_map(|(label, warm)| Some((label.clone(), (*warm.get(q)?)?))));
+        let best = refs.iter().min_by(|a, b| a.1.total_cmp(&b.1)).cloned();
+        print!(
+            "{:<40} {:>9.1} {:>11}",
+            e["question"].as_str().unwrap_or_default(),
+            troupe,
+            or_dash(e["plain_sql_ms"].as_f64())
+        );
+        for (_, warm) in columns {
+            print!(" {:>14}", or_dash(warm.get(q).copied().flatten()));
+        }
+        let ratio = best.as_ref().map(|(_, ms)| troupe / ms);
+        println!(
+            " {:>16} {:>8}",
+            best.as_ref().map_or("-".to_string(), |(label, _)| label.clone()),
+            ratio.map_or("-".to_string(), |r| format!("{r:.2}"))
+        );
+        out.push(json!({
+            "question": e["question"], "troupe_warm_ms": troupe,
+            "references_warm_ms": refs.iter().map(|(l, v)| (l.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "best_reference": best.as_ref().map(|(l, _)| l.clone()), "ratio_troupe_to_best": ratio,
+        }));
+    }
+    out
+}
+
+/// The questions on one schema of a server, each printed beside troupe's answer.
+async fn time_schema(
+    server: &Server,
+    schema: Schema,
+    shape: Shape,
+    (embedded, on_clickhouse): (&[Value], Option<&[Value]>),
+    runs: usize,
+) -> Result<Vec<Value>> {
     println!(
-        "{:<34} {:>10} {:>10} {:>10} {:>8} {:>12} {:>8}  answers (native / troupe)",
+        "{:<40} {:>10} {:>10} {:>10} {:>8} {:>12} {:>8}  answers (native / troupe)",
         "question", "cold ms", "native ms", "troupe ms", "ratio", "troupe-CH ms", "ratio"
     );
     let mut out = Vec::new();
     // The native questions come in the order of troupe's; those troupe did not run are skipped.
-    let names = super::questions::all(shape, project, 0)?.into_iter().map(|q| q.name);
-    for (q, name) in questions(shape).iter().zip(names) {
+    let names = super::questions::all(shape, 0, 0)?.into_iter().map(|q| q.name);
+    for (q, name) in questions(shape, schema).iter().zip(names) {
         let Some(e) = embedded.iter().find(|e| e["question"] == name) else { continue };
         let (cold, warm, answer) = time(&server.http, q, runs).await?;
         let troupe_ms = e["warm_ms"].as_f64().unwrap_or(f64::NAN);
         let troupe_answer = e["answer"].as_f64().unwrap_or(f64::NAN);
         let ratio = troupe_ms / ms(warm);
-        // troupe's own SQL on ClickHouse for the same question, when the run had it.
+        // troupe's own SQL on ClickHouse for the same question, when the run had it here.
         let on_clickhouse_ms =
             on_clickhouse.and_then(|qs| qs.iter().find(|c| c["question"] == name)).and_then(|c| c["warm_ms"].as_f64());
         let clickhouse_ratio = on_clickhouse_ms.map(|t| t / ms(warm));
         let or_dash = |v: Option<f64>, decimals: usize| v.map_or("-".to_string(), |v| format!("{v:.decimals$}"));
         println!(
-            "{:<34} {:>10.1} {:>10.1} {:>10.1} {:>8.2} {:>12} {:>8}  {answer} / {troupe_answer}{}",
+            "{:<40} {:>10.1} {:>10.1} {:>10.1} {:>8.2} {:>12} {:>8}  {answer} / {troupe_answer}{}",
             name,
             ms(cold),
             ms(warm),
@@ -315,7 +538,7 @@ pub async fn reference(
             "answer": answer, "troupe_answer": troupe_answer,
         }));
     }
-    Ok(Some(json!({"where": server.described, "copy_seconds": load_seconds, "questions": out})))
+    Ok(out)
 }
 
 /// The first answer's time, the median of `runs` more, and the answer.
