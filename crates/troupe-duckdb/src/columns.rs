@@ -370,34 +370,10 @@ impl ProjectColumns {
         for builder in builders.iter_mut() {
             builder.reserve(range.len());
         }
-        let mut persons = Dictionary::default();
-        let mut person_ids = vec![NONE; if req.persons { self.distinct_ids.keys.len() } else { 0 }];
-        let mut groups: Vec<GroupReader<'_>> = builders.iter().map(|b| GroupReader::new(self, b.slot)).collect();
-        let mut visit = |i: usize| {
-            let ts = self.ts[i];
-            if ts < from || ts >= to {
-                return;
-            }
-            out.ts.push(ts);
-            out.name.push(self.name[i]);
-            if req.persons {
-                let d = self.distinct[i] as usize;
-                if person_ids[d] == NONE {
-                    person_ids[d] = persons.intern_str(self.person_key(d));
-                }
-                out.person.push(person_ids[d]);
-            }
-            for (reader, builder) in groups.iter_mut().zip(builders.iter_mut()) {
-                reader.push(i, builder);
-            }
-        };
-
-        match &req.events {
-            None => {
-                for i in range {
-                    visit(i);
-                }
-            }
+        // The events taken, in ascending order: a slice of the range, or a few names' events.
+        let selected: Selected = match &req.events {
+            None if !self.out_of_order => Selected::Range(range),
+            None => Selected::List(range.filter(|&e| (from..to).contains(&self.ts[e])).map(|e| e as u32).collect()),
             Some(events) => {
                 let lists: Vec<&[u32]> = self
                     .names
@@ -411,10 +387,93 @@ impl ProjectColumns {
                         &list[start..end]
                     })
                     .collect();
-                union_ascending(&lists, range, visit);
+                let mut list = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+                union_ascending(&lists, range, |e| {
+                    if (from..to).contains(&self.ts[e]) {
+                        list.push(e as u32);
+                    }
+                });
+                Selected::List(list)
+            }
+        };
+        // Column by column: each a copy or a gather the compiler keeps tight.
+        match &selected {
+            Selected::Range(r) => {
+                out.ts.extend_from_slice(&self.ts[r.clone()]);
+                out.name.extend_from_slice(&self.name[r.clone()]);
+            }
+            Selected::List(list) => {
+                out.ts.extend(list.iter().map(|&e| self.ts[e as usize]));
+                out.name.extend(list.iter().map(|&e| self.name[e as usize]));
             }
         }
+        let mut persons = Dictionary::default();
+        if req.persons {
+            // Persons numbered in the order first seen, one lookup per distinct id.
+            let mut person_ids = vec![NONE; self.distinct_ids.keys.len()];
+            selected.for_each(|i| {
+                let d = self.distinct[i] as usize;
+                if person_ids[d] == NONE {
+                    person_ids[d] = persons.intern_str(self.person_key(d));
+                }
+                out.person.push(person_ids[d]);
+            });
+        }
+        for builder in builders.iter_mut() {
+            self.group_column(&selected, builder);
+        }
         (out, persons.keys)
+    }
+
+    /// One requested group type's ids on the selected events into its builder.
+    fn group_column(&self, selected: &Selected, builder: &mut GroupColumnBuilder) {
+        let typed = builder.slot.and_then(|s| self.slots.get(s as usize));
+        let (first, last) = match selected {
+            Selected::Range(r) => (r.start, r.end),
+            Selected::List(list) => {
+                (list.first().map_or(0, |&e| e as usize), list.last().map_or(0, |&e| e as usize + 1))
+            }
+        };
+        // Most scans: no event with a second key of the type, none with an untyped key. Then a
+        // key's id is mapped once and each event is one lookup.
+        let several = |ids: &Ids| {
+            let more = ids.more.partition_point(|&(e, _)| (e as usize) < first);
+            ids.more.get(more).is_some_and(|&(e, _)| (e as usize) < last)
+        };
+        let untyped = self.untyped.first.get(first..last.min(self.untyped.first.len())).unwrap_or(&[]);
+        let simple = builder.slot.is_some()
+            && typed.is_none_or(|ids| !several(ids))
+            && !several(&self.untyped)
+            && untyped.iter().all(|&k| k == NONE);
+        if !simple {
+            let mut reader = GroupReader::new(self, builder.slot);
+            selected.for_each(|i| reader.push(i, builder));
+            return;
+        }
+        let Some(ids) = typed else {
+            selected.for_each(|_| builder.push_one(None));
+            return;
+        };
+        let mut mapped = vec![NONE; ids.keys.keys.len()];
+        let mut push = |k: u32| {
+            if k == NONE {
+                builder.push_one(None);
+                return;
+            }
+            let id = &mut mapped[k as usize];
+            if *id == NONE {
+                *id = builder.typed_id(&ids.keys.keys[k as usize]);
+            }
+            builder.push_one(Some(*id));
+        };
+        match selected {
+            Selected::Range(r) => {
+                let stamped = r.start.min(ids.first.len())..r.end.min(ids.first.len());
+                ids.first[stamped.clone()].iter().for_each(|&k| push(k));
+                (stamped.len()..r.len()).for_each(|_| push(NONE));
+            }
+            Selected::List(list) => list.iter().for_each(|&e| push(ids.first.get(e as usize).copied().unwrap_or(NONE))),
+        }
     }
 
     /// The start of a load of `events` events: room taken once (growing by doubling would
@@ -432,6 +491,21 @@ impl ProjectColumns {
         match self.person_of[d] {
             NONE => &self.distinct_ids.keys[d],
             p => &self.persons.keys[p as usize],
+        }
+    }
+}
+
+/// The events a scan takes, ascending.
+enum Selected {
+    Range(std::ops::Range<usize>),
+    List(Vec<u32>),
+}
+
+impl Selected {
+    fn for_each(&self, mut visit: impl FnMut(usize)) {
+        match self {
+            Selected::Range(r) => r.clone().for_each(visit),
+            Selected::List(list) => list.iter().for_each(|&e| visit(e as usize)),
         }
     }
 }
@@ -531,7 +605,67 @@ impl<'a> GroupReader<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::union_ascending;
+    use super::*;
+    use chrono::DateTime;
+
+    /// A scan takes the events of its range and names with their group ids, whether the
+    /// columns are in time order (a slice) or not (an append older than the last event: each
+    /// event checked), and whether events have one key of the type (the tight copy) or several.
+    #[test]
+    fn a_scan_takes_the_range_in_and_out_of_time_order() {
+        let at = |s: i64| DateTime::from_timestamp(s, 0).expect("time");
+        for (out_of_order, several) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut columns = ProjectColumns::default();
+            let mut times: Vec<i64> = (0..20).collect();
+            if out_of_order {
+                times.swap(3, 15);
+            }
+            for &t in &times {
+                let e =
+                    columns.push_event(t * 1_000_000, if t % 2 == 0 { "even" } else { "odd" }, &format!("d{}", t % 3));
+                let mut keys = vec![format!("c{}", t % 4)];
+                if several && t == 12 {
+                    keys.push("extra".into());
+                }
+                columns.push_slot(e, 0, keys.iter().map(String::as_str));
+            }
+            for events in [None, Some(vec!["even".to_string()])] {
+                let req = ScanRequest {
+                    from: Some(at(5)),
+                    to: Some(at(14)),
+                    events: events.clone(),
+                    persons: true,
+                    ..ScanRequest::default()
+                };
+                let mut builders = vec![GroupColumnBuilder::new("company", Some(0))];
+                let (scan, persons) = columns.scan(&req, &mut builders);
+                let column = builders.pop().expect("builder").finish();
+                let mut got: Vec<(i64, String, String, Vec<String>)> = (0..scan.len())
+                    .map(|i| {
+                        let keys = column.of(i).iter().map(|&g| column.actors[g as usize].key.clone()).collect();
+                        (
+                            scan.ts[i] / 1_000_000,
+                            scan.names[scan.name[i] as usize].clone(),
+                            persons[scan.person[i] as usize].clone(),
+                            keys,
+                        )
+                    })
+                    .collect();
+                got.sort();
+                let want: Vec<(i64, String, String, Vec<String>)> = (5..14)
+                    .filter(|t| events.is_none() || t % 2 == 0)
+                    .map(|t| {
+                        let mut keys = vec![format!("c{}", t % 4)];
+                        if several && t == 12 {
+                            keys.push("extra".into());
+                        }
+                        (t, if t % 2 == 0 { "even" } else { "odd" }.to_string(), format!("d{}", t % 3), keys)
+                    })
+                    .collect();
+                assert_eq!(got, want, "out of order {out_of_order}, several {several}, events {events:?}");
+            }
+        }
+    }
 
     #[test]
     fn a_union_of_event_lists_comes_out_ascending_and_once_each() {

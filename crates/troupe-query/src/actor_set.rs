@@ -17,12 +17,22 @@ pub enum ActorSet {
 impl ActorSet {
     /// A set of ids below `actors`, one of `sets` such sets the question keeps at once.
     pub fn new(actors: usize, sets: usize) -> Self {
-        let words = actors.div_ceil(64);
-        if words.saturating_mul(8).saturating_mul(sets) <= DENSE_BUDGET_BYTES {
-            ActorSet::Dense { words: vec![0; words], len: 0 }
+        if Self::dense_fits(actors, sets) {
+            ActorSet::Dense { words: vec![0; actors.div_ceil(64)], len: 0 }
         } else {
             ActorSet::Sparse(HashSet::default())
         }
+    }
+
+    /// Whether [`Self::new`] makes bitmaps for these sizes.
+    pub fn dense_fits(actors: usize, sets: usize) -> bool {
+        actors.div_ceil(64).saturating_mul(8).saturating_mul(sets) <= DENSE_BUDGET_BYTES
+    }
+
+    /// A set from its bitmap (bit `id % 64` of word `id / 64`).
+    pub fn from_words(words: Vec<u64>) -> Self {
+        let len = words.iter().map(|w| w.count_ones() as usize).sum();
+        ActorSet::Dense { words, len }
     }
 
     pub fn insert(&mut self, id: u32) {
@@ -46,6 +56,20 @@ impl ActorSet {
             ActorSet::Sparse(set) => {
                 set.insert(id);
             }
+        }
+    }
+
+    /// Every id of `other` into this set.
+    pub fn union(&mut self, other: ActorSet) {
+        match (&mut *self, other) {
+            (ActorSet::Dense { words, len }, ActorSet::Dense { words: theirs, .. }) if words.len() == theirs.len() => {
+                for (w, t) in words.iter_mut().zip(theirs) {
+                    *w |= t;
+                }
+                *len = words.iter().map(|w| w.count_ones() as usize).sum();
+            }
+            (_, ActorSet::Dense { words, .. }) => Self::ids_of(&words).for_each(|id| self.insert(id)),
+            (_, ActorSet::Sparse(ids)) => ids.into_iter().for_each(|id| self.insert(id)),
         }
     }
 
@@ -102,6 +126,20 @@ mod tests {
         assert_eq!(dense.len(), 5);
         assert_eq!(sparse.len(), 5);
         assert!(matches!(dense, ActorSet::Sparse(_)));
+    }
+
+    #[test]
+    fn a_union_holds_each_id_of_both_sets_once() {
+        let sets = |ids: &[u32], sets: usize| {
+            let mut set = ActorSet::new(128, sets);
+            ids.iter().for_each(|&id| set.insert(id));
+            set
+        };
+        for (a_sets, b_sets) in [(1, 1), (1, usize::MAX), (usize::MAX, 1), (usize::MAX, usize::MAX)] {
+            let mut a = sets(&[1, 2, 64], a_sets);
+            a.union(sets(&[2, 3, 127, 500], b_sets));
+            assert_eq!(a.len(), 6, "{a_sets} {b_sets}");
+        }
     }
 
     #[test]

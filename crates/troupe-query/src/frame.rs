@@ -149,6 +149,15 @@ impl Frame {
         ActorColumn::Group(self.group_index.get(group_type).copied().unwrap_or(usize::MAX))
     }
 
+    /// Per event its one actor ([`GroupColumn::NO_ID`]: none), when no event counts for
+    /// several (persons always; a group type while no event has two groups of it).
+    pub fn single_actors(&self, column: ActorColumn) -> Option<&[u32]> {
+        match column {
+            ActorColumn::Persons => Some(&self.scan.person),
+            ActorColumn::Group(g) => self.scan.groups.get(g).map_or(Some(&[]), |c| c.single_ids()),
+        }
+    }
+
     /// The actors event `i` counts for.
     #[inline]
     pub fn actors(&self, i: usize, column: ActorColumn) -> &[u32] {
@@ -427,6 +436,11 @@ pub struct Matcher {
 }
 
 impl Matcher {
+    /// Per event name, whether it matches, when the test is on the name alone (no filter).
+    pub fn name_table(&self, frame: &Frame) -> Option<Vec<bool>> {
+        self.name_only().then(|| (0..frame.scan.names.len() as u32).map(|name| self.matches_name(name)).collect())
+    }
+
     pub fn matches(&self, frame: &Frame, i: usize) -> bool {
         let name_ok = match frame.scan.name.get(i) {
             Some(&name) => self.matches_name(name),

@@ -12,6 +12,7 @@ mod error;
 mod frame;
 mod funnels;
 mod lifecycle;
+mod parallel;
 mod paths;
 mod pushdown;
 pub mod result;

@@ -18,8 +18,8 @@ use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matche
 use crate::pushdown::{self, KeyMap};
 use crate::result::{TrendLine, TrendsResult};
 use crate::spec::{CountBy, EventSelector, Interval, Math, PropertySource, TrendActors, TrendSeries, TrendsQuery};
-use crate::splits;
 use crate::time::Buckets;
+use crate::{parallel, splits};
 use crate::{scan, Ctx, Setup};
 
 pub async fn run(ctx: &Ctx<'_>, q: &TrendsQuery) -> Result<TrendsResult, QueryError> {
@@ -478,6 +478,24 @@ impl Acc {
         }
     }
 
+    /// `later`'s contents into this one: what counting its events after this one's would have
+    /// made (values keep their order; a profile's value is the same in both).
+    fn merge(&mut self, later: Acc) {
+        match (self, later) {
+            (Acc::Count(n), Acc::Count(m)) => *n += m,
+            (Acc::Actors(set), Acc::Actors(theirs)) => set.union(theirs),
+            (Acc::Values(values), Acc::Values(theirs)) => values.extend(theirs),
+            (Acc::ActorValues(values), Acc::ActorValues(theirs)) => values.extend(theirs),
+            (Acc::PerActor(counts), Acc::PerActor(theirs)) => {
+                for (a, n) in theirs {
+                    *counts.entry(a).or_default() += n;
+                }
+            }
+            // Both made by `Acc::new` for the same math.
+            _ => {}
+        }
+    }
+
     fn value(self, math: Math) -> f64 {
         match self {
             Acc::Count(n) => n as f64,
@@ -528,6 +546,66 @@ fn series_values(on: &On<'_>, s: &TrendSeries, m: &Matcher) -> SeriesValues {
     if let Some(days) = rolling_days(s.math) {
         return rolling_values(on, m, days);
     }
+    let n = on.period.buckets.len();
+    let tally = parallel::count_ranges(on.frame.len(), |events| tally(on, s, m, events), Tally::merge);
+    let Some(Tally { lines, firsts }) = tally else { return Vec::new() };
+    let first_seen = on.cumulative && s.math == Math::Unique;
+    let mut out: Vec<_> = lines
+        .into_iter()
+        .zip(&on.split.values)
+        .zip(firsts)
+        .filter_map(|((line, v), firsts)| {
+            let (cells, total) = line?;
+            let mut data: Vec<f64> = cells.into_iter().map(|c| c.value(s.math)).collect();
+            if first_seen {
+                data = vec![0.0; n];
+                for b in firsts.into_values() {
+                    data[b] += 1.0;
+                }
+                running_sum(&mut data);
+            }
+            Some((v.clone(), data, total.value(s.math)))
+        })
+        .collect();
+    sort_lines(&mut out);
+    out
+}
+
+/// One series counted over some of the events: per line, its accumulators per bucket and over
+/// the range; for a cumulative unique count, each actor's first bucket per line.
+struct Tally {
+    lines: Vec<Option<(Vec<Acc>, Acc)>>,
+    firsts: Vec<HashMap<u32, usize>>,
+}
+
+impl Tally {
+    /// The tally of this range followed by `later`'s.
+    fn merge(mut self, later: Tally) -> Tally {
+        for (line, theirs) in self.lines.iter_mut().zip(later.lines) {
+            match (line.as_mut(), theirs) {
+                (_, None) => {}
+                (None, theirs) => *line = theirs,
+                (Some((cells, total)), Some((their_cells, their_total))) => {
+                    cells.iter_mut().zip(their_cells).for_each(|(c, t)| c.merge(t));
+                    total.merge(their_total);
+                }
+            }
+        }
+        for (firsts, theirs) in self.firsts.iter_mut().zip(later.firsts) {
+            for (a, b) in theirs {
+                let first = firsts.entry(a).or_insert(b);
+                *first = (*first).min(b);
+            }
+        }
+        self
+    }
+}
+
+/// The events `events` of the frame counted for one series.
+fn tally(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Range<usize>) -> Tally {
+    if let Some(tally) = tally_plain(on, s, m, events.clone()) {
+        return tally;
+    }
     let On { frame, column, period, split, .. } = *on;
     let n = period.buckets.len();
     // A property of profiles is counted once per actor of that kind (per bucket).
@@ -536,7 +614,9 @@ fn series_values(on: &On<'_>, s: &TrendSeries, m: &Matcher) -> SeriesValues {
         PropertySource::Person => Some(ActorColumn::Persons),
         PropertySource::Group { group_type } => Some(frame.group_column(group_type)),
     };
-    let (actor_count, cells) = (frame.actor_count(column), (n + 1) * split.values.len());
+    // Each range keeps its own sets: the sets alive at once are theirs times the ranges.
+    let ranges = parallel::ranges(frame.len()).len();
+    let (actor_count, cells) = (frame.actor_count(column), (n + 1) * split.values.len() * ranges);
     let acc = || Acc::new(s.math, source.is_some(), actor_count, cells);
     let fresh = || ((0..n).map(|_| acc()).collect::<Vec<_>>(), acc());
     let mut lines: Vec<Option<(Vec<Acc>, Acc)>> = (0..split.values.len()).map(|_| None).collect();
@@ -549,7 +629,8 @@ fn series_values(on: &On<'_>, s: &TrendSeries, m: &Matcher) -> SeriesValues {
     let mut hit = Vec::new();
     let mut hint = 0;
     let mut profile_values: Vec<(u32, f64)> = Vec::new();
-    for i in 0..frame.len() {
+    let property = s.property.as_deref().unwrap_or_default();
+    for i in events {
         let ts = frame.scan.ts[i];
         if ts < period.from || ts >= period.to {
             continue;
@@ -559,7 +640,6 @@ fn series_values(on: &On<'_>, s: &TrendSeries, m: &Matcher) -> SeriesValues {
             continue;
         }
         let actors = frame.actors(i, column);
-        let property = s.property.as_deref().unwrap_or_default();
         let value = match source {
             None => s.property.as_ref().and_then(|_| frame.scan.properties.get(i)?.get(property)).and_then(number_of),
             Some(source) => {
@@ -594,25 +674,71 @@ fn series_values(on: &On<'_>, s: &TrendSeries, m: &Matcher) -> SeriesValues {
             }
         }
     }
-    let mut out: Vec<_> = lines
-        .into_iter()
-        .zip(&split.values)
-        .zip(firsts)
-        .filter_map(|((line, v), firsts)| {
-            let (cells, total) = line?;
-            let mut data: Vec<f64> = cells.into_iter().map(|c| c.value(s.math)).collect();
-            if first_seen {
-                data = vec![0.0; n];
-                for b in firsts.into_values() {
-                    data[b] += 1.0;
-                }
-                running_sum(&mut data);
+    Tally { lines, firsts }
+}
+
+/// The most common series — events or distinct actors of an event name (or of any event), no
+/// filter, breakdown or property — counted in a tight loop: the name tested from a table, the
+/// bucket found from the previous event's, distinct actors as bits of a bitmap per bucket (the
+/// range's set is their union). `None` when the series is not of that kind.
+fn tally_plain(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Range<usize>) -> Option<Tally> {
+    let On { frame, column, period, split, cumulative } = *on;
+    let plain = split.keys.is_none()
+        && s.property.is_none()
+        && s.property_source == PropertySource::Event
+        && matches!(s.math, Math::Total | Math::Unique)
+        && !(cumulative && s.math == Math::Unique);
+    if !plain {
+        return None;
+    }
+    let names = m.name_table(frame)?;
+    let n = period.buckets.len();
+    let (ts, name) = (&frame.scan.ts[events.clone()], &frame.scan.name[events.clone()]);
+    let mut hint = 0;
+    let mut bucket_of = |i: usize| -> Option<usize> {
+        let t = ts[i];
+        if t < period.from || t >= period.to || !names.get(name[i] as usize).copied().unwrap_or(false) {
+            return None;
+        }
+        period.buckets.index_near(t, &mut hint)
+    };
+    let cells = if s.math == Math::Total {
+        let mut counts = vec![0u64; n];
+        for i in 0..ts.len() {
+            if let Some(b) = bucket_of(i) {
+                counts[b] += 1;
             }
-            Some((v.clone(), data, total.value(s.math)))
-        })
-        .collect();
-    sort_lines(&mut out);
-    out
+        }
+        counts.into_iter().map(Acc::Count).collect::<Vec<_>>()
+    } else {
+        let actor_count = frame.actor_count(column);
+        let ranges = parallel::ranges(frame.len()).len();
+        if !ActorSet::dense_fits(actor_count, (n + 1) * ranges) {
+            return None;
+        }
+        let ids = frame.single_actors(column)?;
+        let ids = ids.get(events.clone()).unwrap_or(&[]);
+        let words = actor_count.div_ceil(64);
+        let mut bits = vec![0u64; n * words];
+        for i in 0..ts.len() {
+            let Some(b) = bucket_of(i) else { continue };
+            let Some(&a) = ids.get(i) else { continue };
+            let a = a as usize;
+            if a < actor_count {
+                bits[b * words + a / 64] |= 1 << (a % 64);
+            }
+        }
+        (0..n).map(|b| Acc::Actors(ActorSet::from_words(bits[b * words..(b + 1) * words].to_vec()))).collect()
+    };
+    let mut total = Acc::new(s.math, false, frame.actor_count(column), n + 1);
+    for c in &cells {
+        match (&mut total, c) {
+            (Acc::Count(t), Acc::Count(x)) => *t += x,
+            (Acc::Actors(t), Acc::Actors(x)) => t.union(x.clone()),
+            _ => {}
+        }
+    }
+    Some(Tally { lines: vec![Some((cells, total))], firsts: vec![HashMap::default()] })
 }
 
 /// Rolling active actors: per daily bucket, the distinct actors with a matching event in the
@@ -751,6 +877,81 @@ fn series_name(index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::Frame;
+    use crate::spec::WeekStart;
+    use crate::time::Calendar;
+    use chrono::{TimeZone, Utc};
+    use troupe_store::EventScan;
+
+    /// Events counted on several threads (in ranges, merged) give what one thread gives, for
+    /// every kind of accumulator: counts, distinct actors (the tight loop and the general one),
+    /// property values, per-actor counts, cumulative first buckets.
+    #[test]
+    fn counting_on_several_threads_gives_the_single_thread_answer() {
+        let from = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().expect("date");
+        let days = 10;
+        let events = 300_000usize;
+        let mut scan = EventScan { names: vec!["a".into(), "b".into()], ..EventScan::default() };
+        // A deterministic spread of times (in order), names, persons and values.
+        for i in 0..events {
+            let ts = from.timestamp_micros() + (i as i64) * (days * 86_400_000_000 / events as i64);
+            scan.ts.push(ts);
+            scan.name.push((i % 7 == 0) as u32);
+            scan.person.push(((i * 7919) % 5003) as u32);
+            let mut p = troupe_core::Properties::new();
+            p.insert("n".into(), serde_json::json!((i % 13) as f64 + 0.1));
+            scan.properties.push(p);
+        }
+        scan.persons = (0..5003).map(|k| Actor { key: format!("p{k}"), ..Actor::default() }).collect();
+        let frame = Frame::new(scan);
+        let calendar = Calendar::new(None, Interval::Day, WeekStart::Sunday).expect("calendar");
+        let to = from + chrono::Duration::days(days);
+        let buckets = calendar.buckets(from, to);
+        let period = Period { lead: None, buckets, from: from.timestamp_micros(), to: to.timestamp_micros() };
+        let split = Lines::none();
+        let cohorts = HashMap::default();
+        let series = |event: &str, math: Math, property: Option<&str>, filtered: bool| TrendSeries {
+            selector: EventSelector {
+                event: Some(event.into()),
+                filters: filtered.then(|| {
+                    serde_json::from_value(
+                        serde_json::json!({"key": "n", "operator": "gt", "value": 3, "type": "event"}),
+                    )
+                    .expect("filter")
+                }),
+            },
+            math,
+            property: property.map(str::to_string),
+            property_source: PropertySource::Event,
+            label: None,
+        };
+        let cases = [
+            (series("a", Math::Total, None, false), false),
+            (series("a", Math::Unique, None, false), false),
+            (series("b", Math::Unique, None, true), false),
+            (series("a", Math::Unique, None, false), true),
+            (series("a", Math::Sum, Some("n"), false), false),
+            (series("b", Math::Median, Some("n"), false), false),
+            (series("a", Math::AvgPerActor, None, false), false),
+        ];
+        for (s, cumulative) in &cases {
+            let m = frame.matcher(&s.selector, None, &cohorts).expect("matcher");
+            let on = On {
+                frame: &frame,
+                column: ActorColumn::Persons,
+                period: &period,
+                split: &split,
+                cumulative: *cumulative,
+            };
+            let on_threads = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+                pool.install(|| series_values(&on, s, &m))
+            };
+            let one = on_threads(1);
+            assert!(one[0].2 > 0.0, "{s:?}: something counted");
+            assert_eq!(on_threads(4), one, "{s:?} cumulative {cumulative}");
+        }
+    }
 
     #[test]
     fn percentiles_interpolate() {

@@ -91,6 +91,15 @@ impl GroupColumn {
         }
     }
 
+    /// Per event its one id ([`GroupColumn::NO_ID`]: none), while no event has several: a tight
+    /// loop reads this instead of calling [`Self::of`] per event.
+    pub fn single_ids(&self) -> Option<&[u32]> {
+        self.offsets.is_empty().then_some(self.ids.as_slice())
+    }
+
+    /// "No id" in [`Self::single_ids`].
+    pub const NO_ID: u32 = NO_ID;
+
     /// The next event's distinct ids.
     fn push(&mut self, ids: &[u32]) {
         match ids {

@@ -163,8 +163,12 @@ pub fn all(shape: Shape, project: u32, slot: u8) -> serde_json::Result<Vec<Quest
                  (SELECT a, count(*) AS n FROM o WHERE prev IS NULL OR prev <> event GROUP BY a)",
                 FUNNEL[0]
             ),
+            // Transitions = each path's nodes less one: from the nodes, which (unlike the edges,
+            // cut at edge_limit: at 10M there are more than 1,000) are all listed.
             checksum: |r| match r {
-                InsightResult::Paths(p) => p.edges.iter().map(|e| e.actors as f64).sum(),
+                InsightResult::Paths(p) => {
+                    p.nodes.iter().map(|n| n.actors as f64).sum::<f64>() - p.actors_with_paths as f64
+                }
                 _ => f64::NAN,
             },
         },
