@@ -407,14 +407,26 @@ impl ProjectColumns {
                 out.name.extend(list.iter().map(|&e| self.name[e as usize]));
             }
         }
-        let mut persons = Dictionary::default();
+        let mut persons: Vec<String> = Vec::new();
         if req.persons {
-            // Persons numbered in the order first seen, one lookup per distinct id.
+            // Persons numbered in the order first seen. A distinct id's person is one of the
+            // columns' persons or, without one, the distinct id itself: both are numbered here
+            // in one table (persons, then distinct ids), so no key is hashed.
+            let own = self.persons.keys.len();
+            let mut number = vec![NONE; own + self.distinct_ids.keys.len()];
             let mut person_ids = vec![NONE; self.distinct_ids.keys.len()];
             selected.for_each(|i| {
                 let d = self.distinct[i] as usize;
                 if person_ids[d] == NONE {
-                    person_ids[d] = persons.intern_str(self.person_key(d));
+                    let (slot, key) = match self.person_of[d] {
+                        NONE => (own + d, &self.distinct_ids.keys[d]),
+                        p => (p as usize, &self.persons.keys[p as usize]),
+                    };
+                    if number[slot] == NONE {
+                        number[slot] = persons.len() as u32;
+                        persons.push(key.clone());
+                    }
+                    person_ids[d] = number[slot];
                 }
                 out.person.push(person_ids[d]);
             });
@@ -422,7 +434,7 @@ impl ProjectColumns {
         for builder in builders.iter_mut() {
             self.group_column(&selected, builder);
         }
-        (out, persons.keys)
+        (out, persons)
     }
 
     /// One requested group type's ids on the selected events into its builder.
@@ -483,15 +495,6 @@ impl ProjectColumns {
         self.ts.reserve_exact(events);
         self.name.reserve_exact(events);
         self.distinct.reserve_exact(events);
-    }
-
-    /// A distinct id's person key: its person's id, or the distinct id itself when it has no
-    /// person (as the SQL scan's `coalesce(person_id, distinct_id)`).
-    fn person_key(&self, d: usize) -> &str {
-        match self.person_of[d] {
-            NONE => &self.distinct_ids.keys[d],
-            p => &self.persons.keys[p as usize],
-        }
     }
 }
 
