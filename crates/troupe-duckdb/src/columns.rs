@@ -396,45 +396,53 @@ impl ProjectColumns {
                 Selected::List(list)
             }
         };
-        // Column by column: each a copy or a gather the compiler keeps tight.
-        match &selected {
-            Selected::Range(r) => {
-                out.ts.extend_from_slice(&self.ts[r.clone()]);
-                out.name.extend_from_slice(&self.name[r.clone()]);
-            }
-            Selected::List(list) => {
-                out.ts.extend(list.iter().map(|&e| self.ts[e as usize]));
-                out.name.extend(list.iter().map(|&e| self.name[e as usize]));
-            }
-        }
+        // Column by column, each a copy or a gather the compiler keeps tight, the columns on
+        // every core at once.
+        let (ts, name, person) = (&mut out.ts, &mut out.name, &mut out.person);
         let mut persons: Vec<String> = Vec::new();
-        if req.persons {
-            // Persons numbered in the order first seen. A distinct id's person is one of the
-            // columns' persons or, without one, the distinct id itself: both are numbered here
-            // in one table (persons, then distinct ids), so no key is hashed.
-            let own = self.persons.keys.len();
-            let mut number = vec![NONE; own + self.distinct_ids.keys.len()];
-            let mut person_ids = vec![NONE; self.distinct_ids.keys.len()];
-            selected.for_each(|i| {
-                let d = self.distinct[i] as usize;
-                if person_ids[d] == NONE {
-                    let (slot, key) = match self.person_of[d] {
-                        NONE => (own + d, &self.distinct_ids.keys[d]),
-                        p => (p as usize, &self.persons.keys[p as usize]),
-                    };
-                    if number[slot] == NONE {
-                        number[slot] = persons.len() as u32;
-                        persons.push(key.clone());
-                    }
-                    person_ids[d] = number[slot];
-                }
-                out.person.push(person_ids[d]);
+        let selected = &selected;
+        rayon::scope(|scope| {
+            scope.spawn(|_| match selected {
+                Selected::Range(r) => ts.extend_from_slice(&self.ts[r.clone()]),
+                Selected::List(list) => ts.extend(list.iter().map(|&e| self.ts[e as usize])),
             });
-        }
-        for builder in builders.iter_mut() {
-            self.group_column(&selected, builder);
-        }
+            scope.spawn(|_| match selected {
+                Selected::Range(r) => name.extend_from_slice(&self.name[r.clone()]),
+                Selected::List(list) => name.extend(list.iter().map(|&e| self.name[e as usize])),
+            });
+            if req.persons {
+                scope.spawn(|_| self.persons_column(selected, person, &mut persons));
+            }
+            for builder in builders.iter_mut() {
+                scope.spawn(move |_| self.group_column(selected, builder));
+            }
+        });
         (out, persons)
+    }
+
+    /// Each selected event's person into `column`, numbered in the order first seen; their keys
+    /// into `keys`. A distinct id's person is one of the columns' persons or, without one, the
+    /// distinct id itself: both are numbered in one table (persons, then distinct ids), so no
+    /// key is hashed.
+    fn persons_column(&self, selected: &Selected, column: &mut Vec<u32>, keys: &mut Vec<String>) {
+        let own = self.persons.keys.len();
+        let mut number = vec![NONE; own + self.distinct_ids.keys.len()];
+        let mut person_ids = vec![NONE; self.distinct_ids.keys.len()];
+        selected.for_each(|i| {
+            let d = self.distinct[i] as usize;
+            if person_ids[d] == NONE {
+                let (slot, key) = match self.person_of[d] {
+                    NONE => (own + d, &self.distinct_ids.keys[d]),
+                    p => (p as usize, &self.persons.keys[p as usize]),
+                };
+                if number[slot] == NONE {
+                    number[slot] = keys.len() as u32;
+                    keys.push(key.clone());
+                }
+                person_ids[d] = number[slot];
+            }
+            column.push(person_ids[d]);
+        });
     }
 
     /// One requested group type's ids on the selected events into its builder.

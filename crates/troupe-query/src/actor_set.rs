@@ -90,7 +90,7 @@ impl ActorSet {
 
 /// Buckets (periods) by index, a bit each: an actor's active or returning periods, filled once
 /// per event — bits beat hashing a few dozen small numbers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BucketSet(Vec<u64>);
 
 impl BucketSet {
@@ -100,6 +100,14 @@ impl BucketSet {
             self.0.resize(word + 1, 0);
         }
         self.0[word] |= 1 << (bucket % 64);
+    }
+
+    /// Every bucket of `other` into this set.
+    pub fn union(&mut self, other: &BucketSet) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        self.0.iter_mut().zip(&other.0).for_each(|(w, o)| *w |= o);
     }
 
     pub fn contains(&self, bucket: usize) -> bool {

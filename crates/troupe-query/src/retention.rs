@@ -10,17 +10,17 @@ use std::sync::Arc;
 use crate::actor_set::BucketSet;
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
-use crate::frame::{breakdown_limit, keep, top_values, Needs};
+use crate::frame::{breakdown_limit, keep, top_values, ActorColumn, Frame, Matcher, Needs};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{RetentionCell, RetentionMean, RetentionMeanCell, RetentionResult, RetentionRow};
 use crate::spec::{Cohorting, RetentionQuery};
 use crate::splits;
-use crate::{scan, Ctx, Setup};
+use crate::{parallel, scan, Ctx, Setup};
 use troupe_store::aggregate::StreamsRequest;
 use troupe_store::Actor;
 
 /// One actor's part: the cohorts it entered (bucket → entering event) and where it returned.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Activity {
     /// The earliest start event: (time, event index).
     first_start: Option<(i64, usize)>,
@@ -209,6 +209,7 @@ async fn streamed_grid(
             labels.push(splits::Labeller::event_label(labeller.as_ref(), &stream, k));
             activity.record(q, setup, (ts, event), (mask & 1 != 0, mask & 2 != 0), &mut hint);
         }
+        activity.count_returns(q);
         actors.push(activity);
         keys.push(stream.actor);
     }
@@ -250,25 +251,53 @@ async fn scanned_grid(
     let start = frame.matcher(&q.start, q.common.filters.as_ref(), cohorts)?;
     let back = frame.matcher(&q.return_event, q.common.filters.as_ref(), cohorts)?;
 
-    // Actor ids are dense: one slot each beats hashing once per event.
-    let mut actors: Vec<Activity> = Vec::new();
-    actors.resize_with(frame.actor_count(column), Activity::default);
-    let mut hint = 0;
-    for i in 0..frame.len() {
-        let (is_start, is_return) = (start.matches(&frame, i), back.matches(&frame, i));
-        if !is_start && !is_return {
-            continue;
-        }
-        for &a in frame.actors(i, column) {
-            if let Some(activity) = actors.get_mut(a as usize) {
-                activity.record(q, setup, (frame.scan.ts[i], i), (is_start, is_return), &mut hint);
-            }
-        }
-    }
+    let actors = activities(q, setup, &frame, column, (&start, &back));
     let value = |event: usize| {
         q.common.breakdown.as_ref().and_then(|bd| frame.breakdown_values(bd, event).into_iter().flatten().next())
     };
     Ok(grid(q, setup, actors, value, &|a| frame.actor(column, a).cloned()))
+}
+
+/// Each actor's starts and returns (indexed by actor id) from the frame's events.
+fn activities(
+    q: &RetentionQuery,
+    setup: &Setup,
+    frame: &Frame,
+    column: ActorColumn,
+    (start, back): (&Matcher, &Matcher),
+) -> Vec<Activity> {
+    // Actor ids are dense: one slot each beats hashing once per event. Ranges of events are
+    // recorded on every core, each into its own slots, then merged.
+    let actor_count = frame.actor_count(column);
+    let (start_names, back_names) = (start.name_table(frame), back.name_table(frame));
+    let test = |table: &Option<Vec<bool>>, m: &Matcher, i: usize| match table {
+        Some(t) => frame.scan.name.get(i).and_then(|&n| t.get(n as usize)).copied().unwrap_or(false),
+        None => m.matches(frame, i),
+    };
+    let record_range = |events: std::ops::Range<usize>| {
+        let mut actors: Vec<Activity> = Vec::new();
+        actors.resize_with(actor_count, Activity::default);
+        let mut hint = 0;
+        for i in events {
+            let (is_start, is_return) = (test(&start_names, start, i), test(&back_names, back, i));
+            if !is_start && !is_return {
+                continue;
+            }
+            for &a in frame.actors(i, column) {
+                if let Some(activity) = actors.get_mut(a as usize) {
+                    activity.record(q, setup, (frame.scan.ts[i], i), (is_start, is_return), &mut hint);
+                }
+            }
+        }
+        actors
+    };
+    let merge = |mut earlier: Vec<Activity>, later: Vec<Activity>| {
+        earlier.iter_mut().zip(later).for_each(|(a, b)| a.merge(b));
+        earlier
+    };
+    let mut actors = parallel::count_ranges(frame.len(), record_range, merge).unwrap_or_default();
+    actors.iter_mut().for_each(|a| a.count_returns(q));
+    actors
 }
 
 impl Activity {
@@ -292,17 +321,44 @@ impl Activity {
             }
         }
         if let (true, Some(b)) = (is_return, bucket) {
-            let min = q.min_occurrences.unwrap_or(1);
-            let enough = min <= 1 || {
-                let count = self.counts.entry(b).or_insert(0);
-                *count += 1;
-                *count >= min
-            };
-            if enough {
+            match q.min_occurrences.unwrap_or(1) {
+                0 | 1 => {
+                    self.returned.insert(b);
+                    self.last_returned = self.last_returned.max(Some(b));
+                }
+                // Counted here; whether that is enough is known once every event is in
+                // (`count_returns`).
+                _ => *self.counts.entry(b).or_insert(0) += 1,
+            }
+        }
+    }
+
+    /// After the last event: the buckets with at least `min_occurrences` return events count
+    /// as returned.
+    fn count_returns(&mut self, q: &RetentionQuery) {
+        let min = q.min_occurrences.unwrap_or(1);
+        for (&b, &count) in &self.counts {
+            if count >= min {
                 self.returned.insert(b);
                 self.last_returned = self.last_returned.max(Some(b));
             }
         }
+    }
+
+    /// What recording `later`'s events after this one's would have made.
+    fn merge(&mut self, later: Activity) {
+        if let Some(first) = later.first_start {
+            earliest(&mut self.first_start, first);
+        }
+        for (b, event) in later.cohorts {
+            let entry = self.cohorts.entry(b).or_insert(event);
+            *entry = (*entry).min(event);
+        }
+        for (b, count) in later.counts {
+            *self.counts.entry(b).or_insert(0) += count;
+        }
+        self.returned.union(&later.returned);
+        self.last_returned = self.last_returned.max(later.last_returned);
     }
 
     /// Whether the actor counts as back in `bucket`: came back then, or (cumulative) then or
@@ -388,5 +444,49 @@ fn grid(
 fn earliest(slot: &mut Option<(i64, usize)>, candidate: (i64, usize)) {
     if slot.is_none_or(|current| candidate < current) {
         *slot = Some(candidate);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use troupe_store::EventScan;
+
+    /// Starts and returns recorded on several threads (ranges of events, merged) are what one
+    /// thread records: earliest starts, cohorts, returns with a minimum of occurrences split
+    /// across ranges.
+    #[test]
+    fn recording_on_several_threads_gives_the_single_thread_activity() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-03-29T00:00:00Z").expect("date").to_utc();
+        let from = now - chrono::Duration::days(28);
+        let events = 300_000usize;
+        let mut scan = EventScan { names: vec!["start".into(), "back".into()], ..EventScan::default() };
+        for i in 0..events {
+            // Times from a week before the range to its end, not in order.
+            let offset = ((i * 7_919) % events) as i64 * (35 * 86_400_000_000 / events as i64);
+            scan.ts.push(from.timestamp_micros() - 7 * 86_400_000_000 + offset);
+            scan.name.push((i % 3 != 0) as u32);
+            scan.person.push(((i * 104_729) % 4_001) as u32);
+        }
+        scan.persons = (0..4_001).map(|k| Actor { key: format!("p{k}"), ..Actor::default() }).collect();
+        let frame = Frame::new(scan);
+        for (cohorting, min) in [("first_time", None), ("recurring", Some(3))] {
+            let q: RetentionQuery = serde_json::from_value(serde_json::json!({
+                "date_range": {"from": "-28d"}, "interval": "week", "cohorting": cohorting,
+                "start": {"event": "start"}, "return": {"event": "back"}, "min_occurrences": min,
+            }))
+            .expect("question");
+            let setup = Setup::new(&q.common, now).expect("setup");
+            let cohorts = HashMap::default();
+            let start = frame.matcher(&q.start, None, &cohorts).expect("matcher");
+            let back = frame.matcher(&q.return_event, None, &cohorts).expect("matcher");
+            let on_threads = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+                pool.install(|| activities(&q, &setup, &frame, ActorColumn::Persons, (&start, &back)))
+            };
+            let one = on_threads(1);
+            assert!(one.iter().any(|a| a.last_returned.is_some()), "someone came back");
+            assert_eq!(on_threads(4), one, "{cohorting}");
+        }
     }
 }

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
-use crate::frame::{breakdown_limit, Lines, Matcher, Needs};
+use crate::frame::{breakdown_limit, ActorColumn, Frame, Lines, Matcher, Needs};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{StickinessLine, StickinessResult};
 use crate::spec::{EventSelector, StickinessQuery, StickyOperator};
 use crate::splits;
-use crate::{scan, Ctx, Setup};
+use crate::time::Buckets;
+use crate::{parallel, scan, Ctx, Setup};
 
 pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult, QueryError> {
     if q.series.is_empty() {
@@ -132,7 +133,14 @@ async fn scanned_histograms(
     };
     let n = setup.buckets.len();
     let mut out = Vec::new();
+    let at_least_once = q.criterion.is_none_or(|c| c.operator == StickyOperator::Gte && c.value <= 1);
     for m in &matchers {
+        if split.keys.is_none() && at_least_once {
+            if let Some(histogram) = active_intervals(&frame, column, m, &setup.buckets) {
+                out.push(vec![(None, histogram)]);
+                continue;
+            }
+        }
         // (line, actor) → its events per interval.
         let mut active: HashMap<(usize, u32), HashMap<usize, u64>> = HashMap::default();
         let mut hit = Vec::new();
@@ -162,4 +170,104 @@ async fn scanned_histograms(
         out.push(histograms.into_iter().map(|(line, data)| (split.values[line].clone(), data)).collect());
     }
     Ok(out)
+}
+
+/// Bitmaps per range at most, in bytes: beyond, the general count (a map per actor) is used.
+const ACTIVE_BITS_BUDGET: usize = 64 << 20;
+
+/// The common question — no breakdown, active means at least one event — on every core: each
+/// actor's active intervals as a row of bits, ranges of events OR-ed together, then actors
+/// counted by how many bits they have. `None` when the rows would take too much memory.
+fn active_intervals(frame: &Frame, column: ActorColumn, m: &Matcher, buckets: &Buckets) -> Option<Vec<u64>> {
+    let n = buckets.len();
+    let (actors, words) = (frame.actor_count(column), n.div_ceil(64).max(1));
+    let ranges = parallel::ranges(frame.len()).len();
+    if actors.saturating_mul(words).saturating_mul(8).saturating_mul(ranges) > ACTIVE_BITS_BUDGET {
+        return None;
+    }
+    let names = m.name_table(frame);
+    let matches = |i: usize| match &names {
+        Some(t) => frame.scan.name.get(i).and_then(|&n| t.get(n as usize)).copied().unwrap_or(false),
+        None => m.matches(frame, i),
+    };
+    let rows = parallel::count_ranges(
+        frame.len(),
+        |events| {
+            let mut bits = vec![0u64; actors * words];
+            let mut hint = 0;
+            for i in events {
+                let Some(b) = buckets.index_near(frame.scan.ts[i], &mut hint) else { continue };
+                if !matches(i) {
+                    continue;
+                }
+                for &a in frame.actors(i, column) {
+                    if let Some(w) = bits.get_mut(a as usize * words + b / 64) {
+                        *w |= 1 << (b % 64);
+                    }
+                }
+            }
+            bits
+        },
+        |mut earlier, later| {
+            earlier.iter_mut().zip(later).for_each(|(w, l)| *w |= l);
+            earlier
+        },
+    )?;
+    let mut histogram = vec![0u64; n];
+    for row in rows.chunks(words) {
+        let active: u32 = row.iter().map(|w| w.count_ones()).sum();
+        if let Some(slot) = (active as usize).checked_sub(1) {
+            histogram[slot] += 1;
+        }
+    }
+    Some(histogram)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Interval, WeekStart};
+    use crate::time::Calendar;
+    use chrono::{TimeZone, Utc};
+    use troupe_store::{Actor, EventScan};
+
+    /// Active intervals as bits, on one thread or several, give each actor's count of distinct
+    /// active days, as counted one by one here.
+    #[test]
+    fn active_intervals_on_several_threads_count_each_actors_days() {
+        let from = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().expect("date");
+        let (days, events, actors) = (70i64, 300_000usize, 3_001usize);
+        let mut scan = EventScan { names: vec!["x".into(), "y".into()], ..EventScan::default() };
+        for i in 0..events {
+            scan.ts.push(
+                from.timestamp_micros() + ((i * 48_271) % events) as i64 * (days * 86_400_000_000 / events as i64),
+            );
+            scan.name.push((i % 4 == 0) as u32);
+            scan.person.push(((i * 7) % actors) as u32);
+        }
+        scan.persons = (0..actors).map(|k| Actor { key: format!("p{k}"), ..Actor::default() }).collect();
+        let mut expected_days: HashMap<u32, std::collections::BTreeSet<i64>> = HashMap::default();
+        for i in (0..events).filter(|&i| scan.name[i] == 0) {
+            expected_days
+                .entry(scan.person[i])
+                .or_default()
+                .insert((scan.ts[i] - from.timestamp_micros()) / 86_400_000_000);
+        }
+        let mut expected = vec![0u64; days as usize];
+        for d in expected_days.values() {
+            expected[d.len() - 1] += 1;
+        }
+        let frame = Frame::new(scan);
+        let buckets = Calendar::new(None, Interval::Day, WeekStart::Sunday)
+            .expect("calendar")
+            .buckets(from, from + chrono::Duration::days(days));
+        let m = frame
+            .matcher(&EventSelector { event: Some("x".into()), filters: None }, None, &HashMap::default())
+            .expect("matcher");
+        for threads in [1, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            let got = pool.install(|| active_intervals(&frame, ActorColumn::Persons, &m, &buckets));
+            assert_eq!(got.as_ref(), Some(&expected), "{threads} threads");
+        }
+    }
 }
