@@ -7,6 +7,7 @@ mod clickhouse;
 mod export;
 mod generate;
 mod ingest;
+mod limit;
 mod native;
 mod questions;
 
@@ -131,6 +132,20 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "answer": r.answer, "plain_sql_answer": r.reference_answer, "answers_match": r.matches,
         }));
     }
+    // The physical limit: the trend's columns at this machine's memory bandwidth.
+    let bandwidth = limit::memory_bandwidth();
+    let in_range = store
+        .sql_numbers(format!(
+            "SELECT count(*)::DOUBLE FROM events WHERE project_id = {project} AND ts >= TIMESTAMP '{}' AND ts < TIMESTAMP '{}'",
+            (shape.end - chrono::Duration::days(shape.days)).format("%Y-%m-%d"),
+            shape.end.format("%Y-%m-%d")
+        ))
+        .await?
+        .first()
+        .and_then(|r| r.first().copied())
+        .unwrap_or(shape.events as f64);
+    let trend_ms = results.iter().find(|r| r["question"] == questions::TREND).and_then(|r| r["warm_ms"].as_f64());
+    let physical_limit = limit::trend_limit(in_range, bandwidth, trend_ms);
     let on_clickhouse = match &args.clickhouse {
         Some(target) => Some(clickhouse_column(target, shape, &results, &args).await?),
         None => None,
@@ -152,6 +167,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "ingestion": ingestion,
         "questions": results,
         "questions_peak_rss_mib": questions_peak_rss_mib,
+        "physical_limit": physical_limit,
         "troupe_on_clickhouse": on_clickhouse,
         "clickhouse_native_references": native,
         "import": import,

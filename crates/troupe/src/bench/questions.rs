@@ -14,6 +14,9 @@ pub struct Question {
     pub checksum: fn(&InsightResult) -> f64,
 }
 
+/// The first question, whose columns the physical limit is computed for.
+pub const TREND: &str = "trend: unique companies per day";
+
 pub fn all(shape: Shape, project: u32, slot: u8) -> serde_json::Result<Vec<Question>> {
     let from = (shape.end - chrono::Duration::days(shape.days)).format("%Y-%m-%d").to_string();
     let to = (shape.end - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
@@ -42,7 +45,7 @@ pub fn all(shape: Shape, project: u32, slot: u8) -> serde_json::Result<Vec<Quest
     };
     Ok(vec![
         Question {
-            name: "trend: unique companies per day",
+            name: TREND,
             insight: insight(json!({"kind": "trends", "count_by": {"group_type": "company"}, "date_range": range,
                                     "series": [{"math": "unique"}]}))?,
             sql: format!(
