@@ -280,14 +280,12 @@ impl Frame {
             Source::Person => {
                 let per_person: Vec<u32> =
                     self.scan.persons.iter().map(|p| keys.intern(label(p.properties.get(&b.key)))).collect();
-                for i in 0..self.len() {
-                    let id = match self.scan.person.get(i) {
-                        Some(&p) => per_person[p as usize],
-                        None => keys.intern(None),
-                    };
-                    keys.ids.push(id);
-                    keys.offsets.push(keys.ids.len() as u32);
-                }
+                let none = keys.intern(None);
+                // One label per event: no offsets.
+                keys.offsets.clear();
+                keys.ids =
+                    self.scan.person.iter().map(|&p| per_person.get(p as usize).copied().unwrap_or(none)).collect();
+                keys.ids.resize(self.len(), none);
             }
             Source::Group(g) => {
                 let column = ActorColumn::Group(g);
@@ -295,6 +293,13 @@ impl Frame {
                     .map(|a| keys.intern(self.actor(column, a as u32).and_then(|a| label(a.properties.get(&b.key)))))
                     .collect();
                 let none = keys.intern(None);
+                if let Some(single) = self.single_actors(column) {
+                    // One group per event at most: one label per event, no offsets.
+                    keys.offsets.clear();
+                    keys.ids = single.iter().map(|&a| per_group.get(a as usize).copied().unwrap_or(none)).collect();
+                    keys.ids.resize(self.len(), none);
+                    return keys;
+                }
                 for i in 0..self.len() {
                     let start = keys.ids.len();
                     for &a in self.actors(i, column) {
@@ -318,7 +323,9 @@ impl Frame {
     }
 }
 
-/// Breakdown values per event (CSR layout), as ids into `labels`.
+/// Breakdown values per event as ids into `labels`: CSR (event `i` has
+/// `ids[offsets[i]..offsets[i + 1]]`), or, when `offsets` is empty, one id per event (the label
+/// of the event's one person or group: no offsets to build or read).
 pub struct BreakdownKeys {
     pub labels: Vec<Option<String>>,
     index: HashMap<Option<String>, u32>,
@@ -338,6 +345,9 @@ impl BreakdownKeys {
     }
 
     pub fn of(&self, event: usize) -> &[u32] {
+        if self.offsets.is_empty() {
+            return self.ids.get(event).map(std::slice::from_ref).unwrap_or(&[]);
+        }
         match (self.offsets.get(event), self.offsets.get(event + 1)) {
             (Some(&a), Some(&b)) => &self.ids[a as usize..b as usize],
             _ => &[],

@@ -678,13 +678,12 @@ fn tally(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Range<usiz
 }
 
 /// The most common series — events or distinct actors of an event name (or of any event), no
-/// filter, breakdown or property — counted in a tight loop: the name tested from a table, the
-/// bucket found from the previous event's, distinct actors as bits of a bitmap per bucket (the
-/// range's set is their union). `None` when the series is not of that kind.
+/// filter or property, broken down or not — counted in a tight loop: the name tested from a
+/// table, the bucket found from the previous event's, distinct actors as bits of a bitmap per
+/// line and bucket (the range's set is their union). `None` when the series is not of that kind.
 fn tally_plain(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Range<usize>) -> Option<Tally> {
     let On { frame, column, period, split, cumulative } = *on;
-    let plain = split.keys.is_none()
-        && s.property.is_none()
+    let plain = s.property.is_none()
         && s.property_source == PropertySource::Event
         && matches!(s.math, Math::Total | Math::Unique)
         && !(cumulative && s.math == Math::Unique);
@@ -692,7 +691,7 @@ fn tally_plain(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Rang
         return None;
     }
     let names = m.name_table(frame)?;
-    let n = period.buckets.len();
+    let (n, lines) = (period.buckets.len(), split.values.len());
     let (ts, name) = (&frame.scan.ts[events.clone()], &frame.scan.name[events.clone()]);
     let mut hint = 0;
     let mut bucket_of = |i: usize| -> Option<usize> {
@@ -702,43 +701,79 @@ fn tally_plain(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Rang
         }
         period.buckets.index_near(t, &mut hint)
     };
-    let cells = if s.math == Math::Total {
-        let mut counts = vec![0u64; n];
+    // The lines of an event (unsplit: the one line).
+    let mut hit = Vec::new();
+    // Broken down, a line exists where a matching event was (unsplit, the line always does).
+    let mut seen = vec![split.keys.is_none(); lines];
+    let cells: Vec<Acc> = if s.math == Math::Total {
+        let mut counts = vec![0u64; lines * n];
         for i in 0..ts.len() {
-            if let Some(b) = bucket_of(i) {
-                counts[b] += 1;
+            let Some(b) = bucket_of(i) else { continue };
+            for &l in lines_of(split, events.start + i, &mut hit) {
+                counts[l * n + b] += 1;
+                seen[l] = true;
             }
         }
-        counts.into_iter().map(Acc::Count).collect::<Vec<_>>()
+        counts.into_iter().map(Acc::Count).collect()
     } else {
         let actor_count = frame.actor_count(column);
         let ranges = parallel::ranges(frame.len()).len();
-        if !ActorSet::dense_fits(actor_count, (n + 1) * ranges) {
+        if !ActorSet::dense_fits(actor_count, (n + 1) * lines * ranges) {
             return None;
         }
         let ids = frame.single_actors(column)?;
         let ids = ids.get(events.clone()).unwrap_or(&[]);
         let words = actor_count.div_ceil(64);
-        let mut bits = vec![0u64; n * words];
+        let mut bits = vec![0u64; lines * n * words];
         for i in 0..ts.len() {
             let Some(b) = bucket_of(i) else { continue };
             let Some(&a) = ids.get(i) else { continue };
             let a = a as usize;
-            if a < actor_count {
-                bits[b * words + a / 64] |= 1 << (a % 64);
+            for &l in lines_of(split, events.start + i, &mut hit) {
+                seen[l] = true;
+                if a < actor_count {
+                    bits[(l * n + b) * words + a / 64] |= 1 << (a % 64);
+                }
             }
         }
-        (0..n).map(|b| Acc::Actors(ActorSet::from_words(bits[b * words..(b + 1) * words].to_vec()))).collect()
+        bits.chunks(words.max(1))
+            .take(lines * n)
+            .map(|w| Acc::Actors(ActorSet::from_words(if words == 0 { Vec::new() } else { w.to_vec() })))
+            .chain(std::iter::repeat_with(|| Acc::Actors(ActorSet::from_words(Vec::new()))))
+            .take(lines * n)
+            .collect()
     };
-    let mut total = Acc::new(s.math, false, frame.actor_count(column), n + 1);
-    for c in &cells {
-        match (&mut total, c) {
-            (Acc::Count(t), Acc::Count(x)) => *t += x,
-            (Acc::Actors(t), Acc::Actors(x)) => t.union(x.clone()),
-            _ => {}
+    let mut cells = cells.into_iter();
+    let lines = seen
+        .into_iter()
+        .map(|seen| {
+            let line: Vec<Acc> = cells.by_ref().take(n).collect();
+            seen.then(|| {
+                let mut total = Acc::new(s.math, false, frame.actor_count(column), n + 1);
+                for c in &line {
+                    match (&mut total, c) {
+                        (Acc::Count(t), Acc::Count(x)) => *t += x,
+                        (Acc::Actors(t), Acc::Actors(x)) => t.union(x.clone()),
+                        _ => {}
+                    }
+                }
+                (line, total)
+            })
+        })
+        .collect();
+    Some(Tally { lines, firsts: vec![HashMap::default(); split.values.len()] })
+}
+
+/// The lines of event `i` into `hit` (unsplit: the one line, without a call per event).
+#[inline]
+fn lines_of<'h>(split: &Lines, i: usize, hit: &'h mut Vec<usize>) -> &'h [usize] {
+    match split.keys {
+        None => &[0],
+        Some(_) => {
+            split.of(i, hit);
+            hit
         }
     }
-    Some(Tally { lines: vec![Some((cells, total))], firsts: vec![HashMap::default()] })
 }
 
 /// Rolling active actors: per daily bucket, the distinct actors with a matching event in the
@@ -902,8 +937,21 @@ mod tests {
             p.insert("n".into(), serde_json::json!((i % 13) as f64 + 0.1));
             scan.properties.push(p);
         }
-        scan.persons = (0..5003).map(|k| Actor { key: format!("p{k}"), ..Actor::default() }).collect();
+        scan.persons = (0..5003)
+            .map(|k| {
+                let mut properties = troupe_core::Properties::new();
+                if k % 5 != 0 {
+                    properties.insert("plan".into(), serde_json::json!(["free", "pro", "team"][k % 3]));
+                }
+                Actor { key: format!("p{k}"), properties, ..Actor::default() }
+            })
+            .collect();
         let frame = Frame::new(scan);
+        // Broken down by the person's plan, the top two kept: lines for two plans and "other".
+        let breakdown: crate::spec::Breakdown =
+            serde_json::from_value(serde_json::json!({"type": "person", "key": "plan", "limit": 2}))
+                .expect("breakdown");
+        let by_plan = Lines::top(frame.breakdown_keys(&breakdown), 2, frame.len(), |_| true);
         let calendar = Calendar::new(None, Interval::Day, WeekStart::Sunday).expect("calendar");
         let to = from + chrono::Duration::days(days);
         let buckets = calendar.buckets(from, to);
@@ -934,21 +982,17 @@ mod tests {
             (series("b", Math::Median, Some("n"), false), false),
             (series("a", Math::AvgPerActor, None, false), false),
         ];
-        for (s, cumulative) in &cases {
+        for ((s, cumulative), split) in cases.iter().flat_map(|case| [(case, &split), (case, &by_plan)]) {
             let m = frame.matcher(&s.selector, None, &cohorts).expect("matcher");
-            let on = On {
-                frame: &frame,
-                column: ActorColumn::Persons,
-                period: &period,
-                split: &split,
-                cumulative: *cumulative,
-            };
+            let on =
+                On { frame: &frame, column: ActorColumn::Persons, period: &period, split, cumulative: *cumulative };
             let on_threads = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
                 pool.install(|| series_values(&on, s, &m))
             };
             let one = on_threads(1);
             assert!(one[0].2 > 0.0, "{s:?}: something counted");
+            assert_eq!(one.len(), split.values.len(), "a line per value: {one:?}");
             assert_eq!(on_threads(4), one, "{s:?} cumulative {cumulative}");
         }
     }
