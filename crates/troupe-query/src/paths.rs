@@ -71,7 +71,17 @@ pub async fn run(ctx: &Ctx<'_>, q: &PathsQuery) -> Result<PathsResult, QueryErro
     let column = frame.column(&q.common.count_by);
     let every = frame.matcher(&EventSelector::default(), q.common.filters.as_ref(), &cohorts)?;
     let anchor = anchor.map(|a| frame.matcher(a, q.common.filters.as_ref(), &cohorts)).transpose()?;
-    let mut by_actor: HashMap<u32, Vec<Step>> = HashMap::default();
+    // Each actor's steps at their exact size: counted first, so no list grows by doubling
+    // (at 10M events, doubling held up to twice the steps' 160 MB at the peak).
+    let mut counts = vec![0usize; frame.actor_count(column)];
+    for i in (0..frame.len()).filter(|&i| every.matches(&frame, i)) {
+        for &a in frame.actors(i, column) {
+            if let Some(n) = counts.get_mut(a as usize) {
+                *n += 1;
+            }
+        }
+    }
+    let mut by_actor: Vec<Vec<Step>> = counts.into_iter().map(Vec::with_capacity).collect();
     for i in 0..frame.len() {
         if !every.matches(&frame, i) {
             continue;
@@ -82,10 +92,14 @@ pub async fn run(ctx: &Ctx<'_>, q: &PathsQuery) -> Result<PathsResult, QueryErro
             anchor: anchor.as_ref().is_some_and(|m| m.matches(&frame, i)),
         };
         for &a in frame.actors(i, column) {
-            by_actor.entry(a).or_default().push(step);
+            if let Some(steps) = by_actor.get_mut(a as usize) {
+                steps.push(step);
+            }
         }
     }
-    let events = Events { names: frame.scan.names.clone(), actors: by_actor.into_iter().collect() };
+    let actors = by_actor.into_iter().enumerate().filter(|(_, steps)| !steps.is_empty());
+    let events =
+        Events { names: frame.scan.names.clone(), actors: actors.map(|(a, steps)| (a as u32, steps)).collect() };
     Ok(shape.answer(q, events, &|a| frame.actor(column, a).cloned()))
 }
 
