@@ -473,6 +473,28 @@ impl Matcher {
     }
 }
 
+/// A matcher's test for a loop over a frame's events: a lookup in a table by event name when it
+/// tests the name alone, else the whole test.
+pub struct QuickMatch<'a> {
+    matcher: &'a Matcher,
+    frame: &'a Frame,
+    names: Option<Vec<bool>>,
+}
+
+impl<'a> QuickMatch<'a> {
+    pub fn new(matcher: &'a Matcher, frame: &'a Frame) -> Self {
+        QuickMatch { matcher, frame, names: matcher.name_table(frame) }
+    }
+
+    #[inline]
+    pub fn matches(&self, i: usize) -> bool {
+        match &self.names {
+            Some(table) => self.frame.scan.name.get(i).and_then(|&n| table.get(n as usize)).copied().unwrap_or(false),
+            None => self.matcher.matches(self.frame, i),
+        }
+    }
+}
+
 /// Which of some matchers an event matches, as bits (bit k: matcher k; at most 32 matchers).
 /// When every matcher tests the name alone (funnel steps without filters, most often), the bits
 /// come from a table by event name: one lookup per event instead of one test per matcher.

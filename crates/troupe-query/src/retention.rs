@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::actor_set::BucketSet;
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
-use crate::frame::{breakdown_limit, keep, top_values, ActorColumn, Frame, Matcher, Needs};
+use crate::frame::{breakdown_limit, keep, top_values, ActorColumn, Frame, Matcher, Needs, QuickMatch};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{RetentionCell, RetentionMean, RetentionMeanCell, RetentionResult, RetentionRow};
 use crate::spec::{Cohorting, RetentionQuery};
@@ -269,17 +269,13 @@ fn activities(
     // Actor ids are dense: one slot each beats hashing once per event. Ranges of events are
     // recorded on every core, each into its own slots, then merged.
     let actor_count = frame.actor_count(column);
-    let (start_names, back_names) = (start.name_table(frame), back.name_table(frame));
-    let test = |table: &Option<Vec<bool>>, m: &Matcher, i: usize| match table {
-        Some(t) => frame.scan.name.get(i).and_then(|&n| t.get(n as usize)).copied().unwrap_or(false),
-        None => m.matches(frame, i),
-    };
+    let (start, back) = (QuickMatch::new(start, frame), QuickMatch::new(back, frame));
     let record_range = |events: std::ops::Range<usize>| {
         let mut actors: Vec<Activity> = Vec::new();
         actors.resize_with(actor_count, Activity::default);
         let mut hint = 0;
         for i in events {
-            let (is_start, is_return) = (test(&start_names, start, i), test(&back_names, back, i));
+            let (is_start, is_return) = (start.matches(i), back.matches(i));
             if !is_start && !is_return {
                 continue;
             }

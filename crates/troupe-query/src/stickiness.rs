@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
-use crate::frame::{breakdown_limit, ActorColumn, Frame, Lines, Matcher, Needs};
+use crate::frame::{breakdown_limit, ActorColumn, Frame, Lines, Matcher, Needs, QuickMatch};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{StickinessLine, StickinessResult};
 use crate::spec::{EventSelector, StickinessQuery, StickyOperator};
@@ -185,11 +185,7 @@ fn active_intervals(frame: &Frame, column: ActorColumn, m: &Matcher, buckets: &B
     if actors.saturating_mul(words).saturating_mul(8).saturating_mul(ranges) > ACTIVE_BITS_BUDGET {
         return None;
     }
-    let names = m.name_table(frame);
-    let matches = |i: usize| match &names {
-        Some(t) => frame.scan.name.get(i).and_then(|&n| t.get(n as usize)).copied().unwrap_or(false),
-        None => m.matches(frame, i),
-    };
+    let test = QuickMatch::new(m, frame);
     let rows = parallel::count_ranges(
         frame.len(),
         |events| {
@@ -197,7 +193,7 @@ fn active_intervals(frame: &Frame, column: ActorColumn, m: &Matcher, buckets: &B
             let mut hint = 0;
             for i in events {
                 let Some(b) = buckets.index_near(frame.scan.ts[i], &mut hint) else { continue };
-                if !matches(i) {
+                if !test.matches(i) {
                     continue;
                 }
                 for &a in frame.actors(i, column) {
