@@ -388,8 +388,9 @@ impl ProjectColumns {
                     })
                     .collect();
                 let mut list = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+                // In time order the lists are already cut to the range: no time to read here.
                 union_ascending(&lists, range, |e| {
-                    if (from..to).contains(&self.ts[e]) {
+                    if !self.out_of_order || (from..to).contains(&self.ts[e]) {
                         list.push(e as u32);
                     }
                 });
@@ -402,14 +403,8 @@ impl ProjectColumns {
         let mut persons: Vec<String> = Vec::new();
         let selected = &selected;
         rayon::scope(|scope| {
-            scope.spawn(|_| match selected {
-                Selected::Range(r) => ts.extend_from_slice(&self.ts[r.clone()]),
-                Selected::List(list) => ts.extend(list.iter().map(|&e| self.ts[e as usize])),
-            });
-            scope.spawn(|_| match selected {
-                Selected::Range(r) => name.extend_from_slice(&self.name[r.clone()]),
-                Selected::List(list) => name.extend(list.iter().map(|&e| self.name[e as usize])),
-            });
+            scope.spawn(|_| selected.gather(&self.ts, ts));
+            scope.spawn(|_| selected.gather(&self.name, name));
             if req.persons {
                 scope.spawn(|_| self.persons_column(selected, person, &mut persons));
             }
@@ -513,6 +508,14 @@ enum Selected {
 }
 
 impl Selected {
+    /// The selected events' values of `column` onto `out`: a copy of a slice, or a gather.
+    fn gather<T: Copy>(&self, column: &[T], out: &mut Vec<T>) {
+        match self {
+            Selected::Range(r) => out.extend_from_slice(&column[r.clone()]),
+            Selected::List(list) => out.extend(list.iter().map(|&e| column[e as usize])),
+        }
+    }
+
     fn for_each(&self, mut visit: impl FnMut(usize)) {
         match self {
             Selected::Range(r) => r.clone().for_each(visit),

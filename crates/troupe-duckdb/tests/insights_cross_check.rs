@@ -130,13 +130,19 @@ async fn insights_match_a_reference_computation() {
     }
 }
 
-async fn check_seed(seed: u64) {
+/// A fresh in-memory store with one project.
+async fn new_project() -> (DuckStore, u32) {
     let store = DuckStore::open(EmbeddedConfig::default()).expect("opens");
     let project = store
         .create_project(NewProject { name: "x".into(), ingestion_key: "k".into(), secret_key_hash: "h".into() })
         .await
         .expect("project")
         .id;
+    (store, project)
+}
+
+async fn check_seed(seed: u64) {
+    let (store, project) = new_project().await;
     let (commands, events) = generate(seed);
     for r in store.apply(project, commands).await.expect("applies") {
         r.expect("valid command");
@@ -382,12 +388,7 @@ async fn weekly_active(store: &DuckStore, project: u32, events: &[Event], by_com
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn funnels_over_many_actors_join_their_threads_answers() {
     const N: usize = 3000;
-    let store = DuckStore::open(EmbeddedConfig::default()).expect("opens");
-    let project = store
-        .create_project(NewProject { name: "x".into(), ingestion_key: "k".into(), secret_key_hash: "h".into() })
-        .await
-        .expect("project")
-        .id;
+    let (store, project) = new_project().await;
     let mut commands = Vec::new();
     let at = |i: usize, hour: i64| base() + chrono::Duration::days((i % 5) as i64) + chrono::Duration::hours(hour);
     for i in 0..N {

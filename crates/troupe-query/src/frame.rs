@@ -269,51 +269,41 @@ impl Frame {
     pub fn breakdown_keys(&self, b: &Breakdown) -> BreakdownKeys {
         let mut keys =
             BreakdownKeys { labels: Vec::new(), index: HashMap::default(), offsets: vec![0], ids: Vec::new() };
-        match self.source(&b.source) {
+        let column = match self.source(&b.source) {
             Source::Event => {
                 for i in 0..self.len() {
                     let id = keys.intern(self.scan.properties.get(i).and_then(|p| label(p.get(&b.key))));
                     keys.ids.push(id);
                     keys.offsets.push(keys.ids.len() as u32);
                 }
+                return keys;
             }
-            Source::Person => {
-                let per_person: Vec<u32> =
-                    self.scan.persons.iter().map(|p| keys.intern(label(p.properties.get(&b.key)))).collect();
-                let none = keys.intern(None);
-                // One label per event: no offsets.
-                keys.offsets.clear();
-                keys.ids =
-                    self.scan.person.iter().map(|&p| per_person.get(p as usize).copied().unwrap_or(none)).collect();
-                keys.ids.resize(self.len(), none);
-            }
-            Source::Group(g) => {
-                let column = ActorColumn::Group(g);
-                let per_group: Vec<u32> = (0..self.actor_count(column))
-                    .map(|a| keys.intern(self.actor(column, a as u32).and_then(|a| label(a.properties.get(&b.key)))))
-                    .collect();
-                let none = keys.intern(None);
-                if let Some(single) = self.single_actors(column) {
-                    // One group per event at most: one label per event, no offsets.
-                    keys.offsets.clear();
-                    keys.ids = single.iter().map(|&a| per_group.get(a as usize).copied().unwrap_or(none)).collect();
-                    keys.ids.resize(self.len(), none);
-                    return keys;
-                }
-                for i in 0..self.len() {
-                    let start = keys.ids.len();
-                    for &a in self.actors(i, column) {
-                        let id = per_group[a as usize];
-                        if !keys.ids[start..].contains(&id) {
-                            keys.ids.push(id);
-                        }
-                    }
-                    if keys.ids.len() == start {
-                        keys.ids.push(none);
-                    }
-                    keys.offsets.push(keys.ids.len() as u32);
+            Source::Person => ActorColumn::Persons,
+            Source::Group(g) => ActorColumn::Group(g),
+        };
+        let per_actor: Vec<u32> = (0..self.actor_count(column))
+            .map(|a| keys.intern(self.actor(column, a as u32).and_then(|a| label(a.properties.get(&b.key)))))
+            .collect();
+        let none = keys.intern(None);
+        if let Some(single) = self.single_actors(column) {
+            // One actor per event at most (persons always): one label per event, no offsets.
+            keys.offsets.clear();
+            keys.ids = single.iter().map(|&a| per_actor.get(a as usize).copied().unwrap_or(none)).collect();
+            keys.ids.resize(self.len(), none);
+            return keys;
+        }
+        for i in 0..self.len() {
+            let start = keys.ids.len();
+            for &a in self.actors(i, column) {
+                let id = per_actor[a as usize];
+                if !keys.ids[start..].contains(&id) {
+                    keys.ids.push(id);
                 }
             }
+            if keys.ids.len() == start {
+                keys.ids.push(none);
+            }
+            keys.offsets.push(keys.ids.len() as u32);
         }
         keys
     }

@@ -18,9 +18,14 @@ pub fn ranges(len: usize) -> Vec<Range<usize>> {
     if len == 0 {
         return std::iter::once(0..0).collect();
     }
-    let parts = rayon::current_num_threads().min(len / MIN_EVENTS_PER_RANGE).max(1);
-    let size = len.div_ceil(parts).max(1);
+    let size = len.div_ceil(most_ranges(len)).max(1);
     (0..len).step_by(size).map(|start| start..(start + size).min(len)).collect()
+}
+
+/// How many ranges [`ranges`]`(len)` makes at most: what a range's partial result is budgeted
+/// against (the memory of one partial times this is what a question holds at once).
+pub fn most_ranges(len: usize) -> usize {
+    rayon::current_num_threads().min(len / MIN_EVENTS_PER_RANGE).max(1)
 }
 
 /// `count` on each of [`ranges`]`(len)` in parallel, the partials merged in range order.
@@ -44,7 +49,7 @@ mod tests {
             assert_eq!(r.first().map_or(0, |r| r.start), 0);
             assert_eq!(r.last().map_or(0, |r| r.end), len);
             assert!(r.windows(2).all(|w| w[0].end == w[1].start), "{r:?}");
-            assert!(r.len() <= rayon::current_num_threads().max(1));
+            assert!(r.len() <= most_ranges(len) && most_ranges(len) <= rayon::current_num_threads().max(1));
         }
         assert_eq!(ranges(0), std::iter::once(0..0).collect::<Vec<_>>());
         let merged = count_ranges(

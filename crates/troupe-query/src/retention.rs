@@ -318,10 +318,7 @@ impl Activity {
         }
         if let (true, Some(b)) = (is_return, bucket) {
             match q.min_occurrences.unwrap_or(1) {
-                0 | 1 => {
-                    self.returned.insert(b);
-                    self.last_returned = self.last_returned.max(Some(b));
-                }
+                0 | 1 => self.came_back(b),
                 // Counted here; whether that is enough is known once every event is in
                 // (`count_returns`).
                 _ => *self.counts.entry(b).or_insert(0) += 1,
@@ -333,12 +330,19 @@ impl Activity {
     /// as returned.
     fn count_returns(&mut self, q: &RetentionQuery) {
         let min = q.min_occurrences.unwrap_or(1);
-        for (&b, &count) in &self.counts {
+        let counts = std::mem::take(&mut self.counts);
+        for (&b, &count) in &counts {
             if count >= min {
-                self.returned.insert(b);
-                self.last_returned = self.last_returned.max(Some(b));
+                self.came_back(b);
             }
         }
+        self.counts = counts;
+    }
+
+    /// The actor counts as back in bucket `b`.
+    fn came_back(&mut self, b: usize) {
+        self.returned.insert(b);
+        self.last_returned = self.last_returned.max(Some(b));
     }
 
     /// What recording `later`'s events after this one's would have made.

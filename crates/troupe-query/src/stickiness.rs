@@ -31,8 +31,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
     }
     // The backend's patterns say where actors were active, not how often: a criterion other
     // than "at least once" is counted from a scan.
-    let plain = q.criterion.is_none_or(|c| c.operator == StickyOperator::Gte && c.value <= 1);
-    let pushed = match plain {
+    let pushed = match at_least_once(q) {
         true => pushed_histograms(ctx, q, &setup, &cohorts).await?,
         false => None,
     };
@@ -53,6 +52,12 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
         }
     }
     Ok(StickinessResult { intervals: (1..=n).collect(), series })
+}
+
+/// Whether an actor is active in an interval with any event there (no criterion, or "at least
+/// once"): then where it was active is all a question needs, not how often.
+fn at_least_once(q: &StickinessQuery) -> bool {
+    q.criterion.is_none_or(|c| c.operator == StickyOperator::Gte && c.value <= 1)
 }
 
 /// Per series, per line: how many actors were active in exactly 1, 2, … intervals.
@@ -133,9 +138,8 @@ async fn scanned_histograms(
     };
     let n = setup.buckets.len();
     let mut out = Vec::new();
-    let at_least_once = q.criterion.is_none_or(|c| c.operator == StickyOperator::Gte && c.value <= 1);
     for m in &matchers {
-        if split.keys.is_none() && at_least_once {
+        if split.keys.is_none() && at_least_once(q) {
             if let Some(histogram) = active_intervals(&frame, column, m, &setup.buckets) {
                 out.push(vec![(None, histogram)]);
                 continue;
@@ -181,7 +185,7 @@ const ACTIVE_BITS_BUDGET: usize = 64 << 20;
 fn active_intervals(frame: &Frame, column: ActorColumn, m: &Matcher, buckets: &Buckets) -> Option<Vec<u64>> {
     let n = buckets.len();
     let (actors, words) = (frame.actor_count(column), n.div_ceil(64).max(1));
-    let ranges = parallel::ranges(frame.len()).len();
+    let ranges = parallel::most_ranges(frame.len());
     if actors.saturating_mul(words).saturating_mul(8).saturating_mul(ranges) > ACTIVE_BITS_BUDGET {
         return None;
     }

@@ -14,7 +14,7 @@ use troupe_store::Actor;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
-use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matcher, Needs, OTHER};
+use crate::frame::{breakdown_limit, number_of, ActorColumn, Frame, Lines, Matcher, Needs, QuickMatch, OTHER};
 use crate::pushdown::{self, KeyMap};
 use crate::result::{TrendLine, TrendsResult};
 use crate::spec::{CountBy, EventSelector, Interval, Math, PropertySource, TrendActors, TrendSeries, TrendsQuery};
@@ -615,7 +615,7 @@ fn tally(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Range<usiz
         PropertySource::Group { group_type } => Some(frame.group_column(group_type)),
     };
     // Each range keeps its own sets: the sets alive at once are theirs times the ranges.
-    let ranges = parallel::ranges(frame.len()).len();
+    let ranges = parallel::most_ranges(frame.len());
     let (actor_count, cells) = (frame.actor_count(column), (n + 1) * split.values.len() * ranges);
     let acc = || Acc::new(s.math, source.is_some(), actor_count, cells);
     let fresh = || ((0..n).map(|_| acc()).collect::<Vec<_>>(), acc());
@@ -677,10 +677,10 @@ fn tally(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Range<usiz
     Tally { lines, firsts }
 }
 
-/// The most common series — events or distinct actors of an event name (or of any event), no
-/// filter or property, broken down or not — counted in a tight loop: the name tested from a
-/// table, the bucket found from the previous event's, distinct actors as bits of a bitmap per
-/// line and bucket (the range's set is their union). `None` when the series is not of that kind.
+/// The most common series — events or distinct actors, no property, broken down or not —
+/// counted in a tight loop: the name tested from a table when that is the whole test, the bucket
+/// found from the previous event's, distinct actors as bits of a bitmap per line and bucket (the
+/// range's set is their union). `None` when the series is not of that kind.
 fn tally_plain(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Range<usize>) -> Option<Tally> {
     let On { frame, column, period, split, cumulative } = *on;
     let plain = s.property.is_none()
@@ -690,13 +690,13 @@ fn tally_plain(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Rang
     if !plain {
         return None;
     }
-    let names = m.name_table(frame)?;
+    let test = QuickMatch::new(m, frame);
     let (n, lines) = (period.buckets.len(), split.values.len());
-    let (ts, name) = (&frame.scan.ts[events.clone()], &frame.scan.name[events.clone()]);
+    let ts = &frame.scan.ts[events.clone()];
     let mut hint = 0;
     let mut bucket_of = |i: usize| -> Option<usize> {
         let t = ts[i];
-        if t < period.from || t >= period.to || !names.get(name[i] as usize).copied().unwrap_or(false) {
+        if t < period.from || t >= period.to || !test.matches(events.start + i) {
             return None;
         }
         period.buckets.index_near(t, &mut hint)
@@ -717,7 +717,7 @@ fn tally_plain(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Rang
         counts.into_iter().map(Acc::Count).collect()
     } else {
         let actor_count = frame.actor_count(column);
-        let ranges = parallel::ranges(frame.len()).len();
+        let ranges = parallel::most_ranges(frame.len());
         if !ActorSet::dense_fits(actor_count, (n + 1) * lines * ranges) {
             return None;
         }
@@ -736,12 +736,7 @@ fn tally_plain(on: &On<'_>, s: &TrendSeries, m: &Matcher, events: std::ops::Rang
                 }
             }
         }
-        bits.chunks(words.max(1))
-            .take(lines * n)
-            .map(|w| Acc::Actors(ActorSet::from_words(if words == 0 { Vec::new() } else { w.to_vec() })))
-            .chain(std::iter::repeat_with(|| Acc::Actors(ActorSet::from_words(Vec::new()))))
-            .take(lines * n)
-            .collect()
+        (0..lines * n).map(|c| Acc::Actors(ActorSet::from_words(bits[c * words..(c + 1) * words].to_vec()))).collect()
     };
     let mut cells = cells.into_iter();
     let lines = seen

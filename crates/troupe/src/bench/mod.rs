@@ -152,11 +152,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     };
     let import = if args.import { Some(import(shape, &args.data_dir)?) } else { None };
     let on_clickhouse_questions = on_clickhouse.as_ref().and_then(|c| c["questions"].as_array()).cloned();
-    let on_clickhouse_where = on_clickhouse.as_ref().and_then(|c| c["where"].as_str()).unwrap_or_default().to_string();
-    let troupe = native::Troupe {
-        embedded: &results,
-        on_clickhouse: on_clickhouse_questions.as_deref().map(|rows| (rows, on_clickhouse_where.as_str())),
-    };
+    let troupe = native::Troupe { embedded: &results, on_clickhouse: on_clickhouse_questions.as_deref() };
     let native =
         native::reference(&args.references, args.clickhouse.as_deref(), shape, (&store, project), troupe, args.runs)
             .await?;

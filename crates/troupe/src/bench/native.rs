@@ -121,6 +121,20 @@ impl Schema {
         }
     }
 
+    /// The columns of its events table and of its companies table.
+    fn columns(self) -> (&'static str, &'static str) {
+        match self {
+            Schema::Plain => (
+                "ts Int64, time DateTime, event String, person String, companies Array(String)",
+                "company String, plan String",
+            ),
+            Schema::Tuned => (
+                "ts Int64, time DateTime, event LowCardinality(String), person UInt64, companies Array(UInt64)",
+                "company UInt64, plan LowCardinality(String)",
+            ),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Schema::Plain => "bench's schema",
@@ -152,25 +166,9 @@ struct CompanyRow<'a> {
 /// Copy the embedded project's events into `native_events` (and company plans into
 /// `native_companies`) unless an earlier run did. Returns the seconds it took, if it loaded.
 async fn load(http: &Http, store: &DuckStore, project: u32, events: u64) -> Result<Option<f64>> {
-    http.execute(
-        "CREATE TABLE IF NOT EXISTS native_events (ts Int64, time DateTime, event String, person String, \
-         companies Array(String)) ENGINE = MergeTree ORDER BY (event, time)",
-    )
-    .await?;
-    http.execute(
-        "CREATE TABLE IF NOT EXISTS native_companies (company String, plan String) ENGINE = MergeTree ORDER BY company",
-    )
-    .await?;
-    #[derive(Deserialize)]
-    struct Count {
-        n: u64,
-    }
-    let have: Vec<Count> = http.rows("SELECT count() AS n FROM native_events").await?;
-    if have.first().is_some_and(|c| c.n == events) {
+    if prepare(http, Schema::Plain, events).await? {
         return Ok(None);
     }
-    http.execute("TRUNCATE TABLE native_events").await?;
-    http.execute("TRUNCATE TABLE native_companies").await?;
     let started = Instant::now();
     // The companies' properties too: the breakdown's native reference joins on their plan.
     let request = ScanRequest {
@@ -213,30 +211,39 @@ async fn load(http: &Http, store: &DuckStore, project: u32, events: u64) -> Resu
     Ok(Some(started.elapsed().as_secs_f64()))
 }
 
-/// The plain tables again in the tuned schema (`INSERT … SELECT` on the server), unless an
-/// earlier run did. Returns the seconds it took, if it loaded.
-async fn load_tuned(http: &Http, events: u64) -> Result<Option<f64>> {
-    http.execute(
-        "CREATE TABLE IF NOT EXISTS native_tuned_events (ts Int64, time DateTime, event LowCardinality(String), \
-         person UInt64, companies Array(UInt64)) ENGINE = MergeTree ORDER BY (event, time)",
-    )
+/// A schema's two tables, created when missing. `true` when its events table already holds
+/// `events` rows (an earlier run loaded it); otherwise both are emptied for a load.
+async fn prepare(http: &Http, schema: Schema, events: u64) -> Result<bool> {
+    let (event_columns, company_columns) = schema.columns();
+    let (events_table, companies_table) = (schema.events(), schema.companies());
+    http.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {events_table} ({event_columns}) ENGINE = MergeTree ORDER BY (event, time)"
+    ))
     .await?;
-    http.execute(
-        "CREATE TABLE IF NOT EXISTS native_tuned_companies (company UInt64, plan LowCardinality(String)) \
-         ENGINE = MergeTree ORDER BY company",
-    )
+    http.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {companies_table} ({company_columns}) ENGINE = MergeTree ORDER BY company"
+    ))
     .await?;
     #[derive(Deserialize)]
     struct Count {
         n: u64,
     }
-    let have: Vec<Count> = http.rows("SELECT count() AS n FROM native_tuned_events").await?;
+    let have: Vec<Count> = http.rows(&format!("SELECT count() AS n FROM {events_table}")).await?;
     if have.first().is_some_and(|c| c.n == events) {
+        return Ok(true);
+    }
+    http.execute(&format!("TRUNCATE TABLE {events_table}")).await?;
+    http.execute(&format!("TRUNCATE TABLE {companies_table}")).await?;
+    Ok(false)
+}
+
+/// The plain tables again in the tuned schema (`INSERT … SELECT` on the server), unless an
+/// earlier run did. Returns the seconds it took, if it loaded.
+async fn load_tuned(http: &Http, events: u64) -> Result<Option<f64>> {
+    if prepare(http, Schema::Tuned, events).await? {
         return Ok(None);
     }
     let started = Instant::now();
-    http.execute("TRUNCATE TABLE native_tuned_events").await?;
-    http.execute("TRUNCATE TABLE native_tuned_companies").await?;
     http.execute(
         "INSERT INTO native_tuned_events SELECT ts, time, event, cityHash64(person), \
          arrayMap(c -> cityHash64(c), companies) FROM native_events",
@@ -367,10 +374,10 @@ struct Row {
 }
 
 /// What the references are compared with: troupe's rows on the embedded store (as printed), and
-/// troupe's on its ClickHouse store when the run had one (and where that ran).
+/// troupe's on its ClickHouse store when the run had one.
 pub struct Troupe<'a> {
     pub embedded: &'a [Value],
-    pub on_clickhouse: Option<(&'a [Value], &'a str)>,
+    pub on_clickhouse: Option<&'a [Value]>,
 }
 
 /// Time the native questions on every reference asked for, each beside troupe's answers, then
@@ -412,7 +419,7 @@ pub async fn reference(
             (Where::Url(url), Some(t)) => url == t,
             (_, None) => false,
         };
-        let on_clickhouse = troupe.on_clickhouse.filter(|_| same_place).map(|(rows, _)| rows);
+        let on_clickhouse = troupe.on_clickhouse.filter(|_| same_place);
         let mut schemas = vec![Schema::Plain];
         if server.tunable {
             schemas.push(Schema::Tuned);
