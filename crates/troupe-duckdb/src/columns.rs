@@ -14,7 +14,16 @@
 //! Consistency: a project is loaded on its first question while holding [`EventCache::gate`],
 //! which the writer holds from the start of a transaction until its changes are appended here.
 //! A load therefore sees each committed batch once: in the database or as an append.
+//!
+//! Restarts: with a data directory, each project's columns are saved to a snapshot file
+//! ([`snapshot`]) after a load from the database, when a quarter more events have been appended
+//! since the last save, and at shutdown; a load starts from the snapshot and reads only the
+//! events after it from the database.
 
+mod snapshot;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rustc_hash::FxHashMap as HashMap;
@@ -26,6 +35,13 @@ const NONE: u32 = u32::MAX;
 /// An untyped key that names no group of the type (see [`GroupColumnBuilder::untyped_id`]).
 const NOT_A_GROUP: u32 = u32::MAX - 1;
 
+pub use snapshot::{SnapshotError, SnapshotStamp};
+
+/// Events appended since the last save after which the columns are saved again, at least: a
+/// restart after `kill -9` reads at most about this many (or a quarter of the project, when
+/// more) from the database. Saving 10M events' columns writes ~250 MB.
+const SAVE_AFTER_EVENTS: usize = 1_000_000;
+
 /// The loaded projects' columns, shared by the writer (appends) and the readers (scans).
 #[derive(Default)]
 pub struct EventCache {
@@ -33,11 +49,105 @@ pub struct EventCache {
     projects: RwLock<HashMap<ProjectId, Arc<RwLock<ProjectColumns>>>>,
     /// See [`crate::EmbeddedConfig::release_freed_memory`].
     release_freed_memory: Option<fn()>,
+    /// The directory of the snapshot files; `None` (a store in memory): no snapshots.
+    snapshots: Option<PathBuf>,
+    /// Held while a snapshot is written: one at a time, and shutdown waits for a save under way.
+    saving: Mutex<()>,
+    /// Set while a background save is started or under way: commits do not start another.
+    saving_in_background: AtomicBool,
 }
 
 impl EventCache {
-    pub fn new(release_freed_memory: Option<fn()>) -> Self {
-        EventCache { release_freed_memory, ..EventCache::default() }
+    pub fn new(release_freed_memory: Option<fn()>, snapshots: Option<PathBuf>) -> Self {
+        EventCache { release_freed_memory, snapshots, ..EventCache::default() }
+    }
+
+    /// Where `project`'s snapshot is kept, when snapshots are.
+    pub fn snapshot_path(&self, project: ProjectId) -> Option<PathBuf> {
+        self.snapshots.as_ref().map(|dir| dir.join(format!("project-{project}.columns")))
+    }
+
+    /// The columns saved in `project`'s snapshot when it is of `generation`, without persons;
+    /// `None` when there is none in step (the reason is logged).
+    pub fn read_snapshot(&self, project: ProjectId, generation: u64) -> Option<ProjectColumns> {
+        let path = self.snapshot_path(project)?;
+        let started = std::time::Instant::now();
+        match snapshot::read(&path, project, generation) {
+            Ok((mut columns, stamp)) => {
+                tracing::debug!(events = columns.ts.len(), ms = started.elapsed().as_secs_f64() * 1e3, "snapshot read");
+                columns.stamp = stamp;
+                columns.set_saved(columns.ts.len());
+                Some(columns)
+            }
+            Err(SnapshotError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                tracing::info!(project, error = %e, "not using the columns' snapshot; reading the database");
+                // Replaced by a good one after the load; until then it would only be read again.
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Save `project`'s columns when at least `after` events are not in its snapshot (or there is
+    /// none). The columns are read-locked while written (appends wait), not while synced.
+    pub fn save(&self, project: ProjectId, after: usize) {
+        let (Some(path), Some(columns)) = (self.snapshot_path(project), self.get(project)) else { return };
+        let _saving = self.saving.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let started = std::time::Instant::now();
+        let written = {
+            let columns = read(&columns);
+            if !columns.unsaved(after) {
+                return;
+            }
+            snapshot::write(&path, &columns, columns.stamp).map(|partial| (partial, columns.ts.len()))
+        };
+        // Not put in place when the columns were dropped meanwhile (their events were rewritten,
+        // maybe erased): see `stored_events_changed`.
+        let result = written.and_then(|(partial, events)| {
+            let projects = read(&self.projects);
+            match projects.get(&project) {
+                Some(current) if Arc::ptr_eq(current, &columns) => partial.commit().map(|()| events),
+                _ => partial.discard().map(|()| 0),
+            }
+        });
+        match result {
+            Ok(events) => {
+                read(&columns).set_saved(events);
+                tracing::debug!(project, events, ms = started.elapsed().as_secs_f64() * 1e3, "columns saved");
+            }
+            Err(e) => tracing::warn!(project, error = %e, path = %path.display(), "saving the columns failed"),
+        }
+    }
+
+    /// Save every loaded project's columns not fully in their snapshot (at shutdown).
+    pub fn save_all(&self) {
+        let projects: Vec<ProjectId> = read(&self.projects).keys().copied().collect();
+        for project in projects {
+            self.save(project, 1);
+        }
+    }
+
+    /// Save `project`'s columns on a thread of its own when a quarter more events (at least
+    /// [`SAVE_AFTER_EVENTS`]) came since the last save, or when it has none.
+    pub fn save_in_background_when_due(self: &Arc<Self>, project: ProjectId) {
+        let Some(columns) = self.get(project) else { return };
+        let due = {
+            let columns = read(&columns);
+            columns.unsaved(SAVE_AFTER_EVENTS.max(columns.ts.len() / 4))
+        };
+        if !due || self.snapshots.is_none() || self.saving_in_background.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let cache = Arc::clone(self);
+        let spawned = std::thread::Builder::new().name("troupe-columns-save".into()).spawn(move || {
+            cache.save(project, SAVE_AFTER_EVENTS);
+            cache.saving_in_background.store(false, Ordering::Release);
+        });
+        if let Err(e) = spawned {
+            self.saving_in_background.store(false, Ordering::Release);
+            tracing::warn!(error = %e, "cannot start a thread to save the columns");
+        }
     }
 
     /// Held by the writer from the start of a transaction until its changes are appended.
@@ -54,9 +164,29 @@ impl EventCache {
         write(&self.projects).remove(&project);
     }
 
+    /// A commit changed `project`'s stored events: its snapshot file is deleted (it may hold
+    /// what was erased, and it is out of step), and with `forget` its columns are dropped too.
+    /// Under the map's lock, which a save holds while it puts a file in place, so no save of the
+    /// columns before the change lands after it.
+    pub fn stored_events_changed(&self, project: ProjectId, forget: bool) {
+        let mut projects = write(&self.projects);
+        if forget {
+            projects.remove(&project);
+        }
+        if let Some(path) = self.snapshot_path(project) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::error!(project, error = %e, path = %path.display(), "cannot delete the columns' snapshot")
+                }
+            }
+        }
+    }
+
     /// The project's columns, loaded by `load` (from the database) the first time.
     pub fn get_or_load<E>(
-        &self,
+        self: &Arc<Self>,
         project: ProjectId,
         load: impl FnOnce() -> Result<ProjectColumns, E>,
     ) -> Result<Arc<RwLock<ProjectColumns>>, E> {
@@ -77,6 +207,7 @@ impl EventCache {
         tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "columns loaded");
         let columns = Arc::new(RwLock::new(columns));
         write(&self.projects).insert(project, Arc::clone(&columns));
+        self.save_in_background_when_due(project);
         Ok(columns)
     }
 }
@@ -114,6 +245,12 @@ pub struct ProjectColumns {
     /// Per group type slot, the keys stamped on each event.
     slots: Vec<Ids>,
     untyped: Ids,
+    /// The project, its rewrite generation when read and the sequence number of its last event:
+    /// what a snapshot of these columns is in step with.
+    stamp: SnapshotStamp,
+    /// One more than the events (from the first) in the project's snapshot file; 0: none saved.
+    /// Atomic: the saving thread sets it holding a read lock.
+    saved_events_plus_one: AtomicUsize,
 }
 
 /// Keys of one kind on each event: the first in `first` (shorter than the event count when the
@@ -195,6 +332,34 @@ impl<'a> IdsReader<'a> {
 }
 
 impl ProjectColumns {
+    /// Whether at least `after` events are not in the snapshot file, or there is none (and
+    /// there are events).
+    fn unsaved(&self, after: usize) -> bool {
+        match self.saved_events_plus_one.load(Ordering::Acquire) {
+            0 => !self.ts.is_empty(),
+            saved => self.ts.len().saturating_sub(saved - 1) >= after.max(1),
+        }
+    }
+
+    /// The first `events` events are in the snapshot file.
+    fn set_saved(&self, events: usize) {
+        self.saved_events_plus_one.fetch_max(events + 1, Ordering::AcqRel);
+    }
+
+    /// What these columns were read at: a snapshot of them is in step with it.
+    pub fn set_stamp(&mut self, stamp: SnapshotStamp) {
+        self.stamp = stamp;
+    }
+
+    pub fn stamp(&self) -> SnapshotStamp {
+        self.stamp
+    }
+
+    /// The sequence number of an event appended since (events are numbered in commit order).
+    pub fn saw_seq(&mut self, seq: u64) {
+        self.stamp.last_seq = self.stamp.last_seq.max(seq);
+    }
+
     /// An event's time, name and distinct id; its keys follow through [`Self::push_untyped`]
     /// and [`Self::push_slot`] with the index returned.
     pub fn push_event(&mut self, ts: i64, name: &str, distinct_id: &str) -> usize {
@@ -251,6 +416,13 @@ impl ProjectColumns {
         if let Some(ids) = self.slots.get_mut(slot) {
             *ids = Ids::default();
         }
+    }
+
+    /// A commit changed stored events in place (these columns followed it): it moved the
+    /// project's rewrite generation on by one and deleted the snapshot.
+    pub fn stored_events_changed(&mut self) {
+        self.stamp.generation += 1;
+        self.saved_events_plus_one.store(0, Ordering::Release);
     }
 
     fn distinct_id(&mut self, key: &str) -> u32 {
@@ -491,10 +663,10 @@ impl ProjectColumns {
         }
     }
 
-    /// The start of a load of `events` events: room taken once (growing by doubling would
+    /// The start of a load of `events` more events: room taken once (growing by doubling would
     /// overshoot a large project's columns by up to half again, and copy them as they grow).
     pub fn reserve(&mut self, events: usize) {
-        self.loading = Some(events);
+        self.loading = Some(self.ts.len() + events);
         self.ts.reserve_exact(events);
         self.name.reserve_exact(events);
         self.distinct.reserve_exact(events);

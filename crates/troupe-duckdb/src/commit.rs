@@ -145,6 +145,8 @@ impl Committer {
         if let Err(e) = self.conn.execute_batch("CHECKPOINT") {
             tracing::warn!(error = %e, "checkpoint at shutdown failed");
         }
+        // The next start's first question then reads the columns back instead of the events.
+        self.cache.save_all();
     }
 
     fn commit(&mut self, batch: Batch) {
@@ -169,6 +171,7 @@ impl Committer {
                         tracing::error!(project, "appending a committed batch to the columns panicked; they reload");
                         self.cache.forget(*project);
                     }
+                    self.cache.save_in_background_when_due(*project);
                 }
                 let Batch { pending, writes, .. } = batch;
                 pending.into_iter().for_each(Pending::answer);
@@ -238,20 +241,22 @@ impl Committer {
 
     /// A committed batch's events and identity changes into the project's columns, when loaded.
     fn append_to_cache(&self, project: ProjectId, changes: &Changes, write: &ProjectWrite) {
-        let Some(columns) = self.cache.get(project) else { return };
-        if changes.rewrites_stored_events() {
-            // Rare (erasures, anonymizations, retention): the columns are read again from the
-            // database on the next question instead of having rows taken out of every column here.
-            self.cache.forget(project);
-            return;
+        // Rare (erasures, anonymizations, retention): the columns are read again from the
+        // database on the next question instead of having rows taken out of every column here.
+        let rewritten = changes.rewrites_stored_events();
+        if rewritten || !changes.cleared_slots.is_empty() {
+            self.cache.stored_events_changed(project, rewritten);
         }
+        let Some(columns) = self.cache.get(project) else { return };
         let mut columns = columns::write(&columns);
-        for &slot in &changes.cleared_slots {
-            columns.clear_slot(slot as usize);
+        if !changes.cleared_slots.is_empty() {
+            changes.cleared_slots.iter().for_each(|&slot| columns.clear_slot(slot as usize));
+            columns.stored_events_changed();
         }
         for event in &changes.events {
             columns.push_stored(event);
         }
+        columns.saw_seq(write.last_seq);
         for (distinct_id, person) in &write.distinct_ids {
             columns.set_person(distinct_id, person.as_deref());
         }

@@ -37,6 +37,9 @@ use writer::{JobSender, Writer};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "troupe.duckdb";
+/// The directory of the projects' column snapshots inside the data directory (a cache of the
+/// database: deleting it costs the next start's first questions a read of every event).
+pub const SNAPSHOT_DIR: &str = "columns";
 
 /// DuckDB's own memory (its block cache and query working memory): room for the writer's
 /// batches (at 64 MB ingestion was a fifth slower).
@@ -116,7 +119,17 @@ impl DuckStore {
         schema::ensure_group_columns(&conn, group_slots).map_err(backend)?;
         let writer_conn = conn.try_clone().map_err(backend)?;
         let commit_conn = conn.try_clone().map_err(backend)?;
-        let cache = Arc::new(EventCache::new(config.release_freed_memory));
+        let snapshots = match &config.data_dir {
+            Some(dir) => {
+                let snapshots = dir.join(SNAPSHOT_DIR);
+                std::fs::create_dir_all(&snapshots).map_err(|e| {
+                    StoreError::Internal(format!("cannot create the snapshot directory {}: {e}", snapshots.display()))
+                })?;
+                Some(snapshots)
+            }
+            None => None,
+        };
+        let cache = Arc::new(EventCache::new(config.release_freed_memory, snapshots));
         let commits = commit::spawn(commit_conn, Arc::clone(&cache), config.dedupe_window)
             .map_err(|e| StoreError::Internal(format!("cannot start the writer's commit thread: {e}")))?;
         let halted = Arc::clone(&commits.halted);

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use duckdb::arrow::array::{
-    ArrayRef, ListBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt32Array, UInt64Builder,
+    ArrayRef, ListBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt32Array, UInt64Array, UInt64Builder,
 };
 use duckdb::arrow::datatypes::{Field, Schema};
 use duckdb::arrow::error::ArrowError;
@@ -33,6 +33,8 @@ type Row = Vec<Value>;
 pub struct ProjectWrite {
     project: u32,
     events: Vec<RecordBatch>,
+    /// The sequence number of the batch's last event (the columns' snapshot stamp), 0: none.
+    pub last_seq: u64,
     /// Every touched person's id (its rows are replaced), then the rows of those still present.
     person_ids: Vec<String>,
     persons: Vec<Row>,
@@ -47,13 +49,17 @@ pub struct ProjectWrite {
 }
 
 impl ProjectWrite {
-    /// The rows for `changes`, read from `state` as the batch left it.
-    pub fn new(state: &ProjectState, changes: &Changes) -> Result<Self, ArrowError> {
+    /// The rows for `changes`, read from `state` as the batch left it; its events are numbered
+    /// from `next_seq` on (which is moved past them).
+    pub fn new(state: &ProjectState, changes: &Changes, next_seq: &mut u64) -> Result<Self, ArrowError> {
         let project = state.project_id;
-        let events = event_batches(project, &changes.events)?;
+        let first_seq = *next_seq;
+        let events = event_batches(project, &changes.events, first_seq)?;
+        *next_seq += changes.events.len() as u64;
         let mut write = ProjectWrite {
             project,
             events,
+            last_seq: if changes.events.is_empty() { 0 } else { *next_seq - 1 },
             person_ids: changes.persons.iter().map(|id| id.to_string()).collect(),
             persons: Vec::new(),
             memberships: Vec::new(),
@@ -148,6 +154,10 @@ impl ProjectWrite {
                 params![key, key, project, key],
             )?;
         }
+        if changes.rewrites_stored_events() || !changes.cleared_slots.is_empty() {
+            // The project's columns' snapshot is out of step from this commit on.
+            conn.execute("INSERT INTO event_rewrites (project_id) VALUES (?)", [project])?;
+        }
         append_batches(conn, "events", &self.events)?;
         self.persons(conn)?;
         self.distinct_ids(conn)?;
@@ -239,16 +249,24 @@ const EVENTS_PER_RECORD_BATCH: usize = 2048;
 /// appended by columns, DuckDB copies each column once instead of binding a value per cell.
 /// Group columns no event has an id in are left out (they default to NULL), so the unused
 /// slots of a project cost nothing; every batch has the same columns.
-fn event_batches(project: u32, events: &[StoredEvent]) -> Result<Vec<RecordBatch>, ArrowError> {
+fn event_batches(project: u32, events: &[StoredEvent], first_seq: u64) -> Result<Vec<RecordBatch>, ArrowError> {
     let used_slots: Vec<Slot> =
         events.iter().flat_map(|e| e.groups.keys().copied()).collect::<BTreeSet<Slot>>().into_iter().collect();
     let untyped_used = events.iter().any(|e| !e.untyped_groups.is_empty());
-    events.chunks(EVENTS_PER_RECORD_BATCH).map(|chunk| event_batch(project, chunk, &used_slots, untyped_used)).collect()
+    events
+        .chunks(EVENTS_PER_RECORD_BATCH)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let seq = first_seq + (i * EVENTS_PER_RECORD_BATCH) as u64;
+            event_batch(project, chunk, seq, &used_slots, untyped_used)
+        })
+        .collect()
 }
 
 fn event_batch(
     project: u32,
     events: &[StoredEvent],
+    first_seq: u64,
     used_slots: &[Slot],
     untyped_used: bool,
 ) -> Result<RecordBatch, ArrowError> {
@@ -288,6 +306,7 @@ fn event_batch(
         ("ts".into(), Arc::new(ts.finish())),
         ("received_at".into(), Arc::new(received_at.finish())),
         ("properties".into(), Arc::new(properties.finish())),
+        ("seq".into(), Arc::new(UInt64Array::from_iter_values(first_seq..first_seq + rows as u64))),
     ];
     if untyped_used {
         columns.push(("groups_untyped".into(), Arc::new(untyped.finish())));

@@ -2,6 +2,8 @@
 //! `person_distinct_ids` (so merges count the merged person) and their group ids per requested
 //! type, dictionary-encoded for the query layer.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use duckdb::arrow::array::{Array, AsArray, LargeStringArray, ListArray, StringArray, StringViewArray};
@@ -10,7 +12,7 @@ use duckdb::types::Value;
 use duckdb::{params_from_iter, Connection};
 use troupe_store::{Actor, Dictionary, EventScan, GroupColumnBuilder, ScanRequest};
 
-use crate::columns::{read, EventCache, ProjectColumns};
+use crate::columns::{read, EventCache, ProjectColumns, SnapshotStamp};
 use crate::read::slot_names;
 use crate::values::{from_micros, list_of_text, parse_json, ts};
 
@@ -22,7 +24,7 @@ pub fn scan(
     conn: &Connection,
     project: u32,
     req: &ScanRequest,
-    cache: &EventCache,
+    cache: &Arc<EventCache>,
     group_slots: usize,
 ) -> Result<EventScan> {
     let slots = slot_names(conn, project)?;
@@ -39,8 +41,10 @@ pub fn scan(
         return scan_database(conn, project, req, builders);
     }
     let columns = cache.get_or_load(project, || {
+        let generation = crate::schema::rewrite_generation(conn, project)?;
+        let snapshot = cache.read_snapshot(project, generation);
         conn.execute_batch(&format!("SET memory_limit = '{}'", crate::DUCKDB_LOAD_MEMORY_LIMIT))?;
-        let loaded = load_columns(conn, project, group_slots);
+        let loaded = load_columns(conn, project, group_slots, generation, snapshot);
         conn.execute_batch(&format!("SET memory_limit = '{}'", crate::DUCKDB_MEMORY_LIMIT))?;
         loaded
     })?;
@@ -52,24 +56,41 @@ pub fn scan(
     Ok(out)
 }
 
-/// Every event of the project into columns, with each distinct id's person.
-pub fn load_columns(conn: &Connection, project: u32, group_slots: usize) -> Result<ProjectColumns> {
-    let mut columns = ProjectColumns::default();
-    let events: i64 = conn.query_row("SELECT count(*) FROM events WHERE project_id = ?", [project], |r| r.get(0))?;
+/// The project's events into columns, with each distinct id's person: those after `snapshot`
+/// (the columns saved at the project's rewrite `generation`) or, without one, every event.
+pub fn load_columns(
+    conn: &Connection,
+    project: u32,
+    group_slots: usize,
+    generation: u64,
+    snapshot: Option<ProjectColumns>,
+) -> Result<ProjectColumns> {
+    let after = snapshot.as_ref().map(|columns| columns.stamp().last_seq);
+    let mut columns = snapshot.unwrap_or_default();
+    // Events stored before they were numbered have no number: a snapshot holds them all.
+    let (filter, args) = match after {
+        Some(seq) => ("project_id = ? AND seq > ?", vec![Value::UInt(project), Value::UBigInt(seq)]),
+        None => ("project_id = ?", vec![Value::UInt(project)]),
+    };
+    let events: i64 =
+        conn.query_row(&format!("SELECT count(*) FROM events WHERE {filter}"), params_from_iter(&args), |r| r.get(0))?;
     columns.reserve(usize::try_from(events).unwrap_or(0));
+    let mut last_seq = after.unwrap_or(0);
     let group_columns: String = (0..group_slots).map(|s| format!(", group_{s}")).collect();
     let sql = format!(
-        "SELECT epoch_us(ts), event, distinct_id, groups_untyped{group_columns} FROM events WHERE project_id = ?"
+        "SELECT epoch_us(ts), event, distinct_id, coalesce(seq, 0)::BIGINT, groups_untyped{group_columns} \
+         FROM events WHERE {filter}"
     );
     let mut stmt = conn.prepare(&sql)?;
-    for batch in stmt.stream_arrow([project])? {
+    for batch in stmt.stream_arrow(params_from_iter(&args))? {
         let batch = batch?;
         let column = |i: usize| batch.column(i).as_ref();
         let stamps = column(0).as_primitive_opt::<Int64Type>().ok_or_else(|| unexpected("timestamps"))?;
         let names = Texts::of(column(1))?;
         let distinct_ids = Texts::of(column(2))?;
-        let untyped = Lists::of(column(3))?;
-        let group_lists: Vec<Lists<'_>> = (0..group_slots).map(|s| Lists::of(column(4 + s))).collect::<Result<_>>()?;
+        let seqs = column(3).as_primitive_opt::<Int64Type>().ok_or_else(|| unexpected("sequence numbers"))?;
+        let untyped = Lists::of(column(4))?;
+        let group_lists: Vec<Lists<'_>> = (0..group_slots).map(|s| Lists::of(column(5 + s))).collect::<Result<_>>()?;
         for row in 0..batch.num_rows() {
             let event = columns.push_event(
                 stamps.value(row),
@@ -81,7 +102,9 @@ pub fn load_columns(conn: &Connection, project: u32, group_slots: usize) -> Resu
                 columns.push_slot(event, slot, lists.row(row));
             }
         }
+        last_seq = last_seq.max(seqs.values().iter().copied().max().unwrap_or(0) as u64);
     }
+    columns.set_stamp(SnapshotStamp { project, generation, last_seq });
     let mut stmt = conn.prepare("SELECT distinct_id, person_id FROM person_distinct_ids WHERE project_id = ?")?;
     let mut rows = stmt.query([project])?;
     while let Some(r) = rows.next()? {

@@ -8,10 +8,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../migrations/V2__documents.sql")),
     (3, include_str!("../migrations/V3__retry_keys.sql")),
     (4, include_str!("../migrations/V4__kept_out.sql")),
+    (5, include_str!("../migrations/V5__column_snapshots.sql")),
 ];
 
 /// The version this build expects.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 pub fn migrate(conn: &Connection) -> duckdb::Result<()> {
     conn.execute_batch(
@@ -50,4 +51,15 @@ pub fn schema_version(conn: &Connection) -> duckdb::Result<i32> {
 pub fn used_slots(conn: &Connection) -> duckdb::Result<usize> {
     let used: i64 = conn.query_row("SELECT coalesce(max(slot) + 1, 0) FROM group_types", [], |r| r.get(0))?;
     Ok(usize::try_from(used).unwrap_or(0))
+}
+
+/// The highest event sequence number stored (0: none): the writer numbers on from it.
+pub fn last_event_seq(conn: &Connection) -> duckdb::Result<u64> {
+    conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
+}
+
+/// How many committed writes changed `project`'s stored events: a snapshot of its columns taken
+/// at another count is out of step.
+pub fn rewrite_generation(conn: &Connection, project: u32) -> duckdb::Result<u64> {
+    conn.query_row("SELECT count(*) FROM event_rewrites WHERE project_id = ?", [project], |r| r.get(0))
 }

@@ -33,6 +33,9 @@ pub struct Writer {
     projects: Vec<Project>,
     states: HashMap<ProjectId, ProjectState>,
     commits: CommitLink,
+    /// The next event's sequence number: events are numbered in the order batches are built,
+    /// which is the order they commit in (a failed batch leaves a gap).
+    next_seq: u64,
 }
 
 impl Writer {
@@ -43,7 +46,8 @@ impl Writer {
         commits: CommitLink,
     ) -> duckdb::Result<Self> {
         let projects = load::projects(&conn)?;
-        let mut writer = Writer { conn, limits, dedupe_window, projects, states: HashMap::new(), commits };
+        let next_seq = crate::schema::last_event_seq(&conn)? + 1;
+        let mut writer = Writer { conn, limits, dedupe_window, projects, states: HashMap::new(), commits, next_seq };
         writer.reload()?;
         Ok(writer)
     }
@@ -103,7 +107,8 @@ impl Writer {
             if changes.is_empty() {
                 continue;
             }
-            let built = std::panic::catch_unwind(AssertUnwindSafe(|| ProjectWrite::new(state, &changes)));
+            let next_seq = &mut self.next_seq;
+            let built = std::panic::catch_unwind(AssertUnwindSafe(|| ProjectWrite::new(state, &changes, next_seq)));
             match built {
                 Ok(Ok(write)) => batch.writes.push((state.project_id, changes, write)),
                 Ok(Err(e)) => batch.broken = Some(format!("cannot build the rows of the batch: {e}")),

@@ -22,7 +22,7 @@ async fn users_reporting(store: &DuckStore, project: u32) -> f64 {
     answer["series"][0]["aggregated_value"].as_f64().unwrap_or(f64::NAN)
 }
 
-/// Every row of every table as text.
+/// Every row of every table as text, and every column snapshot's bytes.
 fn every_row(dir: &std::path::Path) -> Vec<String> {
     let conn = duckdb::Connection::open(dir.join(DB_FILE)).expect("the database opens");
     let mut tables =
@@ -34,6 +34,10 @@ fn every_row(dir: &std::path::Path) -> Vec<String> {
         let mut select = conn.prepare(&format!("SELECT CAST(t AS VARCHAR) FROM \"{name}\" t")).expect("select");
         let texts = select.query_map([], |r| r.get::<_, String>(0)).expect("rows");
         rows.extend(texts.map(|t| format!("{name}: {}", t.expect("row"))));
+    }
+    for file in std::fs::read_dir(dir.join(troupe_duckdb::SNAPSHOT_DIR)).expect("the snapshot directory") {
+        let bytes = std::fs::read(file.expect("an entry").path()).expect("a snapshot");
+        rows.push(format!("snapshot: {}", String::from_utf8_lossy(&bytes)));
     }
     rows
 }

@@ -200,6 +200,10 @@ pub fn peak_rss_mib(pid: u32) -> f64 {
 }
 
 /// A memory line of `/proc/<pid>/status`, in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmRSS:")
+}
+
 fn status_mib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

@@ -68,12 +68,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let dir = args.data_dir.join(format!("events-{}-seed-{}", shape.events, shape.seed));
     // Every core for DuckDB: the plain-SQL reference runs on this store.
     let duckdb_threads = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-    let store = DuckStore::open(EmbeddedConfig {
+    let config = EmbeddedConfig {
         data_dir: Some(dir.clone()),
         duckdb_threads,
         release_freed_memory: Some(crate::alloc::release_freed_memory),
         ..EmbeddedConfig::default()
-    })?;
+    };
+    let mut store = DuckStore::open(config.clone())?;
     let (project, load_seconds) = load(&store, shape).await?;
     let company_slot = company_slot(&store, project).await?;
 
@@ -110,6 +111,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "troupe's answers: process peak RSS {questions_peak_rss_mib:.0} MiB{} (before any reference ran)",
         if reset { "" } else { " since the start (the kernel refused to reset the mark)" }
     );
+    let restart;
+    (store, restart) = restart_to_first_answer(store, &config, project, (&selected[0], answers[0].2), shape).await?;
     println!("{:<40} {:>10} {:>10} {:>12} {:>8}  answer", "question", "cold ms", "warm ms", "plain SQL ms", "ratio");
     for (q, answer) in selected.iter().zip(answers) {
         let r = measure(&store, q, answer, args.runs).await?;
@@ -163,6 +166,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "ingestion": ingestion,
         "questions": results,
         "questions_peak_rss_mib": questions_peak_rss_mib,
+        "restart": restart,
         "physical_limit": physical_limit,
         "troupe_on_clickhouse": on_clickhouse,
         "clickhouse_native_references": native,
@@ -336,6 +340,56 @@ async fn load(store: &dyn Store, shape: Shape) -> Result<(u32, Option<f64>)> {
     };
     store.put_document(project.id, marker).await?;
     Ok((project.id, Some(seconds)))
+}
+
+/// Restart-to-first-answer: the store closed (which saves the columns' snapshots), opened again
+/// and asked `q`; then the same with the snapshots deleted (the first question reads every
+/// event from DuckDB, as on a first start or after a rewrite). Returns the store, open.
+async fn restart_to_first_answer(
+    store: DuckStore,
+    config: &EmbeddedConfig,
+    project: u32,
+    (q, expected): (&Question, f64),
+    shape: Shape,
+) -> Result<(DuckStore, Value)> {
+    let mut store = Some(store);
+    let mut rows = Vec::new();
+    for snapshot in [true, false] {
+        drop(store.take());
+        // What the closed store freed is not the reopened one's memory.
+        crate::alloc::release_freed_memory();
+        let snapshots = config.data_dir.as_ref().map(|dir| dir.join(troupe_duckdb::SNAPSHOT_DIR));
+        if let (false, Some(dir)) = (snapshot, &snapshots) {
+            std::fs::remove_dir_all(dir).with_context(|| format!("cannot delete {}", dir.display()))?;
+        }
+        let reset = ingest::reset_own_peak_rss();
+        let started = Instant::now();
+        let opened = DuckStore::open(config.clone())?;
+        let open = started.elapsed();
+        let open_rss = ingest::rss_mib(std::process::id());
+        let answer = troupe_query::run(&opened, project, &q.insight, shape.end).await?;
+        let first = started.elapsed();
+        let peak = ingest::peak_rss_mib(std::process::id());
+        if (q.checksum)(&answer) != expected {
+            bail!("after a restart {:?} answered {} instead of {expected}", q.name, (q.checksum)(&answer));
+        }
+        println!(
+            "restart to first answer ({}): {:.0} ms (store open {:.0} ms, then {:?} {:.0} ms); RSS {open_rss:.0} MiB when open, peak {peak:.0} MiB{}",
+            if snapshot { "columns from their snapshot" } else { "no snapshot: every event from DuckDB" },
+            ms(first),
+            ms(open),
+            q.name,
+            ms(first - open),
+            if reset { "" } else { " since the start" },
+        );
+        rows.push(json!({
+            "from_snapshot": snapshot, "restart_to_first_answer_ms": ms(first), "open_ms": ms(open),
+            "question": q.name, "answer": (q.checksum)(&answer), "rss_when_open_mib": open_rss, "peak_rss_mib": peak,
+        }));
+        store = Some(opened);
+    }
+    let store = store.context("the store was not reopened")?;
+    Ok((store, json!(rows)))
 }
 
 async fn company_slot(store: &DuckStore, project: u32) -> Result<u8> {
