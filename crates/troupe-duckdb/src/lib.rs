@@ -135,6 +135,12 @@ impl DuckStore {
         let halted = Arc::clone(&commits.halted);
         let writer =
             Writer::open(writer_conn, config.limits.clone(), config.dedupe_window, commits).map_err(backend)?;
+        // The writer's state is read: the table blocks DuckDB cached for it are of no further use
+        // (lowering the limit evicts them), and would stay in the process's memory otherwise.
+        conn.execute_batch(&format!(
+            "SET memory_limit = '{DUCKDB_LOAD_MEMORY_LIMIT}'; SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'"
+        ))
+        .map_err(backend)?;
         let (jobs, receiver) = mpsc::channel(WRITER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("troupe-writer".into())
