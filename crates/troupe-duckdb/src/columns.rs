@@ -62,6 +62,20 @@ impl EventCache {
         EventCache { release_freed_memory, snapshots, ..EventCache::default() }
     }
 
+    /// The projects that have a snapshot file: their columns are loaded at start.
+    pub fn snapshotted_projects(&self) -> Vec<ProjectId> {
+        let Some(dir) = &self.snapshots else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut projects: Vec<ProjectId> = entries
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name();
+                name.to_str()?.strip_prefix("project-")?.strip_suffix(".columns")?.parse().ok()
+            })
+            .collect();
+        projects.sort_unstable();
+        projects
+    }
+
     /// Where `project`'s snapshot is kept, when snapshots are.
     pub fn snapshot_path(&self, project: ProjectId) -> Option<PathBuf> {
         self.snapshots.as_ref().map(|dir| dir.join(format!("project-{project}.columns")))

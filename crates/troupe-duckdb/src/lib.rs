@@ -96,6 +96,8 @@ pub struct DuckStore {
     cache: Arc<EventCache>,
     group_slots: usize,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Loads, at start, the columns of the projects that have a snapshot (see [`Self::open`]).
+    _preload: Preload,
     /// Set while the writer refuses writes after a failed commit (see [`commit`]).
     halted: Arc<AtomicBool>,
 }
@@ -130,6 +132,10 @@ impl DuckStore {
             None => None,
         };
         let cache = Arc::new(EventCache::new(config.release_freed_memory, snapshots));
+        // The columns of projects asked about before (those with a snapshot) are loaded while the
+        // writer reads its state, on the other core: the first question after a restart finds
+        // them loaded (or waits for the load under way) instead of waiting for both in turn.
+        let preload_thread = preload(&conn, &cache, group_slots)?;
         let commits = commit::spawn(commit_conn, Arc::clone(&cache), config.dedupe_window)
             .map_err(|e| StoreError::Internal(format!("cannot start the writer's commit thread: {e}")))?;
         let halted = Arc::clone(&commits.halted);
@@ -152,6 +158,7 @@ impl DuckStore {
             cache,
             group_slots,
             writer_thread: Mutex::new(Some(thread)),
+            _preload: preload_thread,
             halted,
         })
     }
@@ -211,6 +218,40 @@ impl Drop for DuckStore {
             let _ = thread.join();
         }
     }
+}
+
+/// The thread loading the columns at start. It holds a connection, so it is waited for when
+/// dropped (with the store, or when the store failed to open): the database closes after it.
+struct Preload(Option<JoinHandle<()>>);
+
+impl Drop for Preload {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Start loading the columns of every project with a snapshot, on a thread of its own. A
+/// failed load is logged: the first question tries again.
+fn preload(conn: &Connection, cache: &Arc<EventCache>, group_slots: usize) -> Result<Preload, StoreError> {
+    let projects = cache.snapshotted_projects();
+    if projects.is_empty() {
+        return Ok(Preload(None));
+    }
+    let conn = conn.try_clone().map_err(backend)?;
+    let cache = Arc::clone(cache);
+    let thread = std::thread::Builder::new()
+        .name("troupe-columns-preload".into())
+        .spawn(move || {
+            for project in projects {
+                if let Err(e) = scan::columns(&conn, project, &cache, group_slots) {
+                    tracing::warn!(project, error = %e, "loading the columns at start failed; the first question loads them");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Internal(format!("cannot start the columns' preload thread: {e}")))?;
+    Ok(Preload(Some(thread)))
 }
 
 fn open_file(dir: &Path) -> Result<Connection, StoreError> {

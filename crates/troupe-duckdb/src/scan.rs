@@ -40,20 +40,31 @@ pub fn scan(
     if req.event_properties {
         return scan_database(conn, project, req, builders);
     }
-    let columns = cache.get_or_load(project, || {
-        let generation = crate::schema::rewrite_generation(conn, project)?;
-        let snapshot = cache.read_snapshot(project, generation);
-        conn.execute_batch(&format!("SET memory_limit = '{}'", crate::DUCKDB_LOAD_MEMORY_LIMIT))?;
-        let loaded = load_columns(conn, project, group_slots, generation, snapshot);
-        conn.execute_batch(&format!("SET memory_limit = '{}'", crate::DUCKDB_MEMORY_LIMIT))?;
-        loaded
-    })?;
+    let columns = columns(conn, project, cache, group_slots)?;
     let started = std::time::Instant::now();
     let (mut out, person_keys) = read(&columns).scan(req, &mut builders);
     tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "columns scanned");
     out.persons = person_actors(conn, project, person_keys, req.person_details)?;
     out.groups = builders.into_iter().map(GroupColumnBuilder::finish).collect();
     Ok(out)
+}
+
+/// The project's columns, loaded the first time: from their snapshot and the events after it,
+/// or from every event.
+pub fn columns(
+    conn: &Connection,
+    project: u32,
+    cache: &Arc<EventCache>,
+    group_slots: usize,
+) -> Result<Arc<std::sync::RwLock<ProjectColumns>>> {
+    cache.get_or_load(project, || {
+        let generation = crate::schema::rewrite_generation(conn, project)?;
+        let snapshot = cache.read_snapshot(project, generation);
+        conn.execute_batch(&format!("SET memory_limit = '{}'", crate::DUCKDB_LOAD_MEMORY_LIMIT))?;
+        let loaded = load_columns(conn, project, group_slots, generation, snapshot);
+        conn.execute_batch(&format!("SET memory_limit = '{}'", crate::DUCKDB_MEMORY_LIMIT))?;
+        loaded
+    })
 }
 
 /// The project's events into columns, with each distinct id's person: those after `snapshot`
