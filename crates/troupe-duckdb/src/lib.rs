@@ -76,6 +76,11 @@ pub struct EmbeddedConfig {
     /// while (mimalloc purges after a second) would otherwise add it to the first question's
     /// peak. The binary owns the allocator, so it supplies this; `None` does nothing.
     pub release_freed_memory: Option<fn()>,
+    /// Load, at open, the columns of every project with a snapshot (beside the writer reading
+    /// its state), so that a server's first question after a restart finds them loaded. Off
+    /// for commands that ask no question or one (the import would otherwise append to columns
+    /// nobody reads, and save them).
+    pub preload_columns: bool,
 }
 
 impl Default for EmbeddedConfig {
@@ -86,6 +91,7 @@ impl Default for EmbeddedConfig {
             dedupe_window: Duration::seconds(30),
             duckdb_threads: 1,
             release_freed_memory: None,
+            preload_columns: false,
         }
     }
 }
@@ -135,7 +141,7 @@ impl DuckStore {
         // The columns of projects asked about before (those with a snapshot) are loaded while the
         // writer reads its state, on the other core: the first question after a restart finds
         // them loaded (or waits for the load under way) instead of waiting for both in turn.
-        let preload_thread = preload(&conn, &cache, group_slots)?;
+        let preload_thread = if config.preload_columns { preload(&conn, &cache, group_slots)? } else { Preload(None) };
         let commits = commit::spawn(commit_conn, Arc::clone(&cache), config.dedupe_window)
             .map_err(|e| StoreError::Internal(format!("cannot start the writer's commit thread: {e}")))?;
         let halted = Arc::clone(&commits.halted);

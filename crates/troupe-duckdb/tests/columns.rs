@@ -173,13 +173,15 @@ async fn b_events_from_columns(store: &DuckStore, project: u32) -> usize {
     store.scan(project, request).await.expect("scan").len()
 }
 
-/// A restart takes the columns from the snapshot saved at shutdown and, when the snapshot is
-/// behind (a crash before the next save), the newer events from the database; a snapshot of
-/// another rewrite generation, or a damaged one, is not used.
+/// A restart takes the columns from the snapshot saved at shutdown (loaded at open, beside the
+/// writer) and, when the snapshot is behind (a crash before the next save), the newer events
+/// from the database; a snapshot of another rewrite generation, or a damaged one, is not used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_reads_the_columns_from_their_snapshot_and_newer_events_from_the_database() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), ..EmbeddedConfig::default() };
+    // As `troupe serve` opens it: snapshotted projects load while the writer starts.
+    let config =
+        EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), preload_columns: true, ..EmbeddedConfig::default() };
     let mut rng = StdRng::seed_from_u64(8);
     let store = DuckStore::open(config.clone()).expect("opens");
     let project = store

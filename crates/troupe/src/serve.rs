@@ -16,7 +16,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let limits = args.store.embedded().limits;
-    let store = args.store.open().await?;
+    let store = args.store.open_to_serve().await?;
     let default = default_project(store.as_ref(), &args).await?;
 
     if args.demo {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use troupe_clickhouse::{ClickHouseConfig, ClickHouseStore, WriterRole};
-use troupe_duckdb::DuckStore;
+use troupe_duckdb::{DuckStore, EmbeddedConfig};
 use troupe_store::Store;
 
 use crate::config::StoreArgs;
@@ -57,22 +57,29 @@ impl StoreArgs {
     }
 
     pub async fn open(&self) -> Result<Arc<dyn Store>> {
-        self.open_as(self.writer_role()?).await
+        self.open_as(self.writer_role()?, false).await
     }
 
     /// For commands that only read (`troupe query`): on ClickHouse this never competes with the
     /// deployment's writer.
     pub async fn open_read_only(&self) -> Result<Arc<dyn Store>> {
-        self.open_as(WriterRole::ReadOnly).await
+        self.open_as(WriterRole::ReadOnly, false).await
     }
 
-    async fn open_as(&self, role: WriterRole) -> Result<Arc<dyn Store>> {
+    /// For `troupe serve`: the embedded store also loads the columns of the projects asked about
+    /// before while the writer starts.
+    pub async fn open_to_serve(&self) -> Result<Arc<dyn Store>> {
+        self.open_as(self.writer_role()?, true).await
+    }
+
+    async fn open_as(&self, role: WriterRole, serving: bool) -> Result<Arc<dyn Store>> {
         match self.backend()? {
             Backend::Embedded => {
                 if self.writer_url.is_some() {
                     anyhow::bail!("--writer-url is for the ClickHouse store (the embedded store has one process)");
                 }
-                Ok(Arc::new(DuckStore::open(self.embedded())?))
+                let config = EmbeddedConfig { preload_columns: serving, ..self.embedded() };
+                Ok(Arc::new(DuckStore::open(config)?))
             }
             Backend::ClickHouse(config) => {
                 let embedded = self.embedded();

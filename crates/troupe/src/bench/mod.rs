@@ -72,6 +72,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         data_dir: Some(dir.clone()),
         duckdb_threads,
         release_freed_memory: Some(crate::alloc::release_freed_memory),
+        // As `troupe serve` opens it: the restart is measured as a server restarts.
+        preload_columns: true,
         ..EmbeddedConfig::default()
     };
     let mut store = DuckStore::open(config.clone())?;
