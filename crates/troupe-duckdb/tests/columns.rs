@@ -129,6 +129,14 @@ fn normalized(scan: &EventScan) -> (Vec<String>, BTreeMap<String, String>) {
     (rows, actors)
 }
 
+async fn new_project(store: &DuckStore) -> u32 {
+    store
+        .create_project(NewProject { name: "x".into(), ingestion_key: "k".into(), secret_key_hash: "h".into() })
+        .await
+        .expect("project")
+        .id
+}
+
 async fn check(store: &DuckStore, project: u32, when: &str) {
     for request in requests() {
         let from_columns = store.scan(project, request.clone()).await.expect("scan");
@@ -146,11 +154,7 @@ async fn columns_scan_like_the_database() {
     let mut rng = StdRng::seed_from_u64(5);
     let project = {
         let store = DuckStore::open(config.clone()).expect("opens");
-        let project = store
-            .create_project(NewProject { name: "x".into(), ingestion_key: "k".into(), secret_key_hash: "h".into() })
-            .await
-            .expect("project")
-            .id;
+        let project = new_project(&store).await;
         for r in 0..ROUNDS {
             let _ = store.apply(project, round(&mut rng, r)).await.expect("applies");
             // The first check loads the columns; later rounds reach them as appends.
@@ -184,11 +188,7 @@ async fn a_restart_reads_the_columns_from_their_snapshot_and_newer_events_from_t
         EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), preload_columns: true, ..EmbeddedConfig::default() };
     let mut rng = StdRng::seed_from_u64(8);
     let store = DuckStore::open(config.clone()).expect("opens");
-    let project = store
-        .create_project(NewProject { name: "x".into(), ingestion_key: "k".into(), secret_key_hash: "h".into() })
-        .await
-        .expect("project")
-        .id;
+    let project = new_project(&store).await;
     for r in 0..4 {
         let _ = store.apply(project, round(&mut rng, r)).await.expect("applies");
     }
@@ -256,11 +256,7 @@ async fn an_erasure_deletes_the_snapshot_that_held_the_person() {
     let config = EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), ..EmbeddedConfig::default() };
     let erased = "zed@example.com";
     let store = DuckStore::open(config.clone()).expect("opens");
-    let project = store
-        .create_project(NewProject { name: "x".into(), ingestion_key: "k".into(), secret_key_hash: "h".into() })
-        .await
-        .expect("project")
-        .id;
+    let project = new_project(&store).await;
     let track = |who: &str| {
         Command::Track(TrackEvent {
             event: "b".into(),
