@@ -8,12 +8,17 @@
 //! | message | commands |
 //! |---|---|
 //! | `identify` (userId, anonymousId?, traits) | `Identify` (anonymousId → userId) + person `set` of traits |
-//! | `track` (event, properties, context.groupId?) | `Track`; `context.groupId` is explicit attribution |
+//! | `track` (event, properties, groupId? / context.groupId?) | `Track`; the group id is explicit attribution |
 //! | `page` / `screen` (name, category, properties) | `Track` of `$pageview` / `$screen` |
 //! | `group` (groupId, traits) | the user joins the group (`add_group`) + group `set` of traits |
 //! | `alias` (previousId, userId) | `Alias` |
 //!
 //! Segment has one kind of group; its type is configurable (default `company`).
+//!
+//! The `context` of `track`, `page` and `screen` becomes event properties under the names
+//! PostHog's and troupe's own SDKs use (`$current_url`, `$pathname`, `$referrer`, `$browser`…;
+//! table in docs/api.md), so the events filter and break down by page, screen, locale, library
+//! or campaign whichever client sent them. A property the message itself sets wins.
 
 use serde_json::Value;
 use troupe_core::{Command, CoreError, Limits, MembershipOp, ProfileOp, TrackEvent};
@@ -134,11 +139,19 @@ fn track(
         }
     };
     let mut groups = Vec::new();
-    if let Some(context) = m.get("context").and_then(Value::as_object) {
-        if let Some(group_key) = wire::opt_id(context, "groupId")? {
-            limits.check_id("context.groupId", &group_key)?;
-            groups.push((group_type.to_string(), vec![group_key]));
-        }
+    let context = m.get("context").and_then(Value::as_object);
+    // A top-level `groupId` (Segment's spec allows it on any message) or the context's.
+    let group_key = match wire::opt_id(m, "groupId")? {
+        Some(key) => Some(("groupId", key)),
+        None => context.map(|c| wire::opt_id(c, "groupId")).transpose()?.flatten().map(|k| ("context.groupId", k)),
+    };
+    if let Some((field, group_key)) = group_key {
+        limits.check_id(field, &group_key)?;
+        groups.push((group_type.to_string(), vec![group_key]));
+    }
+    if let Some(context) = context {
+        context_properties(context, &mut properties);
+        limits.check_properties("context", &properties)?;
     }
     let id = wire::checked_opt_id(m, "messageId", limits)?;
     Ok(TrackEvent {
@@ -151,6 +164,53 @@ fn track(
         groups,
         untyped_groups: Vec::new(),
     })
+}
+
+/// Where each `context` field goes among the event's properties: (path in the context, name).
+const CONTEXT_PROPERTIES: &[(&[&str], &str)] = &[
+    (&["page", "url"], "$current_url"),
+    (&["page", "path"], "$pathname"),
+    (&["page", "referrer"], "$referrer"),
+    (&["page", "title"], "$title"),
+    (&["page", "search"], "$search"),
+    (&["screen", "width"], "$screen_width"),
+    (&["screen", "height"], "$screen_height"),
+    (&["screen", "density"], "$screen_density"),
+    (&["locale"], "$locale"),
+    (&["timezone"], "$timezone"),
+    (&["userAgent"], "$user_agent"),
+    (&["ip"], "$ip"),
+    (&["library", "name"], "$lib"),
+    (&["library", "version"], "$lib_version"),
+    (&["os", "name"], "$os"),
+    (&["os", "version"], "$os_version"),
+    (&["device", "type"], "$device_type"),
+    (&["device", "model"], "$device_model"),
+    (&["device", "manufacturer"], "$device_manufacturer"),
+    (&["app", "name"], "$app_name"),
+    (&["app", "version"], "$app_version"),
+    (&["campaign", "name"], "utm_campaign"),
+    (&["campaign", "source"], "utm_source"),
+    (&["campaign", "medium"], "utm_medium"),
+    (&["campaign", "term"], "utm_term"),
+    (&["campaign", "content"], "utm_content"),
+];
+
+/// The context's fields onto `properties` under their names (those the message set stay), each
+/// a scalar: an object or list where a scalar belongs is left out.
+fn context_properties(context: &Body, properties: &mut troupe_core::Properties) {
+    for (path, name) in CONTEXT_PROPERTIES {
+        if properties.contains_key(*name) {
+            continue;
+        }
+        let mut at = context.get(path[0]);
+        for key in &path[1..] {
+            at = at.and_then(|v| v.get(key));
+        }
+        if let Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) = at {
+            properties.insert((*name).to_string(), v.clone());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -89,3 +89,79 @@ fn bad_messages_are_rejected_one_by_one_naming_the_field() {
     );
     assert!(translate(&json!({"sentAt": "x"}), None, "company", &Limits::default()).is_err());
 }
+
+fn tracked(commands: &[Command]) -> Vec<&troupe_core::TrackEvent> {
+    commands.iter().filter_map(|c| if let Command::Track(t) = c { Some(t) } else { None }).collect()
+}
+
+/// A page call as analytics.js sends it (Segment's spec, full context): every context field is
+/// kept as an event property under its documented name; the message's own properties win.
+#[test]
+fn a_page_keeps_its_context_as_event_properties() {
+    let page = json!({
+        "type": "page", "userId": "u1", "name": "Pricing", "messageId": "m1",
+        "properties": {"title": "Pricing (own title)", "plan": "pro"},
+        "context": {
+            "page": {"url": "https://app.example.com/pricing?x=1", "path": "/pricing", "referrer": "https://google.com/",
+                     "title": "Pricing", "search": "?x=1"},
+            "screen": {"width": 1440, "height": 900, "density": 2},
+            "locale": "en-GB", "timezone": "Europe/London", "ip": "203.0.113.9",
+            "userAgent": "Mozilla/5.0 (Macintosh)",
+            "library": {"name": "analytics.js", "version": "5.2.0"},
+            "campaign": {"name": "launch", "source": "newsletter", "medium": "email"},
+            "os": {"name": "macOS", "version": "15.1"},
+            "device": {"type": "desktop", "model": {"nested": "left out"}}
+        }
+    });
+    let all = commands(&json!({"batch": [page]}), None);
+    let [event] = tracked(&all)[..] else { panic!("one event: {all:?}") };
+    assert_eq!(event.event, "$pageview");
+    let p = &event.properties;
+    for (name, want) in [
+        ("$current_url", json!("https://app.example.com/pricing?x=1")),
+        ("$pathname", json!("/pricing")),
+        ("$referrer", json!("https://google.com/")),
+        ("$title", json!("Pricing")),
+        ("$search", json!("?x=1")),
+        ("$screen_width", json!(1440)),
+        ("$screen_height", json!(900)),
+        ("$screen_density", json!(2)),
+        ("$locale", json!("en-GB")),
+        ("$timezone", json!("Europe/London")),
+        ("$ip", json!("203.0.113.9")),
+        ("$user_agent", json!("Mozilla/5.0 (Macintosh)")),
+        ("$lib", json!("analytics.js")),
+        ("$lib_version", json!("5.2.0")),
+        ("utm_campaign", json!("launch")),
+        ("utm_source", json!("newsletter")),
+        ("utm_medium", json!("email")),
+        ("$os", json!("macOS")),
+        ("$os_version", json!("15.1")),
+        ("$device_type", json!("desktop")),
+        ("plan", json!("pro")),
+        ("title", json!("Pricing (own title)")),
+        ("name", json!("Pricing")),
+    ] {
+        assert_eq!(p.get(name), Some(&want), "{name} in {p:?}");
+    }
+    assert!(!p.contains_key("$device_model"), "an object where a scalar belongs is left out");
+}
+
+/// The real clients' context (library name and version) lands on their events, and a track
+/// call's top-level `groupId` attributes the event like `context.groupId`.
+#[test]
+fn the_clients_library_and_a_top_level_group_id_are_kept() {
+    for (file, library) in [("python", "analytics-python"), ("node", "@segment/analytics-node")] {
+        let all = commands(&captured(file), None);
+        let events = tracked(&all);
+        assert!(!events.is_empty());
+        for e in events {
+            assert_eq!(e.properties.get("$lib"), Some(&json!(library)), "{file}: {e:?}");
+            assert!(e.properties.get("$lib_version").is_some_and(Value::is_string), "{file}: {e:?}");
+        }
+    }
+    let track = json!({"type": "track", "userId": "u1", "event": "Report Exported", "groupId": "acme_inc"});
+    let all = commands(&json!({"batch": [track]}), None);
+    let [event] = tracked(&all)[..] else { panic!("one event: {all:?}") };
+    assert_eq!(event.groups, vec![("company".to_string(), vec!["acme_inc".to_string()])]);
+}
