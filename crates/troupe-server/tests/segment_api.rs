@@ -84,3 +84,43 @@ async fn errors_come_in_segments_shape_and_keep_valid_messages() {
     );
     assert_eq!(app.get("/api/projects/default/events").await.body["results"][0]["event"], json!("kept"));
 }
+
+/// The context of Segment pages lands as event properties a question filters and breaks down
+/// by: three pages from two libraries, two on `/pricing`; the trend of `$pageview` filtered on
+/// `$pathname` and broken down by `$lib` counts them per library.
+#[tokio::test]
+async fn a_pages_context_is_filtered_and_broken_down_by() {
+    let app = app().await;
+    let page = |id: &str, path: &str, library: &str| {
+        json!({"type": "page", "userId": "u1", "messageId": id, "timestamp": "2026-11-02T10:00:00Z",
+               "context": {"page": {"url": format!("https://app.example.com{path}"), "path": path},
+                           "library": {"name": library, "version": "1.0"}}})
+    };
+    let batch = json!({"batch": [
+        page("m1", "/pricing", "analytics.js"), page("m2", "/pricing", "analytics-python"), page("m3", "/docs", "analytics.js")
+    ]});
+    assert_eq!(post(&app, "/v1/batch", &batch, Some(SITE)).await.status, StatusCode::OK);
+    let question = json!({
+        "kind": "trends", "interval": "day", "date_range": {"from": "2026-11-02", "to": "2026-11-02"},
+        "series": [{"event": "$pageview"}],
+        "filters": {"type": "event", "key": "$pathname", "operator": "equals", "value": "/pricing"},
+        "breakdown": {"type": "event", "key": "$lib"}
+    });
+    let request = Request::post("/api/projects/default/query")
+        .header("authorization", format!("Bearer {}", common::SECRET))
+        .header("content-type", "application/json")
+        .body(Body::from(question.to_string()))
+        .expect("request");
+    let r = app.send(request).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let mut lines: Vec<(String, f64)> = r.body["series"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (s["breakdown_value"].as_str().unwrap_or("").to_string(), s["aggregated_value"].as_f64().unwrap_or(-1.0))
+        })
+        .collect();
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(lines, [("analytics-python".to_string(), 1.0), ("analytics.js".to_string(), 1.0)], "{:?}", r.body);
+}
