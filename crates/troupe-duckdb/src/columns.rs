@@ -116,9 +116,11 @@ impl EventCache {
             }
             snapshot::write(&path, &columns, columns.stamp).map(|partial| (partial, columns.ts.len()))
         };
-        // Not put in place when the columns were dropped meanwhile (their events were rewritten,
-        // maybe erased): see `stored_events_changed`.
+        // Synced before the map's lock is taken (a commit that changes stored events waits for
+        // that lock); then not put in place when the columns were dropped meanwhile (their
+        // events were rewritten, maybe erased): see `stored_events_changed`.
         let result = written.and_then(|(partial, events)| {
+            partial.sync()?;
             let projects = read(&self.projects);
             match projects.get(&project) {
                 Some(current) if Arc::ptr_eq(current, &columns) => partial.commit().map(|()| events),
@@ -145,17 +147,23 @@ impl EventCache {
     /// Save `project`'s columns on a thread of its own when a quarter more events (at least
     /// [`SAVE_AFTER_EVENTS`]) came since the last save, or when it has none.
     pub fn save_in_background_when_due(self: &Arc<Self>, project: ProjectId) {
+        // Called after every commit: a store without snapshots stops here.
+        if self.snapshots.is_none() {
+            return;
+        }
         let Some(columns) = self.get(project) else { return };
-        let due = {
+        let after = {
             let columns = read(&columns);
-            columns.unsaved(SAVE_AFTER_EVENTS.max(columns.ts.len() / 4))
+            let after = SAVE_AFTER_EVENTS.max(columns.ts.len() / 4);
+            columns.unsaved(after).then_some(after)
         };
-        if !due || self.snapshots.is_none() || self.saving_in_background.swap(true, Ordering::AcqRel) {
+        let Some(after) = after else { return };
+        if self.saving_in_background.swap(true, Ordering::AcqRel) {
             return;
         }
         let cache = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("troupe-columns-save".into()).spawn(move || {
-            cache.save(project, SAVE_AFTER_EVENTS);
+            cache.save(project, after);
             cache.saving_in_background.store(false, Ordering::Release);
         });
         if let Err(e) = spawned {

@@ -120,6 +120,12 @@ pub struct Partial {
 }
 
 impl Partial {
+    /// Make its contents durable (the slow part of [`Self::commit`], which a caller may do first
+    /// outside its locks; committing then finds nothing left to write).
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_all()
+    }
+
     /// Sync it and put it in place of the previous one.
     pub fn commit(self) -> std::io::Result<()> {
         self.file.sync_all()?;
