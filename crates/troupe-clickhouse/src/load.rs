@@ -77,6 +77,8 @@ pub struct StoredPerson {
     pub updated_at: i64,
     pub membership_slots: Vec<u8>,
     pub membership_keys: Vec<Vec<String>>,
+    #[serde(default)]
+    pub membership_replaced_at: Vec<i64>,
 }
 
 impl StoredPerson {
@@ -87,7 +89,12 @@ impl StoredPerson {
         person.properties = parse_json(&self.properties);
         person.identified = self.identified != 0;
         person.updated_at = from_micros(self.updated_at);
-        person.memberships = self.membership_slots.into_iter().zip(self.membership_keys).collect();
+        for (i, (slot, keys)) in self.membership_slots.into_iter().zip(self.membership_keys).enumerate() {
+            person.memberships.insert(slot, keys);
+            if let Some(&at) = self.membership_replaced_at.get(i).filter(|at| **at != 0) {
+                person.replaced_at.insert(slot, from_micros(at));
+            }
+        }
         Some(person)
     }
 }

@@ -301,6 +301,11 @@ fn person_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> 
                     updated_at: p.updated_at.timestamp_micros(),
                     membership_slots: p.memberships.keys().copied().collect(),
                     membership_keys: p.memberships.values().cloned().collect(),
+                    membership_replaced_at: p
+                        .memberships
+                        .keys()
+                        .map(|slot| p.replaced_at.get(slot).map_or(0, |at| at.timestamp_micros()))
+                        .collect(),
                     version,
                     deleted: 0,
                 },
@@ -314,6 +319,7 @@ fn person_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> 
                     updated_at: 0,
                     membership_slots: Vec::new(),
                     membership_keys: Vec::new(),
+                    membership_replaced_at: Vec::new(),
                     version,
                     deleted: 1,
                 },

@@ -36,6 +36,8 @@ pub struct PersonRow {
     pub updated_at: i64,
     pub membership_slots: Vec<u8>,
     pub membership_keys: Vec<Vec<String>>,
+    /// Per slot of `membership_slots`: when a `set_group` last replaced the set (µs), 0 if never.
+    pub membership_replaced_at: Vec<i64>,
     pub version: u64,
     pub deleted: u8,
 }
@@ -106,6 +108,14 @@ impl Versions {
 }
 
 /// The column list of a row struct's table, for SELECTs that decode into it.
-pub const PERSON_VALUES: &[&str] =
-    &["distinct_ids", "properties", "identified", "created_at", "updated_at", "membership_slots", "membership_keys"];
+pub const PERSON_VALUES: &[&str] = &[
+    "distinct_ids",
+    "properties",
+    "identified",
+    "created_at",
+    "updated_at",
+    "membership_slots",
+    "membership_keys",
+    "membership_replaced_at",
+];
 pub const GROUP_VALUES: &[&str] = &["name", "properties", "created_at", "updated_at"];

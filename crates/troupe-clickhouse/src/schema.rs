@@ -12,7 +12,7 @@ use crate::http::{quote, Http};
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -244,6 +244,12 @@ const TABLES_V10: &[Table] = &[Table {
     settings: None,
 }];
 
+/// Version 11: per membership slot, when a `set_group` last replaced the person's set of the type
+/// (µs, 0: built by `add_group` only), parallel to `membership_slots`. An identify merge keeps
+/// the most recent `set_group` of a type whole and unions sets built by adds. Rows written
+/// before read as add-built.
+const PERSON_COLUMNS_V11: &[(&str, &str)] = &[("persons", "membership_replaced_at Array(Int64) DEFAULT []")];
+
 struct Migration {
     version: u32,
     tables: &'static [Table],
@@ -264,6 +270,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 8, tables: &[], columns: &[], statements: STATEMENTS_V8 },
     Migration { version: 9, tables: TABLES_V9, columns: &[], statements: &[] },
     Migration { version: 10, tables: TABLES_V10, columns: &[], statements: &[] },
+    Migration { version: 11, tables: &[], columns: PERSON_COLUMNS_V11, statements: &[] },
 ];
 
 /// Whether the database has this table on `node`.

@@ -27,6 +27,11 @@ async fn resent_writes_after_a_restart_are_applied_once() {
     common::resent_writes_after_a_restart_are_applied_once(common::deployment(1).fresh_database()).await;
 }
 
+#[tokio::test]
+async fn a_merge_after_a_restart_weighs_memberships_by_how_they_were_written() {
+    common::a_merge_after_a_restart_weighs_memberships(common::deployment(1).fresh_database()).await;
+}
+
 /// A 7-day question over months of data reads about the rows of those days (the partition and
 /// the sort key's date prune the rest), read from `system.query_log`.
 #[tokio::test]

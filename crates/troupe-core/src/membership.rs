@@ -1,5 +1,7 @@
 //! Membership of a person in groups of one type (DESIGN.md §1): an ordered set of group ids.
 
+use chrono::{DateTime, Utc};
+
 /// One change to a person's membership set for one group type.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "op", content = "ids", rename_all = "snake_case")]
@@ -53,9 +55,40 @@ pub fn apply(ids: &mut Vec<String>, op: &MembershipOp) -> bool {
     *ids != before
 }
 
+/// One person's set for one group type, as a merge sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TypeSet {
+    pub ids: Vec<String>,
+    /// When a `set_group` last replaced the set (`None`: built by `add_group` only).
+    pub replaced_at: Option<DateTime<Utc>>,
+}
+
+/// The set a merged person keeps for one type when `merged` (usually the anonymous person)
+/// joins `survivor` (docs/semantics.md, "Identity and memberships"):
+/// - neither set was ever replaced (`add_group` types): the union, the survivor's ids first;
+/// - otherwise the most recent `set_group` wins the type whole: a replaced set states all of
+///   the person's groups of that type, `add_group`s only some. On a tie, the survivor's.
+pub fn merge(survivor: TypeSet, merged: TypeSet) -> TypeSet {
+    match (survivor.replaced_at, merged.replaced_at) {
+        (None, None) => {
+            let mut ids = survivor.ids;
+            for id in merged.ids {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            TypeSet { ids, replaced_at: None }
+        }
+        (Some(kept), Some(other)) if kept >= other => survivor,
+        (Some(_), None) => survivor,
+        _ => merged,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn ids(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -84,5 +117,28 @@ mod tests {
         assert!(apply(&mut m, &MembershipOp::Remove("acme".into())));
         assert!(!apply(&mut m, &MembershipOp::Remove("initech".into())));
         assert_eq!(m, ids(&["globex"]));
+    }
+
+    fn set(v: &[&str], replaced_at: Option<i64>) -> TypeSet {
+        TypeSet { ids: ids(v), replaced_at: replaced_at.map(|s| Utc.timestamp_opt(s, 0).single().expect("time")) }
+    }
+
+    #[test]
+    fn a_merge_of_two_added_sets_is_their_union_survivor_first() {
+        let merged = merge(set(&["acme", "globex"], None), set(&["initech", "acme"], None));
+        assert_eq!(merged, set(&["acme", "globex", "initech"], None));
+    }
+
+    #[test]
+    fn a_merge_keeps_the_most_recent_set_group_whole() {
+        assert_eq!(merge(set(&["acme"], Some(10)), set(&["globex"], Some(20))), set(&["globex"], Some(20)));
+        assert_eq!(merge(set(&["acme"], Some(20)), set(&["globex"], Some(10))), set(&["acme"], Some(20)));
+        assert_eq!(merge(set(&["acme"], Some(10)), set(&["globex"], Some(10))), set(&["acme"], Some(10)), "tie");
+    }
+
+    #[test]
+    fn a_replaced_set_wins_over_one_built_by_adds_on_either_side() {
+        assert_eq!(merge(set(&["acme"], Some(5)), set(&["globex", "initech"], None)), set(&["acme"], Some(5)));
+        assert_eq!(merge(set(&["acme", "globex"], None), set(&["initech"], Some(5))), set(&["initech"], Some(5)));
     }
 }

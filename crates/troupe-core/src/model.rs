@@ -46,6 +46,10 @@ pub struct Person {
     pub identified: bool,
     /// Group ids per group type slot. Types without groups are absent.
     pub memberships: BTreeMap<Slot, Vec<String>>,
+    /// Per slot, when a `set_group` last replaced the set; absent for sets built by
+    /// `add_group` and for types without groups. Decides a type on a merge
+    /// ([`crate::membership::merge`]).
+    pub replaced_at: BTreeMap<Slot, DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -58,9 +62,19 @@ impl Person {
             properties: Properties::new(),
             identified: false,
             memberships: BTreeMap::new(),
+            replaced_at: BTreeMap::new(),
             created_at: at,
             updated_at: at,
         }
+    }
+}
+
+impl Person {
+    /// Drop a type's memberships (emptied, or its group type deleted): a type without groups
+    /// has nothing to win a merge with.
+    pub fn forget_type(&mut self, slot: Slot) {
+        self.memberships.remove(&slot);
+        self.replaced_at.remove(&slot);
     }
 }
 

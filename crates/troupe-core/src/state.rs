@@ -17,7 +17,7 @@ use crate::error::CoreError;
 use crate::event::{resolve_timestamp, StoredEvent, TrackEvent};
 use crate::group_types::{GroupType, GroupTypes, Slot};
 use crate::limits::Limits;
-use crate::membership::{self, MembershipOp};
+use crate::membership::{self, MembershipOp, TypeSet};
 use crate::model::{Charge, Group, Person, PersonId, ProjectId};
 use crate::profile::{self, ProfileOp};
 use crate::working_set::{Held, Touched};
@@ -328,6 +328,11 @@ impl ProjectState {
                 }
                 if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
                     out.push(format!("person {person_id} lists a group twice in slot {slot}: {ids:?}"));
+                }
+            }
+            for slot in person.replaced_at.keys() {
+                if !person.memberships.contains_key(slot) {
+                    out.push(format!("person {person_id} has a set_group time for slot {slot} without groups"));
                 }
             }
         }
@@ -694,9 +699,14 @@ impl ProjectState {
         }
         if let Some(person) = self.persons.get_mut(&person_id) {
             let ids = person.memberships.entry(slot).or_default();
-            let changed = membership::apply(ids, op);
+            let mut changed = membership::apply(ids, op);
             if ids.is_empty() {
-                person.memberships.remove(&slot);
+                person.forget_type(slot);
+            } else if matches!(op, MembershipOp::Set(_)) && (changed || !person.replaced_at.contains_key(&slot)) {
+                // When a set_group last changed the set (or first stated it whole): a repeated
+                // identical set_group (Segment's `group` on every page) writes nothing.
+                person.replaced_at.insert(slot, now);
+                changed = true;
             }
             if changed {
                 person.updated_at = now;
@@ -780,7 +790,7 @@ impl ProjectState {
             if let Some(ids) = person.memberships.get_mut(&slot) {
                 if membership::apply(ids, &MembershipOp::Remove(key.to_string())) {
                     if ids.is_empty() {
-                        person.memberships.remove(&slot);
+                        person.forget_type(slot);
                     }
                     self.changes.persons.insert(person.id);
                 }
@@ -820,7 +830,8 @@ impl ProjectState {
             self.delete_group(slot, &key);
         }
         for person in self.persons.values_mut() {
-            if person.memberships.remove(&slot).is_some() {
+            if person.memberships.contains_key(&slot) {
+                person.forget_type(slot);
                 self.changes.persons.insert(person.id);
             }
         }
@@ -889,8 +900,8 @@ impl ProjectState {
         self.changes.persons.insert(person_id);
     }
 
-    /// Merge person `from` into `into`: ids move, `into`'s properties and memberships win,
-    /// `from` fills what `into` lacks, charges follow.
+    /// Merge person `from` into `into`: ids move, `into`'s properties win and `from` fills what
+    /// `into` lacks, memberships merge per type ([`membership::merge`]), charges follow.
     fn merge(&mut self, from: PersonId, into: PersonId, now: DateTime<Utc>) {
         let Some(source) = self.persons.remove(&from) else {
             return;
@@ -910,7 +921,17 @@ impl ProjectState {
                 target.properties.entry(key).or_insert(value);
             }
             for (slot, ids) in source.memberships {
-                target.memberships.entry(slot).or_insert(ids);
+                let merged = TypeSet { ids, replaced_at: source.replaced_at.get(&slot).copied() };
+                let kept = TypeSet {
+                    ids: target.memberships.remove(&slot).unwrap_or_default(),
+                    replaced_at: target.replaced_at.get(&slot).copied(),
+                };
+                let result = membership::merge(kept, merged);
+                target.memberships.insert(slot, result.ids);
+                match result.replaced_at {
+                    Some(at) => target.replaced_at.insert(slot, at),
+                    None => target.replaced_at.remove(&slot),
+                };
             }
             target.identified |= source.identified;
             target.created_at = target.created_at.min(source.created_at);

@@ -284,6 +284,79 @@ fn a_merge_moves_charges_and_fills_missing_memberships() {
     assert!(changes.charges.iter().any(|c| matches!(c, ChargeChange::Move { to, .. } if *to == user.id)));
 }
 
+fn member_at(s: &mut ProjectState, who: &str, group_type: &str, op: MembershipOp, minutes: i64) {
+    let command = Command::Membership { distinct_id: who.into(), group_type: group_type.into(), op };
+    s.apply(command, t0() + Duration::minutes(minutes)).expect("membership op applies");
+}
+
+fn identify_at(s: &mut ProjectState, anon: &str, user: &str, minutes: i64) -> Person {
+    let command = Command::Identify { anon_distinct_id: anon.into(), distinct_id: user.into() };
+    s.apply(command, t0() + Duration::minutes(minutes)).expect("identify");
+    assert!(s.invariant_violations().is_empty(), "{:?}", s.invariant_violations());
+    s.person_by_distinct_id(user).expect("person").clone()
+}
+
+#[test]
+fn a_merge_unions_the_groups_of_a_type_both_persons_joined_with_add_group() {
+    let mut s = state();
+    member_at(&mut s, "user", "team", MembershipOp::Add("design".into()), 0);
+    // A team joined before signing in, on a new device.
+    member_at(&mut s, "anon", "team", MembershipOp::Add("growth".into()), 5);
+    member_at(&mut s, "anon", "team", MembershipOp::Add("design".into()), 6);
+    let user = identify_at(&mut s, "anon", "user", 10);
+    assert_eq!(s.memberships_by_type(&user)["team"], ids(&["design", "growth"]), "the user's first, once each");
+    assert!(user.replaced_at.is_empty());
+    let event = stored(&mut s, track("anon", "Clicked"));
+    assert_eq!(event.groups[&slot(&s, "team")], ids(&["design", "growth"]), "events of either id carry both");
+}
+
+#[test]
+fn a_merge_keeps_the_most_recent_set_group_of_a_type_whole() {
+    let mut s = state();
+    member_at(&mut s, "user", "workspace", MembershipOp::Set(ids(&["acme"])), 0);
+    member_at(&mut s, "anon", "workspace", MembershipOp::Set(ids(&["globex"])), 5);
+    let user = identify_at(&mut s, "anon", "user", 10);
+    assert_eq!(s.memberships_by_type(&user)["workspace"], ids(&["globex"]), "the anonymous switch was later");
+
+    member_at(&mut s, "anon-2", "workspace", MembershipOp::Set(ids(&["initech"])), 11);
+    member_at(&mut s, "user", "workspace", MembershipOp::Set(ids(&["acme"])), 12);
+    let user = identify_at(&mut s, "anon-2", "user", 13);
+    assert_eq!(s.memberships_by_type(&user)["workspace"], ids(&["acme"]), "the user's switch was later");
+}
+
+#[test]
+fn a_set_group_wins_a_type_over_add_groups_and_other_types_merge_separately() {
+    let mut s = state();
+    member_at(&mut s, "user", "workspace", MembershipOp::Add("acme".into()), 0);
+    member_at(&mut s, "user", "workspace", MembershipOp::Add("globex".into()), 1);
+    member_at(&mut s, "user", "team", MembershipOp::Add("design".into()), 1);
+    member_at(&mut s, "anon", "workspace", MembershipOp::Set(ids(&["initech"])), 2);
+    member_at(&mut s, "anon", "team", MembershipOp::Add("growth".into()), 2);
+    let user = identify_at(&mut s, "anon", "user", 3);
+    let by_type = s.memberships_by_type(&user);
+    assert_eq!(by_type["workspace"], ids(&["initech"]), "a set_group states the whole set");
+    assert_eq!(by_type["team"], ids(&["design", "growth"]));
+    // The merged person remembers the set_group: a later merge of adds does not undo it.
+    member_at(&mut s, "anon-2", "workspace", MembershipOp::Add("acme".into()), 4);
+    let user = identify_at(&mut s, "anon-2", "user", 5);
+    assert_eq!(s.memberships_by_type(&user)["workspace"], ids(&["initech"]));
+}
+
+#[test]
+fn an_emptied_type_forgets_its_set_group_and_a_repeated_set_group_writes_nothing() {
+    let mut s = state();
+    member_at(&mut s, "user", "workspace", MembershipOp::Set(ids(&["acme"])), 0);
+    s.take_changes();
+    member_at(&mut s, "user", "workspace", MembershipOp::Set(ids(&["acme"])), 1);
+    assert!(s.take_changes().persons.is_empty(), "the same set again changes nothing");
+    member_at(&mut s, "user", "workspace", MembershipOp::Remove("acme".into()), 2);
+    let user = s.person_by_distinct_id("user").expect("person");
+    assert!(user.replaced_at.is_empty() && user.memberships.is_empty());
+    member_at(&mut s, "anon", "workspace", MembershipOp::Add("globex".into()), 3);
+    let user = identify_at(&mut s, "anon", "user", 4);
+    assert_eq!(s.memberships_by_type(&user)["workspace"], ids(&["globex"]));
+}
+
 #[test]
 fn a_failing_profile_op_does_not_create_the_person() {
     let mut s = state();

@@ -61,7 +61,12 @@ pub fn project_state(
         person.properties = parse_json(&properties);
         person.identified = identified;
         person.updated_at = from_micros(updated);
-        person.memberships = memberships.remove(&id).unwrap_or_default().into_iter().collect();
+        for (slot, keys, replaced_at) in memberships.remove(&id).unwrap_or_default() {
+            person.memberships.insert(slot, keys);
+            if let Some(at) = replaced_at {
+                person.replaced_at.insert(slot, from_micros(at));
+            }
+        }
         state.restore_person(person);
     }
 
@@ -105,18 +110,21 @@ pub fn project_state(
     Ok(state)
 }
 
-/// Per person id, its memberships: per slot, the group keys.
-type Memberships = HashMap<String, Vec<(u8, Vec<String>)>>;
+/// Per person id, its memberships: per slot, the group keys and when a set_group last
+/// replaced them (µs).
+type Memberships = HashMap<String, Vec<(u8, Vec<String>, Option<i64>)>>;
 
 fn memberships_by_person(conn: &Connection, project: ProjectId) -> duckdb::Result<Memberships> {
     let mut memberships = Memberships::new();
-    let mut stmt = conn.prepare("SELECT person_id, slot, group_keys FROM memberships WHERE project_id = ?")?;
+    let mut stmt = conn
+        .prepare("SELECT person_id, slot, group_keys, epoch_us(replaced_at) FROM memberships WHERE project_id = ?")?;
     let rows = stmt.query_map([project], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?, list_of_text(r.get::<_, Value>(2)?)))
+        let membership = (r.get::<_, u8>(1)?, list_of_text(r.get::<_, Value>(2)?), r.get::<_, Option<i64>>(3)?);
+        Ok((r.get::<_, String>(0)?, membership))
     })?;
     for row in rows {
-        let (person, slot, keys) = row?;
-        memberships.entry(person).or_default().push((slot, keys));
+        let (person, membership) = row?;
+        memberships.entry(person).or_default().push(membership);
     }
     Ok(memberships)
 }

@@ -80,6 +80,7 @@ impl ProjectWrite {
                     Value::Text(id.clone()),
                     Value::UTinyInt(*slot),
                     text_list(keys),
+                    person.replaced_at.get(slot).map_or(Value::Null, |at| ts(*at)),
                 ]);
             }
             write.persons.push(vec![

@@ -9,10 +9,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../migrations/V3__retry_keys.sql")),
     (4, include_str!("../migrations/V4__kept_out.sql")),
     (5, include_str!("../migrations/V5__column_snapshots.sql")),
+    (6, include_str!("../migrations/V6__membership_replaced_at.sql")),
 ];
 
 /// The version this build expects.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 pub fn migrate(conn: &Connection) -> duckdb::Result<()> {
     conn.execute_batch(

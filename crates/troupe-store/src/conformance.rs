@@ -18,6 +18,7 @@ macro_rules! store_conformance_suite {
             explicit_and_several_groups_per_type,
             profile_ops_persist,
             identity_merge_counts_the_person_once,
+            identity_merge_weighs_memberships_by_how_they_were_written,
             persons_are_stored_once_however_often_they_change,
             retried_events_are_stored_once,
             text_with_control_characters_round_trips,
@@ -258,6 +259,43 @@ pub async fn identity_merge_counts_the_person_once(store: &dyn Store) {
     assert_eq!(by_user.recent_events.len(), 2, "the anonymous event belongs to the person");
     let persons = store.persons(p, PersonQuery { limit: 10, ..PersonQuery::default() }).await.expect("persons");
     assert_eq!(persons.total, 1);
+}
+
+/// Membership sets written one batch each (so each at its own time): the user's workspace by
+/// `set_group`, later the anonymous device's by `add_group`, and a team on each side by
+/// `add_group`. The backends' restart tests apply these, reopen the store, then check
+/// [`a_merge_weighs_the_memberships`]: how a set was written is stored with it.
+pub async fn memberships_a_merge_weighs(store: &dyn Store, p: ProjectId) {
+    let writes = [
+        membership("user", "workspace", MembershipOp::Set(ids(&["acme"]))),
+        membership("user", "team", MembershipOp::Add("design".into())),
+        membership("anon", "workspace", MembershipOp::Add("globex".into())),
+        membership("anon", "team", MembershipOp::Add("growth".into())),
+    ];
+    for write in writes {
+        apply_ok(store, p, vec![write]).await;
+    }
+}
+
+/// Identify merges the anonymous person of [`memberships_a_merge_weighs`] into the user: the
+/// user's `set_group` wins the workspace whole, the teams joined by adds are united.
+pub async fn a_merge_weighs_the_memberships(store: &dyn Store, p: ProjectId) {
+    let identify = Command::Identify { anon_distinct_id: "anon".into(), distinct_id: "user".into() };
+    let outcomes = apply_ok(store, p, vec![identify, Command::Track(event("anon", "Clicked", 3))]).await;
+    let Outcome::Identified { group_memberships, .. } = &outcomes[0] else { panic!("identify answers memberships") };
+    assert_eq!(group_memberships["workspace"], ids(&["acme"]), "the set_group states the whole set");
+    assert_eq!(group_memberships["team"], ids(&["design", "growth"]), "adds are united, the user's first");
+    let user = store.person(p, "anon", 10).await.expect("read").expect("person");
+    assert_eq!(user.person.group_memberships, group_memberships.clone());
+    let stamped = &recent(store, p).await[0];
+    assert_eq!(stamped.groups["team"], ids(&["design", "growth"]), "{stamped:?}");
+    assert_eq!(stamped.groups["workspace"], ids(&["acme"]));
+}
+
+pub async fn identity_merge_weighs_memberships_by_how_they_were_written(store: &dyn Store) {
+    let p = project(store, "p").await;
+    memberships_a_merge_weighs(store, p).await;
+    a_merge_weighs_the_memberships(store, p).await;
 }
 
 /// Persons created, changed, deleted and seen again within one batch and across batches: each

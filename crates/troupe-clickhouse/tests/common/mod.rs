@@ -359,6 +359,22 @@ pub async fn resent_writes_after_a_restart_are_applied_once(config: ClickHouseCo
     resent_writes_were_applied_once(&store, p).await;
 }
 
+/// How each membership set was written is stored in ClickHouse: a merge after a restart (a new
+/// writer reading the persons back) weighs them as before it.
+pub async fn a_merge_after_a_restart_weighs_memberships(config: ClickHouseConfig) {
+    use troupe_store::conformance::{a_merge_weighs_the_memberships, memberships_a_merge_weighs, project};
+    use troupe_store::Store;
+    let store = store_on(config.clone()).await;
+    let p = project(&store, "p").await;
+    memberships_a_merge_weighs(&store, p).await;
+    store.close().await;
+    drop(store);
+
+    let store = store_on(config).await;
+    store.ready().await.expect("ready: ClickHouse answers and the writer runs");
+    a_merge_weighs_the_memberships(&store, p).await;
+}
+
 /// The retry keys of id-less writes are deleted once past the retry window (the writer does so
 /// hourly); the keys of writes with a client id are kept (in `client_keys`, beside the events').
 pub async fn expired_retry_keys_are_pruned(config: ClickHouseConfig) {
