@@ -24,7 +24,7 @@ pub use error::CoreError;
 pub use event::{StoredEvent, TrackEvent};
 pub use group_types::{GroupType, Slot};
 pub use limits::Limits;
-pub use membership::MembershipOp;
+pub use membership::{JoinRule, MembershipOp};
 pub use model::{Charge, Group, Person, PersonId, ProjectId};
 pub use profile::ProfileOp;
 pub use state::{pseudonym, scrub_properties, Anonymized, Changes, ChargeChange, ProjectState};

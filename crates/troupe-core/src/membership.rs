@@ -55,6 +55,30 @@ pub fn apply(ids: &mut Vec<String>, op: &MembershipOp) -> bool {
     *ids != before
 }
 
+/// What a client's "the user is in this group" call does to the user's set of the group's type,
+/// for protocols that have no separate add and replace (Segment's `group`). Per project
+/// (`troupe_store::settings::IngestionSettings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinRule {
+    /// The group becomes the user's only group of its type (`set_group`): a user who switches
+    /// workspace is attributed to the one they switched to.
+    #[default]
+    Replace,
+    /// The group is added to the user's groups of its type (`add_group`).
+    Add,
+}
+
+impl JoinRule {
+    /// The membership op joining `key` under this rule.
+    pub fn op(self, key: String) -> MembershipOp {
+        match self {
+            JoinRule::Replace => MembershipOp::Set(vec![key]),
+            JoinRule::Add => MembershipOp::Add(key),
+        }
+    }
+}
+
 /// One person's set for one group type, as a merge sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TypeSet {

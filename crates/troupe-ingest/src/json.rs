@@ -58,7 +58,11 @@ pub fn parse(bytes: &[u8], limits: &JsonLimits) -> Result<Value, JsonError> {
 /// Parse `bytes` within `limits` into a typed shape (through a [`Value`]: the typed shapes are
 /// small, and the limits apply to the text whatever the shape asks for).
 pub fn parse_as<T: serde::de::DeserializeOwned>(bytes: &[u8], limits: &JsonLimits) -> Result<T, JsonError> {
-    serde_json::from_value(parse(bytes, limits)?).map_err(|e| JsonError::Syntax(e.to_string()))
+    // The error names where in the body the value was wrong (`segment_group: unknown variant…`).
+    serde_path_to_error::deserialize(parse(bytes, limits)?).map_err(|e| match e.path().to_string() {
+        path if path == "." => JsonError::Syntax(e.inner().to_string()),
+        path => JsonError::Syntax(format!("{path}: {}", e.inner())),
+    })
 }
 
 struct Budget<'a> {

@@ -10,7 +10,7 @@
 //! | `identify` (userId, anonymousId?, traits) | `Identify` (anonymousId → userId) + person `set` of traits |
 //! | `track` (event, properties, groupId? / context.groupId?) | `Track`; the group id is explicit attribution |
 //! | `page` / `screen` (name, category, properties) | `Track` of `$pageview` / `$screen` |
-//! | `group` (groupId, traits) | the user joins the group (`add_group`) + group `set` of traits |
+//! | `group` (groupId, traits) | the user joins the group (`set_group` or `add_group`, per project: [`SegmentOptions::join`]) + group `set` of traits |
 //! | `alias` (previousId, userId) | `Alias` |
 //!
 //! Segment has one kind of group; its type is configurable (default `company`).
@@ -21,10 +21,30 @@
 //! or campaign whichever client sent them. A property the message itself sets wins.
 
 use serde_json::Value;
-use troupe_core::{Command, CoreError, Limits, MembershipOp, ProfileOp, TrackEvent};
+use troupe_core::{Command, CoreError, JoinRule, Limits, ProfileOp, TrackEvent};
 
 use crate::wire::{self, Body};
 use crate::ItemResult;
+
+/// How a project maps Segment's one kind of group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentOptions {
+    /// The group type of `group` calls and `groupId`s (default `company`).
+    pub group_type: String,
+    /// What `group(userId, groupId)` does to the user's groups of that type.
+    pub join: JoinRule,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        SegmentOptions { group_type: "company".into(), join: JoinRule::default() }
+    }
+}
+
+/// The write key a request's body names (`writeKey`), if any.
+pub fn body_write_key(body: &Value) -> Option<String> {
+    body.get("writeKey").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string)
+}
 
 /// A decoded request: the write key found in the body (if any) and its messages.
 pub struct SegmentRequest {
@@ -36,11 +56,11 @@ pub struct SegmentRequest {
 pub fn translate(
     body: &Value,
     route_type: Option<&str>,
-    group_type: &str,
+    options: &SegmentOptions,
     limits: &Limits,
 ) -> Result<SegmentRequest, CoreError> {
     let b = wire::object(body, "body")?;
-    let write_key = b.get("writeKey").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string);
+    let write_key = body_write_key(body);
     let sent_at = wire::timestamp(b, "sentAt")?;
     let messages: Vec<&Value> = match route_type {
         Some(_) => vec![body],
@@ -50,7 +70,7 @@ pub fn translate(
             Some(_) => return Err(CoreError::invalid("batch", "must be a list of messages")),
         },
     };
-    let items = messages.into_iter().map(|m| message(m, route_type, sent_at, group_type, limits)).collect();
+    let items = messages.into_iter().map(|m| message(m, route_type, sent_at, options, limits)).collect();
     Ok(SegmentRequest { write_key, items })
 }
 
@@ -60,9 +80,10 @@ pub fn message(
     value: &Value,
     route_type: Option<&str>,
     sent_at: Option<chrono::DateTime<chrono::Utc>>,
-    group_type: &str,
+    options: &SegmentOptions,
     limits: &Limits,
 ) -> ItemResult {
+    let group_type = options.group_type.as_str();
     let m = wire::object(value, "message")?;
     let kind = match route_type {
         Some(kind) => kind.to_string(),
@@ -98,7 +119,7 @@ pub fn message(
             let traits = wire::properties(m, "traits", limits)?;
             let mut commands = Vec::new();
             if let Some(who) = who {
-                let op = MembershipOp::Add(group_key.clone());
+                let op = options.join.op(group_key.clone());
                 commands.push(Command::Membership { distinct_id: who, group_type: group_type.to_string(), op });
             }
             let op = ProfileOp::Set(traits);

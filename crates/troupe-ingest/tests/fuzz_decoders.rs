@@ -213,7 +213,9 @@ fn decode(protocol: &str, path: &str, body: &Value) -> Vec<Command> {
         "posthog" => posthog::translate(body.clone(), &limits).map(|c| c.items).unwrap_or_default(),
         "segment" => {
             let route = path.strip_prefix("/v1/").filter(|r| *r != "batch" && *r != "import");
-            segment::translate(body, route, "company", &limits).map(|r| r.items).unwrap_or_default()
+            segment::translate(body, route, &segment::SegmentOptions::default(), &limits)
+                .map(|r| r.items)
+                .unwrap_or_default()
         }
         "mixpanel" => {
             let endpoint = match path.trim_matches('/') {
@@ -239,7 +241,9 @@ fn import_lines(line: &[u8]) -> Vec<Command> {
     }
     if let Ok(value) = serde_json::from_slice::<Value>(line) {
         out.extend(mixpanel::event(&value, &["company".to_string()], &limits).unwrap_or_default());
-        out.extend(segment::message(&value, None, None, "company", &limits).unwrap_or_default());
+        out.extend(
+            segment::message(&value, None, None, &segment::SegmentOptions::default(), &limits).unwrap_or_default(),
+        );
         out.extend(posthog::event(value, None, &limits).unwrap_or_default());
     }
     out

@@ -4,6 +4,7 @@
 pub mod auth;
 mod dashboard;
 mod error;
+pub mod project_settings;
 pub mod rate_limit;
 mod respond;
 pub mod retention;
@@ -34,7 +35,8 @@ pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub limits: Limits,
-    /// The group type Segment's `group` calls and `context.groupId` use (Segment has one kind).
+    /// The group type Segment's `group` calls and `context.groupId` use (Segment has one kind);
+    /// whether `group` replaces or adds is per project (`IngestionSettings::segment_group`).
     pub segment_group_type: String,
     /// Mixpanel group keys: person and event properties with these names are memberships and
     /// attribution (Mixpanel declares them in project settings).
@@ -73,6 +75,7 @@ pub struct AppState {
     pub limits: Limits,
     pub settings: ServerSettings,
     pub projects: Projects,
+    pub ingestion_settings: project_settings::IngestionSettingsCache,
     pub sessions: dashboard::Sessions,
     pub rate_limits: rate_limit::RateLimiter,
 }
@@ -86,6 +89,7 @@ impl AppState {
             limits: settings.limits.clone(),
             settings,
             projects,
+            ingestion_settings: Default::default(),
             sessions: dashboard::Sessions::default(),
             rate_limits,
         });
@@ -142,6 +146,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::mixpanel::routes())
         .merge(routes::read::routes())
         .merge(routes::privacy::routes())
+        .merge(routes::settings::routes())
         .merge(routes::insights::routes())
         .merge(routes::internal::routes())
         .merge(dashboard::routes())

@@ -83,6 +83,14 @@ impl App {
         self.get_as(path, Some(SECRET)).await
     }
 
+    /// PUT JSON with the default project's secret key.
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        let request = Request::put(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {SECRET}"));
+        self.send(request.body(Body::from(body.to_string())).expect("request")).await
+    }
+
     pub async fn get_as(&self, path: &str, secret: Option<&str>) -> Reply {
         let mut request = Request::get(path);
         if let Some(secret) = secret {

@@ -124,3 +124,43 @@ async fn a_pages_context_is_filtered_and_broken_down_by() {
     lines.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(lines, [("analytics-python".to_string(), 1.0), ("analytics.js".to_string(), 1.0)], "{:?}", r.body);
 }
+
+/// A user joins workspace acme and tracks, then switches to globex and tracks.
+async fn switch_and_track(app: &common::App, user: &str) {
+    for (workspace, event) in [("acme", "Report Viewed"), ("globex", "Report Shared")] {
+        let group = json!({"type": "group", "userId": user, "groupId": workspace, "traits": {"name": workspace}});
+        let track = json!({"type": "track", "userId": user, "event": event});
+        let r = post(app, "/v1/batch", &json!({"batch": [group, track]}), Some(SITE)).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+}
+
+/// The Datafly document calls `group()` each time a multi-account user switches workspace: by
+/// default (replace) the events after a switch belong to the new workspace only; a project set
+/// to `add` keeps the user in every group they were put in.
+#[tokio::test]
+async fn a_workspace_switch_replaces_the_group_unless_the_project_adds() {
+    let app = app().await;
+    let settings = "/api/projects/default/settings/ingestion";
+    assert_eq!(app.get(settings).await.body, json!({"segment_group": "replace"}));
+    switch_and_track(&app, "ada").await;
+    let ada = app.get("/api/projects/default/persons/ada").await;
+    assert_eq!(ada.body["group_memberships"], json!({"company": ["globex"]}));
+    let shared = app.get("/api/projects/default/events?event=Report%20Shared").await;
+    assert_eq!(shared.body["results"][0]["groups"], json!({"company": ["globex"]}), "{:?}", shared.body);
+
+    let r = app.put(settings, json!({"segment_group": "add"})).await;
+    assert_eq!((r.status, r.body), (StatusCode::OK, json!({"segment_group": "add"})));
+    switch_and_track(&app, "bob").await;
+    let bob = app.get("/api/projects/default/persons/bob").await;
+    assert_eq!(bob.body["group_memberships"], json!({"company": ["acme", "globex"]}));
+
+    for bad in [json!({"segment_group": "merge"}), json!({"segment_groups": "add"})] {
+        let r = app.put(settings, bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
+        assert!(r.body.to_string().contains("segment_group"), "{bad}: the error names the field: {:?}", r.body);
+    }
+    assert_eq!(app.get(settings).await.body, json!({"segment_group": "add"}), "a refused PUT changes nothing");
+    let r = app.get_as(settings, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "settings need the secret key");
+}

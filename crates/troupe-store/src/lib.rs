@@ -9,6 +9,7 @@ pub mod forward;
 pub mod privacy;
 mod read;
 mod scan;
+pub mod settings;
 pub mod value;
 pub mod writer;
 

@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use troupe_core::{Command, ProjectId};
 
-use crate::{Document, EventQuery, EventRow, Store, StoreError};
+use crate::{settings, EventQuery, EventRow, Store, StoreError};
 
-/// A project's privacy settings are one document of this kind, with id [`PRIVACY_SETTINGS_ID`].
-pub const SETTINGS_KIND: &str = "settings";
+/// A project's privacy settings are the settings document with this id.
 pub const PRIVACY_SETTINGS_ID: &str = "privacy";
 
 /// A privacy operation a client may ask for.
@@ -114,19 +113,11 @@ impl PrivacySettings {
 
     /// The project's settings, or the defaults when none were saved.
     pub async fn load(store: &dyn Store, project: ProjectId) -> Result<Self, StoreError> {
-        let saved = store.documents(project, SETTINGS_KIND).await?.into_iter().find(|d| d.id == PRIVACY_SETTINGS_ID);
-        match saved {
-            None => Ok(PrivacySettings::default()),
-            Some(d) => serde_json::from_value(d.body)
-                .map_err(|e| StoreError::Internal(format!("the saved privacy settings are unreadable: {e}"))),
-        }
+        settings::load(store, project, PRIVACY_SETTINGS_ID).await
     }
 
     pub async fn save(&self, store: &dyn Store, project: ProjectId) -> Result<(), StoreError> {
-        let body = serde_json::to_value(self).map_err(|e| StoreError::Internal(e.to_string()))?;
-        let document =
-            Document { kind: SETTINGS_KIND.into(), id: PRIVACY_SETTINGS_ID.into(), body, updated_at: Utc::now() };
-        store.put_document(project, document).await
+        settings::save(store, project, PRIVACY_SETTINGS_ID, self).await
     }
 }
 

@@ -15,7 +15,9 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 use troupe_core::{Command, Limits, Outcome, PreparedCommand, ProjectId};
+use troupe_ingest::segment::SegmentOptions;
 use troupe_ingest::{mixpanel, posthog, segment};
+use troupe_store::settings::IngestionSettings;
 use troupe_store::{CommandResult, Store};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -116,9 +118,11 @@ async fn import_file(
     }
     let reader = BufReader::new(bar.wrap_read(file));
     let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    // A Segment export's `group` calls follow the project's rule, as the running server's do.
+    let join = IngestionSettings::load(store, project).await?.segment_group;
     let translator = Translator {
         source: args.source,
-        segment_group_type: args.segment_group_type.clone(),
+        segment: SegmentOptions { group_type: args.segment_group_type.clone(), join },
         mixpanel_group_keys: args.mixpanel_group_keys.clone(),
         limits: limits.clone(),
     };
@@ -185,7 +189,7 @@ async fn import_file(
 /// What turns a row into commands: its protocol's adapter and the import's options.
 struct Translator {
     source: ExportSource,
-    segment_group_type: String,
+    segment: SegmentOptions,
     mixpanel_group_keys: Vec<String>,
     limits: Limits,
 }
@@ -206,7 +210,7 @@ impl Translator {
         let limits = &self.limits;
         let mut commands = match self.source {
             ExportSource::Posthog => posthog::event(value, None, limits),
-            ExportSource::Segment => segment::message(&value, None, None, &self.segment_group_type, limits),
+            ExportSource::Segment => segment::message(&value, None, None, &self.segment, limits),
             ExportSource::Mixpanel => mixpanel::event(&value, &self.mixpanel_group_keys, limits),
         }
         .map_err(|e| e.to_string())?;

@@ -57,11 +57,13 @@ async fn assert_session(server: &Server) {
     let linus = get(server, "/api/projects/default/persons/linus@initech.io?events=20").await;
     assert_eq!(linus["distinct_ids"], json!(["anon-5e", "linus@initech.io"]));
     assert_eq!(linus["properties"], json!({"name": "Linus", "plan": "team"}));
-    assert_eq!(linus["group_memberships"], json!({"company": ["initech"]}));
+    // The switch to initrode replaced initech (the project's default Segment group rule).
+    assert_eq!(linus["group_memberships"], json!({"company": ["initrode"]}));
     let events = names_and_groups(&linus["recent_events"]);
     assert_eq!(
         events,
         vec![
+            ("Workspace Opened".to_string(), json!({"company": ["initrode"]})),
             ("Report Exported".to_string(), json!({"company": ["initech"]})),
             ("Invoice Sent".to_string(), json!({"company": ["initrode"]})),
             ("Signed In".to_string(), json!({"company": ["initech"]})),
@@ -70,8 +72,9 @@ async fn assert_session(server: &Server) {
     );
     let initech = get(server, "/api/projects/default/groups/company/initech").await;
     assert_eq!(initech["properties"], json!({"name": "Initech", "plan": "enterprise", "employees": 95}));
-    assert_eq!(initech["members"][0]["distinct_ids"], json!(["anon-5e", "linus@initech.io"]));
+    assert_eq!(initech["members"], json!([]), "Linus left initech when he switched");
     let initrode = get(server, "/api/projects/default/groups/company/initrode").await;
-    assert_eq!(initrode["members"], json!([]));
+    assert_eq!(initrode["members"][0]["distinct_ids"], json!(["anon-5e", "linus@initech.io"]));
+    assert_eq!(initrode["properties"], json!({"name": "Initrode"}));
     assert_eq!(get(server, "/api/projects/default/persons").await["total"], json!(1));
 }

@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 use troupe_core::{Command, Limits, MembershipOp, ProfileOp};
 
-use super::translate;
+use super::{translate, SegmentOptions};
+use troupe_core::JoinRule;
 
 fn captured(file: &str) -> Value {
     let text = match file {
@@ -19,7 +20,7 @@ fn captured(file: &str) -> Value {
 }
 
 fn commands(body: &Value, route: Option<&str>) -> Vec<Command> {
-    let request = translate(body, route, "company", &Limits::default()).expect("a request");
+    let request = translate(body, route, &SegmentOptions::default(), &Limits::default()).expect("a request");
     request.items.into_iter().flat_map(|i| i.expect("every message is valid")).collect()
 }
 
@@ -27,8 +28,8 @@ fn commands(body: &Value, route: Option<&str>) -> Vec<Command> {
 fn both_clients_batches_become_the_same_commands() {
     for file in ["python", "node"] {
         let all = commands(&captured(file), None);
-        let joined = all.iter().filter(|c| matches!(c, Command::Membership { op: MembershipOp::Add(g), group_type, .. } if g == "acme_inc" && group_type == "company")).count();
-        assert_eq!(joined, 2, "{file}: each group call joins the user");
+        let joined = all.iter().filter(|c| matches!(c, Command::Membership { op: MembershipOp::Set(g), group_type, .. } if g == &["acme_inc"] && group_type == "company")).count();
+        assert_eq!(joined, 2, "{file}: each group call makes the group the user's (replace, the default)");
         let grouped = all.iter().find_map(|c| match c {
             Command::Track(e) if !e.groups.is_empty() => Some(e.groups.clone()),
             _ => None,
@@ -41,7 +42,7 @@ fn both_clients_batches_become_the_same_commands() {
 
 #[test]
 fn the_write_key_is_read_from_the_body() {
-    let request = translate(&captured("python"), None, "company", &Limits::default()).expect("ok");
+    let request = translate(&captured("python"), None, &SegmentOptions::default(), &Limits::default()).expect("ok");
     assert_eq!(request.write_key.as_deref(), Some("seg_write_key_abc"));
 }
 
@@ -74,7 +75,7 @@ fn bad_messages_are_rejected_one_by_one_naming_the_field() {
         {"type": "nope", "userId": "u"},
         {"userId": "u", "event": "no type"},
     ]});
-    let request = translate(&body, None, "company", &Limits::default()).expect("a batch");
+    let request = translate(&body, None, &SegmentOptions::default(), &Limits::default()).expect("a batch");
     let fields: Vec<_> = request.items.iter().map(|i| i.as_ref().err().map(|e| e.field().to_string())).collect();
     assert_eq!(
         fields,
@@ -87,7 +88,7 @@ fn bad_messages_are_rejected_one_by_one_naming_the_field() {
             Some("type".into())
         ]
     );
-    assert!(translate(&json!({"sentAt": "x"}), None, "company", &Limits::default()).is_err());
+    assert!(translate(&json!({"sentAt": "x"}), None, &SegmentOptions::default(), &Limits::default()).is_err());
 }
 
 fn tracked(commands: &[Command]) -> Vec<&troupe_core::TrackEvent> {
@@ -164,4 +165,24 @@ fn the_clients_library_and_a_top_level_group_id_are_kept() {
     let all = commands(&json!({"batch": [track]}), None);
     let [event] = tracked(&all)[..] else { panic!("one event: {all:?}") };
     assert_eq!(event.groups, vec![("company".to_string(), vec!["acme_inc".to_string()])]);
+}
+
+#[test]
+fn a_group_call_replaces_or_adds_as_the_project_says() {
+    let body = json!({"type": "group", "userId": "ada", "groupId": "globex", "traits": {"plan": "pro"}});
+    for (join, expected) in [
+        (JoinRule::Replace, MembershipOp::Set(vec!["globex".into()])),
+        (JoinRule::Add, MembershipOp::Add("globex".into())),
+    ] {
+        let options = SegmentOptions { group_type: "workspace".into(), join };
+        let request = translate(&body, Some("group"), &options, &Limits::default()).expect("a request");
+        let all: Vec<Command> = request.items.into_iter().flat_map(|i| i.expect("valid")).collect();
+        assert!(
+            matches!(&all[0], Command::Membership { distinct_id, group_type, op } if distinct_id == "ada" && group_type == "workspace" && *op == expected),
+            "{join:?}: {all:?}"
+        );
+        assert!(
+            matches!(&all[1], Command::GroupProfile { group_type, group_key, .. } if group_type == "workspace" && group_key == "globex")
+        );
+    }
 }

@@ -10,6 +10,7 @@ pub mod posthog;
 pub mod privacy;
 pub mod read;
 pub mod segment;
+pub mod settings;
 
 use troupe_core::{Command, CoreError, Outcome};
 use troupe_ingest::ItemResult;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use troupe_ingest::segment;
+use troupe_ingest::segment::{self, SegmentOptions};
 
 use crate::error::{error_field, json_value, ApiError, ErrorShape, ProtocolError};
 use crate::routes::{apply_items, Sender};
@@ -63,8 +63,8 @@ async fn handle(
     body: &Bytes,
 ) -> Result<Response, SegmentError> {
     let body = json_value(body)?;
-    let request = segment::translate(&body, kind, &app.settings.segment_group_type, &app.limits)?;
-    let key = crate::auth::basic_user(headers).or(request.write_key).ok_or_else(|| {
+    // The project first: how its `group` calls join is its own setting.
+    let key = crate::auth::basic_user(headers).or_else(|| segment::body_write_key(&body)).ok_or_else(|| {
         ApiError::Unauthorized(
             "missing write key: send it as Basic auth ('<writeKey>:') or as writeKey in the body".into(),
         )
@@ -74,6 +74,9 @@ async fn handle(
         .by_ingestion_key(app.store.as_ref(), &key)
         .await?
         .ok_or_else(|| ApiError::Unauthorized(format!("write key '{key}' is not valid")))?;
+    let join = app.ingestion_settings.get(app.store.as_ref(), project.id).await?.segment_group;
+    let options = SegmentOptions { group_type: app.settings.segment_group_type.clone(), join };
+    let request = segment::translate(&body, kind, &options, &app.limits)?;
     let total = request.items.len();
     let report = apply_items(app, &project, request.items, Sender::IngestionKey).await?;
     if report.rejected.is_empty() {

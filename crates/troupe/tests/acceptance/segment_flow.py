@@ -31,6 +31,11 @@ step()
 client.group(user_id="linus@initech.io", group_id="initech", traits={"employees": 95})
 step()
 client.track(user_id="linus@initech.io", event="Report Exported", properties={"format": "pdf"})
+step()
+# A multi-account user switches workspace (the Datafly document's group() on every switch).
+client.group(user_id="linus@initech.io", group_id="initrode", traits={"name": "Initrode"})
+step()
+client.track(user_id="linus@initech.io", event="Workspace Opened")
 client.flush()
 client.shutdown()
 

@@ -16,6 +16,9 @@ async function main() {
   analytics.track({ userId: user, event: 'Invoice Sent', context: { groupId: 'initrode' } });
   analytics.group({ userId: user, groupId: 'initech', traits: { employees: 95 } });
   analytics.track({ userId: user, event: 'Report Exported', properties: { format: 'pdf' } });
+  // A multi-account user switches workspace (the Datafly document's group() on every switch).
+  analytics.group({ userId: user, groupId: 'initrode', traits: { name: 'Initrode' } });
+  analytics.track({ userId: user, event: 'Workspace Opened' });
   await analytics.closeAndFlush({ timeout: 20000 });
   if (errors.length) throw new Error(`analytics-node reported: ${JSON.stringify(errors)}`);
   console.log('DONE');
