@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
-use troupe_core::{Group, GroupType, Limits, Person, PersonId, ProjectState};
+use troupe_core::{Group, GroupType, Limits, Person, PersonId, ProjectState, PENDING_SLOT};
 use troupe_store::Project;
 
 use crate::http::Http;
@@ -90,6 +90,10 @@ impl StoredPerson {
         person.identified = self.identified != 0;
         person.updated_at = from_micros(self.updated_at);
         for (i, (slot, keys)) in self.membership_slots.into_iter().zip(self.membership_keys).enumerate() {
+            if slot == PENDING_SLOT {
+                person.pending_groups = keys;
+                continue;
+            }
             person.memberships.insert(slot, keys);
             if let Some(&at) = self.membership_replaced_at.get(i).filter(|at| **at != 0) {
                 person.replaced_at.insert(slot, from_micros(at));

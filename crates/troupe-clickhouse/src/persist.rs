@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use troupe_core::dedupe::RetryRecord;
-use troupe_core::{Anonymized, Changes, ChargeChange, ProjectState, Properties, StoredEvent};
+use troupe_core::{Anonymized, Changes, ChargeChange, ProjectState, Properties, StoredEvent, PENDING_SLOT};
 use troupe_store::value::PropertyIndex;
 
 use crate::http::{quote, quote_list, Http};
@@ -299,11 +299,15 @@ fn person_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> 
                     identified: u8::from(p.identified),
                     created_at: p.created_at.timestamp_micros(),
                     updated_at: p.updated_at.timestamp_micros(),
-                    membership_slots: p.memberships.keys().copied().collect(),
-                    membership_keys: p.memberships.values().cloned().collect(),
-                    membership_replaced_at: p
+                    membership_slots: membership_slots(p),
+                    membership_keys: p
                         .memberships
-                        .keys()
+                        .values()
+                        .cloned()
+                        .chain(Some(p.pending_groups.clone()).filter(|keys| !keys.is_empty()))
+                        .collect(),
+                    membership_replaced_at: membership_slots(p)
+                        .iter()
                         .map(|slot| p.replaced_at.get(slot).map_or(0, |at| at.timestamp_micros()))
                         .collect(),
                     version,
@@ -326,6 +330,13 @@ fn person_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> 
             }
         })
         .collect()
+}
+
+/// A person's membership slots as stored: its types', then [`PENDING_SLOT`] for its pending
+/// untyped keys, if any.
+fn membership_slots(person: &troupe_core::Person) -> Vec<u8> {
+    let pending = Some(PENDING_SLOT).filter(|_| !person.pending_groups.is_empty());
+    person.memberships.keys().copied().chain(pending).collect()
 }
 
 fn distinct_id_rows(versions: &Versions, state: &ProjectState, changes: &Changes) -> Vec<DistinctIdRow> {

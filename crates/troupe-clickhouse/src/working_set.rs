@@ -11,7 +11,7 @@
 
 use serde::Deserialize;
 use troupe_core::working_set::{Needs, Touched};
-use troupe_core::ProjectState;
+use troupe_core::{ProjectState, PENDING_SLOT};
 
 use crate::http::{quote, Http};
 use crate::load::{person_columns, StoredGroup, StoredPerson};
@@ -31,13 +31,47 @@ pub async fn load(http: &Http, state: &mut ProjectState, needs: &Needs, unwritte
         stored_client_keys(http, project, &ask.client_keys),
     )?;
     hold_persons(state, persons.into_iter().chain(members), unwritten);
+    // Groups this batch creates (named, neither held nor stored): persons waiting for their key
+    // (joined without a type before any group had it) must be held to join them.
+    let created: Vec<String> = ask
+        .named_groups
+        .iter()
+        .filter(|(slot, key)| !slot.is_some_and(|slot| groups.iter().any(|g| g.slot == slot && g.group_key == *key)))
+        .map(|(_, key)| key.clone())
+        .collect();
     for row in groups {
         if !state.holds_group(row.slot, &row.group_key) && !unwritten.has_group(row.slot, &row.group_key) {
             state.restore_group(row.into_group());
         }
     }
     state.hold_client_keys(keys);
+    if !created.is_empty() {
+        let waiting = waiting_for(http, project, &created).await?;
+        hold_persons(state, waiting.into_iter(), unwritten);
+    }
     Ok(())
+}
+
+/// The persons who joined one of these keys without a type while no group had it. Any row
+/// version that names one qualifies (a scan of three columns, no aggregation); their latest rows
+/// are then read, and the state checks each still waits.
+async fn waiting_for(http: &Http, project: u32, keys: &[String]) -> Result<Vec<StoredPerson>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let quoted: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+    let sql = format!(
+        "SELECT DISTINCT id FROM persons WHERE project_id = {project} AND has(membership_slots, {PENDING_SLOT}) \
+         AND hasAny(arrayElement(membership_keys, indexOf(membership_slots, {PENDING_SLOT})), [{}])",
+        quoted.join(", ")
+    );
+    let ids: Vec<String> = http.rows::<Id>(&sql).await?.into_iter().map(|r| r.id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let persons = latest("persons", project, &["id"], PERSON_VALUES, &in_list("id", &ids));
+    http.rows(&format!("SELECT {} FROM {persons}", person_columns())).await
 }
 
 /// What to read: the batch's needs less what the state holds or an unwritten batch changed.
@@ -49,6 +83,9 @@ struct Ask {
     /// On `group_profiles`' keys.
     group_filters: Vec<String>,
     client_keys: Vec<u64>,
+    /// Groups the batch names that the state neither holds nor changed (`None`: of a type not
+    /// created yet): those not stored either are created by the batch.
+    named_groups: Vec<(Option<u8>, String)>,
 }
 
 impl Ask {
@@ -61,12 +98,16 @@ impl Ask {
             .cloned()
             .collect();
         let mut keys: Vec<String> = Vec::new();
+        let mut named_groups = Vec::new();
         for (group_type, key) in &needs.groups {
             // A type not created yet has no groups to read.
-            if let Some(slot) = types.slot_of(group_type) {
-                if !state.holds_group(slot, key) && !unwritten.has_group(slot, key) {
+            match types.slot_of(group_type) {
+                Some(slot) if !state.holds_group(slot, key) && !unwritten.has_group(slot, key) => {
                     keys.push(key.clone());
+                    named_groups.push((Some(slot), key.clone()));
                 }
+                Some(_) => {}
+                None => named_groups.push((None, key.clone())),
             }
         }
         for key in &needs.untyped_group_keys {
@@ -101,7 +142,7 @@ impl Ask {
             .copied()
             .filter(|k| !state.holds_client_key(*k) && !unwritten.client_keys.contains(k))
             .collect();
-        Ask { distinct_ids, member_filters, group_filters, client_keys }
+        Ask { distinct_ids, member_filters, group_filters, client_keys, named_groups }
     }
 }
 

@@ -11,6 +11,11 @@ use crate::error::CoreError;
 /// The slot a group type occupies; also the index of its event column.
 pub type Slot = u8;
 
+/// The slot no group type takes: backends store a person's pending untyped keys
+/// ([`crate::Person::pending_groups`]) as the memberships of this slot. A project has at most 255
+/// types (0–254).
+pub const PENDING_SLOT: Slot = Slot::MAX;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupType {
     pub slot: Slot,
@@ -50,7 +55,7 @@ impl GroupTypes {
         if let Some(slot) = self.slot_of(name) {
             return Ok((slot, false));
         }
-        let capacity = limit.min(usize::from(Slot::MAX) + 1);
+        let capacity = limit.min(usize::from(PENDING_SLOT));
         let free = (0..capacity).filter_map(|i| Slot::try_from(i).ok()).find(|slot| self.by_slot(*slot).is_none());
         let Some(slot) = free else {
             return Err(CoreError::GroupTypeLimit { field: field.to_string(), group_type: name.to_string(), limit });

@@ -22,7 +22,7 @@ pub type Properties = serde_json::Map<String, serde_json::Value>;
 pub use command::{properties_json, Command, Outcome, PreparedCommand, RetryKey};
 pub use error::CoreError;
 pub use event::{StoredEvent, TrackEvent};
-pub use group_types::{GroupType, Slot};
+pub use group_types::{GroupType, Slot, PENDING_SLOT};
 pub use limits::Limits;
 pub use membership::{JoinRule, MembershipOp};
 pub use model::{Charge, Group, Person, PersonId, ProjectId};

@@ -50,6 +50,10 @@ pub struct Person {
     /// `add_group` and for types without groups. Decides a type on a merge
     /// ([`crate::membership::merge`]).
     pub replaced_at: BTreeMap<Slot, DateTime<Utc>>,
+    /// Keys joined without a type (OpenPanel `setGroup`) while no group had them: each becomes a
+    /// membership of the type of the first group created with it. Stored under
+    /// [`crate::group_types::PENDING_SLOT`].
+    pub pending_groups: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -63,6 +67,7 @@ impl Person {
             identified: false,
             memberships: BTreeMap::new(),
             replaced_at: BTreeMap::new(),
+            pending_groups: Vec::new(),
             created_at: at,
             updated_at: at,
         }

@@ -151,6 +151,9 @@ pub struct ProjectState {
     distinct_ids: HashMap<String, PersonId>,
     /// Per slot, so a lookup by key needs no owned copy of it.
     groups: HashMap<Slot, HashMap<String, Group>>,
+    /// Per pending untyped key, the held persons who joined it ([`Person::pending_groups`]);
+    /// entries may be stale (the person merged, erased or joined since), each is checked on use.
+    pending_members: HashMap<String, Vec<PersonId>>,
     dedupe: Deduper,
     /// Hashes of the ids of persons erased for good: writes naming one are dropped.
     kept_out: std::collections::HashSet<u64>,
@@ -166,6 +169,7 @@ impl ProjectState {
             persons: HashMap::default(),
             distinct_ids: HashMap::default(),
             groups: HashMap::default(),
+            pending_members: HashMap::default(),
             dedupe: Deduper::new(dedupe_window),
             kept_out: std::collections::HashSet::new(),
             changes: Changes::default(),
@@ -182,7 +186,14 @@ impl ProjectState {
         for id in &person.distinct_ids {
             self.distinct_ids.insert(id.clone(), person.id);
         }
+        self.index_pending(&person);
         self.persons.insert(person.id, person);
+    }
+
+    fn index_pending(&mut self, person: &Person) {
+        for key in &person.pending_groups {
+            self.pending_members.entry(key.clone()).or_default().push(person.id);
+        }
     }
 
     pub fn restore_group(&mut self, group: Group) {
@@ -283,6 +294,11 @@ impl ProjectState {
         }
         self.persons = kept_persons;
         self.distinct_ids = kept_ids;
+        self.pending_members.clear();
+        let persons: Vec<Person> = self.persons.values().filter(|p| !p.pending_groups.is_empty()).cloned().collect();
+        for person in &persons {
+            self.index_pending(person);
+        }
         let mut kept_groups: HashMap<Slot, HashMap<String, Group>> = HashMap::default();
         for (slot, key) in &keep.groups {
             if let Some(group) = self.groups.get_mut(slot).and_then(|groups| groups.remove(key)) {
@@ -536,7 +552,20 @@ impl ProjectState {
         let TrackEvent { event: name, distinct_id, id, timestamp, sent_at, groups: named, untyped_groups, .. } = event;
         let timestamp = resolve_timestamp(timestamp, sent_at, now);
         let person_id = self.ensure_person(&distinct_id, timestamp, now);
-        let mut groups = self.persons.get(&person_id).map(|p| p.memberships.clone()).unwrap_or_default();
+        let mut untyped_groups = untyped_groups;
+        let mut groups = match self.persons.get(&person_id) {
+            Some(person) => {
+                // Keys joined without a type and no group yet are attributed untyped, like the
+                // OpenPanel SDK's own `groups`: a group created later still gets the event.
+                for key in &person.pending_groups {
+                    if !untyped_groups.contains(key) {
+                        untyped_groups.push(key.clone());
+                    }
+                }
+                person.memberships.clone()
+            }
+            None => Default::default(),
+        };
         // Ids named on the event replace the membership of their type; a type named twice
         // gets the ids of both, each once, in order.
         let mut named_slots: Vec<Slot> = Vec::with_capacity(slots.len());
@@ -729,11 +758,22 @@ impl ProjectState {
                 slots.into_iter().filter(|slot| self.group(*slot, key).is_some()).map(|slot| (slot, key.clone()))
             })
             .collect();
+        // A key no group has yet waits for the first group created with it (DESIGN.md §4).
+        let pending: Vec<&String> =
+            keys.iter().filter(|key| !targets.iter().any(|(_, joined)| joined == *key)).collect();
         if let Some(person) = self.persons.get_mut(&person_id) {
             for (slot, key) in targets {
                 if membership::apply(person.memberships.entry(slot).or_default(), &MembershipOp::Add(key)) {
                     person.updated_at = now;
                     self.changes.persons.insert(person_id);
+                }
+            }
+            for key in pending {
+                if !person.pending_groups.contains(key) {
+                    person.pending_groups.push(key.clone());
+                    person.updated_at = now;
+                    self.changes.persons.insert(person_id);
+                    self.pending_members.entry(key.clone()).or_default().push(person_id);
                 }
             }
         }
@@ -933,6 +973,12 @@ impl ProjectState {
                     None => target.replaced_at.remove(&slot),
                 };
             }
+            for key in source.pending_groups {
+                if !target.pending_groups.contains(&key) {
+                    target.pending_groups.push(key.clone());
+                    self.pending_members.entry(key).or_default().push(into);
+                }
+            }
             target.identified |= source.identified;
             target.created_at = target.created_at.min(source.created_at);
             target.updated_at = now;
@@ -980,6 +1026,26 @@ impl ProjectState {
                 },
             );
             self.changes.groups.insert((slot, key.to_string()));
+            self.join_pending(slot, key, now);
+        }
+    }
+
+    /// The persons waiting for a group with `key` (joined without a type) join this new group.
+    fn join_pending(&mut self, slot: Slot, key: &str, now: DateTime<Utc>) {
+        let Some(waiting) = self.pending_members.remove(key) else {
+            return;
+        };
+        for person_id in waiting {
+            let Some(person) = self.persons.get_mut(&person_id) else {
+                continue;
+            };
+            let Some(at) = person.pending_groups.iter().position(|k| k == key) else {
+                continue;
+            };
+            person.pending_groups.remove(at);
+            membership::apply(person.memberships.entry(slot).or_default(), &MembershipOp::Add(key.to_string()));
+            person.updated_at = now;
+            self.changes.persons.insert(person_id);
         }
     }
 

@@ -518,6 +518,62 @@ fn untyped_group_ids_join_the_groups_with_that_key_of_any_type() {
     assert_eq!(e.groups.len(), 2, "later events are attributed through the memberships");
 }
 
+fn group(s: &mut ProjectState, group_type: &str, key: &str) {
+    let op = ProfileOp::Set(props(json!({"name": key})));
+    let command = Command::GroupProfile { group_type: group_type.into(), group_key: key.into(), name: None, op };
+    s.apply(command, t0()).expect("group");
+}
+
+#[test]
+fn a_key_joined_without_a_type_before_its_group_exists_becomes_a_membership_when_it_is_created() {
+    let mut s = state();
+    s.apply(Command::JoinUntypedGroups { distinct_id: "hedy".into(), group_keys: ids(&["org_wonka"]) }, t0())
+        .expect("joins");
+    let hedy = s.person_by_distinct_id("hedy").expect("person").clone();
+    assert!(hedy.memberships.is_empty());
+    assert_eq!(hedy.pending_groups, ids(&["org_wonka"]));
+    let e = stored(&mut s, track("hedy", "Opened"));
+    assert_eq!(e.untyped_groups, ids(&["org_wonka"]), "meanwhile events carry the key untyped");
+
+    // An anonymous device's wait is merged into the user too.
+    s.apply(Command::JoinUntypedGroups { distinct_id: "anon".into(), group_keys: ids(&["lab-9"]) }, t0())
+        .expect("joins");
+    s.apply(Command::Identify { anon_distinct_id: "anon".into(), distinct_id: "hedy".into() }, t0()).expect("merge");
+    s.take_changes();
+
+    group(&mut s, "company", "org_wonka");
+    let changes = s.take_changes();
+    let hedy = s.person_by_distinct_id("hedy").expect("person").clone();
+    assert!(changes.persons.contains(&hedy.id), "the joined person is written");
+    assert_eq!(s.memberships_by_type(&hedy)["company"], ids(&["org_wonka"]));
+    assert_eq!(hedy.pending_groups, ids(&["lab-9"]));
+    group(&mut s, "team", "lab-9");
+    group(&mut s, "workspace", "org_wonka");
+    let hedy = s.person_by_distinct_id("hedy").expect("person").clone();
+    let by_type = s.memberships_by_type(&hedy);
+    assert_eq!(by_type["team"], ids(&["lab-9"]));
+    assert!(!by_type.contains_key("workspace"), "the key went to the first group created with it");
+    assert!(hedy.pending_groups.is_empty());
+    let e = stored(&mut s, track("hedy", "Signed In"));
+    assert!(e.untyped_groups.is_empty());
+    assert_eq!(e.groups.len(), 2, "typed attribution from then on");
+    assert!(s.invariant_violations().is_empty());
+}
+
+#[test]
+fn a_person_restored_while_waiting_for_a_key_joins_its_group_when_created() {
+    let mut first = state();
+    first
+        .apply(Command::JoinUntypedGroups { distinct_id: "hedy".into(), group_keys: ids(&["org_wonka"]) }, t0())
+        .expect("joins");
+    let stored_person = first.person_by_distinct_id("hedy").expect("person").clone();
+    let mut s = state();
+    s.restore_person(stored_person);
+    group(&mut s, "company", "org_wonka");
+    let hedy = s.person_by_distinct_id("hedy").expect("person").clone();
+    assert_eq!(s.memberships_by_type(&hedy)["company"], ids(&["org_wonka"]));
+}
+
 #[test]
 fn properties_are_stored_as_json_text_whether_prepared_before_the_writer_or_not() {
     let mut event = track("u1", "Plan Chosen");

@@ -6,7 +6,7 @@ use chrono::Duration;
 use duckdb::types::Value;
 use duckdb::Connection;
 use troupe_core::dedupe::RetryRecord;
-use troupe_core::{Group, GroupType, Limits, Person, PersonId, ProjectId, ProjectState};
+use troupe_core::{Group, GroupType, Limits, Person, PersonId, ProjectId, ProjectState, PENDING_SLOT};
 use troupe_store::Project;
 
 use crate::values::{from_micros, list_of_text, parse_json};
@@ -62,6 +62,10 @@ pub fn project_state(
         person.identified = identified;
         person.updated_at = from_micros(updated);
         for (slot, keys, replaced_at) in memberships.remove(&id).unwrap_or_default() {
+            if slot == PENDING_SLOT {
+                person.pending_groups = keys;
+                continue;
+            }
             person.memberships.insert(slot, keys);
             if let Some(at) = replaced_at {
                 person.replaced_at.insert(slot, from_micros(at));

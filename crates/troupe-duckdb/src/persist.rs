@@ -21,7 +21,7 @@ use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::Value;
 use duckdb::{params, params_from_iter, Connection};
 use troupe_core::dedupe::RetryRecord;
-use troupe_core::{Anonymized, Changes, ChargeChange, ProjectState, Slot, StoredEvent};
+use troupe_core::{Anonymized, Changes, ChargeChange, ProjectState, Slot, StoredEvent, PENDING_SLOT};
 
 use crate::values::{json, text_list, ts};
 
@@ -81,6 +81,15 @@ impl ProjectWrite {
                     Value::UTinyInt(*slot),
                     text_list(keys),
                     person.replaced_at.get(slot).map_or(Value::Null, |at| ts(*at)),
+                ]);
+            }
+            if !person.pending_groups.is_empty() {
+                write.memberships.push(vec![
+                    Value::UInt(project),
+                    Value::Text(id.clone()),
+                    Value::UTinyInt(PENDING_SLOT),
+                    text_list(&person.pending_groups),
+                    Value::Null,
                 ]);
             }
             write.persons.push(vec![

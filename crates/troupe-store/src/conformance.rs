@@ -271,6 +271,8 @@ pub async fn memberships_a_merge_weighs(store: &dyn Store, p: ProjectId) {
         membership("user", "team", MembershipOp::Add("design".into())),
         membership("anon", "workspace", MembershipOp::Add("globex".into())),
         membership("anon", "team", MembershipOp::Add("growth".into())),
+        // OpenPanel's setGroup before the group exists.
+        Command::JoinUntypedGroups { distinct_id: "anon".into(), group_keys: ids(&["org_later"]) },
     ];
     for write in writes {
         apply_ok(store, p, vec![write]).await;
@@ -278,13 +280,27 @@ pub async fn memberships_a_merge_weighs(store: &dyn Store, p: ProjectId) {
 }
 
 /// Identify merges the anonymous person of [`memberships_a_merge_weighs`] into the user: the
-/// user's `set_group` wins the workspace whole, the teams joined by adds are united.
+/// user's `set_group` wins the workspace whole, the teams joined by adds are united; first the
+/// group the anonymous person joined without a type is created.
 pub async fn a_merge_weighs_the_memberships(store: &dyn Store, p: ProjectId) {
+    // The group the anonymous person joined without a type is created by a write that names
+    // only the group: the backend finds who waited for it.
+    let create = Command::GroupProfile {
+        group_type: "company".into(),
+        group_key: "org_later".into(),
+        name: None,
+        op: ProfileOp::Set(props(json!({"plan": "pro"}))),
+    };
+    apply_ok(store, p, vec![create]).await;
+    let later = store.group(p, "company", "org_later", 0).await.expect("read").expect("group");
+    let members: Vec<_> = later.members.iter().map(|m| m.distinct_ids.clone()).collect();
+    assert_eq!(members, vec![ids(&["anon"])], "the waiting person is a member once the group exists");
     let identify = Command::Identify { anon_distinct_id: "anon".into(), distinct_id: "user".into() };
     let outcomes = apply_ok(store, p, vec![identify, Command::Track(event("anon", "Clicked", 3))]).await;
     let Outcome::Identified { group_memberships, .. } = &outcomes[0] else { panic!("identify answers memberships") };
     assert_eq!(group_memberships["workspace"], ids(&["acme"]), "the set_group states the whole set");
     assert_eq!(group_memberships["team"], ids(&["design", "growth"]), "adds are united, the user's first");
+    assert_eq!(group_memberships["company"], ids(&["org_later"]));
     let user = store.person(p, "anon", 10).await.expect("read").expect("person");
     assert_eq!(user.person.group_memberships, group_memberships.clone());
     let stamped = &recent(store, p).await[0];

@@ -43,7 +43,7 @@ async fn assert_session(server: &Server) {
         hedy["properties"],
         json!({"plan": "pro", "firstName": "Hedy", "lastName": "Lamarr", "email": "hedy@wonka.io", "logins": 2})
     );
-    assert_eq!(hedy["group_memberships"], json!({"company": ["wonka"]}));
+    assert_eq!(hedy["group_memberships"], json!({"company": ["wonka"], "team": ["lab-9"]}));
     let events: Vec<_> = hedy["recent_events"].as_array().cloned().unwrap_or_default();
     let names: Vec<_> = events.iter().map(|e| e["event"].clone()).collect();
     assert_eq!(names, vec![json!("Report Exported"), json!("Signed In")]);
@@ -59,6 +59,8 @@ async fn assert_session(server: &Server) {
     assert_eq!(wonka["properties"], json!({"plan": "enterprise", "employees": 45}));
     assert_eq!(wonka["members"][0]["distinct_ids"], json!(["hedy@wonka.io"]));
     assert_eq!(wonka["recent_events"].as_array().map(Vec::len), Some(2));
+    let lab = get(server, "/api/projects/default/groups/team/lab-9").await;
+    assert_eq!(lab["members"][0]["distinct_ids"], json!(["hedy@wonka.io"]), "joined before the group existed");
 
     // The anonymous visit before identify belongs to a server-derived device id.
     let persons = get(server, "/api/projects/default/persons").await;

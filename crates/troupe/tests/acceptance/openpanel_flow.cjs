@@ -19,6 +19,9 @@ async function main() {
   check(await op.increment({ profileId: 'hedy@wonka.io', property: 'logins', value: 3 }), 'increment');
   check(await op.decrement({ profileId: 'hedy@wonka.io', property: 'logins', value: 1 }), 'decrement');
   check(await op.track('Report Exported', { format: 'csv', groups: ['lab-7'] }), 'track with a group');
+  // setGroup before the group exists: the OpenPanel document lets it be created later.
+  check(await op.setGroup('lab-9'), 'setGroup of a group not created yet');
+  check(await op.upsertGroup({ id: 'lab-9', type: 'team', name: 'Lab 9' }), 'upsertGroup creating it');
   console.log('DONE');
 }
 
