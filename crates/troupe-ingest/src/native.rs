@@ -7,7 +7,8 @@
 //! | `events/bulk` | `{events: [<event>]}` | one `Track` per item |
 //! | `sdk/identify` | `userId/distinctId, identifyId` | `Identify` |
 //! | `sdk/track`, `sdk/reset` | session bookkeeping of the SDK | none |
-//! | `sdk/users/upsert` | `distinctId, properties?, setOnce?, fixedProperties?` | person `set`, `set_once` |
+//! | `sdk/users/upsert` | `distinctId, properties?, setOnce?, fixedProperties?` | person `set`, `set_once` (fixed properties: only [`UPSERT_FIXED_PROPERTIES`]) |
+//! | `sdk/wallet-address` | `userId/distinctId, walletAddress` | person `set` of `wallet_address`, `union` into `wallet_addresses` |
 //! | `sdk/people/<op>` | `userId` + op fields | person profile op, charges, delete |
 //! | `sdk/groups/{set,add,remove}_group` | `userId, groupKey, groupId` (a list for `set_group`) | `Membership` |
 //! | `sdk/groups/profile/<op>` | `groupKey, groupId` + op fields | `GroupProfile` (never a person) |
@@ -40,6 +41,7 @@ fn commands(kind: &str, b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreE
         "identify" => identify(b, limits),
         "track" | "reset" => Ok(Vec::new()),
         "users/upsert" => users_upsert(b, limits),
+        "wallet-address" => wallet_address(b, limits),
         _ => {
             if let Some(op) = kind.strip_prefix("people/") {
                 return people(op, b, limits).map(|c| vec![c]);
@@ -72,7 +74,7 @@ pub fn is_write_kind(kind: &str) -> bool {
     ];
     const GROUP_PROFILE: &[&str] = &["set", "set_once", "unset", "increment", "append", "union", "remove", "delete"];
     match kind {
-        "events" | "identify" | "track" | "reset" | "users/upsert" => true,
+        "events" | "identify" | "track" | "reset" | "users/upsert" | "wallet-address" => true,
         "groups/set_group" | "groups/add_group" | "groups/remove_group" => true,
         _ => {
             kind.strip_prefix("people/").is_some_and(|op| PEOPLE.contains(&op))
@@ -163,16 +165,52 @@ fn identify(b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> {
     Ok(vec![Command::Identify { anon_distinct_id: current, distinct_id: identified }])
 }
 
+/// The fixed profile properties `users/upsert` stores, as Trodo allows them from a server: what
+/// a backend can know. The `first_` ones are kept once (`set_once`), the `last_` ones replaced.
+/// Device, browser, OS, referrer and UTM are the browser's observations: skipped.
+pub const UPSERT_FIXED_PROPERTIES: &[&str] =
+    &["first_location_country", "first_location_city", "last_location_country", "last_location_city"];
+
+/// The fixed property keys of a `users/upsert` body: (stored, skipped), each in the body's order.
+pub fn upsert_fixed_keys(body: &Value) -> (Vec<String>, Vec<String>) {
+    let keys = body.get("fixedProperties").and_then(Value::as_object).into_iter().flat_map(|m| m.keys());
+    keys.cloned().partition(|k| UPSERT_FIXED_PROPERTIES.contains(&k.as_str()))
+}
+
 fn users_upsert(b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> {
     let distinct_id = wire::id(b, "distinctId", limits)?;
     let mut set = wire::properties(b, "properties", limits)?;
-    set.extend(wire::properties(b, "fixedProperties", limits)?);
-    let set_once = wire::properties(b, "setOnce", limits)?;
+    let mut set_once = wire::properties(b, "setOnce", limits)?;
+    for (key, value) in wire::properties(b, "fixedProperties", limits)? {
+        if !UPSERT_FIXED_PROPERTIES.contains(&key.as_str()) {
+            continue;
+        }
+        if key.starts_with("first_") {
+            set_once.insert(key, value);
+        } else {
+            set.insert(key, value);
+        }
+    }
+    // Even with no bag at all the user is made to exist (Trodo: "ensures the user exists").
     let mut commands = vec![Command::PersonProfile { distinct_id: distinct_id.clone(), op: ProfileOp::Set(set) }];
     if !set_once.is_empty() {
         commands.push(Command::PersonProfile { distinct_id, op: ProfileOp::SetOnce(set_once) });
     }
     Ok(commands)
+}
+
+/// trodo-python's `wallet_address(addr)`: the user's latest wallet, and every wallet they used.
+fn wallet_address(b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> {
+    let distinct_id = wire::id_of(b, &["userId", "distinctId"], limits)?;
+    let wallet = wire::id(b, "walletAddress", limits)?;
+    let latest = serde_json::Map::from_iter([("wallet_address".to_string(), Value::String(wallet.clone()))]);
+    Ok(vec![
+        Command::PersonProfile { distinct_id: distinct_id.clone(), op: ProfileOp::Set(latest) },
+        Command::PersonProfile {
+            distinct_id,
+            op: ProfileOp::Union(vec![("wallet_addresses".into(), vec![Value::String(wallet)])]),
+        },
+    ])
 }
 
 fn people(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreError> {

@@ -31,6 +31,8 @@ async fn a_trodo_python_session_lands_exactly() {
     let server = &session.server;
     let stdout = &session.stdout;
     assert_session(server, stdout).await;
+    // Through the failing proxy the client's retry of the first upsert finds the user created.
+    assert_eq!(results(stdout)["upsert_new"]["created"], json!(true));
     session.stop();
 }
 
@@ -54,6 +56,20 @@ async fn assert_session(server: &Server, stdout: &str) {
     assert_eq!(companies_signed_in(server).await, 1.0, "the shared insight: one company signed in");
     assert_eq!(sign_in_to_export(server).await, vec![2, 1], "ada exported, bob did not");
     let replies = results(stdout);
+    // users/upsert answers as Trodo's does; fixed properties only from the allow-list.
+    let upsert = &replies["upsert_new"];
+    assert_eq!(upsert["distinctId"], json!("dana@acme.io"));
+    assert_eq!(upsert["applied"], json!(["last_location_country", "first_location_city"]));
+    assert_eq!(upsert["skipped"], json!(["browser"]));
+    assert_eq!(replies["upsert_again"]["created"], json!(false));
+    assert_eq!(replies["wallet"]["success"], json!(true));
+    let dana = get(server, "/api/projects/default/persons/dana@acme.io").await;
+    assert_eq!(
+        dana["properties"],
+        json!({"plan": "team", "signup_date": "2026-11-20", "last_location_country": "India",
+               "first_location_city": "Pune", "wallet_address": "0xA11CE", "wallet_addresses": ["0xA11CE"]}),
+        "first_ kept once, the browser's observation not stored"
+    );
     // identify answers the identified id (the SDK switches to it) and the memberships.
     assert_eq!(replies["identify_first"]["distinctId"], json!("ada@acme.io"));
     assert_eq!(replies["identify_first"]["group_memberships"], json!({}));
@@ -151,7 +167,7 @@ async fn assert_session(server: &Server, stdout: &str) {
         .flatten()
         .all(|e| e["groups"] == json!({"company": ["globex"]})));
     let persons = get(server, "/api/projects/default/persons").await;
-    assert_eq!(persons["total"], json!(3), "ada (merged with her anonymous id), bob, carol");
+    assert_eq!(persons["total"], json!(4), "ada (merged with her anonymous id), bob, carol, dana");
     let all = get(server, "/api/projects/default/events?limit=1000").await;
     assert_eq!(
         all["results"].as_array().map(Vec::len),

@@ -138,6 +138,49 @@ fn users_upsert_sets_and_sets_once() {
 }
 
 #[test]
+fn users_upsert_keeps_only_the_allow_listed_fixed_properties() {
+    let fixed =
+        json!({"last_location_country": "IN", "first_location_city": "Pune", "browser": "Chrome", "utm_source": "x"});
+    let body = json!({"distinctId": "u", "fixedProperties": fixed});
+    let commands = translate("users/upsert", &body, &Limits::default()).expect("ok");
+    let ops: Vec<&ProfileOp> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::PersonProfile { op, .. } => Some(op),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(ops[0], ProfileOp::Set(p) if *p == json!({"last_location_country": "IN"}).as_object().cloned().unwrap_or_default())
+    );
+    assert!(
+        matches!(ops[1], ProfileOp::SetOnce(p) if *p == json!({"first_location_city": "Pune"}).as_object().cloned().unwrap_or_default())
+    );
+    let (applied, skipped) = super::upsert_fixed_keys(&body);
+    assert_eq!(
+        (applied, skipped),
+        (
+            vec!["last_location_country".to_string(), "first_location_city".to_string()],
+            vec!["browser".to_string(), "utm_source".to_string()]
+        )
+    );
+}
+
+#[test]
+fn a_wallet_address_is_the_latest_and_one_of_the_users_wallets() {
+    let body = json!({"siteId": "s", "sessionId": "x", "userId": "u", "distinctId": "u", "walletAddress": "0xA11CE"});
+    let commands = translate("wallet-address", &body, &Limits::default()).expect("ok");
+    assert!(
+        matches!(&commands[0], Command::PersonProfile { op: ProfileOp::Set(p), .. } if p["wallet_address"] == json!("0xA11CE"))
+    );
+    assert!(
+        matches!(&commands[1], Command::PersonProfile { op: ProfileOp::Union(u), .. } if u[0].0 == "wallet_addresses")
+    );
+    let missing = translate("wallet-address", &json!({"userId": "u"}), &Limits::default());
+    assert!(missing.is_err_and(|e| e.field() == "walletAddress"));
+}
+
+#[test]
 fn errors_name_the_wire_field() {
     let limits = Limits::default();
     let big = "x".repeat(33_000);

@@ -27,7 +27,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// Routes of the Trodo SDKs that troupe deliberately does not implement.
-const OUT_OF_SCOPE: &[&str] = &["runs", "spans", "otel", "prompts", "datasets", "experiments", "wallet-address"];
+const OUT_OF_SCOPE: &[&str] = &["runs", "spans", "otel", "prompts", "datasets", "experiments"];
 
 /// The project of a native request: the `X-Trodo-Site-Id` header, else the body's `siteId`.
 pub(crate) async fn project(app: &AppState, headers: &HeaderMap, body: &Value) -> Result<Project, ApiError> {
@@ -72,6 +72,9 @@ async fn write(app: &AppState, headers: &HeaderMap, kind: &str, body: Bytes) -> 
     let project = project(app, headers, &body).await?;
     let commands = native::translate(kind, &body, &app.limits)?;
     let mut reply = json!({"success": true});
+    if kind == "users/upsert" {
+        upsert_reply(app, &project, &body, &mut reply).await?;
+    }
     for result in apply_limited(app, &project, commands, Sender::IngestionKey).await? {
         match result? {
             Outcome::Stored { uuid } => reply["uuid"] = json!(uuid),
@@ -86,10 +89,21 @@ async fn write(app: &AppState, headers: &HeaderMap, kind: &str, body: Bytes) -> 
             Outcome::Applied => {}
         }
     }
-    if kind == "users/upsert" {
-        reply["distinctId"] = body.get("distinctId").cloned().unwrap_or(Value::Null);
-    }
     Ok(Json(reply))
+}
+
+/// Trodo's answer to `users/upsert`: `{distinctId, created, applied, skipped}` — whether the user
+/// is new (read before the write: a resent upsert answers `false`), and which fixed properties
+/// were stored and which skipped ([`native::UPSERT_FIXED_PROPERTIES`]).
+async fn upsert_reply(app: &AppState, project: &Project, body: &Value, reply: &mut Value) -> Result<(), ApiError> {
+    let distinct_id = body.get("distinctId").and_then(Value::as_str).unwrap_or_default();
+    let created = app.store.person(project.id, distinct_id, 0).await?.is_none();
+    let (applied, skipped) = native::upsert_fixed_keys(body);
+    reply["distinctId"] = json!(distinct_id);
+    reply["created"] = json!(created);
+    reply["applied"] = json!(applied);
+    reply["skipped"] = json!(skipped);
+    Ok(())
 }
 
 async fn events_bulk(

@@ -76,6 +76,14 @@ bob = client.for_user("bob@acme.io")
 bob.set_group("company", "acme")
 bob.track("Signed In", {"method": "password"})
 
+# A backend upserts a new user with what it knows; fixed properties only where a server can know
+# them (location), the browser's observations come back skipped. Then the wallet she connected.
+dana_fixed = {"last_location_country": "India", "first_location_city": "Pune", "browser": "Chrome"}
+result("upsert_new", client.upsert_user("dana@acme.io", properties={"plan": "team"},
+                                        set_once={"signup_date": "2026-11-20"}, fixed_properties=dana_fixed))
+result("upsert_again", client.upsert_user("dana@acme.io", fixed_properties={"first_location_city": "Mumbai"}))
+result("wallet", client.wallet_address("dana@acme.io", "0xA11CE"))
+
 # A user created and then deleted.
 temp = client.for_user("temp@acme.io")
 temp.people.set({"name": "Temporary"})
