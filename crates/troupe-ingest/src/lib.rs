@@ -2,6 +2,8 @@
 //! canonical [`troupe_core::Command`]s; the rules themselves live in the core. Errors are
 //! [`troupe_core::CoreError`]s naming the field as the client spelled it.
 
+pub mod amplitude;
+pub mod export;
 pub mod json;
 pub mod mixpanel;
 pub mod native;

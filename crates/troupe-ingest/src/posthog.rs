@@ -8,10 +8,10 @@
 //! | `[event…]` with `properties.token` | `/e/`, `/i/v0/e/` (posthog-js) |
 //!
 //! An event is `{event, distinct_id, properties, timestamp, uuid, $set?, $set_once?}`. Special
-//! events become commands and are not stored: `$groupidentify` (group `set` of `$group_set`,
-//! never a person, whatever distinct id the client invented), `$identify` (merge of
-//! `$anon_distinct_id`), `$create_alias` / `$merge_dangerously` (alias), `$set` / `$set_once`
-//! (person ops). `$set`/`$set_once` on any event (top level or in properties) update the person.
+//! events become commands: `$groupidentify` (group `set` of `$group_set`, never a person,
+//! whatever distinct id the client invented), `$identify` (merge of `$anon_distinct_id`, and
+//! stored as an event after it, as PostHog does), `$create_alias` / `$merge_dangerously`
+//! (alias), `$set` / `$set_once` (person ops); only `$identify` is also stored. `$set`/`$set_once` on any event (top level or in properties) update the person.
 //! `properties.$groups = {type: key}` attributes the event to those groups explicitly.
 
 use serde_json::Value;
@@ -21,7 +21,8 @@ use crate::raw;
 use crate::wire::{self, Body};
 use crate::ItemResult;
 
-/// Events that are commands, not stored events: the names [`event`] turns into other commands.
+/// Events that are commands: the names [`event`] turns into other commands (`$identify` into a
+/// stored event as well).
 const COMMAND_EVENTS: [&str; 6] =
     ["$groupidentify", "$identify", "$create_alias", "$merge_dangerously", "$set", "$set_once"];
 
@@ -95,7 +96,13 @@ pub fn event(value: Value, sent_at: Option<chrono::DateTime<chrono::Utc>>, limit
             let anon = wire::opt_id(&properties, "$anon_distinct_id")?;
             let anon = anon.unwrap_or_else(|| distinct_id.clone());
             limits.check_id("$anon_distinct_id", &anon)?;
+            // Stored too, as PostHog does (the events list and "first identified" questions
+            // show it), after the merge and the person's `$set`s; its uuid makes a resend a
+            // duplicate.
+            let mut track = tracked(e, name, distinct_id.clone(), Vec::new(), sent_at, limits)?;
+            track.properties = properties;
             commands.insert(0, Command::Identify { anon_distinct_id: anon, distinct_id });
+            commands.push(Command::Track(track));
             return Ok(commands);
         }
         "$create_alias" | "$merge_dangerously" => {
@@ -177,7 +184,12 @@ pub fn export_line(
     let name = wire::text(&e, "event")?;
     if COMMAND_EVENTS.contains(&name.as_str()) {
         let value = serde_json::from_str(text).map_err(LineError::NotJson)?;
-        return Ok(event(value, None, limits)?.into_iter().map(PreparedCommand::from).collect());
+        let mut commands = event(value, None, limits)?;
+        // `$identify` is also stored: without a uuid, it takes the line's derived id.
+        if let Some(Command::Track(track)) = commands.iter_mut().find(|c| matches!(c, Command::Track(_))) {
+            track.id.get_or_insert_with(default_id);
+        }
+        return Ok(commands.into_iter().map(PreparedCommand::from).collect());
     }
     limits.check_event_name("event", &name)?;
     let mut properties =

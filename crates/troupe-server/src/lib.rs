@@ -147,6 +147,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::read::routes())
         .merge(routes::privacy::routes())
         .merge(routes::settings::routes())
+        .merge(routes::import::routes())
         .merge(routes::insights::routes())
         .merge(routes::internal::routes())
         .merge(dashboard::routes())

@@ -117,9 +117,17 @@ impl RateLimiter {
                 }
             }
         }
+        self.check_project(project, name, commands.len())
+    }
+
+    /// Take `n` writes from the project's bucket alone (a secret-key import).
+    pub fn check_project(&self, project: ProjectId, name: &str, n: usize) -> Result<(), ApiError> {
+        if !self.settings.enabled || n == 0 {
+            return Ok(());
+        }
         let rate = self.settings.projects.get(name).copied().unwrap_or(self.settings.project);
         let bucket = self.project_bucket(project, rate);
-        let n = clamp(u32::try_from(commands.len()).unwrap_or(u32::MAX), rate.burst);
+        let n = clamp(u32::try_from(n).unwrap_or(u32::MAX), rate.burst);
         if let Ok(Err(not_until)) = bucket.check_n(n) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(limited(format!("project '{name}'"), wait));

@@ -267,6 +267,20 @@ pub enum ExportSource {
     Posthog,
     Mixpanel,
     Segment,
+    /// Amplitude's Export API rows (unzipped NDJSON) or HTTP API events.
+    Amplitude,
+}
+
+impl From<ExportSource> for troupe_ingest::export::ExportSource {
+    fn from(source: ExportSource) -> Self {
+        use troupe_ingest::export::ExportSource as Source;
+        match source {
+            ExportSource::Posthog => Source::Posthog,
+            ExportSource::Mixpanel => Source::Mixpanel,
+            ExportSource::Segment => Source::Segment,
+            ExportSource::Amplitude => Source::Amplitude,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -280,7 +294,16 @@ pub struct ImportArgs {
     /// Project to load into.
     #[arg(long, default_value = "default")]
     pub project: String,
-    /// Group type of Segment `group` messages and `context.groupId`.
+    /// Load through a running troupe (its import route, e.g. `http://127.0.0.1:8000`) instead of
+    /// opening the data directory, which a running server holds. Same rows, same ids, same
+    /// deduplication: an import sent twice loads once.
+    #[arg(long, env = "TROUPE_SERVER")]
+    pub server: Option<String>,
+    /// The project's secret key, for `--server`.
+    #[arg(long, env = "TROUPE_SECRET_KEY", requires = "server")]
+    pub secret_key: Option<String>,
+    /// Group type of Segment `group` messages and `context.groupId` (local import; a server uses
+    /// its own `--segment-group-type`).
     #[arg(long, default_value = "company")]
     pub segment_group_type: String,
     /// Mixpanel group keys, comma-separated.

@@ -14,14 +14,16 @@ use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
-use troupe_core::{Command, Limits, Outcome, PreparedCommand, ProjectId};
+use troupe_core::{Limits, Outcome, PreparedCommand, ProjectId};
+use troupe_ingest::export::{self, ExportOptions, Record};
 use troupe_ingest::segment::SegmentOptions;
-use troupe_ingest::{mixpanel, posthog, segment};
 use troupe_store::settings::IngestionSettings;
 use troupe_store::{CommandResult, Store};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::{ExportSource, ImportArgs};
+
+mod remote;
 
 /// Commands applied per store call (a row is one or a few). Each call is one transaction of the
 /// embedded writer, and each transaction deletes and rewrites the persons it touched (a scan of
@@ -39,25 +41,18 @@ const BATCHES_IN_FLIGHT: usize = 2;
 const SHOWN_ERRORS: usize = 5;
 
 /// One row of an export: its line number, and what was read or why it could not be.
-type Row = (usize, Result<RawRow, String>);
+pub(crate) type Row = (usize, Result<RawRow, String>);
 
 /// A row as read, with the hash of its raw bytes (for derived ids) and their count.
-struct RawRow {
-    record: Record,
-    hash: u64,
-    bytes: usize,
-}
-
-/// A row as read: an NDJSON line still as text (each protocol parses it its own way), or a CSV
-/// row already made into JSON.
-enum Record {
-    Line(Vec<u8>),
-    Json(Value),
+pub(crate) struct RawRow {
+    pub(crate) record: Record,
+    pub(crate) hash: u64,
+    pub(crate) bytes: usize,
 }
 
 /// What one file did.
 #[derive(Debug, Default)]
-struct Tally {
+pub(crate) struct Tally {
     rows: usize,
     new_events: usize,
     known_events: usize,
@@ -66,6 +61,9 @@ struct Tally {
 }
 
 pub async fn run(args: ImportArgs) -> Result<()> {
+    if let Some(server) = &args.server {
+        return remote::import_all(server, &args).await;
+    }
     let store = args.store.open().await?;
     let imported = import_all(store.as_ref(), &args).await;
     store.close().await;
@@ -84,7 +82,7 @@ async fn import_all(store: &dyn Store, args: &ImportArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(file: &Path, t: &Tally) {
+pub(crate) fn print_summary(file: &Path, t: &Tally) {
     println!(
         "{}: {} rows → {} new events, {} already loaded, {} profile/identity rows, {} rejected",
         file.display(),
@@ -120,12 +118,12 @@ async fn import_file(
     let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     // A Segment export's `group` calls follow the project's rule, as the running server's do.
     let join = IngestionSettings::load(store, project).await?.segment_group;
-    let translator = Translator {
-        source: args.source,
+    let options = ExportOptions {
         segment: SegmentOptions { group_type: args.segment_group_type.clone(), join },
         mixpanel_group_keys: args.mixpanel_group_keys.clone(),
-        limits: limits.clone(),
     };
+    let limits = limits.clone();
+    let from = args.source.into();
     // Reading, translating and preparing rows runs on its own thread, a batch ahead of the
     // store: the store's writer and the reader each keep a core busy instead of taking turns.
     let (batches, ready) = tokio::sync::mpsc::channel::<Batch>(2);
@@ -143,7 +141,7 @@ async fn import_file(
             match row {
                 Ok(RawRow { record, hash, bytes }) => {
                     batch.bytes += bytes;
-                    match translator.translate(record, hash) {
+                    match export::translate(from, record, hash, &options, &limits) {
                         Ok(commands) => batch.push(line, commands),
                         Err(e) => read.rejected.push((line, e)),
                     }
@@ -184,43 +182,6 @@ async fn import_file(
     bar.finish_and_clear();
     tally.rejected.sort_by_key(|(line, _)| *line);
     Ok(tally)
-}
-
-/// What turns a row into commands: its protocol's adapter and the import's options.
-struct Translator {
-    source: ExportSource,
-    segment: SegmentOptions,
-    mixpanel_group_keys: Vec<String>,
-    limits: Limits,
-}
-
-impl Translator {
-    /// One row through its protocol's adapter; events without an id get one from the hash of
-    /// the row's bytes.
-    fn translate(&self, record: Record, raw_hash: u64) -> Result<Vec<PreparedCommand>, String> {
-        let derived_id = || format!("import-{raw_hash:016x}");
-        let value = match record {
-            // PostHog lines keep their properties as text: see `posthog::export_line`.
-            Record::Line(line) if matches!(self.source, ExportSource::Posthog) => {
-                return posthog::export_line(&line, &self.limits, derived_id).map_err(|e| e.to_string());
-            }
-            Record::Line(line) => serde_json::from_slice(&line).map_err(|e| format!("not valid JSON: {e}"))?,
-            Record::Json(value) => value,
-        };
-        let limits = &self.limits;
-        let mut commands = match self.source {
-            ExportSource::Posthog => posthog::event(value, None, limits),
-            ExportSource::Segment => segment::message(&value, None, None, &self.segment, limits),
-            ExportSource::Mixpanel => mixpanel::event(&value, &self.mixpanel_group_keys, limits),
-        }
-        .map_err(|e| e.to_string())?;
-        for command in &mut commands {
-            if let Command::Track(event) = command {
-                event.id.get_or_insert_with(derived_id);
-            }
-        }
-        Ok(commands.into_iter().map(PreparedCommand::from).collect())
-    }
 }
 
 /// Commands ready for the store, each with the line it came from.
@@ -270,7 +231,7 @@ fn count(lines: Vec<usize>, results: Vec<CommandResult>, tally: &mut Tally) {
 }
 
 /// NDJSON: (line number, the line and the hash of its bytes). Blank lines are skipped.
-fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
+pub(crate) fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
     reader.split(b'\n').enumerate().filter_map(|(i, line)| {
         let line = match line {
             Ok(line) => line,
@@ -280,9 +241,7 @@ fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
         if trimmed.is_empty() {
             return None;
         }
-        // JSON readers skip the surrounding whitespace themselves; the hash is of the trimmed
-        // line, so derived ids do not depend on it.
-        let hash = xxh3_64(trimmed);
+        let hash = export::row_hash(trimmed);
         let bytes = line.len();
         Some((i + 1, Ok(RawRow { record: Record::Line(line), hash, bytes })))
     })
@@ -291,7 +250,7 @@ fn ndjson_rows(reader: impl BufRead) -> impl Iterator<Item = Row> {
 /// CSV with a header row: each row becomes the JSON object of its non-empty cells. A cell that
 /// holds a JSON object or list is parsed; `properties.plan` columns nest. For Mixpanel (whose
 /// events keep everything in `properties`), every column but `event` goes into `properties`.
-fn csv_rows(reader: impl Read, source: ExportSource) -> impl Iterator<Item = Row> {
+pub(crate) fn csv_rows(reader: impl Read, source: ExportSource) -> impl Iterator<Item = Row> {
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let headers = csv.headers().map(|h| h.iter().map(str::to_string).collect::<Vec<_>>()).map_err(|e| e.to_string());
     let mut records = csv.into_records().enumerate();
@@ -352,7 +311,7 @@ fn insert_dotted(row: &mut Map<String, Value>, key: &str, value: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use troupe_core::TrackEvent;
+    use troupe_core::{Command, TrackEvent};
 
     fn track() -> Vec<PreparedCommand> {
         vec![PreparedCommand::from(Command::Track(TrackEvent::default()))]

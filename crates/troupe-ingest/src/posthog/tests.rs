@@ -70,6 +70,10 @@ fn the_node_identify_event_carries_set_and_set_once_in_properties() {
     assert!(matches!(&all[0], Command::Identify { distinct_id, .. } if distinct_id == "user_42"));
     assert!(matches!(&all[1], Command::PersonProfile { op: ProfileOp::Set(p), .. } if p["plan"] == json!("pro")));
     assert!(matches!(&all[2], Command::PersonProfile { op: ProfileOp::SetOnce(_), .. }));
+    let Command::Track(stored) = &all[3] else { panic!("$identify is stored too, as PostHog does: {:?}", all[3]) };
+    assert_eq!((stored.event.as_str(), stored.distinct_id.as_str()), ("$identify", "user_42"));
+    assert!(stored.id.is_some(), "its uuid dedupes a resend");
+    assert!(!stored.properties.contains_key("$set"), "the person writes are not event properties");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! HTTP routes: one module per wire protocol, plus the read and query APIs.
 
 pub mod admin;
+pub mod import;
 pub mod insights;
 pub mod internal;
 pub mod mixpanel;
