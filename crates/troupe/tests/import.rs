@@ -8,6 +8,17 @@ use std::fs;
 use common::{get, troupe, Server};
 use serde_json::json;
 
+/// Every event of the default project as (name, time, groups), newest first.
+async fn event_rows(server: &Server) -> Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> {
+    let events = get(server, "/api/projects/default/events?limit=100").await;
+    events["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["event"].clone(), e["timestamp"].clone(), e["groups"].clone()))
+        .collect()
+}
+
 fn import(data_dir: &std::path::Path, source: &str, file: &std::path::Path) -> String {
     let out = troupe()
         .args(["import", "--from", source, "--data-dir"])
@@ -65,13 +76,7 @@ async fn exports_load_once_with_their_own_times_and_groups() {
     assert!(import(&data, "segment", &segment).contains("2 rows → 1 new events"));
 
     let server = Server::start(&data, &[]);
-    let events = get(&server, "/api/projects/default/events?limit=100").await;
-    let rows: Vec<_> = events["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| (e["event"].clone(), e["timestamp"].clone(), e["groups"].clone()))
-        .collect();
+    let rows = event_rows(&server).await;
     assert_eq!(
         rows,
         vec![
@@ -146,13 +151,7 @@ async fn an_export_loads_into_a_running_server_once_however_often_it_is_sent() {
     assert!(summary(&import_through(&server, "amplitude", &amplitude, common::SECRET))
         .contains("→ 0 new events, 1 already loaded"));
 
-    let events = get(&server, "/api/projects/default/events?limit=100").await;
-    let rows: Vec<_> = events["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| (e["event"].clone(), e["timestamp"].clone(), e["groups"].clone()))
-        .collect();
+    let rows = event_rows(&server).await;
     assert_eq!(
         rows,
         vec![
