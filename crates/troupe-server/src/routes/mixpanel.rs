@@ -2,14 +2,12 @@
 //!
 //! mixpanel-python reads only the body: success must be JSON `{"status": 1, "error": null}` and
 //! an error `{"status": 0, "error": "…"}` (a bare `1` or `{}` makes it raise).
-//! `/track` is shared with OpenPanel (see `track`).
+//! `/track` is shared with OpenPanel: [`super::track`] dispatches it.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -24,8 +22,6 @@ use crate::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/track", post(track))
-        .route("/track/", post(track))
         .route("/import", post(import))
         .route("/import/", post(import))
         .route("/engage", post(engage))
@@ -49,20 +45,13 @@ impl ErrorShape for MixpanelShape {
 
 type MixpanelError = ProtocolError<MixpanelShape>;
 
-/// `/track` is Mixpanel's and OpenPanel's: OpenPanel's header or `{type, payload}` body decides.
-async fn track(State(app): State<Arc<AppState>>, request: Request) -> Response {
-    // The peer address is there when the server runs with connect info (`troupe serve`).
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().cloned();
-    let (parts, body) = request.into_parts();
-    let headers = parts.headers;
-    let Ok(body) = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await else {
+/// `/track` (dispatched by [`super::track`], which OpenPanel shares): a Mixpanel track request.
+pub(crate) async fn track(app: &AppState, headers: &HeaderMap, body: Option<&Bytes>) -> Response {
+    let Some(body) = body else {
         return MixpanelError::from(ApiError::BadJson("the body could not be read (larger than 20 MiB?)".into()))
             .into_response();
     };
-    if super::openpanel::is_openpanel(&headers, &body) {
-        return super::openpanel::handle(&app, &headers, peer, &body).await.unwrap_or_else(IntoResponse::into_response);
-    }
-    handle(&app, &headers, Endpoint::Track, &body).await.unwrap_or_else(IntoResponse::into_response)
+    handle(app, headers, Endpoint::Track, body).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn import(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, MixpanelError> {

@@ -1,4 +1,5 @@
-//! HTTP routes: one module per wire protocol, plus the read and query APIs.
+//! HTTP routes: one module per wire protocol, plus the read and query APIs. A path two
+//! protocols share (`/track`: Mixpanel's and OpenPanel's) is dispatched here ([`shared`]).
 
 pub mod admin;
 pub mod import;
@@ -13,6 +14,13 @@ pub mod read;
 pub mod segment;
 pub mod settings;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
 use troupe_core::{Command, CoreError, Outcome};
 use troupe_ingest::ItemResult;
 use troupe_store::{CommandResult, Project};
@@ -101,4 +109,23 @@ pub async fn apply_items(
     }
     rejected.sort_by_key(|(i, _)| *i);
     Ok(BatchReport { accepted: valid_items.len() - failed.len(), duplicates, rejected })
+}
+
+/// Routes two protocols share, dispatched here so that neither protocol's module knows the other.
+pub fn shared() -> Router<Arc<AppState>> {
+    Router::new().route("/track", post(track)).route("/track/", post(track))
+}
+
+/// `POST /track` is Mixpanel's and OpenPanel's: OpenPanel's client-id header or `{type, payload}`
+/// body decides.
+async fn track(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    // The peer address is there when the server runs with connect info (`troupe serve`).
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().cloned();
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await.ok();
+    if let Some(body) = body.as_ref().filter(|body| openpanel::is_openpanel(&headers, body)) {
+        return openpanel::handle(&app, &headers, peer, body).await.unwrap_or_else(IntoResponse::into_response);
+    }
+    mixpanel::track(&app, &headers, body.as_ref()).await
 }
