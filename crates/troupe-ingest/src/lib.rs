@@ -15,3 +15,13 @@ pub mod wire;
 
 /// One item of a batch: its commands, or why it was rejected.
 pub type ItemResult = Result<Vec<troupe_core::Command>, troupe_core::CoreError>;
+
+/// What a protocol's batch translator returns (PostHog, Segment, Mixpanel, the native batch
+/// routes): the project key the body itself names, if any (PostHog's `api_key`, Segment's
+/// `writeKey`, Mixpanel's `token`, Trodo's `siteId`; the route falls back to its header), and
+/// one result per item, so one bad item does not reject the others.
+#[derive(Debug)]
+pub struct Translated {
+    pub key: Option<String>,
+    pub items: Vec<ItemResult>,
+}

@@ -19,7 +19,7 @@ use serde_json::Value;
 use troupe_core::{Command, CoreError, Limits, MembershipOp, ProfileOp, Properties, TrackEvent};
 
 use crate::wire::{self, Body};
-use crate::ItemResult;
+use crate::{ItemResult, Translated};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -27,12 +27,6 @@ pub enum Endpoint {
     Import,
     Engage,
     Groups,
-}
-
-pub struct MixpanelRequest {
-    /// The project token named by the messages.
-    pub token: Option<String>,
-    pub items: Vec<ItemResult>,
 }
 
 /// The `data` field: JSON, or base64 of JSON.
@@ -95,7 +89,7 @@ pub fn translate(
     data: &Value,
     group_keys: &[String],
     limits: &Limits,
-) -> Result<MixpanelRequest, CoreError> {
+) -> Result<Translated, CoreError> {
     let messages: Vec<&Value> = match data {
         Value::Array(list) => list.iter().collect(),
         Value::Object(_) => vec![data],
@@ -110,7 +104,7 @@ pub fn translate(
             Endpoint::Groups => groups(m, limits),
         })
         .collect();
-    Ok(MixpanelRequest { token, items })
+    Ok(Translated { key: token, items })
 }
 
 fn token_of(m: &Value) -> Option<String> {

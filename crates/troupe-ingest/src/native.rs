@@ -23,76 +23,161 @@ use troupe_core::{Command, CoreError, Limits, MembershipOp, ProfileOp, TrackEven
 
 use crate::wire::{self, Body};
 
-/// The kind of a native write: the route path after `/api/sdk/` (`events` for `/api/events`).
-/// Batch items name theirs in `type`.
+/// A native write, named by its route: the path after `/api/sdk/` (`events` for `/api/events`);
+/// batch items name theirs in `type`. Each route's name is spelled once, in [`WriteKind::parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Event,
+    Identify,
+    /// `track` (the SDK's session confirmation) and `reset`: accepted, no effect.
+    Session,
+    UsersUpsert,
+    WalletAddress,
+    People(PeopleOp),
+    Membership(MembershipKind),
+    GroupProfile(GroupOp),
+}
+
+/// `people/<op>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeopleOp {
+    Set,
+    SetOnce,
+    Unset,
+    Increment,
+    Append,
+    Union,
+    Remove,
+    Delete,
+    TrackCharge,
+    ClearCharges,
+}
+
+/// `groups/<op>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipKind {
+    Set,
+    Add,
+    Remove,
+}
+
+/// `groups/profile/<op>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupOp {
+    Set,
+    SetOnce,
+    Unset,
+    Increment,
+    Append,
+    Union,
+    Remove,
+    Delete,
+}
+
+impl WriteKind {
+    /// The write a route path or batch item `type` names, if any.
+    pub fn parse(kind: &str) -> Option<WriteKind> {
+        Some(match kind {
+            "events" => WriteKind::Event,
+            "identify" => WriteKind::Identify,
+            "track" | "reset" => WriteKind::Session,
+            "users/upsert" => WriteKind::UsersUpsert,
+            "wallet-address" => WriteKind::WalletAddress,
+            _ => {
+                if let Some(op) = kind.strip_prefix("people/") {
+                    return PeopleOp::parse(op).map(WriteKind::People);
+                }
+                if let Some(op) = kind.strip_prefix("groups/profile/") {
+                    return GroupOp::parse(op).map(WriteKind::GroupProfile);
+                }
+                return kind.strip_prefix("groups/").and_then(MembershipKind::parse).map(WriteKind::Membership);
+            }
+        })
+    }
+}
+
+impl PeopleOp {
+    fn parse(op: &str) -> Option<PeopleOp> {
+        Some(match op {
+            "set" => PeopleOp::Set,
+            "set_once" => PeopleOp::SetOnce,
+            "unset" => PeopleOp::Unset,
+            "increment" => PeopleOp::Increment,
+            "append" => PeopleOp::Append,
+            "union" => PeopleOp::Union,
+            "remove" => PeopleOp::Remove,
+            "delete_user" | "delete" => PeopleOp::Delete,
+            "track_charge" => PeopleOp::TrackCharge,
+            "clear_charges" => PeopleOp::ClearCharges,
+            _ => return None,
+        })
+    }
+}
+
+impl MembershipKind {
+    fn parse(op: &str) -> Option<MembershipKind> {
+        Some(match op {
+            "set_group" => MembershipKind::Set,
+            "add_group" => MembershipKind::Add,
+            "remove_group" => MembershipKind::Remove,
+            _ => return None,
+        })
+    }
+}
+
+impl GroupOp {
+    fn parse(op: &str) -> Option<GroupOp> {
+        Some(match op {
+            "set" => GroupOp::Set,
+            "set_once" => GroupOp::SetOnce,
+            "unset" => GroupOp::Unset,
+            "increment" => GroupOp::Increment,
+            "append" => GroupOp::Append,
+            "union" => GroupOp::Union,
+            "remove" => GroupOp::Remove,
+            "delete" => GroupOp::Delete,
+            _ => return None,
+        })
+    }
+}
+
+/// One native write of `kind` (a route path or batch item `type`).
 ///
 /// Profile writes that are not idempotent (increments, appends, charges) are guarded against
 /// resends: by the body's `request_id` when the client sends one (troupe's own SDKs do), else by
 /// their content for the retry window (Trodo's SDKs send no id; see docs/semantics.md).
 pub fn translate(kind: &str, body: &Value, limits: &Limits) -> Result<Vec<Command>, CoreError> {
+    let kind =
+        WriteKind::parse(kind).ok_or_else(|| CoreError::invalid("type", format!("unknown write type '{kind}'")))?;
     let b = wire::object(body, "body")?;
     let request_id = wire::checked_opt_id(b, "request_id", limits)?;
     Ok(wire::guarded(commands(kind, b, limits)?, request_id.as_deref(), ""))
 }
 
-fn commands(kind: &str, b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> {
+fn commands(kind: WriteKind, b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> {
     match kind {
-        "events" => Ok(vec![event(b, limits)?]),
-        "identify" => identify(b, limits),
-        "track" | "reset" => Ok(Vec::new()),
-        "users/upsert" => users_upsert(b, limits),
-        "wallet-address" => wallet_address(b, limits),
-        _ => {
-            if let Some(op) = kind.strip_prefix("people/") {
-                return people(op, b, limits).map(|c| vec![c]);
-            }
-            if let Some(op) = kind.strip_prefix("groups/profile/") {
-                return group_profile(op, b, limits).map(|c| vec![c]);
-            }
-            if let Some(op) = kind.strip_prefix("groups/") {
-                return membership(op, b, limits).map(|c| vec![c]);
-            }
-            Err(CoreError::invalid("type", format!("unknown write type '{kind}'")))
-        }
-    }
-}
-
-/// Whether `kind` names a native write route (`people/set`, `groups/profile/union`, …).
-pub fn is_write_kind(kind: &str) -> bool {
-    const PEOPLE: &[&str] = &[
-        "set",
-        "set_once",
-        "unset",
-        "increment",
-        "append",
-        "union",
-        "remove",
-        "track_charge",
-        "clear_charges",
-        "delete_user",
-        "delete",
-    ];
-    const GROUP_PROFILE: &[&str] = &["set", "set_once", "unset", "increment", "append", "union", "remove", "delete"];
-    match kind {
-        "events" | "identify" | "track" | "reset" | "users/upsert" | "wallet-address" => true,
-        "groups/set_group" | "groups/add_group" | "groups/remove_group" => true,
-        _ => {
-            kind.strip_prefix("people/").is_some_and(|op| PEOPLE.contains(&op))
-                || kind.strip_prefix("groups/profile/").is_some_and(|op| GROUP_PROFILE.contains(&op))
-        }
+        WriteKind::Event => Ok(vec![event(b, limits)?]),
+        WriteKind::Identify => identify(b, limits),
+        WriteKind::Session => Ok(Vec::new()),
+        WriteKind::UsersUpsert => users_upsert(b, limits),
+        WriteKind::WalletAddress => wallet_address(b, limits),
+        WriteKind::People(op) => people(op, b, limits).map(|c| vec![c]),
+        WriteKind::Membership(op) => membership(op, b, limits).map(|c| vec![c]),
+        WriteKind::GroupProfile(op) => group_profile(op, b, limits).map(|c| vec![c]),
     }
 }
 
 /// The items of `/api/events/bulk` (`events`) or `/api/sdk/batch` (`items`), each translated on
 /// its own so one bad item does not reject the others.
-pub fn batch_items(body: &Value, field: &str, limits: &Limits) -> Result<Vec<crate::ItemResult>, CoreError> {
+pub fn batch_items(body: &Value, field: &str, limits: &Limits) -> Result<crate::Translated, CoreError> {
     let b = wire::object(body, "body")?;
     let items = match b.get(field) {
         Some(Value::Array(items)) => items,
         None | Some(Value::Null) => return Err(CoreError::missing(field)),
         Some(_) => return Err(CoreError::invalid(field, "must be a list")),
     };
-    Ok(items
+    let key = b.get("siteId").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string);
+    let items = items
         .iter()
         .map(|item| {
             if field == "events" {
@@ -108,7 +193,8 @@ pub fn batch_items(body: &Value, field: &str, limits: &Limits) -> Result<Vec<cra
                 None => Err(CoreError::missing("type")),
             }
         })
-        .collect())
+        .collect();
+    Ok(crate::Translated { key, items })
 }
 
 fn event(b: &Body, limits: &Limits) -> Result<Command, CoreError> {
@@ -213,22 +299,22 @@ fn wallet_address(b: &Body, limits: &Limits) -> Result<Vec<Command>, CoreError> 
     ])
 }
 
-fn people(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
+fn people(op: PeopleOp, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
     let distinct_id = wire::id_of(b, &["userId", "distinctId"], limits)?;
     let profile_op = match op {
-        "set" => ProfileOp::Set(wire::properties(b, "properties", limits)?),
-        "set_once" => ProfileOp::SetOnce(wire::properties(b, "properties", limits)?),
-        "unset" => ProfileOp::Unset(keys(b, "keys")?),
-        "increment" => {
+        PeopleOp::Set => ProfileOp::Set(wire::properties(b, "properties", limits)?),
+        PeopleOp::SetOnce => ProfileOp::SetOnce(wire::properties(b, "properties", limits)?),
+        PeopleOp::Unset => ProfileOp::Unset(keys(b, "keys")?),
+        PeopleOp::Increment => {
             let key = wire::id(b, "key", limits)?;
             let amount = b.get("amount").cloned().unwrap_or(Value::from(1));
             ProfileOp::increment_from("amount", [(key, amount)])?
         }
-        "append" => ProfileOp::Append(vec![(wire::id(b, "key", limits)?, wire::values(b, "values")?)]),
-        "union" => ProfileOp::Union(vec![(wire::id(b, "key", limits)?, wire::values(b, "values")?)]),
-        "remove" => ProfileOp::Remove(vec![(wire::id(b, "key", limits)?, wire::values(b, "values")?)]),
-        "delete_user" | "delete" => ProfileOp::Delete,
-        "track_charge" => {
+        PeopleOp::Append => ProfileOp::Append(vec![(wire::id(b, "key", limits)?, wire::values(b, "values")?)]),
+        PeopleOp::Union => ProfileOp::Union(vec![(wire::id(b, "key", limits)?, wire::values(b, "values")?)]),
+        PeopleOp::Remove => ProfileOp::Remove(vec![(wire::id(b, "key", limits)?, wire::values(b, "values")?)]),
+        PeopleOp::Delete => ProfileOp::Delete,
+        PeopleOp::TrackCharge => {
             let amount = wire::number(b, "amount")?.as_f64().unwrap_or(f64::NAN);
             return Ok(Command::TrackCharge {
                 distinct_id,
@@ -237,8 +323,7 @@ fn people(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
                 time: wire::timestamp(b, "time")?,
             });
         }
-        "clear_charges" => return Ok(Command::ClearCharges { distinct_id }),
-        other => return Err(CoreError::invalid("path", format!("unknown people operation '{other}'"))),
+        PeopleOp::ClearCharges => return Ok(Command::ClearCharges { distinct_id }),
     };
     limits.check_json_size("body", &profile_op.payload())?;
     Ok(Command::PersonProfile { distinct_id, op: profile_op })
@@ -254,36 +339,34 @@ fn keys(b: &Body, field: &str) -> Result<Vec<String>, CoreError> {
         .collect()
 }
 
-fn membership(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
+fn membership(op: MembershipKind, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
     let distinct_id = wire::id_of(b, &["userId", "distinctId"], limits)?;
     let group_type = wire::id(b, "groupKey", limits)?;
     let op = match op {
-        "set_group" => MembershipOp::Set(wire::id_list(b, "groupId", limits)?),
-        "add_group" => MembershipOp::Add(wire::id(b, "groupId", limits)?),
-        "remove_group" => MembershipOp::Remove(wire::id(b, "groupId", limits)?),
-        other => return Err(CoreError::invalid("path", format!("unknown group operation '{other}'"))),
+        MembershipKind::Set => MembershipOp::Set(wire::id_list(b, "groupId", limits)?),
+        MembershipKind::Add => MembershipOp::Add(wire::id(b, "groupId", limits)?),
+        MembershipKind::Remove => MembershipOp::Remove(wire::id(b, "groupId", limits)?),
     };
     Ok(Command::Membership { distinct_id, group_type, op })
 }
 
-fn group_profile(op: &str, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
+fn group_profile(op: GroupOp, b: &Body, limits: &Limits) -> Result<Command, CoreError> {
     let group_type = wire::id(b, "groupKey", limits)?;
     let group_key = wire::id(b, "groupId", limits)?;
     let property = || wire::id(b, "property", limits);
     let list_name = || wire::id(b, "listName", limits);
     let profile_op = match op {
-        "set" => ProfileOp::Set(wire::properties(b, "properties", limits)?),
-        "set_once" => ProfileOp::SetOnce(wire::properties(b, "properties", limits)?),
-        "unset" => ProfileOp::Unset(vec![property()?]),
-        "increment" => {
+        GroupOp::Set => ProfileOp::Set(wire::properties(b, "properties", limits)?),
+        GroupOp::SetOnce => ProfileOp::SetOnce(wire::properties(b, "properties", limits)?),
+        GroupOp::Unset => ProfileOp::Unset(vec![property()?]),
+        GroupOp::Increment => {
             let value = b.get("value").cloned().unwrap_or(Value::from(1));
             ProfileOp::increment_from("value", [(property()?, value)])?
         }
-        "append" => ProfileOp::Append(vec![(property()?, vec![wire::value(b, "value")?])]),
-        "union" => ProfileOp::Union(vec![(list_name()?, wire::values(b, "values")?)]),
-        "remove" => ProfileOp::Remove(vec![(list_name()?, vec![wire::value(b, "value")?])]),
-        "delete" => ProfileOp::Delete,
-        other => return Err(CoreError::invalid("path", format!("unknown group profile operation '{other}'"))),
+        GroupOp::Append => ProfileOp::Append(vec![(property()?, vec![wire::value(b, "value")?])]),
+        GroupOp::Union => ProfileOp::Union(vec![(list_name()?, wire::values(b, "values")?)]),
+        GroupOp::Remove => ProfileOp::Remove(vec![(list_name()?, vec![wire::value(b, "value")?])]),
+        GroupOp::Delete => ProfileOp::Delete,
     };
     limits.check_json_size("body", &profile_op.payload())?;
     let name = match b.get("name") {

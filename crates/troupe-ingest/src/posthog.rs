@@ -19,21 +19,15 @@ use troupe_core::{Command, CoreError, Limits, PreparedCommand, ProfileOp, Proper
 
 use crate::raw;
 use crate::wire::{self, Body};
-use crate::ItemResult;
+use crate::{ItemResult, Translated};
 
 /// Events that are commands: the names [`event`] turns into other commands (`$identify` into a
 /// stored event as well).
 const COMMAND_EVENTS: [&str; 6] =
     ["$groupidentify", "$identify", "$create_alias", "$merge_dangerously", "$set", "$set_once"];
 
-/// A decoded capture request: the project key it names (if any) and its items.
-pub struct Capture {
-    pub api_key: Option<String>,
-    pub items: Vec<ItemResult>,
-}
-
 /// A request body, taken by value: each event's properties move into its command uncopied.
-pub fn translate(body: Value, limits: &Limits) -> Result<Capture, CoreError> {
+pub fn translate(body: Value, limits: &Limits) -> Result<Translated, CoreError> {
     let (events, sent_at, api_key) = match body {
         Value::Array(events) => {
             let api_key = events.iter().find_map(|e| e.as_object().and_then(key_of));
@@ -54,7 +48,7 @@ pub fn translate(body: Value, limits: &Limits) -> Result<Capture, CoreError> {
         _ => return Err(CoreError::invalid("body", "must be a JSON object or a list of events")),
     };
     let items = events.into_iter().map(|e| event(e, sent_at, limits)).collect();
-    Ok(Capture { api_key, items })
+    Ok(Translated { key: api_key, items })
 }
 
 /// The project key of a body or an event: `api_key`, `token`, or `properties.token`.

@@ -24,7 +24,7 @@ use serde_json::Value;
 use troupe_core::{Command, CoreError, JoinRule, Limits, ProfileOp, TrackEvent};
 
 use crate::wire::{self, Body};
-use crate::ItemResult;
+use crate::{ItemResult, Translated};
 
 /// How a project maps Segment's one kind of group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,19 +46,13 @@ pub fn body_write_key(body: &Value) -> Option<String> {
     body.get("writeKey").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string)
 }
 
-/// A decoded request: the write key found in the body (if any) and its messages.
-pub struct SegmentRequest {
-    pub write_key: Option<String>,
-    pub items: Vec<ItemResult>,
-}
-
 /// Translate `/v1/batch` (`route_type = None`) or a single-message route (`Some("track")`, …).
 pub fn translate(
     body: &Value,
     route_type: Option<&str>,
     options: &SegmentOptions,
     limits: &Limits,
-) -> Result<SegmentRequest, CoreError> {
+) -> Result<Translated, CoreError> {
     let b = wire::object(body, "body")?;
     let write_key = body_write_key(body);
     let sent_at = wire::timestamp(b, "sentAt")?;
@@ -71,7 +65,7 @@ pub fn translate(
         },
     };
     let items = messages.into_iter().map(|m| message(m, route_type, sent_at, options, limits)).collect();
-    Ok(SegmentRequest { write_key, items })
+    Ok(Translated { key: write_key, items })
 }
 
 /// One Segment message (also one line of a Segment export); `route_type` names the type when the

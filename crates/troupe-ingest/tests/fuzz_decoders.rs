@@ -205,8 +205,8 @@ fn decode(protocol: &str, path: &str, body: &Value) -> Vec<Command> {
         "native" => {
             let kind = path.trim_start_matches("/api/").trim_start_matches("sdk/");
             match kind {
-                "events/bulk" => native::batch_items(body, "events", &limits).unwrap_or_default(),
-                "batch" => native::batch_items(body, "items", &limits).unwrap_or_default(),
+                "events/bulk" => native::batch_items(body, "events", &limits).map(|b| b.items).unwrap_or_default(),
+                "batch" => native::batch_items(body, "items", &limits).map(|b| b.items).unwrap_or_default(),
                 kind => vec![native::translate(kind, body, &limits)],
             }
         }

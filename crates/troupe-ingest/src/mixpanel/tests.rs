@@ -65,7 +65,7 @@ fn plain_and_buffered_consumers_give_the_same_commands() {
 fn the_token_is_found_in_every_kind_of_message() {
     for (e, data) in captured("plain") {
         let request = translate(e, &data, &[], &Limits::default()).expect("a request");
-        assert_eq!(request.token.as_deref(), Some("mp_project_token_123"), "{e:?}");
+        assert_eq!(request.key.as_deref(), Some("mp_project_token_123"), "{e:?}");
     }
 }
 

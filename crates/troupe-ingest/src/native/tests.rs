@@ -37,7 +37,7 @@ fn every_captured_request_translates_without_error() {
     for (kind, body) in requests {
         let result = if kind == "events/bulk" {
             batch_items(&body, "events", &Limits::default())
-                .map(|items| items.into_iter().map(|i| i.map(|_| ())).collect())
+                .map(|batch| batch.items.into_iter().map(|i| i.map(|_| ())).collect())
         } else {
             translate(&kind, &body, &Limits::default()).map(|_| vec![Ok(())])
         };
@@ -240,7 +240,32 @@ fn a_batch_keeps_valid_items_and_rejects_agent_runs() {
         {"type": "groups/add_group", "userId": "u", "groupKey": "team", "groupId": "t1"},
         {"event_name": "no type"}
     ]});
-    let items = batch_items(&body, "items", &Limits::default()).expect("a batch");
+    let items = batch_items(&body, "items", &Limits::default()).expect("a batch").items;
     let ok: Vec<bool> = items.iter().map(Result::is_ok).collect();
     assert_eq!(ok, vec![true, false, true, false]);
+}
+
+#[test]
+fn every_route_name_parses_to_its_write_kind_and_nothing_else_does() {
+    use super::{GroupOp, MembershipKind, PeopleOp, WriteKind};
+    let known = [
+        ("events", WriteKind::Event),
+        ("identify", WriteKind::Identify),
+        ("track", WriteKind::Session),
+        ("reset", WriteKind::Session),
+        ("users/upsert", WriteKind::UsersUpsert),
+        ("wallet-address", WriteKind::WalletAddress),
+        ("people/delete_user", WriteKind::People(PeopleOp::Delete)),
+        ("people/track_charge", WriteKind::People(PeopleOp::TrackCharge)),
+        ("groups/set_group", WriteKind::Membership(MembershipKind::Set)),
+        ("groups/profile/union", WriteKind::GroupProfile(GroupOp::Union)),
+    ];
+    for (name, kind) in known {
+        assert_eq!(WriteKind::parse(name), Some(kind), "{name}");
+    }
+    for unknown in ["people/track", "groups/profile/set_group", "groups/union", "runs", "people/", "", "events/bulk"] {
+        assert_eq!(WriteKind::parse(unknown), None, "{unknown}");
+        let error = translate(unknown, &json!({}), &Limits::default()).expect_err("refused");
+        assert_eq!(error.field(), "type", "{unknown}: {error}");
+    }
 }

@@ -27,7 +27,7 @@ fn commands(body: &Value) -> Vec<Command> {
 fn the_python_batch_becomes_person_ops_group_ops_and_attributed_events() {
     let body = captured("python");
     let capture = translate(body.clone(), &Limits::default()).expect("a capture");
-    assert_eq!(capture.api_key.as_deref(), Some("phc_test_project_key"));
+    assert_eq!(capture.key.as_deref(), Some("phc_test_project_key"));
     let all = commands(&body);
     let tracks: Vec<_> = all.iter().filter_map(|c| if let Command::Track(e) = c { Some(e) } else { None }).collect();
     assert!(tracks
@@ -79,10 +79,10 @@ fn the_node_identify_event_carries_set_and_set_once_in_properties() {
 #[test]
 fn single_events_and_js_arrays_find_their_key() {
     let single = json!({"api_key": "k1", "event": "A", "distinct_id": "u"});
-    assert_eq!(translate(single.clone(), &Limits::default()).expect("ok").api_key.as_deref(), Some("k1"));
+    assert_eq!(translate(single.clone(), &Limits::default()).expect("ok").key.as_deref(), Some("k1"));
     let js = json!([{"event": "A", "properties": {"token": "k2", "distinct_id": "u", "$groups": {"company": 42}}}]);
     let capture = translate(js.clone(), &Limits::default()).expect("ok");
-    assert_eq!(capture.api_key.as_deref(), Some("k2"));
+    assert_eq!(capture.key.as_deref(), Some("k2"));
     let Ok(cmds) = &capture.items[0] else { panic!("valid") };
     let Command::Track(e) = &cmds[0] else { panic!("a track") };
     assert_eq!((e.distinct_id.as_str(), e.groups[0].1[0].as_str()), ("u", "42"));

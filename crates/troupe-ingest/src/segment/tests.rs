@@ -43,7 +43,7 @@ fn both_clients_batches_become_the_same_commands() {
 #[test]
 fn the_write_key_is_read_from_the_body() {
     let request = translate(&captured("python"), None, &SegmentOptions::default(), &Limits::default()).expect("ok");
-    assert_eq!(request.write_key.as_deref(), Some("seg_write_key_abc"));
+    assert_eq!(request.key.as_deref(), Some("seg_write_key_abc"));
 }
 
 #[test]

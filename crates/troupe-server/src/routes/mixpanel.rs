@@ -94,7 +94,7 @@ async fn handle(
 ) -> Result<Response, MixpanelError> {
     let data = data(headers, body)?;
     let request = mixpanel::translate(endpoint, &data, &app.settings.mixpanel_group_keys, &app.limits)?;
-    let token = request.token.ok_or_else(|| ApiError::Unauthorized("missing project token in the messages".into()))?;
+    let token = request.key.ok_or_else(|| ApiError::Unauthorized("missing project token in the messages".into()))?;
     let project = app
         .projects
         .by_ingestion_key(app.store.as_ref(), &token)

@@ -60,7 +60,7 @@ async fn sdk_write(
             "/api/sdk/{kind} is not part of troupe: agent runs, spans, prompts, datasets and experiments are out of scope"
         )));
     }
-    if !native::is_write_kind(&kind) {
+    if native::WriteKind::parse(&kind).is_none() {
         return Err(ApiError::NotFound(format!("no route /api/sdk/{kind}")));
     }
     write(&app, &headers, &kind, body).await
@@ -72,7 +72,7 @@ async fn write(app: &AppState, headers: &HeaderMap, kind: &str, body: Bytes) -> 
     let project = project(app, headers, &body).await?;
     let commands = native::translate(kind, &body, &app.limits)?;
     let mut reply = json!({"success": true});
-    if kind == "users/upsert" {
+    if native::WriteKind::parse(kind) == Some(native::WriteKind::UsersUpsert) {
         upsert_reply(app, &project, &body, &mut reply).await?;
     }
     for result in apply_limited(app, &project, commands, Sender::IngestionKey).await? {
@@ -122,7 +122,7 @@ async fn batch(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
 async fn write_batch(app: &AppState, headers: &HeaderMap, field: &str, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body = json_value(&body)?;
     let project = project(app, headers, &body).await?;
-    let items = native::batch_items(&body, field, &app.limits)?;
+    let items = native::batch_items(&body, field, &app.limits)?.items;
     let report = apply_items(app, &project, items, Sender::IngestionKey).await?;
     Ok(Json(json!({
         "success": true,

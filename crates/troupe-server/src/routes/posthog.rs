@@ -60,7 +60,7 @@ async fn capture(
     let raw = decompress_js(&body, params.compression.as_deref())?;
     let body = json_value(&raw)?;
     let capture = posthog::translate(body, &app.limits)?;
-    let key = capture.api_key.or_else(|| crate::auth::bearer(&headers).map(str::to_string)).ok_or_else(|| {
+    let key = capture.key.or_else(|| crate::auth::bearer(&headers).map(str::to_string)).ok_or_else(|| {
         ApiError::Unauthorized("missing project API key: send api_key in the body (or token in properties)".into())
     })?;
     let project = app
