@@ -143,12 +143,20 @@ fn person_row(p: StoredPerson, names: &SlotNames) -> PersonRow {
         .zip(&p.membership_keys)
         .filter_map(|(slot, keys)| Some((names.get(slot)?.clone(), keys.clone())))
         .collect();
+    let pending_groups = p
+        .membership_slots
+        .iter()
+        .zip(&p.membership_keys)
+        .find(|(slot, _)| **slot == troupe_core::PENDING_SLOT)
+        .map(|(_, keys)| keys.clone())
+        .unwrap_or_default();
     PersonRow {
         id: p.id,
         distinct_ids: p.distinct_ids,
         properties: parse_json(&p.properties),
         identified: p.identified != 0,
         group_memberships,
+        pending_groups,
         created_at: from_micros(p.created_at),
         updated_at: from_micros(p.updated_at),
     }

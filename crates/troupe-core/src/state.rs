@@ -99,6 +99,12 @@ impl Changes {
             || !self.erased_group_events.is_empty()
             || self.expired_before.is_some()
     }
+
+    /// Whether stored events change at all: [`Changes::rewrites_stored_events`], or a deleted
+    /// type's slot cleared on them. A copy of the stored events (a snapshot) is out of step.
+    pub fn changes_stored_events(&self) -> bool {
+        self.rewrites_stored_events() || !self.cleared_slots.is_empty()
+    }
 }
 
 /// An anonymization to apply to events stored before the batch: every event of `former_ids`

@@ -243,9 +243,8 @@ impl Committer {
     fn append_to_cache(&self, project: ProjectId, changes: &Changes, write: &ProjectWrite) {
         // Rare (erasures, anonymizations, retention): the columns are read again from the
         // database on the next question instead of having rows taken out of every column here.
-        let rewritten = changes.rewrites_stored_events();
-        if rewritten || !changes.cleared_slots.is_empty() {
-            self.cache.stored_events_changed(project, rewritten);
+        if changes.changes_stored_events() {
+            self.cache.stored_events_changed(project, changes.rewrites_stored_events());
         }
         let Some(columns) = self.cache.get(project) else { return };
         let mut columns = columns::write(&columns);

@@ -164,7 +164,7 @@ impl ProjectWrite {
                 params![key, key, project, key],
             )?;
         }
-        if changes.rewrites_stored_events() || !changes.cleared_slots.is_empty() {
+        if changes.changes_stored_events() {
             // The project's columns' snapshot is out of step from this commit on.
             conn.execute("INSERT INTO event_rewrites (project_id) VALUES (?)", [project])?;
         }

@@ -140,6 +140,7 @@ fn person_row(r: &duckdb::Row<'_>) -> Result<PersonRow> {
         properties: parse_json(&r.get::<_, String>(2)?),
         identified: r.get(3)?,
         group_memberships: BTreeMap::new(),
+        pending_groups: Vec::new(),
         created_at: from_micros(r.get(4)?),
         updated_at: from_micros(r.get(5)?),
     })
@@ -161,17 +162,21 @@ fn with_memberships(
          WHERE project_id = ? AND person_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY slot",
     )?;
     let mut by_person: HashMap<String, BTreeMap<String, Vec<String>>> = HashMap::new();
+    let mut pending: HashMap<String, Vec<String>> = HashMap::new();
     let rows = stmt.query_map(params![project, text_list(&ids)], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?, list_of_text(r.get::<_, Value>(2)?)))
     })?;
     for row in rows {
         let (person, slot, keys) = row?;
-        if let Some(name) = names.get(&slot) {
+        if slot == troupe_core::PENDING_SLOT {
+            pending.insert(person, keys);
+        } else if let Some(name) = names.get(&slot) {
             by_person.entry(person).or_default().insert(name.clone(), keys);
         }
     }
     for p in &mut persons {
         p.group_memberships = by_person.remove(&p.id).unwrap_or_default();
+        p.pending_groups = pending.remove(&p.id).unwrap_or_default();
     }
     Ok(persons)
 }

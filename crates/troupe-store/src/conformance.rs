@@ -283,6 +283,8 @@ pub async fn memberships_a_merge_weighs(store: &dyn Store, p: ProjectId) {
 /// user's `set_group` wins the workspace whole, the teams joined by adds are united; first the
 /// group the anonymous person joined without a type is created.
 pub async fn a_merge_weighs_the_memberships(store: &dyn Store, p: ProjectId) {
+    let waiting = store.person(p, "anon", 0).await.expect("read").expect("person");
+    assert_eq!(waiting.person.pending_groups, ids(&["org_later"]), "the person's data lists the key it waits for");
     // The group the anonymous person joined without a type is created by a write that names
     // only the group: the backend finds who waited for it.
     let create = Command::GroupProfile {

@@ -98,6 +98,10 @@ pub struct PersonRow {
     pub identified: bool,
     /// Current memberships per group type name.
     pub group_memberships: BTreeMap<String, Vec<String>>,
+    /// Keys joined without a type that no group has yet (OpenPanel `setGroup` before
+    /// `upsertGroup`); listed so the person's data and exports are whole.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_groups: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
