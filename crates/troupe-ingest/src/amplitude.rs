@@ -1,5 +1,6 @@
-//! Amplitude's event shape: the rows of its Export API (NDJSON, one event per line) and the
-//! events of its HTTP API v2 / Batch API, which troupe imports (`troupe import --from amplitude`).
+//! Amplitude's event shape: the rows of its Export API (NDJSON, one event per line), which troupe
+//! imports (`troupe import --from amplitude`), and the events of its HTTP API v2 / Batch API
+//! (`{api_key, events: [event…]}`, [`translate`]), which the `amplitude-analytics` client sends.
 //!
 //! | field | becomes |
 //! |---|---|
@@ -10,6 +11,7 @@
 //! | `user_properties` | a person `set`, or the operations it holds (`$set`, `$setOnce`, `$add`, `$append`, `$union`, `$remove`, `$unset`) |
 //! | `groups` (`{type: id \| [ids]}`) | explicit attribution for those types |
 //! | `group_properties` (`{type: {id: {…}}}` or `{type: {…}}`) | a group `set` of each named group (operations on `$groupidentify`) |
+//! | `groups` on `$identify` (the client's `set_group`) | the user's groups of each type become these (`set_group`) |
 //! | `insert_id` / `$insert_id`, else `uuid` | the event id (deduplication) |
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -17,7 +19,19 @@ use serde_json::Value;
 use troupe_core::{Command, CoreError, Limits, ProfileOp, Properties, TrackEvent};
 
 use crate::wire::{self, Body};
-use crate::ItemResult;
+use crate::{ItemResult, Translated};
+
+/// An HTTP API v2 / Batch API body: `{api_key, events: [event…], options?}`.
+pub fn translate(body: &Value, limits: &Limits) -> Result<Translated, CoreError> {
+    let b = wire::object(body, "body")?;
+    let key = b.get("api_key").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string);
+    let events = match b.get("events") {
+        Some(Value::Array(events)) => events,
+        None | Some(Value::Null) => return Err(CoreError::missing("events")),
+        Some(_) => return Err(CoreError::invalid("events", "must be a list of events")),
+    };
+    Ok(Translated { key, items: events.iter().map(|e| event(e, limits)).collect() })
+}
 
 /// One Amplitude event.
 pub fn event(value: &Value, limits: &Limits) -> ItemResult {
@@ -43,7 +57,12 @@ pub fn event(value: &Value, limits: &Limits) -> ItemResult {
         .find_map(|field| wire::checked_opt_id(e, field, limits).transpose())
         .transpose()?;
     if name == "$identify" {
-        if person_ops.is_empty() {
+        // The client's `set_group(type, name)` is an `$identify` naming the groups.
+        for (group_type, ids) in &groups {
+            let op = troupe_core::MembershipOp::Set(ids.clone());
+            commands.push(Command::Membership { distinct_id: distinct_id.clone(), group_type: group_type.clone(), op });
+        }
+        if person_ops.is_empty() && groups.is_empty() {
             commands.push(Command::PersonProfile {
                 distinct_id: distinct_id.clone(),
                 op: ProfileOp::Set(Properties::new()),

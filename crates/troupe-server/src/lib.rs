@@ -144,6 +144,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::posthog::routes())
         .merge(routes::segment::routes())
         .merge(routes::mixpanel::routes())
+        .merge(routes::amplitude::routes())
         .merge(routes::shared())
         .merge(routes::read::routes())
         .merge(routes::privacy::routes())

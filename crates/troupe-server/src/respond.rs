@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ErrorShape, NativeShape};
-use crate::routes::{mixpanel::MixpanelShape, posthog::PostHogShape, segment::SegmentShape};
+use crate::routes::{amplitude::AmplitudeShape, mixpanel::MixpanelShape, posthog::PostHogShape, segment::SegmentShape};
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -126,6 +126,7 @@ fn shape_of(path: &str) -> fn(&ApiError) -> serde_json::Value {
     match first {
         "batch" | "capture" | "e" | "i" => PostHogShape::body,
         "v1" => SegmentShape::body,
+        "2" => AmplitudeShape::body,
         "track" | "import" | "engage" | "groups" => MixpanelShape::body,
         _ => NativeShape::body,
     }

@@ -96,6 +96,18 @@ fn overflowing_requests() -> Vec<(&'static str, Headers, Value, &'static str)> {
             json!({"event": "x", "properties": {"token": SITE, "distinct_id": "u", "time": 1e300}}),
             "time",
         ),
+        (
+            "/2/httpapi",
+            vec![],
+            json!({"api_key": SITE, "events": [{"event_type": "x", "user_id": "u", "time": 1e300}]}),
+            "time",
+        ),
+        (
+            "/2/httpapi",
+            vec![],
+            json!({"api_key": SITE, "events": [{"event_type": "x", "user_id": "u", "event_time": "99999-01-01 00:00:00"}]}),
+            "event_time",
+        ),
     ]
 }
 

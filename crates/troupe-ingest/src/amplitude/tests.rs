@@ -95,3 +95,22 @@ fn bad_rows_name_the_field() {
         assert_eq!(error.field(), field, "{row}: {error}");
     }
 }
+
+#[test]
+fn an_http_api_body_names_its_key_and_set_group_is_a_membership() {
+    let body = json!({"api_key": "tri_key", "events": [
+        {"event_type": "$identify", "user_id": "lin", "groups": {"company": "umbrella"},
+         "user_properties": {"$set": {"company": "umbrella"}}, "insert_id": "i-1"},
+        {"event_type": "Clicked"}
+    ]});
+    let translated = super::translate(&body, &Limits::default()).expect("a body");
+    assert_eq!(translated.key.as_deref(), Some("tri_key"));
+    let first = translated.items[0].as_ref().expect("valid");
+    assert!(
+        matches!(&first[0], Command::Membership { distinct_id, group_type, op: troupe_core::MembershipOp::Set(ids) }
+        if distinct_id == "lin" && group_type == "company" && ids == &["umbrella"]),
+        "{first:?}"
+    );
+    assert!(translated.items[1].as_ref().is_err_and(|e| e.field() == "user_id"), "one bad event, the others kept");
+    assert!(super::translate(&json!({"api_key": "k"}), &Limits::default()).is_err_and(|e| e.field() == "events"));
+}

@@ -2,6 +2,7 @@
 //! protocols share (`/track`: Mixpanel's and OpenPanel's) is dispatched here ([`shared`]).
 
 pub mod admin;
+pub mod amplitude;
 pub mod import;
 pub mod insights;
 pub mod internal;
