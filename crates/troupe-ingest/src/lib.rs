@@ -16,12 +16,25 @@ pub mod wire;
 /// One item of a batch: its commands, or why it was rejected.
 pub type ItemResult = Result<Vec<troupe_core::Command>, troupe_core::CoreError>;
 
-/// What a protocol's batch translator returns (PostHog, Segment, Mixpanel, the native batch
-/// routes): the project key the body itself names, if any (PostHog's `api_key`, Segment's
-/// `writeKey`, Mixpanel's `token`, Trodo's `siteId`; the route falls back to its header), and
-/// one result per item, so one bad item does not reject the others.
+/// What every protocol's `translate` returns: the project key the body itself names, if any
+/// (PostHog's `api_key`, Segment's `writeKey`, Mixpanel's `token`, Amplitude's `api_key`, Trodo's
+/// `siteId`; the route falls back to its header), and one result per item, so one bad item of a
+/// batch does not reject the others. A single-message body (a native write, an OpenPanel call) is
+/// one item.
 #[derive(Debug)]
 pub struct Translated {
     pub key: Option<String>,
     pub items: Vec<ItemResult>,
+}
+
+impl Translated {
+    /// The commands of every item, or the first item's error: for routes that answer a request
+    /// whole (single-message bodies).
+    pub fn into_single(self) -> ItemResult {
+        let mut commands = Vec::new();
+        for item in self.items {
+            commands.extend(item?);
+        }
+        Ok(commands)
+    }
 }

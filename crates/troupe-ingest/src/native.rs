@@ -146,7 +146,14 @@ impl GroupOp {
 /// Profile writes that are not idempotent (increments, appends, charges) are guarded against
 /// resends: by the body's `request_id` when the client sends one (troupe's own SDKs do), else by
 /// their content for the retry window (Trodo's SDKs send no id; see docs/semantics.md).
-pub fn translate(kind: &str, body: &Value, limits: &Limits) -> Result<Vec<Command>, CoreError> {
+pub fn translate(kind: &str, body: &Value, limits: &Limits) -> Result<crate::Translated, CoreError> {
+    let b = wire::object(body, "body")?;
+    let key = b.get("siteId").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string);
+    Ok(crate::Translated { key, items: vec![item(kind, body, limits)] })
+}
+
+/// One write's commands (a single route's body, or one batch item).
+fn item(kind: &str, body: &Value, limits: &Limits) -> crate::ItemResult {
     let kind =
         WriteKind::parse(kind).ok_or_else(|| CoreError::invalid("type", format!("unknown write type '{kind}'")))?;
     let b = wire::object(body, "body")?;
@@ -181,11 +188,11 @@ pub fn batch_items(body: &Value, field: &str, limits: &Limits) -> Result<crate::
         .iter()
         .map(|item| {
             if field == "events" {
-                return translate("events", item, limits);
+                return self::item("events", item, limits);
             }
             let kind = item.get("type").and_then(Value::as_str);
             match kind {
-                Some(kind) => translate(kind, item, limits),
+                Some(kind) => self::item(kind, item, limits),
                 None if item.get("run_id").is_some() || item.get("spans").is_some() => Err(CoreError::invalid(
                     "type",
                     "agent runs and spans are not part of troupe; send analytics writes with a 'type'",

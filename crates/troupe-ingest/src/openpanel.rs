@@ -23,8 +23,10 @@ use crate::wire::{self, Body};
 ///
 /// OpenPanel sends no id with a write: its increments and decrements are guarded against
 /// resends by their content, for the retry window (docs/semantics.md).
-pub fn translate(body: &Value, device_id: &str, limits: &Limits) -> Result<Vec<Command>, CoreError> {
-    Ok(wire::guarded(commands(body, device_id, limits)?, None, ""))
+pub fn translate(body: &Value, device_id: &str, limits: &Limits) -> Result<crate::Translated, CoreError> {
+    // The project is the `openpanel-client-id` header: the body names none.
+    let item = commands(body, device_id, limits).map(|commands| wire::guarded(commands, None, ""));
+    Ok(crate::Translated { key: None, items: vec![item] })
 }
 
 fn commands(body: &Value, device_id: &str, limits: &Limits) -> Result<Vec<Command>, CoreError> {

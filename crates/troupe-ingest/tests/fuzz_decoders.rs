@@ -207,7 +207,7 @@ fn decode(protocol: &str, path: &str, body: &Value) -> Vec<Command> {
             match kind {
                 "events/bulk" => native::batch_items(body, "events", &limits).map(|b| b.items).unwrap_or_default(),
                 "batch" => native::batch_items(body, "items", &limits).map(|b| b.items).unwrap_or_default(),
-                kind => vec![native::translate(kind, body, &limits)],
+                kind => vec![native::translate(kind, body, &limits).and_then(troupe_ingest::Translated::into_single)],
             }
         }
         "posthog" => posthog::translate(body.clone(), &limits).map(|c| c.items).unwrap_or_default(),
@@ -226,7 +226,9 @@ fn decode(protocol: &str, path: &str, body: &Value) -> Vec<Command> {
             };
             mixpanel::translate(endpoint, body, &["company".to_string()], &limits).map(|r| r.items).unwrap_or_default()
         }
-        "openpanel" => vec![openpanel::translate(body, "device-1", &limits)],
+        "openpanel" => {
+            vec![openpanel::translate(body, "device-1", &limits).and_then(troupe_ingest::Translated::into_single)]
+        }
         other => panic!("no protocol {other}"),
     };
     items.into_iter().filter_map(Result::ok).flatten().collect()

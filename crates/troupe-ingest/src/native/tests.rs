@@ -4,7 +4,12 @@
 use serde_json::{json, Value};
 use troupe_core::{Command, Limits, MembershipOp, ProfileOp};
 
-use super::{batch_items, translate};
+use super::batch_items;
+
+/// One write's commands or its error, as the single routes answer.
+fn translate(kind: &str, body: &Value, limits: &Limits) -> crate::ItemResult {
+    super::translate(kind, body, limits).and_then(crate::Translated::into_single)
+}
 
 /// Each captured request as (route kind, body).
 fn captured() -> Vec<(String, Value)> {

@@ -3,7 +3,10 @@
 use serde_json::{json, Value};
 use troupe_core::{Command, Limits, ProfileOp};
 
-use super::translate;
+/// One call's commands or its error, as the route answers.
+fn translate(body: &Value, device_id: &str, limits: &Limits) -> crate::ItemResult {
+    super::translate(body, device_id, limits).and_then(crate::Translated::into_single)
+}
 
 fn captured() -> Vec<Value> {
     include_str!("../../fixtures/openpanel-sdk-1.3.1.jsonl")

@@ -70,7 +70,7 @@ async fn sdk_write(
 async fn write(app: &AppState, headers: &HeaderMap, kind: &str, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body = json_value(&body)?;
     let project = project(app, headers, &body).await?;
-    let commands = native::translate(kind, &body, &app.limits)?;
+    let commands = native::translate(kind, &body, &app.limits)?.into_single()?;
     let mut reply = json!({"success": true});
     if native::WriteKind::parse(kind) == Some(native::WriteKind::UsersUpsert) {
         upsert_reply(app, &project, &body, &mut reply).await?;

@@ -59,7 +59,7 @@ pub async fn handle(
         .ok_or_else(|| ApiError::Unauthorized(format!("unknown client id '{client_id}'")))?;
     let body = json_value(body)?;
     let device = device_id(headers, &client_id, peer.map(|ConnectInfo(addr)| addr));
-    let commands = openpanel::translate(&body, &device, &app.limits)?;
+    let commands = openpanel::translate(&body, &device, &app.limits)?.into_single()?;
     for result in apply_limited(app, &project, commands, Sender::IngestionKey).await? {
         result?;
     }
