@@ -301,9 +301,10 @@ impl ProjectState {
         self.persons = kept_persons;
         self.distinct_ids = kept_ids;
         self.pending_members.clear();
-        let persons: Vec<Person> = self.persons.values().filter(|p| !p.pending_groups.is_empty()).cloned().collect();
-        for person in &persons {
-            self.index_pending(person);
+        for person in self.persons.values() {
+            for key in &person.pending_groups {
+                self.pending_members.entry(key.clone()).or_default().push(person.id);
+            }
         }
         let mut kept_groups: HashMap<Slot, HashMap<String, Group>> = HashMap::default();
         for (slot, key) in &keep.groups {

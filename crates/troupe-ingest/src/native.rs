@@ -148,8 +148,12 @@ impl GroupOp {
 /// their content for the retry window (Trodo's SDKs send no id; see docs/semantics.md).
 pub fn translate(kind: &str, body: &Value, limits: &Limits) -> Result<crate::Translated, CoreError> {
     let b = wire::object(body, "body")?;
-    let key = b.get("siteId").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string);
-    Ok(crate::Translated { key, items: vec![item(kind, body, limits)] })
+    Ok(crate::Translated { key: site_id(b), items: vec![item(kind, body, limits)] })
+}
+
+/// The site id a body names (the route falls back to it when the header has none).
+fn site_id(b: &Body) -> Option<String> {
+    b.get("siteId").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string)
 }
 
 /// One write's commands (a single route's body, or one batch item).
@@ -183,7 +187,7 @@ pub fn batch_items(body: &Value, field: &str, limits: &Limits) -> Result<crate::
         None | Some(Value::Null) => return Err(CoreError::missing(field)),
         Some(_) => return Err(CoreError::invalid(field, "must be a list")),
     };
-    let key = b.get("siteId").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string);
+    let key = site_id(b);
     let items = items
         .iter()
         .map(|item| {
