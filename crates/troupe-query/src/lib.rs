@@ -6,6 +6,7 @@
 //! [`conformance`] suite, which every backend runs.
 
 mod actor_set;
+pub mod catalog;
 mod cohorts;
 pub mod conformance;
 mod error;

@@ -27,6 +27,17 @@ impl Insight {
             Insight::Paths(q) => &q.common,
         }
     }
+
+    pub fn common_mut(&mut self) -> &mut Common {
+        match self {
+            Insight::Trends(q) => &mut q.common,
+            Insight::Funnel(q) => &mut q.common,
+            Insight::Retention(q) => &mut q.common,
+            Insight::Stickiness(q) => &mut q.common,
+            Insight::Lifecycle(q) => &mut q.common,
+            Insight::Paths(q) => &mut q.common,
+        }
+    }
 }
 
 /// Settings every kind takes.

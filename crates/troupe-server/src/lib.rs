@@ -75,7 +75,9 @@ pub struct AppState {
     pub limits: Limits,
     pub settings: ServerSettings,
     pub projects: Projects,
-    pub ingestion_settings: project_settings::IngestionSettingsCache,
+    pub ingestion_settings: project_settings::SettingsCache<troupe_store::settings::IngestionSettings>,
+    pub general_settings: project_settings::SettingsCache<troupe_store::settings::GeneralSettings>,
+    pub catalog: routes::catalog::CatalogCache,
     pub sessions: dashboard::Sessions,
     pub rate_limits: rate_limit::RateLimiter,
 }
@@ -90,6 +92,8 @@ impl AppState {
             settings,
             projects,
             ingestion_settings: Default::default(),
+            general_settings: Default::default(),
+            catalog: Default::default(),
             sessions: dashboard::Sessions::default(),
             rate_limits,
         });
@@ -149,6 +153,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::read::routes())
         .merge(routes::privacy::routes())
         .merge(routes::settings::routes())
+        .merge(routes::catalog::routes())
         .merge(routes::import::routes())
         .merge(routes::insights::routes())
         .merge(routes::internal::routes())

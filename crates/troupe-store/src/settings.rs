@@ -58,3 +58,45 @@ impl IngestionSettings {
         save(store, project, INGESTION_SETTINGS_ID, self).await
     }
 }
+
+pub const GENERAL_SETTINGS_ID: &str = "general";
+
+/// What a project shows its numbers in (`GET`/`PUT /api/projects/{p}/settings/general`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeneralSettings {
+    /// IANA name (`Europe/Paris`): an insight without a `timezone` of its own is cut into this
+    /// zone's days, and the dashboard shows event times in it. `UTC` by default.
+    pub timezone: String,
+}
+
+impl Default for GeneralSettings {
+    fn default() -> Self {
+        GeneralSettings { timezone: "UTC".into() }
+    }
+}
+
+impl GeneralSettings {
+    /// The settings as saved, or a message naming what is wrong.
+    pub fn check(&self) -> Result<(), troupe_core::CoreError> {
+        self.timezone.parse::<chrono_tz::Tz>().map(|_| ()).map_err(|_| {
+            troupe_core::CoreError::invalid(
+                "timezone",
+                format!("unknown timezone {:?} (use an IANA name like Europe/Paris)", self.timezone),
+            )
+        })
+    }
+}
+
+/// A settings area: its document id.
+pub trait SettingsArea: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static {
+    const ID: &'static str;
+}
+
+impl SettingsArea for IngestionSettings {
+    const ID: &'static str = INGESTION_SETTINGS_ID;
+}
+
+impl SettingsArea for GeneralSettings {
+    const ID: &'static str = GENERAL_SETTINGS_ID;
+}

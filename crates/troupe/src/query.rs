@@ -10,6 +10,7 @@ use troupe_query::result::{
     FunnelResult, LifecycleResult, PathsResult, RetentionResult, StickinessResult, TrendsResult,
 };
 use troupe_query::{Insight, InsightResult};
+use troupe_store::settings::{self, GeneralSettings, GENERAL_SETTINGS_ID};
 
 use crate::config::{QueryArgs, QueryFormat};
 
@@ -56,7 +57,13 @@ async fn ask_store(args: &QueryArgs, insight: &Insight) -> Result<InsightResult>
         .find(|p| p.name == args.project)
         .ok_or_else(|| anyhow!("no project named {:?} ({})", args.project, args.store.describe()))?;
     let now = args.now.unwrap_or_else(Utc::now);
-    Ok(troupe_query::run(store.as_ref(), project.id, insight, now).await?)
+    // As the server does: days are the project's unless the question names a timezone.
+    let mut insight = insight.clone();
+    if insight.common().timezone.is_none() {
+        let general: GeneralSettings = settings::load(store.as_ref(), project.id, GENERAL_SETTINGS_ID).await?;
+        insight.common_mut().timezone = Some(general.timezone);
+    }
+    Ok(troupe_query::run(store.as_ref(), project.id, &insight, now).await?)
 }
 
 async fn ask_server(server: &str, args: &QueryArgs, insight: &Insight) -> Result<InsightResult> {

@@ -87,6 +87,7 @@ pub async fn delete_group(
     }
     let with_events = params.events == EventsOfErasedGroup::Delete;
     apply(&app, project.id, vec![Command::EraseGroup { group_type, group_key, with_events }]).await?;
+    app.catalog.forget(project.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -148,6 +149,7 @@ pub async fn delete_group_type(
     let project = app.authorize(&headers, &project).await?;
     existing_type(&app, project.id, &group_type).await?;
     apply(&app, project.id, vec![Command::DeleteGroupType { group_type }]).await?;
+    app.catalog.forget(project.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

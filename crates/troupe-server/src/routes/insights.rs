@@ -104,7 +104,11 @@ async fn query(
     body: Bytes,
 ) -> Result<Json<InsightResult>, ApiError> {
     let project = app.authorize(&headers, &project).await?;
-    let insight: Insight = parse(&body, "insight")?;
+    let mut insight: Insight = parse(&body, "insight")?;
+    // Days are the project's days unless the question names its own timezone.
+    if insight.common().timezone.is_none() {
+        insight.common_mut().timezone = Some(app.general_settings.get(app.store.as_ref(), project.id).await?.timezone);
+    }
     let now = params.now.unwrap_or_else(Utc::now);
     let result = troupe_query::run(app.store.as_ref(), project.id, &insight, now).await?;
     Ok(Json(result))

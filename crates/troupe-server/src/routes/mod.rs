@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod amplitude;
+pub mod catalog;
 pub mod import;
 pub mod insights;
 pub mod internal;

@@ -49,6 +49,8 @@ async fn erase(app: &AppState, project: ProjectId, id: &str) -> Result<Json<Valu
     app.limits.check_id("id", id)?;
     let erasure = privacy::erase_person(app.store.as_ref(), project, id).await?;
     tracing::info!(project, found = erasure.found, ids = erasure.distinct_ids.len(), "person erased");
+    // The pickers must not offer the erased person's values again.
+    app.catalog.forget(project).await;
     let mut reply = json!(erasure);
     reply["erased"] = json!(true);
     Ok(Json(reply))
@@ -70,6 +72,7 @@ async fn anonymize(app: &AppState, project: ProjectId, id: &str) -> Result<Json<
     app.limits.check_id("id", id)?;
     let done = privacy::anonymize_person(app.store.as_ref(), project, id).await?;
     tracing::info!(project, found = done.found, "person anonymized");
+    app.catalog.forget(project).await;
     let mut reply = json!(done);
     reply["anonymized"] = json!(done.found);
     Ok(Json(reply))
