@@ -1,129 +1,14 @@
 // The troupe dashboard: a small single-page app over troupe's own JSON API (the same routes
 // scripts call). Hash routes, no build step. Pages: setup, sign in, groups, group profile,
-// persons, person profile, events, insights, dashboards, settings.
+// persons, person profile, events, insights (builder.js), dashboards, settings. Shared helpers
+// are in lib.js, charts in charts.js.
 
-import { lineChart, barChart, stackedBars, funnelBars, retentionTable, fmt, shortLabel } from '/assets/charts.js';
-
-const state = { csrf: '', email: '', projects: [], project: '', groupTypes: [] };
-
-// ---------------------------------------------------------------- helpers
-
-class ApiError extends Error {
-  constructor(message, status) { super(message); this.status = status; }
-}
-
-async function api(method, path, body) {
-  const init = { method, credentials: 'same-origin', headers: { 'X-CSRF-Token': state.csrf } };
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const res = await fetch(path, init);
-  if (res.status === 204) return null;
-  const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
-  if (res.status === 401 && !path.startsWith('/api/login') && !path.startsWith('/api/setup')) {
-    state.csrf = '';
-    location.hash = '#/login';
-  }
-  if (!res.ok) throw new ApiError(data.error || `the server answered ${res.status}`, res.status);
-  return data;
-}
-
-const P = () => `/api/projects/${encodeURIComponent(state.project)}`;
-
-/** h('div.card', {onclick}, 'text', child…) */
-function h(spec, attrs = {}, ...children) {
-  const [tag, ...classes] = spec.split('.');
-  const el = document.createElement(tag);
-  if (classes.length) el.className = classes.join(' ');
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else if (k === 'value') el.value = v;
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) el.append(c);
-  return el;
-}
-
-function truncate(text, n = 40) {
-  const s = typeof text === 'string' ? text : JSON.stringify(text);
-  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
-}
-
-function show(v) {
-  return typeof v === 'string' ? v : JSON.stringify(v);
-}
-
-function when(iso) {
-  if (!iso) return '';
-  const d = new Date(iso);
-  return d.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
-}
-
-function errorBox(e) {
-  return h('div.error', { role: 'alert' }, e instanceof Error ? e.message : String(e));
-}
-
-function render(...nodes) {
-  const app = document.getElementById('app');
-  app.replaceChildren(...nodes);
-  if (notice) {
-    app.prepend(h('p.notice', { role: 'status' }, notice));
-    notice = '';
-  }
-}
-
-async function guard(container, fn) {
-  try {
-    await fn();
-  } catch (e) {
-    container.append(errorBox(e));
-  }
-}
-
-function link(href, text) {
-  return h('a', { href }, text);
-}
-
-function table(headers, rows, cls = '') {
-  return h('div.table-wrap', {}, h(`table${cls ? '.' + cls : ''}`, {},
-    h('thead', {}, h('tr', {}, headers.map((t) => h('th', {}, t)))),
-    h('tbody', {}, rows)));
-}
-
-function download(name, text, type = 'text/csv') {
-  const a = h('a', { href: URL.createObjectURL(new Blob([text], { type })), download: name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-}
-
-/** A modal asking to confirm: resolves with the chosen choice's value, or null when cancelled. */
-function confirmDialog(title, text, choices) {
-  return new Promise((resolve) => {
-    const dialog = h('dialog.modal', { 'aria-label': title });
-    const close = (value) => { dialog.close(); dialog.remove(); resolve(value); };
-    dialog.addEventListener('cancel', () => close(null));
-    dialog.append(h('form', { onsubmit: (e) => e.preventDefault() },
-      h('h2', {}, title), h('p', {}, text),
-      h('div.actions', {},
-        h('button', { type: 'button', onclick: () => close(null) }, 'Cancel'),
-        choices.map((c) => h(c.danger ? 'button.danger' : 'button', { type: 'button', onclick: () => close(c.value) }, c.label)))));
-    document.body.append(dialog);
-    dialog.showModal();
-  });
-}
-
-/** A notice at the top of the page, for what just happened elsewhere (an erasure). */
-let notice = '';
-
-function csv(rows) {
-  return rows.map((r) => r.map((c) => {
-    const s = c === null || c === undefined ? '' : String(c);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  }).join(',')).join('\n') + '\n';
-}
+import {
+  state, api, ApiError, P, h, truncate, show, when, errorBox, render, guard, link, table, download, confirmDialog,
+  picker, eventItems, bucketLabel,
+} from '/assets/lib.js';
+import { seriesChart, fmt } from '/assets/charts.js';
+import { insightsPage, showResult, showActors } from '/assets/builder.js';
 
 // ---------------------------------------------------------------- shell
 
@@ -144,6 +29,7 @@ async function loadProjects() {
 
 async function loadGroupTypes() {
   state.groupTypes = state.project ? (await api('GET', `${P()}/group-types`)).results : [];
+  state.timezone = state.project ? (await api('GET', `${P()}/settings/general`).catch(() => ({ timezone: 'UTC' }))).timezone : 'UTC';
 }
 
 function nav(active) {
@@ -348,7 +234,7 @@ async function groupPage(type, key) {
             [{ label: 'Erase, keep its events', value: 'detach', danger: true }, { label: 'Erase with its events', value: 'delete', danger: true }]);
           if (!events) return;
           await api('DELETE', `${P()}/groups/${encodeURIComponent(type)}/${encodeURIComponent(key)}?events=${events}`);
-          notice = `${type} ${key} was erased.`;
+          state.notice = `${type} ${key} was erased.`;
           await loadGroupTypes();
           location.hash = `#/groups/${encodeURIComponent(type)}`;
         } }, 'Erase…')),
@@ -365,7 +251,7 @@ async function groupPage(type, key) {
       const filters = { cohort: { type: 'static', count_by: { group_type: type }, ids: [key] } };
       const ask = (count_by, math) => api('POST', `${P()}/query`, { kind: 'trends', date_range: { from: '-30d' }, count_by, series: [{ math }], filters });
       const [events, users] = await Promise.all([ask({ group_type: type }, 'total'), ask('users', 'unique')]);
-      lineChart(chart, events.buckets, [{ name: 'Events', data: events.series[0].data }, { name: 'Active members', data: users.series[0].data }]);
+      seriesChart(chart, { labels: events.buckets, format: (b) => bucketLabel(b, 'day'), series: [{ name: 'Events', data: events.series[0].data }, { name: 'Active members', data: users.series[0].data }] });
     });
   });
 }
@@ -436,7 +322,7 @@ async function personPage(id) {
         [{ label: 'Anonymize person', value: true, danger: true }]);
       if (!ok) return;
       const r = await api('POST', `${P()}/persons/${encodeURIComponent(p.id)}/anonymize`);
-      notice = `${name} was anonymized; the person is now ${r.pseudonym}.`;
+      state.notice = `${name} was anonymized; the person is now ${r.pseudonym}.`;
       location.hash = `#/person/${encodeURIComponent(r.pseudonym)}`;
     };
     const erase = async () => {
@@ -445,7 +331,7 @@ async function personPage(id) {
         [{ label: 'Erase person', value: true, danger: true }]);
       if (!ok) return;
       await api('DELETE', `${P()}/persons/${encodeURIComponent(p.id)}`);
-      notice = `${name} was erased.`;
+      state.notice = `${name} was erased.`;
       location.hash = '#/persons';
     };
     const act = (fn) => async () => { try { await fn(); } catch (e) { status.replaceChildren(errorBox(e)); } };
@@ -483,11 +369,15 @@ async function eventsPage() {
       e.preventDefault();
       const d = new FormData(form);
       const q = new URLSearchParams();
-      for (const k of Object.keys(filters)) if (d.get(k)) q.set(k, d.get(k));
+      for (const k of Object.keys(filters)) {
+        const v = k === 'event' ? filters.event : d.get(k);
+        if (v) q.set(k, v);
+      }
       location.hash = `#/events?${q}`;
     },
   },
-  h('input', { name: 'event', placeholder: 'Event name', value: filters.event, 'aria-label': 'Event name' }),
+  picker({ value: filters.event, placeholder: 'Any event', label: 'Event name', load: eventItems, unknown: 'no such event in the last 90 days',
+    onpick: (v) => { filters.event = v; } }),
   h('input', { name: 'person', placeholder: 'Person (distinct id)', value: filters.person, 'aria-label': 'Person' }),
   h('select', { name: 'group_type', 'aria-label': 'Group type' }, h('option', { value: '' }, 'Any group'), state.groupTypes.map((t) => h('option', { value: t.group_type, selected: t.group_type === filters.group_type }, t.display_name))),
   h('input', { name: 'group_key', placeholder: 'Group key', value: filters.group_key, 'aria-label': 'Group key' }),
@@ -514,262 +404,6 @@ async function eventsPage() {
     if (!location.hash.startsWith('#/events')) { clearInterval(liveTimer); return; }
     if (live.checked) refresh();
   }, 3000);
-}
-
-// ---------------------------------------------------------------- insights
-
-const KINDS = [['trends', 'Trends'], ['funnel', 'Funnel'], ['retention', 'Retention'], ['stickiness', 'Stickiness'], ['lifecycle', 'Lifecycle']];
-const MATHS = [['total', 'Total events'], ['unique', 'Unique actors'], ['avg_per_actor', 'Events per actor'], ['sum', 'Sum of property'], ['avg', 'Average of property'], ['median', 'Median of property'], ['p90', 'p90 of property']];
-const OPERATORS = ['equals', 'not_equals', 'contains', 'not_contains', 'regex', 'is_set', 'is_not_set', 'gt', 'lt', 'in'];
-
-function defaultQuery(kind) {
-  const common = { count_by: 'users', date_range: { from: '-30d' }, interval: 'day' };
-  switch (kind) {
-    case 'funnel': return { kind, ...common, steps: [{ event: 'Signed In' }, { event: 'Project Created' }, { event: 'Invited Teammate' }], window: { value: 14, unit: 'day' }, order: 'ordered' };
-    case 'retention': return { kind, ...common, interval: 'week', date_range: { from: '-8w' }, start: { event: 'Signed In' }, return: { event: 'Chart Created' }, cohorting: 'first_time' };
-    case 'stickiness': return { kind, ...common, series: [{ event: 'Chart Created' }] };
-    case 'lifecycle': return { kind, ...common, interval: 'week', date_range: { from: '-8w' }, event: { event: 'Chart Created' } };
-    default: return { kind: 'trends', ...common, series: [{ event: 'Signed In', math: 'unique' }] };
-  }
-}
-
-let eventNames = [];
-
-async function loadEventNames() {
-  try {
-    const r = await api('GET', `${P()}/events?limit=1000`);
-    eventNames = [...new Set(r.results.map((e) => e.event))].sort();
-  } catch { eventNames = []; }
-}
-
-function eventInput(selector, label, onchange) {
-  return h('input', { list: 'event-names', value: selector.event || '', placeholder: 'Any event', 'aria-label': label,
-    onchange: (e) => { selector.event = e.target.value || undefined; onchange(); } });
-}
-
-async function insightsPage(id) {
-  nav('insights');
-  await loadEventNames();
-  let saved = null;
-  let query = defaultQuery('trends');
-  if (id) {
-    saved = await api('GET', `${P()}/insights/${encodeURIComponent(id)}`).catch(() => null);
-    if (saved) query = saved.query;
-  }
-  const builder = h('div.builder');
-  const result = h('div.result');
-  const actors = h('div.actors');
-  const run = async () => {
-    result.replaceChildren(h('p.muted', {}, 'Running…'));
-    actors.replaceChildren();
-    try {
-      const r = await api('POST', `${P()}/query`, query);
-      result.replaceChildren();
-      showResult(result, query, r, (extra) => showActors(actors, query, extra));
-    } catch (e) {
-      result.replaceChildren(errorBox(e));
-    }
-  };
-  const draw = () => {
-    builder.replaceChildren(
-      h('datalist', { id: 'event-names' }, eventNames.map((n) => h('option', { value: n }))),
-      h('div.tabs', {}, KINDS.map(([k, t]) => h(`button.tab${query.kind === k ? '.active' : ''}`, { type: 'button', onclick: () => { query = defaultQuery(k); draw(); run(); } }, t))),
-      commonControls(query, draw),
-      kindControls(query, draw),
-      filterControls(query, draw),
-      h('div.actions', {},
-        h('button.primary', { type: 'button', onclick: run }, 'Run'),
-        h('button', { type: 'button', onclick: () => saveInsight(saved, query).then((s) => { saved = s; }) }, saved ? `Save “${saved.name}”` : 'Save'),
-        h('button', { type: 'button', onclick: () => addToDashboard(saved, query).then((s) => { saved = s; }) }, 'Add to dashboard')));
-  };
-  render(h('h1', {}, saved ? saved.name : 'New insight'), builder, result, actors);
-  draw();
-  await run();
-}
-
-function countByOptions(value) {
-  const current = typeof value === 'object' ? value.group_type : 'users';
-  return [h('option', { value: 'users', selected: current === 'users' }, 'Users'),
-    ...state.groupTypes.map((t) => h('option', { value: t.group_type, selected: current === t.group_type }, t.display_name))];
-}
-
-function commonControls(q, redraw) {
-  const ranges = [['-7d', 'Last 7 days'], ['-14d', 'Last 14 days'], ['-30d', 'Last 30 days'], ['-90d', 'Last 90 days'], ['-8w', 'Last 8 weeks'], ['-12m', 'Last 12 months']];
-  return h('div.row', {},
-    h('label', {}, 'Count by', h('select', { 'aria-label': 'Count by', onchange: (e) => { q.count_by = e.target.value === 'users' ? 'users' : { group_type: e.target.value }; redraw(); } }, countByOptions(q.count_by))),
-    h('label', {}, 'Date range', h('select', { 'aria-label': 'Date range', onchange: (e) => { q.date_range = { from: e.target.value }; redraw(); } },
-      ranges.map(([v, t]) => h('option', { value: v, selected: q.date_range && q.date_range.from === v }, t)))),
-    h('label', {}, 'Interval', h('select', { 'aria-label': 'Interval', onchange: (e) => { q.interval = e.target.value; redraw(); } },
-      ['hour', 'day', 'week', 'month'].map((v) => h('option', { value: v, selected: q.interval === v }, v)))),
-    q.kind !== 'lifecycle' ? breakdownControl(q, redraw) : null);
-}
-
-function propertySource(value, onchange, label) {
-  return h('select', { 'aria-label': label, onchange },
-    h('option', { value: 'event', selected: value === 'event' }, 'Event property'),
-    h('option', { value: 'person', selected: value === 'person' }, 'Person property'),
-    state.groupTypes.map((t) => h('option', { value: `group:${t.group_type}`, selected: value === `group:${t.group_type}` }, `${t.display_name} property`)));
-}
-
-function sourceOf(v) {
-  return v.startsWith('group:') ? { type: 'group', group_type: v.slice(6) } : { type: v };
-}
-
-function sourceValue(o) {
-  return o.type === 'group' ? `group:${o.group_type}` : o.type;
-}
-
-function breakdownControl(q, redraw) {
-  const b = q.breakdown;
-  return h('label', {}, 'Breakdown',
-    h('span.inline-group', {},
-      propertySource(b ? sourceValue(b) : 'event', (e) => { q.breakdown = { ...(q.breakdown || { key: '' }), ...sourceOf(e.target.value) }; if (!q.breakdown.key) delete q.breakdown; redraw(); }, 'Breakdown source'),
-      h('input', { placeholder: 'property (none)', value: b ? b.key : '', 'aria-label': 'Breakdown property',
-        onchange: (e) => { const key = e.target.value.trim(); const src = q.breakdown ? sourceOf(sourceValue(q.breakdown)) : { type: 'event' }; q.breakdown = key ? { ...src, key } : undefined; if (!key) delete q.breakdown; redraw(); } })));
-}
-
-function kindControls(q, redraw) {
-  switch (q.kind) {
-    case 'trends':
-      return h('div.block', {}, h('div.label', {}, 'Series'), q.series.map((s, i) => h('div.row', {},
-        h('span.badge', {}, String.fromCharCode(65 + i)), eventInput(s, `Series ${i + 1} event`, redraw),
-        h('select', { 'aria-label': `Series ${i + 1} math`, onchange: (e) => { s.math = e.target.value; redraw(); } }, MATHS.map(([v, t]) => h('option', { value: v, selected: (s.math || 'total') === v }, t))),
-        ['sum', 'avg', 'median', 'p90'].includes(s.math) ? h('input', { placeholder: 'numeric property', value: s.property || '', 'aria-label': 'Math property', onchange: (e) => { s.property = e.target.value; } }) : null,
-        q.series.length > 1 ? h('button.link', { type: 'button', onclick: () => { q.series.splice(i, 1); redraw(); } }, 'Remove') : null)),
-      h('div.row', {}, h('button.link', { type: 'button', onclick: () => { q.series.push({ event: undefined, math: 'total' }); redraw(); } }, '+ Add series'),
-        q.series.length > 1 ? h('label.inline', {}, 'Formula ', h('input', { placeholder: 'e.g. A / B', value: q.formula || '', 'aria-label': 'Formula', onchange: (e) => { q.formula = e.target.value || undefined; } })) : null,
-        h('label.inline', {}, h('input', { type: 'checkbox', checked: !!q.compare, onchange: (e) => { q.compare = e.target.checked; } }), ' Compare to previous period')));
-    case 'funnel':
-      return h('div.block', {}, h('div.label', {}, 'Steps'), q.steps.map((s, i) => h('div.row', {},
-        h('span.badge', {}, String(i + 1)), eventInput(s, `Step ${i + 1} event`, redraw),
-        q.steps.length > 2 ? h('button.link', { type: 'button', onclick: () => { q.steps.splice(i, 1); redraw(); } }, 'Remove') : null)),
-      h('div.row', {},
-        q.steps.length < 20 ? h('button.link', { type: 'button', onclick: () => { q.steps.push({}); redraw(); } }, '+ Add step') : null,
-        h('label.inline', {}, 'Within ', h('input.num', { type: 'number', min: 1, value: q.window.value, 'aria-label': 'Conversion window', onchange: (e) => { q.window.value = Number(e.target.value); } }),
-          h('select', { 'aria-label': 'Window unit', onchange: (e) => { q.window.unit = e.target.value; } }, ['minute', 'hour', 'day', 'week', 'month'].map((u) => h('option', { value: u, selected: q.window.unit === u }, `${u}s`)))),
-        h('label.inline', {}, 'Order ', h('select', { 'aria-label': 'Order', onchange: (e) => { q.order = e.target.value; } }, ['ordered', 'strict', 'unordered'].map((o) => h('option', { value: o, selected: q.order === o }, o))))));
-    case 'retention':
-      return h('div.block', {}, h('div.row', {},
-        h('label', {}, 'Start event', eventInput(q.start, 'Start event', redraw)),
-        h('label', {}, 'Return event', eventInput(q.return, 'Return event', redraw)),
-        h('label', {}, 'Cohorts', h('select', { 'aria-label': 'Cohorting', onchange: (e) => { q.cohorting = e.target.value; } },
-          [['first_time', 'First time'], ['recurring', 'Recurring']].map(([v, t]) => h('option', { value: v, selected: q.cohorting === v }, t))))));
-    case 'stickiness':
-      return h('div.block', {}, h('div.row', {}, h('label', {}, 'Event', eventInput(q.series[0], 'Event', redraw))));
-    case 'lifecycle':
-      return h('div.block', {}, h('div.row', {}, h('label', {}, 'Event', eventInput(q.event, 'Event', redraw))));
-    default:
-      return h('div');
-  }
-}
-
-/** Filters: conditions combined with "and". */
-function filterControls(q, redraw) {
-  const items = q.filters ? (q.filters.and || [q.filters]) : [];
-  const commit = () => { q.filters = items.length ? { and: items } : undefined; if (!items.length) delete q.filters; };
-  return h('div.block', {}, h('div.label', {}, 'Filters'),
-    items.map((f, i) => f.key === undefined ? h('div.row', {}, h('code', {}, JSON.stringify(f))) : h('div.row', {},
-      propertySource(sourceValue(f), (e) => { Object.assign(f, { type: undefined, group_type: undefined }, sourceOf(e.target.value)); commit(); }, `Filter ${i + 1} source`),
-      h('input', { value: f.key, placeholder: 'property', 'aria-label': `Filter ${i + 1} property`, onchange: (e) => { f.key = e.target.value; commit(); } }),
-      h('select', { 'aria-label': `Filter ${i + 1} operator`, onchange: (e) => { f.operator = e.target.value; commit(); } }, OPERATORS.map((o) => h('option', { value: o, selected: f.operator === o }, o.replace(/_/g, ' ')))),
-      h('input', { value: f.value === undefined ? '' : show(f.value), placeholder: 'value', 'aria-label': `Filter ${i + 1} value`,
-        onchange: (e) => { const v = e.target.value; f.value = f.operator === 'in' ? v.split(',').map((x) => x.trim()) : (/^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v); commit(); } }),
-      h('button.link', { type: 'button', onclick: () => { items.splice(i, 1); commit(); redraw(); } }, 'Remove'))),
-    h('button.link', { type: 'button', onclick: () => { items.push({ type: 'event', key: '', operator: 'equals', value: '' }); commit(); redraw(); } }, '+ Add filter'));
-}
-
-/** Chart + numbers table + CSV for any kind; `onActors(request)` lists the actors of a mark. */
-function showResult(container, q, r, onActors) {
-  const chart = h('div.card.chart-box');
-  const numbers = h('div');
-  let rows = [];
-  if (r.kind === 'trends') {
-    const named = r.series.map((l) => ({ name: [l.label, l.breakdown_value, l.compare === 'previous' ? 'previous' : null].filter((x) => x !== null && x !== undefined).join(' · '), data: l.data, line: l }));
-    lineChart(chart, r.buckets, named, (si, bi) => {
-      const l = named[si].line;
-      if (l.series === null || l.compare === 'previous') return;
-      onActors({ series: l.series, bucket: bi, breakdown_value: l.breakdown_value, label: `${named[si].name} · ${shortLabel(r.buckets[bi])}` });
-    });
-    // One row per bucket (long ranges stay readable), one column per line.
-    rows = [['Bucket', ...named.map((n) => n.name)], ...r.buckets.map((b, i) => [b, ...named.map((n) => fmt(n.data[i]))]),
-      ['Whole range', ...named.map((n) => fmt(n.line.aggregated_value))]];
-  } else if (r.kind === 'funnel') {
-    funnelBars(chart, r.steps, (i) => onActors({ step: i, status: 'converted', label: `reached step ${i + 1} (${r.steps[i].name})` }));
-    const line = (b, s) => [b, `${s.index + 1}. ${s.name}`, fmt(s.count), `${(s.conversion_from_first * 100).toFixed(1)}%`, `${(s.conversion_from_previous * 100).toFixed(1)}%`, fmt(s.dropped), s.median_seconds == null ? '' : duration(s.median_seconds), s.average_seconds == null ? '' : duration(s.average_seconds)];
-    rows = [['Breakdown', 'Step', 'Count', 'From first', 'From previous', 'Dropped', 'Median time', 'Average time'], ...r.steps.map((s) => line('All', s)),
-      ...r.breakdowns.flatMap((b) => b.steps.map((s) => line(b.breakdown_value === null ? '(not set)' : b.breakdown_value, s)))];
-    numbers.dataset.dropped = 'true';
-  } else if (r.kind === 'retention') {
-    retentionTable(chart, r.rows);
-    rows = [['Cohort', 'Breakdown', 'Size', ...r.buckets.map((_, p) => `+${p}`)], ...r.rows.map((row) => [row.cohort, row.breakdown_value || '', row.size, ...row.values.map((c) => c.count)])];
-  } else if (r.kind === 'stickiness') {
-    barChart(chart, r.intervals.map(String), r.series.map((s) => ({ name: [s.label, s.breakdown_value].filter(Boolean).join(' · '), data: s.data })));
-    rows = [['Series', ...r.intervals.map((n) => `${n} ${q.interval || 'day'}${n > 1 ? 's' : ''}`)], ...r.series.map((s) => [[s.label, s.breakdown_value].filter(Boolean).join(' · '), ...s.data])];
-  } else if (r.kind === 'lifecycle') {
-    stackedBars(chart, r.buckets, [
-      { name: 'New', data: r.new, color: '#16a34a' }, { name: 'Returning', data: r.returning, color: '#4f46e5' },
-      { name: 'Resurrecting', data: r.resurrecting, color: '#d97706' }, { name: 'Dormant', data: r.dormant, color: '#dc2626' }]);
-    rows = [['Bucket', 'New', 'Returning', 'Resurrecting', 'Dormant'], ...r.buckets.map((b, i) => [b, r.new[i], r.returning[i], r.resurrecting[i], r.dormant[i]])];
-  }
-  const [head, ...body] = rows;
-  numbers.append(table(head, body.map((row) => h('tr', {}, row.map((c) => h('td', {}, String(c))))), 'numbers'));
-  container.append(chart, h('div.actions', {}, h('button', { type: 'button', onclick: () => download(`${q.kind}.csv`, csv(rows)) }, 'Export CSV')), numbers);
-  if (r.kind === 'funnel' && r.steps.length) {
-    const drops = h('div.row.small', {}, 'Dropped off at: ', r.steps.slice(1).map((s, i) => h('button.link', { type: 'button', onclick: () => onActors({ step: i + 1, status: 'dropped', label: `dropped before step ${i + 2} (${s.name})` }) }, `step ${i + 2} (${fmt(s.dropped)})`)));
-    container.insertBefore(drops, numbers);
-  }
-}
-
-function duration(seconds) {
-  if (seconds < 60) return `${seconds.toFixed(0)} s`;
-  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
-  if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} h`;
-  return `${(seconds / 86400).toFixed(1)} d`;
-}
-
-async function showActors(container, q, request) {
-  const { label, ...wanted } = request;
-  container.replaceChildren(h('h2', {}, `Actors: ${label}`), h('p.muted', {}, 'Loading…'));
-  try {
-    const r = await api('POST', `${P()}/query`, { ...q, actors: { ...wanted, limit: 100 } });
-    const list = r.actors || [];
-    const groupType = typeof q.count_by === 'object' ? q.count_by.group_type : null;
-    container.replaceChildren(h('h2', {}, `Actors: ${label} (${list.length}${list.length === 100 ? '+' : ''})`),
-      list.length ? h('ul.actor-list', {}, list.map((a) => h('li', {}, groupType
-        ? link(`#/group/${encodeURIComponent(groupType)}/${encodeURIComponent(a.key)}`, a.name || a.key)
-        : link(`#/person/${encodeURIComponent((a.distinct_ids || [])[0] || a.key)}`, (a.properties && (a.properties.name || a.properties.email)) || (a.distinct_ids || [])[0] || a.key))))
-        : h('p.empty', {}, 'Nobody.'));
-    container.scrollIntoView({ behavior: 'smooth', block: 'start' });
-  } catch (e) {
-    container.replaceChildren(errorBox(e));
-  }
-}
-
-async function saveInsight(saved, query) {
-  const name = prompt('Name of this insight', saved ? saved.name : '');
-  if (!name) return saved;
-  const body = { name, query };
-  const s = saved ? await api('PUT', `${P()}/insights/${encodeURIComponent(saved.id)}`, body) : await api('POST', `${P()}/insights`, body);
-  history.replaceState(null, '', `#/insights/${encodeURIComponent(s.id)}`);
-  return s;
-}
-
-async function addToDashboard(saved, query) {
-  const s = saved || await saveInsight(null, query);
-  if (!s) return saved;
-  const dashboards = (await api('GET', `${P()}/dashboards`)).results;
-  const names = dashboards.map((d, i) => `${i + 1}. ${d.name}`).join('\n');
-  const answer = prompt(`Add “${s.name}” to which dashboard? Type a number, or a new name:\n${names}`, dashboards.length ? '1' : 'My dashboard');
-  if (!answer) return s;
-  const pick = dashboards[Number(answer) - 1];
-  if (pick) {
-    await api('PUT', `${P()}/dashboards/${encodeURIComponent(pick.id)}`, { name: pick.name, insights: [...new Set([...pick.insights, s.id])] });
-    location.hash = `#/dashboard/${encodeURIComponent(pick.id)}`;
-  } else {
-    const d = await api('POST', `${P()}/dashboards`, { name: answer, insights: [s.id] });
-    location.hash = `#/dashboard/${encodeURIComponent(d.id)}`;
-  }
-  return s;
 }
 
 // ---------------------------------------------------------------- dashboards
@@ -830,7 +464,9 @@ async function dashboardPage(id) {
       if (!saved) continue;
       await guard(tile, async () => {
         const r = await api('POST', `${P()}/query`, saved.query);
-        showResult(tile, saved.query, r, (extra) => showActors(tile.appendChild(h('div')), saved.query, extra));
+        const actors = h('div.actors');
+        showResult(tile, saved.query, saved.view || {}, r, (extra) => showActors(actors, saved.query, extra), { tile: true });
+        tile.append(actors);
       });
     }
   });
@@ -847,9 +483,30 @@ async function settingsPage() {
   body.append(h('section.card', {}, h('h2', {}, project.name),
     h('p', {}, 'Ingestion key (write-only; give it to your SDKs): ', h('code.key', {}, project.ingestion_key)),
     h('p.muted.small', {}, 'The secret key that reads the API was shown once when the project was created.')));
+  body.append(h('h2', {}, 'Time zone'), timezoneForm());
   body.append(h('h2', {}, 'Group types'), groupTypesTable());
   body.append(h('h2', {}, 'Privacy'));
   await guard(body, async () => body.append(await privacyForm()));
+}
+
+/** The project's timezone: insights' days and every time shown. */
+function timezoneForm() {
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  if (!zones.includes('UTC')) zones.unshift('UTC');
+  const zone = h('select', { 'aria-label': 'Project time zone' }, zones.map((z) => h('option', { value: z, selected: z === state.timezone }, z)));
+  const msg = h('div');
+  return h('form.card', {
+    onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        const saved = await api('PUT', `${P()}/settings/general`, { timezone: zone.value });
+        state.timezone = saved.timezone;
+        msg.replaceChildren(h('p.small', {}, `Saved: days are now cut and times shown in ${saved.timezone}.`));
+      } catch (ex) { msg.replaceChildren(errorBox(ex)); }
+    },
+  },
+  h('label', {}, 'Insights count days, weeks and months in this zone, and the dashboard shows times in it', zone),
+  h('div.actions', {}, h('button.primary', { type: 'submit' }, 'Save time zone')), msg);
 }
 
 function groupTypesTable() {
@@ -874,7 +531,7 @@ function groupTypesTable() {
       if (!ok) return;
       try {
         await api('DELETE', `${P()}/group-types/${encodeURIComponent(t.group_type)}`);
-        notice = `The group type ${t.group_type} was deleted.`;
+        state.notice = `The group type ${t.group_type} was deleted.`;
         await loadGroupTypes();
         settingsPage();
       } catch (e) { msg.replaceChildren(errorBox(e)); }
@@ -941,7 +598,7 @@ async function route() {
       case 'persons': return await personsPage();
       case 'person': return await personPage(parts[1]);
       case 'events': return await eventsPage();
-      case 'insights': return await insightsPage(parts[1]);
+      case 'insights': nav('insights'); return await insightsPage(parts[1]);
       case 'dashboards': return await dashboardsPage();
       case 'dashboard': return await dashboardPage(parts[1]);
       case 'settings': return await settingsPage();

@@ -1,13 +1,15 @@
-// Charts as plain SVG: lines, bars, stacked bars, funnel bars, and the retention table.
-// Every mark has a <title> (the tooltip) and, where it stands for actors, a click handler.
+// Charts as plain SVG: lines, areas, bars, stacked bars, big numbers, funnel bars and the
+// retention table. Drawn at the width of their box (labels stay 11 px on a phone); every mark
+// has a <title> (the tooltip) and, where it stands for actors, a click handler that the keyboard
+// reaches too (Tab, then Enter).
 
 const NS = 'http://www.w3.org/2000/svg';
 export const PALETTE = ['#4f46e5', '#0891b2', '#d97706', '#db2777', '#16a34a', '#7c3aed', '#dc2626', '#0d9488', '#64748b', '#ca8a04'];
-const W = 720, H = 280, PAD = { l: 48, r: 12, t: 12, b: 44 };
+const PAD = { l: 52, r: 16, t: 14, b: 40 };
 
 function svg(tag, attrs = {}, ...children) {
   const el = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
   for (const c of children) el.append(c);
   return el;
 }
@@ -17,15 +19,33 @@ function titled(el, text) {
   return el;
 }
 
-function frame(height = H) {
-  return svg('svg', { viewBox: `0 0 ${W} ${height}`, class: 'chart', role: 'img', preserveAspectRatio: 'xMidYMid meet' });
+/** A mark that lists actors: clickable and reachable by keyboard. */
+function actionable(el, label, action) {
+  if (!action) return el;
+  el.setAttribute('tabindex', '0');
+  el.setAttribute('role', 'button');
+  el.setAttribute('aria-label', label);
+  el.addEventListener('click', action);
+  el.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); action(); } });
+  return el;
 }
 
-function niceMax(v) {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+/** The drawing area, as wide as the box it is drawn in. */
+function frame(container, height) {
+  const width = Math.max(300, Math.min(1400, container.clientWidth || 720));
+  const h = height || (width < 560 ? 230 : 280);
+  const root = svg('svg', { viewBox: `0 0 ${width} ${h}`, width, height: h, class: 'chart', role: 'img' });
+  return { root, W: width, H: h, inner: { w: width - PAD.l - PAD.r, h: h - PAD.t - PAD.b } };
+}
+
+/** Round axis ends and steps: 1, 2, 2.5 or 5 times a power of ten; whole steps for counts. */
+export function ticks(maxValue, integer) {
+  const max = maxValue > 0 ? maxValue : 1;
+  const raw = max / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  let step = [1, 2, 2.5, 5, 10].map((m) => m * p).find((x) => x >= raw * (1 - 1e-9));
+  if (integer) step = Math.max(1, Math.ceil(step));
+  return { max: step * Math.ceil(max / step - 1e-9), step };
 }
 
 export function fmt(v) {
@@ -34,32 +54,28 @@ export function fmt(v) {
   return v.toLocaleString('en-US', { maximumFractionDigits: 2 });
 }
 
-/** Short label of an RFC 3339 bucket start. */
-export function shortLabel(label) {
-  const [date, time] = label.split('T');
-  const hm = time ? time.slice(0, 5) : '00:00';
-  return hm === '00:00' ? date.slice(5) : `${date.slice(5)} ${hm}`;
-}
-
-function yAxis(root, min, max, height) {
-  const inner = height - PAD.t - PAD.b;
-  for (let i = 0; i <= 4; i++) {
-    const v = min + ((max - min) * i) / 4;
-    const y = PAD.t + inner - (inner * (v - min)) / (max - min || 1);
-    root.append(svg('line', { x1: PAD.l, x2: W - PAD.r, y1: y, y2: y, class: 'grid' }));
-    root.append(svg('text', { x: PAD.l - 6, y: y + 4, class: 'tick', 'text-anchor': 'end' }, fmt(Math.round(v * 100) / 100)));
+function yAxis(f, min, max, step) {
+  for (let v = min; v <= max + step / 1000; v += step) {
+    const y = PAD.t + f.inner.h - (f.inner.h * (v - min)) / (max - min || 1);
+    f.root.append(svg('line', { x1: PAD.l, x2: f.W - PAD.r, y1: y, y2: y, class: v === 0 ? 'grid zero' : 'grid' }));
+    f.root.append(svg('text', { x: PAD.l - 6, y: y + 4, class: 'tick', 'text-anchor': 'end' }, fmt(Math.round(v * 100) / 100)));
   }
 }
 
-function xLabels(root, labels, xOf, height) {
-  const every = Math.max(1, Math.ceil(labels.length / 10));
+/** As many labels as fit (one per ~70 px); the first and last kept inside the frame. */
+function xLabels(f, labels, xOf, format) {
+  const every = Math.max(1, Math.ceil(labels.length / Math.max(2, Math.floor(f.inner.w / 70))));
   labels.forEach((l, i) => {
-    if (i % every) return;
-    root.append(svg('text', { x: xOf(i), y: height - PAD.b + 16, class: 'tick', 'text-anchor': 'middle' }, shortLabel(l)));
+    if (i % every && i !== labels.length - 1) return;
+    if (i === labels.length - 1 && i % every && labels.length - 1 - (i - (i % every)) < every / 2) return;
+    const x = xOf(i);
+    const anchor = x - PAD.l < 24 ? 'start' : f.W - PAD.r - x < 24 ? 'end' : 'middle';
+    f.root.append(svg('text', { x, y: f.H - PAD.b + 16, class: 'tick', 'text-anchor': anchor }, format(l)));
   });
 }
 
 function legend(container, names, colors = []) {
+  if (names.length < 2 && !colors.length) return;
   const box = document.createElement('div');
   box.className = 'legend';
   names.forEach((n, i) => {
@@ -72,65 +88,110 @@ function legend(container, names, colors = []) {
   container.append(box);
 }
 
-/** Lines over buckets. `onPoint(seriesIndex, bucketIndex)` when a point is clicked. */
-export function lineChart(container, labels, series, onPoint) {
-  const root = frame();
-  const max = niceMax(Math.max(0, ...series.flatMap((s) => s.data)));
-  const inner = { w: W - PAD.l - PAD.r, h: H - PAD.t - PAD.b };
-  const xOf = (i) => PAD.l + (labels.length <= 1 ? inner.w / 2 : (inner.w * i) / (labels.length - 1));
-  const yOf = (v) => PAD.t + inner.h - (inner.h * v) / max;
-  yAxis(root, 0, max, H);
-  xLabels(root, labels, xOf, H);
-  series.forEach((s, si) => {
-    const color = PALETTE[si % PALETTE.length];
-    const points = s.data.map((v, i) => `${xOf(i)},${yOf(v)}`).join(' ');
-    root.append(svg('polyline', { points, fill: 'none', stroke: color, 'stroke-width': 2 }));
-    s.data.forEach((v, i) => {
-      const dot = titled(svg('circle', { cx: xOf(i), cy: yOf(v), r: 4, fill: color, class: 'point', 'data-series': si, 'data-bucket': i }), `${s.name} · ${labels[i]}: ${fmt(v)}`);
-      if (onPoint) dot.addEventListener('click', () => onPoint(si, i));
-      root.append(dot);
+/**
+ * Series over buckets as `kind` = line | area | bar | stacked.
+ *   labels, series [{name, data, dashed?}], format(label) for the x axis and tooltips,
+ *   inProgress: the last bucket is not over (drawn dashed / hatched), onPoint(series, bucket).
+ */
+export function seriesChart(container, { kind = 'line', labels, series, format = String, inProgress = false, onPoint }) {
+  const f = frame(container);
+  const integer = series.every((s) => s.data.every((v) => Number.isInteger(v)));
+  const totals = kind === 'stacked' ? labels.map((_, i) => series.reduce((a, s) => a + Math.max(0, s.data[i] || 0), 0)) : [];
+  const { max, step } = ticks(Math.max(0, ...series.flatMap((s) => s.data), ...totals), integer);
+  const yOf = (v) => PAD.t + f.inner.h - (f.inner.h * v) / max;
+  yAxis(f, 0, max, step);
+  const last = labels.length - 1;
+  if (kind === 'bar' || kind === 'stacked') {
+    const group = f.inner.w / Math.max(1, labels.length);
+    const xOf = (i) => PAD.l + group * i + group / 2;
+    xLabels(f, labels, xOf, format);
+    const width = kind === 'bar' ? Math.max(1, (group * 0.8) / Math.max(1, series.length)) : Math.max(1, group * 0.7);
+    const base = labels.map(() => 0);
+    series.forEach((s, si) => {
+      const color = PALETTE[si % PALETTE.length];
+      s.data.forEach((v, i) => {
+        const from = kind === 'stacked' ? base[i] : 0;
+        const x = kind === 'bar' ? PAD.l + group * i + group * 0.1 + width * si : PAD.l + group * i + group * 0.15;
+        const rect = svg('rect', {
+          x, y: yOf(from + Math.max(0, v)), width: Math.max(1, width - 1), height: Math.max(0, yOf(from) - yOf(from + Math.max(0, v))),
+          fill: color, class: `bar${inProgress && i === last ? ' in-progress' : ''}`, 'data-series': si, 'data-bucket': i,
+        });
+        if (kind === 'stacked') base[i] += Math.max(0, v);
+        const text = `${s.name} · ${format(labels[i])}${inProgress && i === last ? ' (in progress)' : ''}: ${fmt(v)}`;
+        f.root.append(actionable(titled(rect, text), text, onPoint && (() => onPoint(si, i))));
+      });
     });
-  });
-  container.append(root);
+  } else {
+    const xOf = (i) => PAD.l + (labels.length <= 1 ? f.inner.w / 2 : (f.inner.w * i) / last);
+    xLabels(f, labels, xOf, format);
+    series.forEach((s, si) => {
+      const color = PALETTE[si % PALETTE.length];
+      const done = inProgress ? s.data.slice(0, -1) : s.data;
+      const pts = (data, offset = 0) => data.map((v, i) => `${xOf(i + offset)},${yOf(v)}`).join(' ');
+      if (kind === 'area' && s.data.length) {
+        const area = `${xOf(0)},${yOf(0)} ${pts(s.data)} ${xOf(s.data.length - 1)},${yOf(0)}`;
+        f.root.append(svg('polygon', { points: area, fill: color, 'fill-opacity': 0.15, stroke: 'none' }));
+      }
+      f.root.append(svg('polyline', { points: pts(done), fill: 'none', stroke: color, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '5 4' : null }));
+      if (inProgress && s.data.length > 1) {
+        f.root.append(svg('polyline', { points: pts(s.data.slice(-2), s.data.length - 2), fill: 'none', stroke: color, 'stroke-width': 2, 'stroke-dasharray': '3 4', class: 'in-progress' }));
+      }
+      s.data.forEach((v, i) => {
+        const open = inProgress && i === last;
+        const text = `${s.name} · ${format(labels[i])}${open ? ' (in progress)' : ''}: ${fmt(v)}`;
+        const dot = svg('circle', { cx: xOf(i), cy: yOf(v), r: labels.length > 60 ? 2.5 : 4, fill: open ? 'var(--card)' : color, stroke: color, 'stroke-width': 2, class: 'point', 'data-series': si, 'data-bucket': i });
+        f.root.append(actionable(titled(dot, text), text, onPoint && (() => onPoint(si, i))));
+      });
+    });
+  }
+  container.append(f.root);
   legend(container, series.map((s) => s.name));
 }
 
-/** Grouped bars: one group per label, one bar per series. */
-export function barChart(container, labels, series, onBar) {
-  const root = frame();
-  const max = niceMax(Math.max(0, ...series.flatMap((s) => s.data)));
-  const inner = { w: W - PAD.l - PAD.r, h: H - PAD.t - PAD.b };
-  const group = inner.w / Math.max(1, labels.length);
-  const bar = Math.max(2, (group * 0.8) / Math.max(1, series.length));
-  yAxis(root, 0, max, H);
-  xLabels(root, labels, (i) => PAD.l + group * i + group / 2, H);
-  series.forEach((s, si) => {
-    s.data.forEach((v, i) => {
-      const h = (inner.h * v) / max;
-      const rect = titled(svg('rect', {
-        x: PAD.l + group * i + group * 0.1 + bar * si, y: PAD.t + inner.h - h, width: bar - 1, height: Math.max(0, h),
-        fill: PALETTE[si % PALETTE.length], class: 'bar',
-      }), `${s.name} · ${labels[i]}: ${fmt(v)}`);
-      if (onBar) rect.addEventListener('click', () => onBar(si, i));
-      root.append(rect);
-    });
-  });
-  container.append(root);
-  legend(container, series.map((s) => s.name));
+/** One big number per item: {name, value, change?} (change: fraction, e.g. 0.12 = +12 %). */
+export function bigNumbers(container, items) {
+  const box = document.createElement('div');
+  box.className = 'big-numbers';
+  for (const it of items) {
+    const card = document.createElement('div');
+    card.className = 'big-number';
+    const value = document.createElement('strong');
+    value.textContent = fmt(it.value);
+    const name = document.createElement('span');
+    name.textContent = it.name;
+    card.append(value, name);
+    if (it.change !== undefined && it.change !== null) card.append(changeBadge(it.change));
+    box.append(card);
+  }
+  container.append(box);
+}
+
+/** "+12.5 %" in green, "−3 %" in red, "new" when the previous period was zero. */
+export function changeBadge(change) {
+  const badge = document.createElement('span');
+  if (!Number.isFinite(change)) {
+    badge.className = 'change up';
+    badge.textContent = 'new';
+  } else {
+    badge.className = `change ${change > 0 ? 'up' : change < 0 ? 'down' : ''}`;
+    badge.textContent = `${change > 0 ? '+' : change < 0 ? '−' : '±'}${Math.abs(change * 100).toFixed(1)} %`;
+  }
+  badge.title = 'change from the previous period';
+  return badge;
 }
 
 /** Lifecycle: new, returning, resurrecting stacked up; dormant down. */
-export function stackedBars(container, labels, stacks) {
+export function stackedBars(container, labels, stacks, format = String, onBar) {
   const up = labels.map((_, i) => stacks.filter((s) => s.data[i] > 0).reduce((a, s) => a + s.data[i], 0));
   const down = labels.map((_, i) => stacks.filter((s) => s.data[i] < 0).reduce((a, s) => a + s.data[i], 0));
   // Symmetric around zero, so the zero line is a grid line.
-  const max = niceMax(Math.max(1, ...up, ...down.map(Math.abs))), min = -max;
-  const root = frame();
-  const inner = { w: W - PAD.l - PAD.r, h: H - PAD.t - PAD.b };
-  const group = inner.w / Math.max(1, labels.length);
-  const yOf = (v) => PAD.t + (inner.h * (max - v)) / (max - min);
-  yAxis(root, min, max, H);
-  xLabels(root, labels, (i) => PAD.l + group * i + group / 2, H);
+  const { max, step } = ticks(Math.max(1, ...up, ...down.map(Math.abs)), true);
+  const min = -max;
+  const f = frame(container);
+  const group = f.inner.w / Math.max(1, labels.length);
+  const yOf = (v) => PAD.t + (f.inner.h * (max - v)) / (max - min);
+  yAxis(f, min, max, step);
+  xLabels(f, labels, (i) => PAD.l + group * i + group / 2, format);
   labels.forEach((l, i) => {
     let pos = 0, neg = 0;
     stacks.forEach((s, si) => {
@@ -138,40 +199,53 @@ export function stackedBars(container, labels, stacks) {
       if (!v) return;
       const from = v > 0 ? pos : neg, to = from + v;
       if (v > 0) pos = to; else neg = to;
-      root.append(titled(svg('rect', {
+      const text = `${s.name} · ${format(l)}: ${fmt(v)}`;
+      f.root.append(actionable(titled(svg('rect', {
         x: PAD.l + group * i + group * 0.15, y: yOf(Math.max(from, to)), width: group * 0.7, height: Math.abs(yOf(from) - yOf(to)),
-        fill: s.color || PALETTE[si % PALETTE.length], class: 'bar',
-      }), `${s.name} · ${l}: ${fmt(v)}`));
+        fill: s.color || PALETTE[si % PALETTE.length], class: 'bar', 'data-status': s.status, 'data-bucket': i,
+      }), text), text, onBar && (() => onBar(si, i))));
     });
   });
-  container.append(root);
+  container.append(f.root);
   legend(container, stacks.map((s) => s.name), stacks.map((s, i) => s.color || PALETTE[i % PALETTE.length]));
 }
 
-/** Funnel: a bar per step (height = count) with conversion and drop-off. */
-export function funnelBars(container, steps, onStep) {
-  const height = 300;
-  const root = frame(height);
-  const inner = { w: W - PAD.l - PAD.r, h: height - PAD.t - PAD.b - 20 };
-  const max = Math.max(1, ...steps.map((s) => s.count));
-  const col = inner.w / Math.max(1, steps.length);
+/**
+ * Funnel: a bar per step (height = count) with conversion; with breakdowns, a bar per breakdown
+ * value in each step. onStep(stepIndex, breakdownIndex | null).
+ */
+export function funnelBars(container, steps, onStep, breakdowns = []) {
+  const f = frame(container, 300);
+  const groups = breakdowns.length ? breakdowns : [{ name: null, steps }];
+  const top = PAD.t + 20;
+  const innerH = f.inner.h - 20;
+  const max = Math.max(1, ...groups.flatMap((g) => g.steps.map((s) => s.count)));
+  const col = f.inner.w / Math.max(1, steps.length);
+  const width = (col * 0.7) / groups.length;
   steps.forEach((s, i) => {
-    const x = PAD.l + col * i + col * 0.15, w = col * 0.7;
-    const h = (inner.h * s.count) / max;
-    root.append(svg('rect', { x, y: PAD.t + 20, width: w, height: inner.h, class: 'funnel-bg' }));
-    const bar = titled(svg('rect', { x, y: PAD.t + 20 + inner.h - h, width: w, height: h, class: 'funnel-bar', 'data-step': i }),
-      `${s.name}: ${fmt(s.count)} (${(s.conversion_from_first * 100).toFixed(1)}% of step 1), ${fmt(s.dropped)} dropped`);
-    if (onStep) bar.addEventListener('click', () => onStep(i));
-    root.append(bar);
-    root.append(svg('text', { x: x + w / 2, y: PAD.t + 12, class: 'tick strong', 'text-anchor': 'middle' },
+    const x0 = PAD.l + col * i + col * 0.15;
+    f.root.append(svg('rect', { x: x0, y: top, width: col * 0.7, height: innerH, class: 'funnel-bg' }));
+    groups.forEach((g, gi) => {
+      const st = g.steps[i] || { count: 0, conversion_from_first: 0, dropped: 0 };
+      const h = (innerH * st.count) / max;
+      const text = `${g.name === null ? '' : `${g.name} · `}${s.name}: ${fmt(st.count)} (${(st.conversion_from_first * 100).toFixed(1)}% of step 1), ${fmt(st.dropped)} dropped`;
+      const bar = svg('rect', { x: x0 + width * gi, y: top + innerH - h, width: Math.max(1, width - 1), height: h, class: 'funnel-bar', fill: groups.length > 1 ? PALETTE[gi % PALETTE.length] : null, 'data-step': i });
+      f.root.append(actionable(titled(bar, text), text, onStep && (() => onStep(i, g.name === null ? null : gi))));
+    });
+    f.root.append(svg('text', { x: x0 + col * 0.35, y: PAD.t + 10, class: 'tick strong', 'text-anchor': 'middle' },
       `${fmt(s.count)} · ${(s.conversion_from_first * 100).toFixed(1)}%`));
-    root.append(svg('text', { x: x + w / 2, y: height - PAD.b + 12, class: 'tick', 'text-anchor': 'middle' }, `${i + 1}. ${s.name}`.slice(0, 28)));
+    f.root.append(svg('text', { x: x0 + col * 0.35, y: f.H - PAD.b + 16, class: 'tick', 'text-anchor': 'middle' }, `${i + 1}. ${s.name}`.slice(0, Math.max(8, Math.floor(col / 7)))));
   });
-  container.append(root);
+  container.append(f.root);
+  if (groups.length > 1) legend(container, groups.map((g) => g.name));
 }
 
-/** The retention triangle: one row per cohort, shaded by the share retained. */
-export function retentionTable(container, rows) {
+/**
+ * The retention triangle: one row per cohort, shaded by the share retained, under the mean row
+ * the API answers (`means`: per period, over the cohorts that reach it and have actors).
+ * onCell(rowIndex, period).
+ */
+export function retentionTable(container, rows, means, format = String, onCell) {
   const table = document.createElement('table');
   table.className = 'retention';
   const periods = Math.max(0, ...rows.map((r) => r.values.length));
@@ -182,9 +256,28 @@ export function retentionTable(container, rows) {
     head.append(th);
   }
   const body = table.createTBody();
-  for (const r of rows) {
+  const shade = (td, pct) => {
+    td.style.backgroundColor = `rgba(79, 70, 229, ${Math.min(1, pct / 100) * 0.85 + 0.05})`;
+    if (pct > 55) td.classList.add('dark');
+  };
+  for (const mean of means) {
+    const meanRow = body.insertRow();
+    meanRow.className = 'mean';
+    meanRow.insertCell().textContent = mean.breakdown_value ? `Mean · ${mean.breakdown_value}` : 'Mean';
+    meanRow.insertCell().textContent = fmt(rows.filter((r) => (r.breakdown_value ?? null) === (mean.breakdown_value ?? null)).reduce((a, r) => a + r.size, 0));
+    for (let p = 0; p < periods; p++) {
+      const td = meanRow.insertCell();
+      const m = mean.values.find((v) => v.period === p);
+      if (!m || !m.cohorts) continue;
+      td.textContent = `${m.percentage.toFixed(1)}%`;
+      td.title = `${fmt(m.count)} of ${fmt(m.size)} over ${m.cohorts} cohort${m.cohorts === 1 ? '' : 's'}`;
+      td.className = 'cell';
+      shade(td, m.percentage);
+    }
+  }
+  rows.forEach((r, ri) => {
     const tr = body.insertRow();
-    tr.insertCell().textContent = shortLabel(r.cohort) + (r.breakdown_value ? ` · ${r.breakdown_value}` : '');
+    tr.insertCell().textContent = format(r.cohort) + (r.breakdown_value ? ` · ${r.breakdown_value}` : '');
     tr.insertCell().textContent = fmt(r.size);
     for (let p = 0; p < periods; p++) {
       const td = tr.insertCell();
@@ -193,9 +286,9 @@ export function retentionTable(container, rows) {
       td.textContent = `${c.percentage.toFixed(0)}%`;
       td.title = `${fmt(c.count)} of ${fmt(r.size)}`;
       td.className = 'cell';
-      td.style.backgroundColor = `rgba(79, 70, 229, ${Math.min(1, c.percentage / 100) * 0.85 + 0.05})`;
-      if (c.percentage > 55) td.classList.add('dark');
+      shade(td, c.percentage);
+      if (onCell && c.count) actionable(td, `${format(r.cohort)} +${p}: ${fmt(c.count)}`, () => onCell(ri, p));
     }
-  }
+  });
   container.append(table);
 }

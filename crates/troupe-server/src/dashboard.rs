@@ -120,6 +120,8 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(index))
         .route("/assets/{file}", get(asset))
+        // Browsers ask for /favicon.ico whatever the page links to.
+        .route("/favicon.ico", get(|| asset(Path("favicon.svg".to_string()))))
         .route("/api/session", get(session))
         .route("/api/setup", post(setup))
         .route("/api/login", post(login))
@@ -135,7 +137,10 @@ async fn index() -> Response {
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
+    ("lib.js", "text/javascript; charset=utf-8", include_str!("../assets/lib.js")),
+    ("builder.js", "text/javascript; charset=utf-8", include_str!("../assets/builder.js")),
     ("charts.js", "text/javascript; charset=utf-8", include_str!("../assets/charts.js")),
+    ("favicon.svg", "image/svg+xml", include_str!("../assets/favicon.svg")),
     ("app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
 ];
 

@@ -21,8 +21,6 @@ async function main() {
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   page.setDefaultTimeout(15000);
-  const answers = [];
-  page.on('dialog', (d) => d.accept(answers.shift()));
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
@@ -107,15 +105,17 @@ async function main() {
   step('events_rows', await page.locator('table.events tbody tr').count());
   await shot('08-events');
 
-  // A funnel counted by companies.
+  // A funnel counted by companies, its steps chosen in the event pickers.
   await page.goto(`${base}/#/insights`);
-  await page.getByRole('button', { name: 'Funnel' }).click();
+  await page.getByRole('tab', { name: 'Funnel' }).click();
+  for (const [i, name] of ['Signed In', 'Project Created', 'Invited Teammate'].entries()) {
+    await pick(page, `Step ${i + 1} event`, name);
+  }
   await page.getByLabel('Count by').selectOption('company');
-  await page.getByRole('button', { name: 'Run' }).click();
+  await settled(page);
   await page.locator('svg.chart rect.funnel-bar').first().waitFor();
-  await page.waitForFunction(() => document.querySelectorAll('table.numbers tbody tr').length >= 3);
   const counts = async (root) => (await root.locator('table.numbers tbody tr').evaluateAll((rows) =>
-    rows.filter((r) => r.cells[0].innerText === 'All').map((r) => Number(r.cells[2].innerText.replace(/,/g, '')))));
+    rows.filter((r) => r.cells[0].textContent === 'All').map((r) => Number(r.cells[2].textContent.replace(/,/g, '')))));
   step('funnel_counts', await counts(page));
   // Clicking a step lists the companies behind it.
   await page.locator('svg.chart rect.funnel-bar').nth(2).click();
@@ -124,27 +124,34 @@ async function main() {
   await shot('09-funnel');
 
   // Trends and retention render too.
-  await page.getByRole('button', { name: 'Trends' }).click();
+  await page.getByRole('tab', { name: 'Trends' }).click();
+  await settled(page);
   await page.locator('svg.chart circle.point').first().waitFor();
   // Clicking a data point (today's) lists the users behind it.
   await page.locator('svg.chart circle.point').last().click();
   await page.locator('.actors h2').waitFor();
   step('trend_point_actors', await page.locator('.actors h2').innerText());
   await shot('10-trends');
-  await page.getByRole('button', { name: 'Retention' }).click();
+  await page.getByRole('tab', { name: 'Retention' }).click();
+  await settled(page);
   await page.locator('table.retention').waitFor();
   await shot('11-retention');
-  await page.getByRole('button', { name: 'Lifecycle' }).click();
+  await page.getByRole('tab', { name: 'Lifecycle' }).click();
+  await settled(page);
   await page.locator('svg.chart rect.bar').first().waitFor();
   await shot('12-lifecycle');
 
-  // Save the funnel to a dashboard, then reopen the dashboard.
-  await page.getByRole('button', { name: 'Funnel' }).click();
-  await page.getByLabel('Count by').selectOption('company');
-  await page.getByRole('button', { name: 'Run' }).click();
+  // Back to the funnel (the browser's Back steps through the edits), then save it to a new dashboard.
+  for (let i = 0; i < 3; i++) await page.goBack();
+  await page.getByRole('tab', { name: 'Funnel', selected: true }).waitFor();
+  await settled(page);
   await page.locator('svg.chart rect.funnel-bar').first().waitFor();
-  answers.push('Companies activation', 'Team health');
-  await page.getByRole('button', { name: 'Add to dashboard' }).click();
+  step('funnel_after_back', await counts(page));
+  await page.getByRole('button', { name: 'Add to dashboard…' }).click();
+  const add = page.getByRole('dialog', { name: 'Add to dashboard' });
+  await add.getByLabel('New dashboard name').fill('Team health');
+  await add.getByLabel('Insight name').fill('Companies activation');
+  await add.getByRole('button', { name: 'Add' }).click();
   await page.getByRole('heading', { name: 'Team health' }).waitFor();
   const dashboardUrl = page.url();
   await page.goto(`${base}/#/groups`);
@@ -152,7 +159,6 @@ async function main() {
   await page.reload();
   await page.getByRole('heading', { name: 'Team health' }).waitFor();
   await page.locator('.tile svg.chart rect.funnel-bar').first().waitFor();
-  await page.waitForFunction(() => document.querySelectorAll('.tile table.numbers tbody tr').length >= 3);
   step('dashboard_counts', await counts(page.locator('.tile').first()));
   step('dashboard_tile', await page.locator('.tile h2').first().innerText());
   await shot('13-dashboard');
@@ -172,6 +178,21 @@ async function main() {
 
   step('page_errors', errors);
   await browser.close();
+}
+
+/** Types into a picker and takes its best suggestion. */
+async function pick(page, label, text) {
+  const box = page.getByRole('combobox', { name: label, exact: true });
+  await box.click();
+  await box.fill(text);
+  await page.locator('.picker-list:not([hidden]) li').first().waitFor();
+  await box.press('Enter');
+}
+
+/** Waits until the builder's answer is current (not marked stale). */
+async function settled(page) {
+  await page.waitForTimeout(300);
+  await page.waitForFunction(() => { const r = document.querySelector('.result'); return r && !r.classList.contains('stale') && r.childElementCount > 0; });
 }
 
 main().catch((e) => {
