@@ -1,0 +1,238 @@
+//! End to end: the insight builder in Debian's headless Chromium against a running troupe with
+//! demo data (tests/acceptance/builder.cjs). Every table, change and number the page showed is
+//! recomputed here from the JSON API with the question read from the page's URL, so the URL is
+//! the whole question and the UI's numbers are the API's. Screenshots of every page at 1440 and
+//! 390 px are kept in `<target>/tmp/builder-screenshots/`.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{get, post_query, run_node_flow, Server};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pm_builds_with_pickers_shares_the_link_saves_and_adds_to_a_chosen_dashboard() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &["--demo"]);
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("builder-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let stdout = run_node_flow("builder.cjs", &[&server.base, &shots.display().to_string()]).await;
+    let seen = results(&stdout);
+    println!("screenshots: {}", shots.display());
+
+    // Pickers: "sgnd in" found "Signed In"; the breakdown kept its company source; the filter's
+    // values were the data's.
+    assert_eq!(seen["fuzzy_event"], json!("Signed In"));
+    assert_eq!(seen["breakdown_source_kept"], json!("group:company"));
+    let trend_question = &seen["trend"]["question"];
+    assert_eq!(trend_question["series"][0], json!({"event": "Signed In", "math": "unique"}));
+    assert_eq!(trend_question["count_by"], json!({"group_type": "company"}));
+    assert_eq!(trend_question["breakdown"], json!({"type": "group", "group_type": "company", "key": "plan"}));
+    let filter = &trend_question["filters"]["and"][0];
+    assert_eq!((filter["type"].clone(), filter["key"].clone()), (json!("event"), json!("method")));
+    let values = get(&server, "/api/projects/default/catalog/values?key=method&event=Signed%20In").await;
+    let offered: Vec<Value> = values["results"].as_array().into_iter().flatten().map(|v| v["value"].clone()).collect();
+    assert_eq!(seen["offered_values"], json!(offered), "the value picker offers the data's values, most common first");
+    assert_eq!(seen["picked_value"], offered[0]);
+    assert_eq!(filter["value"], offered[0]);
+
+    // Every number of the table is the API's for the URL's question.
+    // The flow ends by setting the project's zone to Tokyo; what it read before was in UTC.
+    let trend = post_query(&server, in_utc(trend_question)).await;
+    assert_eq!(seen["trend"]["numbers"], trends_table(&trend, trend_question), "{}", seen["trend"]["numbers"]);
+    assert!(trend["series"].as_array().map_or(0, Vec::len) > 1, "a line per plan");
+
+    // The link reopens the same question; reload and Back keep it.
+    assert_eq!(seen["other_tab_same"], json!(true));
+    assert_eq!(seen["other_tab_breakdown"], json!("plan"));
+    assert_eq!(seen["reload_same"], json!(true));
+    assert_eq!(seen["after_edit_range"], json!("-7d"));
+    assert_eq!(seen["after_back_range"], json!("-30d"));
+    assert_eq!(seen["after_back_same"], json!(true));
+
+    // Compare: each current line's change from the previous period, as the API's numbers give it.
+    let compared_question = &seen["compare"]["question"];
+    assert_eq!(compared_question["compare"], json!(true));
+    let compared = post_query(&server, in_utc(compared_question)).await;
+    assert_eq!(seen["compare"]["changes"], json!(changes(&compared)));
+    assert!(!changes(&compared).is_empty(), "the 14 days before have data: a change per line");
+    assert_eq!(
+        seen["big_numbers"],
+        json!(current(&compared)
+            .iter()
+            .map(|l| fmt(l["aggregated_value"].as_f64().unwrap_or(-1.0)))
+            .collect::<Vec<_>>())
+    );
+
+    // A custom range: dates in the URL, numbers from the API.
+    let custom_question = &seen["custom"]["question"];
+    let range = &custom_question["date_range"];
+    assert!(
+        range["from"].as_str().is_some_and(|d| d.len() == 10) && range["to"].as_str().is_some_and(|d| d.len() == 10),
+        "{range}"
+    );
+    let custom = post_query(&server, in_utc(custom_question)).await;
+    assert_eq!(seen["custom"]["numbers"], trends_table(&custom, custom_question));
+    assert_eq!(custom["buckets"].as_array().map(Vec::len), Some(15), "from 20 to 6 days ago, both whole days");
+
+    // Saved, then saved as new with the edit, then the copy renamed; the first stays as saved.
+    let insights = get(&server, "/api/projects/default/insights").await;
+    let by_id = |id: &Value| insights["results"].as_array().into_iter().flatten().find(|i| &i["id"] == id).cloned();
+    let first = by_id(&seen["saved"]["id"]).expect("the saved insight");
+    assert_eq!(first["name"], json!("Companies signing in"));
+    assert_eq!(first["query"], seen["saved"]["question"]);
+    assert_eq!(first["query"]["interval"], json!("day"));
+    assert_eq!(seen["unsaved_badge"], json!(1), "an edit after saving is marked");
+    let copy = by_id(&seen["copy"]["id"]).expect("the copy");
+    assert_ne!(seen["copy"]["id"], seen["saved"]["id"]);
+    assert_eq!(copy["name"], json!("Weekly companies"));
+    assert_eq!(copy["query"]["interval"], json!("week"));
+    assert_eq!(copy["query"], seen["copy"]["question"]);
+    assert_eq!(seen["copy"]["unsaved"], json!(0));
+
+    // The chosen dashboard got the chosen insight; the other did not.
+    assert_eq!(seen["dashboard_choices"], json!(["Alpha (0)", "Beta (0)", "New dashboard…"]));
+    let dashboards = get(&server, "/api/projects/default/dashboards").await;
+    let named =
+        |n: &str| dashboards["results"].as_array().into_iter().flatten().find(|d| d["name"] == json!(n)).cloned();
+    assert_eq!(named("Beta").map(|d| d["insights"].clone()), Some(json!([seen["saved"]["id"]])));
+    assert_eq!(named("Alpha").map(|d| d["insights"].clone()), Some(json!([])));
+    assert_eq!(seen["beta_tiles"], json!(["Companies signing in"]));
+
+    // Tokyo's days: the API (which now cuts in the project's zone) and the page agree, and the
+    // buckets start at Tokyo's midnight.
+    let tokyo_question = &seen["tokyo"]["question"];
+    assert!(tokyo_question.get("timezone").is_none(), "the page sends no zone: the project's applies");
+    let tokyo = post_query(&server, tokyo_question.clone()).await;
+    assert!(tokyo["buckets"][0].as_str().is_some_and(|b| b.ends_with("T00:00:00+09:00")), "{}", tokyo["buckets"][0]);
+    assert_eq!(seen["tokyo"]["numbers"], trends_table(&tokyo, tokyo_question));
+
+    // Nothing wider than a phone, no script errors.
+    for (page, overflow) in seen["phone_overflow"].as_object().into_iter().flatten() {
+        assert_eq!(overflow, &json!(0), "{page} is wider than 390 px");
+    }
+    assert_eq!(seen["page_errors"], json!([]));
+    for width in [1440, 390] {
+        for page in ["groups", "insight-trends", "insight-funnel", "dashboard", "settings"] {
+            assert!(
+                shots.join(format!("3{}-{page}-{width}.png", u8::from(width == 390))).exists(),
+                "{page} at {width}"
+            );
+        }
+    }
+    server.stop();
+}
+
+/// A question the page asked while the project's zone was still UTC.
+fn in_utc(question: &Value) -> Value {
+    let mut q = question.clone();
+    q["timezone"] = json!("UTC");
+    q
+}
+
+/// The numbers table the builder draws for a trends answer: a row per bucket (local date
+/// labels), a column per line, and the range's values last.
+fn trends_table(answer: &Value, question: &Value) -> Value {
+    let interval = question["interval"].as_str().unwrap_or("day");
+    let lines: Vec<&Value> = answer["series"].as_array().into_iter().flatten().collect();
+    let mut rows =
+        vec![std::iter::once("Bucket".to_string()).chain(lines.iter().map(|l| line_name(l))).collect::<Vec<_>>()];
+    for (i, bucket) in answer["buckets"].as_array().into_iter().flatten().enumerate() {
+        let mut row = vec![bucket_label(bucket.as_str().unwrap_or_default(), interval)];
+        row.extend(lines.iter().map(|l| fmt(l["data"][i].as_f64().unwrap_or(f64::NAN))));
+        rows.push(row);
+    }
+    let mut whole = vec!["Whole range".to_string()];
+    whole.extend(lines.iter().map(|l| fmt(l["aggregated_value"].as_f64().unwrap_or(f64::NAN))));
+    rows.push(whole);
+    json!(rows)
+}
+
+fn line_name(line: &Value) -> String {
+    let mut parts = vec![line["label"].as_str().unwrap_or_default().to_string()];
+    if let Some(b) = line["breakdown_value"].as_str() {
+        parts.push(b.to_string());
+    }
+    if line["compare"] == json!("previous") {
+        parts.push("previous period".into());
+    }
+    parts.join(" · ")
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// As the page's `bucketLabel`: the local date of an RFC 3339 bucket start.
+fn bucket_label(bucket: &str, interval: &str) -> String {
+    let (date, time) = bucket.split_once('T').unwrap_or((bucket, ""));
+    let parts: Vec<usize> = date.split('-').filter_map(|p| p.parse().ok()).collect();
+    let (year, month, day) = (parts[0], parts[1], parts[2]);
+    match interval {
+        "month" => format!("{} {year}", MONTHS[month - 1]),
+        "hour" => format!("{day} {} {}", MONTHS[month - 1], &time[..5]),
+        _ => format!("{day} {}", MONTHS[month - 1]),
+    }
+}
+
+/// As the page's `fmt` (en-US, at most two decimals).
+fn fmt(v: f64) -> String {
+    if v.fract() != 0.0 {
+        return format!("{:.2}", v).trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    let digits = format!("{}", v.abs() as u64);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn current(answer: &Value) -> Vec<Value> {
+    answer["series"].as_array().into_iter().flatten().filter(|l| l["compare"] != json!("previous")).cloned().collect()
+}
+
+/// Each current line's change from its previous-period line, as the page's badge spells it.
+fn changes(answer: &Value) -> Vec<String> {
+    let lines = answer["series"].as_array().cloned().unwrap_or_default();
+    current(answer)
+        .iter()
+        .filter_map(|l| {
+            let previous = lines.iter().find(|p| {
+                p["compare"] == json!("previous")
+                    && p["series"] == l["series"]
+                    && p["breakdown_value"] == l["breakdown_value"]
+            })?;
+            let (now, before) = (l["aggregated_value"].as_f64()?, previous["aggregated_value"].as_f64()?);
+            if before == 0.0 {
+                return Some(if now == 0.0 { "±0.0 %".into() } else { "new".into() });
+            }
+            let change = (now - before) / before;
+            let sign = if change > 0.0 {
+                "+"
+            } else if change < 0.0 {
+                "−"
+            } else {
+                "±"
+            };
+            Some(format!("{sign}{:.1} %", (change * 100.0).abs()))
+        })
+        .collect()
+}
+
+/// The `RESULT {"name": value}` lines of the browser flow.
+fn results(stdout: &str) -> BTreeMap<String, Value> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .filter_map(|l| serde_json::from_str::<BTreeMap<String, Value>>(l).ok())
+        .flatten()
+        .collect()
+}
