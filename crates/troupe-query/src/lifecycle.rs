@@ -10,13 +10,14 @@ use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use troupe_store::aggregate::EventTest;
+use troupe_store::Actor;
 
 use crate::cohorts::{resolve_all, ResolvedCohort};
 use crate::error::QueryError;
 use crate::frame::Needs;
 use crate::pushdown::{self, KeyMap};
 use crate::result::LifecycleResult;
-use crate::spec::{LifecycleQuery, NewBy};
+use crate::spec::{LifecycleQuery, LifecycleStatus, NewBy};
 use crate::time::Buckets;
 use crate::{scan, Ctx, Setup};
 
@@ -25,6 +26,8 @@ struct Activity {
     first_seen: Option<usize>,
     /// Index 0 is the interval before the range, k + 1 the range's interval k.
     active: Vec<bool>,
+    /// Who, when the question lists actors.
+    actor: Option<Actor>,
 }
 
 pub async fn run(ctx: &Ctx<'_>, q: &LifecycleQuery) -> Result<LifecycleResult, QueryError> {
@@ -39,10 +42,16 @@ pub async fn run(ctx: &Ctx<'_>, q: &LifecycleQuery) -> Result<LifecycleResult, Q
     let mut bounds = vec![setup.calendar.previous(crate::time::from_micros(buckets.start())).timestamp_micros()];
     bounds.extend(&buckets.bounds);
     let extended = crate::time::Buckets { bounds, labels: vec![String::new(); n + 1] };
-    // Creation times are in profiles, which the backend's patterns do not carry.
-    let pushed = match q.new_by {
-        NewBy::FirstEvent => pushed_activity(ctx, q, &setup, &extended, &cohorts).await?,
-        NewBy::CreatedAt => None,
+    if let Some(request) = &q.actors {
+        if request.bucket >= n {
+            return Err(QueryError::invalid(format!("actors.bucket {} is past the last bucket", request.bucket)));
+        }
+    }
+    // Creation times are in profiles, which the backend's patterns do not carry; nor do they
+    // say who.
+    let pushed = match (q.new_by, &q.actors) {
+        (NewBy::FirstEvent, None) => pushed_activity(ctx, q, &setup, &extended, &cohorts).await?,
+        _ => None,
     };
     let actors = match pushed {
         Some(actors) => actors,
@@ -54,20 +63,38 @@ pub async fn run(ctx: &Ctx<'_>, q: &LifecycleQuery) -> Result<LifecycleResult, Q
         returning: vec![0; n],
         resurrecting: vec![0; n],
         dormant: vec![0; n],
+        actors: None,
     };
+    let mut listed = Vec::new();
     for (activity, weight) in &actors {
         let weight = *weight;
         for k in 0..n {
             let (before, now) = (activity.active[k], activity.active[k + 1]);
             let first_here = activity.first_seen == Some(k);
-            match (before, now) {
-                (_, true) if first_here => result.new[k] += weight,
-                (true, true) => result.returning[k] += weight,
-                (false, true) => result.resurrecting[k] += weight,
-                (true, false) => result.dormant[k] -= weight as i64,
-                (false, false) => {}
+            let status = match (before, now) {
+                (_, true) if first_here => LifecycleStatus::New,
+                (true, true) => LifecycleStatus::Returning,
+                (false, true) => LifecycleStatus::Resurrecting,
+                (true, false) => LifecycleStatus::Dormant,
+                (false, false) => continue,
+            };
+            match status {
+                LifecycleStatus::New => result.new[k] += weight,
+                LifecycleStatus::Returning => result.returning[k] += weight,
+                LifecycleStatus::Resurrecting => result.resurrecting[k] += weight,
+                LifecycleStatus::Dormant => result.dormant[k] -= weight as i64,
+            }
+            if let (Some(request), Some(actor)) = (&q.actors, &activity.actor) {
+                if request.bucket == k && request.status == status {
+                    listed.push(actor.clone());
+                }
             }
         }
+    }
+    if let Some(request) = &q.actors {
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        listed.truncate(request.limit.unwrap_or(100));
+        result.actors = Some(listed);
     }
     Ok(result)
 }
@@ -95,7 +122,7 @@ async fn pushed_activity(
             active[b] = true;
         }
         let first_seen = p.first.and_then(|(k, _)| range_keys.index(k));
-        out.push((Activity { first_seen, active }, p.actors));
+        out.push((Activity { first_seen, active, actor: None }, p.actors));
     }
     Ok(Some(out))
 }
@@ -115,7 +142,7 @@ async fn scanned_activity(
     }
     // Every event ever, for each actor's first appearance.
     needs.all_events();
-    if q.new_by == NewBy::CreatedAt {
+    if q.new_by == NewBy::CreatedAt || q.actors.is_some() {
         needs.actors_listed();
     }
     let frame = scan(ctx, &needs, None, Some(setup.to_us)).await?;
@@ -143,6 +170,9 @@ async fn scanned_activity(
     };
     Ok(actors
         .into_iter()
-        .map(|(a, (first, active))| (Activity { first_seen: setup.buckets.index(created(a, first)), active }, 1))
+        .map(|(a, (first, active))| {
+            let actor = q.actors.as_ref().and_then(|_| frame.actor(column, a).cloned());
+            (Activity { first_seen: setup.buckets.index(created(a, first)), active, actor }, 1)
+        })
         .collect())
 }

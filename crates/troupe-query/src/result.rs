@@ -176,6 +176,9 @@ pub struct StickinessResult {
     /// 1..=the number of intervals in the range.
     pub intervals: Vec<usize>,
     pub series: Vec<StickinessLine>,
+    /// The actors of the bar the query asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actors: Option<Vec<Actor>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +198,9 @@ pub struct LifecycleResult {
     pub resurrecting: Vec<u64>,
     /// Negative, as charts draw them below the axis.
     pub dormant: Vec<i64>,
+    /// The actors of the status and interval the query asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actors: Option<Vec<Actor>>,
 }
 
 /// Paths as a Sankey diagram: steps are numbered from 1 along each path (with an `end` event,

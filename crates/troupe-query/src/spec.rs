@@ -565,6 +565,22 @@ pub struct StickinessQuery {
     /// An interval counts for an actor when its events there pass this (default: at least 1).
     #[serde(default)]
     pub criterion: Option<StickyCriterion>,
+    /// Also list the actors of one bar.
+    #[serde(default)]
+    pub actors: Option<StickinessActors>,
+}
+
+/// The actors of a series' line active on `intervals` intervals (that many or more when the
+/// question is cumulative).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StickinessActors {
+    #[serde(default)]
+    pub series: usize,
+    pub intervals: usize,
+    #[serde(default)]
+    pub breakdown_value: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 /// Per interval: at least (`gte`), exactly (`exact`) or at most (`lte`) `value` events.
@@ -601,6 +617,27 @@ pub struct LifecycleQuery {
     /// What makes an actor *new*: its first event (default) or its profile's creation time.
     #[serde(default)]
     pub new_by: NewBy,
+    /// Also list the actors of one status in one interval.
+    #[serde(default)]
+    pub actors: Option<LifecycleActors>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LifecycleActors {
+    /// 0-based interval of the range.
+    pub bucket: usize,
+    pub status: LifecycleStatus,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecycleStatus {
+    New,
+    Returning,
+    Resurrecting,
+    Dormant,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ use crate::spec::{EventSelector, StickinessQuery, StickyOperator};
 use crate::splits;
 use crate::time::Buckets;
 use crate::{parallel, scan, Ctx, Setup};
+use troupe_store::Actor;
 
 pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult, QueryError> {
     if q.series.is_empty() {
@@ -29,14 +30,22 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
             "criterion.value: an actor is active in an interval with at least one event, so exact or lte 0 never holds",
         ));
     }
+    if let Some(request) = &q.actors {
+        if request.series >= q.series.len() {
+            return Err(QueryError::invalid(format!("actors.series {} does not exist", request.series)));
+        }
+        if request.intervals == 0 || request.intervals > n {
+            return Err(QueryError::invalid(format!("actors.intervals must be between 1 and {n}")));
+        }
+    }
     // The backend's patterns say where actors were active, not how often: a criterion other
-    // than "at least once" is counted from a scan.
-    let pushed = match at_least_once(q) {
+    // than "at least once", or a list of actors, is counted from a scan.
+    let pushed = match at_least_once(q) && q.actors.is_none() {
         true => pushed_histograms(ctx, q, &setup, &cohorts).await?,
         false => None,
     };
-    let per_series = match pushed {
-        Some(histograms) => histograms,
+    let (per_series, actors) = match pushed {
+        Some(histograms) => (histograms, None),
         None => scanned_histograms(ctx, q, &setup, &cohorts).await?,
     };
     let mut series = Vec::new();
@@ -51,7 +60,7 @@ pub async fn run(ctx: &Ctx<'_>, q: &StickinessQuery) -> Result<StickinessResult,
             series.push(StickinessLine { label, series: index, breakdown_value: value, data });
         }
     }
-    Ok(StickinessResult { intervals: (1..=n).collect(), series })
+    Ok(StickinessResult { intervals: (1..=n).collect(), series, actors })
 }
 
 /// Whether an actor is active in an interval with any event there (no criterion, or "at least
@@ -114,8 +123,11 @@ async fn scanned_histograms(
     q: &StickinessQuery,
     setup: &Setup,
     cohorts: &HashMap<String, Arc<ResolvedCohort>>,
-) -> Result<Vec<Histograms>, QueryError> {
+) -> Result<(Vec<Histograms>, Option<Vec<Actor>>), QueryError> {
     let mut needs = Needs::new();
+    if q.actors.is_some() {
+        needs.actors_listed();
+    }
     needs.count_by(&q.common.count_by);
     for s in &q.series {
         needs.selector(s, cohorts);
@@ -138,8 +150,9 @@ async fn scanned_histograms(
     };
     let n = setup.buckets.len();
     let mut out = Vec::new();
-    for m in &matchers {
-        if split.keys.is_none() && at_least_once(q) {
+    let mut listed = q.actors.as_ref().map(|_| Vec::new());
+    for (index, m) in matchers.iter().enumerate() {
+        if split.keys.is_none() && at_least_once(q) && q.actors.is_none() {
             if let Some(histogram) = active_intervals(&frame, column, m, &setup.buckets) {
                 out.push(vec![(None, histogram)]);
                 continue;
@@ -165,15 +178,27 @@ async fn scanned_histograms(
         if split.keys.is_none() {
             histograms.insert(0, vec![0; n]);
         }
-        for ((line, _), per_bucket) in active {
+        let wanted = q.actors.as_ref().filter(|r| r.series == index);
+        for ((line, actor), per_bucket) in active {
             let counted = per_bucket.values().filter(|&&events| q.criterion.is_none_or(|c| c.passes(events))).count();
             if let Some(slot) = counted.checked_sub(1) {
                 histograms.entry(line).or_insert_with(|| vec![0; n])[slot] += 1;
             }
+            if let (Some(request), Some(list)) = (wanted, listed.as_mut()) {
+                let bar = if q.cumulative { counted >= request.intervals } else { counted == request.intervals };
+                if bar && split.values[line] == request.breakdown_value {
+                    list.extend(frame.actor(column, actor).cloned());
+                }
+            }
         }
         out.push(histograms.into_iter().map(|(line, data)| (split.values[line].clone(), data)).collect());
     }
-    Ok(out)
+    let actors = listed.map(|mut list| {
+        list.sort_by(|a, b| a.key.cmp(&b.key));
+        list.truncate(q.actors.as_ref().and_then(|r| r.limit).unwrap_or(100));
+        list
+    });
+    Ok((out, actors))
 }
 
 /// Bitmaps per range at most, in bytes: beyond, the general count (a map per actor) is used.

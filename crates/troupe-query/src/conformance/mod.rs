@@ -929,7 +929,7 @@ pub async fn stickiness_by_users_and_groups(store: &dyn Store) {
                "cumulative": cumulative, "series": [{"event": "use"}]})
     };
     let data = |r: InsightResult| -> Vec<u64> {
-        let InsightResult::Stickiness(StickinessResult { series, intervals }) = r else { panic!("not stickiness") };
+        let InsightResult::Stickiness(StickinessResult { series, intervals, .. }) = r else { panic!("not stickiness") };
         assert_eq!(intervals, vec![1, 2, 3]);
         series[0].data.clone()
     };
@@ -952,6 +952,37 @@ pub async fn stickiness_by_users_and_groups(store: &dyn Store) {
     let country = json!({"type": "person", "key": "country"});
     let r = ask(store, p, lines(country)).await.expect("answer");
     assert_eq!(by_line(r), vec![(None, vec![1, 1, 0]), (Some("FR".to_string()), vec![0, 0, 1])]);
+
+    // The actors of a bar: exactly 3 days (u1); 2 or more when cumulative (u1, u3); of a line.
+    let actors = |mut query: Value, request: Value| {
+        query["actors"] = request;
+        async move {
+            let InsightResult::Stickiness(StickinessResult { actors, .. }) =
+                ask(store, p, query).await.expect("answer")
+            else {
+                panic!("not stickiness")
+            };
+            first_ids(actors.expect("actors listed"))
+        }
+    };
+    assert_eq!(actors(q(json!("users"), false), json!({"intervals": 3})).await, vec!["u1"]);
+    assert_eq!(actors(q(json!("users"), true), json!({"intervals": 2})).await, vec!["u1", "u3"]);
+    assert_eq!(actors(q(companies(), false), json!({"intervals": 2})).await, vec!["globex"]);
+    let fr = lines(json!({"type": "person", "key": "country"}));
+    assert_eq!(actors(fr.clone(), json!({"intervals": 3, "breakdown_value": "FR"})).await, vec!["u1"]);
+    assert_eq!(
+        actors(fr, json!({"intervals": 3})).await,
+        Vec::<String>::new(),
+        "no actor without a country used 3 days"
+    );
+    let mut wrong = q(json!("users"), false);
+    wrong["actors"] = json!({"intervals": 4});
+    assert!(matches!(ask(store, p, wrong).await, Err(QueryError::Invalid(_))), "past the last interval");
+}
+
+/// Each actor by its first distinct id (persons) or key (groups), in order.
+fn first_ids(actors: Vec<troupe_store::Actor>) -> Vec<String> {
+    actors.into_iter().map(|a| a.distinct_ids.first().cloned().unwrap_or(a.key)).collect()
 }
 
 /// Range March 2–4, event "use"; March 1 is the interval before.
@@ -989,6 +1020,27 @@ pub async fn lifecycle_by_users_and_groups(store: &dyn Store) {
     assert_eq!(users, (vec![1, 0, 0], vec![1, 1, 0], vec![0, 1, 1], vec![0, -1, -2]));
     let groups = statuses(ask(store, p, q(companies())).await.expect("answer"));
     assert_eq!(groups, (vec![0, 0, 0], vec![1, 1, 1], vec![0, 1, 0], vec![0, 0, -1]));
+
+    // The actors of a status in an interval, and the counts stay the same when they are listed.
+    let actors = |count_by: Value, request: Value| {
+        let mut query = q(count_by);
+        query["actors"] = request;
+        async move {
+            let r = ask(store, p, query).await.expect("answer");
+            let InsightResult::Lifecycle(LifecycleResult { actors, dormant, .. }) = r else { panic!("not lifecycle") };
+            (first_ids(actors.expect("actors listed")), dormant)
+        }
+    };
+    assert_eq!(
+        actors(json!("users"), json!({"bucket": 2, "status": "dormant"})).await,
+        (vec!["u1".to_string(), "u3".into()], vec![0, -1, -2])
+    );
+    assert_eq!(actors(json!("users"), json!({"bucket": 0, "status": "new"})).await.0, vec!["u2"]);
+    assert_eq!(actors(json!("users"), json!({"bucket": 2, "status": "resurrecting"})).await.0, vec!["u2"]);
+    assert_eq!(actors(companies(), json!({"bucket": 1, "status": "resurrecting"})).await.0, vec!["globex"]);
+    let mut wrong = q(json!("users"));
+    wrong["actors"] = json!({"bucket": 3, "status": "new"});
+    assert!(matches!(ask(store, p, wrong).await, Err(QueryError::Invalid(_))), "past the last bucket");
 }
 
 // ---------------------------------------------------------------- cohorts
