@@ -9,6 +9,7 @@ import {
 } from '/assets/lib.js';
 import { seriesChart, fmt } from '/assets/charts.js';
 import { insightsPage, showResult, showActors } from '/assets/builder.js';
+import { cohortsPage, cohortPage } from '/assets/cohorts.js';
 
 // ---------------------------------------------------------------- shell
 
@@ -35,7 +36,7 @@ async function loadGroupTypes() {
 function nav(active) {
   const bar = document.getElementById('nav');
   bar.hidden = false;
-  const items = [['groups', 'Groups'], ['persons', 'Persons'], ['events', 'Events'], ['insights', 'Insights'], ['dashboards', 'Dashboards'], ['settings', 'Settings']];
+  const items = [['groups', 'Groups'], ['persons', 'Persons'], ['events', 'Events'], ['insights', 'Insights'], ['cohorts', 'Cohorts'], ['dashboards', 'Dashboards'], ['settings', 'Settings']];
   const select = h('select', {
     'aria-label': 'Project',
     onchange: async (e) => {
@@ -599,6 +600,8 @@ async function route() {
       case 'person': return await personPage(parts[1]);
       case 'events': return await eventsPage();
       case 'insights': nav('insights'); return await insightsPage(parts[1]);
+      case 'cohorts': nav('cohorts'); return await cohortsPage();
+      case 'cohort': nav('cohorts'); return await cohortPage(parts[1]);
       case 'dashboards': return await dashboardsPage();
       case 'dashboard': return await dashboardPage(parts[1]);
       case 'settings': return await settingsPage();

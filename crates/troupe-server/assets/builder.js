@@ -72,8 +72,12 @@ function fromUrl() {
 
 // ---------------------------------------------------------------- the page
 
+/** The project's saved cohorts, for cohort filters (read when the builder opens). */
+let cohortList = [];
+
 export async function insightsPage(id) {
   const names = (await catalog.events().catch(() => [])).map((n) => n.name);
+  cohortList = (await api('GET', `${P()}/cohorts`).catch(() => ({ results: [] }))).results;
   let saved = null;
   if (id) {
     try { saved = await api('GET', `${P()}/insights/${encodeURIComponent(id)}`); } catch (e) { render(errorBox(e)); return; }
@@ -255,15 +259,21 @@ function commonControls(q, changed) {
     q.kind !== 'lifecycle' ? breakdownControl(q, changed) : null));
 }
 
+const UNITS = { h: 'hour', d: 'day', w: 'week', m: 'month', y: 'year' };
+
 function dateRangeControl(q, changed) {
   const range = q.date_range || {};
-  const preset = !range.to && RANGES.some(([v]) => v === range.from) ? range.from : 'custom';
+  // A relative range from a link or a saved insight that is not a preset is offered as it is.
+  const relative = !range.to && /^-(\d+)([hdwmy])$/.exec(range.from || '');
+  const options = [...RANGES];
+  if (relative && !RANGES.some(([v]) => v === range.from)) options.push([range.from, `Last ${relative[1]} ${UNITS[relative[2]]}${relative[1] === '1' ? '' : 's'}`]);
+  const preset = relative ? range.from : 'custom';
   const custom = h('span.inline-group', { hidden: preset !== 'custom' },
     h('input', { type: 'date', 'aria-label': 'From date', value: /^\d{4}-\d\d-\d\d$/.test(range.from || '') ? range.from : '', onchange: (e) => { q.date_range = { ...q.date_range, from: e.target.value }; changed(); } }),
     h('span.muted', {}, '→'),
     h('input', { type: 'date', 'aria-label': 'To date', value: /^\d{4}-\d\d-\d\d$/.test(range.to || '') ? range.to : '', onchange: (e) => { q.date_range = { ...q.date_range, to: e.target.value || undefined }; changed(); } }));
   return h('label', {}, 'Date range', h('span.inline-group', {},
-    select('Date range', [...RANGES, ['custom', 'Custom dates…']], preset, (v) => {
+    select('Date range', [...options, ['custom', 'Custom dates…']], preset, (v) => {
       if (v === 'custom') {
         const today = new Date().toISOString().slice(0, 10);
         const from = new Date(Date.now() - 29 * 86400000).toISOString().slice(0, 10);
@@ -361,7 +371,12 @@ function filterControls(q, changed) {
   const items = q.filters ? (q.filters.and || [q.filters]) : [];
   const commit = () => { q.filters = items.length ? { and: items } : undefined; if (!items.length) delete q.filters; changed(); };
   return h('div.block', {}, h('div.label', {}, 'Filters'),
-    items.map((f, i) => f.key === undefined ? h('div.row', {}, h('code', {}, JSON.stringify(f))) : h('div.row', {},
+    items.map((f, i) => f.cohort !== undefined ? h('div.row', {},
+      h('span.muted', {}, typeof q.count_by === 'object' ? 'Events of' : 'Events by'),
+      select(`Filter ${i + 1} cohort`, [...cohortList.map((c) => [c.id, `${c.name || c.id} (${c.size ?? '?'})`]), ...(cohortList.some((c) => c.id === f.cohort) ? [] : [[String(f.cohort), String(f.cohort)]])],
+        String(f.cohort), (v) => { f.cohort = v; commit(); }),
+      h('button.link', { type: 'button', onclick: () => { items.splice(i, 1); commit(); } }, 'Remove'))
+      : f.key === undefined ? h('div.row', {}, h('code', {}, JSON.stringify(f))) : h('div.row', {},
       sourceSelect(sourceValue(f), `Filter ${i + 1} source`, (v) => { delete f.group_type; Object.assign(f, sourceOf(v), { key: '' }); commit(); }),
       propertyPicker(q, sourceValue(f), f.key, `Filter ${i + 1} property`, (key) => { f.key = key.trim(); commit(); }),
       select(`Filter ${i + 1} operator`, OPERATORS, f.operator, (v) => { f.operator = v; if (['is_set', 'is_not_set'].includes(v)) delete f.value; commit(); }),
@@ -372,7 +387,10 @@ function filterControls(q, changed) {
         onpick: (v) => { f.value = f.operator === 'in' ? v.split(',').map((x) => x.trim()).filter(Boolean) : (/^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v); commit(); },
       }),
       h('button.link', { type: 'button', onclick: () => { items.splice(i, 1); commit(); } }, 'Remove'))),
-    h('button.link', { type: 'button', onclick: () => { items.push({ type: 'event', key: '', operator: 'equals', value: '' }); q.filters = { and: items }; changed(); } }, '+ Add filter'));
+    h('div.row', {},
+      h('button.link', { type: 'button', onclick: () => { items.push({ type: 'event', key: '', operator: 'equals', value: '' }); q.filters = { and: items }; changed(); } }, '+ Add filter'),
+      cohortList.length ? h('button.link', { type: 'button', onclick: () => { items.push({ cohort: cohortList[0].id }); commit(); } }, '+ Add cohort filter')
+        : h('a.small', { href: '#/cohorts' }, 'Cohorts can filter too: make one')));
 }
 
 // ---------------------------------------------------------------- results
@@ -424,12 +442,20 @@ export function showResult(container, q, view, r, onActors, opts = {}) {
   } else if (r.kind === 'stickiness') {
     const unit = q.interval || 'day';
     const labels = r.intervals.map((n) => `${n} ${unit}${n > 1 ? 's' : ''}${q.cumulative ? ' or more' : ''}`);
-    seriesChart(chart, { kind: 'bar', labels, series: r.series.map((s) => ({ name: [s.label, s.breakdown_value].filter(Boolean).join(' · ') || 'Actors', data: s.data })), format: String });
+    const named = r.series.map((s) => ({ name: [s.label, s.breakdown_value].filter(Boolean).join(' · ') || 'Actors', data: s.data, line: s }));
+    seriesChart(chart, {
+      kind: 'bar', labels, series: named, format: String,
+      onPoint: (si, bi) => onActors({ series: named[si].line.series, intervals: r.intervals[bi], breakdown_value: named[si].line.breakdown_value ?? undefined, label: `${named[si].name} · ${labels[bi]}` }),
+    });
     rows = [['Series', ...labels], ...r.series.map((s) => [[s.label, s.breakdown_value].filter(Boolean).join(' · '), ...s.data])];
   } else if (r.kind === 'lifecycle') {
     stackedBars(chart, r.buckets, [
       { name: 'New', data: r.new, color: '#16a34a', status: 'new' }, { name: 'Returning', data: r.returning, color: '#4f46e5', status: 'returning' },
-      { name: 'Resurrecting', data: r.resurrecting, color: '#d97706', status: 'resurrecting' }, { name: 'Dormant', data: r.dormant, color: '#dc2626', status: 'dormant' }], format);
+      { name: 'Resurrecting', data: r.resurrecting, color: '#d97706', status: 'resurrecting' }, { name: 'Dormant', data: r.dormant, color: '#dc2626', status: 'dormant' }], format,
+    (si, bi) => {
+      const status = ['new', 'returning', 'resurrecting', 'dormant'][si];
+      onActors({ bucket: bi, status, label: `${status} · ${format(r.buckets[bi])}` });
+    });
     rows = [['Bucket', 'New', 'Returning', 'Resurrecting', 'Dormant'], ...r.buckets.map((b, i) => [format(b), r.new[i], r.returning[i], r.resurrecting[i], r.dormant[i]])];
   }
   const [head, ...bodyRows] = rows;
@@ -540,18 +566,68 @@ async function dataEndsHint(container, q, r, setRange) {
     h('button.link', { type: 'button', onclick: () => setRange({ from, to }) }, `Show the 30 days up to ${day(last)}`)));
 }
 
+/** Actors listed per request at most; the table pages through them. */
+const ACTOR_LIMIT = 10000;
+const ACTOR_PAGE = 25;
+
+/** The property keys most actors have (name and email are shown on their own). */
+function commonKeys(list, n) {
+  const seen = new Map();
+  for (const a of list) for (const k of Object.keys(a.properties || {})) if (k !== 'name' && k !== 'email') seen.set(k, (seen.get(k) || 0) + 1);
+  return [...seen.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, n).map(([k]) => k);
+}
+
+/**
+ * The actors behind a mark: a table of them with their properties, a page at a time, exported
+ * as CSV or saved as a static cohort.
+ */
 export async function showActors(container, q, request) {
   const { label, ...wanted } = request;
   container.replaceChildren(h('h2', {}, `Actors: ${label}`), h('p.muted', {}, 'Loading…'));
   try {
-    const r = await api('POST', `${P()}/query`, { ...q, actors: { ...wanted, limit: 100 } });
+    const r = await api('POST', `${P()}/query`, { ...clean(q), actors: { ...wanted, limit: ACTOR_LIMIT } });
     const list = r.actors || [];
     const groupType = typeof q.count_by === 'object' ? q.count_by.group_type : null;
-    container.replaceChildren(h('h2', {}, `Actors: ${label} (${list.length}${list.length === 100 ? '+' : ''})`),
-      list.length ? h('ul.actor-list', {}, list.map((a) => h('li', {}, groupType
-        ? link(`#/group/${encodeURIComponent(groupType)}/${encodeURIComponent(a.key)}`, a.name || a.key)
-        : link(`#/person/${encodeURIComponent((a.distinct_ids || [])[0] || a.key)}`, (a.properties && (a.properties.name || a.properties.email)) || (a.distinct_ids || [])[0] || a.key))))
-        : h('p.empty', {}, 'Nobody.'));
+    const keys = commonKeys(list, 4);
+    const nameOf = (a) => (groupType ? a.name || a.key : (a.properties && (a.properties.name || a.properties.email)) || (a.distinct_ids || [])[0] || a.key);
+    const hrefOf = (a) => (groupType ? `#/group/${encodeURIComponent(groupType)}/${encodeURIComponent(a.key)}` : `#/person/${encodeURIComponent((a.distinct_ids || [])[0] || a.key)}`);
+    const headers = groupType ? ['Key', 'Name', ...keys] : ['Person', 'Email', 'Distinct ids', ...keys];
+    const cells = (a) => (groupType ? [link(hrefOf(a), a.key), a.name || ''] : [link(hrefOf(a), nameOf(a)), (a.properties || {}).email || '', (a.distinct_ids || []).length]);
+    const body = h('div');
+    let page = 0;
+    const pages = Math.max(1, Math.ceil(list.length / ACTOR_PAGE));
+    const draw = () => {
+      const rows = list.slice(page * ACTOR_PAGE, (page + 1) * ACTOR_PAGE).map((a) => h('tr', {},
+        cells(a).map((c) => h('td', {}, c)), keys.map((k) => h('td', { title: show((a.properties || {})[k] ?? '') }, (a.properties || {})[k] === undefined ? '' : show(a.properties[k])))));
+      body.replaceChildren(...[table(headers, rows, 'actors-table'), pages > 1 ? h('div.pager', {},
+        h('button', { type: 'button', disabled: page === 0, onclick: () => { page--; draw(); } }, '← Previous'),
+        h('span.muted', {}, `${page * ACTOR_PAGE + 1}–${Math.min(list.length, (page + 1) * ACTOR_PAGE)} of ${fmt(list.length)}`),
+        h('button', { type: 'button', disabled: page >= pages - 1, onclick: () => { page++; draw(); } }, 'Next →')) : null].filter(Boolean));
+    };
+    const exportCsv = () => {
+      const all = commonKeys(list, 1000);
+      const rows = [groupType ? ['key', 'name', ...all] : ['person_id', 'distinct_ids', 'name', 'email', ...all],
+        ...list.map((a) => [...(groupType ? [a.key, a.name || ''] : [a.key, (a.distinct_ids || []).join(' '), (a.properties || {}).name || '', (a.properties || {}).email || '']),
+          ...all.map((k) => (a.properties || {})[k])])];
+      download(`actors-${label.replace(/[^\w]+/g, '-').slice(0, 60)}.csv`, csv(rows));
+    };
+    const status = h('div');
+    const saveCohort = async () => {
+      const name = await askName('Save as cohort', label.slice(0, 120), 'Save cohort');
+      if (!name) return;
+      try {
+        const cohort = await api('POST', `${P()}/cohorts`, { name, count_by: q.count_by || 'users', type: 'static', ids: list.map((a) => a.key) });
+        status.replaceChildren(h('p.notice', { role: 'status' }, `Saved the cohort “${name}” (${fmt(list.length)}). `, link(`#/cohort/${encodeURIComponent(cohort.id)}`, 'Open it')));
+      } catch (e) { status.replaceChildren(errorBox(e)); }
+    };
+    const more = list.length === ACTOR_LIMIT ? ` (the first ${fmt(ACTOR_LIMIT)})` : '';
+    container.replaceChildren(
+      h('div.title-row', {}, h('h2', {}, `Actors: ${label}`), h('span.muted.count', {}, `${fmt(list.length)} ${groupType ? `${groupType} group` : 'user'}${list.length === 1 ? '' : 's'}${more}`),
+        h('div.spacer'),
+        list.length ? h('button', { type: 'button', onclick: exportCsv }, 'Export actors CSV') : null,
+        list.length ? h('button', { type: 'button', onclick: saveCohort }, 'Save as cohort…') : null),
+      status, list.length ? body : h('p.empty', {}, 'Nobody.'));
+    if (list.length) draw();
     container.scrollIntoView({ behavior: 'smooth', block: 'start' });
   } catch (e) {
     container.replaceChildren(errorBox(e));

@@ -139,6 +139,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
     ("lib.js", "text/javascript; charset=utf-8", include_str!("../assets/lib.js")),
     ("builder.js", "text/javascript; charset=utf-8", include_str!("../assets/builder.js")),
+    ("cohorts.js", "text/javascript; charset=utf-8", include_str!("../assets/cohorts.js")),
     ("charts.js", "text/javascript; charset=utf-8", include_str!("../assets/charts.js")),
     ("favicon.svg", "image/svg+xml", include_str!("../assets/favicon.svg")),
     ("app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),

@@ -125,6 +125,87 @@ async fn a_pm_builds_with_pickers_shares_the_link_saves_and_adds_to_a_chosen_das
     server.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_of_every_chart_kind_export_and_become_cohorts_that_filter() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &["--demo"]);
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("actors-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let stdout = run_node_flow("actors.cjs", &[&server.base, &shots.display().to_string()]).await;
+    let seen = results(&stdout);
+    println!("screenshots: {}", shots.display());
+
+    // Each kind's mark listed the API's actors for the request the page made: the count, a
+    // page of 25 rows, and every one of them in the CSV, in order.
+    let mut listed = BTreeMap::new();
+    for kind in ["trend_point", "funnel_step", "funnel_dropped", "retention_cell", "stickiness_bar", "lifecycle_bar"] {
+        let shown = &seen[kind];
+        let asked = &shown["asked"];
+        assert!(asked["actors"].is_object(), "{kind}: the page asked for actors: {shown}");
+        let answer = post_query(&server, asked.clone()).await;
+        let actors = answer["actors"].as_array().cloned().unwrap_or_default();
+        let keys: Vec<String> = actors.iter().map(|a| a["key"].as_str().unwrap_or_default().to_string()).collect();
+        assert!(
+            shown["count"].as_str().is_some_and(|c| c.starts_with(&format!("{} ", fmt(keys.len() as f64)))),
+            "{kind}: {shown}"
+        );
+        assert_eq!(shown["rows"], json!(keys.len().min(25)), "{kind}");
+        if keys.is_empty() {
+            assert_eq!(shown["csv"], Value::Null, "{kind}: nothing to export");
+        } else {
+            let csv = shown["csv"].as_str().unwrap_or_default();
+            let first_column: Vec<&str> =
+                csv.lines().skip(1).map(|l| l.split(',').next().unwrap_or_default()).collect();
+            assert_eq!(first_column, keys, "{kind}: the CSV lists the actors");
+        }
+        listed.insert(kind, keys);
+    }
+    for kind in ["trend_point", "funnel_step", "retention_cell", "stickiness_bar", "lifecycle_bar"] {
+        assert!(!listed[kind].is_empty(), "{kind}: the demo data has actors behind the mark");
+    }
+    assert_eq!(seen["lifecycle_bar"]["asked"]["actors"]["status"], json!("returning"));
+    assert!(seen["stickiness_bar"]["asked"]["actors"]["intervals"] == json!(2));
+
+    // The funnel step's companies became a static cohort of exactly them.
+    let saved = &seen["saved_cohort"];
+    let cohort =
+        get(&server, &format!("/api/projects/default/cohorts/{}", saved["id"].as_str().unwrap_or_default())).await;
+    assert_eq!(cohort["type"], json!("static"));
+    assert_eq!(cohort["count_by"], json!({"group_type": "company"}));
+    assert_eq!(cohort["ids"], json!(listed["funnel_step"]));
+    assert_eq!(saved["size"], json!(fmt(cohort["size"].as_f64().unwrap_or(-1.0))));
+    assert_eq!(saved["members"], json!(listed["funnel_step"].len().min(25)));
+
+    // The cohort made in the form, its size the API's, listed, and used as a filter.
+    let admins =
+        get(&server, &format!("/api/projects/default/cohorts/{}", seen["admins"]["id"].as_str().unwrap_or_default()))
+            .await;
+    assert_eq!(admins["name"], json!("Admins"));
+    assert_eq!(
+        admins["criteria"],
+        json!([{"type": "property", "key": "role", "operator": "equals", "value": "admin"}])
+    );
+    assert!(admins["size"].as_u64().unwrap_or(0) > 0, "{admins}");
+    assert_eq!(seen["admins"]["size"], json!(fmt(admins["size"].as_f64().unwrap_or(-1.0))));
+    assert_eq!(seen["cohort_list"], json!(["Charting companies", "Admins"]));
+    let filtered = &seen["filtered"];
+    assert_eq!(filtered["question"]["filters"], json!({"and": [{"cohort": admins["id"]}]}));
+    let answer = post_query(&server, filtered["question"].clone()).await;
+    assert_eq!(filtered["numbers"], trends_table(&answer, &filtered["question"]));
+    let unfiltered = {
+        let mut q = filtered["question"].clone();
+        q.as_object_mut().map(|o| o.remove("filters"));
+        post_query(&server, q).await
+    };
+    assert!(
+        answer["series"][0]["aggregated_value"].as_f64() < unfiltered["series"][0]["aggregated_value"].as_f64(),
+        "the cohort narrows the count"
+    );
+    assert_eq!(seen["page_errors"], json!([]));
+    server.stop();
+}
+
 /// A question the page asked while the project's zone was still UTC.
 fn in_utc(question: &Value) -> Value {
     let mut q = question.clone();
