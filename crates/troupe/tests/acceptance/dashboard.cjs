@@ -119,8 +119,8 @@ async function main() {
   step('funnel_counts', await counts(page));
   // Clicking a step lists the companies behind it.
   await page.locator('svg.chart rect.funnel-bar').nth(2).click();
-  await page.locator('.actors li').first().waitFor();
-  step('funnel_step3_actors', await page.locator('.actors li').count());
+  await page.locator('.actors table.actors-table tbody tr').first().waitFor();
+  step('funnel_step3_actors', await page.locator('.actors table.actors-table tbody tr').count());
   await shot('09-funnel');
 
   // Trends and retention render too.
