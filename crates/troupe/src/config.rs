@@ -258,7 +258,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 24)]
     pub companies: usize,
     /// Days of activity, ending now.
-    #[arg(long, default_value_t = 28)]
+    #[arg(long, default_value_t = 90)]
     pub days: u32,
 }
 

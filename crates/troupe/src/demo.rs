@@ -1,9 +1,12 @@
 //! `troupe demo`: realistic B2B sample data, deterministic from a seed, written through the same
 //! commands as real clients.
 //!
-//! Companies of skewed sizes, teams inside them, users who arrive anonymously and identify,
-//! join their company and teams, sometimes switch their active team (so attribution visibly stays
-//! where it was stamped), and a few weeks of product events.
+//! Companies of skewed sizes that sign up over the period, teams inside them, users who arrive
+//! anonymously and identify, join their company and teams, sometimes switch their active team (so
+//! attribution visibly stays where it was stamped), and three months of product events. Accounts
+//! differ the way real ones do: the plan sets how engaged a company is, which features it adopts
+//! (so funnels do not all convert) and whether it churns (so retention falls, and some come back);
+//! some free companies upgrade; profiles are updated at different times.
 
 use std::fmt;
 
@@ -80,7 +83,7 @@ pub struct DemoSpec {
 
 impl Default for DemoSpec {
     fn default() -> Self {
-        DemoSpec { seed: 7, companies: 24, days: 28 }
+        DemoSpec { seed: 7, companies: 24, days: 90 }
     }
 }
 
@@ -192,11 +195,13 @@ fn company(tl: &mut Timeline, index: usize, start: DateTime<Utc>, now: DateTime<
     team_names.shuffle(&mut tl.rng);
     team_names.truncate(tl.rng.gen_range(1..=4));
     let teams: Vec<String> = team_names.iter().map(|t| format!("{key}-{}", slug(t))).collect();
-    let engagement = tl.rng.gen_range(0.25..0.9);
-    let created = start + Duration::hours(tl.rng.gen_range(0..48));
+    let plan = PLANS[tl.rng.gen_range(0..PLANS.len())];
+    let account = Account::draw(&mut tl.rng, plan, days);
+    // Companies sign up over the first two thirds of the period: weekly cohorts to compare.
+    let created = start + Duration::hours(tl.rng.gen_range(0..i64::from(days.max(3)) * 16));
     let props = json!({
         "name": name,
-        "plan": PLANS[tl.rng.gen_range(0..PLANS.len())],
+        "plan": plan,
         "industry": INDUSTRIES[tl.rng.gen_range(0..INDUSTRIES.len())],
         "employees": tl.rng.gen_range(5..2000),
         "country": COUNTRIES[tl.rng.gen_range(0..COUNTRIES.len())],
@@ -213,11 +218,73 @@ fn company(tl: &mut Timeline, index: usize, start: DateTime<Utc>, now: DateTime<
 
     // Zipf-like company sizes: a few large accounts, many small ones.
     let users = (40.0 / (index as f64 + 1.0).powf(0.8)).ceil() as usize + tl.rng.gen_range(1..4);
+    let churned = account.churn_after.map(|d| created + Duration::days(d));
     for u in 0..users {
-        user(tl, &key, &teams, u, created, now, days, engagement);
+        user(tl, &key, &teams, u, created, now, days, &account, churned);
     }
-    let seats = json!({"seats": users});
-    tl.at(now - Duration::hours(1), group_op("company", &key, ProfileOp::Set(as_props(seats))));
+    if let Some(upgrade) = account.upgrade_after {
+        let at = created + Duration::days(upgrade);
+        if at < now {
+            tl.at(
+                at,
+                group_op("company", &key, ProfileOp::Set(as_props(json!({"plan": "pro", "upgraded_from": "free"})))),
+            );
+        }
+    }
+    // Seats are counted at different times, as a billing job would.
+    let counted = now - Duration::minutes(tl.rng.gen_range(30..3 * 24 * 60));
+    tl.at(counted.max(created), group_op("company", &key, ProfileOp::Set(as_props(json!({"seats": users})))));
+}
+
+/// How an account behaves, drawn from its plan.
+struct Account {
+    /// Chance a user is active on a given day.
+    engagement: f64,
+    /// Events the account never does (features it did not adopt).
+    skipped: Vec<&'static str>,
+    /// Days after signing up when the company stops using the product, if it churns.
+    churn_after: Option<i64>,
+    /// Days after churning when it comes back for a while, if it does.
+    back_after: Option<i64>,
+    /// Days after signing up when a free company moves to pro, if it does.
+    upgrade_after: Option<i64>,
+    /// Chance a user of the account stops using the product at some point.
+    user_churn: f64,
+}
+
+impl Account {
+    fn draw(rng: &mut StdRng, plan: &str, days: u32) -> Account {
+        // (engagement range, chance to adopt invites / reports / AI, chance to churn)
+        let (engagement, adopt, churn, user_churn) = match plan {
+            "enterprise" => (0.55..0.9, [0.95, 0.9, 0.7], 0.05, 0.1),
+            "pro" => (0.35..0.75, [0.75, 0.6, 0.45], 0.3, 0.25),
+            _ => (0.15..0.5, [0.35, 0.2, 0.15], 0.65, 0.45),
+        };
+        let mut skipped = Vec::new();
+        for (feature, chance) in
+            [("Invited Teammate", adopt[0]), ("Report Exported", adopt[1]), ("AI Chart Generated", adopt[2])]
+        {
+            if !rng.gen_bool(chance) {
+                skipped.push(feature);
+            }
+        }
+        let span = i64::from(days.max(8));
+        let churn_after = rng.gen_bool(churn).then(|| rng.gen_range(10..(span / 2).max(11)));
+        let back_after = churn_after.filter(|_| rng.gen_bool(0.25)).map(|_| rng.gen_range(7..21));
+        let upgrade_after = (plan == "free" && rng.gen_bool(0.3)).then(|| rng.gen_range(5..span.max(6)));
+        Account { engagement: rng.gen_range(engagement), skipped, churn_after, back_after, upgrade_after, user_churn }
+    }
+
+    /// Whether the account's users use the product on `day`.
+    fn active_on(&self, day: DateTime<Utc>, churned: Option<DateTime<Utc>>) -> bool {
+        match churned {
+            Some(gone) if day >= gone => self.back_after.is_some_and(|b| {
+                let back = gone + Duration::days(b);
+                day >= back && day < back + Duration::days(10)
+            }),
+            _ => true,
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -229,12 +296,15 @@ fn user(
     created: DateTime<Utc>,
     now: DateTime<Utc>,
     days: u32,
-    engagement: f64,
+    account: &Account,
+    churned: Option<DateTime<Utc>>,
 ) {
     let user_id = format!("{company}-user-{u}");
     let first = FIRST[tl.rng.gen_range(0..FIRST.len())];
     let last = LAST[tl.rng.gen_range(0..LAST.len())];
-    let joined = created + Duration::hours(tl.rng.gen_range(0..i64::from(days.max(2)) * 12));
+    // Most users join in the company's first weeks.
+    let joined =
+        (created + Duration::hours(tl.rng.gen_range(0..i64::from(days.max(2)) * 4))).min(now - Duration::hours(2));
     let anon = format!("anon-{:016x}", tl.rng.gen::<u64>());
     let source = ["google", "newsletter", "direct"][u % 3];
     tl.track(joined - Duration::minutes(5), &anon, "Landing Page Viewed", json!({"utm_source": source}));
@@ -260,13 +330,17 @@ fn user(
     }
     tl.summary.users += 1;
 
+    let daily: Vec<(&str, u32)> = DAILY.iter().copied().filter(|(name, _)| !account.skipped.contains(name)).collect();
+    // Some users leave before their company does.
+    let leaves = tl.rng.gen_bool(account.user_churn).then(|| joined + Duration::days(tl.rng.gen_range(3..40)));
     let mut day = joined;
     while day < now {
-        if tl.rng.gen_bool(engagement) {
+        let here = leaves.is_none_or(|l| day < l);
+        if here && account.active_on(day, churned) && tl.rng.gen_bool(account.engagement) {
             for _ in 0..tl.rng.gen_range(1..8) {
                 let t = day + Duration::minutes(tl.rng.gen_range(0..600));
                 if t < now {
-                    let name = pick_weighted(&mut tl.rng, DAILY);
+                    let name = pick_weighted(&mut tl.rng, &daily);
                     let props = event_properties(&mut tl.rng, name);
                     tl.track(t, &user_id, name, props);
                 }
