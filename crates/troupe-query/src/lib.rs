@@ -5,6 +5,7 @@
 //! semantics (boundaries, ties, DST) are written down in docs/insights.md and pinned by the
 //! [`conformance`] suite, which every backend runs.
 
+pub mod activity;
 mod actor_set;
 pub mod catalog;
 mod cohorts;

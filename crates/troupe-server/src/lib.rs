@@ -151,6 +151,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::amplitude::routes())
         .merge(routes::shared())
         .merge(routes::read::routes())
+        .merge(routes::activity::routes())
         .merge(routes::privacy::routes())
         .merge(routes::settings::routes())
         .merge(routes::catalog::routes())

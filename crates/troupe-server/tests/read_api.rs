@@ -4,7 +4,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{app, SECRET};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn reads_need_the_projects_secret_key() {
@@ -247,4 +247,92 @@ async fn cohort_members_are_listed_with_sizes() {
     assert_eq!(app.get("/api/projects/default/cohorts/nope/members").await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/api/projects/default/cohorts/pro/members?limit=0").await.status, StatusCode::BAD_REQUEST);
     assert_eq!(app.get_as("/api/projects/default/cohorts/pro/members", None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn account_views_count_activity_members_by_last_seen_and_related_groups() {
+    let app = app().await;
+    let now = chrono::Utc::now();
+    let at = |hours_ago: i64| (now - chrono::Duration::hours(hours_ago)).to_rfc3339();
+    app.post(
+        "/api/sdk/groups/profile/set",
+        json!({"groupKey": "company", "groupId": "acme", "properties": {"name": "Acme"}}),
+    )
+    .await;
+    for (team, company) in [("acme-eng", "acme"), ("acme-ops", "acme"), ("globex-eng", "globex")] {
+        app.post(
+            "/api/sdk/groups/profile/set",
+            json!({"groupKey": "team", "groupId": team, "properties": {"company": company}}),
+        )
+        .await;
+    }
+    for user in ["ada", "bob", "cy"] {
+        app.post("/api/sdk/groups/set_group", json!({"userId": user, "groupKey": "company", "groupId": "acme"})).await;
+    }
+    // ada: 3 events, the latest 1 hour ago; bob: 1 event 5 hours ago; cy: none.
+    for (n, (user, name, hours)) in
+        [("ada", "Signed In", 30), ("ada", "Chart Created", 20), ("ada", "Chart Created", 1), ("bob", "Signed In", 5)]
+            .into_iter()
+            .enumerate()
+    {
+        let event = json!({"event_name": name, "user_id": user, "event_id": format!("e{n}"), "timestamp": at(hours)});
+        assert_eq!(app.post("/api/events", event).await.status, StatusCode::OK);
+    }
+
+    let activity = app.get("/api/projects/default/groups/company/acme/activity").await;
+    assert_eq!(activity.status, StatusCode::OK, "{}", activity.body);
+    assert_eq!(activity.body["events"], json!(4));
+    assert_eq!(activity.body["active_members"], json!(2));
+    assert_eq!(activity.body["member_count"], json!(3));
+    assert_eq!(activity.body["days"], json!(30));
+    assert_eq!(
+        activity.body["top_events"],
+        json!([{"event": "Chart Created", "count": 2}, {"event": "Signed In", "count": 2}])
+    );
+    let last_seen = activity.body["last_seen"].as_str().unwrap_or_default();
+    assert!(last_seen.starts_with(&at(1)[..16]), "{last_seen} vs {}", at(1));
+    let children: Vec<&Value> = activity.body["related"].as_array().into_iter().flatten().collect();
+    let keys: Vec<(&str, &str)> =
+        children.iter().map(|r| (r["relation"].as_str().unwrap_or(""), r["key"].as_str().unwrap_or(""))).collect();
+    assert_eq!(keys, vec![("child", "acme-eng"), ("child", "acme-ops")], "globex's team is not acme's");
+    let team = app.get("/api/projects/default/groups/team/acme-eng/activity").await;
+    assert_eq!(
+        team.body["related"],
+        json!([{"relation": "parent", "group_type": "company", "key": "acme", "name": "Acme"}])
+    );
+
+    // Members most recently seen first; one never seen last.
+    let members = app.get("/api/projects/default/groups/company/acme/members?limit=2").await;
+    assert_eq!(members.body["total"], json!(3));
+    let first_ids: Vec<&str> = members.body["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["distinct_ids"][0].as_str())
+        .collect();
+    assert_eq!(first_ids, vec!["ada", "bob"]);
+    assert_eq!(members.body["results"][0]["events"], json!(3));
+    let rest = app.get("/api/projects/default/groups/company/acme/members?limit=2&offset=2").await;
+    assert_eq!(rest.body["results"][0]["distinct_ids"], json!(["cy"]));
+    assert_eq!(rest.body["results"][0]["last_seen"], Value::Null);
+
+    // Lists with activity per row.
+    let groups = app.get("/api/projects/default/groups?type=company&activity=true").await;
+    assert_eq!(groups.body["results"][0]["member_count"], json!(3));
+    assert_eq!(groups.body["results"][0]["events"], json!(4));
+    assert!(groups.body["results"][0]["last_seen"].is_string());
+    let persons = app.get("/api/projects/default/persons?activity=true&search=bob").await;
+    assert_eq!(persons.body["results"][0]["events"], json!(1));
+
+    for path in [
+        "/api/projects/default/groups/company/acme/activity?days=0",
+        "/api/projects/default/groups/company/acme/members?days=9999",
+        "/api/projects/default/groups?type=company&activity=true&days=400",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+        assert!(r.body["error"].as_str().unwrap_or_default().contains("days"), "{path}: {}", r.body);
+    }
+    assert_eq!(app.get("/api/projects/default/groups/company/nope/activity").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/projects/default/groups/company/nope/members").await.status, StatusCode::NOT_FOUND);
 }

@@ -1,6 +1,7 @@
 //! HTTP routes: one module per wire protocol, plus the read and query APIs. A path two
 //! protocols share (`/track`: Mixpanel's and OpenPanel's) is dispatched here ([`shared`]).
 
+pub mod activity;
 pub mod admin;
 pub mod amplitude;
 pub mod catalog;

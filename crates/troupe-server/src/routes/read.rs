@@ -14,7 +14,7 @@ use troupe_core::CoreError;
 use troupe_store::{EventQuery, GroupQuery, GroupSort, PersonQuery};
 
 use crate::error::{ApiError, ApiQuery};
-use crate::routes::{admin, privacy};
+use crate::routes::{activity, admin, privacy};
 use crate::AppState;
 
 /// Page sizes are capped so one request cannot ask for the whole table.
@@ -77,6 +77,10 @@ struct GroupsParams {
     limit: Option<usize>,
     #[serde(default)]
     offset: usize,
+    /// Add `member_count`, `last_seen` and `events` (over `days`, default 30) to each row.
+    #[serde(default)]
+    activity: bool,
+    days: Option<u32>,
 }
 
 async fn groups(
@@ -93,15 +97,20 @@ async fn groups(
         Some("asc") => false,
         Some(_) => return Err(CoreError::invalid("order", "must be 'asc' or 'desc'").into()),
     };
+    let days = activity::days(params.days, 30)?;
     let query = GroupQuery {
-        group_type,
+        group_type: group_type.clone(),
         search: params.search,
         sort: params.sort.unwrap_or_default(),
         descending,
         limit: limit(params.limit, 50)?,
         offset: params.offset,
     };
-    Ok(Json(json!(app.store.groups(project.id, query).await?)))
+    let page = app.store.groups(project.id, query).await?;
+    match params.activity {
+        true => Ok(Json(activity::with_group_activity(&app, project.id, &group_type, page, days).await?)),
+        false => Ok(Json(json!(page))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -128,6 +137,10 @@ struct PersonsParams {
     limit: Option<usize>,
     #[serde(default)]
     offset: usize,
+    /// Add `last_seen` and `events` (over `days`, default 30) to each row.
+    #[serde(default)]
+    activity: bool,
+    days: Option<u32>,
 }
 
 async fn persons(
@@ -137,8 +150,13 @@ async fn persons(
     ApiQuery(params): ApiQuery<PersonsParams>,
 ) -> Result<Json<Value>, ApiError> {
     let project = app.authorize(&headers, &project).await?;
+    let days = activity::days(params.days, 30)?;
     let query = PersonQuery { search: params.search, limit: limit(params.limit, 50)?, offset: params.offset };
-    Ok(Json(json!(app.store.persons(project.id, query).await?)))
+    let page = app.store.persons(project.id, query).await?;
+    match params.activity {
+        true => Ok(Json(activity::with_person_activity(&app, project.id, page, days).await?)),
+        false => Ok(Json(json!(page))),
+    }
 }
 
 async fn person(
