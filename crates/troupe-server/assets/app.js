@@ -5,7 +5,7 @@
 
 import {
   state, api, ApiError, P, h, truncate, show, when, errorBox, render, guard, link, table, download, confirmDialog,
-  picker, eventItems, bucketLabel,
+  picker, eventItems, bucketLabel, catalog, modal,
 } from '/assets/lib.js';
 import { seriesChart, fmt } from '/assets/charts.js';
 import { insightsPage, showResult, showActors } from '/assets/builder.js';
@@ -115,38 +115,68 @@ async function groupsPage(type) {
     const p = new URLSearchParams({ search, sort, order, offset: String(offset), ...changes });
     location.hash = `#/groups/${encodeURIComponent(current)}?${p}`;
   };
+  const chosen = chosenColumns(current);
   const tools = h('div.toolbar', {},
     h('input', { type: 'search', placeholder: 'Search key, name or property', value: search, 'aria-label': 'Search groups',
       onchange: (e) => go({ search: e.target.value, offset: '0' }) }),
-    h('select', { 'aria-label': 'Sort by', onchange: (e) => go({ sort: e.target.value }) },
-      [['updated_at', 'Last updated'], ['created_at', 'Created'], ['key', 'Key'], ['name', 'Name']].map(([v, t]) => h('option', { value: v, selected: v === sort }, t))),
-    h('button', { onclick: () => go({ order: order === 'desc' ? 'asc' : 'desc' }) }, order === 'desc' ? '↓ Descending' : '↑ Ascending'),
+    h('button', { onclick: () => chooseColumns(current, chosen) }, 'Columns…'),
     h('div.spacer'),
     h('button.primary', { onclick: () => groupForm(current, null) }, 'New group'));
   const body = h('div');
   render(h('h1', {}, 'Groups'), tabs, tools, body);
   await guard(body, async () => {
-    const q = new URLSearchParams({ type: current, sort, order, limit: String(limit), offset: String(offset) });
+    const q = new URLSearchParams({ type: current, sort, order, limit: String(limit), offset: String(offset), activity: 'true' });
     if (search) q.set('search', search);
     const page = await api('GET', `${P()}/groups?${q}`);
     if (!page.results.length) {
       body.append(h('p.empty', {}, search ? `No ${current} matches “${search}”.` : `No ${current} yet. Create one, or send a group from your app.`));
       return;
     }
+    const columns = chosen.length ? chosen : defaultColumns(page.results);
+    // Headers the server sorts by toggle the order; the others describe the page only.
+    const sortable = (label, field) => h('th', { 'aria-sort': sort === field ? (order === 'asc' ? 'ascending' : 'descending') : 'none' },
+      h('button.sort', { type: 'button', onclick: () => go(sort === field ? { order: order === 'desc' ? 'asc' : 'desc' } : { sort: field, order: field === 'key' || field === 'name' ? 'asc' : 'desc' }) },
+        label, sort === field ? (order === 'asc' ? ' ↑' : ' ↓') : ''));
+    const head = h('tr', {}, sortable('Key', 'key'), sortable('Name', 'name'), h('th', {}, 'Members'), h('th', {}, 'Last seen'),
+      h('th', { title: `events in the last ${page.days} days` }, `Events (${page.days} d)`),
+      columns.map((c) => h('th', {}, c)), sortable('Last updated', 'updated_at'), sortable('Created', 'created_at'));
     const rows = page.results.map((g) => {
-      const props = Object.entries(g.properties).slice(0, 3);
       const href = `#/group/${encodeURIComponent(g.group_type)}/${encodeURIComponent(g.key)}`;
       return h('tr.clickable', { onclick: () => { location.hash = href; } },
-        h('td', {}, g.group_type), h('td', {}, link(href, g.key)), h('td', {}, g.name || ''),
-        [0, 1, 2].map((i) => props[i] ? h('td.prop', { title: `${props[i][0]}: ${show(props[i][1])}` }, h('span.k', {}, `${props[i][0]}: `), truncate(props[i][1], 24)) : h('td')),
-        h('td.nowrap', { title: g.updated_at }, when(g.updated_at)));
+        h('td', {}, link(href, g.key)), h('td', {}, g.name || ''), h('td.num', {}, fmt(g.member_count)),
+        h('td.nowrap', { title: g.last_seen || 'no event in the window' }, g.last_seen ? when(g.last_seen) : '–'), h('td.num', {}, fmt(g.events)),
+        columns.map((c) => h('td.prop', { title: g.properties[c] === undefined ? '' : show(g.properties[c]) }, g.properties[c] === undefined ? '' : truncate(g.properties[c], 28))),
+        h('td.nowrap', { title: g.updated_at }, when(g.updated_at)), h('td.nowrap', { title: g.created_at }, when(g.created_at)));
     });
-    body.append(table(['Type', 'Key', 'Name', 'Property 1', 'Property 2', 'Property 3', 'Last updated'], rows, 'groups'));
+    body.append(h('div.table-wrap', {}, h('table.groups', {}, h('thead', {}, head), h('tbody', {}, rows))));
     body.append(h('div.pager', {},
       h('button', { disabled: offset === 0, onclick: () => go({ offset: String(Math.max(0, offset - limit)) }) }, '← Previous'),
       h('span.muted', {}, `${offset + 1}–${offset + page.results.length} of ${fmt(page.total)}`),
       h('button', { disabled: offset + limit >= page.total, onclick: () => go({ offset: String(offset + limit) }) }, 'Next →')));
   });
+}
+
+/** The property columns chosen for a group type's list (kept in this browser). */
+function chosenColumns(type) {
+  try { return JSON.parse(localStorage.getItem(`troupe.columns.${state.project}.${type}`) || '[]'); } catch { return []; }
+}
+
+/** Until columns are chosen: the three properties most of the page's groups have, besides the name. */
+function defaultColumns(groups) {
+  const seen = new Map();
+  for (const g of groups) for (const k of Object.keys(g.properties)) if (k !== 'name') seen.set(k, (seen.get(k) || 0) + 1);
+  return [...seen.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 3).map(([k]) => k);
+}
+
+async function chooseColumns(type, chosen) {
+  const keys = (await catalog.properties(`group:${type}`).catch(() => [])).map((k) => k.key).filter((k) => k !== 'name');
+  const boxes = keys.map((k) => h('input', { type: 'checkbox', checked: chosen.includes(k), value: k, 'aria-label': `Column ${k}` }));
+  const picked = await modal(`Columns of ${type}`, h('div.columns', {},
+    keys.length ? keys.map((k, i) => h('label.inline', {}, boxes[i], ` ${k}`)) : h('p.empty', {}, 'No properties seen yet.')),
+  [{ label: 'Show these', primary: true, value: true }], () => boxes.filter((b) => b.checked).map((b) => b.value));
+  if (!picked) return;
+  localStorage.setItem(`troupe.columns.${state.project}.${type}`, JSON.stringify(picked));
+  route();
 }
 
 function emptyGroups() {
@@ -214,19 +244,25 @@ function groupForm(type, group) {
   dialog.showModal();
 }
 
+/** A group as an account: who it is, how active, its members by last seen, its related groups. */
 async function groupPage(type, key) {
   nav('groups');
   const body = h('div');
   render(h('p', {}, link(`#/groups/${encodeURIComponent(type)}`, `← ${type}`)), body);
   await guard(body, async () => {
-    const g = await api('GET', `${P()}/groups/${encodeURIComponent(type)}/${encodeURIComponent(key)}?events=20`);
+    const base = `${P()}/groups/${encodeURIComponent(type)}/${encodeURIComponent(key)}`;
+    const [g, act] = await Promise.all([api('GET', `${base}?events=20`), api('GET', `${base}/activity?days=30`)]);
     const chart = h('div.card');
+    const members = h('div');
+    const groupLink = (r) => h('a.chip', { href: `#/group/${encodeURIComponent(r.group_type)}/${encodeURIComponent(r.key)}` }, `${r.group_type}: ${r.name || r.key}`);
+    const parents = act.related.filter((r) => r.relation === 'parent');
+    const children = act.related.filter((r) => r.relation === 'child');
     body.append(
       h('div.title-row', {}, h('h1', {}, g.name || g.key, h('span.muted.small', {}, ` ${type} · ${g.key}`)),
         h('div.spacer'),
         h('button', { onclick: () => groupForm(type, g) }, 'Edit'),
         h('button', { onclick: async () => {
-          const res = await fetch(`${P()}/groups/${encodeURIComponent(type)}/${encodeURIComponent(key)}/export`, { credentials: 'same-origin', headers: { 'X-CSRF-Token': state.csrf } });
+          const res = await fetch(`${base}/export`, { credentials: 'same-origin', headers: { 'X-CSRF-Token': state.csrf } });
           if (res.ok) download(`group-${type}-${key}.json`, await res.text(), 'application/json');
         } }, 'Export'),
         h('button.danger', { onclick: async () => {
@@ -234,27 +270,59 @@ async function groupPage(type, key) {
             `The ${type} ${key}, its profile and every membership in it are erased. Its events can stay (they belong to people) without ${key} in their attribution, or go with it.`,
             [{ label: 'Erase, keep its events', value: 'detach', danger: true }, { label: 'Erase with its events', value: 'delete', danger: true }]);
           if (!events) return;
-          await api('DELETE', `${P()}/groups/${encodeURIComponent(type)}/${encodeURIComponent(key)}?events=${events}`);
+          await api('DELETE', `${base}?events=${events}`);
           state.notice = `${type} ${key} was erased.`;
           await loadGroupTypes();
           location.hash = `#/groups/${encodeURIComponent(type)}`;
         } }, 'Erase…')),
+      parents.length || children.length ? h('p.related', {}, parents.length ? ['Part of ', parents.map(groupLink)] : '',
+        children.length ? [parents.length ? ' · ' : '', `${children.length} related: `, children.map(groupLink)] : '') : '',
+      h('div.stats', {},
+        stat('Last seen', act.last_seen ? when(act.last_seen) : `not in ${act.days} days`, 'last-seen'),
+        stat(`Events, ${act.days} days`, fmt(act.events), 'events'),
+        stat(`Active members, ${act.days} days`, fmt(act.active_members), 'active-members'),
+        stat('Members', fmt(act.member_count), 'members')),
+      h('section', {}, h('h2', {}, 'Events and active members per day'), chart),
       h('div.grid2', {},
+        h('section.card', {}, h('h2', {}, `Top events, ${act.days} days`), act.top_events.length
+          ? table(['Event', 'Count'], act.top_events.map((e) => h('tr', {}, h('td', {}, e.event), h('td.num', {}, fmt(e.count)))), 'top-events')
+          : h('p.empty', {}, 'No events in this window.')),
         h('section.card', {}, h('h2', {}, 'Properties'), propertiesTable(g.properties),
-          h('p.muted.small', {}, `Created ${when(g.created_at)} · updated ${when(g.updated_at)}`)),
-        h('section.card', {}, h('h2', {}, `Members (${g.members.length})`),
-          g.members.length ? h('ul.members', {}, g.members.map((m) => h('li', {}, link(`#/person/${encodeURIComponent(m.distinct_ids[0] || m.id)}`, m.properties.name || m.properties.email || m.distinct_ids[0] || m.id))))
-            : h('p.empty', {}, 'Nobody is in this group right now.'))),
-      h('section', {}, h('h2', {}, 'Activity, last 30 days'), chart),
+          h('p.muted.small', {}, `Created ${when(g.created_at)} · updated ${when(g.updated_at)}`))),
+      h('section', {}, h('h2', {}, `Members (${fmt(act.member_count)})`), members),
       h('section', {}, h('h2', {}, 'Recent events'), eventsTable(g.recent_events)));
     await guard(chart, async () => {
       // Events attributed to the group, and the distinct users behind them.
       const filters = { cohort: { type: 'static', count_by: { group_type: type }, ids: [key] } };
-      const ask = (count_by, math) => api('POST', `${P()}/query`, { kind: 'trends', date_range: { from: '-30d' }, count_by, series: [{ math }], filters });
+      const ask = (count_by, math) => api('POST', `${P()}/query`, { kind: 'trends', date_range: { from: `-${act.days}d` }, count_by, series: [{ math }], filters });
       const [events, users] = await Promise.all([ask({ group_type: type }, 'total'), ask('users', 'unique')]);
       seriesChart(chart, { labels: events.buckets, format: (b) => bucketLabel(b, 'day'), series: [{ name: 'Events', data: events.series[0].data }, { name: 'Active members', data: users.series[0].data }] });
     });
+    let offset = 0;
+    const page = async () => {
+      const r = await api('GET', `${base}/members?limit=25&offset=${offset}`);
+      if (!r.results.length) { members.replaceChildren(h('p.empty', {}, 'Nobody is in this group right now.')); return; }
+      members.replaceChildren(...[table(['Person', 'Email', `Last seen (${r.days} d)`, `Events (${r.days} d)`], r.results.map((m) => h('tr', {},
+        h('td', {}, link(`#/person/${encodeURIComponent(m.distinct_ids[0] || m.id)}`, m.properties.name || m.properties.email || m.distinct_ids[0] || m.id)),
+        h('td', {}, m.properties.email || ''), h('td.nowrap', {}, m.last_seen ? when(m.last_seen) : '–'), h('td.num', {}, fmt(m.events)))), 'members-table'),
+      r.total > 25 ? h('div.pager', {},
+        h('button', { disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - 25); page(); } }, '← Previous'),
+        h('span.muted', {}, `${offset + 1}–${offset + r.results.length} of ${fmt(r.total)}`),
+        h('button', { disabled: offset + 25 >= r.total, onclick: () => { offset += 25; page(); } }, 'Next →')) : null].filter(Boolean));
+    };
+    await guard(members, page);
   });
+}
+
+/** Memberships as chips, each linking to its group. */
+function groupChips(memberships) {
+  return Object.entries(memberships || {}).map(([t, ids]) => ids.map((id) => h('a.chip', {
+    href: `#/group/${encodeURIComponent(t)}/${encodeURIComponent(id)}`, title: `${t} ${id}`, onclick: (e) => e.stopPropagation(),
+  }, `${t}: ${id}`)));
+}
+
+function stat(label, value, name) {
+  return h('div.stat.card', { 'data-stat': name }, h('strong', {}, value), h('span.muted.small', {}, label));
 }
 
 function propertiesTable(props) {
@@ -285,18 +353,19 @@ async function personsPage() {
   const body = h('div');
   render(h('h1', {}, 'Persons'), h('div.toolbar', {}, h('input', { type: 'search', placeholder: 'Search by id or property', value: search, 'aria-label': 'Search persons', onchange: (e) => go({ search: e.target.value, offset: '0' }) })), body);
   await guard(body, async () => {
-    const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+    const q = new URLSearchParams({ limit: String(limit), offset: String(offset), activity: 'true' });
     if (search) q.set('search', search);
     const page = await api('GET', `${P()}/persons?${q}`);
     if (!page.results.length) { body.append(h('p.empty', {}, 'No persons yet: they appear with their first event.')); return; }
-    body.append(table(['Person', 'Distinct ids', 'Groups', 'Last updated'], page.results.map((p) => {
+    body.append(table(['Person', 'Email', 'Groups', `Last seen (${page.days} d)`, `Events (${page.days} d)`, 'Distinct ids'], page.results.map((p) => {
       const href = `#/person/${encodeURIComponent(p.distinct_ids[0] || p.id)}`;
       return h('tr.clickable', { onclick: () => { location.hash = href; } },
         h('td', {}, link(href, p.properties.name || p.properties.email || p.distinct_ids[0] || p.id)),
-        h('td', { title: p.distinct_ids.join(', ') }, truncate(p.distinct_ids.join(', '), 50)),
-        h('td', {}, Object.entries(p.group_memberships || {}).map(([t, ids]) => ids.map((id) => h('span.chip', {}, `${t}: ${id}`)))),
-        h('td.nowrap', {}, when(p.updated_at)));
-    })));
+        h('td', {}, p.properties.email || ''),
+        h('td', {}, groupChips(p.group_memberships)),
+        h('td.nowrap', {}, p.last_seen ? when(p.last_seen) : '–'), h('td.num', {}, fmt(p.events)),
+        h('td', { title: p.distinct_ids.join(', ') }, truncate(p.distinct_ids.join(', '), 40)));
+    }), 'persons'));
     body.append(h('div.pager', {},
       h('button', { disabled: offset === 0, onclick: () => go({ offset: String(Math.max(0, offset - limit)) }) }, '← Previous'),
       h('span.muted', {}, `${offset + 1}–${offset + page.results.length} of ${fmt(page.total)}`),
@@ -348,7 +417,7 @@ async function personPage(id) {
         h('section.card', {}, h('h2', {}, 'Distinct ids'), h('ul', {}, p.distinct_ids.map((d) => h('li', {}, h('code', {}, d)))),
           h('h2', {}, 'Groups'),
           Object.keys(p.group_memberships || {}).length
-            ? h('ul', {}, Object.entries(p.group_memberships).map(([t, ids]) => h('li', {}, `${t}: `, ids.map((k) => link(`#/group/${encodeURIComponent(t)}/${encodeURIComponent(k)}`, k)))))
+            ? h('div.chips', {}, groupChips(p.group_memberships))
             : h('p.empty', {}, 'In no group.'))),
       h('section', {}, h('h2', {}, 'Recent events'), eventsTable(p.recent_events)));
   });

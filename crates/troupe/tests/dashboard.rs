@@ -41,10 +41,44 @@ async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboar
         })
         .collect();
     assert_eq!(seen["tabs"], json!(tabs));
+    // Columns: key, name, members, last seen, events, the three properties most groups have (until
+    // others are chosen), updated, created; the first row's figures are the API's.
     assert_eq!(
         seen["columns"],
-        json!(["Type", "Key", "Name", "Property 1", "Property 2", "Property 3", "Last updated"])
+        json!([
+            "Key",
+            "Name",
+            "Members",
+            "Last seen",
+            "Events (30 d)",
+            "country",
+            "employees",
+            "industry",
+            "Last updated ↓",
+            "Created"
+        ])
     );
+    let listed = get(&server, "/api/projects/default/groups?type=company&activity=true&limit=25").await;
+    // (The flow created a group after reading the list: find the row's group by its key.)
+    let row = seen["groups_first_row"].as_array().cloned().unwrap_or_default();
+    let first =
+        listed["results"].as_array().into_iter().flatten().find(|g| g["key"] == row[0]).cloned().unwrap_or_default();
+    assert!(first["member_count"].as_u64().unwrap_or(0) > 0, "{row:?}");
+    assert_eq!(row[2], json!(first["member_count"].to_string()));
+    assert_eq!(row[4], json!(first["events"].as_u64().map(|n| fmt_count(n))));
+    // Sorted by name by its header, then reversed.
+    let by_name = get(&server, "/api/projects/default/groups?type=company&sort=name&order=asc&limit=25").await;
+    let before_created = |g: &&Value| g["key"] != json!("e2e-corp");
+    let names: Vec<Value> =
+        by_name["results"].as_array().into_iter().flatten().filter(before_created).map(|g| g["name"].clone()).collect();
+    assert_eq!(seen["sorted_by_name"], json!(names));
+    let mut reversed = get(&server, "/api/projects/default/groups?type=company&sort=name&order=desc&limit=25").await
+        ["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    reversed.retain(|g| before_created(&g));
+    assert_eq!(seen["sorted_by_name_desc"], json!(reversed.iter().map(|g| g["name"].clone()).collect::<Vec<_>>()));
 
     // The group created in the UI is in the API, exactly as typed.
     let created = get(&server, "/api/projects/default/groups/company/e2e-corp").await;
@@ -54,8 +88,45 @@ async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboar
     // The profile shows the group's members and its recent events.
     let key = seen["profile"]["key"].as_str().unwrap_or_default().to_string();
     let profile = get(&server, &format!("/api/projects/default/groups/company/{key}?events=20")).await;
-    assert_eq!(seen["profile"]["members"], json!(profile["members"].as_array().map(Vec::len)));
+    let member_count = profile["members"].as_array().map_or(0, Vec::len);
+    assert_eq!(seen["profile"]["members"], json!(member_count.min(25)), "a page of members");
     assert_eq!(seen["profile"]["events"], json!(profile["recent_events"].as_array().map(Vec::len)));
+    // The account view's figures are the activity API's.
+    let activity = get(&server, &format!("/api/projects/default/groups/company/{key}/activity?days=30")).await;
+    let stats = &seen["profile"]["stats"];
+    assert_eq!(stats["events"], json!(fmt_count(activity["events"].as_u64().unwrap_or(0))));
+    assert_eq!(stats["active"], json!(fmt_count(activity["active_members"].as_u64().unwrap_or(0))));
+    assert_eq!(stats["members"], json!(fmt_count(member_count as u64)));
+    let top: Vec<Value> = activity["top_events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| json!([e["event"], fmt_count(e["count"].as_u64().unwrap_or(0))]))
+        .collect();
+    assert_eq!(seen["profile"]["top_events"], json!(top));
+    // Members most recently seen first: the page's first member is the API's.
+    let members = get(&server, &format!("/api/projects/default/groups/company/{key}/members?limit=25")).await;
+    assert_eq!(
+        seen["profile"]["member_last_seen"].as_array().map(Vec::len),
+        members["results"].as_array().map(Vec::len)
+    );
+    // The company's teams are linked, and a team links back to its company.
+    let teams = seen["profile"]["related"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !teams.is_empty()
+            && teams
+                .iter()
+                .all(|t| t.as_str().is_some_and(|t| t.starts_with("team: ") || t.starts_with("active_team: "))),
+        "{teams:?}"
+    );
+    let company_chip = format!("company: {}", profile["name"].as_str().unwrap_or_default());
+    assert_eq!(seen["team_page"]["related"], json!([company_chip]));
+
+    // Persons: email and last seen.
+    assert_eq!(
+        seen["persons_columns"],
+        json!(["PERSON", "EMAIL", "GROUPS", "LAST SEEN (30 D)", "EVENTS (30 D)", "DISTINCT IDS"])
+    );
     assert!(seen["events_rows"].as_u64().unwrap_or(0) > 0);
 
     // The funnel by companies reads the same numbers as the JSON API, and so does the dashboard
@@ -111,6 +182,19 @@ async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboar
         assert!(shots.join(format!("{page}.png")).exists(), "screenshot {page}");
     }
     server.stop();
+}
+
+/// A count as the page writes it (en-US thousands).
+fn fmt_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The `RESULT {"name": value}` lines of the browser flow.

@@ -51,7 +51,20 @@ async function main() {
   step('tabs', await page.locator('.tabs .tab').allInnerTexts());
   step('columns', await page.locator('table.groups thead th').allTextContents());
   step('first_page_rows', await page.locator('table.groups tbody tr').count());
+  step('groups_first_row', await page.locator('table.groups tbody tr').first().locator('td').allInnerTexts());
   await shot('03-groups');
+  // A header sorts the list; clicking it again reverses it.
+  await page.locator('table.groups thead').getByRole('button', { name: 'Name' }).click();
+  await page.waitForURL(/sort=name/);
+  const sortedBy = (order) => page.waitForFunction((o) => [...document.querySelectorAll(`th[aria-sort="${o}"]`)].some((th) => th.textContent.startsWith('Name'))
+    && document.querySelectorAll('table.groups tbody tr').length > 0, order);
+  await sortedBy('ascending');
+  const byName = async () => page.locator('table.groups tbody tr td:nth-child(2)').allInnerTexts();
+  step('sorted_by_name', await byName());
+  await page.locator('table.groups thead').getByRole('button', { name: /Name/ }).click();
+  await page.waitForURL(/order=desc/);
+  await sortedBy('descending');
+  step('sorted_by_name_desc', await byName());
 
   // Create a group in the UI.
   await page.getByRole('button', { name: 'New group' }).click();
@@ -68,20 +81,35 @@ async function main() {
   // A demo company's profile: members and events.
   await page.goto(`${base}/#/groups/company?sort=name&order=asc`);
   await page.locator('table.groups tbody tr').first().waitFor();
-  const firstKey = await page.locator('table.groups tbody tr').first().locator('td').nth(1).innerText();
+  const firstKey = await page.locator('table.groups tbody tr').first().locator('td').nth(0).innerText();
   await page.locator('table.groups tbody tr').first().click();
   await page.getByRole('heading', { name: 'Recent events' }).waitFor();
   await page.locator('svg.chart').first().waitFor();
+  await page.locator('table.members-table tbody tr').first().waitFor();
+  const stat = (name) => page.locator(`[data-stat="${name}"] strong`).innerText();
   step('profile', {
     key: firstKey,
-    members: await page.locator('ul.members li').count(),
+    members: await page.locator('table.members-table tbody tr').count(),
+    member_last_seen: await page.locator('table.members-table tbody tr td:nth-child(3)').allInnerTexts(),
     events: await page.locator('table.events tbody tr').count(),
+    stats: { events: await stat('events'), active: await stat('active-members'), members: await stat('members') },
+    top_events: await page.locator('table.top-events tbody tr').evaluateAll((rows) => rows.map((r) => [r.cells[0].textContent, r.cells[1].textContent])),
+    related: await page.locator('.related a.chip').allInnerTexts(),
   });
   await shot('05-group-profile');
+  // A team's page links its company.
+  const chip = page.locator('.related a.chip').first();
+  const teamName = (await chip.innerText()).replace(/^[^:]*: /, '');
+  await chip.click();
+  await page.waitForFunction((name) => (document.querySelector('h1') || {}).textContent?.startsWith(name) && document.querySelector('.related a.chip'), teamName);
+  step('team_page', { url: page.url(), related: await page.locator('.related a.chip').allInnerTexts() });
+  await shot('05b-team-profile');
 
   // Persons and a person profile.
   await page.goto(`${base}/#/persons`);
   await page.locator('table tbody tr').first().waitFor();
+  step('persons_columns', await page.locator('table.persons thead th').allInnerTexts());
+  step('persons_first_row', await page.locator('table.persons tbody tr').first().locator('td').allInnerTexts());
   await shot('06-persons');
   await page.locator('table tbody tr').first().click();
   await page.getByRole('heading', { name: 'Distinct ids' }).waitFor();
