@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{get, post_query, run_node_flow, Server};
+use common::{fmt_count, get, post_query, run_node_flow, Server};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,18 +261,11 @@ fn fmt(v: f64) -> String {
     if v.fract() != 0.0 {
         return format!("{:.2}", v).trim_end_matches('0').trim_end_matches('.').to_string();
     }
-    let digits = format!("{}", v.abs() as u64);
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    let count = fmt_count(v.abs() as u64);
     if v < 0.0 {
-        format!("-{out}")
+        format!("-{count}")
     } else {
-        out
+        count
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{get, post_query, run_node_flow, status_of, Server};
+use common::{fmt_count, get, post_query, run_node_flow, status_of, Server};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +65,7 @@ async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboar
         listed["results"].as_array().into_iter().flatten().find(|g| g["key"] == row[0]).cloned().unwrap_or_default();
     assert!(first["member_count"].as_u64().unwrap_or(0) > 0, "{row:?}");
     assert_eq!(row[2], json!(first["member_count"].to_string()));
-    assert_eq!(row[4], json!(first["events"].as_u64().map(|n| fmt_count(n))));
+    assert_eq!(row[4], json!(first["events"].as_u64().map(fmt_count)));
     // Sorted by name by its header, then reversed.
     let by_name = get(&server, "/api/projects/default/groups?type=company&sort=name&order=asc&limit=25").await;
     let before_created = |g: &&Value| g["key"] != json!("e2e-corp");
@@ -182,19 +182,6 @@ async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboar
         assert!(shots.join(format!("{page}.png")).exists(), "screenshot {page}");
     }
     server.stop();
-}
-
-/// A count as the page writes it (en-US thousands).
-fn fmt_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The `RESULT {"name": value}` lines of the browser flow.

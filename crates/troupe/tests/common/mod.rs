@@ -246,3 +246,16 @@ pub async fn sign_in_to_export(server: &Server) -> Vec<u64> {
     let answer = post_query(server, query).await;
     answer["steps"].as_array().into_iter().flatten().map(|s| s["count"].as_u64().unwrap_or(0)).collect()
 }
+
+/// A count as the dashboard writes it (en-US thousands separators).
+pub fn fmt_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
