@@ -113,9 +113,10 @@ async fn a_pm_builds_with_pickers_shares_the_link_saves_and_adds_to_a_chosen_das
     for (page, overflow) in seen["phone_overflow"].as_object().into_iter().flatten() {
         assert_eq!(overflow, &json!(0), "{page} is wider than 390 px");
     }
+    assert_eq!(seen["dark_background"], json!("rgb(15, 17, 23)"), "dark mode follows the system");
     assert_eq!(seen["page_errors"], json!([]));
     for width in [1440, 390] {
-        for page in ["groups", "insight-trends", "insight-funnel", "dashboard", "settings"] {
+        for page in ["groups", "insight-trends", "insight-funnel", "dashboard", "settings", "group-profile", "person", "cohorts"] {
             assert!(
                 shots.join(format!("3{}-{page}-{width}.png", u8::from(width == 390))).exists(),
                 "{page} at {width}"

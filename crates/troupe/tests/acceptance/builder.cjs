@@ -173,7 +173,8 @@ async function main() {
   const betaHref = await page.getByRole('link', { name: 'Beta' }).getAttribute('href');
   const pages = [['groups', '#/groups'], ['persons', '#/persons'], ['events', '#/events'], ['insight-trends', `#/insights/${encodeURIComponent(firstId)}`],
     ['insight-funnel', `#/insights?q=${encodeURIComponent(JSON.stringify({ kind: 'funnel', count_by: { group_type: 'company' }, date_range: { from: '-30d' }, interval: 'day', steps: [{ event: 'Signed In' }, { event: 'Project Created' }, { event: 'Invited Teammate' }], window: { value: 14, unit: 'day' }, order: 'ordered' }))}`],
-    ['dashboards', '#/dashboards'], ['dashboard', betaHref], ['settings', '#/settings']];
+    ['dashboards', '#/dashboards'], ['dashboard', betaHref], ['settings', '#/settings'],
+    ['group-profile', '#/group/company/acme-inc'], ['person', '#/person/acme-inc-user-0'], ['cohorts', '#/cohorts'], ['cohort-new', '#/cohort/new']];
   const overflow = {};
   for (const width of [1440, 390]) {
     await page.setViewportSize({ width, height: width > 500 ? 900 : 844 });
@@ -187,6 +188,16 @@ async function main() {
     }
   }
   step('phone_overflow', overflow);
+  // Dark mode follows the system.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.setViewportSize({ width: 1440, height: 900 });
+  for (const [name, hash] of pages.filter(([n]) => ['insight-trends', 'group-profile'].includes(n))) {
+    await page.goto(`${base}/${hash}`);
+    await page.locator('#app > *').first().waitFor();
+    await page.waitForLoadState('networkidle');
+    await shot(page, `32-${name}-dark`);
+  }
+  step('dark_background', await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor));
   step('page_errors', errors);
   await browser.close();
 }
