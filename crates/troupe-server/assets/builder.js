@@ -7,9 +7,9 @@ import {
   state, api, P, h, render, errorBox, table, download, csv, link, modal, askName, show,
   bucketLabel, day, picker, eventItems, propertyItems, valueItems, catalog,
 } from '/assets/lib.js';
-import { seriesChart, bigNumbers, changeBadge, stackedBars, funnelBars, retentionTable, fmt } from '/assets/charts.js';
+import { seriesChart, bigNumbers, changeBadge, stackedBars, funnelBars, retentionTable, pathsChart, fmt } from '/assets/charts.js';
 
-const KINDS = [['trends', 'Trends'], ['funnel', 'Funnel'], ['retention', 'Retention'], ['stickiness', 'Stickiness'], ['lifecycle', 'Lifecycle']];
+const KINDS = [['trends', 'Trends'], ['funnel', 'Funnel'], ['retention', 'Retention'], ['stickiness', 'Stickiness'], ['lifecycle', 'Lifecycle'], ['paths', 'Paths']];
 const MATHS = [['total', 'Total events'], ['unique', 'Unique actors'], ['weekly_active', 'Weekly active'], ['monthly_active', 'Monthly active'],
   ['avg_per_actor', 'Events per actor'], ['sum', 'Sum of property'], ['avg', 'Average of property'], ['min', 'Minimum of property'],
   ['max', 'Maximum of property'], ['median', 'Median of property'], ['p90', 'p90 of property']];
@@ -30,6 +30,7 @@ export function defaultQuery(kind, names = []) {
     case 'retention': return { kind, ...common, interval: 'week', date_range: { from: '-8w' }, start: { event: a }, return: { event: b }, cohorting: 'first_time' };
     case 'stickiness': return { kind, ...common, series: [{ event: a }] };
     case 'lifecycle': return { kind, ...common, interval: 'week', date_range: { from: '-8w' }, event: { event: a } };
+    case 'paths': return { kind, ...common, start: { event: a }, step_limit: 5 };
     default: return { kind: 'trends', ...common, series: [{ event: a, math: 'unique' }] };
   }
 }
@@ -200,7 +201,7 @@ export async function insightsPage(id) {
 }
 
 function suggestName(q) {
-  const events = (q.series || q.steps || [q.start || q.event || {}]).map((s) => s.event || 'any event');
+  const events = (q.series || q.steps || [q.start || q.end || q.event || {}]).map((s) => s.event || 'any event');
   const by = typeof q.count_by === 'object' ? ` by ${q.count_by.group_type}` : '';
   return `${KINDS.find(([k]) => k === q.kind)[1]}: ${[...new Set(events)].join(' → ')}${by}`.slice(0, 200);
 }
@@ -255,8 +256,8 @@ function commonControls(q, changed) {
   return h('div.block', {}, h('div.row', {},
     h('label', {}, 'Count by', select('Count by', countByOptions(), current, (v) => { q.count_by = v === 'users' ? 'users' : { group_type: v }; changed(); })),
     dateRangeControl(q, changed),
-    h('label', {}, 'Interval', select('Interval', [['hour', 'Hour'], ['day', 'Day'], ['week', 'Week'], ['month', 'Month']], q.interval || 'day', (v) => { q.interval = v; changed(); })),
-    q.kind !== 'lifecycle' ? breakdownControl(q, changed) : null));
+    q.kind === 'paths' ? null : h('label', {}, 'Interval', select('Interval', [['hour', 'Hour'], ['day', 'Day'], ['week', 'Week'], ['month', 'Month']], q.interval || 'day', (v) => { q.interval = v; changed(); })),
+    !['lifecycle', 'paths'].includes(q.kind) ? breakdownControl(q, changed) : null));
 }
 
 const UNITS = { h: 'hour', d: 'day', w: 'week', m: 'month', y: 'year' };
@@ -334,6 +335,7 @@ function kindControls(q, changed) {
         h('label.inline', {}, h('input', { type: 'checkbox', checked: !!q.cumulative, onchange: (e) => { q.cumulative = e.target.checked; changed(); } }), ' Cumulative (N or more)')));
     case 'lifecycle':
       return h('div.block', {}, h('div.row', {}, h('label', {}, 'Event', eventPicker(q.event, 'Event', changed))));
+    case 'paths': return pathControls(q, changed);
     default:
       return h('div');
   }
@@ -352,6 +354,22 @@ function trendControls(q, changed) {
     q.series.length > 1 ? h('label.inline', {}, 'Formula ', h('input', { placeholder: 'e.g. A / B', value: q.formula || '', 'aria-label': 'Formula', onchange: (e) => { q.formula = e.target.value.trim() || undefined; changed(); } })) : null,
     h('label.inline', {}, h('input', { type: 'checkbox', checked: !!q.compare, 'aria-label': 'Compare to previous period', onchange: (e) => { q.compare = e.target.checked; changed(); } }), ' Compare to previous period'),
     h('label.inline', { title: cumulativeAllowed ? '' : 'only for total, sum and unique' }, h('input', { type: 'checkbox', checked: !!q.cumulative, disabled: !cumulativeAllowed, 'aria-label': 'Cumulative', onchange: (e) => { q.cumulative = e.target.checked; changed(); } }), ' Cumulative')));
+}
+
+/** Paths from a start event, up to an end event, or from each actor's first event. */
+function pathControls(q, changed) {
+  const anchor = q.start ? 'start' : q.end ? 'end' : 'first';
+  const selector = q.start || q.end;
+  return h('div.block', {}, h('div.row', {},
+    h('label', {}, 'Paths', select('Paths anchor', [['start', 'Starting at'], ['end', 'Ending at'], ['first', 'From the first event']], anchor, (v) => {
+      const event = (q.start || q.end || {}).event;
+      delete q.start;
+      delete q.end;
+      if (v !== 'first') q[v] = { event };
+      changed();
+    })),
+    selector ? h('label', {}, 'Event', eventPicker(selector, 'Path event', changed)) : null,
+    h('label', {}, 'Steps', h('input.num', { type: 'number', min: 2, max: 20, value: q.step_limit || 5, 'aria-label': 'Steps', onchange: (e) => { q.step_limit = Math.min(20, Math.max(2, Number(e.target.value) || 5)); changed(); } }))));
 }
 
 function funnelControls(q, changed) {
@@ -448,6 +466,10 @@ export function showResult(container, q, view, r, onActors, opts = {}) {
       onPoint: (si, bi) => onActors({ series: named[si].line.series, intervals: r.intervals[bi], breakdown_value: named[si].line.breakdown_value ?? undefined, label: `${named[si].name} · ${labels[bi]}` }),
     });
     rows = [['Series', ...labels], ...r.series.map((s) => [[s.label, s.breakdown_value].filter(Boolean).join(' · '), ...s.data])];
+  } else if (r.kind === 'paths') {
+    pathsChart(chart, r, (mark) => onActors({ ...mark, label: mark.target ? `${mark.source} → ${mark.target} (step ${mark.step})` : `${mark.source} at step ${mark.step}` }));
+    chart.append(h('p.small.muted', {}, `${fmt(r.actors_with_paths)} ${typeof q.count_by === 'object' ? q.count_by.group_type : 'user'}s with a path`));
+    rows = [['Path', 'Actors'], ...r.sequences.map((sq) => [sq.steps.join(' → '), sq.actors])];
   } else if (r.kind === 'lifecycle') {
     stackedBars(chart, r.buckets, [
       { name: 'New', data: r.new, color: '#16a34a', status: 'new' }, { name: 'Returning', data: r.returning, color: '#4f46e5', status: 'returning' },
@@ -553,7 +575,7 @@ export function duration(seconds) {
 
 /** An empty answer over a range after the project's last event: say so, and offer the range up to it. */
 async function dataEndsHint(container, q, r, setRange) {
-  const empty = r.kind === 'trends' ? r.series.every((l) => l.aggregated_value === 0)
+  const empty = r.kind === 'paths' ? !r.actors_with_paths : r.kind === 'trends' ? r.series.every((l) => l.aggregated_value === 0)
     : r.kind === 'funnel' ? !(r.steps[0] && r.steps[0].count) : r.kind === 'retention' ? !r.rows.some((x) => x.size) : false;
   if (!empty) return;
   const names = await catalog.events().catch(() => []);

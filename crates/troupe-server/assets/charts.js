@@ -292,3 +292,54 @@ export function retentionTable(container, rows, means, format = String, onCell) 
   });
   container.append(table);
 }
+
+/**
+ * Paths as a Sankey diagram: a column per step, a node per event there (height = actors, the 8
+ * largest per step), bands between them (width = actors going from one to the next).
+ * onMark({step, source, target?}) for a node or a band.
+ */
+export function pathsChart(container, r, onMark) {
+  const steps = Math.max(1, ...r.nodes.map((n) => n.step));
+  const f = frame(container, 360);
+  const nodeW = 10;
+  const perStep = new Map();
+  for (let s = 1; s <= steps; s++) {
+    perStep.set(s, r.nodes.filter((n) => n.step === s).sort((a, b) => b.actors - a.actors).slice(0, 8));
+  }
+  const gap = 10;
+  const tallest = Math.max(1, ...[...perStep.values()].map((ns) => ns.reduce((a, n) => a + n.actors, 0)));
+  const spare = Math.max(...[...perStep.values()].map((ns) => ns.length - 1), 0) * gap;
+  const scale = Math.max(0.0001, (f.H - 30 - spare) / tallest);
+  const colX = (s) => 8 + ((f.W - 200 - nodeW) * (s - 1)) / Math.max(1, steps - 1);
+  const place = new Map();
+  for (const [s, ns] of perStep) {
+    let y = 10;
+    for (const n of ns) {
+      const h = Math.max(2, n.actors * scale);
+      place.set(`${s}|${n.name}`, { x: colX(s), y, h, out: y, in: y, node: n });
+      y += h + gap;
+    }
+  }
+  for (const e of r.edges) {
+    const a = place.get(`${e.step}|${e.source}`), b = place.get(`${e.step + 1}|${e.target}`);
+    if (!a || !b) continue;
+    const w = Math.max(1, e.actors * scale);
+    const x0 = a.x + nodeW, x1 = b.x, y0 = a.out, y1 = b.in;
+    a.out += w;
+    b.in += w;
+    const mid = (x0 + x1) / 2;
+    const text = `${e.source} → ${e.target} (step ${e.step}): ${fmt(e.actors)}`;
+    // A filled band between the two nodes, as wide as the actors it carries.
+    const d = `M${x0},${y0} C${mid},${y0} ${mid},${y1} ${x1},${y1} L${x1},${y1 + w} C${mid},${y1 + w} ${mid},${y0 + w} ${x0},${y0 + w} Z`;
+    const band = svg('path', { d, fill: PALETTE[(e.step - 1) % PALETTE.length], 'fill-opacity': 0.22, class: 'band' });
+    f.root.append(actionable(titled(band, text), text, onMark && (() => onMark({ step: e.step, source: e.source, target: e.target }))));
+  }
+  for (const p of place.values()) {
+    const n = p.node;
+    const text = `${n.name} (step ${n.step}): ${fmt(n.actors)}${n.ended ? `, ${fmt(n.ended)} end here` : ''}`;
+    const rect = svg('rect', { x: p.x, y: p.y, width: nodeW, height: p.h, fill: PALETTE[(n.step - 1) % PALETTE.length], class: 'bar', 'data-step': n.step });
+    f.root.append(actionable(titled(rect, text), text, onMark && (() => onMark({ step: n.step, source: n.name }))));
+    f.root.append(svg('text', { x: p.x + nodeW + 4, y: p.y + Math.min(p.h, 24) / 2 + 4, class: 'tick' }, `${n.name.slice(0, 22)} · ${fmt(n.actors)}`));
+  }
+  container.append(f.root);
+}

@@ -116,7 +116,16 @@ async fn a_pm_builds_with_pickers_shares_the_link_saves_and_adds_to_a_chosen_das
     assert_eq!(seen["dark_background"], json!("rgb(15, 17, 23)"), "dark mode follows the system");
     assert_eq!(seen["page_errors"], json!([]));
     for width in [1440, 390] {
-        for page in ["groups", "insight-trends", "insight-funnel", "dashboard", "settings", "group-profile", "person", "cohorts"] {
+        for page in [
+            "groups",
+            "insight-trends",
+            "insight-funnel",
+            "dashboard",
+            "settings",
+            "group-profile",
+            "person",
+            "cohorts",
+        ] {
             assert!(
                 shots.join(format!("3{}-{page}-{width}.png", u8::from(width == 390))).exists(),
                 "{page} at {width}"
@@ -140,7 +149,15 @@ async fn actors_of_every_chart_kind_export_and_become_cohorts_that_filter() {
     // Each kind's mark listed the API's actors for the request the page made: the count, a
     // page of 25 rows, and every one of them in the CSV, in order.
     let mut listed = BTreeMap::new();
-    for kind in ["trend_point", "funnel_step", "funnel_dropped", "retention_cell", "stickiness_bar", "lifecycle_bar"] {
+    for kind in [
+        "trend_point",
+        "funnel_step",
+        "funnel_dropped",
+        "retention_cell",
+        "stickiness_bar",
+        "paths_band",
+        "lifecycle_bar",
+    ] {
         let shown = &seen[kind];
         let asked = &shown["asked"];
         assert!(asked["actors"].is_object(), "{kind}: the page asked for actors: {shown}");
@@ -162,11 +179,13 @@ async fn actors_of_every_chart_kind_export_and_become_cohorts_that_filter() {
         }
         listed.insert(kind, keys);
     }
-    for kind in ["trend_point", "funnel_step", "retention_cell", "stickiness_bar", "lifecycle_bar"] {
+    for kind in ["trend_point", "funnel_step", "retention_cell", "stickiness_bar", "paths_band", "lifecycle_bar"] {
         assert!(!listed[kind].is_empty(), "{kind}: the demo data has actors behind the mark");
     }
     assert_eq!(seen["lifecycle_bar"]["asked"]["actors"]["status"], json!("returning"));
     assert!(seen["stickiness_bar"]["asked"]["actors"]["intervals"] == json!(2));
+    assert_eq!(seen["paths_band"]["asked"]["actors"]["step"], json!(1), "a band from step 1");
+    assert!(seen["paths_band"]["asked"]["actors"]["target"].is_string());
 
     // The funnel step's companies became a static cohort of exactly them.
     let saved = &seen["saved_cohort"];

@@ -50,6 +50,7 @@ async function main() {
     ['funnel_dropped', null, '.chart-box button.link >> nth=0'],
     ['retention_cell', { kind: 'retention', count_by: 'users', date_range: { from: '-4w' }, interval: 'week', start: { event: 'Signed In' }, return: { event: 'Chart Created' }, cohorting: 'first_time' }, 'table.retention td.cell[tabindex] >> nth=2'],
     ['stickiness_bar', { kind: 'stickiness', count_by: 'users', date_range: { from: '-7d' }, interval: 'day', series: [{ event: 'Chart Created' }] }, 'svg.chart rect.bar[data-bucket="1"]'],
+    ['paths_band', { kind: 'paths', count_by: 'users', date_range: { from: '-30d' }, interval: 'day', start: { event: 'Signed In' }, step_limit: 4 }, 'svg.chart path.band >> nth=0'],
     ['lifecycle_bar', { kind: 'lifecycle', count_by: companies, date_range: { from: '-6w' }, interval: 'week', event: { event: 'Chart Created' } }, 'svg.chart rect.bar[data-status="returning"] >> nth=2'],
   ];
   for (const [name, question, mark] of kinds) {
