@@ -221,3 +221,18 @@ async fn sign_in_attempts_are_rate_limited_per_address() {
     assert_eq!((refused.status, refused.body["code"].clone()), (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited")));
     assert_eq!(attempt([10, 0, 0, 2]).await.status, StatusCode::UNAUTHORIZED, "another address is not held back");
 }
+
+#[tokio::test]
+async fn the_favicon_is_served_where_browsers_look_for_it() {
+    let app = app().await;
+    for path in ["/favicon.ico", "/assets/favicon.svg"] {
+        let response =
+            app.router.clone().oneshot(Request::get(path).body(Body::empty()).expect("request")).await.expect("answer");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+            Some("image/svg+xml"),
+            "{path}"
+        );
+    }
+}

@@ -66,6 +66,75 @@ async fn a_pm_builds_with_pickers_shares_the_link_saves_and_adds_to_a_chosen_das
             .collect::<Vec<_>>())
     );
 
+    // Each further control, read back from the URL, answers as the API does.
+    let formula = &seen["control_formula"];
+    assert_eq!(formula["question"]["formula"], json!("B / A"));
+    assert_eq!(formula["question"]["series"][1]["event"], json!("Chart Created"));
+    let answer = post_query(&server, in_utc(&formula["question"])).await;
+    let only_formula = lines_where(&answer, |l| l["series"].is_null());
+    assert_eq!(formula["numbers"], trends_table(&only_formula, &formula["question"]), "the formula alone");
+    assert_eq!(formula["legend"], json!(1));
+    let inputs = &seen["control_formula_inputs"];
+    assert_eq!(inputs["view"], json!({"show_inputs": true}));
+    assert_eq!(inputs["numbers"], trends_table(&answer, &inputs["question"]), "the formula and its series");
+    let cumulative = &seen["control_cumulative"];
+    assert_eq!(cumulative["question"]["cumulative"], json!(true));
+    let answer = post_query(&server, in_utc(&cumulative["question"])).await;
+    assert_eq!(cumulative["numbers"], trends_table(&answer, &cumulative["question"]));
+    let funnel = &seen["control_funnel"];
+    assert_eq!(
+        (funnel["question"]["order"].clone(), funnel["question"]["window"].clone()),
+        (json!("unordered"), json!({"value": 2, "unit": "hour"}))
+    );
+    let answer = post_query(&server, in_utc(&funnel["question"])).await;
+    let shown: Vec<Value> = funnel["numbers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r[0] == json!("All"))
+        .map(|r| r[2].clone())
+        .collect();
+    let counts: Vec<Value> = answer["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| json!(fmt(s["count"].as_f64().unwrap_or(-1.0))))
+        .collect();
+    assert_eq!(shown, counts);
+    assert_eq!(seen["control_funnel_time"]["view"], json!({"funnel": "time"}));
+    let mut timed = in_utc(&funnel["question"]);
+    timed["time_to_convert"] = json!({});
+    let bins = post_query(&server, timed).await["time_to_convert"]["bins"].as_array().map_or(0, Vec::len);
+    assert_eq!(seen["control_funnel_time"]["bins"], json!(bins));
+    let retention = &seen["control_retention"];
+    assert_eq!(
+        (retention["question"]["cohorting"].clone(), retention["question"]["cumulative"].clone()),
+        (json!("recurring"), json!(true))
+    );
+    let answer = post_query(&server, in_utc(&retention["question"])).await;
+    let sizes: Vec<Value> = answer["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| json!(fmt(r["size"].as_f64().unwrap_or(-1.0))))
+        .collect();
+    let shown: Vec<Value> =
+        retention["numbers"].as_array().into_iter().flatten().skip(1).map(|r| r[2].clone()).collect();
+    assert_eq!(shown, sizes);
+    let paths = &seen["control_paths"];
+    assert_eq!(
+        (paths["question"]["kind"].clone(), paths["question"]["step_limit"].clone()),
+        (json!("paths"), json!(3))
+    );
+    let answer = post_query(&server, in_utc(&paths["question"])).await;
+    let mut expected = vec![json!(["Path", "Actors"])];
+    for sequence in answer["sequences"].as_array().into_iter().flatten() {
+        let steps: Vec<&str> = sequence["steps"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        expected.push(json!([steps.join(" → "), fmt(sequence["actors"].as_f64().unwrap_or(-1.0))]));
+    }
+    assert!(expected.len() > 1, "the demo has paths");
+    assert_eq!(paths["numbers"], json!(expected));
+
     // A custom range: dates in the URL, numbers from the API.
     let custom_question = &seen["custom"]["question"];
     let range = &custom_question["date_range"];
@@ -114,6 +183,8 @@ async fn a_pm_builds_with_pickers_shares_the_link_saves_and_adds_to_a_chosen_das
         assert_eq!(overflow, &json!(0), "{page} is wider than 390 px");
     }
     assert_eq!(seen["dark_background"], json!("rgb(15, 17, 23)"), "dark mode follows the system");
+    assert_eq!(seen["nav_on_sign_in"], json!(false), "the sign-in page has no navigation");
+    assert_eq!(seen["sign_in_overflow"], json!(0));
     assert_eq!(seen["page_errors"], json!([]));
     for width in [1440, 390] {
         for page in [
@@ -125,6 +196,11 @@ async fn a_pm_builds_with_pickers_shares_the_link_saves_and_adds_to_a_chosen_das
             "group-profile",
             "person",
             "cohorts",
+            "insight-retention",
+            "insight-stickiness",
+            "insight-lifecycle",
+            "insight-paths",
+            "sign-in",
         ] {
             assert!(
                 shots.join(format!("3{}-{page}-{width}.png", u8::from(width == 390))).exists(),
@@ -224,6 +300,14 @@ async fn actors_of_every_chart_kind_export_and_become_cohorts_that_filter() {
     );
     assert_eq!(seen["page_errors"], json!([]));
     server.stop();
+}
+
+/// A trends answer with only the lines `keep` keeps.
+fn lines_where(answer: &Value, keep: impl Fn(&Value) -> bool) -> Value {
+    let mut out = answer.clone();
+    out["series"] =
+        json!(answer["series"].as_array().into_iter().flatten().filter(|l| keep(l)).cloned().collect::<Vec<_>>());
+    out
 }
 
 /// A question the page asked while the project's zone was still UTC.

@@ -99,6 +99,60 @@ async function main() {
   await page.getByLabel('Compare to previous period').uncheck();
   await settled(page);
 
+  const trendUrl = page.url();
+  // More controls, each read back from the URL and the table: a second series with a formula
+  // (its inputs hidden until asked), cumulative, then a funnel's order and window, retention's
+  // cohorting, and paths.
+  const simple = { kind: 'trends', count_by: 'users', date_range: { from: '-14d' }, interval: 'day', series: [{ event: 'Signed In', math: 'total' }] };
+  await page.goto(`${base}/#/insights?q=${encodeURIComponent(JSON.stringify(simple))}`);
+  await settled(page);
+  await page.getByRole('button', { name: '+ Add series' }).click();
+  await settled(page);
+  await pick(page, 'Series 2 event', 'Chart Created');
+  await settled(page);
+  await page.getByLabel('Formula').fill('B / A');
+  await page.getByLabel('Formula').press('Tab');
+  await settled(page);
+  step('control_formula', { ...(await reading(page)), legend: await page.locator('.summary .total').count() });
+  await page.getByLabel('Show formula inputs').check();
+  await settled(page);
+  step('control_formula_inputs', { ...(await reading(page)), view: view(page) });
+  await page.goto(`${base}/#/insights?q=${encodeURIComponent(JSON.stringify(simple))}`);
+  await settled(page);
+  await page.getByLabel('Cumulative').check();
+  await settled(page);
+  step('control_cumulative', await reading(page));
+  const funnel = { kind: 'funnel', count_by: 'users', date_range: { from: '-30d' }, interval: 'day', steps: [{ event: 'Signed In' }, { event: 'Chart Created' }, { event: 'Report Exported' }], window: { value: 14, unit: 'day' }, order: 'ordered' };
+  await page.goto(`${base}/#/insights?q=${encodeURIComponent(JSON.stringify(funnel))}`);
+  await settled(page);
+  await page.getByLabel('Order').selectOption('unordered');
+  await settled(page);
+  await page.getByLabel('Conversion window').fill('2');
+  await page.getByLabel('Conversion window').press('Tab');
+  await settled(page);
+  await page.getByLabel('Window unit').selectOption('hour');
+  await settled(page);
+  step('control_funnel', await reading(page));
+  await page.getByLabel('Funnel view').selectOption('time');
+  await page.locator('.chart-box svg.chart rect.bar').first().waitFor();
+  step('control_funnel_time', { view: view(page), bins: await page.locator('.chart-box svg.chart rect.bar').count() });
+  const retention = { kind: 'retention', count_by: 'users', date_range: { from: '-6w' }, interval: 'week', start: { event: 'Signed In' }, return: { event: 'Chart Created' }, cohorting: 'first_time' };
+  await page.goto(`${base}/#/insights?q=${encodeURIComponent(JSON.stringify(retention))}`);
+  await settled(page);
+  await page.getByLabel('Cohorting').selectOption('recurring');
+  await settled(page);
+  await page.getByLabel('On or after (cumulative)').check();
+  await settled(page);
+  step('control_retention', await reading(page));
+  await page.getByRole('tab', { name: 'Paths' }).click();
+  await settled(page);
+  await page.getByLabel('Steps').fill('3');
+  await page.getByLabel('Steps').press('Tab');
+  await settled(page);
+  step('control_paths', await reading(page));
+  await page.goto(trendUrl);
+  await settled(page);
+
   // A custom date range.
   const dayOf = (ago) => new Date(Date.now() - ago * 86400000).toISOString().slice(0, 10);
   await page.getByLabel('Date range').selectOption('custom');
@@ -174,7 +228,8 @@ async function main() {
   const pages = [['groups', '#/groups'], ['persons', '#/persons'], ['events', '#/events'], ['insight-trends', `#/insights/${encodeURIComponent(firstId)}`],
     ['insight-funnel', `#/insights?q=${encodeURIComponent(JSON.stringify({ kind: 'funnel', count_by: { group_type: 'company' }, date_range: { from: '-30d' }, interval: 'day', steps: [{ event: 'Signed In' }, { event: 'Project Created' }, { event: 'Invited Teammate' }], window: { value: 14, unit: 'day' }, order: 'ordered' }))}`],
     ['dashboards', '#/dashboards'], ['dashboard', betaHref], ['settings', '#/settings'],
-    ['group-profile', '#/group/company/acme-inc'], ['person', '#/person/acme-inc-user-0'], ['cohorts', '#/cohorts'], ['cohort-new', '#/cohort/new']];
+    ['group-profile', '#/group/company/acme-inc'], ['person', '#/person/acme-inc-user-0'], ['cohorts', '#/cohorts'], ['cohort-new', '#/cohort/new'],
+    ...['retention', 'stickiness', 'lifecycle', 'paths'].map((kind) => [`insight-${kind}`, `#/insights?q=${encodeURIComponent(JSON.stringify({ kind, count_by: 'users', date_range: { from: '-8w' }, interval: 'week', ...({ retention: { start: { event: 'Signed In' }, return: { event: 'Chart Created' }, cohorting: 'first_time' }, stickiness: { series: [{ event: 'Chart Created' }] }, lifecycle: { event: { event: 'Chart Created' } }, paths: { start: { event: 'Signed In' }, step_limit: 4 } })[kind] }))}`])];
   const overflow = {};
   for (const width of [1440, 390]) {
     await page.setViewportSize({ width, height: width > 500 ? 900 : 844 });
@@ -198,6 +253,16 @@ async function main() {
     await shot(page, `32-${name}-dark`);
   }
   step('dark_background', await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor));
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // Signed out: the sign-in page, without the navigation, at both widths.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  step('nav_on_sign_in', await page.locator('#nav').isVisible());
+  await shot(page, '30-sign-in-1440');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, '31-sign-in-390');
+  step('sign_in_overflow', await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth));
   step('page_errors', errors);
   await browser.close();
 }
@@ -221,6 +286,12 @@ async function settled(page) {
 /** The question the page asked, read from its URL. */
 function question(page) {
   return JSON.parse(new URL(page.url()).hash.split('?')[1].split('&').map((kv) => kv.split('=')).filter(([k]) => k === 'q').map(([, v]) => decodeURIComponent(v.replace(/\+/g, ' ')))[0]);
+}
+
+/** The view (chart kind and options) the page keeps in its URL. */
+function view(page) {
+  const params = new URLSearchParams(new URL(page.url()).hash.split('?')[1]);
+  return params.get('v') ? JSON.parse(params.get('v')) : {};
 }
 
 function insightId(page) {
