@@ -477,7 +477,7 @@ export function showResult(container, q, view, r, onActors, opts = {}) {
     (si, bi) => {
       const status = ['new', 'returning', 'resurrecting', 'dormant'][si];
       onActors({ bucket: bi, status, label: `${status} · ${format(r.buckets[bi])}` });
-    });
+    }, lastInProgress(r.buckets, q.interval));
     rows = [['Bucket', 'New', 'Returning', 'Resurrecting', 'Dormant'], ...r.buckets.map((b, i) => [format(b), r.new[i], r.returning[i], r.resurrecting[i], r.dormant[i]])];
   }
   const [head, ...bodyRows] = rows;

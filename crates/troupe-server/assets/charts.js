@@ -181,7 +181,7 @@ export function changeBadge(change) {
 }
 
 /** Lifecycle: new, returning, resurrecting stacked up; dormant down. */
-export function stackedBars(container, labels, stacks, format = String, onBar) {
+export function stackedBars(container, labels, stacks, format = String, onBar, inProgress = false) {
   const up = labels.map((_, i) => stacks.filter((s) => s.data[i] > 0).reduce((a, s) => a + s.data[i], 0));
   const down = labels.map((_, i) => stacks.filter((s) => s.data[i] < 0).reduce((a, s) => a + s.data[i], 0));
   // Symmetric around zero, so the zero line is a grid line.
@@ -202,8 +202,8 @@ export function stackedBars(container, labels, stacks, format = String, onBar) {
       const text = `${s.name} · ${format(l)}: ${fmt(v)}`;
       f.root.append(actionable(titled(svg('rect', {
         x: PAD.l + group * i + group * 0.15, y: yOf(Math.max(from, to)), width: group * 0.7, height: Math.abs(yOf(from) - yOf(to)),
-        fill: s.color || PALETTE[si % PALETTE.length], class: 'bar', 'data-status': s.status, 'data-bucket': i,
-      }), text), text, onBar && (() => onBar(si, i))));
+        fill: s.color || PALETTE[si % PALETTE.length], class: `bar${inProgress && i === labels.length - 1 ? ' in-progress' : ''}`, 'data-status': s.status, 'data-bucket': i,
+      }), inProgress && i === labels.length - 1 ? `${text} (in progress)` : text), text, onBar && (() => onBar(si, i))));
     });
   });
   container.append(f.root);
