@@ -8,19 +8,14 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{fmt_count, get, post_query, run_node_flow, Server};
+use common::{browser_flow, fmt_count, get, post_query, Server};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pm_builds_with_pickers_shares_the_link_saves_and_adds_to_a_chosen_dashboard() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(dir.path(), &["--demo"]);
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("builder-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).expect("screenshot dir");
-    let stdout = run_node_flow("builder.cjs", &[&server.base, &shots.display().to_string()]).await;
-    let seen = results(&stdout);
-    println!("screenshots: {}", shots.display());
+    let (seen, shots) = browser_flow(&server, "builder.cjs", "builder-screenshots").await;
 
     // Pickers: "sgnd in" found "Signed In"; the breakdown kept its company source; the filter's
     // values were the data's.
@@ -215,12 +210,7 @@ async fn a_pm_builds_with_pickers_shares_the_link_saves_and_adds_to_a_chosen_das
 async fn actors_of_every_chart_kind_export_and_become_cohorts_that_filter() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(dir.path(), &["--demo"]);
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("actors-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).expect("screenshot dir");
-    let stdout = run_node_flow("actors.cjs", &[&server.base, &shots.display().to_string()]).await;
-    let seen = results(&stdout);
-    println!("screenshots: {}", shots.display());
+    let (seen, _shots) = browser_flow(&server, "actors.cjs", "actors-screenshots").await;
 
     // Each kind's mark listed the API's actors for the request the page made: the count, a
     // page of 25 rows, and every one of them in the CSV, in order.
@@ -402,15 +392,5 @@ fn changes(answer: &Value) -> Vec<String> {
             };
             Some(format!("{sign}{:.1} %", (change * 100.0).abs()))
         })
-        .collect()
-}
-
-/// The `RESULT {"name": value}` lines of the browser flow.
-fn results(stdout: &str) -> BTreeMap<String, Value> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
-        .filter_map(|l| serde_json::from_str::<BTreeMap<String, Value>>(l).ok())
-        .flatten()
         .collect()
 }

@@ -5,21 +5,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{fmt_count, get, post_query, run_node_flow, status_of, Server};
+use common::{browser_flow, fmt_count, get, post_query, status_of, Server};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboard() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(dir.path(), &["--demo"]);
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).expect("screenshot dir");
-    let stdout = run_node_flow("dashboard.cjs", &[&server.base, &shots.display().to_string()]).await;
-    let seen = results(&stdout);
-    println!("screenshots: {}", shots.display());
+    let (seen, shots) = browser_flow(&server, "dashboard.cjs", "dashboard-screenshots").await;
 
     // Sign-in errors are readable.
     assert_eq!(seen["wrong_password"], json!("wrong email or password"));
@@ -182,14 +175,4 @@ async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboar
         assert!(shots.join(format!("{page}.png")).exists(), "screenshot {page}");
     }
     server.stop();
-}
-
-/// The `RESULT {"name": value}` lines of the browser flow.
-fn results(stdout: &str) -> BTreeMap<String, Value> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
-        .filter_map(|l| serde_json::from_str::<BTreeMap<String, Value>>(l).ok())
-        .flatten()
-        .collect()
 }

@@ -7,19 +7,14 @@
 //
 // Usage: node actors.cjs BASE_URL SCREENSHOT_DIR
 
-const { chromium } = require('playwright-core');
+const { launch, step, pick, settled, question } = require('./ui.cjs');
 const fs = require('fs');
 const path = require('path');
 
 const [base, shots] = process.argv.slice(2);
-const step = (name, value) => console.log(`RESULT ${JSON.stringify({ [name]: value })}`);
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
@@ -132,25 +127,6 @@ async function main() {
 async function downloaded(page, button) {
   const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
   return fs.readFileSync(await download.path(), 'utf8');
-}
-
-async function pick(page, label, text) {
-  const box = page.getByRole('combobox', { name: label, exact: true });
-  await box.click();
-  await box.fill(text);
-  await page.locator('.picker-list:not([hidden]) li').first().waitFor();
-  await box.press('Enter');
-}
-
-async function settled(page) {
-  await page.waitForTimeout(350);
-  await page.waitForFunction(() => { const r = document.querySelector('.result'); return r && !r.classList.contains('stale') && r.childElementCount > 0; });
-  await page.waitForLoadState('networkidle');
-}
-
-function question(page) {
-  const params = new URLSearchParams(new URL(page.url()).hash.split('?')[1]);
-  return JSON.parse(params.get('q'));
 }
 
 main().catch((e) => {

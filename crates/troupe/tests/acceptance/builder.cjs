@@ -7,18 +7,13 @@
 //
 // Usage: node builder.cjs BASE_URL SCREENSHOT_DIR
 
-const { chromium } = require('playwright-core');
+const { launch, step, pick, settled, question, view } = require('./ui.cjs');
 const path = require('path');
 
 const [base, shots] = process.argv.slice(2);
-const step = (name, value) => console.log(`RESULT ${JSON.stringify({ [name]: value })}`);
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
@@ -265,33 +260,6 @@ async function main() {
   step('sign_in_overflow', await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth));
   step('page_errors', errors);
   await browser.close();
-}
-
-/** Types into a picker and takes its best suggestion. */
-async function pick(page, label, text) {
-  const box = page.getByRole('combobox', { name: label, exact: true });
-  await box.click();
-  await box.fill(text);
-  await page.locator('.picker-list:not([hidden]) li').first().waitFor();
-  await box.press('Enter');
-}
-
-/** Waits until the builder's answer is current (not marked stale). */
-async function settled(page) {
-  await page.waitForTimeout(350);
-  await page.waitForFunction(() => { const r = document.querySelector('.result'); return r && !r.classList.contains('stale') && r.childElementCount > 0; });
-  await page.waitForLoadState('networkidle');
-}
-
-/** The question the page asked, read from its URL. */
-function question(page) {
-  return JSON.parse(new URL(page.url()).hash.split('?')[1].split('&').map((kv) => kv.split('=')).filter(([k]) => k === 'q').map(([, v]) => decodeURIComponent(v.replace(/\+/g, ' ')))[0]);
-}
-
-/** The view (chart kind and options) the page keeps in its URL. */
-function view(page) {
-  const params = new URLSearchParams(new URL(page.url()).hash.split('?')[1]);
-  return params.get('v') ? JSON.parse(params.get('v')) : {};
 }
 
 function insightId(page) {

@@ -6,19 +6,13 @@
 //
 // Usage: node dashboard.cjs BASE_URL SCREENSHOT_DIR
 
-const { chromium } = require('playwright-core');
+const { launch, step, pick, settled } = require('./ui.cjs');
 const path = require('path');
 
 const [base, shots] = process.argv.slice(2);
-const results = {};
-const step = (name, value) => { results[name] = value; console.log(`RESULT ${JSON.stringify({ [name]: value })}`); };
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   page.setDefaultTimeout(15000);
   const errors = [];
@@ -206,21 +200,6 @@ async function main() {
 
   step('page_errors', errors);
   await browser.close();
-}
-
-/** Types into a picker and takes its best suggestion. */
-async function pick(page, label, text) {
-  const box = page.getByRole('combobox', { name: label, exact: true });
-  await box.click();
-  await box.fill(text);
-  await page.locator('.picker-list:not([hidden]) li').first().waitFor();
-  await box.press('Enter');
-}
-
-/** Waits until the builder's answer is current (not marked stale). */
-async function settled(page) {
-  await page.waitForTimeout(300);
-  await page.waitForFunction(() => { const r = document.querySelector('.result'); return r && !r.classList.contains('stale') && r.childElementCount > 0; });
 }
 
 main().catch((e) => {

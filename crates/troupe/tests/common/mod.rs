@@ -259,3 +259,25 @@ pub fn fmt_count(n: u64) -> String {
     }
     out
 }
+
+/// A dashboard flow in headless Chromium (`tests/acceptance/<script>`, given the server's URL and
+/// a screenshot folder `<target>/tmp/<shots>/`, emptied first): what it read, from its
+/// `RESULT {"name": value}` lines, and where its screenshots are.
+pub async fn browser_flow(
+    server: &Server,
+    script: &str,
+    shots: &str,
+) -> (std::collections::BTreeMap<String, serde_json::Value>, std::path::PathBuf) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(shots);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let stdout = run_node_flow(script, &[&server.base, &dir.display().to_string()]).await;
+    println!("screenshots: {}", dir.display());
+    let seen = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .filter_map(|l| serde_json::from_str::<std::collections::BTreeMap<String, serde_json::Value>>(l).ok())
+        .flatten()
+        .collect();
+    (seen, dir)
+}
