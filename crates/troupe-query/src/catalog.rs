@@ -18,7 +18,7 @@ use troupe_store::{EventQuery, GroupQuery, GroupSort, PersonQuery, ScanRequest, 
 use crate::QueryError;
 
 pub const EVENT_NAME_DAYS: i64 = 90;
-pub const EVENT_SAMPLE: usize = 10_000;
+pub const EVENT_SAMPLE: usize = 2_000;
 pub const PROFILE_SAMPLE: usize = 5_000;
 /// Values listed per property at most.
 pub const MAX_VALUES: usize = 200;

@@ -30,7 +30,7 @@ use crate::AppState;
 
 /// How long a read of the data is reused: a new event name shows in the pickers within this.
 pub const CACHED_FOR: Duration = Duration::from_secs(60);
-/// Samples kept at most (each up to 10,000 property maps): the `event` parameter is free text,
+/// Samples kept at most (each up to a few thousand property maps): the `event` parameter is free text,
 /// so the cache must not grow with what callers send.
 const MAX_SAMPLES: usize = 32;
 
