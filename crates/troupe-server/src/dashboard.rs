@@ -120,6 +120,9 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(index))
         .route("/assets/{file}", get(asset))
+        // The browser SDK: a classic script (defines `window.troupe`) and the same as a module.
+        .route("/sdk.js", get(sdk_script))
+        .route("/sdk.mjs", get(|| asset(Path("sdk.mjs".to_string()))))
         // Browsers ask for /favicon.ico whatever the page links to.
         .route("/favicon.ico", get(|| asset(Path("favicon.svg".to_string()))))
         .route("/api/session", get(session))
@@ -142,8 +145,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("cohorts.js", "text/javascript; charset=utf-8", include_str!("../assets/cohorts.js")),
     ("charts.js", "text/javascript; charset=utf-8", include_str!("../assets/charts.js")),
     ("favicon.svg", "image/svg+xml", include_str!("../assets/favicon.svg")),
+    ("sdk.mjs", "text/javascript; charset=utf-8", SDK_MODULE),
     ("app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
 ];
+
+const SDK_MODULE: &str = include_str!("../assets/sdk.mjs");
+
+/// `/sdk.js`: the module with its export turned into `window.troupe`, for a plain `<script>` tag.
+async fn sdk_script() -> Response {
+    static SCRIPT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| SDK_MODULE.replace("export default troupe;", "window.troupe = troupe;"));
+    let mut response = ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT.as_str()).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
 
 async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {

@@ -139,17 +139,32 @@ impl AppState {
     }
 }
 
-/// The whole HTTP API.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The ingestion routes of every protocol. They answer browsers on any site (troupe's browser SDK
+/// and the web SDKs of other clients send from the customer's pages), so they allow cross-origin
+/// requests: no cookie is read there, only the ingestion key. The read API, the dashboard and the
+/// settings stay same-origin.
+fn ingestion() -> Router<Arc<AppState>> {
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers(tower_http::cors::Any)
+        .max_age(std::time::Duration::from_secs(24 * 3600));
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(ready))
         .merge(routes::native::routes())
         .merge(routes::posthog::routes())
         .merge(routes::segment::routes())
         .merge(routes::mixpanel::routes())
         .merge(routes::amplitude::routes())
         .merge(routes::shared())
+        .layer(cors)
+}
+
+/// The whole HTTP API.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
+        .merge(ingestion())
         .merge(routes::read::routes())
         .merge(routes::activity::routes())
         .merge(routes::privacy::routes())

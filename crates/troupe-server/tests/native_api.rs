@@ -249,3 +249,45 @@ async fn concurrent_profile_ops_on_one_entity_lose_no_update() {
     let p = app.get("/api/projects/default/persons/ada").await;
     assert_eq!(p.body["properties"]["logins"], json!(100));
 }
+
+#[tokio::test]
+async fn ingestion_answers_other_sites_and_the_read_api_does_not() {
+    let app = app().await;
+    let send = |request: axum::http::Request<axum::body::Body>| {
+        let router = app.router.clone();
+        async move { tower::ServiceExt::oneshot(router, request).await.expect("answer") }
+    };
+    // A browser's preflight before posting JSON with the site header from https://shop.example.
+    let preflight = axum::http::Request::options("/api/sdk/batch")
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type,x-trodo-site-id")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let answer = send(preflight).await;
+    assert!(answer.status().is_success(), "{}", answer.status());
+    assert_eq!(answer.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
+    for path in ["/api/events", "/batch/", "/v1/batch", "/track", "/2/httpapi"] {
+        let post = axum::http::Request::post(path)
+            .header("origin", "https://shop.example")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from("{}"))
+            .expect("request");
+        let answer = send(post).await;
+        assert_eq!(
+            answer.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+            Some("*"),
+            "{path}"
+        );
+    }
+    // Reading data, or the dashboard's session, stays same-origin.
+    for path in ["/api/projects/default/group-types", "/api/session"] {
+        let get = axum::http::Request::get(path)
+            .header("origin", "https://shop.example")
+            .header("authorization", format!("Bearer {}", common::SECRET))
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let answer = send(get).await;
+        assert!(answer.headers().get("access-control-allow-origin").is_none(), "{path}");
+    }
+}

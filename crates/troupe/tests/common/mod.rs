@@ -273,11 +273,20 @@ pub async fn browser_flow(
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     let stdout = run_node_flow(script, &[&server.base, &dir.display().to_string()]).await;
     println!("screenshots: {}", dir.display());
-    let seen = stdout
+    (results(&stdout), dir)
+}
+
+/// A browser flow given its own arguments: what it read, from its `RESULT` lines.
+pub async fn browser_flow_with(script: &str, args: &[&str]) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let stdout = run_node_flow(script, args).await;
+    results(&stdout)
+}
+
+fn results(stdout: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    stdout
         .lines()
         .filter_map(|l| l.strip_prefix("RESULT "))
         .filter_map(|l| serde_json::from_str::<std::collections::BTreeMap<String, serde_json::Value>>(l).ok())
         .flatten()
-        .collect();
-    (seen, dir)
+        .collect()
 }
