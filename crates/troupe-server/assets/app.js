@@ -553,10 +553,32 @@ async function settingsPage() {
   body.append(h('section.card', {}, h('h2', {}, project.name),
     h('p', {}, 'Ingestion key (write-only; give it to your SDKs): ', h('code.key', {}, project.ingestion_key)),
     h('p.muted.small', {}, 'The secret key that reads the API was shown once when the project was created.')));
+  body.append(h('h2', {}, 'Install'), installSnippets(project.ingestion_key));
   body.append(h('h2', {}, 'Time zone'), timezoneForm());
   body.append(h('h2', {}, 'Group types'), groupTypesTable());
   body.append(h('h2', {}, 'Privacy'));
   await guard(body, async () => body.append(await privacyForm()));
+}
+
+/** How to send this project's events: the browser SDK this troupe serves, and the Rust SDK. */
+function installSnippets(key) {
+  const host = location.origin;
+  const web = `<script src="${host}/sdk.js"></script>
+<script>
+  troupe.init('${key}', { host: '${host}' });
+  troupe.page();
+  // after sign-in:
+  // troupe.identify('user@example.com').then(() => troupe.set_group('company', 'acme'));
+</script>`;
+  const rust = `let troupe = troupe_sdk::Client::new(troupe_sdk::Config::new("${host}", "${key}"));
+let user = troupe.for_user("user@example.com");
+user.set_group("company", ["acme"])?;
+user.track("Signed In", serde_json::json!({}))?;`;
+  const block = (title, code, name) => h('div', {}, h('div.title-row', {}, h('h3.small', {}, title), h('div.spacer'),
+    h('button', { type: 'button', onclick: async (e) => { await navigator.clipboard?.writeText(code).catch(() => {}); e.target.textContent = 'Copied'; } }, 'Copy')),
+  h('pre', { 'data-snippet': name }, code));
+  return h('section.card', {}, h('p.muted.small', {}, 'Paste into your site (before </body>) or your Rust backend; see docs/sdk-browser.md and the troupe-sdk crate.'),
+    block('Browser (served by this troupe at /sdk.js)', web, 'browser'), block('Rust server (crate troupe-sdk)', rust, 'rust'));
 }
 
 /** The project's timezone: insights' days and every time shown. */

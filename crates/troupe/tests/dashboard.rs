@@ -160,6 +160,13 @@ async fn a_new_user_signs_in_browses_groups_builds_a_funnel_and_saves_a_dashboar
     let left = get(&server, &format!("/api/projects/default/events?person={erased}")).await;
     assert_eq!(left["results"], json!([]), "no event of the erased person is left");
 
+    // Settings shows how to install the browser SDK this server serves, with the project's key.
+    let snippet = seen["install_snippet"].as_str().unwrap_or_default();
+    assert!(
+        snippet.contains(&format!("{}/sdk.js", server.base)) && snippet.contains("troupe.init('site_acceptance'"),
+        "{snippet}"
+    );
+
     // Phone width: nothing wider than the screen; no script errors on any page.
     assert_eq!(seen["phone_overflow"], json!(0));
     assert_eq!(seen["page_errors"], json!([]));

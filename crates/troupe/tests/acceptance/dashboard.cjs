@@ -189,6 +189,7 @@ async function main() {
   await page.goto(`${base}/#/settings`);
   await page.getByRole('heading', { name: 'Group types' }).waitFor();
   await page.getByRole('button', { name: 'Save privacy settings' }).waitFor();
+  step('install_snippet', await page.locator('pre[data-snippet="browser"]').innerText());
   await shot('14-settings');
 
   // A phone.
