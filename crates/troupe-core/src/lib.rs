@@ -16,6 +16,11 @@ pub mod profile;
 pub mod state;
 pub mod working_set;
 
+/// Distinct ids that stand for no user: what server SDKs send their own events under
+/// (trodo-python's and troupe-sdk's `server_global`, for `server_error`). Their events are stored
+/// and counted as events; insights counting users leave them out (docs/semantics.md).
+pub const SYNTHETIC_DISTINCT_IDS: &[&str] = &["server_global"];
+
 /// Properties of an event or a profile, in the order they were first written.
 pub type Properties = serde_json::Map<String, serde_json::Value>;
 

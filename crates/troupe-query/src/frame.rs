@@ -137,6 +137,24 @@ impl Frame {
         self.scan.len()
     }
 
+    /// Events of these persons (by person id) count for no person: they stay events (totals),
+    /// but no user is counted for them.
+    pub fn leave_out_persons(&mut self, ids: &rustc_hash::FxHashSet<String>) {
+        if ids.is_empty() || self.scan.person.is_empty() {
+            return;
+        }
+        let left_out: Vec<u32> =
+            self.scan.persons.iter().enumerate().filter(|(_, p)| ids.contains(&p.key)).map(|(i, _)| i as u32).collect();
+        if left_out.is_empty() {
+            return;
+        }
+        for p in self.scan.person.iter_mut() {
+            if left_out.contains(p) {
+                *p = troupe_store::GroupColumn::NO_ID;
+            }
+        }
+    }
+
     pub fn column(&self, by: &CountBy) -> ActorColumn {
         match by {
             CountBy::Users => ActorColumn::Persons,
@@ -149,7 +167,7 @@ impl Frame {
         ActorColumn::Group(self.group_index.get(group_type).copied().unwrap_or(usize::MAX))
     }
 
-    /// Per event its one actor ([`GroupColumn::NO_ID`]: none), when no event counts for
+    /// Per event its one actor ([`troupe_store::GroupColumn::NO_ID`]: none), when no event counts for
     /// several (persons always; a group type while no event has two groups of it).
     pub fn single_actors(&self, column: ActorColumn) -> Option<&[u32]> {
         match column {
@@ -162,7 +180,10 @@ impl Frame {
     #[inline]
     pub fn actors(&self, i: usize, column: ActorColumn) -> &[u32] {
         match column {
-            ActorColumn::Persons => self.scan.person.get(i).map(std::slice::from_ref).unwrap_or(&[]),
+            ActorColumn::Persons => match self.scan.person.get(i) {
+                Some(p) if *p != troupe_store::GroupColumn::NO_ID => std::slice::from_ref(p),
+                _ => &[],
+            },
             ActorColumn::Group(g) => self.scan.groups.get(g).map_or(&[], |c| c.of(i)),
         }
     }

@@ -52,6 +52,9 @@ pub struct Ctx<'a> {
     profiles: ProfileCache,
     /// The project's group type names, read once per question.
     group_types: tokio::sync::OnceCell<Vec<String>>,
+    /// Persons of synthetic distinct ids ([`troupe_core::SYNTHETIC_DISTINCT_IDS`]: a server SDK's
+    /// `server_global`), by person id: a question counting users leaves them out.
+    synthetic: rustc_hash::FxHashSet<String>,
 }
 
 type ProfileCache = std::sync::Mutex<HashMap<ActorKind, Option<Arc<Vec<Actor>>>>>;
@@ -73,7 +76,12 @@ pub async fn run(
     insight: &Insight,
     now: DateTime<Utc>,
 ) -> Result<InsightResult, QueryError> {
-    let ctx = Ctx { store, project, now, profiles: ProfileCache::default(), group_types: Default::default() };
+    let synthetic = match insight.common().count_by {
+        spec::CountBy::Users => synthetic_persons(store, project).await?,
+        spec::CountBy::Group { .. } => Default::default(),
+    };
+    let ctx =
+        Ctx { store, project, now, profiles: ProfileCache::default(), group_types: Default::default(), synthetic };
     let started = std::time::Instant::now();
     let result = match insight {
         Insight::Trends(q) => InsightResult::Trends(trends::run(&ctx, q).await?),
@@ -95,8 +103,26 @@ pub async fn cohort_members(
     cohort: &spec::CohortRef,
     now: DateTime<Utc>,
 ) -> Result<(spec::CountBy, Vec<Actor>), QueryError> {
-    let ctx = Ctx { store, project, now, profiles: ProfileCache::default(), group_types: Default::default() };
+    let ctx = Ctx {
+        store,
+        project,
+        now,
+        profiles: ProfileCache::default(),
+        group_types: Default::default(),
+        synthetic: Default::default(),
+    };
     cohorts::members(&ctx, cohort).await
+}
+
+/// The persons behind the project's synthetic distinct ids, by person id (usually none).
+async fn synthetic_persons(store: &dyn Store, project: ProjectId) -> Result<rustc_hash::FxHashSet<String>, QueryError> {
+    let mut out = rustc_hash::FxHashSet::default();
+    for id in troupe_core::SYNTHETIC_DISTINCT_IDS {
+        if let Some(person) = store.person(project, id, 0).await? {
+            out.insert(person.person.id);
+        }
+    }
+    Ok(out)
 }
 
 /// The calendar, range and buckets of a query.
@@ -130,7 +156,9 @@ async fn scan(ctx: &Ctx<'_>, needs: &Needs, from: Option<i64>, to: Option<i64>) 
     let scan = ctx.store.scan(ctx.project, needs.request(from, to)).await?;
     // RUST_LOG=troupe_query=debug: how a question's time splits between the store and here.
     tracing::debug!(events = scan.len(), ms = started.elapsed().as_secs_f64() * 1e3, "scanned");
-    Ok(Frame::new(scan))
+    let mut frame = Frame::new(scan);
+    frame.leave_out_persons(&ctx.synthetic);
+    Ok(frame)
 }
 
 /// A question naming a group type the project does not have is refused, saying which it has.

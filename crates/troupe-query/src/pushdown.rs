@@ -228,8 +228,13 @@ pub async fn actor_kind(ctx: &Ctx<'_>, count_by: &CountBy) -> Result<ActorKind, 
 }
 
 /// The backend's own aggregates, `None` when it offers none (the embedded store).
+/// Not while a question leaves synthetic persons out: the backend's aggregates know nothing of
+/// them, so such a question is counted from a scan.
 pub fn backend<'a>(ctx: &'a Ctx<'_>) -> Option<&'a dyn Aggregates> {
-    ctx.store.aggregates()
+    match ctx.synthetic.is_empty() {
+        true => ctx.store.aggregates(),
+        false => None,
+    }
 }
 
 /// Period counts (see [`PeriodCountsRequest`]) as `(cells, totals)`, or `None`.

@@ -70,6 +70,7 @@ macro_rules! insight_conformance_suite {
             filters_apply_to_every_kind,
             an_erased_person_counts_as_if_it_never_existed,
             an_anonymized_person_keeps_every_count,
+            synthetic_ids_are_events_but_not_users,
             invalid_questions_are_refused);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -1193,6 +1194,37 @@ fn every_kind_of_question(breakdown: Value, sticky_by: Value) -> Vec<Value> {
         json!({"kind": "stickiness", "date_range": range, "count_by": sticky_by, "series": [{"event": "use"}]}),
         json!({"kind": "lifecycle", "date_range": range, "count_by": users, "event": {"event": "use"}}),
     ]
+}
+
+/// A server SDK's own events (`server_global`, e.g. `server_error`) are events but no user:
+/// u1 signs in on March 2 and 3; server_global "signs in" on the 2nd and has two server errors.
+/// Unique users [1, 1] (not [2, 1]); total events [2, 1]; server errors: 2 events, 0 users; a
+/// funnel by users has 1; stickiness by users counts u1 only. Counting by companies is untouched.
+pub async fn synthetic_ids_are_events_but_not_users(store: &dyn Store) {
+    let mut d = Data::default();
+    d.set_group("u1", "company", &["acme"]);
+    d.event("u1", "Signed In", at(2, 9, 0), json!({})).event("u1", "Signed In", at(3, 9, 0), json!({}));
+    d.event("server_global", "Signed In", at(2, 10, 0), json!({}));
+    d.event("server_global", "server_error", at(2, 11, 0), json!({"runtime": "rust"}));
+    d.event("server_global", "server_error", at(2, 12, 0), json!({"runtime": "rust"}));
+    let p = d.load(store).await;
+    let range = json!({"from": "2026-03-02", "to": "2026-03-03"});
+    let q = |event: &str, math: &str| json!({"date_range": range, "series": [{"event": event, "math": math}]});
+    assert_eq!(data(&trends(store, p, q("Signed In", "unique")).await), vec![vec![1.0, 1.0]]);
+    assert_eq!(data(&trends(store, p, q("Signed In", "total")).await), vec![vec![2.0, 1.0]]);
+    assert_eq!(data(&trends(store, p, q("server_error", "total")).await), vec![vec![2.0, 0.0]]);
+    assert_eq!(data(&trends(store, p, q("server_error", "unique")).await), vec![vec![0.0, 0.0]]);
+    let f =
+        funnel(store, p, json!({"date_range": range, "steps": [{"event": "Signed In"}, {"event": "Signed In"}]})).await;
+    assert_eq!(f.steps[0].count, 1);
+    let sticky = ask(store, p, json!({"kind": "stickiness", "date_range": range, "series": [{"event": "Signed In"}]}))
+        .await
+        .expect("stickiness answer");
+    let InsightResult::Stickiness(StickinessResult { series, .. }) = sticky else { panic!("not stickiness") };
+    assert_eq!(series[0].data, vec![0, 1], "u1 on both days; server_global not at all");
+    let mut by_company = q("Signed In", "unique");
+    by_company["count_by"] = companies();
+    assert_eq!(data(&trends(store, p, by_company).await), vec![vec![1.0, 1.0]]);
 }
 
 /// Anonymizing a person who merged ids changes no count: every kind of question, by users and
