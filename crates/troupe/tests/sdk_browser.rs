@@ -7,38 +7,14 @@ mod common;
 
 use std::io::Write;
 
-use axum::extract::Query;
-use axum::response::Html;
-use common::{browser_flow_with, get, Server, SECRET, SITE};
+use common::{browser_flow_with, get, sdk_site, Server, SECRET};
 use serde_json::{json, Value};
-
-/// The customer's site: a page loading troupe's script from troupe's origin.
-async fn site(troupe: String) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("site binds");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let page = move |Query(q): Query<std::collections::HashMap<String, String>>| {
-        let troupe = troupe.clone();
-        async move {
-            let flush = q.get("flush").and_then(|f| f.parse::<u64>().ok()).unwrap_or(1000);
-            Html(format!(
-                "<!doctype html><html><head><title>Acme app</title><script src=\"{troupe}/sdk.js\"></script></head>\
-                 <body><p>Acme</p><script>troupe.init('{SITE}', {{ host: '{troupe}', flushInterval: {flush} }});</script></body></html>"
-            ))
-        }
-    };
-    let app =
-        axum::Router::new().route("/", axum::routing::get(page.clone())).route("/other", axum::routing::get(page));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (base, task)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_browser_sdk_keeps_groups_across_browsers_and_delivers_on_unload() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(dir.path(), &[]);
-    let (site_base, site_task) = site(server.base.clone()).await;
+    let (site_base, site_task) = sdk_site(&server.base).await;
     let seen = browser_flow_with("sdk_browser.cjs", &[&site_base, &server.base, SECRET]).await;
 
     // Profile A: Ada's groups as this browser keeps them, everything sent.

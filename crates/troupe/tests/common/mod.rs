@@ -290,3 +290,29 @@ fn results(stdout: &str) -> std::collections::BTreeMap<String, serde_json::Value
         .flatten()
         .collect()
 }
+
+/// A customer's site on another origin: `/` and `/other` load troupe's `/sdk.js` from `troupe`
+/// and call `troupe.init` with the test project's key (`?flush=<ms>` sets the flush interval).
+pub async fn sdk_site(troupe: &str) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::Query;
+    use axum::response::Html;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("site binds");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let troupe = troupe.to_string();
+    let page = move |Query(q): Query<std::collections::HashMap<String, String>>| {
+        let troupe = troupe.clone();
+        async move {
+            let flush = q.get("flush").and_then(|f| f.parse::<u64>().ok()).unwrap_or(1000);
+            Html(format!(
+                "<!doctype html><html><head><title>Acme app</title><script src=\"{troupe}/sdk.js\"></script></head>\
+                 <body><p>Acme</p><script>troupe.init('{SITE}', {{ host: '{troupe}', flushInterval: {flush} }});</script></body></html>"
+            ))
+        }
+    };
+    let app =
+        axum::Router::new().route("/", axum::routing::get(page.clone())).route("/other", axum::routing::get(page));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, task)
+}
