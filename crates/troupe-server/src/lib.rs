@@ -4,6 +4,7 @@
 pub mod auth;
 mod dashboard;
 mod error;
+pub mod metrics;
 pub mod project_settings;
 pub mod rate_limit;
 mod respond;
@@ -53,6 +54,8 @@ pub struct ServerSettings {
     /// How often projects' event retention (privacy settings) is applied; `None`: never (a
     /// process that should not sweep, e.g. tests).
     pub retention_sweep_every: Option<std::time::Duration>,
+    /// The bearer key `/metrics` wants; `None`: `/metrics` answers this machine only.
+    pub metrics_key: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -65,6 +68,7 @@ impl Default for ServerSettings {
             rate_limits: rate_limit::RateLimitSettings::default(),
             setup_token: None,
             retention_sweep_every: Some(retention::SWEEP_EVERY),
+            metrics_key: None,
         }
     }
 }
@@ -78,6 +82,7 @@ pub struct AppState {
     pub ingestion_settings: project_settings::SettingsCache<troupe_store::settings::IngestionSettings>,
     pub general_settings: project_settings::SettingsCache<troupe_store::settings::GeneralSettings>,
     pub catalog: routes::catalog::CatalogCache,
+    pub metrics: metrics::Metrics,
     pub sessions: dashboard::Sessions,
     pub rate_limits: rate_limit::RateLimiter,
 }
@@ -94,6 +99,7 @@ impl AppState {
             ingestion_settings: Default::default(),
             general_settings: Default::default(),
             catalog: Default::default(),
+            metrics: Default::default(),
             sessions: dashboard::Sessions::default(),
             rate_limits,
         });
@@ -164,6 +170,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::scrape))
         .merge(ingestion())
         .merge(routes::read::routes())
         .merge(routes::activity::routes())
@@ -174,6 +181,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::insights::routes())
         .merge(routes::internal::routes())
         .merge(dashboard::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_requests))
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

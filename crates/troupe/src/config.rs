@@ -190,6 +190,10 @@ pub struct ServeArgs {
     /// address (troupe behind a reverse proxy). Always on for a non-loopback address.
     #[arg(long, env = "TROUPE_REQUIRE_SETUP_TOKEN")]
     pub require_setup_token: bool,
+    /// The bearer key Prometheus sends to scrape `/metrics`; unset, `/metrics` answers only
+    /// requests from this machine.
+    #[arg(long, env = "TROUPE_METRICS_KEY", hide_env_values = true)]
+    pub metrics_key: Option<String>,
 }
 
 /// Ingestion and sign-in rate limits (token buckets; docs/api.md "Rate limits"). Rates count

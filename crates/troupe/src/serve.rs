@@ -36,6 +36,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         setup_token: (args.require_setup_token || !args.addr.ip().is_loopback())
             .then(|| troupe_server::auth::generate_key("setup_")),
         retention_sweep_every: Some(troupe_server::retention::SWEEP_EVERY),
+        metrics_key: args.metrics_key.clone().filter(|k| !k.is_empty()),
     };
     if let Some(token) = &settings.setup_token {
         // Printed even once setup is done: harmless then (setup is refused), and the operator

@@ -49,7 +49,7 @@ async fn events(State(app): State<Arc<AppState>>, body: Bytes) -> Result<Respons
         .await?
         .ok_or_else(|| ApiError::Unauthorized(format!("api_key '{key}' is not valid")))?;
     let total = request.items.len();
-    let report = apply_items(&app, &project, request.items, Sender::IngestionKey).await?;
+    let report = apply_items(&app, &project, request.items, Sender::IngestionKey, "amplitude").await?;
     if report.rejected.is_empty() {
         let now = chrono::Utc::now().timestamp_millis();
         let body =

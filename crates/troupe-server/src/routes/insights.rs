@@ -110,8 +110,21 @@ async fn query(
         insight.common_mut().timezone = Some(app.general_settings.get(app.store.as_ref(), project.id).await?.timezone);
     }
     let now = params.now.unwrap_or_else(Utc::now);
+    let started = std::time::Instant::now();
     let result = troupe_query::run(app.store.as_ref(), project.id, &insight, now).await?;
+    app.metrics.query(kind_name(&insight), started);
     Ok(Json(result))
+}
+
+fn kind_name(insight: &Insight) -> &'static str {
+    match insight {
+        Insight::Trends(_) => "trends",
+        Insight::Funnel(_) => "funnel",
+        Insight::Retention(_) => "retention",
+        Insight::Stickiness(_) => "stickiness",
+        Insight::Lifecycle(_) => "lifecycle",
+        Insight::Paths(_) => "paths",
+    }
 }
 
 /// JSON into a query type, refusing unknown fields: a 400 naming the field's path, or serde's

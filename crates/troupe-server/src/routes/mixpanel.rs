@@ -111,7 +111,7 @@ async fn handle(
     }
     let total = request.items.len();
     let sender = if endpoint == Endpoint::Import { Sender::SecretKey } else { Sender::IngestionKey };
-    let report = apply_items(app, &project, request.items, sender).await?;
+    let report = apply_items(app, &project, request.items, sender, "mixpanel").await?;
     if report.rejected.is_empty() {
         return Ok((StatusCode::OK, Json(json!({"status": 1, "error": null}))).into_response());
     }

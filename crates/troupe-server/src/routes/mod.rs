@@ -72,9 +72,27 @@ pub async fn apply_limited(
     project: &Project,
     commands: Vec<Command>,
     sender: Sender,
+    protocol: &'static str,
 ) -> Result<Vec<CommandResult>, ApiError> {
-    app.rate_limits.check_write(project.id, &project.name, &commands, sender == Sender::IngestionKey)?;
-    Ok(app.store.apply(project.id, commands).await?)
+    let n = commands.len();
+    if let Err(e) = app.rate_limits.check_write(project.id, &project.name, &commands, sender == Sender::IngestionKey) {
+        app.metrics.writes(protocol, (0..n).map(|_| ("refused", e.code().to_string())));
+        return Err(e);
+    }
+    let results = app.store.apply(project.id, commands).await?;
+    app.metrics.writes(protocol, results.iter().map(outcome));
+    Ok(results)
+}
+
+/// A write's outcome as `/metrics` counts it.
+fn outcome(result: &CommandResult) -> (&'static str, String) {
+    match result {
+        Ok(Outcome::Stored { .. }) => ("stored", String::new()),
+        Ok(Outcome::Duplicate) => ("duplicate", String::new()),
+        Ok(Outcome::Dropped) => ("dropped", String::new()),
+        Ok(_) => ("applied", String::new()),
+        Err(e) => ("refused", ApiError::from(e.clone()).code().to_string()),
+    }
 }
 
 /// Apply the valid items of a batch in one store call and map results back to item indexes.
@@ -83,7 +101,9 @@ pub async fn apply_items(
     project: &Project,
     items: Vec<ItemResult>,
     sender: Sender,
+    protocol: &'static str,
 ) -> Result<BatchReport, ApiError> {
+    app.metrics.batch(items.len());
     let mut owners = Vec::new();
     let mut commands = Vec::new();
     let mut rejected = Vec::new();
@@ -93,13 +113,16 @@ pub async fn apply_items(
                 owners.extend(std::iter::repeat_n(index, item_commands.len()));
                 commands.extend(item_commands);
             }
-            Err(e) => rejected.push((index, e)),
+            Err(e) => {
+                app.metrics.writes(protocol, [("refused", ApiError::from(e.clone()).code().to_string())]);
+                rejected.push((index, e));
+            }
         }
     }
     let valid_items: std::collections::BTreeSet<usize> = owners.iter().copied().collect();
     let mut failed = std::collections::BTreeSet::new();
     let mut duplicates = 0;
-    for (index, result) in owners.into_iter().zip(apply_limited(app, project, commands, sender).await?) {
+    for (index, result) in owners.into_iter().zip(apply_limited(app, project, commands, sender, protocol).await?) {
         match result {
             Ok(Outcome::Duplicate) => duplicates += 1,
             Ok(_) => {}

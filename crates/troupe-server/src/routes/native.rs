@@ -75,7 +75,7 @@ async fn write(app: &AppState, headers: &HeaderMap, kind: &str, body: Bytes) -> 
     if native::WriteKind::parse(kind) == Some(native::WriteKind::UsersUpsert) {
         upsert_reply(app, &project, &body, &mut reply).await?;
     }
-    for result in apply_limited(app, &project, commands, Sender::IngestionKey).await? {
+    for result in apply_limited(app, &project, commands, Sender::IngestionKey, "native").await? {
         match result? {
             Outcome::Stored { uuid } => reply["uuid"] = json!(uuid),
             Outcome::Duplicate => reply["duplicate"] = json!(true),
@@ -123,7 +123,7 @@ async fn write_batch(app: &AppState, headers: &HeaderMap, field: &str, body: Byt
     let body = json_value(&body)?;
     let project = project(app, headers, &body).await?;
     let items = native::batch_items(&body, field, &app.limits)?.items;
-    let report = apply_items(app, &project, items, Sender::IngestionKey).await?;
+    let report = apply_items(app, &project, items, Sender::IngestionKey, "native").await?;
     Ok(Json(json!({
         "success": true,
         "accepted": report.accepted,

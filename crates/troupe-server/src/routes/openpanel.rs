@@ -60,7 +60,7 @@ pub async fn handle(
     let body = json_value(body)?;
     let device = device_id(headers, &client_id, peer.map(|ConnectInfo(addr)| addr));
     let commands = openpanel::translate(&body, &device, &app.limits)?.into_single()?;
-    for result in apply_limited(app, &project, commands, Sender::IngestionKey).await? {
+    for result in apply_limited(app, &project, commands, Sender::IngestionKey, "openpanel").await? {
         result?;
     }
     let profile = body.pointer("/payload/profileId").cloned().filter(|v| !v.is_null());

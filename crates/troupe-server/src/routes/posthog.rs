@@ -69,7 +69,7 @@ async fn capture(
         .await?
         .ok_or_else(|| ApiError::Unauthorized(format!("project API key '{key}' is not valid")))?;
     let total = capture.items.len();
-    let report = apply_items(&app, &project, capture.items, Sender::IngestionKey).await?;
+    let report = apply_items(&app, &project, capture.items, Sender::IngestionKey, "posthog").await?;
     let Some((_, first)) = report.rejected.first() else {
         return Ok((StatusCode::OK, Json(json!({"status": 1}))).into_response());
     };

@@ -78,7 +78,7 @@ async fn handle(
     let options = SegmentOptions { group_type: app.settings.segment_group_type.clone(), join };
     let request = segment::translate(&body, kind, &options, &app.limits)?;
     let total = request.items.len();
-    let report = apply_items(app, &project, request.items, Sender::IngestionKey).await?;
+    let report = apply_items(app, &project, request.items, Sender::IngestionKey, "segment").await?;
     if report.rejected.is_empty() {
         return Ok((StatusCode::OK, Json(json!({"success": true}))).into_response());
     }
