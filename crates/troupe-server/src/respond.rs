@@ -56,15 +56,23 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         .filter(|v| is_plain_id(v))
         .map_or_else(new_request_id, str::to_string);
     let (path, method) = (request.uri().path().to_string(), request.method().clone());
+    // Every line logged while serving the request carries its id (and JSON logs show it).
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     REQUEST_ID
-        .scope(id.clone(), async move {
-            let response = next.run(request).await;
-            let mut response = in_json(&path, &method, response).await;
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                response.headers_mut().insert("x-request-id", value);
-            }
-            response
-        })
+        .scope(
+            id.clone(),
+            tracing::Instrument::instrument(
+                async move {
+                    let response = next.run(request).await;
+                    let mut response = in_json(&path, &method, response).await;
+                    if let Ok(value) = HeaderValue::from_str(&id) {
+                        response.headers_mut().insert("x-request-id", value);
+                    }
+                    response
+                },
+                span,
+            ),
+        )
         .await
 }
 

@@ -168,6 +168,10 @@ pub struct ServeArgs {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "TROUPE_LOG", default_value = "info")]
     pub log_level: String,
+    /// Log lines as text, or as one JSON object per line (with the request id of the request
+    /// being served) for a log collector.
+    #[arg(long, env = "TROUPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Ingestion key of the `default` project when it is created (for scripts and tests).
     #[arg(long = "project-key", env = "TROUPE_DEFAULT_PROJECT_KEY")]
     pub project_key: Option<String>,
@@ -264,6 +268,12 @@ pub struct DemoArgs {
     /// Days of activity, ending now.
     #[arg(long, default_value_t = 90)]
     pub days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use tracing_subscriber::EnvFilter;
 use troupe_store::{EventQuery, Project, Store};
 
-use crate::config::ServeArgs;
+use crate::config::{LogFormat, ServeArgs};
 use crate::{demo, project};
 
 pub const DEFAULT_PROJECT: &str = "default";
@@ -13,7 +13,12 @@ pub const DEFAULT_PROJECT: &str = "default";
 pub async fn run(args: ServeArgs) -> Result<()> {
     let filter = EnvFilter::try_new(&args.log_level)
         .with_context(|| format!("--log-level '{}' is not a valid log filter", args.log_level))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        // One object a line; `span` carries the request's id while a request is served.
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
 
     let limits = args.store.embedded().limits;
     let store = args.store.open_to_serve().await?;

@@ -209,3 +209,42 @@ async fn group_types_are_listed_renamed_and_deleted_from_the_command_line() {
     let (ok, stdout, _) = run(&["group-type", "list", "--data-dir", &data]);
     assert!(ok && stdout.contains("slot  0  company") && !stdout.contains("team"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_a_line_with_the_request_id() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("troupe.log");
+    let server = common::Server::start_logging_to(&dir.path().join("data"), &["--log-format", "json"], &log);
+    let client = reqwest::Client::new();
+    let sent = client
+        .post(server.url("/api/events"))
+        .header("x-trodo-site-id", common::SITE)
+        .json(&serde_json::json!({"event_name": "Signed In", "user_id": "ada"}))
+        .send()
+        .await
+        .expect("answers");
+    assert!(sent.status().is_success());
+    // An erasure is logged at info, inside its request.
+    let erased = client
+        .delete(server.url("/api/projects/default/persons/ada"))
+        .bearer_auth(common::SECRET)
+        .header("x-request-id", "req-json-42")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(erased.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("req-json-42"));
+    server.stop();
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "{text}");
+    let erasure = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == serde_json::json!("person erased"))
+        .unwrap_or_else(|| panic!("no erasure line in {text}"));
+    assert_eq!(erasure["span"]["request_id"], serde_json::json!("req-json-42"), "{erasure}");
+    assert_eq!(erasure["level"], serde_json::json!("INFO"));
+}
