@@ -45,12 +45,13 @@ async fn window(
     now: DateTime<Utc>,
     days: u32,
     group_type: Option<&str>,
+    persons: bool,
 ) -> Result<EventScan, QueryError> {
     let request = ScanRequest {
         from: Some(now - Duration::days(i64::from(days.clamp(1, MAX_DAYS)))),
         to: Some(now + Duration::seconds(1)),
         group_types: group_type.map(|t| vec![t.to_string()]).unwrap_or_default(),
-        persons: true,
+        persons,
         ..ScanRequest::default()
     };
     Ok(store.scan(project, request).await?)
@@ -73,7 +74,7 @@ pub async fn group_activity(
     now: DateTime<Utc>,
     days: u32,
 ) -> Result<GroupActivity, QueryError> {
-    let scan = window(store, project, now, days, Some(group_type)).await?;
+    let scan = window(store, project, now, days, Some(group_type), true).await?;
     let mut out = GroupActivity { days, ..GroupActivity::default() };
     let Some(column) = scan.groups.first() else { return Ok(out) };
     let Some(wanted) = column.actors.iter().position(|a| a.key == key).map(|i| i as u32) else { return Ok(out) };
@@ -112,7 +113,8 @@ pub async fn groups_activity(
     now: DateTime<Utc>,
     days: u32,
 ) -> Result<HashMap<String, Activity>, QueryError> {
-    let scan = window(store, project, now, days, Some(group_type)).await?;
+    // Counts per group only: the events' persons are not resolved.
+    let scan = window(store, project, now, days, Some(group_type), false).await?;
     let mut out = HashMap::new();
     let Some(column) = scan.groups.first() else { return Ok(out) };
     let wanted: HashMap<u32, &str> = column
@@ -140,7 +142,7 @@ pub async fn persons_activity(
     now: DateTime<Utc>,
     days: u32,
 ) -> Result<HashMap<String, Activity>, QueryError> {
-    let scan = window(store, project, now, days, None).await?;
+    let scan = window(store, project, now, days, None, true).await?;
     let wanted: HashSet<&str> = person_ids.iter().map(String::as_str).collect();
     let mut out: HashMap<String, Activity> = HashMap::new();
     for (i, p) in scan.person.iter().enumerate() {

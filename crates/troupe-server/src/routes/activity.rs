@@ -118,8 +118,10 @@ async fn members(
     let mut members: Vec<(PersonRow, Activity)> = group
         .members
         .into_iter()
-        .map(|m| (seen.get(&m.id).cloned().unwrap_or_default(), m))
-        .map(|(a, m)| (m, a))
+        .map(|m| {
+            let activity = seen.get(&m.id).cloned().unwrap_or_default();
+            (m, activity)
+        })
         .collect();
     members.sort_by(|(a, x), (b, y)| y.last_seen.cmp(&x.last_seen).then_with(|| a.id.cmp(&b.id)));
     let total = members.len() as u64;
