@@ -4,6 +4,8 @@
 //! Writes go to one writer thread ([`writer`]) that applies the core rules and commits in
 //! groups; reads run on a small pool of reader connections on the blocking thread pool.
 
+mod audit;
+pub mod backup;
 mod columns;
 mod commit;
 mod documents;
@@ -25,9 +27,11 @@ use chrono::Duration;
 use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot};
 use troupe_core::{Limits, PreparedCommand, ProjectId};
+use troupe_store::audit::AuditEntry;
 use troupe_store::{
-    CommandResult, Document, EventQuery, EventRow, EventScan, GroupProfile, GroupQuery, GroupRow, GroupTypeInfo,
-    NewProject, Page, PersonProfile, PersonQuery, PersonRow, Project, ScanRequest, Store, StoreError,
+    BackupSummary, CommandResult, Document, EventQuery, EventRow, EventScan, GroupProfile, GroupQuery, GroupRow,
+    GroupTypeInfo, NewProject, Page, PersonProfile, PersonQuery, PersonRow, Project, ScanRequest, Store, StoreError,
+    StoreStats,
 };
 
 use columns::EventCache;
@@ -106,6 +110,7 @@ pub struct DuckStore {
     _preload: Preload,
     /// Set while the writer refuses writes after a failed commit (see [`commit`]).
     halted: Arc<AtomicBool>,
+    data_dir: Option<PathBuf>,
 }
 
 impl DuckStore {
@@ -121,6 +126,9 @@ impl DuckStore {
         conn.execute_batch(&format!("SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")).map_err(backend)?;
         conn.execute_batch(&format!("SET checkpoint_threshold = '{DUCKDB_CHECKPOINT_THRESHOLD}'")).map_err(backend)?;
         conn.execute_batch(&format!("SET threads = {}", config.duckdb_threads.max(1))).map_err(backend)?;
+        if let Some(dir) = &config.data_dir {
+            backup::before_migrating(&conn, dir)?;
+        }
         schema::migrate(&conn).map_err(backend)?;
         // A lowered limit never hides types that already exist: their columns stay.
         let group_slots = config.limits.max_group_types.max(schema::used_slots(&conn).map_err(backend)?);
@@ -166,6 +174,7 @@ impl DuckStore {
             writer_thread: Mutex::new(Some(thread)),
             _preload: preload_thread,
             halted,
+            data_dir: config.data_dir.clone(),
         })
     }
 
@@ -289,12 +298,16 @@ struct Readers {
 
 impl Readers {
     fn with<T>(&self, f: impl FnOnce(&Connection) -> duckdb::Result<T>) -> Result<T, StoreError> {
+        self.with_store_error(|conn| f(conn).map_err(backend))
+    }
+
+    fn with_store_error<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.idle.lock().map_err(|_| poisoned())?.pop();
         let conn = match pooled {
             Some(conn) => conn,
             None => self.base.lock().map_err(|_| poisoned())?.try_clone().map_err(backend)?,
         };
-        let result = f(&conn).map_err(backend);
+        let result = f(&conn);
         self.idle.lock().map_err(|_| poisoned())?.push(conn);
         result
     }
@@ -388,6 +401,41 @@ impl Store for DuckStore {
     async fn scan(&self, project: ProjectId, request: ScanRequest) -> Result<EventScan, StoreError> {
         let cache = Arc::clone(&self.cache);
         self.read(move |conn, slots| scan::scan(conn, project, &request, &cache, slots)).await
+    }
+
+    async fn append_audit(&self, project: ProjectId, entry: AuditEntry) -> Result<(), StoreError> {
+        self.read(move |conn, _| audit::append(conn, project, &entry)).await
+    }
+
+    async fn audit_log(
+        &self,
+        project: ProjectId,
+        before: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(move |conn, _| audit::page(conn, project, before.as_deref(), limit)).await
+    }
+
+    fn stats(&self) -> StoreStats {
+        let writer_queue = Some((WRITER_QUEUE - self.jobs.capacity()) as u64);
+        let size_bytes = self.data_dir.as_ref().map(|dir| {
+            [DB_FILE.to_string(), format!("{DB_FILE}.wal")]
+                .iter()
+                .filter_map(|name| std::fs::metadata(dir.join(name)).ok())
+                .map(|m| m.len())
+                .sum()
+        });
+        StoreStats { writer_queue, size_bytes }
+    }
+
+    async fn backup(&self, dir: PathBuf) -> Result<BackupSummary, StoreError> {
+        if self.data_dir.is_none() {
+            return Err(StoreError::Unsupported("an in-memory store has nothing to back up".into()));
+        }
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || readers.with_store_error(|conn| backup::copy_to(conn, &dir)))
+            .await
+            .map_err(|e| StoreError::Internal(format!("backup task failed: {e}")))?
     }
 
     async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError> {

@@ -10,10 +10,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("../migrations/V4__kept_out.sql")),
     (5, include_str!("../migrations/V5__column_snapshots.sql")),
     (6, include_str!("../migrations/V6__membership_replaced_at.sql")),
+    (7, include_str!("../migrations/V7__audit_log.sql")),
 ];
 
 /// The version this build expects.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 pub fn migrate(conn: &Connection) -> duckdb::Result<()> {
     conn.execute_batch(

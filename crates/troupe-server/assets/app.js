@@ -10,6 +10,7 @@ import {
 import { seriesChart, fmt } from '/assets/charts.js';
 import { insightsPage, showResult, showActors } from '/assets/builder.js';
 import { cohortsPage, cohortPage } from '/assets/cohorts.js';
+import { adminSections, accountSection, invitePage } from '/assets/team.js';
 
 // ---------------------------------------------------------------- shell
 
@@ -17,7 +18,17 @@ async function loadSession() {
   const s = await api('GET', '/api/session');
   state.csrf = s.csrf || '';
   state.email = s.email || '';
+  state.instanceAdmin = !!s.instance_admin;
+  state.roles = s.roles || {};
   return s;
+}
+
+/** The signed-in user's role in the chosen project; the page hides what it does not allow
+ * (`.needs-edit`, `.needs-admin`), and the API refuses it anyway. */
+function applyRole() {
+  const project = state.projects.find((p) => p.name === state.project);
+  state.role = project ? state.roles[String(project.id)] || '' : '';
+  document.body.dataset.role = state.role;
 }
 
 async function loadProjects() {
@@ -25,6 +36,7 @@ async function loadProjects() {
   state.projects = p.results;
   const saved = localStorage.getItem('troupe.project');
   state.project = state.projects.some((x) => x.name === saved) ? saved : (state.projects[0] || {}).name || '';
+  applyRole();
   await loadGroupTypes();
 }
 
@@ -42,6 +54,7 @@ function nav(active) {
     onchange: async (e) => {
       state.project = e.target.value;
       localStorage.setItem('troupe.project', state.project);
+      applyRole();
       await loadGroupTypes();
       route();
     },
@@ -121,7 +134,7 @@ async function groupsPage(type) {
       onchange: (e) => go({ search: e.target.value, offset: '0' }) }),
     h('button', { onclick: () => chooseColumns(current, chosen) }, 'Columns…'),
     h('div.spacer'),
-    h('button.primary', { onclick: () => groupForm(current, null) }, 'New group'));
+    h('button.primary.needs-edit', { onclick: () => groupForm(current, null) }, 'New group'));
   const body = h('div');
   render(h('h1', {}, 'Groups'), tabs, tools, body);
   await guard(body, async () => {
@@ -187,7 +200,7 @@ function emptyGroups() {
   -d '{"userId": "ada@acme.io", "groupKey": "company", "groupId": "acme"}'
 curl -s ${location.origin}/api/events -H "X-Trodo-Site-Id: ${key}" \\
   -d '{"event_name": "Signed In", "user_id": "ada@acme.io"}'`),
-    h('button.primary', { onclick: () => groupForm('company', null) }, 'Create a company'));
+    h('button.primary.needs-edit', { onclick: () => groupForm('company', null) }, 'Create a company'));
 }
 
 /** Key/value rows for editing properties; values are JSON when they parse, else text. */
@@ -260,12 +273,12 @@ async function groupPage(type, key) {
     body.append(
       h('div.title-row', {}, h('h1', {}, g.name || g.key, h('span.muted.small', {}, ` ${type} · ${g.key}`)),
         h('div.spacer'),
-        h('button', { onclick: () => groupForm(type, g) }, 'Edit'),
-        h('button', { onclick: async () => {
+        h('button.needs-edit', { onclick: () => groupForm(type, g) }, 'Edit'),
+        h('button.needs-admin', { onclick: async () => {
           const res = await fetch(`${base}/export`, { credentials: 'same-origin', headers: { 'X-CSRF-Token': state.csrf } });
           if (res.ok) download(`group-${type}-${key}.json`, await res.text(), 'application/json');
         } }, 'Export'),
-        h('button.danger', { onclick: async () => {
+        h('button.danger.needs-admin', { onclick: async () => {
           const events = await confirmDialog(`Erase ${g.name || key}?`,
             `The ${type} ${key}, its profile and every membership in it are erased. Its events can stay (they belong to people) without ${key} in their attribution, or go with it.`,
             [{ label: 'Erase, keep its events', value: 'detach', danger: true }, { label: 'Erase with its events', value: 'delete', danger: true }]);
@@ -408,9 +421,9 @@ async function personPage(id) {
     body.append(
       h('div.title-row', {}, h('h1', {}, name, h('span.muted.small', {}, p.identified ? ' identified' : ' anonymous')),
         h('div.spacer'),
-        h('button', { onclick: act(exportData) }, 'Export'),
-        h('button.danger', { onclick: act(anonymize) }, 'Anonymize…'),
-        h('button.danger', { onclick: act(erase) }, 'Erase…')),
+        h('button.needs-admin', { onclick: act(exportData) }, 'Export'),
+        h('button.danger.needs-admin', { onclick: act(anonymize) }, 'Anonymize…'),
+        h('button.danger.needs-admin', { onclick: act(erase) }, 'Erase…')),
       status,
       h('div.grid2', {},
         h('section.card', {}, h('h2', {}, 'Properties'), propertiesTable(p.properties)),
@@ -481,7 +494,7 @@ async function eventsPage() {
 async function dashboardsPage() {
   nav('dashboards');
   const body = h('div');
-  const form = h('form.toolbar', {
+  const form = h('form.toolbar.needs-edit', {
     onsubmit: async (e) => {
       e.preventDefault();
       const name = new FormData(form).get('name');
@@ -527,9 +540,9 @@ async function dashboardPage(id) {
       };
       const tile = h('section.card.tile', {}, h('div.title-row', {}, h('h2', {}, saved ? link(`#/insights/${encodeURIComponent(saved.id)}`, saved.name) : `Missing insight ${insightId}`),
         h('div.spacer'),
-        at > 0 ? h('button.link', { type: 'button', title: 'Move earlier', 'aria-label': 'Move earlier', onclick: () => arrange(moved(-1)) }, '←') : null,
-        at < d.insights.length - 1 ? h('button.link', { type: 'button', title: 'Move later', 'aria-label': 'Move later', onclick: () => arrange(moved(1)) }, '→') : null,
-        h('button.link', { type: 'button', onclick: () => arrange(d.insights.filter((x) => x !== insightId)) }, 'Remove')));
+        at > 0 ? h('button.link.needs-edit', { type: 'button', title: 'Move earlier', 'aria-label': 'Move earlier', onclick: () => arrange(moved(-1)) }, '←') : null,
+        at < d.insights.length - 1 ? h('button.link.needs-edit', { type: 'button', title: 'Move later', 'aria-label': 'Move later', onclick: () => arrange(moved(1)) }, '→') : null,
+        h('button.link.needs-edit', { type: 'button', onclick: () => arrange(d.insights.filter((x) => x !== insightId)) }, 'Remove')));
       grid.append(tile);
       if (!saved) continue;
       await guard(tile, async () => {
@@ -551,13 +564,15 @@ async function settingsPage() {
   const project = state.projects.find((p) => p.name === state.project);
   if (!project) { body.append(h('p.empty', {}, 'No project.')); return; }
   body.append(h('section.card', {}, h('h2', {}, project.name),
-    h('p', {}, 'Ingestion key (write-only; give it to your SDKs): ', h('code.key', {}, project.ingestion_key)),
-    h('p.muted.small', {}, 'The secret key that reads the API was shown once when the project was created.')));
+    h('p', {}, 'Ingestion key (write-only; give it to your SDKs): ', h('code.key', { 'data-current-ingestion-key': '' }, project.ingestion_key)),
+    h('p.muted.small', {}, state.role === 'admin' ? 'Secret keys that read the API are under Keys below.' : 'Secret keys that read the API are managed by the project\'s admins.')));
   body.append(h('h2', {}, 'Install'), installSnippets(project.ingestion_key));
   body.append(h('h2', {}, 'Time zone'), timezoneForm());
   body.append(h('h2', {}, 'Group types'), groupTypesTable());
   body.append(h('h2', {}, 'Privacy'));
   await guard(body, async () => body.append(await privacyForm()));
+  if (state.role === 'admin') await adminSections(body, project);
+  await accountSection(body);
 }
 
 /** How to send this project's events: the browser SDK this troupe serves, and the Rust SDK. */
@@ -598,7 +613,7 @@ function timezoneForm() {
     },
   },
   h('label', {}, 'Insights count days, weeks and months in this zone, and the dashboard shows times in it', zone),
-  h('div.actions', {}, h('button.primary', { type: 'submit' }, 'Save time zone')), msg);
+  h('div.actions.needs-admin', {}, h('button.primary', { type: 'submit' }, 'Save time zone')), msg);
 }
 
 function groupTypesTable() {
@@ -629,7 +644,7 @@ function groupTypesTable() {
       } catch (e) { msg.replaceChildren(errorBox(e)); }
     };
     return h('tr', {}, h('td', {}, String(t.index)), h('td', {}, key), h('td', {}, display), h('td', {}, fmt(t.group_count)),
-      h('td', {}, h('button', { onclick: save }, 'Save'), h('button.danger', { onclick: remove }, 'Delete…'), msg));
+      h('td.needs-admin', {}, h('button', { onclick: save }, 'Save'), h('button.danger', { onclick: remove }, 'Delete…'), msg));
   }));
 }
 
@@ -666,7 +681,7 @@ async function privacyForm() {
   h('label', {}, 'Personal event fields removed by anonymization (comma-separated)', fields),
   h('label.inline', {}, recreate, ' A later event under an erased person\'s id starts a new person (unticked: it is dropped)'),
   h('label', {}, 'Keep events for this many days (empty: forever; older events are dropped every hour)', retention),
-  h('div.actions', {}, h('button.primary', { type: 'submit' }, 'Save privacy settings')), msg);
+  h('div.actions.needs-admin', {}, h('button.primary', { type: 'submit' }, 'Save privacy settings')), msg);
   return form;
 }
 
@@ -676,6 +691,9 @@ async function route() {
   const path = location.hash.replace(/^#/, '').split('?')[0];
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   try {
+    if (parts[0] === 'invite') {
+      return await invitePage(parts[1], async () => { await loadSession(); state.projects = []; location.hash = '#/groups'; });
+    }
     if (!state.csrf) {
       const s = await loadSession();
       if (!s.signed_in) {

@@ -101,10 +101,10 @@ export async function insightsPage(id) {
     title.replaceChildren(...[
       h('h1', {}, saved ? saved.name : 'New insight', saved && dirty() ? h('span.badge.unsaved', { title: 'changed since it was saved' }, 'unsaved changes') : ''),
       h('div.spacer'),
-      h('button.primary', { type: 'button', onclick: () => act(save), disabled: saved && !dirty() }, 'Save'),
-      saved ? h('button', { type: 'button', onclick: () => act(saveAsNew) }, 'Save as new') : null,
-      saved ? h('button', { type: 'button', onclick: () => act(rename) }, 'Rename') : null,
-      h('button', { type: 'button', onclick: () => act(addToDashboard) }, 'Add to dashboard…')].filter(Boolean));
+      h('button.primary.needs-edit', { type: 'button', onclick: () => act(save), disabled: saved && !dirty() }, 'Save'),
+      saved ? h('button.needs-edit', { type: 'button', onclick: () => act(saveAsNew) }, 'Save as new') : null,
+      saved ? h('button.needs-edit', { type: 'button', onclick: () => act(rename) }, 'Rename') : null,
+      h('button.needs-edit', { type: 'button', onclick: () => act(addToDashboard) }, 'Add to dashboard…')].filter(Boolean));
   };
   const act = async (fn) => { try { await fn(); } catch (e) { status.replaceChildren(errorBox(e)); } };
 
@@ -647,7 +647,7 @@ export async function showActors(container, q, request) {
       h('div.title-row', {}, h('h2', {}, `Actors: ${label}`), h('span.muted.count', {}, `${fmt(list.length)} ${groupType ? `${groupType} group` : 'user'}${list.length === 1 ? '' : 's'}${more}`),
         h('div.spacer'),
         list.length ? h('button', { type: 'button', onclick: exportCsv }, 'Export actors CSV') : null,
-        list.length ? h('button', { type: 'button', onclick: saveCohort }, 'Save as cohort…') : null),
+        list.length ? h('button.needs-edit', { type: 'button', onclick: saveCohort }, 'Save as cohort…') : null),
       status, list.length ? body : h('p.empty', {}, 'Nobody.'));
     if (list.length) draw();
     container.scrollIntoView({ behavior: 'smooth', block: 'start' });

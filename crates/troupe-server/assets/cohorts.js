@@ -29,7 +29,7 @@ export function describe(c) {
 
 export async function cohortsPage() {
   const body = h('div');
-  render(h('div.title-row', {}, h('h1', {}, 'Cohorts'), h('div.spacer'), h('a.button.primary', { href: '#/cohort/new' }, 'New cohort')), body);
+  render(h('div.title-row', {}, h('h1', {}, 'Cohorts'), h('div.spacer'), h('a.button.primary.needs-edit', { href: '#/cohort/new' }, 'New cohort')), body);
   await guard(body, async () => {
     const cohorts = (await api('GET', `${P()}/cohorts`)).results;
     if (!cohorts.length) {
@@ -58,7 +58,7 @@ export async function cohortPage(id) {
       h('div.title-row', {}, h('h1', {}, c.name || c.id, h('span.muted.small', {}, ` ${ofLabel(c.count_by)} · ${c.type}`)), h('div.spacer'),
         h('a.button', { href: insightHref(null, use, {}) }, 'Use in an insight'),
         h('button', { onclick: () => exportMembers(c) }, 'Export CSV'),
-        h('button.danger', { onclick: async () => {
+        h('button.danger.needs-edit', { onclick: async () => {
           const ok = await confirmDialog(`Delete the cohort ${c.name || c.id}?`, 'Insights that filter on it will answer with an error until they are changed. Its members are not touched.', [{ label: 'Delete cohort', value: true, danger: true }]);
           if (!ok) return;
           await api('DELETE', `${P()}/cohorts/${encodeURIComponent(c.id)}`);

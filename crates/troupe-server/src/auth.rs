@@ -1,20 +1,31 @@
 //! Projects and their keys. An ingestion key (public, write-only) identifies the project of a
-//! client request in every protocol; a secret key (`Authorization: Bearer …`) reads it.
+//! client request in every protocol; a secret key (`Authorization: Bearer …`) opens the API with
+//! its scope. Each project's keys are a [`KeyRing`] document; a project without one has the two
+//! keys it was created with (the secret one with the admin scope).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
 use rand::distributions::Alphanumeric;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
-use troupe_store::{Project, Store, StoreError};
+use troupe_core::ProjectId;
+use troupe_store::{Document, Project, Store, StoreError};
 
+use crate::access::Permission;
 use crate::error::ApiError;
 
 /// How often an unknown key may trigger a reload of the project list.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// Keys changed by another process of a deployment (or a CLI) are seen within this.
+const MAX_AGE: Duration = Duration::from_secs(10);
+/// The document holding a project's keys.
+const KEYS_KIND: &str = "keys";
+const KEYS_ID: &str = "ring";
 
 /// A new random key with a readable prefix (`tri_` ingestion, `trs_` secret).
 pub fn generate_key(prefix: &str) -> String {
@@ -28,75 +39,279 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// The project list, cached: keys are checked on every request.
+/// What a secret key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Read data and saved insights, dashboards, cohorts.
+    Read,
+    /// Read, and ask questions (`/query`, actors).
+    Query,
+    /// Everything a project administrator may do.
+    Admin,
+}
+
+impl Scope {
+    pub fn allows(self, need: Permission) -> bool {
+        let granted = match self {
+            Scope::Read => Permission::Read,
+            Scope::Query => Permission::Query,
+            Scope::Admin => Permission::Admin,
+        };
+        granted >= need
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        match text {
+            "read" => Some(Scope::Read),
+            "query" => Some(Scope::Query),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// An ingestion key; one past its `retires_at` is refused (the old key of a rotation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestionKey {
+    pub key: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub retires_at: Option<DateTime<Utc>>,
+}
+
+impl IngestionKey {
+    pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
+        self.retires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// A named secret key: only its hash and a hint (its first characters) are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretKey {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub hash: String,
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub created_by: String,
+}
+
+impl SecretKey {
+    pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+
+    /// As listed by the API: without the hash.
+    pub fn public(&self) -> SecretKey {
+        SecretKey { hash: String::new(), ..self.clone() }
+    }
+}
+
+/// Every key of one project.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KeyRing {
+    pub ingestion: Vec<IngestionKey>,
+    pub secret: Vec<SecretKey>,
+}
+
+impl KeyRing {
+    /// The keys a project has before any change: those it was created with.
+    fn of_new_project(project: &Project) -> KeyRing {
+        KeyRing {
+            ingestion: vec![IngestionKey {
+                key: project.ingestion_key.clone(),
+                created_at: project.created_at,
+                retires_at: None,
+            }],
+            secret: vec![SecretKey {
+                id: "default".into(),
+                name: "default".into(),
+                scope: Scope::Admin,
+                hash: project.secret_key_hash.clone(),
+                hint: "trs_…".into(),
+                created_at: project.created_at,
+                expires_at: None,
+                created_by: "project creation".into(),
+            }],
+        }
+    }
+
+    /// The key SDKs should be given now: the newest one without a retirement date.
+    pub fn current_ingestion_key(&self) -> Option<&str> {
+        self.ingestion.iter().rev().find(|k| k.retires_at.is_none()).map(|k| k.key.as_str())
+    }
+}
+
+/// A project's keys as stored (or as created, when never changed).
+pub async fn key_ring(store: &dyn Store, project: &Project) -> Result<KeyRing, StoreError> {
+    let stored = store.documents(project.id, KEYS_KIND).await?;
+    Ok(stored
+        .into_iter()
+        .find(|d| d.id == KEYS_ID)
+        .and_then(|d| serde_json::from_value(d.body).ok())
+        .unwrap_or_else(|| KeyRing::of_new_project(project)))
+}
+
+pub async fn save_key_ring(store: &dyn Store, project: ProjectId, ring: &KeyRing) -> Result<(), StoreError> {
+    let body = serde_json::to_value(ring).map_err(|e| StoreError::Internal(format!("cannot encode keys: {e}")))?;
+    store
+        .put_document(project, Document { kind: KEYS_KIND.into(), id: KEYS_ID.into(), body, updated_at: Utc::now() })
+        .await
+}
+
+/// The secret key a request was made with: which project, which key.
+#[derive(Debug, Clone)]
+pub struct KeyGrant {
+    pub project: Project,
+    pub key: SecretKey,
+}
+
+#[derive(Default)]
+struct Loaded {
+    projects: Vec<(Project, KeyRing)>,
+    /// Ingestion key → index in `projects`, and when the key retires.
+    by_ingestion_key: HashMap<String, (usize, Option<DateTime<Utc>>)>,
+    /// Secret key hash → index in `projects` and in its ring's secret keys.
+    by_secret_hash: HashMap<String, (usize, usize)>,
+}
+
+/// The projects and their keys, cached: keys are checked on every request.
 pub struct Projects {
-    by_ingestion_key: RwLock<HashMap<String, Project>>,
-    last_reload: Mutex<Option<Instant>>,
+    loaded: RwLock<Loaded>,
+    loaded_at: Mutex<Option<Instant>>,
+    last_miss_reload: Mutex<Option<Instant>>,
 }
 
 impl Projects {
     pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
-        let projects = Projects { by_ingestion_key: RwLock::new(HashMap::new()), last_reload: Mutex::new(None) };
+        let projects =
+            Projects { loaded: RwLock::default(), loaded_at: Mutex::new(None), last_miss_reload: Mutex::new(None) };
         projects.reload(store).await?;
         Ok(projects)
     }
 
     pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let fresh: HashMap<_, _> = store.projects().await?.into_iter().map(|p| (p.ingestion_key.clone(), p)).collect();
-        *self.by_ingestion_key.write().await = fresh;
-        *self.last_reload.lock().await = Some(Instant::now());
+        let mut loaded = Loaded::default();
+        for project in store.projects().await? {
+            let ring = key_ring(store, &project).await?;
+            let index = loaded.projects.len();
+            for key in &ring.ingestion {
+                loaded.by_ingestion_key.insert(key.key.clone(), (index, key.retires_at));
+            }
+            for (k, key) in ring.secret.iter().enumerate() {
+                loaded.by_secret_hash.insert(key.hash.clone(), (index, k));
+            }
+            loaded.projects.push((project, ring));
+        }
+        *self.loaded.write().await = loaded;
+        *self.loaded_at.lock().await = Some(Instant::now());
         Ok(())
     }
 
+    /// Reload when the cache is older than [`MAX_AGE`] (keys revoked by another process).
+    async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let mut loaded_at = self.loaded_at.lock().await;
+        let stale = loaded_at.is_none_or(|at| at.elapsed() >= MAX_AGE);
+        if stale {
+            // One request reloads; the others meanwhile use what is cached.
+            *loaded_at = Some(Instant::now());
+            drop(loaded_at);
+            self.reload(store).await?;
+        }
+        Ok(())
+    }
+
+    /// Reload for a key not found, at most once a second (a project or key created since, by
+    /// another process; a flood of bad keys costs nothing).
+    async fn reload_for_miss(&self, store: &dyn Store) -> Result<bool, StoreError> {
+        let mut last = self.last_miss_reload.lock().await;
+        if last.is_some_and(|at| at.elapsed() < RELOAD_INTERVAL) {
+            return Ok(false);
+        }
+        *last = Some(Instant::now());
+        drop(last);
+        self.reload(store).await?;
+        Ok(true)
+    }
+
     pub async fn all(&self) -> Vec<Project> {
-        let mut list: Vec<_> = self.by_ingestion_key.read().await.values().cloned().collect();
+        let mut list: Vec<_> = self.loaded.read().await.projects.iter().map(|(p, _)| p.clone()).collect();
         list.sort_by_key(|p| p.id);
         list
     }
 
-    /// The project of an ingestion key; an unknown key reloads the list at most once a second
-    /// (a project created since start is found, a flood of bad keys costs nothing).
+    /// A project with its keys, by id or name.
+    pub async fn find(&self, reference: &str) -> Option<(Project, KeyRing)> {
+        self.loaded
+            .read()
+            .await
+            .projects
+            .iter()
+            .find(|(p, _)| p.name == reference || p.id.to_string() == reference)
+            .cloned()
+    }
+
+    /// The key ring of a project (as cached).
+    pub async fn ring(&self, project: ProjectId) -> Option<KeyRing> {
+        self.loaded.read().await.projects.iter().find(|(p, _)| p.id == project).map(|(_, r)| r.clone())
+    }
+
+    /// The project of an ingestion key still valid now.
     pub async fn by_ingestion_key(&self, store: &dyn Store, key: &str) -> Result<Option<Project>, StoreError> {
-        if let Some(p) = self.by_ingestion_key.read().await.get(key) {
-            return Ok(Some(p.clone()));
+        self.refresh(store).await?;
+        if let Some(found) = self.ingestion_lookup(key).await {
+            return Ok(found);
         }
-        let due = self.last_reload.lock().await.is_none_or(|at| at.elapsed() >= RELOAD_INTERVAL);
-        if due {
-            self.reload(store).await?;
-            return Ok(self.by_ingestion_key.read().await.get(key).cloned());
+        if self.reload_for_miss(store).await? {
+            return Ok(self.ingestion_lookup(key).await.flatten());
         }
         Ok(None)
     }
 
-    /// The project named by `reference` (its id or name) if `headers` carry its secret key.
-    /// A project that does not exist and a wrong key get the same 401, so that project names
-    /// cannot be probed without a key.
-    pub async fn authorize_read(&self, headers: &HeaderMap, reference: &str) -> Result<Project, ApiError> {
-        let hash = secret_hash(headers)?;
-        self.all()
-            .await
-            .into_iter()
-            .find(|p| (p.name == reference || p.id.to_string() == reference) && p.secret_key_hash == hash)
-            .ok_or_else(|| ApiError::Unauthorized(format!("that secret key does not open a project '{reference}'")))
+    /// `Some(None)`: the key is known but retired.
+    async fn ingestion_lookup(&self, key: &str) -> Option<Option<Project>> {
+        let loaded = self.loaded.read().await;
+        let (index, retires_at) = loaded.by_ingestion_key.get(key)?;
+        let valid = retires_at.is_none_or(|at| at > Utc::now());
+        Some(valid.then(|| loaded.projects[*index].0.clone()))
     }
 
-    /// Every project a secret key opens.
-    pub async fn readable_with(&self, headers: &HeaderMap) -> Result<Vec<Project>, ApiError> {
-        let hash = secret_hash(headers)?;
-        let projects: Vec<_> = self.all().await.into_iter().filter(|p| p.secret_key_hash == hash).collect();
-        if projects.is_empty() {
-            return Err(ApiError::Unauthorized("that secret key is not valid for any project".into()));
+    /// The project and key of a secret key, if it is valid now.
+    pub async fn by_secret(&self, store: &dyn Store, secret: &str) -> Result<Option<KeyGrant>, StoreError> {
+        self.refresh(store).await?;
+        let hash = hash_secret(secret);
+        if let Some(found) = self.secret_lookup(&hash).await {
+            return Ok(found);
         }
-        Ok(projects)
+        if self.reload_for_miss(store).await? {
+            return Ok(self.secret_lookup(&hash).await.flatten());
+        }
+        Ok(None)
     }
-}
 
-/// The hash of the secret key in `Authorization: Bearer …`, or why there is none.
-fn secret_hash(headers: &HeaderMap) -> Result<String, ApiError> {
-    let secret = bearer(headers).ok_or_else(|| {
-        ApiError::Unauthorized("missing secret key: send 'Authorization: Bearer <secret key>'".into())
-    })?;
-    Ok(hash_secret(secret))
+    async fn secret_lookup(&self, hash: &str) -> Option<Option<KeyGrant>> {
+        let loaded = self.loaded.read().await;
+        let (p, k) = loaded.by_secret_hash.get(hash)?;
+        let (project, ring) = &loaded.projects[*p];
+        let key = &ring.secret[*k];
+        Some(key.valid_at(Utc::now()).then(|| KeyGrant { project: project.clone(), key: key.clone() }))
+    }
+
+    /// The grant of the bearer key in `headers`, or why there is none.
+    pub async fn bearer_grant(&self, store: &dyn Store, headers: &HeaderMap) -> Result<KeyGrant, ApiError> {
+        let secret = bearer(headers).ok_or_else(|| {
+            ApiError::Unauthorized("missing secret key: send 'Authorization: Bearer <secret key>'".into())
+        })?;
+        self.by_secret(store, secret)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("that secret key is not valid (unknown, revoked or expired)".into()))
+    }
 }
 
 /// The token of `Authorization: Bearer <token>`.

@@ -53,7 +53,7 @@ fn store_message(e: &StoreError) -> String {
         }
         StoreError::Internal(_) => "internal error; nothing was stored".into(),
         // Our own texts ("a project named 'x' already exists", "group 'acme' not found").
-        StoreError::Conflict(_) | StoreError::NotFound(_) => e.to_string(),
+        StoreError::Conflict(_) | StoreError::NotFound(_) | StoreError::Unsupported(_) => e.to_string(),
     }
 }
 
@@ -88,6 +88,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            ApiError::Store(StoreError::Unsupported(_)) => StatusCode::NOT_IMPLEMENTED,
             // Nothing of a failed write was stored, so the client's retry is safe.
             ApiError::Store(StoreError::Unavailable(_) | StoreError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::Internal(_)) | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -107,6 +108,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Store(StoreError::Conflict(_)) => "conflict",
+            ApiError::Store(StoreError::Unsupported(_)) => "unsupported",
             ApiError::Store(StoreError::Unavailable(_) | StoreError::Closed) => "unavailable",
             ApiError::Store(StoreError::Internal(_)) | ApiError::Internal => "internal",
         }

@@ -1,10 +1,15 @@
 //! troupe's HTTP server: ingestion routes (one module per wire protocol), the read API and
 //! authentication, over any [`troupe_store::Store`].
 
+pub mod access;
+pub mod accounts;
+pub mod audit;
 pub mod auth;
-mod dashboard;
+pub mod dashboard;
 mod error;
+pub mod keys;
 pub mod metrics;
+pub mod operator;
 pub mod project_settings;
 pub mod rate_limit;
 mod respond;
@@ -26,6 +31,7 @@ use tower_http::trace::TraceLayer;
 use troupe_core::Limits;
 use troupe_store::{Project, Store, StoreError};
 
+pub use access::{Access, Actor, Permission, Role};
 pub use auth::Projects;
 pub use error::ApiError;
 
@@ -56,6 +62,8 @@ pub struct ServerSettings {
     pub retention_sweep_every: Option<std::time::Duration>,
     /// The bearer key `/metrics` wants; `None`: `/metrics` answers this machine only.
     pub metrics_key: Option<String>,
+    /// The token of `/internal/control` (the operator's CLI on this machine); `None`: unmounted.
+    pub control_token: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -69,6 +77,7 @@ impl Default for ServerSettings {
             setup_token: None,
             retention_sweep_every: Some(retention::SWEEP_EVERY),
             metrics_key: None,
+            control_token: None,
         }
     }
 }
@@ -106,42 +115,102 @@ impl AppState {
         if let Some(every) = state.settings.retention_sweep_every {
             retention::sweep_every(Arc::downgrade(&state), every);
         }
-        // Idle rate-limit buckets are forgotten once a minute, while the server runs.
+        // Idle rate-limit buckets are forgotten once a minute, expired sessions and invitations
+        // deleted at start and then every hour, while the server runs.
         let weak = Arc::downgrade(&state);
         tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-                match weak.upgrade() {
-                    Some(app) => app.rate_limits.forget_idle(),
-                    None => break,
+            for minute in 0u64.. {
+                if minute > 0 {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                }
+                let Some(app) = weak.upgrade() else { break };
+                app.rate_limits.forget_idle();
+                if minute % 60 == 0 {
+                    app.purge_expired().await;
                 }
             }
         });
         Ok(state)
     }
 
-    /// The project named by `reference` (id or name), for a request with its secret key or a
-    /// dashboard session (which sees every project).
-    pub async fn authorize(&self, headers: &HeaderMap, reference: &str) -> Result<Project, ApiError> {
-        if auth::bearer(headers).is_some() {
-            return self.projects.authorize_read(headers, reference).await;
-        }
-        self.sessions.check(headers, self.store.as_ref()).await?;
-        self.projects
-            .all()
-            .await
-            .into_iter()
-            .find(|p| p.name == reference || p.id.to_string() == reference)
-            .ok_or_else(|| ApiError::NotFound(format!("no project '{reference}'")))
+    /// The project named by `reference` (id or name) if the request may do what `need` says
+    /// there: with a secret key of that project and a scope that allows it, or a dashboard
+    /// session whose user has a role there that allows it.
+    pub async fn authorize(&self, headers: &HeaderMap, reference: &str, need: Permission) -> Result<Project, ApiError> {
+        Ok(self.access(headers, reference, need).await?.project)
     }
 
-    /// The projects a request may read: those of its secret key, or all for a session.
+    /// [`Self::authorize`], also saying who asked (for the audit log).
+    pub async fn access(&self, headers: &HeaderMap, reference: &str, need: Permission) -> Result<Access, ApiError> {
+        if auth::bearer(headers).is_some() {
+            let grant = self.projects.bearer_grant(self.store.as_ref(), headers).await?;
+            let project = grant.project;
+            if project.name != reference && project.id.to_string() != reference {
+                // A project that does not exist and another project's key get the same answer,
+                // so that project names cannot be probed without a key.
+                return Err(ApiError::Unauthorized(format!("that secret key does not open a project '{reference}'")));
+            }
+            if !grant.key.scope.allows(need) {
+                let holder = format!("the key '{}' (scope {:?})", grant.key.name, grant.key.scope).to_lowercase();
+                return Err(access::refused(&holder, &project.name, need));
+            }
+            return Ok(Access { project, actor: Actor::Key { name: grant.key.name } });
+        }
+        let signed_in = self.sessions.check(headers, self.store.as_ref()).await?;
+        let user = signed_in.user;
+        let no_project = || ApiError::NotFound(format!("no project '{reference}'"));
+        let (project, _) = self.projects.find(reference).await.ok_or_else(no_project)?;
+        // A project the user has no role in is not shown to exist.
+        let role = user.role_in(project.id).ok_or_else(no_project)?;
+        if !role.allows(need) {
+            return Err(access::refused(&format!("your role ({})", role.as_str()), &project.name, need));
+        }
+        Ok(Access { project, actor: Actor::User { instance_admin: user.is_instance_admin(), email: user.email } })
+    }
+
+    /// Delete expired sessions and invitations (a failure is logged; the next hour retries).
+    pub async fn purge_expired(&self) {
+        let store = self.store.as_ref();
+        match self.sessions.purge_expired(store).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "expired sessions purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        if let Err(e) = accounts::purge_expired_invites(store).await {
+            tracing::warn!(error = %e, "purging expired invitations failed");
+        }
+    }
+
+    /// Record an administrative action of `access` in its project's audit log.
+    pub async fn audit(&self, access: &Access, action: &str, target: &str, details: serde_json::Value) {
+        audit::record(self.store.as_ref(), access.project.id, &access.actor.label(), action, target, details).await;
+    }
+
+    /// The projects a request may read: its secret key's, or those where the signed-in user has
+    /// a role.
     pub async fn readable_projects(&self, headers: &HeaderMap) -> Result<Vec<Project>, ApiError> {
         if auth::bearer(headers).is_some() {
-            return self.projects.readable_with(headers).await;
+            let grant = self.projects.bearer_grant(self.store.as_ref(), headers).await?;
+            return Ok(vec![grant.project]);
         }
-        self.sessions.check(headers, self.store.as_ref()).await?;
-        Ok(self.projects.all().await)
+        let user = self.sessions.check(headers, self.store.as_ref()).await?.user;
+        Ok(self.projects.all().await.into_iter().filter(|p| user.role_in(p.id).is_some()).collect())
+    }
+
+    /// The signed-in instance administrator, for instance-wide routes (accounts, the instance's
+    /// audit log).
+    pub async fn instance_admin(&self, headers: &HeaderMap) -> Result<accounts::User, ApiError> {
+        if auth::bearer(headers).is_some() {
+            return Err(ApiError::Forbidden(
+                "accounts are managed by an instance administrator signed in, or with `troupe user` on the server"
+                    .into(),
+            ));
+        }
+        let user = self.sessions.check(headers, self.store.as_ref()).await?.user;
+        if !user.is_instance_admin() {
+            return Err(ApiError::Forbidden("only an instance administrator may do this".into()));
+        }
+        Ok(user)
     }
 }
 
@@ -171,6 +240,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics::scrape))
+        .route("/internal/control", axum::routing::post(operator::control))
         .merge(ingestion())
         .merge(routes::read::routes())
         .merge(routes::activity::routes())
@@ -180,6 +250,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(routes::import::routes())
         .merge(routes::insights::routes())
         .merge(routes::internal::routes())
+        .merge(routes::team::routes())
         .merge(dashboard::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_requests))
         .fallback(not_found)

@@ -1,5 +1,6 @@
 //! `GET /metrics` in Prometheus' text format: requests by route and status, writes accepted and
-//! refused by protocol and reason, batch sizes, insight latency by kind, and the process's memory.
+//! refused by protocol and reason, dedupe hits, batch sizes, store commit latency, writer queue
+//! depth, insight latency by kind, the process's memory and the store's size.
 //! Scraped with `Authorization: Bearer <metrics key>` when a key is set (`--metrics-key`), else
 //! only from this machine.
 
@@ -53,6 +54,15 @@ pub struct Metrics {
     batch_writes: Histogram,
     queries: Family<QueryLabels, Histogram>,
     resident_bytes: Gauge,
+    commit_seconds: Histogram,
+    dedupe_hits: Family<ProtocolLabels, Counter>,
+    writer_queue: Gauge,
+    store_bytes: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    pub protocol: String,
 }
 
 impl Default for Metrics {
@@ -82,7 +92,42 @@ impl Default for Metrics {
         registry.register("query_seconds", "Time to answer an insight, by kind", queries.clone());
         let resident_bytes = Gauge::default();
         registry.register("resident_memory_bytes", "The process's resident memory", resident_bytes.clone());
-        Metrics { registry, requests, writes, batch_writes, queries, resident_bytes }
+        let commit_seconds = Histogram::new(exponential_buckets(0.0005, 4.0, 9));
+        registry.register(
+            "store_commit_seconds",
+            "Time from handing a batch to the store until it is durable (queueing for the writer included)",
+            commit_seconds.clone(),
+        );
+        let dedupe_hits = Family::<ProtocolLabels, Counter>::default();
+        registry.register(
+            "dedupe_hits",
+            "Writes recognised as retries of stored ones (same event id or request id, or identical within the window) and not stored again",
+            dedupe_hits.clone(),
+        );
+        let writer_queue = Gauge::default();
+        registry.register(
+            "writer_queue_depth",
+            "Batches waiting for the store's writer (-1: the store cannot tell)",
+            writer_queue.clone(),
+        );
+        let store_bytes = Gauge::default();
+        registry.register(
+            "store_size_bytes",
+            "Bytes the store takes on disk (-1: the store cannot tell, e.g. ClickHouse)",
+            store_bytes.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            writes,
+            batch_writes,
+            queries,
+            resident_bytes,
+            commit_seconds,
+            dedupe_hits,
+            writer_queue,
+            store_bytes,
+        }
     }
 }
 
@@ -90,6 +135,9 @@ impl Metrics {
     /// Each write's outcome.
     pub fn writes(&self, protocol: &str, outcomes: impl IntoIterator<Item = (&'static str, String)>) {
         for (outcome, reason) in outcomes {
+            if outcome == "duplicate" {
+                self.dedupe_hits.get_or_create(&ProtocolLabels { protocol: protocol.to_string() }).inc();
+            }
             let labels = WriteLabels { protocol: protocol.to_string(), outcome: outcome.to_string(), reason };
             self.writes.get_or_create(&labels).inc();
         }
@@ -104,8 +152,15 @@ impl Metrics {
         self.queries.get_or_create(&QueryLabels { kind: kind.to_string() }).observe(started.elapsed().as_secs_f64());
     }
 
-    fn render(&self) -> Result<String, std::fmt::Error> {
+    pub fn commit(&self, started: Instant) {
+        self.commit_seconds.observe(started.elapsed().as_secs_f64());
+    }
+
+    fn render(&self, store: troupe_store::StoreStats) -> Result<String, std::fmt::Error> {
         self.resident_bytes.set(resident_bytes().unwrap_or(0));
+        let gauge = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        self.writer_queue.set(gauge(store.writer_queue));
+        self.store_bytes.set(gauge(store.size_bytes));
         let mut out = String::new();
         encode(&mut out, &self.registry)?;
         Ok(out)
@@ -134,7 +189,7 @@ pub async fn scrape(State(app): State<Arc<AppState>>, headers: HeaderMap, addr: 
     if let Err(e) = allowed(&app, &headers, &addr) {
         return e.into_response();
     }
-    match app.metrics.render() {
+    match app.metrics.render(app.store.stats()) {
         Ok(text) => {
             let mut response = text.into_response();
             response.headers_mut().insert(

@@ -111,6 +111,26 @@ async fn counters_move_as_writes_and_questions_come_in() {
         "{text}"
     );
     assert!(value(&after, "troupe_resident_memory_bytes", &[]) > 1e6);
+    // Dedupe hits (the resent batch), one commit per batch that reached the store, the writer's
+    // queue (empty now), and the store's size (-1: this test's store is in memory).
+    assert_eq!(value(&after, "troupe_dedupe_hits_total", &[("protocol", "native")]), 2.0, "{text}");
+    assert_eq!(value(&after, "troupe_store_commit_seconds_count", &[]), 3.0, "{text}");
+    assert!(value(&after, "troupe_store_commit_seconds_sum", &[]) > 0.0);
+    assert_eq!(value(&after, "troupe_writer_queue_depth", &[]), 0.0);
+    assert_eq!(value(&after, "troupe_store_size_bytes", &[]), -1.0);
+}
+
+#[tokio::test]
+async fn the_embedded_store_reports_its_size_on_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = troupe_duckdb::EmbeddedConfig { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let app = common::app_on(config, troupe_server::ServerSettings::default()).await;
+    let before = value(&parse(&scrape(&app, None).await.1), "troupe_store_size_bytes", &[]);
+    assert!(before > 0.0);
+    let events: Vec<_> = (0..2000).map(|i| json!({"event_name": "Sized", "user_id": format!("u{i}"), "custom_properties": {"pad": "y".repeat(300)}})).collect();
+    assert_eq!(app.post("/api/events/bulk", json!({"events": events})).await.status, StatusCode::OK);
+    let after = value(&parse(&scrape(&app, None).await.1), "troupe_store_size_bytes", &[]);
+    assert!(after > before, "{before} -> {after}");
 }
 
 #[tokio::test]

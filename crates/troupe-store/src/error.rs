@@ -20,6 +20,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// The backend does not do this (the text says what to use instead).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("the store is shutting down")]
     Closed,
 }

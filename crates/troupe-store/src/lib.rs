@@ -3,6 +3,7 @@
 //! read models below. [`conformance`] holds the cases every backend must pass.
 
 pub mod aggregate;
+pub mod audit;
 pub mod conformance;
 mod error;
 pub mod forward;
@@ -20,6 +21,26 @@ use troupe_core::{Command, CoreError, Outcome, PreparedCommand, ProjectId, Proje
 pub use error::StoreError;
 pub use read::*;
 pub use scan::*;
+
+/// What a store reports to `/metrics` (`None`: it cannot tell cheaply).
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    /// Batches waiting for the writer.
+    pub writer_queue: Option<u64>,
+    /// Bytes the store takes on disk.
+    pub size_bytes: Option<u64>,
+}
+
+/// What `Store::backup` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackupSummary {
+    pub dir: std::path::PathBuf,
+    pub bytes: u64,
+    /// The highest event sequence number in the copy: every write acknowledged before the
+    /// backup started is in it.
+    pub last_event_seq: u64,
+    pub schema_version: i32,
+}
 
 /// A new project checked against the existing ones, as every backend's writer creates it: names
 /// and ingestion keys are unique, ids count up from 1.
@@ -134,6 +155,37 @@ pub trait Store: Send + Sync + 'static {
 
     /// Delete a document; `false` when there was none.
     async fn delete_document(&self, project: ProjectId, kind: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Append to the audit log of a project ([`INSTANCE`] for instance-wide actions).
+    async fn append_audit(&self, project: ProjectId, entry: audit::AuditEntry) -> Result<(), StoreError> {
+        self.put_document(project, entry.to_document()).await
+    }
+
+    /// A page of the audit log, newest first, of entries older than `before` (an entry id).
+    async fn audit_log(
+        &self,
+        project: ProjectId,
+        before: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<audit::AuditEntry>, StoreError> {
+        let docs = self.documents(project, audit::AUDIT_KIND).await?;
+        let entries = docs.into_iter().filter_map(audit::AuditEntry::from_document).collect();
+        Ok(audit::page(entries, before.as_deref(), limit))
+    }
+
+    /// Figures for `/metrics`: what the backend can tell cheaply.
+    fn stats(&self) -> StoreStats {
+        StoreStats::default()
+    }
+
+    /// A consistent copy of the whole store into `dir` while it keeps serving (`troupe backup`).
+    /// Backends with their own backup tools (ClickHouse) say so instead.
+    async fn backup(&self, dir: std::path::PathBuf) -> Result<BackupSummary, StoreError> {
+        let _ = dir;
+        Err(StoreError::Unsupported(
+            "this store is backed up with its own tools (docs/clickhouse.md, \"Backups\")".into(),
+        ))
+    }
 
     /// Whether the store can take writes now (`/readyz`); `Err` says why not. A store that was
     /// halted by a failed write may use the call to recover.

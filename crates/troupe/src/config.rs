@@ -53,6 +53,119 @@ pub enum Command {
         #[command(subcommand)]
         command: GroupTypeCommand,
     },
+    /// Dashboard accounts: add one (with a role in a project), reset a password, list, remove.
+    /// Through the running server when it holds the data directory, else on the store directly.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// A project's keys: named secret keys with a scope and an expiry, and rotation of the
+    /// ingestion key with an overlap. Through the running server when there is one.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Copy the embedded store into a new directory while the server runs (consistent: the
+    /// state of one instant, every acknowledged write before it).
+    Backup {
+        /// A new or empty directory for the copy.
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Put a backup into a new data directory (--data-dir); start the server on it after.
+    Restore {
+        /// The directory `troupe backup --to` wrote.
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account: a member of one project with a role, or an instance administrator
+    /// (admin of every project). The password is read from standard input with
+    /// --password-stdin, or made up and printed.
+    Add {
+        email: String,
+        /// The project the user joins (name or id).
+        #[arg(long)]
+        project: Option<String>,
+        /// viewer, member or admin (default member).
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        instance_admin: bool,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Set a new password (read with --password-stdin, or made up and printed); the account's
+    /// sessions end.
+    ResetPassword {
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove an account; its sessions end.
+    Remove {
+        email: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the accounts with their roles.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a secret key; it is printed once (only its hash is kept).
+    Create {
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[arg(long)]
+        name: String,
+        /// read (data and saved insights), query (also asks questions), admin (everything).
+        #[arg(long)]
+        scope: String,
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the keys (secret keys by name, scope, hint and expiry).
+    List {
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a secret key (by id or name) at once.
+    Revoke {
+        key: String,
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Make a new ingestion key; the old one keeps working for --overlap-hours.
+    RotateIngestion {
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[arg(long, default_value_t = 168.0)]
+        overlap_hours: f64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +311,10 @@ pub struct ServeArgs {
     /// requests from this machine.
     #[arg(long, env = "TROUPE_METRICS_KEY", hide_env_values = true)]
     pub metrics_key: Option<String>,
+    /// On SIGTERM/SIGINT, how long requests under way (batches being written) may take to finish
+    /// before the process exits anyway.
+    #[arg(long, env = "TROUPE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
 }
 
 /// Ingestion and sign-in rate limits (token buckets; docs/api.md "Rate limits"). Rates count

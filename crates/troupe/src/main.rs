@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod group_type;
 mod import;
+mod operate;
 mod person;
 mod project;
 mod query;
@@ -45,6 +46,10 @@ fn main() -> std::process::ExitCode {
                 person::export(&person, out.as_deref()).await
             }
             Command::GroupType { command } => group_type::run(&command).await,
+            Command::User { command } => operate::user(command).await,
+            Command::Key { command } => operate::key(command).await,
+            Command::Backup { to, store } => operate::backup(to, store).await,
+            Command::Restore { from, store } => operate::restore(from, store).await,
         }
     });
     match result {

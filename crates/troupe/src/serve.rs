@@ -42,7 +42,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             .then(|| troupe_server::auth::generate_key("setup_")),
         retention_sweep_every: Some(troupe_server::retention::SWEEP_EVERY),
         metrics_key: args.metrics_key.clone().filter(|k| !k.is_empty()),
+        control_token: matches!(args.store.backend()?, crate::store::Backend::Embedded)
+            .then(|| troupe_server::auth::generate_key("ctl_")),
     };
+    let control_token = settings.control_token.clone();
     if let Some(token) = &settings.setup_token {
         // Printed even once setup is done: harmless then (setup is refused), and the operator
         // of a fresh install finds it without knowing whether anyone came first.
@@ -52,15 +55,51 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
+    let current_key = state.projects.ring(default.id).await.and_then(|r| r.current_ingestion_key().map(String::from));
     println!("troupe listening on http://{addr} ({})", args.store.describe());
-    println!("project '{}': ingestion key {}", default.name, default.ingestion_key);
+    println!("project '{}': ingestion key {}", default.name, current_key.as_deref().unwrap_or(&default.ingestion_key));
     println!("dashboard: http://{addr}/ (the first visit creates the administrator account)");
+    let control_file = match &control_token {
+        Some(token) => Some(
+            troupe_server::operator::write_control_file(&args.store.data_dir, &control_url(addr), token)
+                .context("cannot write the control file for `troupe user|key|backup`")?,
+        ),
+        None => None,
+    };
     // Connect info gives handlers the peer address (OpenPanel's anonymous device ids).
     let app = troupe_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let signalled = std::sync::Arc::new(tokio::sync::Notify::new());
+    let on_signal = signalled.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        on_signal.notify_one();
+    });
+    // Stopping: no new connections; requests under way (a batch being written) finish, up to
+    // the deadline. Whatever was acknowledged is committed either way.
+    let deadline = std::time::Duration::from_secs(args.shutdown_timeout_secs);
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(server) => served?,
+        () = async { signalled.notified().await; tokio::time::sleep(deadline).await } => {
+            tracing::warn!(seconds = args.shutdown_timeout_secs, "requests still under way at the shutdown deadline; stopping anyway");
+        }
+    }
+    if let Some(file) = control_file {
+        let _ = std::fs::remove_file(file);
+    }
     store.close().await;
     println!("troupe stopped");
     Ok(())
+}
+
+/// Where the CLI on this machine reaches the server: its own address, or loopback when it
+/// listens on every interface.
+fn control_url(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
 }
 
 /// The `default` project, created on first start (printing its keys).

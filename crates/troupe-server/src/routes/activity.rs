@@ -20,7 +20,7 @@ use troupe_store::{GroupQuery, GroupRow, Page, PersonRow};
 
 use crate::error::{ApiError, ApiQuery};
 use crate::routes::read::limit_up_to;
-use crate::AppState;
+use crate::{AppState, Permission};
 
 /// Groups of another type whose property names this group, looked at per type at most.
 const RELATED_SCAN: usize = 1000;
@@ -52,7 +52,7 @@ async fn group_activity(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<ActivityParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let days = days(params.days, 30)?;
     let group = app.store.group(project.id, &group_type, &group_key, 0).await?;
     let group = group.ok_or_else(|| ApiError::NotFound(format!("no group '{group_key}' of type '{group_type}'")))?;
@@ -108,7 +108,7 @@ async fn members(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<MembersParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let limit = limit_up_to(params.limit, 25, 1000)?;
     let days = days(params.days, 90)?;
     let group = app.store.group(project.id, &group_type, &group_key, 0).await?;

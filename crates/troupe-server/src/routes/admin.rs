@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use troupe_core::{Command, CoreError, ProfileOp, Properties};
 
 use crate::error::{json_body, ApiError, ApiQuery};
-use crate::AppState;
+use crate::{AppState, Permission};
 
 #[derive(Deserialize)]
 struct GroupEdit {
@@ -30,7 +30,7 @@ pub async fn put_group(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Edit).await?;
     let edit: GroupEdit = json_body(&body)?;
     let current = app.store.group(project.id, &group_type, &group_key, 0).await?;
     let removed: Vec<String> = current
@@ -81,13 +81,16 @@ pub async fn delete_group(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<EraseGroupParams>,
 ) -> Result<StatusCode, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let access = app.access(&headers, &project, Permission::Admin).await?;
+    let project = &access.project;
     if app.store.group(project.id, &group_type, &group_key, 0).await?.is_none() {
         return Err(ApiError::NotFound(format!("no group '{group_key}' of type '{group_type}'")));
     }
     let with_events = params.events == EventsOfErasedGroup::Delete;
+    let target = format!("{group_type}/{group_key}");
     apply(&app, project.id, vec![Command::EraseGroup { group_type, group_key, with_events }]).await?;
     app.catalog.forget(project.id).await;
+    app.audit(&access, "group.erase", &target, json!({"events": if with_events { "delete" } else { "detach" }})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -109,8 +112,10 @@ pub async fn patch_group_type(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let access = app.access(&headers, &project, Permission::Admin).await?;
+    let project = &access.project;
     let edit: TypeEdit = json_body(&body)?;
+    let details = json!({"name": edit.name, "display_name": edit.display_name});
     existing_type(&app, project.id, &group_type).await?;
     let mut commands = Vec::new();
     let mut now_named = group_type.clone();
@@ -135,6 +140,7 @@ pub async fn patch_group_type(
         return Err(CoreError::invalid("display_name", "send name, display_name or both").into());
     }
     apply(&app, project.id, commands).await?;
+    app.audit(&access, "group_type.change", &group_type, details).await;
     let types = app.store.group_types(project.id).await?;
     Ok(Json(json!(types.into_iter().find(|t| t.group_type == now_named))))
 }
@@ -146,10 +152,12 @@ pub async fn delete_group_type(
     Path((project, group_type)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let access = app.access(&headers, &project, Permission::Admin).await?;
+    let project = &access.project;
     existing_type(&app, project.id, &group_type).await?;
-    apply(&app, project.id, vec![Command::DeleteGroupType { group_type }]).await?;
+    apply(&app, project.id, vec![Command::DeleteGroupType { group_type: group_type.clone() }]).await?;
     app.catalog.forget(project.id).await;
+    app.audit(&access, "group_type.delete", &group_type, json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -26,7 +26,7 @@ use troupe_query::catalog::{self, EventName, PropertySource};
 
 use crate::error::{ApiError, ApiQuery};
 use crate::routes::read::limit_up_to;
-use crate::AppState;
+use crate::{AppState, Permission};
 
 /// How long a read of the data is reused: a new event name shows in the pickers within this.
 pub const CACHED_FOR: Duration = Duration::from_secs(60);
@@ -102,7 +102,7 @@ async fn events(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<EventsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let limit = limit_up_to(params.limit, 500, 1000)?;
     let names = app.catalog.event_names(&app, project.id).await?;
     let mut found = catalog::search(names.iter().collect(), params.search.as_deref(), |n| n.name.clone());
@@ -160,7 +160,7 @@ async fn properties(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<SourceParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let limit = limit_up_to(params.limit, 500, 1000)?;
     let sample = params.sample(&app, project.id).await?;
     let mut keys = catalog::search(catalog::property_keys(&sample), params.search.as_deref(), |k| k.key.clone());
@@ -174,7 +174,7 @@ async fn values(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<SourceParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let limit = limit_up_to(params.limit, 50, catalog::MAX_VALUES)?;
     let key = params.key.clone().filter(|k| !k.is_empty()).ok_or_else(|| CoreError::missing("key"))?;
     let sample = params.sample(&app, project.id).await?;

@@ -18,7 +18,7 @@ use troupe_ingest::export::{self, ExportOptions, ExportSource, Record};
 use troupe_ingest::segment::SegmentOptions;
 
 use crate::error::{ApiError, ApiQuery};
-use crate::AppState;
+use crate::{AppState, Permission};
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/api/projects/{project}/import", post(import))
@@ -38,7 +38,7 @@ async fn import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Admin).await?;
     let join = app.ingestion_settings.get(app.store.as_ref(), project.id).await?.segment_group;
     let options = ExportOptions {
         segment: SegmentOptions { group_type: app.settings.segment_group_type.clone(), join },

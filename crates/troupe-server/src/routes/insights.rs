@@ -18,7 +18,7 @@ use troupe_query::{Insight, InsightResult, COHORT_KIND};
 use troupe_store::Document;
 
 use crate::error::{json_value, ApiError, ApiQuery};
-use crate::AppState;
+use crate::{AppState, Permission};
 
 pub fn routes() -> Router<Arc<AppState>> {
     let router = Router::new()
@@ -103,7 +103,7 @@ async fn query(
     ApiQuery(params): ApiQuery<QueryParams>,
     body: Bytes,
 ) -> Result<Json<InsightResult>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Query).await?;
     let mut insight: Insight = parse(&body, "insight")?;
     // Days are the project's days unless the question names its own timezone.
     if insight.common().timezone.is_none() {
@@ -148,7 +148,7 @@ async fn list_saved(
     headers: HeaderMap,
     saved: Saved,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let docs = app.store.documents(project.id, saved.kind).await?;
     let mut results = Vec::with_capacity(docs.len());
     for doc in docs {
@@ -193,7 +193,7 @@ async fn cohort_members(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<MembersParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Query).await?;
     let docs = app.store.documents(project.id, COHORT_KIND).await?;
     if !docs.iter().any(|d| d.id == id) {
         return Err(ApiError::NotFound(format!("cohort {id:?}")));
@@ -217,7 +217,7 @@ async fn get_saved(
     headers: HeaderMap,
     saved: Saved,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let docs = app.store.documents(project.id, saved.kind).await?;
     let doc =
         docs.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::NotFound(format!("{} {id:?}", saved.kind)))?;
@@ -232,7 +232,7 @@ async fn create_saved(
     body: Bytes,
     saved: Saved,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Edit).await?;
     let mut body = json_value(&body)?;
     let id = match body.as_object_mut().and_then(|o| o.remove("id")) {
         Some(Value::String(id)) if valid_id(&id) => id,
@@ -252,7 +252,7 @@ async fn put_saved(
     body: Bytes,
     saved: Saved,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Edit).await?;
     if !valid_id(&id) {
         return Err(ApiError::BadQuery("id must be 1-100 letters, digits, - or _".into()));
     }
@@ -270,7 +270,7 @@ async fn delete_saved(
     headers: HeaderMap,
     saved: Saved,
 ) -> Result<StatusCode, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Edit).await?;
     if app.store.delete_document(project.id, saved.kind, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use troupe_ingest::mixpanel::{self, Endpoint};
 
-use crate::auth::{basic_user, hash_secret};
+use crate::auth::{basic_user, Scope};
 use crate::error::{error_field, json_value, ApiError, ErrorShape, ProtocolError};
 use crate::routes::{apply_items, Sender};
 use crate::AppState;
@@ -105,8 +105,18 @@ async fn handle(
         let secret = basic_user(headers).ok_or_else(|| {
             ApiError::Unauthorized("/import needs the project's secret key as Basic auth ('<secret>:')".into())
         })?;
-        if hash_secret(&secret) != project.secret_key_hash {
-            return Err(ApiError::Unauthorized("that secret key is not valid for this project".into()).into());
+        // Importing history is an admin's act, as the import route's.
+        let grant = app.projects.by_secret(app.store.as_ref(), &secret).await?;
+        match grant {
+            Some(g) if g.project.id == project.id && g.key.scope == Scope::Admin => {}
+            Some(g) if g.project.id == project.id => {
+                return Err(ApiError::Forbidden(format!(
+                    "the key '{}' has no admin scope: /import needs one",
+                    g.key.name
+                ))
+                .into())
+            }
+            _ => return Err(ApiError::Unauthorized("that secret key is not valid for this project".into()).into()),
         }
     }
     let total = request.items.len();

@@ -16,6 +16,7 @@ pub mod privacy;
 pub mod read;
 pub mod segment;
 pub mod settings;
+pub mod team;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,7 +80,9 @@ pub async fn apply_limited(
         app.metrics.writes(protocol, (0..n).map(|_| ("refused", e.code().to_string())));
         return Err(e);
     }
+    let started = std::time::Instant::now();
     let results = app.store.apply(project.id, commands).await?;
+    app.metrics.commit(started);
     app.metrics.writes(protocol, results.iter().map(outcome));
     Ok(results)
 }

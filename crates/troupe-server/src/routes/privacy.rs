@@ -19,7 +19,7 @@ use troupe_store::Project;
 
 use crate::error::{json_body, json_value, ApiError};
 use crate::routes::native;
-use crate::AppState;
+use crate::{AppState, Permission};
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -41,13 +41,15 @@ pub async fn erase_with_secret(
     Path((project, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
-    erase(&app, project.id, &id).await
+    let access = app.access(&headers, &project, Permission::Admin).await?;
+    erase(&app, access.project.id, &id, &access.actor.label()).await
 }
 
-async fn erase(app: &AppState, project: ProjectId, id: &str) -> Result<Json<Value>, ApiError> {
+async fn erase(app: &AppState, project: ProjectId, id: &str, actor: &str) -> Result<Json<Value>, ApiError> {
     app.limits.check_id("id", id)?;
     let erasure = privacy::erase_person(app.store.as_ref(), project, id).await?;
+    let details = json!({"found": erasure.found, "ids": erasure.distinct_ids.len()});
+    crate::audit::record(app.store.as_ref(), project, actor, "person.erase", id, details).await;
     tracing::info!(project, found = erasure.found, ids = erasure.distinct_ids.len(), "person erased");
     // The pickers must not offer the erased person's values again.
     app.catalog.forget(project).await;
@@ -64,13 +66,15 @@ async fn anonymize_with_secret(
     Path((project, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
-    anonymize(&app, project.id, &id).await
+    let access = app.access(&headers, &project, Permission::Admin).await?;
+    anonymize(&app, access.project.id, &id, &access.actor.label()).await
 }
 
-async fn anonymize(app: &AppState, project: ProjectId, id: &str) -> Result<Json<Value>, ApiError> {
+async fn anonymize(app: &AppState, project: ProjectId, id: &str, actor: &str) -> Result<Json<Value>, ApiError> {
     app.limits.check_id("id", id)?;
     let done = privacy::anonymize_person(app.store.as_ref(), project, id).await?;
+    crate::audit::record(app.store.as_ref(), project, actor, "person.anonymize", id, json!({"found": done.found}))
+        .await;
     tracing::info!(project, found = done.found, "person anonymized");
     app.catalog.forget(project).await;
     let mut reply = json!(done);
@@ -83,7 +87,7 @@ async fn export_with_secret(
     Path((project, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Admin).await?;
     export(app, project, id).await
 }
 
@@ -111,7 +115,7 @@ async fn export_group(
     Path((project, group_type, key)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Admin).await?;
     if Export::group(app.store.as_ref(), &project, &group_type, &key).await?.is_none() {
         return Err(ApiError::NotFound(format!("no group '{key}' of type '{group_type}'")));
     }
@@ -176,7 +180,7 @@ async fn settings(
     Path(project): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     Ok(Json(json!(PrivacySettings::load(app.store.as_ref(), project.id).await?)))
 }
 
@@ -188,10 +192,11 @@ async fn put_settings(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let access = app.access(&headers, &project, Permission::Admin).await?;
     let settings: PrivacySettings = json_body(&body)?;
     settings.check()?;
-    settings.save(app.store.as_ref(), project.id).await?;
+    settings.save(app.store.as_ref(), access.project.id).await?;
+    app.audit(&access, "settings.privacy", &access.project.name, json!(settings)).await;
     Ok(Json(json!(settings)))
 }
 
@@ -234,7 +239,7 @@ async fn sdk_delete(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let (project, user) = sdk_request(&app, &headers, &body, PrivacyOperation::Delete).await?;
-    let Json(mut reply) = erase(&app, project.id, &user).await?;
+    let Json(mut reply) = erase(&app, project.id, &user, "sdk:ingestion key").await?;
     reply["success"] = json!(true);
     Ok(Json(reply))
 }
@@ -250,7 +255,7 @@ async fn sdk_anonymize(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let (project, user) = sdk_request(&app, &headers, &body, PrivacyOperation::Anonymize).await?;
-    let Json(mut reply) = anonymize(&app, project.id, &user).await?;
+    let Json(mut reply) = anonymize(&app, project.id, &user, "sdk:ingestion key").await?;
     reply["success"] = json!(true);
     Ok(Json(reply))
 }

@@ -15,7 +15,7 @@ use troupe_store::{EventQuery, GroupQuery, GroupSort, PersonQuery};
 
 use crate::error::{ApiError, ApiQuery};
 use crate::routes::{activity, admin, privacy};
-use crate::AppState;
+use crate::{AppState, Permission};
 
 /// Page sizes are capped so one request cannot ask for the whole table.
 const MAX_LIMIT: usize = 1000;
@@ -53,7 +53,14 @@ pub(crate) fn limit_up_to(requested: Option<usize>, default: usize, max: usize) 
 }
 
 async fn projects(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let projects = app.readable_projects(&headers).await?;
+    let mut projects = app.readable_projects(&headers).await?;
+    // The key SDKs should be given now (a rotation's new key), not the one it was created with.
+    for project in &mut projects {
+        if let Some(key) = app.projects.ring(project.id).await.and_then(|r| r.current_ingestion_key().map(String::from))
+        {
+            project.ingestion_key = key;
+        }
+    }
     Ok(Json(json!({"results": projects})))
 }
 
@@ -62,7 +69,7 @@ async fn group_types(
     Path(project): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let types = app.store.group_types(project.id).await?;
     Ok(Json(json!({"results": types, "limit": app.limits.max_group_types})))
 }
@@ -89,7 +96,7 @@ async fn groups(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<GroupsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let group_type = params.group_type.filter(|t| !t.is_empty()).ok_or_else(|| CoreError::missing("type"))?;
     let descending = match params.order.as_deref() {
         None => params.sort.is_none(),
@@ -124,7 +131,7 @@ async fn group(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<ProfileParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let recent = params.events.unwrap_or(DEFAULT_RECENT_EVENTS).min(MAX_LIMIT);
     let group = app.store.group(project.id, &group_type, &group_key, recent).await?;
     let group = group.ok_or_else(|| ApiError::NotFound(format!("no group '{group_key}' of type '{group_type}'")))?;
@@ -149,7 +156,7 @@ async fn persons(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<PersonsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let days = activity::days(params.days, 30)?;
     let query = PersonQuery { search: params.search, limit: limit(params.limit, 50)?, offset: params.offset };
     let page = app.store.persons(project.id, query).await?;
@@ -165,7 +172,7 @@ async fn person(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<ProfileParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let recent = params.events.unwrap_or(DEFAULT_RECENT_EVENTS).min(MAX_LIMIT);
     let person = app.store.person(project.id, &id, recent).await?;
     Ok(Json(json!(person.ok_or_else(|| ApiError::NotFound(format!("no person '{id}'")))?)))
@@ -187,7 +194,7 @@ async fn events(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<EventsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     let group = match (params.group_type, params.group_key) {
         (Some(t), Some(k)) => Some((t, k)),
         (None, None) => None,

@@ -15,7 +15,7 @@ use troupe_store::settings::{GeneralSettings, IngestionSettings, SettingsArea};
 
 use crate::error::{json_body, ApiError};
 use crate::project_settings::SettingsCache;
-use crate::AppState;
+use crate::{AppState, Permission};
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -56,7 +56,7 @@ async fn read<T: ServedSettings>(
     Path(project): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let project = app.authorize(&headers, &project, Permission::Read).await?;
     Ok(Json(json!(T::cache(&app).get(app.store.as_ref(), project.id).await?)))
 }
 
@@ -68,9 +68,10 @@ async fn replace<T: ServedSettings>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let project = app.authorize(&headers, &project).await?;
+    let access = app.access(&headers, &project, Permission::Admin).await?;
     let settings: T = json_body(&body)?;
     settings.check()?;
-    T::cache(&app).put(app.store.as_ref(), project.id, settings.clone()).await?;
+    T::cache(&app).put(app.store.as_ref(), access.project.id, settings.clone()).await?;
+    app.audit(&access, &format!("settings.{}", T::ID), &access.project.name, json!(settings)).await;
     Ok(Json(json!(settings)))
 }
