@@ -4,6 +4,7 @@
 //! keys it was created with (the secret one with the admin scope).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -184,14 +185,20 @@ struct Loaded {
 /// The projects and their keys, cached: keys are checked on every request.
 pub struct Projects {
     loaded: RwLock<Loaded>,
-    loaded_at: Mutex<Option<Instant>>,
+    started: Instant,
+    /// When (ms after `started`) the cache is next read again from the store.
+    next_refresh_ms: AtomicU64,
     last_miss_reload: Mutex<Option<Instant>>,
 }
 
 impl Projects {
     pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
-        let projects =
-            Projects { loaded: RwLock::default(), loaded_at: Mutex::new(None), last_miss_reload: Mutex::new(None) };
+        let projects = Projects {
+            loaded: RwLock::default(),
+            started: Instant::now(),
+            next_refresh_ms: AtomicU64::new(0),
+            last_miss_reload: Mutex::new(None),
+        };
         projects.reload(store).await?;
         Ok(projects)
     }
@@ -210,18 +217,23 @@ impl Projects {
             loaded.projects.push((project, ring));
         }
         *self.loaded.write().await = loaded;
-        *self.loaded_at.lock().await = Some(Instant::now());
+        let next = self.started.elapsed().as_millis() as u64 + MAX_AGE.as_millis() as u64;
+        self.next_refresh_ms.store(next, Ordering::Release);
         Ok(())
     }
 
     /// Reload when the cache is older than [`MAX_AGE`] (keys revoked by another process).
     async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let mut loaded_at = self.loaded_at.lock().await;
-        let stale = loaded_at.is_none_or(|at| at.elapsed() >= MAX_AGE);
-        if stale {
-            // One request reloads; the others meanwhile use what is cached.
-            *loaded_at = Some(Instant::now());
-            drop(loaded_at);
+        // Checked on every request without a lock; one request reloads, the others meanwhile use
+        // what is cached.
+        let now = self.started.elapsed().as_millis() as u64;
+        let due = self.next_refresh_ms.load(Ordering::Relaxed);
+        if now >= due
+            && self
+                .next_refresh_ms
+                .compare_exchange(due, now + MAX_AGE.as_millis() as u64, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
             self.reload(store).await?;
         }
         Ok(())

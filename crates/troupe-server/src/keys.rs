@@ -14,6 +14,10 @@ use crate::error::ApiError;
 pub const MAX_OVERLAP_HOURS: f64 = 24.0 * 90.0;
 pub const DEFAULT_OVERLAP_HOURS: f64 = 24.0 * 7.0;
 
+/// Changes to key rings are read-modify-write of one document: one at a time in this process
+/// (two admins creating keys at once must not lose one).
+static RING_CHANGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A secret key just made: `secret` exists only in this answer.
 pub struct CreatedKey {
     pub secret: String,
@@ -35,6 +39,7 @@ pub async fn create_secret_key(
     if expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(ApiError::BadQuery("expires_at: must be in the future".into()));
     }
+    let _one = RING_CHANGES.lock().await;
     let mut ring = key_ring(store, project).await?;
     if ring.secret.iter().any(|k| k.name == name) {
         return Err(ApiError::Store(StoreError::Conflict(format!("a key named '{name}' exists: pick another name"))));
@@ -65,6 +70,7 @@ pub async fn revoke_secret_key(
     key: &str,
     actor: &str,
 ) -> Result<SecretKey, ApiError> {
+    let _one = RING_CHANGES.lock().await;
     let mut ring = key_ring(store, project).await?;
     let index = ring
         .secret
@@ -101,6 +107,7 @@ pub async fn rotate_ingestion_key(
     if !(0.0..=MAX_OVERLAP_HOURS).contains(&overlap_hours) {
         return Err(ApiError::BadQuery(format!("overlap_hours: between 0 and {MAX_OVERLAP_HOURS}")));
     }
+    let _one = RING_CHANGES.lock().await;
     let mut ring = key_ring(store, project).await?;
     let now = Utc::now();
     // Fractions of an hour are taken to the millisecond.
@@ -128,6 +135,7 @@ pub async fn retire_ingestion_key(
     key: &str,
     actor: &str,
 ) -> Result<(), ApiError> {
+    let _one = RING_CHANGES.lock().await;
     let mut ring = key_ring(store, project).await?;
     if ring.current_ingestion_key() == Some(key) {
         return Err(ApiError::BadQuery("that is the current ingestion key: rotate it instead".into()));

@@ -486,3 +486,77 @@ async fn sessions_are_listed_revoked_and_purged_when_expired() {
     let actions: Vec<_> = log["results"].as_array().expect("log").iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["user.password", "session.revoke", "user.setup"]);
 }
+
+#[tokio::test]
+async fn group_type_changes_and_erasures_are_audited_with_who_did_them() {
+    let app = common::app().await;
+    for (user, company) in [("ana", "acme"), ("bo", "globex")] {
+        let r = app
+            .post("/api/sdk/groups/set_group", json!({"userId": user, "groupKey": "company", "groupId": company}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    app.post("/api/sdk/groups/set_group", json!({"userId": "ana", "groupKey": "team", "groupId": "core"})).await;
+    let (_, body, _) = call(
+        &app,
+        "POST",
+        "/api/projects/default/keys",
+        Auth::Key(SECRET),
+        Some(json!({"name": "ops", "scope": "admin"})),
+    )
+    .await;
+    let ops = body["secret"].as_str().expect("secret").to_string();
+    let steps: [(&str, &str, Option<Value>); 5] = [
+        ("PATCH", "/api/projects/default/group-types/company", Some(json!({"display_name": "Companies"}))),
+        ("DELETE", "/api/projects/default/groups/company/globex?events=delete", None),
+        ("DELETE", "/api/projects/default/group-types/team", None),
+        ("POST", "/api/projects/default/persons/bo/anonymize", None),
+        ("PUT", "/api/projects/default/settings/ingestion", Some(json!({"segment_group": "add"}))),
+    ];
+    for (method, path, body) in steps {
+        let (status, answer, _) = call(&app, method, path, Auth::Key(&ops), body).await;
+        assert!(status.is_success(), "{method} {path}: {status} {answer}");
+    }
+    let (_, log, _) = call(&app, "GET", "/api/projects/default/audit", Auth::Key(&ops), None).await;
+    let entries: Vec<(String, String, String)> = log["results"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or_default().into(),
+                e["action"].as_str().unwrap_or_default().into(),
+                e["target"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("key:ops", "settings.ingestion", "default"),
+        ("key:ops", "person.anonymize", "bo"),
+        ("key:ops", "group_type.delete", "team"),
+        ("key:ops", "group.erase", "company/globex"),
+        ("key:ops", "group_type.change", "company"),
+        ("key:default", "key.create", "ops"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(entries, expected);
+    assert_eq!(log["results"][1]["details"], json!({"found": true}));
+    assert_eq!(log["results"][3]["details"], json!({"events": "delete"}));
+    assert_eq!(log["results"][4]["details"]["display_name"], json!("Companies"));
+    // Refused actions leave no entry: a query-scoped key cannot erase.
+    let (_, body, _) = call(
+        &app,
+        "POST",
+        "/api/projects/default/keys",
+        Auth::Key(SECRET),
+        Some(json!({"name": "q", "scope": "query"})),
+    )
+    .await;
+    let query_key = body["secret"].as_str().expect("secret").to_string();
+    let (status, _, _) = call(&app, "DELETE", "/api/projects/default/persons/ana", Auth::Key(&query_key), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, log, _) = call(&app, "GET", "/api/projects/default/audit", Auth::Key(&ops), None).await;
+    assert_eq!(log["results"][0]["action"], json!("key.create"), "the refused erasure is not logged");
+}

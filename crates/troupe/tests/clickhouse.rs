@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{post_query, troupe, Server, SITE};
+use common::{post_query, troupe, Server, SECRET, SITE};
 use serde_json::{json, Value};
 use troupe_clickhouse::testing::{ClickHouseCluster, Engine};
 
@@ -158,6 +158,64 @@ async fn two_servers_lose_no_update_and_store_a_retry_once(engine: Engine) {
         .await
         .expect("answers");
     assert_eq!(refused.status().as_u16(), 401);
+
+    // Keys and the audit log live in ClickHouse: a key made through one process opens the
+    // other, a rotation made on one is honoured by the other (it reads keys again within 10 s),
+    // and both read the same audit log.
+    let created: Value = client
+        .post(writer.url("/api/projects/default/keys"))
+        .bearer_auth(SECRET)
+        .json(&json!({"name": "shared", "scope": "read"}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let shared = created["secret"].as_str().expect("secret").to_string();
+    let read =
+        client.get(forwarder.url("/api/projects/default/persons")).bearer_auth(&shared).send().await.expect("answers");
+    assert_eq!(read.status().as_u16(), 200, "a key made on the writer opens the forwarder");
+    let rotated: Value = client
+        .post(forwarder.url("/api/projects/default/ingestion-keys/rotate"))
+        .bearer_auth(SECRET)
+        .json(&json!({"overlap_hours": 0}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let new_key = rotated["key"].as_str().expect("key").to_string();
+    let send = |server: &Server, key: &str| {
+        client
+            .post(server.url("/api/events"))
+            .header("X-Trodo-Site-Id", key)
+            .json(&json!({"event_name": "k", "user_id": "u"}))
+            .send()
+    };
+    assert_eq!(send(&writer, &new_key).await.expect("answers").status().as_u16(), 200, "a new key is found at once");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let status = send(&writer, SITE).await.expect("answers").status().as_u16();
+        if status == 401 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the writer still takes the retired key after 15 s");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    for server in [&writer, &forwarder] {
+        let log = common::get(server, "/api/projects/default/audit").await;
+        let actions: Vec<_> =
+            log["results"].as_array().expect("log").iter().filter_map(|e| e["action"].as_str()).collect();
+        assert_eq!(actions, ["ingestion_key.rotate", "key.create"]);
+    }
+    let backup = troupe().args(["backup", "--to", "/tmp/never", "--store", &url]).output().expect("runs");
+    assert!(!backup.status.success());
+    assert!(
+        String::from_utf8_lossy(&backup.stderr).contains("docs/clickhouse.md"),
+        "backups of ClickHouse are ClickHouse's"
+    );
     assert!(forwarder.stop().success());
     assert!(writer.stop().success());
 }
