@@ -102,11 +102,11 @@ async fn add_member(
         }
         user.set_role(id, Some(role));
         accounts::save_user(store, &user).await?;
-        audit::record(store, id, &actor, "member.add", &email, json!({"role": role})).await;
+        app.audit(&access, "member.add", &email, json!({"role": role})).await;
         return Ok((StatusCode::OK, Json(json!({"email": email, "role": role, "added": true}))));
     }
     let (token, invite) = accounts::create_invite(store, &email, id, role, &actor).await?;
-    audit::record(store, id, &actor, "member.invite", &email, json!({"role": role, "invite": invite.id})).await;
+    app.audit(&access, "member.invite", &email, json!({"role": role, "invite": invite.id})).await;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -140,8 +140,7 @@ async fn change_member(
     user.set_role(access.project.id, Some(role));
     accounts::save_user(app.store.as_ref(), &user).await?;
     let details = json!({"from": before, "to": role});
-    audit::record(app.store.as_ref(), access.project.id, &access.actor.label(), "member.role", &user.email, details)
-        .await;
+    app.audit(&access, "member.role", &user.email, details).await;
     Ok(Json(json!({"email": user.email, "role": role})))
 }
 
@@ -160,15 +159,7 @@ async fn remove_member(
     if user.roles.as_ref().is_none_or(|r| r.is_empty()) {
         app.sessions.end_all_of(&user.email, store).await?;
     }
-    audit::record(
-        store,
-        access.project.id,
-        &access.actor.label(),
-        "member.remove",
-        &user.email,
-        json!({"role": before}),
-    )
-    .await;
+    app.audit(&access, "member.remove", &user.email, json!({"role": before})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -203,15 +194,7 @@ async fn cancel_invite(
         .find(|(_, i)| i.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("no open invitation '{id}'")))?;
     accounts::delete_invite(store, &hash).await?;
-    audit::record(
-        store,
-        access.project.id,
-        &access.actor.label(),
-        "member.invite_cancel",
-        &invite.email,
-        json!({"invite": id}),
-    )
-    .await;
+    app.audit(&access, "member.invite_cancel", &invite.email, json!({"invite": id})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
