@@ -20,6 +20,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
     }
 
+    let stop_requested = shutdown_signal()?;
     let limits = args.store.embedded().limits;
     let store = args.store.open_to_serve().await?;
     let default = default_project(store.as_ref(), &args).await?;
@@ -71,7 +72,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let signalled = std::sync::Arc::new(tokio::sync::Notify::new());
     let on_signal = signalled.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        stop_requested.await;
         on_signal.notify_one();
     });
     // Stopping: no new connections; requests under way (a batch being written) finish, up to
@@ -118,23 +119,25 @@ async fn default_project(store: &dyn Store, args: &ServeArgs) -> Result<Project>
     Ok(created.project)
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGTERM or SIGINT (Ctrl-C). The listeners exist from this call on, before the server says it
+/// listens: a signal sent right after that line is not lost (one listened for only once the
+/// server runs could miss a signal sent in between, leaving a server that ignores it).
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
