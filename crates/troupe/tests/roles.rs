@@ -153,5 +153,11 @@ async fn each_role_sees_and_may_do_what_it_should_in_the_dashboard() {
         ]
     );
     assert_eq!(from_api[0], ("user:owner@example.com".into(), "member.role".into(), "member@example.com".into()));
+    // Sessions: the second browser's was listed, ended from the first, and signed out.
+    assert_eq!(seen["sessions_before"], json!(2));
+    let after: Vec<String> = serde_json::from_value(seen["sessions_after"].clone()).expect("rows");
+    assert_eq!(after.len(), 1);
+    assert!(after[0].starts_with("this browser"), "{after:?}");
+    assert_eq!(seen["other_browser_signed_out"], json!(true));
     println!("screenshots: {}", shots.display());
 }

@@ -131,6 +131,25 @@ async function main() {
   await admin.locator('#audit table').waitFor();
   step('audit', await admin.locator('#audit tr[data-audit]').evaluateAll((rows) => rows.map((r) => [r.cells[1].innerText, r.cells[2].innerText, r.cells[3].innerText])));
   await shot(admin, '06-admin-audit');
+
+  // The owner signed in on a second browser ends that session from the first.
+  const laptop = await open();
+  await laptop.goto(base);
+  await laptop.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await laptop.getByLabel('Email').fill('owner@example.com');
+  await laptop.getByLabel('Password').fill('correct horse battery');
+  await laptop.getByRole('button', { name: 'Sign in' }).click();
+  await laptop.getByRole('heading', { name: 'Groups' }).waitFor();
+  await admin.reload();
+  await admin.locator('#sessions tr[data-session]').nth(1).waitFor();
+  step('sessions_before', await admin.locator('#sessions tr[data-session]').count());
+  await admin.locator('#sessions tr[data-session]').filter({ hasNotText: 'this browser' }).getByRole('button', { name: 'Sign out' }).click();
+  await admin.waitForFunction(() => document.querySelectorAll('#sessions tr[data-session]').length === 1);
+  step('sessions_after', await admin.locator('#sessions tr[data-session]').allInnerTexts());
+  await laptop.goto(`${base}/#/persons`);
+  await laptop.reload();
+  await laptop.getByRole('heading', { name: 'Sign in' }).waitFor();
+  step('other_browser_signed_out', true);
   await admin.setViewportSize({ width: 390, height: 844 });
   await admin.reload();
   await admin.locator('#audit table').waitFor();
