@@ -6,6 +6,7 @@
 //! embedded store's writer; reads and insight scans go straight to ClickHouse.
 
 mod aggregate;
+mod audit;
 pub mod config;
 mod documents;
 mod erasing;
@@ -295,6 +296,21 @@ impl Store for ClickHouseStore {
 
     fn aggregates(&self) -> Option<&dyn troupe_store::aggregate::Aggregates> {
         Some(self)
+    }
+
+    async fn append_audit(&self, project: ProjectId, entry: troupe_store::audit::AuditEntry) -> Result<(), StoreError> {
+        // Like documents, entries are not the writer's: a process that is not the writer (the
+        // operator's CLI) appends them too.
+        Ok(audit::append(&self.http, project, &entry).await?)
+    }
+
+    async fn audit_log(
+        &self,
+        project: ProjectId,
+        before: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<troupe_store::audit::AuditEntry>, StoreError> {
+        Ok(audit::page(&self.http, project, before.as_deref(), limit).await?)
     }
 
     async fn put_document(&self, project: ProjectId, document: Document) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use crate::http::{quote, Http};
 use crate::ClickHouseError;
 
 /// The schema version this build expects.
-pub const SCHEMA_VERSION: u32 = 11;
+pub const SCHEMA_VERSION: u32 = 12;
 
 /// Group type slots the events table has columns for (the default group type limit).
 pub const DEFAULT_GROUP_COLUMNS: usize = 10;
@@ -250,6 +250,18 @@ const TABLES_V10: &[Table] = &[Table {
 /// before read as add-built.
 const PERSON_COLUMNS_V11: &[(&str, &str)] = &[("persons", "membership_replaced_at Array(Int64) DEFAULT []")];
 
+/// Version 12: the audit log (keys, members, settings, group types, erasures), appended and read
+/// newest first a page at a time. Entry ids sort in time order.
+const TABLES_V12: &[Table] = &[Table {
+    name: "audit_log",
+    columns: "project_id UInt32, id String, at Int64, actor String, action String, target String, details String",
+    version: None,
+    partition_by: None,
+    order_by: "(project_id, id)",
+    shard_by: "cityHash64(project_id)",
+    settings: None,
+}];
+
 struct Migration {
     version: u32,
     tables: &'static [Table],
@@ -271,6 +283,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, tables: TABLES_V9, columns: &[], statements: &[] },
     Migration { version: 10, tables: TABLES_V10, columns: &[], statements: &[] },
     Migration { version: 11, tables: &[], columns: PERSON_COLUMNS_V11, statements: &[] },
+    Migration { version: 12, tables: TABLES_V12, columns: &[], statements: &[] },
 ];
 
 /// Whether the database has this table on `node`.

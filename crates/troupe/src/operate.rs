@@ -138,7 +138,7 @@ async fn run(store_args: &StoreArgs, command: OperatorCommand) -> Result<Value> 
             Err(e) => return Err(anyhow!("the running server did not answer: {e}")),
         }
     }
-    let store = store_args.open().await?;
+    let store = store_args.open_for_documents().await?;
     let answer = operator::run(store.as_ref(), command).await;
     store.close().await;
     answer.map_err(|e| anyhow!("{e}"))

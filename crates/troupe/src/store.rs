@@ -66,6 +66,13 @@ impl StoreArgs {
         self.open_as(WriterRole::ReadOnly, false).await
     }
 
+    /// For the operator's commands (`troupe user`, `troupe key`): they write documents (accounts,
+    /// key rings, the audit log), never events, so on ClickHouse they do not take the writer's
+    /// place from a running deployment.
+    pub async fn open_for_documents(&self) -> Result<Arc<dyn Store>> {
+        self.open_as(WriterRole::ReadOnly, false).await
+    }
+
     /// For `troupe serve`: the embedded store also loads the columns of the projects asked about
     /// before while the writer starts.
     pub async fn open_to_serve(&self) -> Result<Arc<dyn Store>> {

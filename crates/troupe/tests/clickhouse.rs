@@ -204,11 +204,49 @@ async fn two_servers_lose_no_update_and_store_a_retry_once(engine: Engine) {
         assert!(std::time::Instant::now() < deadline, "the writer still takes the retired key after 15 s");
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+    // The operator's CLI writes keys and accounts straight to ClickHouse, beside the running
+    // writer (it does not take the writer's place).
+    let made = troupe()
+        .args(["key", "create", "--name", "from-cli", "--scope", "read", "--store", &url])
+        .output()
+        .expect("runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let printed = String::from_utf8_lossy(&made.stdout).to_string();
+    let cli_key = printed.split_whitespace().find(|w| w.starts_with("trs_")).expect("secret printed").to_string();
+    // An unknown key makes a server read keys again at most once a second (else every 10 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    loop {
+        let read = client.get(forwarder.url("/api/projects/default/persons")).bearer_auth(&cli_key).send().await;
+        if read.expect("answers").status().as_u16() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "a key made by the CLI opens a running server");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let added =
+        troupe().args(["user", "add", "ops@t.test", "--instance-admin", "--store", &url]).output().expect("runs");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let printed = String::from_utf8_lossy(&added.stdout).to_string();
+    let password =
+        printed.split("password: ").nth(1).and_then(|r| r.split_whitespace().next()).expect("password printed");
+    let login = client
+        .post(writer.url("/api/login"))
+        .json(&json!({"email": "ops@t.test", "password": password}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(login.status().as_u16(), 200, "an account made by the CLI signs in");
     for server in [&writer, &forwarder] {
         let log = common::get(server, "/api/projects/default/audit").await;
-        let actions: Vec<_> =
-            log["results"].as_array().expect("log").iter().filter_map(|e| e["action"].as_str()).collect();
-        assert_eq!(actions, ["ingestion_key.rotate", "key.create"]);
+        let actions: Vec<_> = log["results"]
+            .as_array()
+            .expect("log")
+            .iter()
+            .map(|e| {
+                format!("{} {}", e["actor"].as_str().unwrap_or_default(), e["action"].as_str().unwrap_or_default())
+            })
+            .collect();
+        assert_eq!(actions, ["cli key.create", "key:default ingestion_key.rotate", "key:default key.create"]);
     }
     let backup = troupe().args(["backup", "--to", "/tmp/never", "--store", &url]).output().expect("runs");
     assert!(!backup.status.success());
