@@ -600,7 +600,7 @@ user.track("Signed In", serde_json::json!({}))?;`;
 function timezoneForm() {
   const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
   if (!zones.includes('UTC')) zones.unshift('UTC');
-  const zone = h('select', { 'aria-label': 'Project time zone' }, zones.map((z) => h('option', { value: z, selected: z === state.timezone }, z)));
+  const zone = h('select', { 'aria-label': 'Project time zone', disabled: state.role !== 'admin' }, zones.map((z) => h('option', { value: z, selected: z === state.timezone }, z)));
   const msg = h('div');
   return h('form.card', {
     onsubmit: async (e) => {
@@ -619,8 +619,9 @@ function timezoneForm() {
 function groupTypesTable() {
   if (!state.groupTypes.length) return h('p.empty', {}, 'No group types yet: they appear with the first group.');
   return table(['Slot', 'Key', 'Display name', 'Groups', ''], state.groupTypes.map((t) => {
-    const key = h('input', { value: t.group_type, 'aria-label': `Key of ${t.group_type}` });
-    const display = h('input', { value: t.display_name, 'aria-label': `Display name of ${t.group_type}` });
+    const readOnly = state.role !== 'admin';
+    const key = h('input', { value: t.group_type, 'aria-label': `Key of ${t.group_type}`, readonly: readOnly });
+    const display = h('input', { value: t.display_name, 'aria-label': `Display name of ${t.group_type}`, readonly: readOnly });
     const msg = h('span.small');
     const save = async () => {
       try {
@@ -674,6 +675,7 @@ async function privacyForm() {
       } catch (ex) { msg.replaceChildren(errorBox(ex)); }
     },
   },
+  state.role === 'admin' ? '' : h('p.muted.small', {}, 'Only the project\'s admins change these.'),
   h('div.label', {}, 'What the ingestion key (site id) may ask for on /api/sdk/gdpr/*'),
   h('div', {}, ops.map((op, i) => h('label.inline', {}, boxes[i], ` ${op}`))),
   h('label', {}, 'Privacy policy text', text),
@@ -682,6 +684,7 @@ async function privacyForm() {
   h('label.inline', {}, recreate, ' A later event under an erased person\'s id starts a new person (unticked: it is dropped)'),
   h('label', {}, 'Keep events for this many days (empty: forever; older events are dropped every hour)', retention),
   h('div.actions.needs-admin', {}, h('button.primary', { type: 'submit' }, 'Save privacy settings')), msg);
+  if (state.role !== 'admin') form.querySelectorAll('input, textarea').forEach((field) => { field.disabled = true; });
   return form;
 }
 

@@ -99,6 +99,7 @@ async fn each_role_sees_and_may_do_what_it_should_in_the_dashboard() {
         assert!(!s.iter().any(|h| h == "Members" || h == "Keys" || h == "Audit log"), "{name}: {s:?}");
     }
     assert_eq!(seen["viewer_account"], json!("Signed in as viewer@example.com (viewer)"));
+    assert_eq!(seen["viewer_settings_locked"], json!([true, false, true]), "a viewer's settings are read-only");
 
     // The member: edits (an insight saved from the page), erases nothing, changes no settings.
     assert_eq!(seen["member_new_group_buttons"], json!(1));

@@ -95,6 +95,7 @@ async function main() {
   await viewer.locator('#sessions table').waitFor();
   step('viewer_settings_sections', await viewer.locator('#app h2').allInnerTexts());
   step('viewer_account', await viewer.locator('#sessions h3').innerText());
+  step('viewer_settings_locked', [await viewer.getByLabel('Project time zone').isDisabled(), await viewer.getByLabel('Key of company').isEditable(), await viewer.getByLabel('Privacy policy link').isDisabled()]);
   await shot(viewer, '04-viewer-settings');
   step('viewer_api_keys', await apiAs(viewer, 'GET', '/api/projects/default/keys'));
 
