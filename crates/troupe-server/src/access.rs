@@ -51,12 +51,13 @@ impl Role {
         granted >= need
     }
 
-    pub fn parse(text: &str) -> Option<Role> {
+    /// The role `text` names; a 400 naming `field` (the API's `role`, the CLI's `--role`) else.
+    pub fn parse(text: &str, field: &str) -> Result<Role, crate::ApiError> {
         match text {
-            "viewer" => Some(Role::Viewer),
-            "member" => Some(Role::Member),
-            "admin" => Some(Role::Admin),
-            _ => None,
+            "viewer" => Ok(Role::Viewer),
+            "member" => Ok(Role::Member),
+            "admin" => Ok(Role::Admin),
+            _ => Err(crate::ApiError::BadQuery(format!("{field}: '{text}' is not a role (viewer, member, admin)"))),
         }
     }
 
@@ -72,14 +73,14 @@ impl Role {
 /// Who made a request, as the audit log names them.
 #[derive(Debug, Clone)]
 pub enum Actor {
-    User { email: String, instance_admin: bool },
+    User { email: String },
     Key { name: String },
 }
 
 impl Actor {
     pub fn label(&self) -> String {
         match self {
-            Actor::User { email, .. } => format!("user:{email}"),
+            Actor::User { email } => format!("user:{email}"),
             Actor::Key { name } => format!("key:{name}"),
         }
     }

@@ -78,13 +78,19 @@ pub fn normalize_email(text: &str) -> Result<String, ApiError> {
     Ok(email)
 }
 
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
+/// Whether a new password is acceptable (a 400 naming `password` else).
+pub fn check_password(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(ApiError::BadQuery(format!("password: at least {MIN_PASSWORD} characters")));
     }
     if password.len() > 1024 {
         return Err(ApiError::BadQuery("password: at most 1024 bytes".into()));
     }
+    Ok(())
+}
+
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    check_password(password)?;
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)

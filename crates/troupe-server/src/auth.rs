@@ -4,7 +4,6 @@
 //! keys it was created with (the secret one with the admin scope).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -22,8 +21,9 @@ use crate::error::ApiError;
 
 /// How often an unknown key may trigger a reload of the project list.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
-/// Keys changed by another process of a deployment (or a CLI) are seen within this.
-const MAX_AGE: Duration = Duration::from_secs(10);
+/// Keys changed by another process of a deployment (or a CLI) are seen within this: the server
+/// reads them again this often, off the requests' path ([`crate::AppState::new`]).
+pub const KEYS_MAX_AGE: Duration = Duration::from_secs(10);
 /// The document holding a project's keys.
 const KEYS_KIND: &str = "keys";
 const KEYS_ID: &str = "ring";
@@ -62,12 +62,13 @@ impl Scope {
         granted >= need
     }
 
-    pub fn parse(text: &str) -> Option<Scope> {
+    /// The scope `text` names; a 400 naming `field` (the API's `scope`, the CLI's `--scope`) else.
+    pub fn parse(text: &str, field: &str) -> Result<Scope, ApiError> {
         match text {
-            "read" => Some(Scope::Read),
-            "query" => Some(Scope::Query),
-            "admin" => Some(Scope::Admin),
-            _ => None,
+            "read" => Ok(Scope::Read),
+            "query" => Ok(Scope::Query),
+            "admin" => Ok(Scope::Admin),
+            _ => Err(ApiError::BadQuery(format!("{field}: '{text}' is not a scope (read, query, admin)"))),
         }
     }
 }
@@ -185,20 +186,12 @@ struct Loaded {
 /// The projects and their keys, cached: keys are checked on every request.
 pub struct Projects {
     loaded: RwLock<Loaded>,
-    started: Instant,
-    /// When (ms after `started`) the cache is next read again from the store.
-    next_refresh_ms: AtomicU64,
     last_miss_reload: Mutex<Option<Instant>>,
 }
 
 impl Projects {
     pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
-        let projects = Projects {
-            loaded: RwLock::default(),
-            started: Instant::now(),
-            next_refresh_ms: AtomicU64::new(0),
-            last_miss_reload: Mutex::new(None),
-        };
+        let projects = Projects { loaded: RwLock::default(), last_miss_reload: Mutex::new(None) };
         projects.reload(store).await?;
         Ok(projects)
     }
@@ -217,25 +210,6 @@ impl Projects {
             loaded.projects.push((project, ring));
         }
         *self.loaded.write().await = loaded;
-        let next = self.started.elapsed().as_millis() as u64 + MAX_AGE.as_millis() as u64;
-        self.next_refresh_ms.store(next, Ordering::Release);
-        Ok(())
-    }
-
-    /// Reload when the cache is older than [`MAX_AGE`] (keys revoked by another process).
-    async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
-        // Checked on every request without a lock; one request reloads, the others meanwhile use
-        // what is cached.
-        let now = self.started.elapsed().as_millis() as u64;
-        let due = self.next_refresh_ms.load(Ordering::Relaxed);
-        if now >= due
-            && self
-                .next_refresh_ms
-                .compare_exchange(due, now + MAX_AGE.as_millis() as u64, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.reload(store).await?;
-        }
         Ok(())
     }
 
@@ -276,7 +250,6 @@ impl Projects {
 
     /// The project of an ingestion key still valid now.
     pub async fn by_ingestion_key(&self, store: &dyn Store, key: &str) -> Result<Option<Project>, StoreError> {
-        self.refresh(store).await?;
         if let Some(found) = self.ingestion_lookup(key).await {
             return Ok(found);
         }
@@ -296,7 +269,6 @@ impl Projects {
 
     /// The project and key of a secret key, if it is valid now.
     pub async fn by_secret(&self, store: &dyn Store, secret: &str) -> Result<Option<KeyGrant>, StoreError> {
-        self.refresh(store).await?;
         let hash = hash_secret(secret);
         if let Some(found) = self.secret_lookup(&hash).await {
             return Ok(found);

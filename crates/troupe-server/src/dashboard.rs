@@ -141,32 +141,30 @@ impl Sessions {
         store.delete_document(INSTANCE, SESSION_KIND, key).await
     }
 
-    /// End every session of a user (password reset, account removed); how many ended.
-    pub async fn end_all_of(&self, email: &str, store: &dyn Store) -> Result<usize, StoreError> {
+    /// End every stored session `ends` picks (given its key and the session); how many ended.
+    pub async fn end_where(
+        &self,
+        store: &dyn Store,
+        ends: impl Fn(&str, &Session) -> bool,
+    ) -> Result<usize, StoreError> {
         let mut ended = 0;
         for (key, session) in all(store).await? {
-            if session.email == email && self.end_key(&key, store).await? {
+            if ends(&key, &session) && self.end_key(&key, store).await? {
                 ended += 1;
             }
         }
         Ok(ended)
     }
 
-    /// Drop the cached sessions of a user (ended by the CLI, which has no access to this cache).
-    pub async fn forget(&self, email: &str) {
-        self.cache.write().await.retain(|_, (session, _)| session.email != email);
+    /// End every session of a user (password reset, account removed); how many ended.
+    pub async fn end_all_of(&self, email: &str, store: &dyn Store) -> Result<usize, StoreError> {
+        self.end_where(store, |_, session| session.email == email).await
     }
 
     /// Delete expired sessions from the store (run at start and every hour).
     pub async fn purge_expired(&self, store: &dyn Store) -> Result<usize, StoreError> {
         let now = Utc::now();
-        let mut purged = 0;
-        for (key, session) in all(store).await? {
-            if session.expires_at <= now && self.end_key(&key, store).await? {
-                purged += 1;
-            }
-        }
-        Ok(purged)
+        self.end_where(store, |_, session| session.expires_at <= now).await
     }
 }
 
@@ -187,12 +185,6 @@ pub async fn all(store: &dyn Store) -> Result<Vec<(String, Session)>, StoreError
             (d.id, session)
         })
         .collect())
-}
-
-/// Sessions of every user without the operator's own tools: the CLI (`troupe user
-/// reset-password`) ends them through this.
-pub async fn end_sessions_of(store: &dyn Store, email: &str) -> Result<usize, StoreError> {
-    Sessions::default().end_all_of(email, store).await
 }
 
 /// Where a sign-in came from, kept with its session for the sessions list.
@@ -335,7 +327,8 @@ async fn setup(
             ));
         }
     }
-    accounts::hash_password(&c.password)?;
+    // Checked before the setup-is-done answer; hashed once, by `add_user`.
+    accounts::check_password(&c.password)?;
     if !accounts::users(app.store.as_ref()).await?.is_empty() {
         return Err(ApiError::Store(StoreError::Conflict("setup is done: sign in instead".into())));
     }

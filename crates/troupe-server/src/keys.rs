@@ -24,6 +24,26 @@ pub struct CreatedKey {
     pub key: SecretKey,
 }
 
+impl CreatedKey {
+    /// As the API and the CLI answer: the key as listed, and its secret.
+    pub fn answer(&self) -> serde_json::Value {
+        let mut body = serde_json::to_value(self.key.public()).unwrap_or_default();
+        body["secret"] = json!(self.secret);
+        body
+    }
+}
+
+/// The most days a key may be made to last.
+const MAX_KEY_DAYS: i64 = 3650;
+
+/// The expiry of a key made to last `days` from now; a 400 naming `field` outside 1 to 3650.
+pub fn expiry_in_days(days: i64, field: &str) -> Result<DateTime<Utc>, ApiError> {
+    if !(1..=MAX_KEY_DAYS).contains(&days) {
+        return Err(ApiError::BadQuery(format!("{field}: between 1 and {MAX_KEY_DAYS}")));
+    }
+    Ok(Utc::now() + Duration::days(days))
+}
+
 pub async fn create_secret_key(
     store: &dyn Store,
     project: &Project,
@@ -96,6 +116,12 @@ pub struct Rotation {
     pub key: String,
     pub retiring: Vec<String>,
     pub retires_at: DateTime<Utc>,
+}
+
+impl Rotation {
+    pub fn answer(&self) -> serde_json::Value {
+        json!({"key": self.key, "retiring": self.retiring, "retires_at": self.retires_at})
+    }
 }
 
 pub async fn rotate_ingestion_key(

@@ -130,6 +130,19 @@ impl AppState {
                 }
             }
         });
+        // Keys revoked, rotated or made by another process (a second troupe on ClickHouse, the
+        // CLI on a stopped server's store) are read again every few seconds, in the background:
+        // the requests' own lookups stay in memory.
+        let weak = Arc::downgrade(&state);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(auth::KEYS_MAX_AGE).await;
+                let Some(app) = weak.upgrade() else { break };
+                if let Err(e) = app.projects.reload(app.store.as_ref()).await {
+                    tracing::warn!(error = %e, "reading the projects' keys again failed; the cached keys stay in use");
+                }
+            }
+        });
         Ok(state)
     }
 
@@ -165,7 +178,7 @@ impl AppState {
         if !role.allows(need) {
             return Err(access::refused(&format!("your role ({})", role.as_str()), &project.name, need));
         }
-        Ok(Access { project, actor: Actor::User { instance_admin: user.is_instance_admin(), email: user.email } })
+        Ok(Access { project, actor: Actor::User { email: user.email } })
     }
 
     /// Delete expired sessions and invitations (a failure is logged; the next hour retries).

@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use troupe_store::{Project, Store, StoreError, INSTANCE};
@@ -19,7 +18,7 @@ use crate::access::Role;
 use crate::accounts;
 use crate::audit;
 use crate::auth::{self, Scope};
-use crate::dashboard;
+use crate::dashboard::Sessions;
 use crate::error::{json_body, ApiError};
 use crate::keys;
 use crate::AppState;
@@ -59,16 +58,14 @@ async fn project(store: &dyn Store, reference: &str) -> Result<Project, ApiError
         .ok_or_else(|| ApiError::NotFound(format!("no project '{reference}'")))
 }
 
-/// Run one command; the answer is what the CLI prints.
-pub async fn run(store: &dyn Store, command: OperatorCommand) -> Result<Value, ApiError> {
+/// Run one command; the answer is what the CLI prints. `sessions` is the running server's (so
+/// the sessions a command ends are gone from its cache too), or a fresh one in the CLI.
+pub async fn run(store: &dyn Store, sessions: &Sessions, command: OperatorCommand) -> Result<Value, ApiError> {
     match command {
         OperatorCommand::AddUser { email, password, instance_admin, project: reference, role } => {
             let mut roles = BTreeMap::new();
             if let Some(reference) = reference {
-                let role = role.as_deref().unwrap_or("member");
-                let role = Role::parse(role).ok_or_else(|| {
-                    ApiError::BadQuery(format!("--role: '{role}' is not a role (viewer, member, admin)"))
-                })?;
+                let role = Role::parse(role.as_deref().unwrap_or("member"), "--role")?;
                 roles.insert(project(store, &reference).await?.id, role);
             } else if !instance_admin {
                 return Err(ApiError::BadQuery("give --project (with --role) or --instance-admin".into()));
@@ -95,7 +92,7 @@ pub async fn run(store: &dyn Store, command: OperatorCommand) -> Result<Value, A
                 .ok_or_else(|| ApiError::NotFound(format!("no account {email}")))?;
             user.password_hash = accounts::hash_password(&password)?;
             accounts::save_user(store, &user).await?;
-            let ended = dashboard::end_sessions_of(store, &email).await?;
+            let ended = sessions.end_all_of(&email, store).await?;
             audit::record(store, INSTANCE, OPERATOR, "user.reset_password", &email, json!({"sessions_ended": ended}))
                 .await;
             Ok(json!({"email": email, "sessions_ended": ended}))
@@ -105,7 +102,7 @@ pub async fn run(store: &dyn Store, command: OperatorCommand) -> Result<Value, A
             if !accounts::delete_user(store, &email).await? {
                 return Err(ApiError::NotFound(format!("no account {email}")));
             }
-            let ended = dashboard::end_sessions_of(store, &email).await?;
+            let ended = sessions.end_all_of(&email, store).await?;
             audit::record(store, INSTANCE, OPERATOR, "user.remove", &email, json!({"sessions_ended": ended})).await;
             Ok(json!({"email": email, "removed": true}))
         }
@@ -115,18 +112,10 @@ pub async fn run(store: &dyn Store, command: OperatorCommand) -> Result<Value, A
         }
         OperatorCommand::CreateKey { project: reference, name, scope, expires_in_days } => {
             let project = project(store, &reference).await?;
-            let scope = Scope::parse(&scope)
-                .ok_or_else(|| ApiError::BadQuery(format!("--scope: '{scope}' is not a scope (read, query, admin)")))?;
-            let expires_at = match expires_in_days {
-                Some(days) if !(1..=3650).contains(&days) => {
-                    return Err(ApiError::BadQuery("--expires-in-days: between 1 and 3650".into()))
-                }
-                days => days.map(|d| Utc::now() + Duration::days(d)),
-            };
+            let scope = Scope::parse(&scope, "--scope")?;
+            let expires_at = expires_in_days.map(|days| keys::expiry_in_days(days, "--expires-in-days")).transpose()?;
             let created = keys::create_secret_key(store, &project, &name, scope, expires_at, OPERATOR).await?;
-            let mut body = serde_json::to_value(created.key.public()).unwrap_or_default();
-            body["secret"] = json!(created.secret);
-            Ok(body)
+            Ok(created.answer())
         }
         OperatorCommand::ListKeys { project: reference } => {
             let project = project(store, &reference).await?;
@@ -140,7 +129,7 @@ pub async fn run(store: &dyn Store, command: OperatorCommand) -> Result<Value, A
         OperatorCommand::RotateIngestionKey { project: reference, overlap_hours } => {
             let project = project(store, &reference).await?;
             let rotation = keys::rotate_ingestion_key(store, &project, overlap_hours, OPERATOR).await?;
-            Ok(json!({"key": rotation.key, "retiring": rotation.retiring, "retires_at": rotation.retires_at}))
+            Ok(rotation.answer())
         }
         OperatorCommand::Backup { to } => {
             if !to.is_absolute() {
@@ -179,17 +168,9 @@ pub async fn control(
     }
     let command: OperatorCommand = json_body(&body)?;
     let reload = command.changes_keys();
-    let signed_out = match &command {
-        OperatorCommand::ResetPassword { email, .. } | OperatorCommand::RemoveUser { email } => Some(email.clone()),
-        _ => None,
-    };
-    let answer = run(app.store.as_ref(), command).await?;
+    let answer = run(app.store.as_ref(), &app.sessions, command).await?;
     if reload {
         app.projects.reload(app.store.as_ref()).await.map_err(ApiError::Store)?;
-    }
-    if let Some(email) = signed_out {
-        // Their sessions are gone from the store; this process forgets its cached copies now.
-        app.sessions.forget(&email.trim().to_lowercase()).await;
     }
     Ok(Json(answer))
 }

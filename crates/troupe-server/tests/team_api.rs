@@ -162,24 +162,11 @@ async fn each_role_is_allowed_and_refused_what_it_should_be() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Nobody changes their own role, nor an instance administrator's, nor to a role that is not one.
-    let (status, _, _) = call(
-        &app,
-        "PUT",
-        "/api/projects/default/members/admin@t.test",
-        Auth::Session(&admin),
-        Some(json!({"role": "viewer"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _, _) = call(
-        &app,
-        "PUT",
-        "/api/projects/default/members/owner@t.test",
-        Auth::Session(&admin),
-        Some(json!({"role": "viewer"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    for email in ["admin@t.test", "owner@t.test"] {
+        let path = format!("/api/projects/default/members/{email}");
+        let (status, _, _) = call(&app, "PUT", &path, Auth::Session(&admin), Some(json!({"role": "viewer"}))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{email}");
+    }
     let (status, body, _) = call(&app, "PUT", path, Auth::Session(&admin), Some(json!({"role": "owner"}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap_or_default().contains("role"), "{body}");

@@ -11,6 +11,7 @@ use troupe_server::operator::{self, ControlFile, OperatorCommand};
 
 use crate::config::{KeyCommand, StoreArgs, UserCommand};
 use crate::store::Backend;
+use crate::target::json_reply;
 
 pub async fn user(command: UserCommand) -> Result<()> {
     match command {
@@ -132,14 +133,14 @@ pub async fn restore(from: std::path::PathBuf, store: StoreArgs) -> Result<()> {
 async fn run(store_args: &StoreArgs, command: OperatorCommand) -> Result<Value> {
     if let Some(control) = running_server(store_args) {
         match send(&control, &command).await {
-            Ok(answer) => return answer,
+            Ok(response) => return json_reply(response).await,
             // A control file left by a server killed without cleaning up: nobody answers.
             Err(e) if e.is_connect() => {}
             Err(e) => return Err(anyhow!("the running server did not answer: {e}")),
         }
     }
     let store = store_args.open_for_documents().await?;
-    let answer = operator::run(store.as_ref(), command).await;
+    let answer = operator::run(store.as_ref(), &troupe_server::dashboard::Sessions::default(), command).await;
     store.close().await;
     answer.map_err(|e| anyhow!("{e}"))
 }
@@ -152,21 +153,14 @@ fn running_server(store_args: &StoreArgs) -> Option<ControlFile> {
     serde_json::from_str(&text).ok()
 }
 
-async fn send(control: &ControlFile, command: &OperatorCommand) -> Result<Result<Value>, reqwest::Error> {
-    let response = reqwest::Client::new()
+async fn send(control: &ControlFile, command: &OperatorCommand) -> Result<reqwest::Response, reqwest::Error> {
+    reqwest::Client::new()
         .post(format!("{}/internal/control", control.url))
         .bearer_auth(&control.token)
         .json(command)
         .timeout(std::time::Duration::from_secs(3600))
         .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        return Ok(Ok(body));
-    }
-    let message = body["error"].as_str().map(String::from).unwrap_or_else(|| format!("HTTP {status}"));
-    Ok(Err(anyhow!("{message}")))
+        .await
 }
 
 fn password(from_stdin: bool) -> Result<(String, bool)> {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{post_query, troupe, Server, SECRET, SITE};
+use common::{post_query, troupe, Server, SITE};
 use serde_json::{json, Value};
 use troupe_clickhouse::testing::{ClickHouseCluster, Engine};
 
@@ -162,30 +162,13 @@ async fn two_servers_lose_no_update_and_store_a_retry_once(engine: Engine) {
     // Keys and the audit log live in ClickHouse: a key made through one process opens the
     // other, a rotation made on one is honoured by the other (it reads keys again within 10 s),
     // and both read the same audit log.
-    let created: Value = client
-        .post(writer.url("/api/projects/default/keys"))
-        .bearer_auth(SECRET)
-        .json(&json!({"name": "shared", "scope": "read"}))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
+    let created = common::post(&writer, "/api/projects/default/keys", json!({"name": "shared", "scope": "read"})).await;
     let shared = created["secret"].as_str().expect("secret").to_string();
     let read =
         client.get(forwarder.url("/api/projects/default/persons")).bearer_auth(&shared).send().await.expect("answers");
     assert_eq!(read.status().as_u16(), 200, "a key made on the writer opens the forwarder");
-    let rotated: Value = client
-        .post(forwarder.url("/api/projects/default/ingestion-keys/rotate"))
-        .bearer_auth(SECRET)
-        .json(&json!({"overlap_hours": 0}))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
+    let rotated =
+        common::post(&forwarder, "/api/projects/default/ingestion-keys/rotate", json!({"overlap_hours": 0})).await;
     let new_key = rotated["key"].as_str().expect("key").to_string();
     let send = |server: &Server, key: &str| {
         client

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{browser_flow, Server, SECRET, SITE};
-use serde_json::{json, Value};
+use common::{browser_flow, get, Server, SITE};
+use serde_json::json;
 
 async fn ingest(server: &Server, key: &str) -> u16 {
     reqwest::Client::new()
@@ -54,15 +54,7 @@ async fn each_role_sees_and_may_do_what_it_should_in_the_dashboard() {
         .await
         .expect("answers");
     assert_eq!(saved.status(), 403);
-    let keys: Value = client
-        .get(server.url("/api/projects/default/keys"))
-        .bearer_auth(SECRET)
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
+    let keys = get(&server, "/api/projects/default/keys").await;
     assert!(!keys.to_string().contains(secret), "the secret is not kept");
 
     // Both ingestion keys work during the overlap the page set.
@@ -104,15 +96,7 @@ async fn each_role_sees_and_may_do_what_it_should_in_the_dashboard() {
     // The member: edits (an insight saved from the page), erases nothing, changes no settings.
     assert_eq!(seen["member_new_group_buttons"], json!(1));
     let saved_id = seen["member_saved"].as_str().expect("saved id");
-    let insight: Value = client
-        .get(server.url(&format!("/api/projects/default/insights/{saved_id}")))
-        .bearer_auth(SECRET)
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
+    let insight = get(&server, &format!("/api/projects/default/insights/{saved_id}")).await;
     assert_eq!(insight["name"], json!("Member sign-ins"));
     assert_eq!(seen["member_erase_buttons"], json!(0));
     assert_eq!(seen["member_api_settings"]["status"], json!(403));
@@ -120,15 +104,7 @@ async fn each_role_sees_and_may_do_what_it_should_in_the_dashboard() {
     assert_eq!(seen["member_api_save_after"], json!(403));
 
     // The audit log on the page is the API's, newest first.
-    let audit: Value = client
-        .get(server.url("/api/projects/default/audit"))
-        .bearer_auth(SECRET)
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
+    let audit = get(&server, "/api/projects/default/audit").await;
     let from_api: Vec<(String, String, String)> = audit["results"]
         .as_array()
         .expect("entries")

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use troupe_store::{StoreError, INSTANCE};
@@ -77,10 +77,6 @@ struct MemberRequest {
     role: String,
 }
 
-fn role(text: &str) -> Result<Role, ApiError> {
-    Role::parse(text).ok_or_else(|| ApiError::BadQuery(format!("role: '{text}' is not a role (viewer, member, admin)")))
-}
-
 /// Add a member: an account that exists gets the role now; otherwise an invitation link is made
 /// (its token is in this answer only).
 async fn add_member(
@@ -92,7 +88,7 @@ async fn add_member(
     let access = admin(&app, &headers, &project).await?;
     let request: MemberRequest = json_body(&body)?;
     let email = accounts::normalize_email(&request.email)?;
-    let role = role(&request.role)?;
+    let role = Role::parse(&request.role, "role")?;
     let store = app.store.as_ref();
     let actor = access.actor.label();
     let id = access.project.id;
@@ -134,7 +130,7 @@ async fn change_member(
 ) -> Result<Json<Value>, ApiError> {
     let access = admin(&app, &headers, &project).await?;
     let request: RoleRequest = json_body(&body)?;
-    let role = role(&request.role)?;
+    let role = Role::parse(&request.role, "role")?;
     let mut user = member(&app, &access, &email).await?;
     let before = user.role_in(access.project.id);
     user.set_role(access.project.id, Some(role));
@@ -175,7 +171,7 @@ async fn member(app: &AppState, access: &Access, email: &str) -> Result<accounts
             "{email} is an instance administrator: admin of every project (`troupe user` changes that)"
         )));
     }
-    if matches!(&access.actor, Actor::User { email: me, .. } if *me == user.email) {
+    if matches!(&access.actor, Actor::User { email: me } if *me == user.email) {
         return Err(conflict("you cannot change your own role: ask another admin".into()));
     }
     Ok(user)
@@ -224,13 +220,11 @@ async fn create_key(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let access = admin(&app, &headers, &project).await?;
     let request: KeyRequest = json_body(&body)?;
-    let scope = Scope::parse(&request.scope)
-        .ok_or_else(|| ApiError::BadQuery(format!("scope: '{}' is not a scope (read, query, admin)", request.scope)))?;
+    let scope = Scope::parse(&request.scope, "scope")?;
     let expires_at = match (request.expires_at, request.expires_in_days) {
         (Some(_), Some(_)) => return Err(ApiError::BadQuery("give expires_at or expires_in_days, not both".into())),
         (at, None) => at,
-        (None, Some(days)) if (1..=3650).contains(&days) => Some(Utc::now() + Duration::days(days)),
-        (None, Some(_)) => return Err(ApiError::BadQuery("expires_in_days: between 1 and 3650".into())),
+        (None, Some(days)) => Some(keys::expiry_in_days(days, "expires_in_days")?),
     };
     let created = keys::create_secret_key(
         app.store.as_ref(),
@@ -242,9 +236,7 @@ async fn create_key(
     )
     .await?;
     app.projects.reload(app.store.as_ref()).await?;
-    let mut body = serde_json::to_value(created.key.public()).unwrap_or_default();
-    body["secret"] = json!(created.secret);
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(created.answer())))
 }
 
 async fn revoke_key(
@@ -276,7 +268,7 @@ async fn rotate_ingestion_key(
     let rotation =
         keys::rotate_ingestion_key(app.store.as_ref(), &access.project, overlap, &access.actor.label()).await?;
     app.projects.reload(app.store.as_ref()).await?;
-    Ok(Json(json!({"key": rotation.key, "retiring": rotation.retiring, "retires_at": rotation.retires_at})))
+    Ok(Json(rotation.answer()))
 }
 
 async fn retire_ingestion_key(
@@ -411,11 +403,7 @@ async fn change_password(
     user.password_hash = accounts::hash_password(&change.new_password)?;
     let store = app.store.as_ref();
     accounts::save_user(store, &user).await?;
-    for (key, session) in dashboard::all(store).await? {
-        if session.email == user.email && key != me.key {
-            app.sessions.end_key(&key, store).await?;
-        }
-    }
+    app.sessions.end_where(store, |key, session| session.email == user.email && key != me.key).await?;
     audit::record(store, INSTANCE, &format!("user:{}", user.email), "user.password", &user.email, json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -214,14 +214,19 @@ pub fn names_and_groups(events: &serde_json::Value) -> Vec<(String, serde_json::
 }
 
 pub async fn post_query(server: &Server, query: serde_json::Value) -> serde_json::Value {
+    post(server, "/api/projects/default/query", query).await
+}
+
+/// POST JSON with the default project's secret key; the JSON answer, which must be a success.
+pub async fn post(server: &Server, path: &str, body: serde_json::Value) -> serde_json::Value {
     let response = reqwest::Client::new()
-        .post(server.url("/api/projects/default/query"))
+        .post(server.url(path))
         .bearer_auth(SECRET)
-        .json(&query)
+        .json(&body)
         .send()
         .await
         .expect("troupe answers");
-    assert!(response.status().is_success(), "query {query}: {}", response.status());
+    assert!(response.status().is_success(), "POST {path} {body}: {}", response.status());
     response.json().await.expect("JSON")
 }
 
